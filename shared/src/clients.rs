@@ -1,0 +1,178 @@
+//! The one place that builds AWS SDK clients: WorkSpaces, AppStream, Thin Client, DynamoDB and EventBridge,
+//! from one `aws_config` load. Standard retry mode, operation timeouts derived from the Lambda deadline,
+//! endpoint overrides through the standard `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` variables
+//! (the SDK reads them), and the Thin Client host-prefix fix for custom endpoints (DESIGN §6).
+//!
+//! Building clients does no network IO, so it is safe in a Lambda's init phase.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+use aws_types::endpoint_config::EndpointUrl;
+use std::time::Duration;
+
+/// Attempts per operation (first try included) in the SDK's standard retry mode.
+pub const MAX_ATTEMPTS: u32 = 5;
+/// Time kept back from the Lambda deadline for bookkeeping after the last AWS call.
+pub const DEADLINE_RESERVE: Duration = Duration::from_secs(2);
+/// Upper bound of one operation including its retries.
+pub const MAX_OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
+/// Lower bound, so a nearly spent invocation still gets a meaningful attempt.
+pub const MIN_OPERATION_TIMEOUT: Duration = Duration::from_secs(1);
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The retry policy used for every client.
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS)
+}
+
+/// Timeouts for an invocation with `remaining` time before its deadline: one operation (with retries) may
+/// use what is left minus [`DEADLINE_RESERVE`], capped at [`MAX_OPERATION_TIMEOUT`]; one attempt a third.
+pub fn timeouts_for(remaining: Duration) -> TimeoutConfig {
+    let operation = remaining.saturating_sub(DEADLINE_RESERVE).clamp(MIN_OPERATION_TIMEOUT, MAX_OPERATION_TIMEOUT);
+    let attempt = (operation / 3).max(MIN_OPERATION_TIMEOUT);
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_timeout(operation)
+        .operation_attempt_timeout(attempt)
+        .build()
+}
+
+/// Loads the shared SDK configuration from the environment (region, credentials, endpoint overrides).
+pub async fn load_sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(retry_config())
+        .timeout_config(timeouts_for(MAX_OPERATION_TIMEOUT + DEADLINE_RESERVE))
+        .load()
+        .await
+}
+
+/// Every SDK client the product uses, built from one configuration.
+#[derive(Debug, Clone)]
+pub struct AwsClients {
+    pub workspaces: aws_sdk_workspaces::Client,
+    pub appstream: aws_sdk_appstream::Client,
+    pub thinclient: aws_sdk_workspacesthinclient::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub eventbridge: aws_sdk_eventbridge::Client,
+}
+
+impl AwsClients {
+    /// Loads configuration from the environment and builds every client.
+    pub async fn from_env() -> Self {
+        Self::from_sdk_config(&load_sdk_config().await)
+    }
+
+    /// Builds every client from one configuration.
+    pub fn from_sdk_config(config: &SdkConfig) -> Self {
+        let thinclient = aws_sdk_workspacesthinclient::config::Builder::from(config)
+            .interceptor(StripHostPrefixForCustomEndpoint)
+            .build();
+        Self {
+            workspaces: aws_sdk_workspaces::Client::new(config),
+            appstream: aws_sdk_appstream::Client::new(config),
+            thinclient: aws_sdk_workspacesthinclient::Client::from_conf(thinclient),
+            dynamodb: aws_sdk_dynamodb::Client::new(config),
+            eventbridge: aws_sdk_eventbridge::Client::new(config),
+        }
+    }
+
+    /// The same clients with operation timeouts derived from an invocation's remaining time. Cheap: no IO.
+    pub fn with_deadline(&self, remaining: Duration) -> Self {
+        let timeouts = timeouts_for(remaining);
+        Self {
+            workspaces: aws_sdk_workspaces::Client::from_conf(
+                self.workspaces.config().to_builder().timeout_config(timeouts.clone()).build(),
+            ),
+            appstream: aws_sdk_appstream::Client::from_conf(
+                self.appstream.config().to_builder().timeout_config(timeouts.clone()).build(),
+            ),
+            thinclient: aws_sdk_workspacesthinclient::Client::from_conf(
+                self.thinclient.config().to_builder().timeout_config(timeouts.clone()).build(),
+            ),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                self.dynamodb.config().to_builder().timeout_config(timeouts.clone()).build(),
+            ),
+            eventbridge: aws_sdk_eventbridge::Client::from_conf(
+                self.eventbridge.config().to_builder().timeout_config(timeouts).build(),
+            ),
+        }
+    }
+}
+
+/// Every Thin Client operation carries the endpoint prefix `api.`, and the SDK prepends it even to a custom
+/// endpoint: `http://127.0.0.1:4566` becomes `http://api.127.0.0.1:4566`. When (and only when) a custom
+/// endpoint is configured, this interceptor removes the prefix again before the request is signed.
+#[derive(Debug, Clone, Copy)]
+pub struct StripHostPrefixForCustomEndpoint;
+
+impl Intercept for StripHostPrefixForCustomEndpoint {
+    fn name(&self) -> &'static str {
+        "StripHostPrefixForCustomEndpoint"
+    }
+
+    fn modify_before_signing(
+        &self,
+        context: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(EndpointUrl(custom)) = cfg.load::<EndpointUrl>() else { return Ok(()) };
+        if let Some(uri) = strip_host_prefix(context.request().uri(), custom, "api.") {
+            context.request_mut().set_uri(uri.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split(['/', '?']).next().unwrap_or(rest)
+}
+
+/// The request URI without `prefix` on its host, if the host is `prefix` + the custom endpoint's host.
+pub fn strip_host_prefix(uri: &str, custom_endpoint: &str, prefix: &str) -> Option<String> {
+    let (scheme, rest) = uri.split_once("://")?;
+    let endpoint_host = host_of(custom_endpoint);
+    let stripped = rest.strip_prefix(prefix)?;
+    stripped.starts_with(endpoint_host).then(|| format!("{scheme}://{stripped}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prefix_is_removed_only_for_the_custom_endpoint_host() {
+        let check = |uri: &str, endpoint: &str, expected: Option<&str>| {
+            assert_eq!(strip_host_prefix(uri, endpoint, "api.").as_deref(), expected, "{uri} with {endpoint}");
+        };
+        check(
+            "http://api.127.0.0.1:4566/environments",
+            "http://127.0.0.1:4566",
+            Some("http://127.0.0.1:4566/environments"),
+        );
+        check(
+            "http://api.localhost:4566/devices?environmentId=e",
+            "http://localhost:4566/",
+            Some("http://localhost:4566/devices?environmentId=e"),
+        );
+        // a custom endpoint that itself starts with api. is left alone
+        check("https://api.thinclient.example.com/environments", "https://api.thinclient.example.com", None);
+        check("http://127.0.0.1:4566/environments", "http://127.0.0.1:4566", None);
+    }
+
+    #[test]
+    fn timeouts_follow_the_deadline() {
+        let t = timeouts_for(Duration::from_secs(14));
+        assert_eq!(t.operation_timeout(), Some(Duration::from_secs(12)));
+        assert_eq!(t.operation_attempt_timeout(), Some(Duration::from_secs(4)));
+        assert_eq!(timeouts_for(Duration::from_secs(900)).operation_timeout(), Some(MAX_OPERATION_TIMEOUT));
+        assert_eq!(timeouts_for(Duration::ZERO).operation_timeout(), Some(MIN_OPERATION_TIMEOUT));
+    }
+}

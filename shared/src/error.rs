@@ -1,0 +1,120 @@
+//! Error classification at the Lambda boundary. Every layer has its own `thiserror` enum; each maps to one
+//! stable [`ErrorClass`], which becomes the `errorType` Lambda reports, so retries, the on-failure destination
+//! and alarms behave predictably: `Retryable` errors are worth another attempt, `NonRetryable` and
+//! `InvalidInput` go straight to the dead-letter path.
+
+use lambda_runtime::Diagnostic;
+use serde::Serialize;
+
+/// The stable classes an invocation error falls into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ErrorClass {
+    /// Transient: throttling, timeouts, 5xx, a busy lease, an idempotency record in progress.
+    Retryable,
+    /// Permanent but not the caller's fault: a missing resource, a refused state transition, a payload mismatch.
+    NonRetryable,
+    /// The event or command itself is wrong: it does not parse or fails validation.
+    InvalidInput,
+}
+
+impl ErrorClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Retryable => "Retryable",
+            ErrorClass::NonRetryable => "NonRetryable",
+            ErrorClass::InvalidInput => "InvalidInput",
+        }
+    }
+}
+
+/// Anything that knows which class it belongs to.
+pub trait Classify {
+    fn class(&self) -> ErrorClass;
+}
+
+/// The error a handler returns to the runtime: a class and a message that says what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{class:?}: {message}")]
+pub struct AutopilotError {
+    pub class: ErrorClass,
+    pub message: String,
+}
+
+impl AutopilotError {
+    pub fn new(class: ErrorClass, message: impl Into<String>) -> Self {
+        Self { class, message: message.into() }
+    }
+
+    pub fn invalid_input(message: impl Into<String>) -> Self {
+        Self::new(ErrorClass::InvalidInput, message)
+    }
+
+    pub fn retryable(message: impl Into<String>) -> Self {
+        Self::new(ErrorClass::Retryable, message)
+    }
+
+    pub fn non_retryable(message: impl Into<String>) -> Self {
+        Self::new(ErrorClass::NonRetryable, message)
+    }
+
+    /// Wraps any classified error, keeping its full message chain.
+    pub fn from_classified<E: Classify + std::error::Error>(error: &E) -> Self {
+        let mut message = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        Self::new(error.class(), message)
+    }
+}
+
+impl Classify for AutopilotError {
+    fn class(&self) -> ErrorClass {
+        self.class
+    }
+}
+
+impl From<AutopilotError> for Diagnostic {
+    fn from(error: AutopilotError) -> Self {
+        Diagnostic { error_type: error.class.as_str().to_owned(), error_message: error.message }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    impl Classify for Outer {
+        fn class(&self) -> ErrorClass {
+            ErrorClass::Retryable
+        }
+    }
+
+    #[test]
+    fn diagnostic_carries_the_stable_error_type() {
+        for (error, expected) in [
+            (AutopilotError::invalid_input("detail.imageName: missing field"), "InvalidInput"),
+            (AutopilotError::retryable("throttled"), "Retryable"),
+            (AutopilotError::non_retryable("pool not found"), "NonRetryable"),
+        ] {
+            let message = error.message.clone();
+            let diagnostic = Diagnostic::from(error);
+            assert_eq!(diagnostic.error_type, expected);
+            assert_eq!(diagnostic.error_message, message);
+        }
+    }
+
+    #[test]
+    fn classified_errors_keep_their_cause_chain() {
+        let error = Outer(std::io::Error::other("connection reset"));
+        let wrapped = AutopilotError::from_classified(&error);
+        assert_eq!(wrapped.class, ErrorClass::Retryable);
+        assert_eq!(wrapped.message, "outer: connection reset");
+    }
+}

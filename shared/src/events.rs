@@ -1,0 +1,477 @@
+//! Typed inputs (DESIGN §5) on top of `aws_lambda_events::eventbridge::EventBridgeEvent<T>`, parsed strictly:
+//! the envelope's `source` and `detail-type` choose the detail type, and a detail that does not parse is
+//! rejected with the path of the offending field (`detail.requestParameters.name: missing field`).
+//!
+//! Strictness differs by author. Our own `euc.autopilot` commands reject unknown fields (a typo must not be
+//! silently ignored). AWS-authored details require the fields we use and tolerate fields AWS adds later,
+//! because AWS extends its event shapes without notice and a new field must not stop automation.
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// Our own event source, for commands in and outcome events out.
+pub const AUTOPILOT_SOURCE: &str = "euc.autopilot";
+
+/// Why an event was rejected. Always `InvalidInput`: retrying the same bytes cannot help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid event: {path}: {reason}")]
+pub struct EventError {
+    pub path: String,
+    pub reason: String,
+}
+
+impl crate::error::Classify for EventError {
+    fn class(&self) -> crate::error::ErrorClass {
+        crate::error::ErrorClass::InvalidInput
+    }
+}
+
+/// Every input a function can receive.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    Tick(EventBridgeEvent<ScheduledTick>),
+    CloudTrail(EventBridgeEvent<CloudTrailCall>),
+    AppStreamSession(EventBridgeEvent<AppStreamSessionNotification>),
+    WorkSpacesAccess(EventBridgeEvent<WorkSpacesAccess>),
+    Alarm(EventBridgeEvent<AlarmStateChange>),
+    Command(CommandEvent),
+}
+
+/// One of our commands with the envelope it arrived in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandEvent {
+    pub envelope: EventBridgeEvent<serde_json::Value>,
+    pub command: Command,
+}
+
+impl Input {
+    /// The EventBridge event id: the correlation id of everything this event causes.
+    pub fn id(&self) -> &str {
+        let id = match self {
+            Input::Tick(e) => &e.id,
+            Input::CloudTrail(e) => &e.id,
+            Input::AppStreamSession(e) => &e.id,
+            Input::WorkSpacesAccess(e) => &e.id,
+            Input::Alarm(e) => &e.id,
+            Input::Command(e) => &e.envelope.id,
+        };
+        id.as_deref().unwrap_or_default()
+    }
+}
+
+/// The body of a schedule tick. EventBridge rules send `{}`; EventBridge Scheduler sends what its target
+/// input says, for which we document `{}` too.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduledTick {}
+
+impl Input {
+    /// The business key of a tick: the schedule's ARN and the scheduled time. Both come from the envelope
+    /// (`resources[0]`, `time`); the per-attempt execution id is deliberately not part of it.
+    pub fn tick_key(event: &EventBridgeEvent<ScheduledTick>) -> String {
+        let schedule = event.resources.as_ref().and_then(|r| r.first()).map_or("unknown-schedule", String::as_str);
+        let time = event.time.map(|t| t.to_rfc3339()).unwrap_or_default();
+        format!("{schedule}@{time}")
+    }
+}
+
+/// `AWS API Call via CloudTrail` for the calls we react to. The request and response elements are typed
+/// per call; other fields of the CloudTrail record are kept for the audit but not interpreted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CloudTrailCall {
+    pub event_source: String,
+    pub event_name: String,
+    pub event_time: DateTime<Utc>,
+    #[serde(rename = "eventID")]
+    pub event_id: String,
+    pub aws_region: String,
+    #[serde(default)]
+    pub error_code: Option<String>,
+    #[serde(default)]
+    pub user_identity: serde_json::Value,
+    #[serde(default)]
+    pub request_parameters: Option<serde_json::Value>,
+    #[serde(default)]
+    pub response_elements: Option<serde_json::Value>,
+}
+
+/// The typed meaning of a CloudTrail call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiCall {
+    CreateExportImageTask { image_name: String, ami_name: String, task_id: Option<String> },
+    CreateImportedImage { name: String, source_ami_id: String },
+    StartImageBuilder { name: String },
+    StopImageBuilder { name: String },
+    CreateImageBuilder { name: String },
+    UpdateFleet { name: String, desired_instances: Option<i64>, desired_sessions: Option<i64> },
+    StartFleet { name: String },
+    StopFleet { name: String },
+    UpdateWorkspacesPool { pool_id: String, desired_user_sessions: Option<i64> },
+    StartWorkspacesPool { pool_id: String },
+    StopWorkspacesPool { pool_id: String },
+    UpdateEnvironment { id: String, desired_software_set_id: Option<String> },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NameParams {
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PoolParams {
+    pool_id: String,
+    #[serde(default)]
+    capacity: Option<PoolCapacity>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PoolCapacity {
+    desired_user_sessions: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FleetParams {
+    name: String,
+    #[serde(default)]
+    compute_capacity: Option<FleetCapacity>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FleetCapacity {
+    desired_instances: Option<i64>,
+    desired_sessions: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExportParams {
+    image_name: String,
+    ami_name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExportResponse {
+    export_image_task: ExportTaskElement,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExportTaskElement {
+    task_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ImportParams {
+    name: String,
+    source_ami_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EnvironmentParams {
+    id: String,
+    desired_software_set_id: Option<String>,
+}
+
+fn elements<T: DeserializeOwned>(value: Option<&serde_json::Value>, path: &str) -> Result<T, EventError> {
+    let Some(value) = value else {
+        return Err(EventError { path: path.into(), reason: "missing".into() });
+    };
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| EventError { path: join(path, &e.path().to_string()), reason: e.into_inner().to_string() })
+}
+
+impl CloudTrailCall {
+    /// Interprets the call. A call that failed (`errorCode`) or that we do not handle is an error naming it.
+    pub fn api_call(&self) -> Result<ApiCall, EventError> {
+        if let Some(code) = &self.error_code {
+            return Err(EventError {
+                path: "detail.errorCode".into(),
+                reason: format!("{} failed with {code}; nothing to react to", self.event_name),
+            });
+        }
+        let request = self.request_parameters.as_ref();
+        const REQ: &str = "detail.requestParameters";
+        Ok(match (self.event_source.as_str(), self.event_name.as_str()) {
+            ("appstream.amazonaws.com", "CreateExportImageTask") => {
+                let p: ExportParams = elements(request, REQ)?;
+                let task_id = self
+                    .response_elements
+                    .as_ref()
+                    .and_then(|r| serde_json::from_value::<ExportResponse>(r.clone()).ok())
+                    .map(|r| r.export_image_task.task_id);
+                ApiCall::CreateExportImageTask { image_name: p.image_name, ami_name: p.ami_name, task_id }
+            }
+            ("appstream.amazonaws.com", "CreateImportedImage") => {
+                let p: ImportParams = elements(request, REQ)?;
+                ApiCall::CreateImportedImage { name: p.name, source_ami_id: p.source_ami_id }
+            }
+            ("appstream.amazonaws.com", "StartImageBuilder") => {
+                ApiCall::StartImageBuilder { name: elements::<NameParams>(request, REQ)?.name }
+            }
+            ("appstream.amazonaws.com", "StopImageBuilder") => {
+                ApiCall::StopImageBuilder { name: elements::<NameParams>(request, REQ)?.name }
+            }
+            ("appstream.amazonaws.com", "CreateImageBuilder") => {
+                ApiCall::CreateImageBuilder { name: elements::<NameParams>(request, REQ)?.name }
+            }
+            ("appstream.amazonaws.com", "StartFleet") => {
+                ApiCall::StartFleet { name: elements::<NameParams>(request, REQ)?.name }
+            }
+            ("appstream.amazonaws.com", "StopFleet") => {
+                ApiCall::StopFleet { name: elements::<NameParams>(request, REQ)?.name }
+            }
+            ("appstream.amazonaws.com", "UpdateFleet") => {
+                let p: FleetParams = elements(request, REQ)?;
+                let capacity = p.compute_capacity;
+                ApiCall::UpdateFleet {
+                    name: p.name,
+                    desired_instances: capacity.as_ref().and_then(|c| c.desired_instances),
+                    desired_sessions: capacity.as_ref().and_then(|c| c.desired_sessions),
+                }
+            }
+            ("workspaces.amazonaws.com", "UpdateWorkspacesPool") => {
+                let p: PoolParams = elements(request, REQ)?;
+                ApiCall::UpdateWorkspacesPool {
+                    pool_id: p.pool_id,
+                    desired_user_sessions: p.capacity.and_then(|c| c.desired_user_sessions),
+                }
+            }
+            ("workspaces.amazonaws.com", "StartWorkspacesPool") => {
+                ApiCall::StartWorkspacesPool { pool_id: elements::<PoolParams>(request, REQ)?.pool_id }
+            }
+            ("workspaces.amazonaws.com", "StopWorkspacesPool") => {
+                ApiCall::StopWorkspacesPool { pool_id: elements::<PoolParams>(request, REQ)?.pool_id }
+            }
+            ("thinclient.amazonaws.com", "UpdateEnvironment") => {
+                let p: EnvironmentParams = elements(request, REQ)?;
+                ApiCall::UpdateEnvironment { id: p.id, desired_software_set_id: p.desired_software_set_id }
+            }
+            (source, name) => {
+                return Err(EventError {
+                    path: "detail.eventName".into(),
+                    reason: format!("{name} from {source} is not a call EUC Autopilot handles"),
+                });
+            }
+        })
+    }
+}
+
+/// `AppStream Session Notification` (source `aws.appstream`): a streaming session changed state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppStreamSessionNotification {
+    #[serde(alias = "fleet-name", alias = "fleet_name")]
+    pub fleet_name: String,
+    #[serde(alias = "stack-name", alias = "stack_name")]
+    pub stack_name: String,
+    #[serde(alias = "session-id", alias = "session_id")]
+    pub session_id: String,
+    #[serde(default, alias = "user-id", alias = "user_id")]
+    pub user_id: Option<String>,
+    /// What happened, e.g. `SESSION_STARTED`, `SESSION_ENDED`.
+    #[serde(alias = "event-type", alias = "event_type", alias = "state")]
+    pub event_type: String,
+}
+
+/// `WorkSpaces Access` (source `aws.workspaces`): a user logged in to a WorkSpace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkSpacesAccess {
+    pub action_type: String,
+    pub workspace_id: String,
+    pub directory_id: String,
+    pub login_time: DateTime<Utc>,
+    #[serde(default)]
+    pub client_ip_address: Option<String>,
+    #[serde(default)]
+    pub client_platform: Option<String>,
+    #[serde(default)]
+    pub client_version: Option<String>,
+    #[serde(default)]
+    pub workspaces_client_product_name: Option<String>,
+}
+
+/// `CloudWatch Alarm State Change` (source `aws.cloudwatch`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlarmStateChange {
+    pub alarm_name: String,
+    pub state: AlarmState,
+    pub previous_state: AlarmState,
+    #[serde(default)]
+    pub configuration: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlarmState {
+    /// `OK`, `ALARM` or `INSUFFICIENT_DATA`.
+    pub value: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+    pub timestamp: String,
+}
+
+/// Our own commands (source `euc.autopilot`), chosen by `detail-type`. Unknown fields are errors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Command {
+    ExportRequested(ExportRequested),
+    RolloutRequested(RolloutRequested),
+    RolloutPaused(RolloutControl),
+    RolloutResumed(RolloutControl),
+    RolloutAborted(RolloutControl),
+    RemediationRequested(RemediationRequested),
+}
+
+impl Command {
+    /// Every command `detail-type` we accept.
+    pub const DETAIL_TYPES: [&'static str; 6] = [
+        "Export Requested",
+        "Rollout Requested",
+        "Rollout Paused",
+        "Rollout Resumed",
+        "Rollout Aborted",
+        "Remediation Requested",
+    ];
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExportRequested {
+    pub image_name: String,
+    pub ami_name: String,
+    pub iam_role_arn: String,
+    #[serde(default)]
+    pub ami_description: Option<String>,
+    #[serde(default)]
+    pub tag_specifications: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub retry: Option<RetryOverride>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RetryOverride {
+    pub max_attempts: u32,
+    #[serde(default)]
+    pub backoff: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RolloutRequested {
+    pub software_set_id: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RolloutControl {
+    pub rollout_id: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RemediationRequested {
+    /// `workspace`, `workspaces-pool`, `fleet` or `image-builder`.
+    pub resource_type: String,
+    pub resource_id: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+fn join(prefix: &str, path: &str) -> String {
+    match (prefix.is_empty(), path.is_empty() || path == ".") {
+        (_, true) => prefix.to_owned(),
+        (true, false) => path.to_owned(),
+        (false, false) => format!("{prefix}.{path}"),
+    }
+}
+
+/// Parses an envelope whose detail is `T`, naming the failing field.
+fn envelope<T: DeserializeOwned + Serialize>(value: serde_json::Value) -> Result<EventBridgeEvent<T>, EventError> {
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| EventError { path: join("", &e.path().to_string()), reason: e.into_inner().to_string() })
+}
+
+fn command_detail<T: DeserializeOwned>(detail: serde_json::Value) -> Result<T, EventError> {
+    serde_path_to_error::deserialize(detail)
+        .map_err(|e| EventError { path: join("detail", &e.path().to_string()), reason: e.into_inner().to_string() })
+}
+
+/// Parses any input from raw JSON.
+pub fn parse(value: serde_json::Value) -> Result<Input, EventError> {
+    let field = |name: &str| -> Result<String, EventError> {
+        value.get(name).and_then(serde_json::Value::as_str).map(str::to_owned).ok_or_else(|| EventError {
+            path: name.into(),
+            reason: "missing or not a string (is this an EventBridge event?)".into(),
+        })
+    };
+    let source = field("source")?;
+    let detail_type = field("detail-type")?;
+    field("id")?;
+    let input = match (source.as_str(), detail_type.as_str()) {
+        ("aws.events" | "aws.scheduler", "Scheduled Event") => {
+            let event: EventBridgeEvent<ScheduledTick> = envelope(value)?;
+            if event.time.is_none() {
+                return Err(EventError {
+                    path: "time".into(),
+                    reason: "a schedule tick needs its scheduled time".into(),
+                });
+            }
+            Input::Tick(event)
+        }
+        (_, "AWS API Call via CloudTrail") => {
+            let event: EventBridgeEvent<CloudTrailCall> = envelope(value)?;
+            event.detail.api_call()?;
+            Input::CloudTrail(event)
+        }
+        ("aws.appstream", "AppStream Session Notification") => Input::AppStreamSession(envelope(value)?),
+        ("aws.workspaces", "WorkSpaces Access") => Input::WorkSpacesAccess(envelope(value)?),
+        ("aws.cloudwatch", "CloudWatch Alarm State Change") => Input::Alarm(envelope(value)?),
+        (AUTOPILOT_SOURCE, kind) if Command::DETAIL_TYPES.contains(&kind) => {
+            let raw: EventBridgeEvent<serde_json::Value> = envelope(value)?;
+            let detail = raw.detail.clone();
+            let command = match kind {
+                "Export Requested" => Command::ExportRequested(command_detail(detail)?),
+                "Rollout Requested" => Command::RolloutRequested(command_detail(detail)?),
+                "Rollout Paused" => Command::RolloutPaused(command_detail(detail)?),
+                "Rollout Resumed" => Command::RolloutResumed(command_detail(detail)?),
+                "Rollout Aborted" => Command::RolloutAborted(command_detail(detail)?),
+                _ => Command::RemediationRequested(command_detail(detail)?),
+            };
+            Input::Command(CommandEvent { envelope: raw, command })
+        }
+        (source, kind) => {
+            return Err(EventError {
+                path: "detail-type".into(),
+                reason: format!("{kind:?} from {source:?} is not an input EUC Autopilot handles"),
+            });
+        }
+    };
+    Ok(input)
+}
+
+/// Parses raw bytes (e.g. a file from `events/`).
+pub fn parse_slice(bytes: &[u8]) -> Result<Input, EventError> {
+    let value = serde_json::from_slice(bytes)
+        .map_err(|e| EventError { path: String::new(), reason: format!("not JSON: {e}") })?;
+    parse(value)
+}
+
+#[cfg(test)]
+mod tests;

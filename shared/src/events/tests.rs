@@ -1,0 +1,150 @@
+//! Every sample in `events/` parses into the input its name says; malformed events are rejected with the path
+//! of the offending field.
+
+use super::*;
+use std::path::PathBuf;
+
+fn events_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
+}
+
+fn kind(input: &Input) -> &'static str {
+    match input {
+        Input::Tick(_) => "scheduled-tick",
+        Input::CloudTrail(_) => "cloudtrail",
+        Input::AppStreamSession(_) => "appstream-session-notification",
+        Input::WorkSpacesAccess(_) => "workspaces-access",
+        Input::Alarm(_) => "cloudwatch-alarm-state-change",
+        Input::Command(_) => "command",
+    }
+}
+
+#[test]
+fn every_sample_event_parses_into_the_kind_its_name_says() {
+    let mut seen = 0;
+    let entries = std::fs::read_dir(events_dir()).map(|d| d.flatten().collect::<Vec<_>>()).unwrap_or_default();
+    for entry in entries {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".json") {
+            continue;
+        }
+        let bytes = std::fs::read(entry.path()).unwrap_or_default();
+        let parsed = parse_slice(&bytes);
+        assert!(parsed.is_ok(), "{name}: {:?}", parsed.err());
+        let Ok(input) = parsed else { continue };
+        assert!(name.starts_with(kind(&input)), "{name} parsed as {}", kind(&input));
+        assert!(!input.id().is_empty(), "{name} has no id");
+        if let Input::CloudTrail(event) = &input {
+            assert!(event.detail.api_call().is_ok(), "{name}");
+        }
+        seen += 1;
+    }
+    assert!(seen >= 20, "only {seen} sample events found");
+}
+
+fn sample(name: &str) -> serde_json::Value {
+    let bytes = std::fs::read(events_dir().join(name)).unwrap_or_default();
+    serde_json::from_slice(&bytes).unwrap_or_default()
+}
+
+fn rejected(value: serde_json::Value) -> String {
+    match parse(value) {
+        Ok(input) => format!("accepted: {input:?}"),
+        Err(error) => error.to_string(),
+    }
+}
+
+#[test]
+fn typed_details_carry_what_the_functions_need() {
+    let Ok(Input::CloudTrail(event)) = parse(sample("cloudtrail-create-export-image-task.json")) else {
+        panic!("not cloudtrail")
+    };
+    assert_eq!(
+        event.detail.api_call(),
+        Ok(ApiCall::CreateExportImageTask {
+            image_name: "golden-2026-11".into(),
+            ami_name: "golden-2026-11-ami".into(),
+            task_id: Some("a1b2c3d4-5678-90ab-cdef-EXAMPLE11111".into())
+        })
+    );
+    let Ok(Input::CloudTrail(event)) = parse(sample("cloudtrail-update-workspaces-pool.json")) else {
+        panic!("not cloudtrail")
+    };
+    assert_eq!(
+        event.detail.api_call(),
+        Ok(ApiCall::UpdateWorkspacesPool { pool_id: "wspool-1a2b3c4d5".into(), desired_user_sessions: Some(40) })
+    );
+    let Ok(Input::Command(command)) = parse(sample("command-export-requested.json")) else { panic!("not a command") };
+    let Command::ExportRequested(export) = command.command else { panic!("not an export") };
+    assert_eq!(export.retry.map(|r| r.max_attempts), Some(2));
+    let Ok(Input::Tick(tick)) = parse(sample("scheduled-tick-scheduler.json")) else { panic!("not a tick") };
+    assert_eq!(
+        Input::tick_key(&tick),
+        "arn:aws:scheduler:eu-central-1:123456789012:schedule/default/euc-autopilot-pool-scaler@2026-11-23T06:00:00+00:00"
+    );
+}
+
+#[test]
+fn malformed_events_name_the_wrong_field() {
+    let mut export = sample("command-export-requested.json");
+    export["detail"].as_object_mut().map(|d| d.remove("amiName"));
+    assert_eq!(rejected(export), "invalid event: detail: missing field `amiName`");
+
+    let mut typo = sample("command-rollout-requested.json");
+    typo["detail"]["sofwareSetId"] = serde_json::json!("1");
+    let typo = rejected(typo);
+    assert!(typo.starts_with("invalid event: detail.sofwareSetId: unknown field `sofwareSetId`"), "{typo}");
+
+    let mut builder = sample("cloudtrail-start-image-builder.json");
+    builder["detail"]["requestParameters"] = serde_json::json!({ "nam": "x" });
+    assert_eq!(rejected(builder), "invalid event: detail.requestParameters: missing field `name`");
+
+    let mut pool = sample("cloudtrail-update-workspaces-pool.json");
+    pool["detail"]["requestParameters"]["capacity"]["desiredUserSessions"] = serde_json::json!("forty");
+    assert!(
+        rejected(pool)
+            .starts_with("invalid event: detail.requestParameters.capacity.desiredUserSessions: invalid type")
+    );
+
+    let mut alarm = sample("cloudwatch-alarm-state-change.json");
+    alarm["detail"]["state"].as_object_mut().map(|s| s.remove("value"));
+    assert!(rejected(alarm).starts_with("invalid event: detail.state: missing field `value`"));
+
+    let mut access = sample("workspaces-access.json");
+    access["detail"]["loginTime"] = serde_json::json!("yesterday");
+    assert!(rejected(access).starts_with("invalid event: detail.loginTime:"));
+
+    let mut tick = sample("scheduled-tick-rule.json");
+    tick.as_object_mut().map(|t| t.remove("time"));
+    assert_eq!(rejected(tick), "invalid event: time: a schedule tick needs its scheduled time");
+
+    let mut failed_call = sample("cloudtrail-stop-fleet.json");
+    failed_call["detail"]["errorCode"] = serde_json::json!("ConcurrentModificationException");
+    assert!(rejected(failed_call).starts_with("invalid event: detail.errorCode: StopFleet failed"));
+
+    let mut unknown_call = sample("cloudtrail-stop-fleet.json");
+    unknown_call["detail"]["eventName"] = serde_json::json!("DeleteFleet");
+    assert_eq!(
+        rejected(unknown_call),
+        "invalid event: detail.eventName: DeleteFleet from appstream.amazonaws.com is not a call EUC Autopilot handles"
+    );
+
+    assert_eq!(
+        rejected(serde_json::json!({ "hello": "world" })),
+        "invalid event: source: missing or not a string (is this an EventBridge event?)"
+    );
+    let mut other = sample("scheduled-tick-rule.json");
+    other["detail-type"] = serde_json::json!("EC2 Instance State-change Notification");
+    assert!(rejected(other).starts_with("invalid event: detail-type:"));
+    assert!(parse_slice(b"{not json").is_err());
+}
+
+#[test]
+fn aws_details_tolerate_new_fields_but_commands_do_not() {
+    let mut access = sample("workspaces-access.json");
+    access["detail"]["newFieldFromAws"] = serde_json::json!(true);
+    assert!(parse(access).is_ok());
+    let mut command = sample("command-remediation-requested.json");
+    command["detail"]["force"] = serde_json::json!(true);
+    assert!(parse(command).is_err());
+}

@@ -1,0 +1,118 @@
+//! Append-only audit records: every decision that acted, and every dry-run would-act. Readable by UTC day
+//! (the table) and by resource (GSI1), both in time order; kept for [`DEFAULT_RETENTION`] via TTL.
+
+use super::{Item, Ledger, LedgerError, is_condition_failed, keys, n, s};
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+/// How long audit records are kept.
+pub const DEFAULT_RETENTION: Duration = Duration::days(400);
+
+/// What became of a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The action was made.
+    Applied,
+    /// Dry-run: the action would have been made.
+    DryRun,
+    /// Deliberately not acted (skip tag, override, another owner, safety rule).
+    Skipped,
+    /// Deferred to a later tick (busy resource, cooldown, budget).
+    Deferred,
+    /// The action was attempted and failed.
+    Failed,
+}
+
+/// One audit record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    pub at: DateTime<Utc>,
+    /// The function that decided (`pool-scaler`, …).
+    pub function: String,
+    /// The resource key ([`crate::resource::ResourceRef::key`]).
+    pub resource: String,
+    /// The action (`UpdateFleet`, `RebootWorkspaces`, …) or decision name.
+    pub action: String,
+    pub outcome: Outcome,
+    /// Why, in words an operator understands.
+    pub reason: String,
+    /// The EventBridge event id that caused the decision.
+    pub correlation_id: String,
+    /// Action parameters and anything else worth keeping.
+    #[serde(default)]
+    pub details: serde_json::Value,
+}
+
+/// Whether `append` wrote a new record or found the same one already there (a redelivered event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    New,
+    AlreadyRecorded,
+}
+
+impl Ledger {
+    /// Appends a record. The key is derived from time, resource, action and correlation id, so the same
+    /// decision recorded twice is stored once.
+    pub async fn append_audit(&self, record: &AuditRecord) -> Result<Appended, LedgerError> {
+        let (by_day, by_resource) = keys::audit(record.at, &record.resource, &record.action, &record.correlation_id);
+        let mut item: Item = serde_dynamo::to_item(record).map_err(|e| LedgerError::corrupt(&by_day, e))?;
+        item.extend(super::key_item(&by_day));
+        item.insert(keys::GSI1_PK.into(), s(by_resource.pk));
+        item.insert(keys::GSI1_SK.into(), s(by_resource.sk));
+        item.insert(keys::TTL.into(), n((record.at + DEFAULT_RETENTION).timestamp()));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Appended::New),
+            Err(error) if is_condition_failed(&error) => Ok(Appended::AlreadyRecorded),
+            Err(error) => Err(LedgerError::unavailable("PutItem audit", &error)),
+        }
+    }
+
+    /// All records of one UTC day, oldest first.
+    pub async fn audit_by_day(&self, day: NaiveDate) -> Result<Vec<AuditRecord>, LedgerError> {
+        self.query_audit(None, keys::PK, keys::audit_day(day)).await
+    }
+
+    /// All records of one resource, oldest first.
+    pub async fn audit_by_resource(&self, resource_key: &str) -> Result<Vec<AuditRecord>, LedgerError> {
+        self.query_audit(Some(keys::GSI1), keys::GSI1_PK, keys::audit_resource(resource_key)).await
+    }
+
+    async fn query_audit(
+        &self,
+        index: Option<&str>,
+        attribute: &str,
+        partition: String,
+    ) -> Result<Vec<AuditRecord>, LedgerError> {
+        let pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .set_index_name(index.map(str::to_owned))
+            .key_condition_expression("#p = :p")
+            .expression_attribute_names("#p", attribute)
+            .expression_attribute_values(":p", AttributeValue::S(partition.clone()))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| LedgerError::unavailable("Query audit", &e))?;
+        pages
+            .into_iter()
+            .map(|item| {
+                serde_dynamo::from_item(item)
+                    .map_err(|e| LedgerError::Corrupt { key: partition.clone(), message: e.to_string() })
+            })
+            .collect()
+    }
+}

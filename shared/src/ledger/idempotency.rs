@@ -1,0 +1,227 @@
+//! Exactly-once side effects under at-least-once delivery, with the semantics of Powertools for AWS Lambda.
+//!
+//! `acquire` is one conditional PutItem that succeeds when no record exists, the record has expired
+//! (`expires_at`), or it is INPROGRESS past its in-progress expiry (the invocation that held it died).
+//! The in-progress expiry is now + the invocation's remaining time, never less than
+//! [`MIN_IN_PROGRESS`], so a remaining time of 0 cannot leave a record INPROGRESS forever (a known Powertools
+//! bug). On success the caller acts, then calls `complete`; when the action fails it calls `release`, which
+//! deletes the record so a retry can run. The same key with a different payload is an error.
+
+use super::{Item, Key, Ledger, LedgerError, is_condition_failed, keys, n, number, s, string};
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+/// Default lifetime of a COMPLETED record: EventBridge retries for up to 24 h and Lambda's async queue holds
+/// events for up to 6 h, so anything shorter could let a late redelivery act twice.
+pub const DEFAULT_EXPIRY: Duration = Duration::hours(30);
+
+/// The shortest in-progress expiry, whatever the remaining invocation time says.
+pub const MIN_IN_PROGRESS: Duration = Duration::seconds(1);
+
+const INPROGRESS: &str = "INPROGRESS";
+const COMPLETED: &str = "COMPLETED";
+
+/// A business event's identity: the function and a key from business identity (e.g. schedule ARN +
+/// scheduled time, or EventBridge event id + relevant detail), never a per-attempt execution id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    pub function: String,
+    pub business_key: String,
+}
+
+impl IdempotencyKey {
+    pub fn new(function: impl Into<String>, business_key: impl Into<String>) -> Self {
+        Self { function: function.into(), business_key: business_key.into() }
+    }
+
+    fn key(&self) -> Key {
+        keys::idempotency(&self.function, &self.business_key)
+    }
+}
+
+/// Hash of a payload: SHA-256 of its canonical JSON (object keys sorted).
+pub fn payload_hash(payload: &impl Serialize) -> String {
+    let canonical = serde_json::to_value(payload).and_then(|value| serde_json::to_vec(&value)).unwrap_or_default();
+    keys::sha256_hex(&canonical)
+}
+
+/// Proof that this invocation holds an idempotency record INPROGRESS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    key: IdempotencyKey,
+    /// The in-progress expiry written by this invocation; completing or releasing is conditioned on it.
+    in_progress_until_ms: i64,
+}
+
+impl Claim {
+    pub fn key(&self) -> &IdempotencyKey {
+        &self.key
+    }
+
+    pub fn in_progress_until_ms(&self) -> i64 {
+        self.in_progress_until_ms
+    }
+}
+
+/// The outcome of an acquisition that did not fail.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Acquired {
+    /// First time (or a retry after failure/expiry): act, then `complete` or `release`.
+    Proceed(Claim),
+    /// Already done: do nothing; here is the stored result.
+    AlreadyCompleted { response: Option<serde_json::Value> },
+}
+
+impl Ledger {
+    /// Tries to claim `key` for this invocation. `remaining` is the invocation's remaining time.
+    pub async fn acquire_idempotency(
+        &self,
+        key: &IdempotencyKey,
+        payload_hash: &str,
+        now: DateTime<Utc>,
+        remaining: std::time::Duration,
+    ) -> Result<Acquired, LedgerError> {
+        let remaining = Duration::from_std(remaining).unwrap_or(Duration::MAX).max(MIN_IN_PROGRESS);
+        let in_progress_until_ms = (now + remaining).timestamp_millis();
+        let mut item: Item = super::key_item(&key.key());
+        item.insert("status".into(), s(INPROGRESS));
+        item.insert(keys::TTL.into(), n((now + DEFAULT_EXPIRY).timestamp()));
+        item.insert("in_progress_expires_at".into(), n(in_progress_until_ms));
+        item.insert("payload_hash".into(), s(payload_hash));
+        item.insert("business_key".into(), s(&key.business_key));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(
+                "attribute_not_exists(pk) OR expires_at < :now OR (#status = :inprogress AND in_progress_expires_at < :now_ms)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":now", n(now.timestamp()))
+            .expression_attribute_values(":now_ms", n(now.timestamp_millis()))
+            .expression_attribute_values(":inprogress", s(INPROGRESS))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let error = match result {
+            Ok(_) => return Ok(Acquired::Proceed(Claim { key: key.clone(), in_progress_until_ms })),
+            Err(error) => error,
+        };
+        if !is_condition_failed(&error) {
+            return Err(LedgerError::unavailable("PutItem idempotency", &error));
+        }
+        let existing = match error.into_service_error() {
+            aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(e) => e.item,
+            _ => None,
+        };
+        let existing = match existing {
+            Some(item) => item,
+            // Older DynamoDB implementations do not return the item: read it.
+            None => self.get_item(&key.key()).await?.ok_or_else(|| LedgerError::Unavailable {
+                operation: "GetItem idempotency",
+                message: "record vanished between the conditional put and the read; retry".into(),
+            })?,
+        };
+        self.existing_record(key, payload_hash, &existing)
+    }
+
+    fn existing_record(
+        &self,
+        key: &IdempotencyKey,
+        payload_hash: &str,
+        existing: &Item,
+    ) -> Result<Acquired, LedgerError> {
+        let stored_hash = string(existing, "payload_hash").unwrap_or_default();
+        if stored_hash != payload_hash {
+            return Err(LedgerError::PayloadMismatch {
+                business_key: key.business_key.clone(),
+                stored: stored_hash.to_owned(),
+                received: payload_hash.to_owned(),
+            });
+        }
+        match string(existing, "status") {
+            Some(COMPLETED) => {
+                let response = string(existing, "response")
+                    .map(serde_json::from_str)
+                    .transpose()
+                    .map_err(|e| LedgerError::corrupt(&key.key(), e))?;
+                Ok(Acquired::AlreadyCompleted { response })
+            }
+            _ => Err(LedgerError::InProgress {
+                business_key: key.business_key.clone(),
+                in_progress_until_ms: number(existing, "in_progress_expires_at").unwrap_or_default(),
+            }),
+        }
+    }
+
+    /// Marks the claimed record COMPLETED with the action's result.
+    pub async fn complete_idempotency(
+        &self,
+        claim: &Claim,
+        response: &impl Serialize,
+        now: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        let response = serde_json::to_string(response).map_err(|e| LedgerError::corrupt(&claim.key.key(), e))?;
+        let key = claim.key.key();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(super::key_item(&key)))
+            .update_expression("SET #status = :completed, #response = :response, expires_at = :expires")
+            .condition_expression("#status = :inprogress AND in_progress_expires_at = :mine")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#response", "response")
+            .expression_attribute_values(":completed", s(COMPLETED))
+            .expression_attribute_values(":inprogress", s(INPROGRESS))
+            .expression_attribute_values(":response", s(response))
+            .expression_attribute_values(":expires", n((now + DEFAULT_EXPIRY).timestamp()))
+            .expression_attribute_values(":mine", n(claim.in_progress_until_ms))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if is_condition_failed(&error) => {
+                Err(LedgerError::IdempotencyLost { business_key: claim.key.business_key.clone() })
+            }
+            Err(error) => Err(LedgerError::unavailable("UpdateItem idempotency", &error)),
+        }
+    }
+
+    /// Deletes the claimed record after a failed action, so that a retry can run.
+    pub async fn release_idempotency(&self, claim: &Claim) -> Result<(), LedgerError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(super::key_item(&claim.key.key())))
+            .condition_expression("#status = :inprogress AND in_progress_expires_at = :mine")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":inprogress", s(INPROGRESS))
+            .expression_attribute_values(":mine", n(claim.in_progress_until_ms))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if is_condition_failed(&error) => {
+                Err(LedgerError::IdempotencyLost { business_key: claim.key.business_key.clone() })
+            }
+            Err(error) => Err(LedgerError::unavailable("DeleteItem idempotency", &error)),
+        }
+    }
+
+    pub(super) async fn get_item(&self, key: &Key) -> Result<Option<Item>, LedgerError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(super::key_item(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| LedgerError::unavailable("GetItem", &e))?;
+        Ok(output.item)
+    }
+}

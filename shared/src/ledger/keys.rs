@@ -1,0 +1,100 @@
+//! The ledger's key schema, in one place (DESIGN §4): attribute names, the secondary index and how every
+//! item kind builds its `pk`/`sk`. `template.yaml`, the local tool and the tests all use these.
+
+use crate::resource::ResourceRef;
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use sha2::{Digest, Sha256};
+
+/// Partition key attribute (string).
+pub const PK: &str = "pk";
+/// Sort key attribute (string).
+pub const SK: &str = "sk";
+/// TTL attribute (epoch seconds). Housekeeping only: expiry is always checked against stored timestamps.
+pub const TTL: &str = "expires_at";
+/// The one global secondary index: audit records by resource.
+pub const GSI1: &str = "gsi1";
+pub const GSI1_PK: &str = "gsi1pk";
+pub const GSI1_SK: &str = "gsi1sk";
+
+/// A full item key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+/// SHA-256 of `text`, lowercase hex.
+pub fn sha256_hex(text: &[u8]) -> String {
+    hex::encode(Sha256::digest(text))
+}
+
+/// Idempotency record: one per business event per function.
+pub fn idempotency(function: &str, business_key: &str) -> Key {
+    Key { pk: format!("IDEMP#{function}"), sk: sha256_hex(business_key.as_bytes()) }
+}
+
+/// Lease over a scope (a resource key, or a function's tick).
+pub fn lease(scope: &str) -> Key {
+    Key { pk: format!("LEASE#{scope}"), sk: "LEASE".into() }
+}
+
+/// Last known state of one resource.
+pub fn resource_state(resource: &ResourceRef) -> Key {
+    Key { pk: format!("RES#{}", resource.key()), sk: "STATE".into() }
+}
+
+/// A durable work item (export task, imported image, rollout): `<kind>#<id>`, e.g. `EXPORT#<task id>`.
+pub fn work_item(kind: &str, id: &str) -> Key {
+    Key { pk: format!("{kind}#{id}"), sk: "ITEM".into() }
+}
+
+fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Audit partition of a UTC day.
+pub fn audit_day(day: NaiveDate) -> String {
+    format!("AUDIT#{day}")
+}
+
+/// An audit record: by day (table) and by resource (GSI1), both sorted by time.
+pub fn audit(at: DateTime<Utc>, resource_key: &str, action: &str, event_id: &str) -> (Key, Key) {
+    let ts = timestamp(at);
+    let by_day = Key { pk: audit_day(at.date_naive()), sk: format!("{ts}#{resource_key}#{action}#{event_id}") };
+    let by_resource = Key { pk: audit_resource(resource_key), sk: format!("{ts}#{action}#{event_id}") };
+    (by_day, by_resource)
+}
+
+/// Audit index partition of a resource.
+pub fn audit_resource(resource_key: &str) -> String {
+    format!("AUDITRES#{resource_key}")
+}
+
+/// Config document partition and version sort keys (`v000001`, …; zero-padded so they sort).
+pub const CONFIG_PK: &str = "CONFIG";
+
+pub fn config_version(version: u32) -> Key {
+    Key { pk: CONFIG_PK.into(), sk: format!("v{version:06}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resource::ResourceKind;
+    use chrono::TimeZone;
+
+    #[test]
+    fn key_formats_are_stable() {
+        let Ok(fleet) = ResourceRef::new("123456789012", "us-east-1", ResourceKind::Fleet, "sales") else { return };
+        assert_eq!(resource_state(&fleet).pk, "RES#appstream#123456789012#us-east-1#fleet#sales");
+        assert_eq!(idempotency("pool-scaler", "k").pk, "IDEMP#pool-scaler");
+        assert_eq!(idempotency("pool-scaler", "k").sk.len(), 64);
+        assert_eq!(config_version(7).sk, "v000007");
+        assert!(config_version(10).sk > config_version(9).sk);
+        let at = Utc.with_ymd_and_hms(2026, 11, 21, 6, 0, 0).single().unwrap_or_default();
+        let (day, by_resource) = audit(at, &fleet.key(), "UpdateFleet", "evt-1");
+        assert_eq!(day.pk, "AUDIT#2026-11-21");
+        assert_eq!(day.sk, "2026-11-21T06:00:00.000Z#appstream#123456789012#us-east-1#fleet#sales#UpdateFleet#evt-1");
+        assert_eq!(by_resource.pk, "AUDITRES#appstream#123456789012#us-east-1#fleet#sales");
+    }
+}

@@ -1,0 +1,174 @@
+//! Leases: one worker per scope at a time, each acquisition with a fencing token that only ever grows.
+//!
+//! A lease item is never deleted (release only expires it), so tokens stay monotonic. Every protected write
+//! is a transaction whose first element checks the lease item still carries the writer's token and has not
+//! expired ([`Fence`]); a holder that was paused past its lease therefore cannot overwrite newer work.
+
+use super::{Item, Ledger, LedgerError, is_condition_failed, keys, n, number, s, string};
+use aws_sdk_dynamodb::types::{ConditionCheck, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use chrono::{DateTime, Duration, Utc};
+
+/// A held lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub scope: String,
+    pub holder: String,
+    pub token: u64,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Lease {
+    /// The fence to attach to writes made under this lease.
+    pub fn fence(&self) -> Fence {
+        Fence { scope: self.scope.clone(), holder: self.holder.clone(), token: self.token }
+    }
+}
+
+/// What a protected write is conditioned on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    pub scope: String,
+    pub holder: String,
+    pub token: u64,
+}
+
+impl Fence {
+    /// The transaction element that rejects the write unless this fence is still current at `now`.
+    pub(super) fn condition_check(&self, table: &str, now: DateTime<Utc>) -> Result<ConditionCheck, LedgerError> {
+        ConditionCheck::builder()
+            .table_name(table)
+            .set_key(Some(super::key_item(&keys::lease(&self.scope))))
+            .condition_expression("#token = :token AND holder = :holder AND lease_expires_at_ms > :now_ms")
+            .expression_attribute_names("#token", "token")
+            .expression_attribute_values(":token", n(self.token))
+            .expression_attribute_values(":holder", s(&self.holder))
+            .expression_attribute_values(":now_ms", n(now.timestamp_millis()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| LedgerError::Unavailable { operation: "ConditionCheck", message: e.to_string() })
+    }
+
+    pub(super) fn rejected(&self) -> LedgerError {
+        LedgerError::FencingRejected { scope: self.scope.clone(), token: self.token }
+    }
+}
+
+fn lease_from(scope: &str, item: &Item) -> Result<Lease, LedgerError> {
+    let key = keys::lease(scope);
+    let token = number(item, "token")
+        .and_then(|t| u64::try_from(t).ok())
+        .ok_or_else(|| LedgerError::corrupt(&key, "token missing"))?;
+    let until =
+        number(item, "lease_expires_at_ms").ok_or_else(|| LedgerError::corrupt(&key, "lease_expires_at_ms missing"))?;
+    Ok(Lease {
+        scope: scope.to_owned(),
+        holder: string(item, "holder").unwrap_or_default().to_owned(),
+        token,
+        expires_at: DateTime::from_timestamp_millis(until).unwrap_or_default(),
+    })
+}
+
+impl Ledger {
+    /// Takes the lease on `scope` for `duration` if it is free or expired; the new token is one more than any
+    /// token ever issued for the scope.
+    pub async fn acquire_lease(
+        &self,
+        scope: &str,
+        holder: &str,
+        duration: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Lease, LedgerError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(super::key_item(&keys::lease(scope))))
+            .update_expression(
+                "SET holder = :holder, lease_expires_at_ms = :until, #token = if_not_exists(#token, :zero) + :one",
+            )
+            .condition_expression("attribute_not_exists(pk) OR lease_expires_at_ms <= :now_ms")
+            .expression_attribute_names("#token", "token")
+            .expression_attribute_values(":holder", s(holder))
+            .expression_attribute_values(":until", n((now + duration).timestamp_millis()))
+            .expression_attribute_values(":now_ms", n(now.timestamp_millis()))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(output) => lease_from(scope, &output.attributes.unwrap_or_default()),
+            Err(error) if is_condition_failed(&error) => {
+                let current = match error.into_service_error() {
+                    aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(e) => {
+                        e.item
+                    }
+                    _ => None,
+                };
+                let current = current.unwrap_or_default();
+                Err(LedgerError::LeaseHeld {
+                    scope: scope.to_owned(),
+                    holder: string(&current, "holder").unwrap_or("unknown").to_owned(),
+                    until_ms: number(&current, "lease_expires_at_ms").unwrap_or_default(),
+                })
+            }
+            Err(error) => Err(LedgerError::unavailable("UpdateItem lease", &error)),
+        }
+    }
+
+    /// Extends a lease this worker still holds.
+    pub async fn renew_lease(
+        &self,
+        lease: &Lease,
+        duration: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Lease, LedgerError> {
+        let until = now + duration;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(super::key_item(&keys::lease(&lease.scope))))
+            .update_expression("SET lease_expires_at_ms = :until")
+            .condition_expression("holder = :holder AND #token = :token AND lease_expires_at_ms > :now_ms")
+            .expression_attribute_names("#token", "token")
+            .expression_attribute_values(":holder", s(&lease.holder))
+            .expression_attribute_values(":token", n(lease.token))
+            .expression_attribute_values(":until", n(until.timestamp_millis()))
+            .expression_attribute_values(":now_ms", n(now.timestamp_millis()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Lease { expires_at: until, ..lease.clone() }),
+            Err(error) if is_condition_failed(&error) => {
+                Err(LedgerError::LeaseLost { scope: lease.scope.clone(), token: lease.token })
+            }
+            Err(error) => Err(LedgerError::unavailable("UpdateItem lease renew", &error)),
+        }
+    }
+
+    /// Gives the lease up early. The item (and its token counter) stays; only the expiry is cleared.
+    pub async fn release_lease(&self, lease: &Lease) -> Result<(), LedgerError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(super::key_item(&keys::lease(&lease.scope))))
+            .update_expression("SET lease_expires_at_ms = :zero")
+            .condition_expression("holder = :holder AND #token = :token")
+            .expression_attribute_names("#token", "token")
+            .expression_attribute_values(":holder", s(&lease.holder))
+            .expression_attribute_values(":token", n(lease.token))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if is_condition_failed(&error) => {
+                Err(LedgerError::LeaseLost { scope: lease.scope.clone(), token: lease.token })
+            }
+            Err(error) => Err(LedgerError::unavailable("UpdateItem lease release", &error)),
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! The ledger: EUC Autopilot's bookkeeping in one DynamoDB table (DESIGN §4), through `aws-sdk-dynamodb`.
+//!
+//! - [`keys`]: the key schema, defined once;
+//! - [`table`]: the table definition and a function that creates it;
+//! - [`idempotency`]: exactly-once side effects (Powertools semantics);
+//! - [`lease`]: one worker per scope, with fencing tokens;
+//! - [`state`]: versioned resource state (optimistic concurrency, optionally fenced);
+//! - [`audit`]: append-only decision records, by day and by resource;
+//! - [`config`]: policy document versions.
+//!
+//! Items are converted with `serde_dynamo`; the only hand-built attribute values are the small expression
+//! values next to the expressions that use them.
+
+pub mod audit;
+pub mod config;
+pub mod idempotency;
+pub mod keys;
+pub mod lease;
+pub mod state;
+pub mod table;
+
+use crate::error::{Classify, ErrorClass};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashMap;
+
+pub use keys::Key;
+
+/// A DynamoDB item.
+pub type Item = HashMap<String, AttributeValue>;
+
+/// Handle on the ledger table. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Ledger {
+    client: Client,
+    table: String,
+}
+
+/// What can go wrong with the ledger.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("the ledger table is unavailable ({operation}): {message}")]
+    Unavailable { operation: &'static str, message: String },
+    #[error("idempotency record for {business_key:?} is in progress until {in_progress_until_ms} ms")]
+    InProgress { business_key: String, in_progress_until_ms: i64 },
+    #[error(
+        "idempotency key {business_key:?} was seen before with a different payload (stored hash {stored}, this one {received})"
+    )]
+    PayloadMismatch { business_key: String, stored: String, received: String },
+    #[error("idempotency record for {business_key:?} was taken over by another invocation")]
+    IdempotencyLost { business_key: String },
+    #[error("lease {scope:?} is held by {holder:?} until {until_ms} ms")]
+    LeaseHeld { scope: String, holder: String, until_ms: i64 },
+    #[error("lease {scope:?} with token {token} is no longer held by this worker")]
+    LeaseLost { scope: String, token: u64 },
+    #[error("write rejected: fencing token {token} for {scope:?} is stale or its lease expired")]
+    FencingRejected { scope: String, token: u64 },
+    #[error("version conflict on {key}: expected version {expected:?}, found {found:?}")]
+    VersionConflict { key: String, expected: Option<u64>, found: Option<u64> },
+    #[error("ledger item {key} could not be read: {message}")]
+    Corrupt { key: String, message: String },
+    #[error(transparent)]
+    InvalidPolicy(#[from] crate::policy::PolicyError),
+}
+
+impl Classify for LedgerError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            LedgerError::Unavailable { .. }
+            | LedgerError::InProgress { .. }
+            | LedgerError::LeaseHeld { .. }
+            | LedgerError::VersionConflict { .. } => ErrorClass::Retryable,
+            LedgerError::PayloadMismatch { .. } | LedgerError::InvalidPolicy(_) => ErrorClass::InvalidInput,
+            LedgerError::IdempotencyLost { .. }
+            | LedgerError::LeaseLost { .. }
+            | LedgerError::FencingRejected { .. }
+            | LedgerError::Corrupt { .. } => ErrorClass::NonRetryable,
+        }
+    }
+}
+
+impl LedgerError {
+    fn unavailable<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+        operation: &'static str,
+        error: &SdkError<E, R>,
+    ) -> Self {
+        let message = match error.as_service_error() {
+            Some(service) => format!("{}: {}", service.code().unwrap_or("Unknown"), service.message().unwrap_or("")),
+            None => format!("{error:?}"),
+        };
+        LedgerError::Unavailable { operation, message }
+    }
+
+    fn corrupt(key: &Key, error: impl std::fmt::Display) -> Self {
+        LedgerError::Corrupt { key: format!("{}/{}", key.pk, key.sk), message: error.to_string() }
+    }
+}
+
+/// Whether an SDK error is DynamoDB's `ConditionalCheckFailedException`.
+fn is_condition_failed<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> bool {
+    error.as_service_error().and_then(ProvideErrorMetadata::code) == Some("ConditionalCheckFailedException")
+}
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn key_item(key: &Key) -> Item {
+    HashMap::from([(keys::PK.to_owned(), s(&key.pk)), (keys::SK.to_owned(), s(&key.sk))])
+}
+
+fn number(item: &Item, name: &str) -> Option<i64> {
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+}
+
+fn string<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+impl Ledger {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}

@@ -1,0 +1,181 @@
+//! Versioned state: the last known state of a resource (`RES#…`/`STATE`) and durable work items
+//! (`EXPORT#…`, `IMPORT#…`, `ROLLOUT#…`). Every write names the version it expects (optimistic
+//! concurrency) and may carry a lease [`Fence`].
+
+use super::lease::Fence;
+use super::{Item, Key, Ledger, LedgerError, is_condition_failed, keys, n, number, s};
+use crate::resource::ResourceRef;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// A stored state and the version it was read at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    pub version: u64,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub state: T,
+}
+
+fn found_version(item: Option<&Item>) -> Option<u64> {
+    item.and_then(|item| number(item, "version")).and_then(|v| u64::try_from(v).ok())
+}
+
+impl Ledger {
+    /// Reads a resource's state (strongly consistent).
+    pub async fn get_state<T: DeserializeOwned>(
+        &self,
+        resource: &ResourceRef,
+    ) -> Result<Option<Versioned<T>>, LedgerError> {
+        self.get_versioned(&keys::resource_state(resource)).await
+    }
+
+    /// Writes a resource's state. `expected`: `None` = must not exist yet, `Some(v)` = must be at version v.
+    /// Returns the new version.
+    pub async fn put_state<T: Serialize>(
+        &self,
+        resource: &ResourceRef,
+        state: &T,
+        expected: Option<u64>,
+        fence: Option<&Fence>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, LedgerError> {
+        self.put_versioned(&keys::resource_state(resource), state, expected, fence, now, None).await
+    }
+
+    /// Reads a work item (`kind` is e.g. `EXPORT`).
+    pub async fn get_work_item<T: DeserializeOwned>(
+        &self,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<Versioned<T>>, LedgerError> {
+        self.get_versioned(&keys::work_item(kind, id)).await
+    }
+
+    /// Writes a work item; `expires_at` lets finished items age out.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn put_work_item<T: Serialize>(
+        &self,
+        kind: &str,
+        id: &str,
+        state: &T,
+        expected: Option<u64>,
+        fence: Option<&Fence>,
+        now: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<u64, LedgerError> {
+        self.put_versioned(&keys::work_item(kind, id), state, expected, fence, now, expires_at).await
+    }
+
+    async fn get_versioned<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<Versioned<T>>, LedgerError> {
+        let Some(mut item) = self.get_item(key).await? else { return Ok(None) };
+        let version = found_version(Some(&item)).ok_or_else(|| LedgerError::corrupt(key, "version missing"))?;
+        let updated_at = item
+            .get("updated_at")
+            .and_then(|v| v.as_s().ok())
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc));
+        let state = item.remove("state").ok_or_else(|| LedgerError::corrupt(key, "state missing"))?;
+        let state = serde_dynamo::from_attribute_value(state).map_err(|e| LedgerError::corrupt(key, e))?;
+        Ok(Some(Versioned { version, updated_at, state }))
+    }
+
+    async fn put_versioned<T: Serialize>(
+        &self,
+        key: &Key,
+        state: &T,
+        expected: Option<u64>,
+        fence: Option<&Fence>,
+        now: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> Result<u64, LedgerError> {
+        let version = expected.map_or(1, |v| v + 1);
+        let mut item = super::key_item(key);
+        item.insert("version".into(), n(version));
+        item.insert("updated_at".into(), s(now.to_rfc3339_opts(SecondsFormat::Millis, true)));
+        item.insert("state".into(), serde_dynamo::to_attribute_value(state).map_err(|e| LedgerError::corrupt(key, e))?);
+        if let Some(expires_at) = expires_at {
+            item.insert(keys::TTL.into(), n(expires_at.timestamp()));
+        }
+        let (condition, expected_value) = match expected {
+            None => ("attribute_not_exists(pk)", None),
+            Some(v) => ("version = :expected", Some(n(v))),
+        };
+        let conflict = |found: Option<&Item>| LedgerError::VersionConflict {
+            key: format!("{}/{}", key.pk, key.sk),
+            expected,
+            found: found_version(found),
+        };
+
+        let Some(fence) = fence else {
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression(condition)
+                .set_expression_attribute_values(expected_value.map(|v| [(":expected".to_owned(), v)].into()))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .send()
+                .await;
+            return match result {
+                Ok(_) => Ok(version),
+                Err(error) if is_condition_failed(&error) => {
+                    let old = match error.into_service_error() {
+                        aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(e) => {
+                            e.item
+                        }
+                        _ => None,
+                    };
+                    Err(conflict(old.as_ref()))
+                }
+                Err(error) => Err(LedgerError::unavailable("PutItem state", &error)),
+            };
+        };
+
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .set_expression_attribute_values(expected_value.map(|v| [(":expected".to_owned(), v)].into()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| LedgerError::Unavailable { operation: "Put", message: e.to_string() })?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(
+                TransactWriteItem::builder().condition_check(fence.condition_check(&self.table, now)?).build(),
+            )
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(version),
+            Err(error) => match error.into_service_error() {
+                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                    let reasons = cancelled.cancellation_reasons.unwrap_or_default();
+                    let failed = |index: usize| {
+                        reasons.get(index).and_then(|r| r.code.as_deref()) == Some("ConditionalCheckFailed")
+                    };
+                    if failed(0) {
+                        Err(fence.rejected())
+                    } else if failed(1) {
+                        Err(conflict(reasons.get(1).and_then(|r| r.item.as_ref())))
+                    } else {
+                        Err(LedgerError::Unavailable {
+                            operation: "TransactWriteItems state",
+                            message: format!("cancelled: {reasons:?}"),
+                        })
+                    }
+                }
+                other => Err(LedgerError::Unavailable {
+                    operation: "TransactWriteItems state",
+                    message: format!("{other:?}"),
+                }),
+            },
+        }
+    }
+}

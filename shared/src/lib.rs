@@ -1,0 +1,18 @@
+//! EUC Autopilot common library, shared by every function, the `autopilot` tool and the tests.
+//!
+//! - [`policy`]: the operator's policy document, schedules and tag overrides (pure).
+//! - [`ledger`]: the single DynamoDB table: idempotency, leases, resource state, audit, config versions.
+//! - [`clients`]: the one place AWS SDK clients are built (retry, timeouts, endpoints).
+//! - [`events`]: typed EventBridge inputs, parsed strictly.
+//! - [`telemetry`]: JSON logs with Powertools keys, EMF metrics, correlation ids.
+//! - [`clock`]: system and virtual clocks.
+//! - [`error`]: error classes and their mapping to Lambda diagnostics.
+
+pub mod clients;
+pub mod clock;
+pub mod error;
+pub mod events;
+pub mod ledger;
+pub mod policy;
+pub mod resource;
+pub mod telemetry;

@@ -1,0 +1,634 @@
+//! The operator's policy document (`autopilot.yaml`, DESIGN §3): parsing, validation into a typed
+//! [`Policy`] that cannot hold an invalid value, schedules and tag-based overrides.
+//!
+//! A document is parsed strictly (unknown fields and wrong types are errors) and then validated as a whole;
+//! every problem found is reported with its path and reason, e.g.
+//! `schedules.office.periods[1].end: 25:00 is not a time of day (use HH:MM, 00:00 to 23:59)`.
+
+mod raw;
+pub mod schedule;
+pub mod selector;
+pub mod tags;
+pub mod values;
+
+use chrono::Duration;
+use chrono_tz::Tz;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+pub use schedule::{Period, Phase, Reason, Schedule, ScheduleState};
+pub use selector::{ResourceView, Selector};
+pub use values::Share;
+
+/// The only document version this build understands.
+pub const SUPPORTED_VERSION: u32 = 1;
+
+/// One problem in a document: where it is and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ValidationError {
+    pub path: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.path.is_empty() { write!(f, "{}", self.reason) } else { write!(f, "{}: {}", self.path, self.reason) }
+    }
+}
+
+/// Every problem found in a document, in document order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid policy document: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct PolicyError(pub Vec<ValidationError>);
+
+/// Marker that only this module can create: the validated types below cannot be built by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Validated;
+
+/// A validated policy document.
+#[derive(Debug, Clone, Serialize)]
+pub struct Policy {
+    pub version: u32,
+    pub defaults: Defaults,
+    pub calendars: BTreeMap<String, BTreeSet<chrono::NaiveDate>>,
+    pub schedules: BTreeMap<String, Arc<Schedule>>,
+    pub capacity: Vec<CapacityRule>,
+    pub image_builders: Vec<BuilderRule>,
+    pub exports: ExportPolicy,
+    pub rollouts: Option<RolloutPolicy>,
+    pub remediation: Option<RemediationPolicy>,
+    #[serde(skip)]
+    _validated: Validated,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Defaults {
+    pub timezone: Tz,
+    pub dry_run: bool,
+}
+
+/// A `capacity` rule (pool-scaler).
+#[derive(Debug, Clone, Serialize)]
+pub struct CapacityRule {
+    pub select: Selector,
+    /// Name and schedule; without one the rule is always in-hours.
+    pub schedule: Option<NamedSchedule>,
+    pub in_hours: Bounds,
+    pub off_hours: Bounds,
+    pub scale_out: Step,
+    pub scale_in: Step,
+    /// `false`: a manual change is honoured until the next schedule transition.
+    pub enforce: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NamedSchedule {
+    pub name: String,
+    pub schedule: Arc<Schedule>,
+}
+
+/// Capacity bounds for one phase; `min <= max` holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Bounds {
+    pub min: u32,
+    pub max: u32,
+    pub target_utilization: Share,
+    pub buffer: u32,
+    pub stop_when_idle: bool,
+    #[serde(serialize_with = "serialize_duration")]
+    pub idle_grace: Duration,
+    #[serde(skip)]
+    _validated: Validated,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    #[serde(serialize_with = "serialize_duration")]
+    pub cooldown: Duration,
+    pub max_step: u32,
+}
+
+/// An `image_builders` rule (builder-scheduler).
+#[derive(Debug, Clone, Serialize)]
+pub struct BuilderRule {
+    pub select: Selector,
+    pub schedule: Option<NamedSchedule>,
+    /// Start the builder when the schedule enters in-hours.
+    pub start_on_schedule: bool,
+    /// Stop the builder when the schedule enters off-hours.
+    pub stop_on_schedule: bool,
+    #[serde(serialize_with = "serialize_opt_duration")]
+    pub max_runtime: Option<Duration>,
+    #[serde(serialize_with = "serialize_duration")]
+    pub warn_before: Duration,
+}
+
+/// `exports` (export-chaser).
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportPolicy {
+    pub max_attempts: u32,
+    #[serde(serialize_with = "serialize_duration")]
+    pub backoff: Duration,
+    #[serde(serialize_with = "serialize_duration")]
+    pub max_duration: Duration,
+}
+
+/// `rollouts` (softwareset-roller).
+#[derive(Debug, Clone, Serialize)]
+pub struct RolloutPolicy {
+    pub rings: Vec<Ring>,
+    pub require_approval: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Ring {
+    pub name: String,
+    pub select: Selector,
+    #[serde(serialize_with = "serialize_duration")]
+    pub bake: Duration,
+    pub gates: Gates,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Gates {
+    pub min_up_to_date: Share,
+    #[serde(serialize_with = "serialize_duration")]
+    pub within: Duration,
+    pub max_not_compliant: Share,
+    pub max_stuck_in_progress: Share,
+    pub min_reporting_devices: u32,
+    #[serde(serialize_with = "serialize_duration")]
+    pub reporting_stale_after: Duration,
+}
+
+/// `remediation` (remediator).
+#[derive(Debug, Clone, Serialize)]
+pub struct RemediationPolicy {
+    #[serde(serialize_with = "serialize_duration")]
+    pub reboot_after: Duration,
+    pub max_reboots: u32,
+    #[serde(serialize_with = "serialize_duration")]
+    pub reboot_window: Duration,
+    pub rebuild: bool,
+    #[serde(serialize_with = "serialize_duration")]
+    pub cooldown: Duration,
+    pub skip_connected: bool,
+    pub max_actions_per_hour: u32,
+    pub max_unhealthy_share: Share,
+    pub circuit_min_population: u32,
+}
+
+fn serialize_duration<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&values::format_duration(*duration))
+}
+
+fn serialize_opt_duration<S: serde::Serializer>(duration: &Option<Duration>, serializer: S) -> Result<S::Ok, S::Error> {
+    match duration {
+        Some(duration) => serialize_duration(duration, serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
+impl Policy {
+    /// Parses and validates a YAML document. Reports every problem found, not just the first.
+    pub fn from_yaml(text: &str) -> Result<Policy, PolicyError> {
+        let deserializer = serde_yaml_ng::Deserializer::from_str(text);
+        let document: raw::Document = serde_path_to_error::deserialize(deserializer).map_err(|error| {
+            let path = error.path().to_string();
+            let path = if path == "." { String::new() } else { path };
+            let message = error.into_inner().to_string();
+            // serde_yaml_ng prefixes some messages with its own path (without the unknown key); prefer it.
+            let (path, reason) = match message.split_once(": ") {
+                Some((own_path, reason)) if !own_path.contains(' ') && path.starts_with(own_path) => {
+                    (own_path.to_owned(), reason.to_owned())
+                }
+                _ => (path, message),
+            };
+            PolicyError(vec![ValidationError { path, reason }])
+        })?;
+        validate(document)
+    }
+
+    /// Whether a side effect should only be recorded, not made.
+    pub fn dry_run(&self) -> bool {
+        self.defaults.dry_run
+    }
+}
+
+/// Collects errors while walking a document.
+struct Validator {
+    errors: Vec<ValidationError>,
+}
+
+impl Validator {
+    fn error(&mut self, path: impl Into<String>, reason: impl Into<String>) {
+        self.errors.push(ValidationError { path: path.into(), reason: reason.into() });
+    }
+
+    fn check<T>(&mut self, path: &str, result: Result<T, String>) -> Option<T> {
+        result.map_err(|reason| self.error(path, reason)).ok()
+    }
+
+    fn duration(&mut self, path: &str, text: Option<&str>, default: Duration) -> Duration {
+        match text {
+            None => default,
+            Some(text) => self.check(path, values::parse_duration(text)).unwrap_or(default),
+        }
+    }
+
+    fn positive_duration(&mut self, path: &str, text: Option<&str>, default: Duration) -> Duration {
+        let duration = self.duration(path, text, default);
+        if duration <= Duration::zero() {
+            self.error(path, "must be longer than 0s");
+        }
+        duration
+    }
+
+    fn share(&mut self, path: &str, value: Option<f64>, default: f64, allow_zero: bool) -> Share {
+        let fallback = Share::constant(default);
+        match value {
+            None => fallback,
+            Some(value) => self.check(path, Share::new(value, allow_zero)).unwrap_or(fallback),
+        }
+    }
+
+    fn timezone(&mut self, path: &str, name: &str) -> Option<Tz> {
+        let parsed = name.parse::<Tz>().map_err(|_| format!("{name} is not an IANA time zone (e.g. Europe/Berlin)"));
+        self.check(path, parsed)
+    }
+
+    fn selector(&mut self, path: &str, raw: raw::Selector) -> Selector {
+        match Selector::new(raw.tag, raw.ids, raw.names) {
+            Ok(selector) => selector,
+            Err(reason) => {
+                self.error(path, reason);
+                Selector::nothing()
+            }
+        }
+    }
+
+    fn schedule_ref(
+        &mut self,
+        path: &str,
+        name: Option<String>,
+        schedules: &BTreeMap<String, Arc<Schedule>>,
+        declared: &BTreeSet<String>,
+    ) -> Option<NamedSchedule> {
+        let name = name?;
+        match schedules.get(&name) {
+            Some(schedule) => Some(NamedSchedule { name, schedule: Arc::clone(schedule) }),
+            None => {
+                // A schedule that exists but failed validation has its own error already.
+                if !declared.contains(&name) {
+                    let known = declared.iter().cloned().collect::<Vec<_>>().join(", ");
+                    self.error(
+                        path,
+                        format!(
+                            "no schedule named {name:?} (defined: {})",
+                            if known.is_empty() { "none" } else { &known }
+                        ),
+                    );
+                }
+                None
+            }
+        }
+    }
+}
+
+fn validate(document: raw::Document) -> Result<Policy, PolicyError> {
+    let mut v = Validator { errors: Vec::new() };
+
+    if document.version != SUPPORTED_VERSION {
+        v.error(
+            "version",
+            format!("version {} is not supported (this build reads version {SUPPORTED_VERSION})", document.version),
+        );
+    }
+    let default_timezone = match &document.defaults.timezone {
+        Some(name) => v.timezone("defaults.timezone", name).unwrap_or(Tz::UTC),
+        None => Tz::UTC,
+    };
+    let defaults = Defaults { timezone: default_timezone, dry_run: document.defaults.dry_run.unwrap_or(false) };
+
+    let mut calendars = BTreeMap::new();
+    for (name, dates) in document.calendars {
+        let mut set = BTreeSet::new();
+        for (index, text) in dates.iter().enumerate() {
+            if let Some(date) = v.check(&format!("calendars.{name}[{index}]"), values::parse_date(text)) {
+                set.insert(date);
+            }
+        }
+        calendars.insert(name, set);
+    }
+
+    let declared: BTreeSet<String> = document.schedules.keys().cloned().collect();
+    let mut schedules = BTreeMap::new();
+    for (name, raw) in document.schedules {
+        let path = format!("schedules.{name}");
+        if let Some(schedule) = validate_schedule(&mut v, &path, raw, default_timezone, &calendars) {
+            schedules.insert(name, Arc::new(schedule));
+        }
+    }
+
+    let mut capacity = Vec::new();
+    for (index, rule) in document.capacity.into_iter().enumerate() {
+        let path = format!("capacity[{index}]");
+        let select = v.selector(&format!("{path}.select"), rule.select);
+        let schedule = v.schedule_ref(&format!("{path}.schedule"), rule.schedule, &schedules, &declared);
+        let in_hours = validate_bounds(&mut v, &format!("{path}.in_hours"), &rule.in_hours);
+        let off_hours = match (&rule.off_hours, &schedule) {
+            (Some(bounds), _) => validate_bounds(&mut v, &format!("{path}.off_hours"), bounds),
+            (None, Some(_)) => {
+                v.error(format!("{path}.off_hours"), "required when a schedule is set");
+                in_hours.clone()
+            }
+            (None, None) => in_hours.clone(),
+        };
+        let scale_out =
+            validate_step(&mut v, &format!("{path}.scale_out"), rule.scale_out.as_ref(), Duration::minutes(3), 50);
+        let scale_in =
+            validate_step(&mut v, &format!("{path}.scale_in"), rule.scale_in.as_ref(), Duration::minutes(20), 10);
+        capacity.push(CapacityRule {
+            select,
+            schedule,
+            in_hours,
+            off_hours,
+            scale_out,
+            scale_in,
+            enforce: rule.enforce,
+        });
+    }
+
+    let mut image_builders = Vec::new();
+    for (index, rule) in document.image_builders.into_iter().enumerate() {
+        let path = format!("image_builders[{index}]");
+        let select = v.selector(&format!("{path}.select"), rule.select);
+        let has_schedule = rule.schedule.is_some();
+        let schedule = v.schedule_ref(&format!("{path}.schedule"), rule.schedule, &schedules, &declared);
+        let (mut start_on_schedule, mut stop_on_schedule) = (has_schedule, has_schedule);
+        if let Some(actions) = &rule.on_schedule {
+            if !has_schedule {
+                v.error(format!("{path}.on_schedule"), "needs a schedule");
+            }
+            start_on_schedule = false;
+            stop_on_schedule = false;
+            for (action_index, action) in actions.iter().enumerate() {
+                match action.as_str() {
+                    "start" => start_on_schedule = true,
+                    "stop" => stop_on_schedule = true,
+                    other => v.error(
+                        format!("{path}.on_schedule[{action_index}]"),
+                        format!("{other:?} is not an action (use start, stop)"),
+                    ),
+                }
+            }
+            if actions.is_empty() {
+                v.error(format!("{path}.on_schedule"), "lists no action (use start, stop or both)");
+            }
+        }
+        let max_runtime = rule
+            .max_runtime
+            .as_deref()
+            .map(|text| v.positive_duration(&format!("{path}.max_runtime"), Some(text), Duration::hours(12)));
+        if !has_schedule && max_runtime.is_none() {
+            v.error(path.clone(), "needs a schedule, a max_runtime, or both");
+        }
+        let warn_before =
+            v.duration(&format!("{path}.warn_before"), rule.warn_before.as_deref(), Duration::minutes(15));
+        image_builders.push(BuilderRule {
+            select,
+            schedule,
+            start_on_schedule,
+            stop_on_schedule,
+            max_runtime,
+            warn_before,
+        });
+    }
+
+    let exports = {
+        let raw = document.exports;
+        let retry = raw.as_ref().and_then(|e| e.retry.as_ref());
+        let max_attempts = retry.and_then(|r| r.max_attempts).unwrap_or(3);
+        if !(1..=10).contains(&max_attempts) {
+            v.error("exports.retry.max_attempts", format!("{max_attempts} is out of range (1 to 10)"));
+        }
+        let backoff =
+            v.duration("exports.retry.backoff", retry.and_then(|r| r.backoff.as_deref()), Duration::minutes(30));
+        let max_duration = v.positive_duration(
+            "exports.max_duration",
+            raw.as_ref().and_then(|e| e.max_duration.as_deref()),
+            Duration::hours(6),
+        );
+        ExportPolicy { max_attempts, backoff, max_duration }
+    };
+
+    let rollouts = document.rollouts.map(|raw| {
+        let default_bake = v.duration("rollouts.bake", raw.bake.as_deref(), Duration::hours(24));
+        let default_gates =
+            validate_gates(&mut v, "rollouts.gates", raw.gates.as_ref().unwrap_or(&raw::Gates::default()), None);
+        if raw.rings.is_empty() {
+            v.error("rollouts.rings", "needs at least one ring");
+        }
+        let mut names = BTreeSet::new();
+        let rings = raw
+            .rings
+            .into_iter()
+            .enumerate()
+            .map(|(index, ring)| {
+                let path = format!("rollouts.rings[{index}]");
+                if ring.name.trim().is_empty() {
+                    v.error(format!("{path}.name"), "must not be empty");
+                } else if !names.insert(ring.name.clone()) {
+                    v.error(format!("{path}.name"), format!("ring {:?} is defined twice", ring.name));
+                }
+                let bake = v.duration(&format!("{path}.bake"), ring.bake.as_deref(), default_bake);
+                let gates = match &ring.gates {
+                    Some(gates) => validate_gates(&mut v, &format!("{path}.gates"), gates, Some(&default_gates)),
+                    None => default_gates.clone(),
+                };
+                Ring { name: ring.name, select: v.selector(&format!("{path}.select"), ring.select), bake, gates }
+            })
+            .collect();
+        RolloutPolicy { rings, require_approval: raw.require_approval }
+    });
+
+    let remediation = document.remediation.map(|raw| {
+        let max_reboots = raw.max_reboots.unwrap_or(2);
+        if max_reboots > 10 {
+            v.error("remediation.max_reboots", format!("{max_reboots} is out of range (0 to 10)"));
+        }
+        let max_actions_per_hour = raw.budget.as_ref().map_or(20, |b| b.max_actions_per_hour);
+        if max_actions_per_hour == 0 {
+            v.error("remediation.budget.max_actions_per_hour", "must be at least 1 (to stop all actions, use dry_run)");
+        }
+        RemediationPolicy {
+            reboot_after: v.duration("remediation.reboot_after", raw.reboot_after.as_deref(), Duration::minutes(15)),
+            max_reboots,
+            reboot_window: v.positive_duration(
+                "remediation.reboot_window",
+                raw.reboot_window.as_deref(),
+                Duration::hours(24),
+            ),
+            rebuild: raw.rebuild,
+            cooldown: v.duration("remediation.cooldown", raw.cooldown.as_deref(), Duration::minutes(30)),
+            skip_connected: raw.skip_connected.unwrap_or(true),
+            max_actions_per_hour,
+            max_unhealthy_share: v.share(
+                "remediation.circuit_breaker.max_unhealthy_share",
+                raw.circuit_breaker.as_ref().map(|c| c.max_unhealthy_share),
+                0.2,
+                false,
+            ),
+            circuit_min_population: raw.circuit_breaker.as_ref().and_then(|c| c.min_population).unwrap_or(10),
+        }
+    });
+
+    if !v.errors.is_empty() {
+        return Err(PolicyError(v.errors));
+    }
+    Ok(Policy {
+        version: document.version,
+        defaults,
+        calendars,
+        schedules,
+        capacity,
+        image_builders,
+        exports,
+        rollouts,
+        remediation,
+        _validated: Validated,
+    })
+}
+
+fn validate_schedule(
+    v: &mut Validator,
+    path: &str,
+    raw: raw::Schedule,
+    default_timezone: Tz,
+    calendars: &BTreeMap<String, BTreeSet<chrono::NaiveDate>>,
+) -> Option<Schedule> {
+    let errors_before = v.errors.len();
+    let timezone = match &raw.timezone {
+        Some(name) => v.timezone(&format!("{path}.timezone"), name),
+        None => Some(default_timezone),
+    };
+    if raw.periods.is_empty() {
+        v.error(format!("{path}.periods"), "needs at least one period");
+    }
+    let mut periods = Vec::new();
+    for (index, period) in raw.periods.iter().enumerate() {
+        let period_path = format!("{path}.periods[{index}]");
+        let mut days = Vec::new();
+        for (day_index, text) in period.days.iter().enumerate() {
+            if let Some(parsed) = v.check(&format!("{period_path}.days[{day_index}]"), values::parse_days(text)) {
+                days.extend(parsed);
+            }
+        }
+        let start = v.check(&format!("{period_path}.start"), values::parse_time_of_day(&period.start));
+        let end = v.check(&format!("{period_path}.end"), values::parse_time_of_day(&period.end));
+        if let (Some(start), Some(end)) = (start, end) {
+            if period.days.is_empty() || !days.is_empty() {
+                if let Some(period) = v.check(&period_path, Period::new(&days, start, end)) {
+                    periods.push(period);
+                }
+            }
+        }
+    }
+    let mut holidays = BTreeSet::new();
+    for name in raw.holidays.into_vec() {
+        match calendars.get(&name) {
+            Some(dates) => holidays.extend(dates.iter().copied()),
+            None => v.error(format!("{path}.holidays"), format!("no calendar named {name:?}")),
+        }
+    }
+    let prewarm = v.duration(&format!("{path}.prewarm"), raw.prewarm.as_deref(), Duration::zero());
+    let schedule = v.check(&format!("{path}.prewarm"), Schedule::new(timezone?, periods, holidays, prewarm))?;
+    (v.errors.len() == errors_before).then_some(schedule)
+}
+
+fn validate_bounds(v: &mut Validator, path: &str, raw: &raw::Bounds) -> Bounds {
+    if raw.min > raw.max {
+        v.error(path, format!("min ({}) is greater than max ({})", raw.min, raw.max));
+    }
+    if raw.stop_when_idle && raw.min > 0 {
+        v.error(
+            format!("{path}.stop_when_idle"),
+            format!("needs min: 0 (a stopped resource has no capacity, min is {})", raw.min),
+        );
+    }
+    Bounds {
+        min: raw.min,
+        max: raw.max,
+        target_utilization: v.share(&format!("{path}.target_utilization"), raw.target_utilization, 0.75, false),
+        buffer: raw.buffer.unwrap_or(0),
+        stop_when_idle: raw.stop_when_idle,
+        idle_grace: v.duration(&format!("{path}.idle_grace"), raw.idle_grace.as_deref(), Duration::minutes(30)),
+        _validated: Validated,
+    }
+}
+
+fn validate_step(v: &mut Validator, path: &str, raw: Option<&raw::Step>, cooldown: Duration, max_step: u32) -> Step {
+    let max_step = raw.and_then(|s| s.max_step).unwrap_or(max_step);
+    if max_step == 0 {
+        v.error(format!("{path}.max_step"), "must be at least 1");
+    }
+    Step {
+        cooldown: v.duration(&format!("{path}.cooldown"), raw.and_then(|s| s.cooldown.as_deref()), cooldown),
+        max_step,
+    }
+}
+
+fn validate_gates(v: &mut Validator, path: &str, raw: &raw::Gates, inherit: Option<&Gates>) -> Gates {
+    let base = inherit.cloned();
+    let share = |v: &mut Validator,
+                 field: &str,
+                 value: Option<f64>,
+                 inherited: Option<Share>,
+                 default: f64,
+                 allow_zero: bool| match (value, inherited) {
+        (None, Some(inherited)) => inherited,
+        (value, _) => v.share(&format!("{path}.{field}"), value, default, allow_zero),
+    };
+    let min_up_to_date =
+        share(v, "min_up_to_date", raw.min_up_to_date, base.as_ref().map(|g| g.min_up_to_date), 0.95, false);
+    let max_not_compliant =
+        share(v, "max_not_compliant", raw.max_not_compliant, base.as_ref().map(|g| g.max_not_compliant), 0.05, true);
+    let max_stuck_in_progress = share(
+        v,
+        "max_stuck_in_progress",
+        raw.max_stuck_in_progress,
+        base.as_ref().map(|g| g.max_stuck_in_progress),
+        0.05,
+        true,
+    );
+    let within = v.positive_duration(
+        &format!("{path}.within"),
+        raw.within.as_deref(),
+        base.as_ref().map_or(Duration::hours(24), |g| g.within),
+    );
+    let reporting_stale_after = v.positive_duration(
+        &format!("{path}.reporting_stale_after"),
+        raw.reporting_stale_after.as_deref(),
+        base.as_ref().map_or(Duration::hours(24), |g| g.reporting_stale_after),
+    );
+    let min_reporting_devices =
+        raw.min_reporting_devices.or(base.as_ref().map(|g| g.min_reporting_devices)).unwrap_or(1);
+    if min_reporting_devices == 0 {
+        v.error(
+            format!("{path}.min_reporting_devices"),
+            "must be at least 1 (a gate that needs no device proves nothing)",
+        );
+    }
+    Gates {
+        min_up_to_date,
+        within,
+        max_not_compliant,
+        max_stuck_in_progress,
+        min_reporting_devices,
+        reporting_stale_after,
+    }
+}
+
+#[cfg(test)]
+mod tests;

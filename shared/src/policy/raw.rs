@@ -1,0 +1,196 @@
+//! The policy document exactly as written: serde types that reject unknown fields and wrong types, with
+//! every scalar that needs checking kept as text. [`super::validate`] turns this into a typed `Policy`.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Document {
+    pub version: u32,
+    #[serde(default)]
+    pub defaults: Defaults,
+    #[serde(default)]
+    pub calendars: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub schedules: BTreeMap<String, Schedule>,
+    #[serde(default)]
+    pub capacity: Vec<CapacityRule>,
+    #[serde(default)]
+    pub image_builders: Vec<BuilderRule>,
+    #[serde(default)]
+    pub exports: Option<Exports>,
+    #[serde(default)]
+    pub rollouts: Option<Rollouts>,
+    #[serde(default)]
+    pub remediation: Option<Remediation>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    pub timezone: Option<String>,
+    pub dry_run: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    pub timezone: Option<String>,
+    pub periods: Vec<Period>,
+    #[serde(default)]
+    pub holidays: OneOrMany,
+    pub prewarm: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Period {
+    pub days: Vec<String>,
+    pub start: String,
+    pub end: String,
+}
+
+/// A calendar name or a list of them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    #[default]
+    None,
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::None => Vec::new(),
+            OneOrMany::One(name) => vec![name],
+            OneOrMany::Many(names) => names,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Selector {
+    #[serde(default)]
+    pub tag: BTreeMap<String, String>,
+    #[serde(default)]
+    pub ids: Vec<String>,
+    #[serde(default)]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapacityRule {
+    pub select: Selector,
+    pub schedule: Option<String>,
+    pub in_hours: Bounds,
+    pub off_hours: Option<Bounds>,
+    pub scale_out: Option<Step>,
+    pub scale_in: Option<Step>,
+    #[serde(default)]
+    pub enforce: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bounds {
+    pub min: u32,
+    pub max: u32,
+    pub target_utilization: Option<f64>,
+    pub buffer: Option<u32>,
+    #[serde(default)]
+    pub stop_when_idle: bool,
+    pub idle_grace: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub cooldown: Option<String>,
+    pub max_step: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuilderRule {
+    pub select: Selector,
+    pub schedule: Option<String>,
+    pub on_schedule: Option<Vec<String>>,
+    pub max_runtime: Option<String>,
+    pub warn_before: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exports {
+    pub retry: Option<Retry>,
+    pub max_duration: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retry {
+    pub max_attempts: Option<u32>,
+    pub backoff: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rollouts {
+    pub rings: Vec<Ring>,
+    pub bake: Option<String>,
+    pub gates: Option<Gates>,
+    #[serde(default)]
+    pub require_approval: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ring {
+    pub name: String,
+    pub select: Selector,
+    pub bake: Option<String>,
+    pub gates: Option<Gates>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gates {
+    pub min_up_to_date: Option<f64>,
+    pub within: Option<String>,
+    pub max_not_compliant: Option<f64>,
+    pub max_stuck_in_progress: Option<f64>,
+    pub min_reporting_devices: Option<u32>,
+    pub reporting_stale_after: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Remediation {
+    pub reboot_after: Option<String>,
+    pub max_reboots: Option<u32>,
+    pub reboot_window: Option<String>,
+    #[serde(default)]
+    pub rebuild: bool,
+    pub cooldown: Option<String>,
+    pub skip_connected: Option<bool>,
+    pub budget: Option<Budget>,
+    pub circuit_breaker: Option<CircuitBreaker>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Budget {
+    pub max_actions_per_hour: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CircuitBreaker {
+    pub max_unhealthy_share: f64,
+    pub min_population: Option<u32>,
+}
