@@ -527,12 +527,12 @@ fn validate_schedule(
         }
         let start = v.check(&format!("{period_path}.start"), values::parse_time_of_day(&period.start));
         let end = v.check(&format!("{period_path}.end"), values::parse_time_of_day(&period.end));
-        if let (Some(start), Some(end)) = (start, end) {
-            if period.days.is_empty() || !days.is_empty() {
-                if let Some(period) = v.check(&period_path, Period::new(&days, start, end)) {
-                    periods.push(period);
-                }
-            }
+        // A period whose days all failed to parse has its own errors already.
+        if let (Some(start), Some(end)) = (start, end)
+            && (period.days.is_empty() || !days.is_empty())
+            && let Some(period) = v.check(&period_path, Period::new(&days, start, end))
+        {
+            periods.push(period);
         }
     }
     let mut holidays = BTreeSet::new();

@@ -1,0 +1,316 @@
+//! Ledger tests against embedded DynamoDB over HTTP, through the real SDK client (no fakes).
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test crate: a failed expectation is a failed test
+
+mod common;
+
+use autopilot_shared::error::{Classify, ErrorClass};
+use autopilot_shared::ledger::LedgerError;
+use autopilot_shared::ledger::audit::{Appended, AuditRecord, Outcome};
+use autopilot_shared::ledger::idempotency::{Acquired, IdempotencyKey, payload_hash};
+use autopilot_shared::resource::{ResourceKind, ResourceRef};
+use chrono::Duration;
+use common::{ledger, t0};
+use serde::{Deserialize, Serialize};
+use std::time::Duration as StdDuration;
+
+const MINUTES_5: StdDuration = StdDuration::from_secs(300);
+
+// ---- idempotency ------------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_acquirers_exactly_one_proceeds() {
+    let (ledger, _db) = ledger().await;
+    let key = IdempotencyKey::new(
+        "pool-scaler",
+        "arn:aws:scheduler:eu-central-1:123456789012:schedule/default/tick@2026-11-23T06:00:00Z",
+    );
+    let hash = payload_hash(&serde_json::json!({ "tick": 1 }));
+    let attempts = (0..20).map(|_| {
+        let (ledger, key, hash) = (ledger.clone(), key.clone(), hash.clone());
+        tokio::spawn(async move { ledger.acquire_idempotency(&key, &hash, t0(), MINUTES_5).await })
+    });
+    let mut proceeded = 0;
+    let mut in_progress = 0;
+    for attempt in attempts {
+        match attempt.await.expect("task") {
+            Ok(Acquired::Proceed(_)) => proceeded += 1,
+            Err(LedgerError::InProgress { .. }) => in_progress += 1,
+            other => panic!("unexpected outcome {other:?}"),
+        }
+    }
+    assert_eq!((proceeded, in_progress), (1, 19));
+}
+
+#[tokio::test]
+async fn completed_records_return_the_stored_result_and_failed_ones_can_be_retried() {
+    let (ledger, _db) = ledger().await;
+    let key = IdempotencyKey::new("export-chaser", "evt-1/golden-2026-11");
+    let hash = payload_hash(&"export golden");
+    let Acquired::Proceed(claim) = ledger.acquire_idempotency(&key, &hash, t0(), MINUTES_5).await.expect("first")
+    else {
+        panic!("first acquisition must proceed")
+    };
+    ledger.complete_idempotency(&claim, &serde_json::json!({ "taskId": "t-1" }), t0()).await.expect("complete");
+    let again = ledger.acquire_idempotency(&key, &hash, t0() + Duration::minutes(1), MINUTES_5).await.expect("again");
+    assert_eq!(again, Acquired::AlreadyCompleted { response: Some(serde_json::json!({ "taskId": "t-1" })) });
+    // still completed just before the 30 h expiry; retakeable after it
+    let late =
+        ledger.acquire_idempotency(&key, &hash, t0() + Duration::hours(30) - Duration::seconds(1), MINUTES_5).await;
+    assert!(matches!(late, Ok(Acquired::AlreadyCompleted { .. })), "{late:?}");
+    let expired =
+        ledger.acquire_idempotency(&key, &hash, t0() + Duration::hours(30) + Duration::seconds(1), MINUTES_5).await;
+    assert!(matches!(expired, Ok(Acquired::Proceed(_))), "{expired:?}");
+
+    // a failed action releases its record so the retry runs
+    let other = IdempotencyKey::new("export-chaser", "evt-2/golden-2026-12");
+    let Ok(Acquired::Proceed(claim)) = ledger.acquire_idempotency(&other, &hash, t0(), MINUTES_5).await else {
+        panic!("proceed")
+    };
+    ledger.release_idempotency(&claim).await.expect("release");
+    assert!(matches!(ledger.acquire_idempotency(&other, &hash, t0(), MINUTES_5).await, Ok(Acquired::Proceed(_))));
+}
+
+#[tokio::test]
+async fn a_stuck_in_progress_record_is_retaken_only_after_its_in_progress_expiry() {
+    let (ledger, _db) = ledger().await;
+    let key = IdempotencyKey::new("remediator", "evt-3/ws-1");
+    let hash = payload_hash(&"reboot ws-1");
+    let first = ledger.acquire_idempotency(&key, &hash, t0(), StdDuration::from_secs(60)).await.expect("first");
+    assert!(matches!(first, Acquired::Proceed(_)));
+    // the holder dies without completing; before its in-progress expiry, others are told to wait
+    let during = ledger.acquire_idempotency(&key, &hash, t0() + Duration::seconds(59), MINUTES_5).await;
+    assert!(matches!(during, Err(LedgerError::InProgress { .. })), "{during:?}");
+    assert_eq!(during.err().map(|e| e.class()), Some(ErrorClass::Retryable));
+    let after = ledger.acquire_idempotency(&key, &hash, t0() + Duration::seconds(61), MINUTES_5).await;
+    assert!(matches!(after, Ok(Acquired::Proceed(_))), "{after:?}");
+}
+
+#[tokio::test]
+async fn a_remaining_time_of_zero_still_sets_an_in_progress_expiry() {
+    let (ledger, _db) = ledger().await;
+    let key = IdempotencyKey::new("pool-scaler", "evt-4");
+    let hash = payload_hash(&"x");
+    let Ok(Acquired::Proceed(claim)) = ledger.acquire_idempotency(&key, &hash, t0(), StdDuration::ZERO).await else {
+        panic!("proceed")
+    };
+    assert!(claim.in_progress_until_ms() > t0().timestamp_millis(), "expiry must lie in the future");
+    let during = ledger.acquire_idempotency(&key, &hash, t0() + Duration::milliseconds(500), MINUTES_5).await;
+    assert!(matches!(during, Err(LedgerError::InProgress { .. })), "{during:?}");
+    // not stuck forever: retaken after the minimum in-progress time
+    let after = ledger.acquire_idempotency(&key, &hash, t0() + Duration::seconds(2), MINUTES_5).await;
+    assert!(matches!(after, Ok(Acquired::Proceed(_))), "{after:?}");
+    // and the original holder can no longer complete: the record is someone else's now
+    let lost = ledger.complete_idempotency(&claim, &"done", t0() + Duration::seconds(3)).await;
+    assert!(matches!(lost, Err(LedgerError::IdempotencyLost { .. })), "{lost:?}");
+}
+
+#[tokio::test]
+async fn same_key_with_a_different_payload_is_a_mismatch() {
+    let (ledger, _db) = ledger().await;
+    let key = IdempotencyKey::new("export-chaser", "evt-5");
+    let first = payload_hash(&serde_json::json!({ "imageName": "a", "amiName": "x" }));
+    let same_reordered = payload_hash(&serde_json::json!({ "amiName": "x", "imageName": "a" }));
+    assert_eq!(first, same_reordered, "hash is over canonical JSON");
+    let Ok(Acquired::Proceed(claim)) = ledger.acquire_idempotency(&key, &first, t0(), MINUTES_5).await else {
+        panic!("proceed")
+    };
+    ledger.complete_idempotency(&claim, &"ok", t0()).await.expect("complete");
+    let other = payload_hash(&serde_json::json!({ "imageName": "b", "amiName": "x" }));
+    let mismatch = ledger.acquire_idempotency(&key, &other, t0(), MINUTES_5).await;
+    assert!(matches!(mismatch, Err(LedgerError::PayloadMismatch { .. })), "{mismatch:?}");
+    assert_eq!(mismatch.err().map(|e| e.class()), Some(ErrorClass::InvalidInput));
+}
+
+// ---- leases and fencing -----------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct PoolState {
+    desired: u32,
+    last_action: String,
+}
+
+fn pool() -> ResourceRef {
+    ResourceRef::new("123456789012", "eu-central-1", ResourceKind::WorkspacesPool, "wspool-1a2b3c4d5").expect("valid")
+}
+
+#[tokio::test]
+async fn a_holder_whose_lease_was_taken_over_cannot_write_with_its_old_token() {
+    let (ledger, _db) = ledger().await;
+    let scope = pool().key();
+    let a = ledger.acquire_lease(&scope, "invocation-a", Duration::seconds(30), t0()).await.expect("a acquires");
+    assert_eq!(a.token, 1);
+    // while A holds it, B is refused
+    let refused =
+        ledger.acquire_lease(&scope, "invocation-b", Duration::seconds(30), t0() + Duration::seconds(10)).await;
+    assert!(
+        matches!(refused, Err(LedgerError::LeaseHeld { ref holder, .. }) if holder == "invocation-a"),
+        "{refused:?}"
+    );
+    // A writes under its fence
+    let v1 = ledger
+        .put_state(
+            &pool(),
+            &PoolState { desired: 10, last_action: "a".into() },
+            None,
+            Some(&a.fence()),
+            t0() + Duration::seconds(5),
+        )
+        .await;
+    assert_eq!(v1.expect("fenced write"), 1);
+    // A pauses past its lease; B takes over with a larger token and writes
+    let b = ledger
+        .acquire_lease(&scope, "invocation-b", Duration::seconds(30), t0() + Duration::seconds(31))
+        .await
+        .expect("b takes over");
+    assert_eq!(b.token, 2);
+    let v2 = ledger
+        .put_state(
+            &pool(),
+            &PoolState { desired: 20, last_action: "b".into() },
+            Some(1),
+            Some(&b.fence()),
+            t0() + Duration::seconds(32),
+        )
+        .await;
+    assert_eq!(v2.expect("b writes"), 2);
+    // A wakes up and tries to write with its stale token: rejected, even with the current version
+    let stale = ledger
+        .put_state(
+            &pool(),
+            &PoolState { desired: 99, last_action: "a".into() },
+            Some(2),
+            Some(&a.fence()),
+            t0() + Duration::seconds(33),
+        )
+        .await;
+    assert!(matches!(stale, Err(LedgerError::FencingRejected { token: 1, .. })), "{stale:?}");
+    assert!(matches!(
+        ledger.renew_lease(&a, Duration::seconds(30), t0() + Duration::seconds(33)).await,
+        Err(LedgerError::LeaseLost { .. })
+    ));
+    let stored = ledger.get_state::<PoolState>(&pool()).await.expect("read").expect("exists");
+    assert_eq!((stored.version, stored.state.desired), (2, 20));
+    // renew and release; the token counter survives release
+    let b = ledger.renew_lease(&b, Duration::seconds(60), t0() + Duration::seconds(40)).await.expect("renew");
+    ledger.release_lease(&b).await.expect("release");
+    let c = ledger
+        .acquire_lease(&scope, "invocation-c", Duration::seconds(30), t0() + Duration::seconds(41))
+        .await
+        .expect("c");
+    assert_eq!(c.token, 3);
+}
+
+#[tokio::test]
+async fn a_paused_holder_cannot_write_after_its_lease_expired_even_if_nobody_took_over() {
+    let (ledger, _db) = ledger().await;
+    let a = ledger.acquire_lease("tick#pool-scaler", "a", Duration::seconds(30), t0()).await.expect("a");
+    let late = ledger
+        .put_state(
+            &pool(),
+            &PoolState { desired: 1, last_action: "a".into() },
+            None,
+            Some(&a.fence()),
+            t0() + Duration::seconds(31),
+        )
+        .await;
+    assert!(matches!(late, Err(LedgerError::FencingRejected { .. })), "{late:?}");
+}
+
+// ---- versioned state --------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn optimistic_version_conflicts_are_detected_and_reported() {
+    let (ledger, _db) = ledger().await;
+    let state = PoolState { desired: 5, last_action: "init".into() };
+    assert_eq!(ledger.put_state(&pool(), &state, None, None, t0()).await.expect("create"), 1);
+    let twice = ledger.put_state(&pool(), &state, None, None, t0()).await;
+    assert!(matches!(twice, Err(LedgerError::VersionConflict { expected: None, found: Some(1), .. })), "{twice:?}");
+    assert_eq!(ledger.put_state(&pool(), &state, Some(1), None, t0()).await.expect("update"), 2);
+    // a writer that read version 1 loses against the one that wrote version 2
+    let stale = ledger.put_state(&pool(), &state, Some(1), None, t0()).await;
+    match stale {
+        Err(error @ LedgerError::VersionConflict { expected: Some(1), found: Some(2), .. }) => {
+            assert_eq!(error.class(), ErrorClass::Retryable);
+            assert!(error.to_string().contains("expected version Some(1), found Some(2)"), "{error}");
+        }
+        other => panic!("expected a version conflict, got {other:?}"),
+    }
+    // work items use the same mechanism
+    let v = ledger
+        .put_work_item("EXPORT", "task-1", &state, None, None, t0(), Some(t0() + Duration::days(30)))
+        .await
+        .expect("work item");
+    assert_eq!(v, 1);
+    let item = ledger.get_work_item::<PoolState>("EXPORT", "task-1").await.expect("read").expect("exists");
+    assert_eq!(item.state, state);
+    assert!(
+        ledger
+            .get_state::<PoolState>(
+                &ResourceRef::new("123456789012", "eu-central-1", ResourceKind::Fleet, "none").expect("valid")
+            )
+            .await
+            .expect("read")
+            .is_none()
+    );
+}
+
+// ---- audit ------------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn audit_records_are_listed_by_day_and_by_resource_and_appended_once() {
+    let (ledger, _db) = ledger().await;
+    let fleet = ResourceRef::new("123456789012", "eu-central-1", ResourceKind::Fleet, "sales-fleet").expect("valid");
+    let record = |minutes: i64, resource: &ResourceRef, action: &str| AuditRecord {
+        at: t0() + Duration::minutes(minutes),
+        function: "pool-scaler".into(),
+        resource: resource.key(),
+        action: action.into(),
+        outcome: Outcome::Applied,
+        reason: "in-hours utilization 0.9 > target 0.75".into(),
+        correlation_id: format!("evt-{minutes}"),
+        details: serde_json::json!({ "desired": { "from": 10, "to": 14 } }),
+    };
+    let first = record(0, &pool(), "UpdateWorkspacesPool");
+    assert_eq!(ledger.append_audit(&first).await.expect("append"), Appended::New);
+    assert_eq!(ledger.append_audit(&first).await.expect("append again"), Appended::AlreadyRecorded);
+    ledger.append_audit(&record(5, &fleet, "UpdateFleet")).await.expect("append");
+    ledger.append_audit(&record(10, &pool(), "StopWorkspacesPool")).await.expect("append");
+    ledger.append_audit(&record(24 * 60, &pool(), "StartWorkspacesPool")).await.expect("next day");
+
+    let today = ledger.audit_by_day(t0().date_naive()).await.expect("by day");
+    assert_eq!(
+        today.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(),
+        ["UpdateWorkspacesPool", "UpdateFleet", "StopWorkspacesPool"]
+    );
+    assert_eq!(today[0], first);
+    let for_pool = ledger.audit_by_resource(&pool().key()).await.expect("by resource");
+    assert_eq!(
+        for_pool.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(),
+        ["UpdateWorkspacesPool", "StopWorkspacesPool", "StartWorkspacesPool"]
+    );
+}
+
+// ---- config -----------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn only_valid_policy_documents_are_stored_and_the_newest_is_current() {
+    let (ledger, _db) = ledger().await;
+    assert!(ledger.current_policy().await.expect("read").is_none());
+    let example = include_str!("../../examples/autopilot.yaml");
+    assert_eq!(ledger.put_policy(example, t0()).await.expect("store v1"), 1);
+    let invalid = example.replace("end: \"19:00\"", "end: \"25:00\"");
+    match ledger.put_policy(&invalid, t0()).await {
+        Err(LedgerError::InvalidPolicy(error)) => assert!(
+            error.to_string().contains("schedules.office.periods[0].end: 25:00 is not a time of day"),
+            "{error}"
+        ),
+        other => panic!("invalid document accepted: {other:?}"),
+    }
+    let v2 = example.replace("dry_run: false", "dry_run: true");
+    assert_eq!(ledger.put_policy(&v2, t0()).await.expect("store v2"), 2);
+    let current = ledger.current_policy().await.expect("read").expect("exists");
+    assert_eq!(current.version, 2);
+    assert!(current.policy.dry_run());
+    assert_eq!(current.document, v2);
+}
