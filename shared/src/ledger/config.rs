@@ -2,10 +2,22 @@
 //! document never takes effect; the current policy is the highest version. Concurrent writers cannot both
 //! claim the same version number.
 
-use super::{Ledger, LedgerError, is_condition_failed, keys, n, number, s, string};
+use super::{Ledger, LedgerError, is_condition_failed, keys};
 use crate::policy::Policy;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The stored item.
+#[derive(Debug, Serialize, Deserialize)]
+struct ConfigRecord {
+    pk: String,
+    sk: String,
+    version: u32,
+    document: String,
+    sha256: String,
+    created_at: String,
+}
 
 /// A stored, valid policy document.
 #[derive(Debug, Clone)]
@@ -23,11 +35,15 @@ impl Ledger {
         Policy::from_yaml(document)?;
         let next = self.current_policy_version().await?.map_or(1, |v| v + 1);
         let key = keys::config_version(next);
-        let mut item = super::key_item(&key);
-        item.insert("version".into(), n(next));
-        item.insert("document".into(), s(document));
-        item.insert("sha256".into(), s(keys::sha256_hex(document.as_bytes())));
-        item.insert("created_at".into(), s(now.to_rfc3339_opts(SecondsFormat::Millis, true)));
+        let record = ConfigRecord {
+            pk: key.pk.clone(),
+            sk: key.sk.clone(),
+            version: next,
+            document: document.to_owned(),
+            sha256: keys::sha256_hex(document.as_bytes()),
+            created_at: now.to_rfc3339_opts(SecondsFormat::Millis, true),
+        };
+        let item: super::Item = serde_dynamo::to_item(&record).map_err(|e| LedgerError::corrupt(&key, e))?;
         let result = self
             .client
             .put_item()
@@ -48,14 +64,10 @@ impl Ledger {
     }
 
     async fn current_policy_version(&self) -> Result<Option<u32>, LedgerError> {
-        Ok(self
-            .latest_config_item()
-            .await?
-            .and_then(|item| number(&item, "version"))
-            .and_then(|v| u32::try_from(v).ok()))
+        Ok(self.latest_config().await?.map(|record| record.version))
     }
 
-    async fn latest_config_item(&self) -> Result<Option<super::Item>, LedgerError> {
+    async fn latest_config(&self) -> Result<Option<ConfigRecord>, LedgerError> {
         let output = self
             .client
             .query()
@@ -69,19 +81,20 @@ impl Ledger {
             .send()
             .await
             .map_err(|e| LedgerError::unavailable("Query config", &e))?;
-        Ok(output.items.unwrap_or_default().into_iter().next())
+        let Some(item) = output.items.unwrap_or_default().into_iter().next() else { return Ok(None) };
+        let record: ConfigRecord = serde_dynamo::from_item(item)
+            .map_err(|e| LedgerError::Corrupt { key: keys::CONFIG_PK.into(), message: e.to_string() })?;
+        Ok(Some(record))
     }
 
     /// The current (highest-version) policy, validated again on read, or `None` when none was stored.
     pub async fn current_policy(&self) -> Result<Option<StoredPolicy>, LedgerError> {
-        let Some(item) = self.latest_config_item().await? else { return Ok(None) };
-        let version = number(&item, "version").and_then(|v| u32::try_from(v).ok()).unwrap_or_default();
-        let document = string(&item, "document").unwrap_or_default().to_owned();
-        let policy = Policy::from_yaml(&document)?;
+        let Some(record) = self.latest_config().await? else { return Ok(None) };
+        let policy = Policy::from_yaml(&record.document)?;
         Ok(Some(StoredPolicy {
-            version,
-            created_at: string(&item, "created_at").unwrap_or_default().to_owned(),
-            document,
+            version: record.version,
+            created_at: record.created_at,
+            document: record.document,
             policy,
         }))
     }

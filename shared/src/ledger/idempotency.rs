@@ -7,10 +7,10 @@
 //! bug). On success the caller acts, then calls `complete`; when the action fails it calls `release`, which
 //! deletes the record so a retry can run. The same key with a different payload is an error.
 
-use super::{Item, Key, Ledger, LedgerError, is_condition_failed, keys, n, number, s, string};
+use super::{Item, Key, Ledger, LedgerError, is_condition_failed, keys, n, s};
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use chrono::{DateTime, Duration, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Default lifetime of a COMPLETED record: EventBridge retries for up to 24 h and Lambda's async queue holds
 /// events for up to 6 h, so anything shorter could let a late redelivery act twice.
@@ -21,6 +21,22 @@ pub const MIN_IN_PROGRESS: Duration = Duration::seconds(1);
 
 const INPROGRESS: &str = "INPROGRESS";
 const COMPLETED: &str = "COMPLETED";
+
+/// The stored idempotency record (attribute names are part of the table's contract, see ARCHITECTURE.md).
+#[derive(Debug, Serialize, Deserialize)]
+struct Record {
+    pk: String,
+    sk: String,
+    status: String,
+    /// TTL and logical expiry of the record (epoch seconds).
+    expires_at: i64,
+    /// Until when an INPROGRESS record blocks others (epoch milliseconds).
+    in_progress_expires_at: i64,
+    payload_hash: String,
+    business_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    response: Option<String>,
+}
 
 /// A business event's identity: the function and a key from business identity (e.g. schedule ARN +
 /// scheduled time, or EventBridge event id + relevant detail), never a per-attempt execution id.
@@ -84,12 +100,17 @@ impl Ledger {
     ) -> Result<Acquired, LedgerError> {
         let remaining = Duration::from_std(remaining).unwrap_or(Duration::MAX).max(MIN_IN_PROGRESS);
         let in_progress_until_ms = (now + remaining).timestamp_millis();
-        let mut item: Item = super::key_item(&key.key());
-        item.insert("status".into(), s(INPROGRESS));
-        item.insert(keys::TTL.into(), n((now + DEFAULT_EXPIRY).timestamp()));
-        item.insert("in_progress_expires_at".into(), n(in_progress_until_ms));
-        item.insert("payload_hash".into(), s(payload_hash));
-        item.insert("business_key".into(), s(&key.business_key));
+        let record = Record {
+            pk: key.key().pk,
+            sk: key.key().sk,
+            status: INPROGRESS.into(),
+            expires_at: (now + DEFAULT_EXPIRY).timestamp(),
+            in_progress_expires_at: in_progress_until_ms,
+            payload_hash: payload_hash.into(),
+            business_key: key.business_key.clone(),
+            response: None,
+        };
+        let item: Item = serde_dynamo::to_item(&record).map_err(|e| LedgerError::corrupt(&key.key(), e))?;
         let result = self
             .client
             .put_item()
@@ -124,36 +145,36 @@ impl Ledger {
                 message: "record vanished between the conditional put and the read; retry".into(),
             })?,
         };
-        self.existing_record(key, payload_hash, &existing)
+        self.existing_record(key, payload_hash, existing)
     }
 
     fn existing_record(
         &self,
         key: &IdempotencyKey,
         payload_hash: &str,
-        existing: &Item,
+        existing: Item,
     ) -> Result<Acquired, LedgerError> {
-        let stored_hash = string(existing, "payload_hash").unwrap_or_default();
-        if stored_hash != payload_hash {
+        let existing: Record = serde_dynamo::from_item(existing).map_err(|e| LedgerError::corrupt(&key.key(), e))?;
+        if existing.payload_hash != payload_hash {
             return Err(LedgerError::PayloadMismatch {
                 business_key: key.business_key.clone(),
-                stored: stored_hash.to_owned(),
+                stored: existing.payload_hash,
                 received: payload_hash.to_owned(),
             });
         }
-        match string(existing, "status") {
-            Some(COMPLETED) => {
-                let response = string(existing, "response")
-                    .map(serde_json::from_str)
-                    .transpose()
-                    .map_err(|e| LedgerError::corrupt(&key.key(), e))?;
-                Ok(Acquired::AlreadyCompleted { response })
-            }
-            _ => Err(LedgerError::InProgress {
-                business_key: key.business_key.clone(),
-                in_progress_until_ms: number(existing, "in_progress_expires_at").unwrap_or_default(),
-            }),
+        if existing.status == COMPLETED {
+            let response = existing
+                .response
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|e| LedgerError::corrupt(&key.key(), e))?;
+            return Ok(Acquired::AlreadyCompleted { response });
         }
+        Err(LedgerError::InProgress {
+            business_key: key.business_key.clone(),
+            in_progress_until_ms: existing.in_progress_expires_at,
+        })
     }
 
     /// Marks the claimed record COMPLETED with the action's result.

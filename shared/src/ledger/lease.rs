@@ -4,9 +4,10 @@
 //! is a transaction whose first element checks the lease item still carries the writer's token and has not
 //! expired ([`Fence`]); a holder that was paused past its lease therefore cannot overwrite newer work.
 
-use super::{Item, Ledger, LedgerError, is_condition_failed, keys, n, number, s, string};
+use super::{Item, Ledger, LedgerError, is_condition_failed, keys, n, s};
 use aws_sdk_dynamodb::types::{ConditionCheck, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
 
 /// A held lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,18 +54,26 @@ impl Fence {
     }
 }
 
-fn lease_from(scope: &str, item: &Item) -> Result<Lease, LedgerError> {
-    let key = keys::lease(scope);
-    let token = number(item, "token")
-        .and_then(|t| u64::try_from(t).ok())
-        .ok_or_else(|| LedgerError::corrupt(&key, "token missing"))?;
-    let until =
-        number(item, "lease_expires_at_ms").ok_or_else(|| LedgerError::corrupt(&key, "lease_expires_at_ms missing"))?;
+/// The stored lease item.
+#[derive(Debug, Default, Deserialize)]
+struct LeaseRecord {
+    #[serde(default)]
+    holder: String,
+    token: u64,
+    lease_expires_at_ms: i64,
+}
+
+fn lease_record(scope: &str, item: Option<Item>) -> Result<LeaseRecord, LedgerError> {
+    serde_dynamo::from_item(item.unwrap_or_default()).map_err(|e| LedgerError::corrupt(&keys::lease(scope), e))
+}
+
+fn lease_from(scope: &str, item: Option<Item>) -> Result<Lease, LedgerError> {
+    let record = lease_record(scope, item)?;
     Ok(Lease {
         scope: scope.to_owned(),
-        holder: string(item, "holder").unwrap_or_default().to_owned(),
-        token,
-        expires_at: DateTime::from_timestamp_millis(until).unwrap_or_default(),
+        holder: record.holder,
+        token: record.token,
+        expires_at: DateTime::from_timestamp_millis(record.lease_expires_at_ms).unwrap_or_default(),
     })
 }
 
@@ -98,7 +107,7 @@ impl Ledger {
             .send()
             .await;
         match result {
-            Ok(output) => lease_from(scope, &output.attributes.unwrap_or_default()),
+            Ok(output) => lease_from(scope, output.attributes),
             Err(error) if is_condition_failed(&error) => {
                 let current = match error.into_service_error() {
                     aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(e) => {
@@ -106,11 +115,11 @@ impl Ledger {
                     }
                     _ => None,
                 };
-                let current = current.unwrap_or_default();
+                let current = lease_record(scope, current).unwrap_or_default();
                 Err(LedgerError::LeaseHeld {
                     scope: scope.to_owned(),
-                    holder: string(&current, "holder").unwrap_or("unknown").to_owned(),
-                    until_ms: number(&current, "lease_expires_at_ms").unwrap_or_default(),
+                    holder: current.holder,
+                    until_ms: current.lease_expires_at_ms,
                 })
             }
             Err(error) => Err(LedgerError::unavailable("UpdateItem lease", &error)),
