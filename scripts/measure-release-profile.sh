@@ -12,5 +12,5 @@ measure() {
   python3 scripts/measure-init.py "$bin" 20
 }
 measure "default release profile" CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_STRIP=none
-measure "opt-level=s, fat LTO" CARGO_PROFILE_RELEASE_OPT_LEVEL=s
+measure "opt-level=3, fat LTO" CARGO_PROFILE_RELEASE_OPT_LEVEL=3
 measure "workspace release profile"
