@@ -1,0 +1,66 @@
+//! The call log: every request the simulator answered, with virtual and wall time, service, operation,
+//! resource, parameters and outcome. It is the independent source of truth for tests and benchmarks.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallRecord {
+    pub seq: u64,
+    /// Virtual time when the call was answered.
+    pub at: DateTime<Utc>,
+    /// Wall-clock milliseconds since the simulator started (not part of determinism checks).
+    pub wall_ms: u64,
+    pub service: String,
+    pub operation: String,
+    /// The resource the call names, if any (pool id, fleet name, task id, …; batch ids joined with `,`).
+    pub resource: Option<String>,
+    pub parameters: Value,
+    /// `ok`, or the error code returned.
+    pub outcome: String,
+    pub status: u16,
+}
+
+impl CallRecord {
+    /// Whether the call succeeded.
+    pub fn ok(&self) -> bool {
+        self.outcome == "ok"
+    }
+
+    /// The record without wall time, for determinism comparisons.
+    pub fn deterministic(&self) -> CallRecord {
+        CallRecord { wall_ms: 0, ..self.clone() }
+    }
+}
+
+/// Operations that change something (the rest only read).
+pub fn is_mutating(operation: &str) -> bool {
+    !(operation.starts_with("Describe") || operation.starts_with("List") || operation.starts_with("Get"))
+}
+
+/// The resource a request names.
+pub fn resource_of(parameters: &Value, path_id: Option<&str>) -> Option<String> {
+    if let Some(id) = path_id {
+        return Some(id.to_owned());
+    }
+    for member in ["PoolId", "Name", "TaskId", "ResourceId", "ResourceArn", "WorkspaceId", "ImageName"] {
+        if let Some(value) = parameters.get(member).and_then(Value::as_str) {
+            return Some(value.to_owned());
+        }
+    }
+    for member in
+        ["StartWorkspaceRequests", "StopWorkspaceRequests", "RebootWorkspaceRequests", "RebuildWorkspaceRequests"]
+    {
+        if let Some(requests) = parameters.get(member).and_then(Value::as_array) {
+            let ids: Vec<&str> = requests.iter().filter_map(|r| r.get("WorkspaceId").and_then(Value::as_str)).collect();
+            return Some(ids.join(","));
+        }
+    }
+    None
+}
+
+/// Renders records as JSON lines.
+pub fn to_jsonl(records: &[CallRecord]) -> String {
+    records.iter().filter_map(|r| serde_json::to_string(r).ok()).map(|line| line + "\n").collect()
+}

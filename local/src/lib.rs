@@ -1,0 +1,66 @@
+//! EUC Autopilot without an AWS account: a wire-compatible simulator of WorkSpaces, AppStream (WorkSpaces
+//! Applications) and WorkSpaces Thin Client on a virtual clock, EventBridge `PutEvents` capture, an embedded
+//! DynamoDB, and the `autopilot` tool. See `local/README.md`.
+//!
+//! - [`estate`]: the estate file format; [`world`]: resources, state machines, demand;
+//! - [`services`]: the operations; [`server`]: protocols, faults, admin API; [`wire`]: CBOR ↔ JSON;
+//! - [`calllog`]: the record of every call; [`dynamo`]: the embedded DynamoDB; [`generate`]: large estates.
+
+pub mod calllog;
+pub mod dynamo;
+pub mod error;
+pub mod estate;
+pub mod generate;
+pub mod rng;
+pub mod server;
+pub mod services;
+pub mod wire;
+pub mod world;
+
+pub use server::Simulator;
+
+use std::net::SocketAddr;
+
+/// Every service the simulator answers, with the variable suffix `AWS_ENDPOINT_URL_<SERVICE>` uses.
+pub const SIMULATED_SERVICES: [&str; 4] = ["WORKSPACES", "APPSTREAM", "WORKSPACES_THIN_CLIENT", "EVENTBRIDGE"];
+
+/// A simulator and an embedded DynamoDB listening on loopback.
+#[derive(Debug)]
+pub struct LocalEstate {
+    pub simulator: Simulator,
+    pub endpoint: String,
+    pub dynamo: dynamo::EmbeddedDynamo,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl LocalEstate {
+    /// Starts both servers. `port` 0 picks free ports; otherwise the simulator takes `port` and DynamoDB
+    /// `port + 1`.
+    pub async fn start(estate: &estate::Estate, seed: u64, port: u16) -> Result<Self, String> {
+        let simulator = Simulator::new(estate, seed)?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let listener =
+            tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        let endpoint = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+        let dynamo_port = if port == 0 { 0 } else { port.saturating_add(1) };
+        let dynamo = dynamo::start(SocketAddr::from(([127, 0, 0, 1], dynamo_port)), dynamo::DEFAULT_TABLE).await?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let router = simulator.router();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Ok(Self { simulator, endpoint, dynamo, _stop: stop })
+    }
+
+    /// The `export AWS_ENDPOINT_URL_<SERVICE>=…` lines `autopilot serve` prints.
+    pub fn env_lines(&self) -> Vec<String> {
+        let mut lines: Vec<String> =
+            SIMULATED_SERVICES.iter().map(|s| format!("export AWS_ENDPOINT_URL_{s}={}", self.endpoint)).collect();
+        lines.insert(3, format!("export AWS_ENDPOINT_URL_DYNAMODB={}", self.dynamo.endpoint));
+        lines
+    }
+}

@@ -1,0 +1,353 @@
+//! The simulator's HTTP front: one listener for WorkSpaces (awsJson1_1), AppStream (Smithy RPC v2 CBOR and
+//! awsJson1_1), Thin Client (restJson1) and EventBridge (awsJson1_1), plus an admin API under `/_sim/` for
+//! clock control, the call log and captured events. Requests are not sign-checked. Faults from the estate
+//! (throttling per operation, 5xx rates, latency) are applied here, before the operation runs.
+
+use crate::calllog::{self, CallRecord};
+use crate::error::ApiError;
+use crate::estate::Estate;
+use crate::services;
+use crate::wire;
+use crate::world::World;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+/// Which wire protocol a request came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    AwsJson,
+    Cbor,
+    RestJson,
+}
+
+/// A token bucket in wall-clock time.
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+#[derive(Debug)]
+struct SimState {
+    world: World,
+    log: Vec<CallRecord>,
+    buckets: HashMap<String, Bucket>,
+    started: Instant,
+}
+
+/// A running simulated estate. Cheap to clone; clones share state.
+#[derive(Debug, Clone)]
+pub struct Simulator {
+    state: Arc<Mutex<SimState>>,
+}
+
+impl Simulator {
+    pub fn new(estate: &Estate, seed: u64) -> Result<Self, String> {
+        let world = World::from_estate(estate, seed)?;
+        Ok(Self {
+            state: Arc::new(Mutex::new(SimState {
+                world,
+                log: Vec::new(),
+                buckets: HashMap::new(),
+                started: Instant::now(),
+            })),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SimState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The virtual time.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.lock().world.now
+    }
+
+    /// Moves virtual time forward by `by` (state machines and demand advance minute by minute).
+    pub fn advance(&self, by: Duration) -> DateTime<Utc> {
+        let mut state = self.lock();
+        let to = state.world.now + by;
+        state.world.advance_to(to);
+        state.world.now
+    }
+
+    /// Moves virtual time to `to` (never backwards).
+    pub fn advance_to(&self, to: DateTime<Utc>) -> DateTime<Utc> {
+        let mut state = self.lock();
+        state.world.advance_to(to);
+        state.world.now
+    }
+
+    /// Reads the world.
+    pub fn with_world<R>(&self, f: impl FnOnce(&World) -> R) -> R {
+        f(&self.lock().world)
+    }
+
+    /// Changes the world directly (test set-up).
+    pub fn with_world_mut<R>(&self, f: impl FnOnce(&mut World) -> R) -> R {
+        f(&mut self.lock().world)
+    }
+
+    /// Every call answered so far.
+    pub fn calls(&self) -> Vec<CallRecord> {
+        self.lock().log.clone()
+    }
+
+    /// The HTTP router serving every simulated service and the admin API.
+    pub fn router(&self) -> Router {
+        Router::new().fallback(dispatch).with_state(self.clone())
+    }
+
+    /// Answers one request as the real service would (used by the router and by in-process callers).
+    fn call(
+        &self,
+        service: &str,
+        operation: &str,
+        protocol: Protocol,
+        request: Request<'_>,
+    ) -> (Result<Value, ApiError>, u64) {
+        let mut state = self.lock();
+        let wall_ms = u64::try_from(state.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let throttle_code = match (service, protocol) {
+            ("appstream", _) => "RequestLimitExceededException",
+            _ => "ThrottlingException",
+        };
+        let result = (|| {
+            if let Some(rate) = state.world.faults.throttle_per_second.get(operation).copied() {
+                let bucket = state
+                    .buckets
+                    .entry(operation.to_owned())
+                    .or_insert(Bucket { tokens: rate.max(1.0), last: Instant::now() });
+                let elapsed = bucket.last.elapsed().as_secs_f64();
+                bucket.tokens = (bucket.tokens + elapsed * rate).min(rate.max(1.0));
+                bucket.last = Instant::now();
+                if bucket.tokens < 1.0 {
+                    let mut error = ApiError::new(
+                        throttle_code,
+                        if protocol == Protocol::RestJson { 429 } else { 400 },
+                        "Rate exceeded",
+                    );
+                    error.retry_after_seconds = Some(1);
+                    return Err(error);
+                }
+                bucket.tokens -= 1.0;
+            }
+            let error_rate = state.world.faults.error_rate.get(operation).copied().unwrap_or(0.0);
+            if state.world.rng.chance(error_rate) {
+                return Err(ApiError::new(
+                    "InternalServerException",
+                    500,
+                    "The service encountered an internal error; try again.",
+                ));
+            }
+            let world = &mut state.world;
+            match (service, request) {
+                ("workspaces", Request::Body(input)) => services::workspaces::handle(world, operation, input),
+                ("appstream", Request::Body(input)) => services::appstream::handle(world, operation, input),
+                ("eventbridge", Request::Body(input)) => services::eventbridge::handle(world, operation, input),
+                ("thinclient", Request::Rest { method, path, query, body }) => {
+                    services::thinclient::handle(world, method, path, query, body)
+                }
+                _ => Err(ApiError::invalid("UnknownOperationException", format!("no such service {service}"))),
+            }
+        })();
+        let (parameters, path_id) = match request {
+            Request::Body(input) => (input.clone(), None),
+            Request::Rest { path, body, query, .. } => {
+                let mut parameters = body.clone();
+                if let Some(map) = parameters.as_object_mut() {
+                    for (k, v) in query {
+                        map.insert(k.clone(), json!(v));
+                    }
+                }
+                (parameters, path.trim_matches('/').split('/').nth(1).map(str::to_owned))
+            }
+        };
+        let seq = state.log.len() as u64 + 1;
+        let record = CallRecord {
+            seq,
+            at: state.world.now,
+            wall_ms,
+            service: service.to_owned(),
+            operation: operation.to_owned(),
+            resource: calllog::resource_of(&parameters, path_id.as_deref()),
+            parameters,
+            outcome: result.as_ref().map_or_else(|e| e.code.to_owned(), |_| "ok".to_owned()),
+            status: result.as_ref().map_or_else(|e| e.status, |_| 200),
+        };
+        state.log.push(record);
+        let latency = state.world.faults.latency_ms.get(operation).copied().unwrap_or(0);
+        (result, latency)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Request<'a> {
+    Body(&'a Value),
+    Rest { method: &'a str, path: &'a str, query: &'a BTreeMap<String, String>, body: &'a Value },
+}
+
+fn strip_nulls(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            Value::Object(map.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, strip_nulls(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(strip_nulls).collect()),
+        other => other,
+    }
+}
+
+fn request_id() -> HeaderValue {
+    HeaderValue::from_static("00000000-0000-4000-8000-000000000000")
+}
+
+fn respond(protocol: Protocol, service: &str, result: Result<Value, ApiError>) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert("x-amzn-requestid", request_id());
+    let (status, body, content_type) = match (&result, protocol) {
+        (Ok(value), Protocol::Cbor) => (200, wire::json_to_cbor(&strip_nulls(value.clone())), "application/cbor"),
+        (Ok(value), Protocol::AwsJson) => {
+            (200, strip_nulls(value.clone()).to_string().into_bytes(), "application/x-amz-json-1.1")
+        }
+        (Ok(value), Protocol::RestJson) => {
+            (200, strip_nulls(value.clone()).to_string().into_bytes(), "application/json")
+        }
+        (Err(error), Protocol::Cbor) => {
+            let namespace = match service {
+                "appstream" => "com.amazonaws.appstream",
+                other => other,
+            };
+            let body = json!({ "__type": format!("{namespace}#{}", error.code), "message": error.message });
+            (error.status, wire::json_to_cbor(&body), "application/cbor")
+        }
+        (Err(error), Protocol::AwsJson) => {
+            if let Ok(value) = HeaderValue::from_str(error.code) {
+                headers.insert("x-amzn-errortype", value);
+            }
+            (
+                error.status,
+                json!({ "__type": error.code, "message": error.message }).to_string().into_bytes(),
+                "application/x-amz-json-1.1",
+            )
+        }
+        (Err(error), Protocol::RestJson) => {
+            if let Ok(value) = HeaderValue::from_str(error.code) {
+                headers.insert("x-amzn-errortype", value);
+            }
+            let mut body = json!({ "message": error.message });
+            if let Some(seconds) = error.retry_after_seconds {
+                if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                    headers.insert("retry-after", value);
+                }
+                body["retryAfterSeconds"] = json!(seconds);
+            }
+            (error.status, body.to_string().into_bytes(), "application/json")
+        }
+    };
+    headers.insert("content-type", HeaderValue::from_static(content_type));
+    if protocol == Protocol::Cbor {
+        headers.insert("smithy-protocol", HeaderValue::from_static("rpc-v2-cbor"));
+    }
+    (StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), headers, body).into_response()
+}
+
+fn parse_query(uri: &Uri) -> BTreeMap<String, String> {
+    uri.query()
+        .unwrap_or_default()
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (k.to_owned(), v.replace('+', " "))
+        })
+        .collect()
+}
+
+fn bad_request(protocol: Protocol, service: &str, message: String) -> Response {
+    let code = if service == "thinclient" { "ValidationException" } else { "SerializationException" };
+    respond(protocol, service, Err(ApiError::new(code, 400, message)))
+}
+
+async fn dispatch(State(sim): State<Simulator>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let path = uri.path().to_owned();
+    if let Some(admin) = path.strip_prefix("/_sim/") {
+        return admin_api(&sim, &method, admin, &parse_query(&uri));
+    }
+    let (service, operation, protocol, input) = if let Some(rest) = path.strip_prefix("/service/") {
+        let mut parts = rest.split('/');
+        let (Some(service_name), Some("operation"), Some(operation)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return bad_request(Protocol::Cbor, "appstream", format!("unknown RPC v2 path {path}"));
+        };
+        if service_name != "PhotonAdminProxyService" {
+            return bad_request(Protocol::Cbor, "appstream", format!("unknown service {service_name}"));
+        }
+        match wire::cbor_to_json(&body) {
+            Ok(input) => ("appstream", operation.to_owned(), Protocol::Cbor, input),
+            Err(message) => return bad_request(Protocol::Cbor, "appstream", message),
+        }
+    } else if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        let (prefix, operation) = target.split_once('.').unwrap_or((target, ""));
+        let service = match prefix {
+            "WorkspacesService" => "workspaces",
+            "PhotonAdminProxyService" => "appstream",
+            "AWSEvents" => "eventbridge",
+            other => return bad_request(Protocol::AwsJson, other, format!("unknown target {target}")),
+        };
+        let input = if body.is_empty() { Ok(json!({})) } else { serde_json::from_slice(&body) };
+        match input {
+            Ok(input) => (service, operation.to_owned(), Protocol::AwsJson, input),
+            Err(error) => return bad_request(Protocol::AwsJson, service, format!("body is not JSON: {error}")),
+        }
+    } else {
+        let input = if body.is_empty() { Ok(json!({})) } else { serde_json::from_slice(&body) };
+        let operation = services::thinclient::operation_name(method.as_str(), &path);
+        match input {
+            Ok(input) => ("thinclient", operation.to_owned(), Protocol::RestJson, input),
+            Err(error) => return bad_request(Protocol::RestJson, "thinclient", format!("body is not JSON: {error}")),
+        }
+    };
+    let query = parse_query(&uri);
+    let request = match protocol {
+        Protocol::RestJson => Request::Rest { method: method.as_str(), path: &path, query: &query, body: &input },
+        _ => Request::Body(&input),
+    };
+    let (result, latency_ms) = sim.call(service, &operation, protocol, request);
+    if latency_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(latency_ms)).await;
+    }
+    respond(protocol, service, result)
+}
+
+fn admin_api(sim: &Simulator, method: &Method, path: &str, query: &BTreeMap<String, String>) -> Response {
+    let json_response = |value: Value| ([("content-type", "application/json")], value.to_string()).into_response();
+    match (method.as_str(), path) {
+        ("GET", "clock") => json_response(json!({ "now": sim.now() })),
+        ("POST", "advance") => {
+            if let Some(minutes) = query.get("minutes").and_then(|m| m.parse::<i64>().ok()) {
+                return json_response(json!({ "now": sim.advance(Duration::minutes(minutes)) }));
+            }
+            if let Some(to) = query.get("to").and_then(|t| DateTime::parse_from_rfc3339(&t.replace(' ', "+")).ok()) {
+                return json_response(json!({ "now": sim.advance_to(to.with_timezone(&Utc)) }));
+            }
+            (StatusCode::BAD_REQUEST, "use /_sim/advance?minutes=N or ?to=<RFC 3339>").into_response()
+        }
+        ("GET", "calls") => ([("content-type", "application/x-ndjson")], calllog::to_jsonl(&sim.calls())).into_response(),
+        ("GET", "events") => json_response(sim.with_world(|w| json!(w.events))),
+        ("GET", "totals") => json_response(sim.with_world(|w| {
+            json!({
+                "pools": w.pools.values().map(|p| (p.id.clone(), json!(p.totals))).collect::<serde_json::Map<_, _>>(),
+                "fleets": w.fleets.values().map(|f| (f.name.clone(), json!(f.totals))).collect::<serde_json::Map<_, _>>(),
+            })
+        })),
+        _ => (StatusCode::NOT_FOUND, "admin paths: GET clock, POST advance?minutes=N|to=T, GET calls, GET events, GET totals").into_response(),
+    }
+}

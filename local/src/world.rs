@@ -1,0 +1,761 @@
+//! The simulated estate: every resource, its state machine on the virtual clock, user demand and the running
+//! totals (capacity-hours, served session-minutes, unserved requests). Operations in `services/` read and
+//! change it; [`World::advance_to`] moves time forward minute by minute.
+
+use crate::estate::{self, Demand, Estate};
+use crate::rng::Rng;
+use chrono::{DateTime, Datelike, Duration, NaiveTime, Timelike, Utc, Weekday};
+use chrono_tz::Tz;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// How long things take, in minutes of virtual time.
+pub mod durations {
+    pub const POOL_START: i64 = 12;
+    pub const POOL_STOP: i64 = 8;
+    pub const POOL_UPDATE: i64 = 2;
+    pub const FLEET_START: i64 = 15;
+    pub const FLEET_STOP: i64 = 5;
+    pub const PROVISION: i64 = 10;
+    pub const BUILDER_START: i64 = 10;
+    pub const BUILDER_STOP: i64 = 5;
+    pub const WORKSPACE_START: i64 = 3;
+    pub const WORKSPACE_STOP: i64 = 3;
+    pub const WORKSPACE_REBOOT: i64 = 5;
+    pub const WORKSPACE_REBUILD: i64 = 30;
+}
+
+/// A state change scheduled for later.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Pending {
+    pub at: DateTime<Utc>,
+    pub state: String,
+}
+
+/// Capacity and the sessions using it, shared by pools and fleets. Units are sessions for pools and
+/// multi-session fleets and instances for single-session fleets (`sessions_per_unit` converts).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Capacity {
+    pub desired: u32,
+    pub actual: u32,
+    pub active_sessions: u32,
+    pub sessions_per_unit: u32,
+    /// When capacity being added becomes usable.
+    pub provisioning_until: Option<DateTime<Utc>>,
+}
+
+impl Capacity {
+    fn new(desired: u32, sessions_per_unit: u32, running: bool) -> Self {
+        Self {
+            desired,
+            actual: if running { desired } else { 0 },
+            active_sessions: 0,
+            sessions_per_unit: sessions_per_unit.max(1),
+            provisioning_until: None,
+        }
+    }
+
+    /// Sessions the current units can hold.
+    pub fn session_capacity(&self) -> u32 {
+        self.actual * self.sessions_per_unit
+    }
+
+    /// Units that carry at least one session (never removed by scale-in).
+    pub fn units_in_use(&self) -> u32 {
+        self.active_sessions.div_ceil(self.sessions_per_unit)
+    }
+
+    pub fn set_desired(&mut self, desired: u32, now: DateTime<Utc>) {
+        self.desired = desired;
+        if desired > self.actual {
+            self.provisioning_until = Some(now + Duration::minutes(durations::PROVISION));
+        } else {
+            // Scale-in never ends an active session: keep the units in use.
+            self.actual = desired.max(self.units_in_use());
+        }
+    }
+
+    fn tick(&mut self, now: DateTime<Utc>) {
+        if self.provisioning_until.is_some_and(|until| now >= until) {
+            self.provisioning_until = None;
+            self.actual = self.actual.max(self.desired);
+        }
+        if self.desired < self.actual {
+            self.actual = self.desired.max(self.units_in_use());
+        }
+    }
+}
+
+/// Running totals of one resource, for cost and service-level measurement.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Totals {
+    /// Units (sessions or instances) running, in hours.
+    pub capacity_hours: f64,
+    pub served_session_minutes: u64,
+    pub unserved_session_minutes: u64,
+    /// Users who wanted a session and found no capacity (each shortfall counted once).
+    pub unserved_requests: u64,
+    shortfall: u32,
+}
+
+/// Demand evaluated per minute.
+#[derive(Debug, Clone)]
+pub struct DemandModel {
+    timezone: Tz,
+    weekday: Vec<f64>,
+    weekend: Vec<f64>,
+    noise: f64,
+}
+
+impl DemandModel {
+    pub fn from_spec(spec: &Demand) -> Result<Self, String> {
+        let timezone: Tz = spec.timezone.parse().map_err(|_| format!("{} is not an IANA time zone", spec.timezone))?;
+        if spec.weekday.len() != 24 || spec.weekend.as_ref().is_some_and(|w| w.len() != 24) {
+            return Err("demand profiles need 24 hourly values".into());
+        }
+        Ok(Self {
+            timezone,
+            weekday: spec.weekday.clone(),
+            weekend: spec.weekend.clone().unwrap_or_else(|| vec![0.0; 24]),
+            noise: spec.noise,
+        })
+    }
+
+    /// Wanted concurrent sessions at `now` (before noise).
+    pub fn wanted(&self, now: DateTime<Utc>) -> f64 {
+        let local = now.with_timezone(&self.timezone);
+        let profile = |weekday: Weekday| {
+            if matches!(weekday, Weekday::Sat | Weekday::Sun) { &self.weekend } else { &self.weekday }
+        };
+        let hour = local.hour() as usize;
+        let this = profile(local.weekday())[hour];
+        let next_weekday = if hour == 23 { local.weekday().succ() } else { local.weekday() };
+        let next = profile(next_weekday)[(hour + 1) % 24];
+        let fraction = f64::from(local.minute()) / 60.0;
+        this + (next - this) * fraction
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Pool {
+    pub id: String,
+    pub name: String,
+    pub account: String,
+    pub region: String,
+    pub state: String,
+    pub running_mode: String,
+    pub directory_id: String,
+    pub bundle_id: String,
+    pub created_at: DateTime<Utc>,
+    pub capacity: Capacity,
+    pub tags: BTreeMap<String, String>,
+    pub errors: Vec<(String, String)>,
+    pub application_autoscaling: bool,
+    pub pending: Option<Pending>,
+    pub totals: Totals,
+    #[serde(skip)]
+    pub demand: Option<DemandModel>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Fleet {
+    pub name: String,
+    pub account: String,
+    pub region: String,
+    pub fleet_type: String,
+    pub state: String,
+    pub instance_type: String,
+    pub max_sessions_per_instance: u32,
+    pub image: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub capacity: Capacity,
+    pub tags: BTreeMap<String, String>,
+    pub errors: Vec<(String, String)>,
+    pub application_autoscaling: bool,
+    pub pending: Option<Pending>,
+    pub totals: Totals,
+    #[serde(skip)]
+    pub demand: Option<DemandModel>,
+}
+
+impl Fleet {
+    pub fn is_multi_session(&self) -> bool {
+        self.max_sessions_per_instance > 1
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Workspace {
+    pub id: String,
+    pub account: String,
+    pub region: String,
+    pub directory_id: String,
+    pub user: String,
+    pub bundle_id: String,
+    pub state: String,
+    pub connected: bool,
+    pub last_connected: Option<DateTime<Utc>>,
+    pub tags: BTreeMap<String, String>,
+    pub unhealthy_at: Option<DateTime<Utc>>,
+    pub recovers_on_reboot: bool,
+    pub pending: Option<Pending>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Builder {
+    pub name: String,
+    pub account: String,
+    pub region: String,
+    pub state: String,
+    pub instance_type: String,
+    pub created_at: DateTime<Utc>,
+    pub tags: BTreeMap<String, String>,
+    pub pending: Option<Pending>,
+    pub running_minutes: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Image {
+    pub name: String,
+    pub account: String,
+    pub region: String,
+    pub state: String,
+    pub created_at: DateTime<Utc>,
+    pub tags: BTreeMap<String, String>,
+    pub pending: Vec<Pending>,
+    pub imported_from: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportTask {
+    pub task_id: String,
+    pub image_name: String,
+    pub image_arn: String,
+    pub ami_name: String,
+    pub ami_description: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub state: String,
+    pub ami_id: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    pub error: Option<(String, String)>,
+    pub ends_at: DateTime<Utc>,
+    /// The state it will end in.
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Window {
+    pub days: Vec<Weekday>,
+    pub start: NaiveTime,
+    pub end: NaiveTime,
+}
+
+impl Window {
+    pub fn contains(&self, now: DateTime<Utc>) -> bool {
+        let time = now.time();
+        let day = now.weekday();
+        if self.start <= self.end {
+            self.days.contains(&day) && self.start <= time && time < self.end
+        } else {
+            (self.days.contains(&day) && time >= self.start) || (self.days.contains(&day.pred()) && time < self.end)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Environment {
+    pub id: String,
+    pub name: String,
+    pub account: String,
+    pub region: String,
+    pub desired_software_set_id: Option<String>,
+    pub update_mode: String,
+    pub update_schedule: String,
+    pub window: Option<Window>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SoftwareSet {
+    pub id: String,
+    pub version: String,
+    pub released_at: DateTime<Utc>,
+    pub supported_until: Option<DateTime<Utc>>,
+    pub validation_status: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Device {
+    pub id: String,
+    pub account: String,
+    pub region: String,
+    pub serial_number: String,
+    pub name: String,
+    pub environment_id: String,
+    pub current_software_set_id: String,
+    pub desired_software_set_id: Option<String>,
+    pub pending_software_set_id: Option<String>,
+    pub apply_done_at: Option<DateTime<Utc>>,
+    pub apply_minutes: u32,
+    pub never_update: bool,
+    pub reporting: bool,
+    pub last_posture_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// A captured `PutEvents` entry.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CapturedEvent {
+    pub at: DateTime<Utc>,
+    pub event_id: String,
+    pub source: String,
+    pub detail_type: String,
+    pub detail: serde_json::Value,
+    pub event_bus_name: Option<String>,
+}
+
+/// Everything the simulator knows.
+#[derive(Debug, Clone)]
+pub struct World {
+    pub now: DateTime<Utc>,
+    pub rng: Rng,
+    pub account: String,
+    pub region: String,
+    pub pools: BTreeMap<String, Pool>,
+    pub workspaces: BTreeMap<String, Workspace>,
+    pub fleets: BTreeMap<String, Fleet>,
+    pub builders: BTreeMap<String, Builder>,
+    pub images: BTreeMap<String, Image>,
+    pub exports: BTreeMap<String, ExportTask>,
+    pub environments: BTreeMap<String, Environment>,
+    pub software_sets: BTreeMap<String, SoftwareSet>,
+    pub devices: BTreeMap<String, Device>,
+    pub events: Vec<CapturedEvent>,
+    pub faults: estate::Faults,
+}
+
+fn parse_instant(path: &str, text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| format!("{path}: {text} is not an RFC 3339 instant"))
+}
+
+fn parse_hhmm(path: &str, text: &str) -> Result<NaiveTime, String> {
+    NaiveTime::parse_from_str(text, "%H:%M").map_err(|_| format!("{path}: {text} is not HH:MM"))
+}
+
+fn parse_day(path: &str, text: &str) -> Result<Weekday, String> {
+    text.to_ascii_lowercase().parse::<Weekday>().map_err(|_| format!("{path}: {text} is not a day of the week"))
+}
+
+impl World {
+    /// Builds the world from an estate file; `seed` drives every random choice.
+    pub fn from_estate(estate: &Estate, seed: u64) -> Result<Self, String> {
+        let now = parse_instant("start", &estate.start)?;
+        let placed = |p: &estate::Placement| {
+            (
+                p.account.clone().unwrap_or_else(|| estate.account.clone()),
+                p.region.clone().unwrap_or_else(|| estate.region.clone()),
+            )
+        };
+        let demand = |path: String, d: &Option<Demand>| {
+            d.as_ref().map(DemandModel::from_spec).transpose().map_err(|e| format!("{path}.demand: {e}"))
+        };
+        let errors =
+            |e: &[estate::ErrorSpec]| e.iter().map(|e| (e.code.clone(), e.message.clone())).collect::<Vec<_>>();
+        let mut world = World {
+            now,
+            rng: Rng::new(seed),
+            account: estate.account.clone(),
+            region: estate.region.clone(),
+            pools: BTreeMap::new(),
+            workspaces: BTreeMap::new(),
+            fleets: BTreeMap::new(),
+            builders: BTreeMap::new(),
+            images: BTreeMap::new(),
+            exports: BTreeMap::new(),
+            environments: BTreeMap::new(),
+            software_sets: BTreeMap::new(),
+            devices: BTreeMap::new(),
+            events: Vec::new(),
+            faults: estate.faults.clone(),
+        };
+        for (i, p) in estate.workspaces_pools.iter().enumerate() {
+            let (account, region) = placed(&p.placement);
+            let running = p.state == "RUNNING";
+            world.pools.insert(
+                p.id.clone(),
+                Pool {
+                    id: p.id.clone(),
+                    name: p.name.clone(),
+                    account,
+                    region,
+                    state: p.state.clone(),
+                    running_mode: p.running_mode.clone(),
+                    directory_id: p.directory_id.clone(),
+                    bundle_id: p.bundle_id.clone(),
+                    created_at: now - Duration::days(30),
+                    capacity: Capacity::new(p.desired_user_sessions, 1, running),
+                    tags: p.tags.clone(),
+                    errors: errors(&p.errors),
+                    application_autoscaling: p.application_autoscaling,
+                    pending: None,
+                    totals: Totals::default(),
+                    demand: demand(format!("workspaces_pools[{i}]"), &p.demand)?,
+                },
+            );
+        }
+        for w in &estate.workspaces {
+            let (account, region) = placed(&w.placement);
+            world.workspaces.insert(
+                w.id.clone(),
+                Workspace {
+                    id: w.id.clone(),
+                    account,
+                    region,
+                    directory_id: w.directory_id.clone(),
+                    user: w.user.clone(),
+                    bundle_id: w.bundle_id.clone(),
+                    state: w.state.clone(),
+                    connected: w.connected,
+                    last_connected: w.connected.then_some(now),
+                    tags: w.tags.clone(),
+                    unhealthy_at: w.unhealthy_after_minutes.map(|m| now + Duration::minutes(i64::from(m))),
+                    recovers_on_reboot: w.recovers_on_reboot,
+                    pending: None,
+                },
+            );
+        }
+        for (i, f) in estate.fleets.iter().enumerate() {
+            let (account, region) = placed(&f.placement);
+            let running = f.state == "RUNNING";
+            world.fleets.insert(
+                f.name.clone(),
+                Fleet {
+                    name: f.name.clone(),
+                    account,
+                    region,
+                    fleet_type: f.fleet_type.clone(),
+                    state: f.state.clone(),
+                    instance_type: f.instance_type.clone(),
+                    max_sessions_per_instance: f.max_sessions_per_instance.max(1),
+                    image: f.image.clone(),
+                    created_at: now - Duration::days(30),
+                    capacity: Capacity::new(f.desired, 1, running),
+                    tags: f.tags.clone(),
+                    errors: errors(&f.errors),
+                    application_autoscaling: f.application_autoscaling,
+                    pending: None,
+                    totals: Totals::default(),
+                    demand: demand(format!("fleets[{i}]"), &f.demand)?,
+                },
+            );
+        }
+        for b in &estate.image_builders {
+            let (account, region) = placed(&b.placement);
+            let pending = b.state_minutes.map(|m| Pending {
+                at: now + Duration::minutes(i64::from(m)),
+                state: match b.state.as_str() {
+                    "STOPPING" => "STOPPED",
+                    _ => "RUNNING",
+                }
+                .into(),
+            });
+            world.builders.insert(
+                b.name.clone(),
+                Builder {
+                    name: b.name.clone(),
+                    account,
+                    region,
+                    state: b.state.clone(),
+                    instance_type: b.instance_type.clone(),
+                    created_at: now - Duration::days(10),
+                    tags: b.tags.clone(),
+                    pending,
+                    running_minutes: 0,
+                },
+            );
+        }
+        for image in &estate.images {
+            let (account, region) = placed(&image.placement);
+            world.images.insert(
+                image.name.clone(),
+                Image {
+                    name: image.name.clone(),
+                    account,
+                    region,
+                    state: image.state.clone(),
+                    created_at: now - Duration::days(5),
+                    tags: image.tags.clone(),
+                    pending: Vec::new(),
+                    imported_from: None,
+                },
+            );
+        }
+        for s in &estate.software_sets {
+            world.software_sets.insert(
+                s.id.clone(),
+                SoftwareSet {
+                    id: s.id.clone(),
+                    version: s.version.clone(),
+                    released_at: parse_instant("software_sets.released_at", &s.released_at)?,
+                    supported_until: s
+                        .supported_until
+                        .as_deref()
+                        .map(|t| parse_instant("software_sets.supported_until", t))
+                        .transpose()?,
+                    validation_status: s.validation_status.clone(),
+                },
+            );
+        }
+        for (i, e) in estate.environments.iter().enumerate() {
+            let (account, region) = placed(&e.placement);
+            let window = match &e.maintenance_window {
+                None => None,
+                Some(w) => Some(Window {
+                    days: w
+                        .days
+                        .iter()
+                        .map(|d| parse_day(&format!("environments[{i}].maintenance_window.days"), d))
+                        .collect::<Result<_, _>>()?,
+                    start: parse_hhmm(&format!("environments[{i}].maintenance_window.start"), &w.start)?,
+                    end: parse_hhmm(&format!("environments[{i}].maintenance_window.end"), &w.end)?,
+                }),
+            };
+            world.environments.insert(
+                e.id.clone(),
+                Environment {
+                    id: e.id.clone(),
+                    name: e.name.clone(),
+                    account,
+                    region,
+                    desired_software_set_id: e.desired_software_set_id.clone(),
+                    update_mode: e.software_set_update_mode.clone(),
+                    update_schedule: e.software_set_update_schedule.clone(),
+                    window,
+                    created_at: now - Duration::days(60),
+                    updated_at: now - Duration::days(1),
+                    tags: e.tags.clone(),
+                },
+            );
+        }
+        for (i, group) in estate.devices.iter().enumerate() {
+            let Some(environment) = world.environments.get(&group.environment) else {
+                return Err(format!("devices[{i}].environment: no environment {:?}", group.environment));
+            };
+            let (account, region) = (environment.account.clone(), environment.region.clone());
+            for n in 0..group.count {
+                let id = format!("{}-dev{:04}", group.environment, n);
+                world.devices.insert(
+                    id.clone(),
+                    Device {
+                        id: id.clone(),
+                        account: account.clone(),
+                        region: region.clone(),
+                        serial_number: format!("SN{:08}", world.rng.next_u64() % 100_000_000),
+                        name: id.clone(),
+                        environment_id: group.environment.clone(),
+                        current_software_set_id: group.current_software_set_id.clone(),
+                        desired_software_set_id: None,
+                        pending_software_set_id: None,
+                        apply_done_at: None,
+                        apply_minutes: group.apply_minutes,
+                        never_update: n < group.never_update,
+                        reporting: !(group.never_update..group.never_update + group.not_reporting).contains(&n),
+                        last_posture_at: now,
+                        created_at: now - Duration::days(60),
+                        updated_at: now - Duration::days(1),
+                        tags: BTreeMap::new(),
+                    },
+                );
+            }
+        }
+        Ok(world)
+    }
+
+    pub fn arn(&self, service: &str, account: &str, region: &str, resource: &str) -> String {
+        format!("arn:aws:{service}:{region}:{account}:{resource}")
+    }
+
+    /// Moves the virtual clock to `to`, one minute at a time, advancing every state machine and the demand.
+    pub fn advance_to(&mut self, to: DateTime<Utc>) {
+        while self.now + Duration::minutes(1) <= to {
+            self.now += Duration::minutes(1);
+            self.step();
+        }
+        if self.now < to {
+            self.now = to;
+        }
+    }
+
+    fn step(&mut self) {
+        let now = self.now;
+        for pool in self.pools.values_mut() {
+            if let Some(pending) = pool.pending.take_if(|p| p.at <= now) {
+                pool.state = pending.state;
+                match pool.state.as_str() {
+                    "RUNNING" if pool.capacity.actual == 0 => pool.capacity.actual = pool.capacity.desired,
+                    "STOPPED" => {
+                        pool.capacity.actual = 0;
+                        pool.capacity.active_sessions = 0;
+                    }
+                    _ => {}
+                }
+            }
+            let running = matches!(pool.state.as_str(), "RUNNING" | "UPDATING");
+            pool.capacity.tick(now);
+            serve_demand(&mut pool.capacity, &mut pool.totals, pool.demand.as_ref(), running, now, &mut self.rng);
+        }
+        for fleet in self.fleets.values_mut() {
+            if let Some(pending) = fleet.pending.take_if(|p| p.at <= now) {
+                fleet.state = pending.state;
+                match fleet.state.as_str() {
+                    "RUNNING" => fleet.capacity.actual = fleet.capacity.desired,
+                    "STOPPED" => {
+                        fleet.capacity.actual = 0;
+                        fleet.capacity.active_sessions = 0;
+                    }
+                    _ => {}
+                }
+            }
+            let running = fleet.state == "RUNNING";
+            fleet.capacity.tick(now);
+            serve_demand(&mut fleet.capacity, &mut fleet.totals, fleet.demand.as_ref(), running, now, &mut self.rng);
+        }
+        for builder in self.builders.values_mut() {
+            if let Some(pending) = builder.pending.take_if(|p| p.at <= now) {
+                builder.state = pending.state;
+            }
+            if builder.state == "RUNNING" {
+                builder.running_minutes += 1;
+            }
+        }
+        for workspace in self.workspaces.values_mut() {
+            if let Some(pending) = workspace.pending.take_if(|p| p.at <= now) {
+                workspace.state = pending.state;
+            }
+            if workspace.state == "AVAILABLE" && workspace.unhealthy_at.is_some_and(|at| at <= now) {
+                workspace.state = "UNHEALTHY".into();
+                workspace.unhealthy_at = None;
+                workspace.connected = false;
+            }
+        }
+        for image in self.images.values_mut() {
+            while image.pending.first().is_some_and(|p| p.at <= now) {
+                let next = image.pending.remove(0);
+                image.state = next.state;
+            }
+        }
+        for task in self.exports.values_mut() {
+            if task.state == "EXPORTING" && task.ends_at <= now {
+                task.state = task.outcome.clone();
+                match task.state.as_str() {
+                    "COMPLETED" => {
+                        task.ami_id = Some(format!(
+                            "ami-{}",
+                            &crate::rng::Rng::new(task.ends_at.timestamp() as u64 ^ task.task_id.len() as u64).hex(17)
+                        ))
+                    }
+                    "FAILED" => {
+                        task.error = Some((
+                            "EXPORT_IMAGE_FAILED".into(),
+                            "The export failed while copying the image snapshot.".into(),
+                        ))
+                    }
+                    _ => {
+                        task.error =
+                            Some(("EXPORT_IMAGE_TIMED_OUT".into(), "The export did not finish in time.".into()))
+                    }
+                }
+            }
+        }
+        self.step_devices();
+    }
+
+    fn step_devices(&mut self) {
+        let now = self.now;
+        let latest = self.latest_software_set();
+        for device in self.devices.values_mut() {
+            let Some(environment) = self.environments.get(&device.environment_id) else { continue };
+            let target = match environment.update_mode.as_str() {
+                "USE_LATEST" => latest.clone(),
+                _ => environment.desired_software_set_id.clone(),
+            };
+            device.desired_software_set_id = target.clone();
+            if device.reporting && now.minute() == 0 {
+                device.last_posture_at = now;
+            }
+            if let Some(done) = device.apply_done_at
+                && done <= now
+            {
+                if let Some(pending) = device.pending_software_set_id.take() {
+                    device.current_software_set_id = pending;
+                }
+                device.apply_done_at = None;
+                device.updated_at = now;
+                continue;
+            }
+            let Some(target) = target else { continue };
+            if device.never_update || device.apply_done_at.is_some() || device.current_software_set_id == target {
+                continue;
+            }
+            let may_apply = environment.update_schedule == "APPLY_IMMEDIATELY"
+                || environment.window.as_ref().is_some_and(|w| w.contains(now));
+            if may_apply {
+                device.pending_software_set_id = Some(target);
+                device.apply_done_at = Some(now + Duration::minutes(i64::from(device.apply_minutes)));
+                device.updated_at = now;
+            }
+        }
+    }
+
+    /// The newest validated software set.
+    pub fn latest_software_set(&self) -> Option<String> {
+        self.software_sets
+            .values()
+            .filter(|s| s.validation_status == "VALIDATED")
+            .max_by_key(|s| s.released_at)
+            .map(|s| s.id.clone())
+    }
+
+    /// A fresh identifier, deterministic for the seed.
+    pub fn new_id(&mut self, prefix: &str, len: usize) -> String {
+        format!("{prefix}{}", self.rng.hex(len))
+    }
+}
+
+/// One minute of user demand against one resource's capacity.
+fn serve_demand(
+    capacity: &mut Capacity,
+    totals: &mut Totals,
+    demand: Option<&DemandModel>,
+    running: bool,
+    now: DateTime<Utc>,
+    rng: &mut Rng,
+) {
+    if running {
+        totals.capacity_hours += f64::from(capacity.actual) / 60.0;
+    }
+    let Some(demand) = demand else { return };
+    let jitter = if demand.noise > 0.0 { 1.0 + demand.noise * (rng.unit() * 2.0 - 1.0) } else { 1.0 };
+    let wanted = (demand.wanted(now) * jitter).round().max(0.0) as u32;
+    if !running {
+        capacity.active_sessions = 0;
+    }
+    if wanted < capacity.active_sessions {
+        capacity.active_sessions = wanted;
+    }
+    let arrivals = wanted.saturating_sub(capacity.active_sessions);
+    let free = if running { capacity.session_capacity().saturating_sub(capacity.active_sessions) } else { 0 };
+    let served = arrivals.min(free);
+    capacity.active_sessions += served;
+    let missed = arrivals - served;
+    totals.served_session_minutes += u64::from(capacity.active_sessions);
+    totals.unserved_session_minutes += u64::from(missed);
+    totals.unserved_requests += u64::from(missed.saturating_sub(totals.shortfall));
+    totals.shortfall = missed;
+}
