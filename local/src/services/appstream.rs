@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 pub const CODES: Codes =
-    Codes { validation: "InvalidParameterCombinationException", invalid_state: "IncorrectStateException" };
+    Codes { validation: "InvalidParameterCombinationException", invalid_state: "OperationNotPermittedException" };
 
 pub fn handle(world: &mut World, operation: &str, input: &Value) -> ApiResult {
     match operation {

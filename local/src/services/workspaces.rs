@@ -282,8 +282,9 @@ fn failed(id: &str, code: &str, message: &str) -> Value {
 fn batch(world: &mut World, input: &Value, member: &str, operation: &str) -> ApiResult {
     let requests = input.get(member).and_then(Value::as_array).cloned().unwrap_or_default();
     if requests.is_empty() || requests.len() > MAX_BATCH {
+        // Not a modeled error of these operations: the service answers with a generic ValidationException.
         return Err(ApiError::invalid(
-            CODES.validation,
+            "ValidationException",
             format!("{member} must have between 1 and {MAX_BATCH} items, it has {}", requests.len()),
         ));
     }
@@ -338,7 +339,7 @@ fn rebuild(world: &mut World, input: &Value) -> ApiResult {
     let requests = input.get("RebuildWorkspaceRequests").and_then(Value::as_array).cloned().unwrap_or_default();
     if requests.len() != 1 {
         return Err(ApiError::invalid(
-            CODES.validation,
+            "ValidationException",
             format!("RebuildWorkspaceRequests takes exactly 1 request, it has {}", requests.len()),
         ));
     }

@@ -1,0 +1,33 @@
+//! Test support: a local estate on loopback and the product's own SDK clients pointed at it.
+
+#![allow(dead_code, clippy::expect_used, clippy::unwrap_used)]
+
+use autopilot_local::LocalEstate;
+use autopilot_local::estate::Estate;
+use autopilot_shared::clients::{AwsClients, retry_config};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
+
+pub const DEMO: &str = include_str!("../../estates/demo.yaml");
+
+pub fn demo() -> Estate {
+    Estate::from_yaml(DEMO).expect("demo estate parses")
+}
+
+pub async fn start(estate: &Estate, seed: u64) -> (LocalEstate, AwsClients) {
+    let local = LocalEstate::start(estate, seed, 0).await.expect("local estate starts");
+    let config = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("eu-central-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new("test", "test", None, None, "test")))
+        .endpoint_url(&local.endpoint)
+        .retry_config(retry_config())
+        .build();
+    let clients = AwsClients::from_sdk_config(&config);
+    (local, clients)
+}
+
+/// Retries disabled, so a throttle or 5xx reaches the test as the service's typed error.
+pub fn no_retry() -> aws_smithy_types::retry::RetryConfig {
+    aws_smithy_types::retry::RetryConfig::disabled()
+}
