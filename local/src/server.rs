@@ -106,6 +106,12 @@ impl Simulator {
         Router::new().fallback(dispatch).with_state(self.clone())
     }
 
+    /// Calls a body-protocol operation in process (`workspaces`, `appstream`, `eventbridge`), exactly as a
+    /// request over HTTP would be answered and logged, minus the added latency.
+    pub fn invoke(&self, service: &str, operation: &str, input: &Value) -> Result<Value, ApiError> {
+        self.call(service, operation, Protocol::AwsJson, Request::Body(input)).0
+    }
+
     /// Answers one request as the real service would (used by the router and by in-process callers).
     fn call(
         &self,
