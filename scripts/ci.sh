@@ -5,6 +5,13 @@ cd "$(dirname "$0")/.."
 start=$(date +%s)
 step() { printf '\n== %s\n' "$*"; }
 
+step "Python client for the simulator tests (boto3 in .venv)"
+if ! .venv/bin/python -c "import boto3" >/dev/null 2>&1; then
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check boto3
+fi
+.venv/bin/python -c "import boto3; print('boto3', boto3.__version__)"
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 step "cargo clippy (all targets, warnings are errors)"

@@ -134,3 +134,32 @@ fn same_estate_and_seed_give_an_identical_call_log() {
     assert_ne!(first_calls, other_calls, "a different seed changes faults and ids");
     assert!(first_calls.iter().any(|c| c.outcome == "InternalServerException"), "faults were injected");
 }
+
+#[test]
+fn generated_estates_round_trip_through_yaml_and_load() {
+    use autopilot_local::generate::{Sizes, generate};
+    let sizes = Sizes { pools: 40, fleets: 30, builders: 10, environments: 4, devices: 103, workspaces: 50 };
+    let estate = generate(sizes, 5);
+    let yaml = serde_yaml_ng::to_string(&estate).unwrap();
+    let again = Estate::from_yaml(&yaml).expect("generated YAML parses");
+    assert_eq!(serde_yaml_ng::to_string(&again).unwrap(), yaml, "stable round trip");
+    assert_eq!(serde_yaml_ng::to_string(&generate(sizes, 5)).unwrap(), yaml, "same seed, same estate");
+    let sim = Simulator::new(&again, 1).unwrap();
+    let counts = sim.with_world(|w| {
+        (w.pools.len(), w.fleets.len(), w.builders.len(), w.environments.len(), w.devices.len(), w.workspaces.len())
+    });
+    assert_eq!(counts, (40, 30, 10, 4, 103, 50));
+}
+
+#[test]
+fn malformed_estates_are_rejected_with_a_reason() {
+    assert!(Estate::from_yaml("workspaces_pools: [{ id: p }]").is_err(), "name is required");
+    assert!(Estate::from_yaml("fleets: [{ name: f, colour: red }]").is_err(), "unknown fields are errors");
+    let bad_zone =
+        Estate::from_yaml("workspaces_pools: [{ id: p, name: n, demand: { timezone: Mars/Base, weekday: [] } }]")
+            .unwrap();
+    let error = Simulator::new(&bad_zone, 1).unwrap_err();
+    assert!(error.contains("workspaces_pools[0].demand"), "{error}");
+    let orphan = Estate::from_yaml("devices: [{ environment: nope, count: 1, current_software_set_id: '1' }]").unwrap();
+    assert!(Simulator::new(&orphan, 1).unwrap_err().contains("devices[0].environment"));
+}
