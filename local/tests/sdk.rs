@@ -408,3 +408,38 @@ async fn outcome_events_are_captured_and_the_call_log_records_everything() {
     );
     assert_eq!(calls[1].resource.as_deref(), Some("wspool-finance01"));
 }
+
+#[tokio::test]
+async fn appstream_throttles_are_retried_by_the_products_clients() {
+    let mut estate: Estate = demo();
+    estate.faults.throttle_per_second.insert("DescribeFleets".into(), 5.0);
+    let (local, aws) = start(&estate, 1).await;
+    for _ in 0..10 {
+        aws.appstream.describe_fleets().send().await.expect("retried until the bucket refills");
+    }
+    let calls = local.simulator.calls();
+    let throttled = calls.iter().filter(|c| c.outcome == "RequestLimitExceededException").count();
+    let ok = calls.iter().filter(|c| c.ok()).count();
+    assert_eq!(ok, 10);
+    assert!(throttled > 0, "the bucket of 5 must have throttled some of 10 back-to-back calls");
+
+    // the SDK alone does not retry this code: a plain client fails on the first throttle
+    let plain = aws_sdk_appstream::Client::from_conf(aws.appstream.config().to_builder().build());
+    let plain = aws_sdk_appstream::Client::from_conf(
+        aws_sdk_appstream::Config::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(plain.config().region().cloned())
+            .endpoint_url(&local.endpoint)
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "test"))
+            .retry_config(autopilot_shared::clients::retry_config())
+            .build(),
+    );
+    let mut failures = 0;
+    for _ in 0..10 {
+        if let Err(error) = plain.describe_fleets().send().await {
+            assert_eq!(error.code(), Some("RequestLimitExceededException"));
+            failures += 1;
+        }
+    }
+    assert!(failures > 0, "without the classifier a throttle surfaces as an error");
+}

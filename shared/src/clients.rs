@@ -8,7 +8,8 @@
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
+use aws_smithy_runtime_api::client::interceptors::context::{BeforeTransmitInterceptorContextMut, InterceptorContext};
+use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::retry::RetryConfig;
@@ -75,7 +76,11 @@ impl AwsClients {
             .build();
         Self {
             workspaces: aws_sdk_workspaces::Client::new(config),
-            appstream: aws_sdk_appstream::Client::new(config),
+            appstream: aws_sdk_appstream::Client::from_conf(
+                aws_sdk_appstream::config::Builder::from(config)
+                    .retry_classifier(AppStreamRequestLimitExceeded)
+                    .build(),
+            ),
             thinclient: aws_sdk_workspacesthinclient::Client::from_conf(thinclient),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             eventbridge: aws_sdk_eventbridge::Client::new(config),
@@ -102,6 +107,29 @@ impl AwsClients {
                 self.eventbridge.config().to_builder().timeout_config(timeouts).build(),
             ),
         }
+    }
+}
+
+/// AppStream signals throttling with `RequestLimitExceededException`, a code the SDK's standard classifier
+/// does not know (it knows EC2's `RequestLimitExceeded`), and most operations do not even model it. Without
+/// this classifier an AppStream throttle would fail the call instead of being retried with back-off. The code
+/// is found in the raw error body, which works for both RPC v2 CBOR and JSON (CBOR text is plain UTF-8).
+#[derive(Debug, Clone, Copy)]
+pub struct AppStreamRequestLimitExceeded;
+
+impl ClassifyRetry for AppStreamRequestLimitExceeded {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let Some(response) = ctx.response() else { return RetryAction::NoActionIndicated };
+        let throttled = response.status().as_u16() == 400
+            && response
+                .body()
+                .bytes()
+                .is_some_and(|body| body.windows(29).any(|w| w == b"RequestLimitExceededException"));
+        if throttled { RetryAction::throttling_error() } else { RetryAction::NoActionIndicated }
+    }
+
+    fn name(&self) -> &'static str {
+        "AppStreamRequestLimitExceeded"
     }
 }
 
