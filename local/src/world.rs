@@ -595,36 +595,26 @@ impl World {
     fn step(&mut self) {
         let now = self.now;
         for pool in self.pools.values_mut() {
-            if let Some(pending) = pool.pending.take_if(|p| p.at <= now) {
-                pool.state = pending.state;
-                match pool.state.as_str() {
-                    "RUNNING" if pool.capacity.actual == 0 => pool.capacity.actual = pool.capacity.desired,
-                    "STOPPED" => {
-                        pool.capacity.actual = 0;
-                        pool.capacity.active_sessions = 0;
-                    }
-                    _ => {}
-                }
-            }
-            let running = matches!(pool.state.as_str(), "RUNNING" | "UPDATING");
-            pool.capacity.tick(now);
-            serve_demand(&mut pool.capacity, &mut pool.totals, pool.demand.as_ref(), running, now, &mut self.rng);
+            step_scaled(
+                &mut pool.state,
+                &mut pool.pending,
+                &mut pool.capacity,
+                &mut pool.totals,
+                pool.demand.as_ref(),
+                now,
+                &mut self.rng,
+            );
         }
         for fleet in self.fleets.values_mut() {
-            if let Some(pending) = fleet.pending.take_if(|p| p.at <= now) {
-                fleet.state = pending.state;
-                match fleet.state.as_str() {
-                    "RUNNING" => fleet.capacity.actual = fleet.capacity.desired,
-                    "STOPPED" => {
-                        fleet.capacity.actual = 0;
-                        fleet.capacity.active_sessions = 0;
-                    }
-                    _ => {}
-                }
-            }
-            let running = fleet.state == "RUNNING";
-            fleet.capacity.tick(now);
-            serve_demand(&mut fleet.capacity, &mut fleet.totals, fleet.demand.as_ref(), running, now, &mut self.rng);
+            step_scaled(
+                &mut fleet.state,
+                &mut fleet.pending,
+                &mut fleet.capacity,
+                &mut fleet.totals,
+                fleet.demand.as_ref(),
+                now,
+                &mut self.rng,
+            );
         }
         for builder in self.builders.values_mut() {
             if let Some(pending) = builder.pending.take_if(|p| p.at <= now) {
@@ -726,6 +716,33 @@ impl World {
     pub fn new_id(&mut self, prefix: &str, len: usize) -> String {
         format!("{prefix}{}", self.rng.hex(len))
     }
+}
+
+/// One minute of a pool or fleet: due state change, capacity provisioning, then user demand.
+fn step_scaled(
+    state: &mut String,
+    pending: &mut Option<Pending>,
+    capacity: &mut Capacity,
+    totals: &mut Totals,
+    demand: Option<&DemandModel>,
+    now: DateTime<Utc>,
+    rng: &mut Rng,
+) {
+    if let Some(due) = pending.take_if(|p| p.at <= now) {
+        *state = due.state;
+        match state.as_str() {
+            "RUNNING" if capacity.actual == 0 => capacity.actual = capacity.desired,
+            "STOPPED" => {
+                capacity.actual = 0;
+                capacity.active_sessions = 0;
+            }
+            _ => {}
+        }
+    }
+    // A pool keeps serving while UPDATING; a fleet has no such state.
+    let running = matches!(state.as_str(), "RUNNING" | "UPDATING");
+    capacity.tick(now);
+    serve_demand(capacity, totals, demand, running, now, rng);
 }
 
 /// One minute of user demand against one resource's capacity.

@@ -170,48 +170,39 @@ fn update_pool(world: &mut World, input: &Value) -> ApiResult {
 }
 
 fn start_pool(world: &mut World, input: &Value) -> ApiResult {
-    let now = world.now;
-    let pool = pool_mut(world, input)?;
-    if pool.running_mode != "AUTO_STOP" {
-        return Err(ApiError::invalid(
-            "OperationNotSupportedException",
-            format!(
-                "The pool {} has running mode {}; only AUTO_STOP pools can be started.",
-                pool.id, pool.running_mode
-            ),
-        ));
-    }
-    if pool.state != "STOPPED" {
-        return Err(ApiError::invalid(
-            CODES.invalid_state,
-            format!("The pool {} is {}; it can be started only when STOPPED.", pool.id, pool.state),
-        ));
-    }
-    pool.state = "STARTING".into();
-    pool.pending = Some(Pending { at: now + Duration::minutes(durations::POOL_START), state: "RUNNING".into() });
-    Ok(json!({}))
+    pool_transition(world, input, "started", "STOPPED", "STARTING", "RUNNING", durations::POOL_START)
 }
 
 fn stop_pool(world: &mut World, input: &Value) -> ApiResult {
+    pool_transition(world, input, "stopped", "RUNNING", "STOPPING", "STOPPED", durations::POOL_STOP)
+}
+
+/// Start and stop: only AUTO_STOP pools, only from `from`; `via` for `minutes`, then `to`.
+fn pool_transition(
+    world: &mut World,
+    input: &Value,
+    verb: &str,
+    from: &str,
+    via: &str,
+    to: &str,
+    minutes: i64,
+) -> ApiResult {
     let now = world.now;
     let pool = pool_mut(world, input)?;
     if pool.running_mode != "AUTO_STOP" {
         return Err(ApiError::invalid(
             "OperationNotSupportedException",
-            format!(
-                "The pool {} has running mode {}; only AUTO_STOP pools can be stopped.",
-                pool.id, pool.running_mode
-            ),
+            format!("The pool {} has running mode {}; only AUTO_STOP pools can be {verb}.", pool.id, pool.running_mode),
         ));
     }
-    if pool.state != "RUNNING" {
+    if pool.state != from {
         return Err(ApiError::invalid(
             CODES.invalid_state,
-            format!("The pool {} is {}; it can be stopped only when RUNNING.", pool.id, pool.state),
+            format!("The pool {} is {}; it can be {verb} only when {from}.", pool.id, pool.state),
         ));
     }
-    pool.state = "STOPPING".into();
-    pool.pending = Some(Pending { at: now + Duration::minutes(durations::POOL_STOP), state: "STOPPED".into() });
+    pool.state = via.into();
+    pool.pending = Some(Pending { at: now + Duration::minutes(minutes), state: to.into() });
     Ok(json!({}))
 }
 
