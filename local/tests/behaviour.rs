@@ -163,3 +163,28 @@ fn malformed_estates_are_rejected_with_a_reason() {
     let orphan = Estate::from_yaml("devices: [{ environment: nope, count: 1, current_software_set_id: '1' }]").unwrap();
     assert!(Simulator::new(&orphan, 1).unwrap_err().contains("devices[0].environment"));
 }
+
+#[test]
+fn unhealthy_workspaces_recover_on_reboot_or_not() {
+    let sim = sim(include_str!("../estates/demo.yaml"), 1);
+    sim.with_world_mut(|w| w.faults.batch_failure_rate.clear());
+    sim.advance(Duration::minutes(120));
+    let state = |sim: &Simulator, id: &str| sim.with_world(|w| w.workspaces[id].state.clone());
+    assert_eq!((state(&sim, "ws-a1b2c3d4e"), state(&sim, "ws-q9w8e7r6t")), ("UNHEALTHY".into(), "UNHEALTHY".into()));
+    let out = sim
+        .invoke("workspaces", "RebootWorkspaces", &json!({ "RebootWorkspaceRequests": [{ "WorkspaceId": "ws-a1b2c3d4e" }, { "WorkspaceId": "ws-q9w8e7r6t" }] }))
+        .unwrap();
+    assert_eq!(out["FailedRequests"], json!([]));
+    assert_eq!(state(&sim, "ws-a1b2c3d4e"), "REBOOTING");
+    sim.advance(Duration::minutes(5));
+    assert_eq!(state(&sim, "ws-a1b2c3d4e"), "AVAILABLE", "bob recovers");
+    assert_eq!(state(&sim, "ws-q9w8e7r6t"), "UNHEALTHY", "carol needs a rebuild");
+    sim.invoke(
+        "workspaces",
+        "RebuildWorkspaces",
+        &json!({ "RebuildWorkspaceRequests": [{ "WorkspaceId": "ws-q9w8e7r6t" }] }),
+    )
+    .unwrap();
+    sim.advance(Duration::minutes(30));
+    assert_eq!(state(&sim, "ws-q9w8e7r6t"), "AVAILABLE");
+}

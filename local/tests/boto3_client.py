@@ -102,4 +102,16 @@ events = session.client("events", config=no_retry)
 put = events.put_events(Entries=[{"Source": "euc.autopilot", "DetailType": "Export Completed", "Detail": json.dumps({"taskId": "t"})}])
 check("PutEvents", put["FailedEntryCount"] == 0 and put["Entries"][0]["EventId"])
 
+# Admin API: move the virtual clock, read the call log
+import urllib.request
+base = os.environ["AWS_ENDPOINT_URL_APPSTREAM"]
+with urllib.request.urlopen(urllib.request.Request(f"{base}/_sim/advance?minutes=45", method="POST")) as answer:
+    check("admin advance", json.load(answer)["now"].startswith("2026-11-23T00:45"))
+done = client.get_export_image_task(TaskId=task["TaskId"])["ExportImageTask"]
+check("export finished on the virtual clock", done["State"] in ("COMPLETED", "FAILED", "TIMED_OUT"), done)
+with urllib.request.urlopen(f"{base}/_sim/calls") as answer:
+    calls = [json.loads(line) for line in answer.read().decode().splitlines()]
+check("call log as JSON lines", len(calls) >= 40 and {"seq", "at", "service", "operation", "outcome"} <= set(calls[0]), calls[:1])
+check("call log names the protocol-independent operation", any(c["operation"] == "UpdateFleet" and c["service"] == "appstream" for c in calls))
+
 print(f"boto3 {boto3.__version__} / botocore {botocore.__version__}: {len(checks)} checks passed")
