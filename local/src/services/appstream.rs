@@ -85,13 +85,10 @@ fn describe_fleets(world: &mut World, input: &Value) -> ApiResult {
     {
         return Err(ApiError::not_found(format!("The fleet {missing} does not exist.")));
     }
-    let items: Vec<Value> = world
-        .fleets
-        .values()
-        .filter(|f| names.as_ref().is_none_or(|n| n.contains(&f.name)))
-        .map(|f| fleet_json(world, f))
-        .collect();
-    let (items, next) = page(&items, optional_str(input, "NextToken"), 25, CODES)?;
+    // Filter and page first, render only the page: a describe costs O(page), not O(estate).
+    let fleets: Vec<_> = world.fleets.values().filter(|f| names.as_ref().is_none_or(|n| n.contains(&f.name))).collect();
+    let (fleets, next) = page(&fleets, optional_str(input, "NextToken"), 25, CODES)?;
+    let items: Vec<Value> = fleets.into_iter().map(|f| fleet_json(world, f)).collect();
     Ok(json!({ "Fleets": items, "NextToken": next }))
 }
 
@@ -195,14 +192,11 @@ fn describe_builders(world: &mut World, input: &Value) -> ApiResult {
     {
         return Err(ApiError::not_found(format!("The image builder {missing} does not exist.")));
     }
-    let items: Vec<Value> = world
-        .builders
-        .values()
-        .filter(|b| names.as_ref().is_none_or(|n| n.contains(&b.name)))
-        .map(|b| builder_json(world, b))
-        .collect();
+    let builders: Vec<_> =
+        world.builders.values().filter(|b| names.as_ref().is_none_or(|n| n.contains(&b.name))).collect();
     let size = limit(input, "MaxResults", 25, 25, CODES)?;
-    let (items, next) = page(&items, optional_str(input, "NextToken"), size, CODES)?;
+    let (builders, next) = page(&builders, optional_str(input, "NextToken"), size, CODES)?;
+    let items: Vec<Value> = builders.into_iter().map(|b| builder_json(world, b)).collect();
     Ok(json!({ "ImageBuilders": items, "NextToken": next }))
 }
 
@@ -266,15 +260,18 @@ fn describe_images(world: &mut World, input: &Value) -> ApiResult {
     {
         return Err(ApiError::not_found(format!("The image {missing} does not exist.")));
     }
-    let items: Vec<Value> = world
+    let images: Vec<_> = world
         .images
         .values()
-        .map(|i| image_json(world, i))
-        .filter(|i| names.as_ref().is_none_or(|n| n.iter().any(|n| i["Name"] == *n)))
-        .filter(|i| arns.as_ref().is_none_or(|a| a.iter().any(|a| i["Arn"] == *a)))
+        .filter(|i| names.as_ref().is_none_or(|n| n.contains(&i.name)))
+        .filter(|i| {
+            let arn = world.arn("appstream", &i.account, &i.region, &format!("image/{}", i.name));
+            arns.as_ref().is_none_or(|a| a.contains(&arn))
+        })
         .collect();
     let size = limit(input, "MaxResults", 25, 25, CODES)?;
-    let (items, next) = page(&items, optional_str(input, "NextToken"), size, CODES)?;
+    let (images, next) = page(&images, optional_str(input, "NextToken"), size, CODES)?;
+    let items: Vec<Value> = images.into_iter().map(|i| image_json(world, i)).collect();
     Ok(json!({ "Images": items, "NextToken": next }))
 }
 
@@ -380,11 +377,12 @@ fn list_exports(world: &mut World, input: &Value) -> ApiResult {
             keep &= values.contains(field);
         }
         if keep {
-            items.push(export_json(task));
+            items.push(task);
         }
     }
     let size = limit(input, "MaxResults", 50, 500, CODES)?;
-    let (items, next) = page(&items, optional_str(input, "NextToken"), size, CODES)?;
+    let (tasks, next) = page(&items, optional_str(input, "NextToken"), size, CODES)?;
+    let items: Vec<Value> = tasks.into_iter().map(export_json).collect();
     Ok(json!({ "ExportImageTasks": items, "NextToken": next }))
 }
 

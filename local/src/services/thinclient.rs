@@ -51,8 +51,8 @@ pub fn handle(
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     match (method, segments.as_slice()) {
         ("GET", ["environments"]) => {
-            let items: Vec<Value> = world.environments.values().map(|e| environment_json(world, e, false)).collect();
-            list(items, "environments", query)
+            let items: Vec<_> = world.environments.values().collect();
+            list(&items, |e| environment_json(world, e, false), "environments", query)
         }
         ("GET", ["environments", id]) => {
             let environment = world.environments.get(*id).ok_or_else(|| not_found("environment", id))?;
@@ -60,8 +60,8 @@ pub fn handle(
         }
         ("PATCH", ["environments", id]) => update_environment(world, id, body),
         ("GET", ["softwaresets"]) => {
-            let items: Vec<Value> = world.software_sets.values().map(|s| software_set_json(world, s, false)).collect();
-            list(items, "softwareSets", query)
+            let items: Vec<_> = world.software_sets.values().collect();
+            list(&items, |s| software_set_json(world, s, false), "softwareSets", query)
         }
         ("GET", ["softwaresets", id]) => {
             let set = world.software_sets.get(*id).ok_or_else(|| not_found("software set", id))?;
@@ -80,8 +80,8 @@ pub fn handle(
             Ok(json!({}))
         }
         ("GET", ["devices"]) => {
-            let items: Vec<Value> = world.devices.values().map(|d| device_json(world, d, false)).collect();
-            list(items, "devices", query)
+            let items: Vec<_> = world.devices.values().collect();
+            list(&items, |d| device_json(world, d, false), "devices", query)
         }
         ("GET", ["devices", id]) => {
             let device = world.devices.get(*id).ok_or_else(|| not_found("device", id))?;
@@ -107,7 +107,13 @@ pub fn handle(
     }
 }
 
-fn list(items: Vec<Value>, member: &str, query: &BTreeMap<String, String>) -> ApiResult {
+/// One page of a list, rendering only the items on it.
+fn list<T: Clone>(
+    items: &[T],
+    render: impl Fn(T) -> Value,
+    member: &str,
+    query: &BTreeMap<String, String>,
+) -> ApiResult {
     let size = match query.get("maxResults") {
         None => PAGE_SIZE,
         Some(n) => n
@@ -116,7 +122,8 @@ fn list(items: Vec<Value>, member: &str, query: &BTreeMap<String, String>) -> Ap
             .filter(|n| (1..=PAGE_SIZE).contains(n))
             .ok_or_else(|| validation(format!("maxResults {n} is out of range (1 to {PAGE_SIZE})")))?,
     };
-    let (items, next) = page(&items, query.get("nextToken").map(String::as_str), size, CODES)?;
+    let (items, next) = page(items, query.get("nextToken").map(String::as_str), size, CODES)?;
+    let items: Vec<Value> = items.into_iter().map(render).collect();
     Ok(json!({ member: items, "nextToken": next }))
 }
 

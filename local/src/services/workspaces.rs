@@ -90,7 +90,7 @@ fn describe_pools(world: &mut World, input: &Value) -> ApiResult {
             keep &= matched;
         }
         if keep {
-            pools.push(pool_json(world, pool));
+            pools.push(pool);
         }
     }
     if let Some(ids) = &ids
@@ -100,7 +100,9 @@ fn describe_pools(world: &mut World, input: &Value) -> ApiResult {
         return Err(ApiError::not_found(format!("The specified pools were not found: {}", ids.join(", "))));
     }
     let size = limit(input, "Limit", 10, 10, CODES)?;
-    let (items, next) = page(&pools, optional_str(input, "NextToken"), size, CODES)?;
+    // Filter and page first, render only the page: a describe costs O(page), not O(estate).
+    let (pools, next) = page(&pools, optional_str(input, "NextToken"), size, CODES)?;
+    let items: Vec<Value> = pools.into_iter().map(|p| pool_json(world, p)).collect();
     Ok(json!({ "WorkspacesPools": items, "NextToken": next }))
 }
 
@@ -228,17 +230,17 @@ fn describe_workspaces(world: &mut World, input: &Value) -> ApiResult {
     let directory = optional_str(input, "DirectoryId");
     let bundle = optional_str(input, "BundleId");
     let user = optional_str(input, "UserName");
-    let items: Vec<Value> = world
+    let workspaces: Vec<_> = world
         .workspaces
         .values()
         .filter(|w| ids.as_ref().is_none_or(|ids| ids.contains(&w.id)))
         .filter(|w| directory.is_none_or(|d| d == w.directory_id))
         .filter(|w| bundle.is_none_or(|b| b == w.bundle_id))
         .filter(|w| user.is_none_or(|u| u == w.user))
-        .map(workspace_json)
         .collect();
     let size = limit(input, "Limit", 25, 25, CODES)?;
-    let (items, next) = page(&items, optional_str(input, "NextToken"), size, CODES)?;
+    let (workspaces, next) = page(&workspaces, optional_str(input, "NextToken"), size, CODES)?;
+    let items: Vec<Value> = workspaces.into_iter().map(workspace_json).collect();
     Ok(json!({ "Workspaces": items, "NextToken": next }))
 }
 
@@ -248,10 +250,11 @@ fn connection_status(world: &mut World, input: &Value) -> ApiResult {
         return Err(ApiError::invalid(CODES.validation, format!("WorkspaceIds accepts at most {MAX_BATCH} ids")));
     }
     let now = world.now;
-    let items: Vec<Value> = world
-        .workspaces
-        .values()
-        .filter(|w| ids.as_ref().is_none_or(|ids| ids.contains(&w.id)))
+    let workspaces: Vec<_> =
+        world.workspaces.values().filter(|w| ids.as_ref().is_none_or(|ids| ids.contains(&w.id))).collect();
+    let (workspaces, next) = page(&workspaces, optional_str(input, "NextToken"), 25, CODES)?;
+    let items: Vec<Value> = workspaces
+        .into_iter()
         .map(|w| {
             json!({
                 "WorkspaceId": w.id,
@@ -261,7 +264,6 @@ fn connection_status(world: &mut World, input: &Value) -> ApiResult {
             })
         })
         .collect();
-    let (items, next) = page(&items, optional_str(input, "NextToken"), 25, CODES)?;
     Ok(json!({ "WorkspacesConnectionStatus": items, "NextToken": next }))
 }
 
