@@ -22,7 +22,8 @@ pub use server::Simulator;
 use std::net::SocketAddr;
 
 /// Every service the simulator answers, with the variable suffix `AWS_ENDPOINT_URL_<SERVICE>` uses.
-pub const SIMULATED_SERVICES: [&str; 4] = ["WORKSPACES", "APPSTREAM", "WORKSPACES_THIN_CLIENT", "EVENTBRIDGE"];
+pub const SIMULATED_SERVICES: [&str; 5] =
+    ["WORKSPACES", "APPSTREAM", "WORKSPACES_THIN_CLIENT", "EVENTBRIDGE", "APPLICATION_AUTO_SCALING"];
 
 /// A simulator and an embedded DynamoDB listening on loopback.
 #[derive(Debug)]

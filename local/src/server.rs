@@ -159,6 +159,7 @@ impl Simulator {
                 ("workspaces", Request::Body(input)) => services::workspaces::handle(world, operation, input),
                 ("appstream", Request::Body(input)) => services::appstream::handle(world, operation, input),
                 ("eventbridge", Request::Body(input)) => services::eventbridge::handle(world, operation, input),
+                ("autoscaling", Request::Body(input)) => services::autoscaling::handle(world, operation, input),
                 ("thinclient", Request::Rest { method, path, query, body }) => {
                     services::thinclient::handle(world, method, path, query, body)
                 }
@@ -306,6 +307,7 @@ async fn dispatch(State(sim): State<Simulator>, method: Method, uri: Uri, header
             "WorkspacesService" => "workspaces",
             "PhotonAdminProxyService" => "appstream",
             "AWSEvents" => "eventbridge",
+            "AnyScaleFrontendService" => "autoscaling",
             other => return bad_request(Protocol::AwsJson, other, format!("unknown target {target}")),
         };
         let input = if body.is_empty() { Ok(json!({})) } else { serde_json::from_slice(&body) };

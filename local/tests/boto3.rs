@@ -43,7 +43,7 @@ fn boto3_drives_every_service_through_autopilot_serve() {
         let (name, value) = line.strip_prefix("export ").and_then(|l| l.split_once('=')).expect("export line");
         env.push((name.to_owned(), value.to_owned()));
     }
-    assert_eq!(env.len(), 5, "{env:?}");
+    assert_eq!(env.len(), 6, "{env:?}");
     let output = Command::new(&python)
         .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/boto3_client.py"))
         .envs(env)

@@ -443,3 +443,26 @@ async fn appstream_throttles_are_retried_by_the_products_clients() {
     }
     assert!(failures > 0, "without the classifier a throttle surfaces as an error");
 }
+
+#[tokio::test]
+async fn application_auto_scaling_reports_the_targets_another_owner_scales() {
+    let (_local, aws) = start(&demo(), 1).await;
+    use aws_sdk_applicationautoscaling::types::ServiceNamespace;
+    let pools = aws
+        .autoscaling
+        .describe_scalable_targets()
+        .service_namespace(ServiceNamespace::Workspaces)
+        .send()
+        .await
+        .expect("describe");
+    let ids: Vec<_> = pools.scalable_targets().iter().map(|t| t.resource_id()).collect();
+    assert_eq!(ids, ["workspacespool/wspool-finance01"]);
+    let fleets = aws
+        .autoscaling
+        .describe_scalable_targets()
+        .service_namespace(ServiceNamespace::Appstream)
+        .send()
+        .await
+        .expect("describe");
+    assert!(fleets.scalable_targets().is_empty());
+}

@@ -58,6 +58,8 @@ pub async fn load_sdk_config() -> SdkConfig {
 pub struct AwsClients {
     pub workspaces: aws_sdk_workspaces::Client,
     pub appstream: aws_sdk_appstream::Client,
+    /// Application Auto Scaling: only read, to detect pools and fleets another owner scales.
+    pub autoscaling: aws_sdk_applicationautoscaling::Client,
     pub thinclient: aws_sdk_workspacesthinclient::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub eventbridge: aws_sdk_eventbridge::Client,
@@ -76,6 +78,7 @@ impl AwsClients {
             .build();
         Self {
             workspaces: aws_sdk_workspaces::Client::new(config),
+            autoscaling: aws_sdk_applicationautoscaling::Client::new(config),
             appstream: aws_sdk_appstream::Client::from_conf(
                 aws_sdk_appstream::config::Builder::from(config)
                     .retry_classifier(AppStreamRequestLimitExceeded)
@@ -90,22 +93,19 @@ impl AwsClients {
     /// The same clients with operation timeouts derived from an invocation's remaining time. Cheap: no IO.
     pub fn with_deadline(&self, remaining: Duration) -> Self {
         let timeouts = timeouts_for(remaining);
+        // Rebuilding from a client's own config keeps its interceptors and retry classifiers.
+        macro_rules! rebuilt {
+            ($sdk:ident, $client:expr) => {
+                $sdk::Client::from_conf($client.config().to_builder().timeout_config(timeouts.clone()).build())
+            };
+        }
         Self {
-            workspaces: aws_sdk_workspaces::Client::from_conf(
-                self.workspaces.config().to_builder().timeout_config(timeouts.clone()).build(),
-            ),
-            appstream: aws_sdk_appstream::Client::from_conf(
-                self.appstream.config().to_builder().timeout_config(timeouts.clone()).build(),
-            ),
-            thinclient: aws_sdk_workspacesthinclient::Client::from_conf(
-                self.thinclient.config().to_builder().timeout_config(timeouts.clone()).build(),
-            ),
-            dynamodb: aws_sdk_dynamodb::Client::from_conf(
-                self.dynamodb.config().to_builder().timeout_config(timeouts.clone()).build(),
-            ),
-            eventbridge: aws_sdk_eventbridge::Client::from_conf(
-                self.eventbridge.config().to_builder().timeout_config(timeouts).build(),
-            ),
+            workspaces: rebuilt!(aws_sdk_workspaces, self.workspaces),
+            appstream: rebuilt!(aws_sdk_appstream, self.appstream),
+            autoscaling: rebuilt!(aws_sdk_applicationautoscaling, self.autoscaling),
+            thinclient: rebuilt!(aws_sdk_workspacesthinclient, self.thinclient),
+            dynamodb: rebuilt!(aws_sdk_dynamodb, self.dynamodb),
+            eventbridge: rebuilt!(aws_sdk_eventbridge, self.eventbridge),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! follows the service documentation: required members, batch limits and state guards.
 
 pub mod appstream;
+pub mod autoscaling;
 pub mod eventbridge;
 pub mod thinclient;
 pub mod workspaces;
