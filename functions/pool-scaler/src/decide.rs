@@ -1,0 +1,390 @@
+//! The decide step: a pure function from what was observed, the policy, what the ledger remembers and `now`
+//! to one decision per targeted pool or fleet, each with a reason an operator can read. No IO, no clock.
+
+use autopilot_shared::policy::tags::{self, OverrideMode, TagDirective};
+use autopilot_shared::policy::{Bounds, CapacityRule, Phase, Policy, ResourceView, Schedule};
+use autopilot_shared::resource::ResourceRef;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What kind of capacity a resource has. Pools and multi-session fleets count sessions; single-session fleets
+/// count instances (one session each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Pool,
+    SingleSessionFleet,
+    MultiSessionFleet,
+}
+
+impl Kind {
+    /// The unit desired capacity is expressed in.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Kind::SingleSessionFleet => "instances",
+            Kind::Pool | Kind::MultiSessionFleet => "sessions",
+        }
+    }
+}
+
+/// One pool or fleet as observed this tick.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    pub resource: ResourceRef,
+    pub name: String,
+    pub kind: Kind,
+    /// The service's state string (RUNNING, STOPPED, STARTING, …).
+    pub state: String,
+    /// Whether the service allows stopping and starting it (pools: AUTO_STOP only; fleets: not ELASTIC).
+    pub stoppable: bool,
+    /// Desired capacity in `kind.unit()`.
+    pub desired: u32,
+    /// Capacity in use in `kind.unit()`.
+    pub in_use: u32,
+    pub tags: BTreeMap<String, String>,
+    /// Registered with Application Auto Scaling: another owner scales it.
+    pub managed_by_autoscaling: bool,
+}
+
+impl ResourceView for Observed {
+    fn id(&self) -> &str {
+        self.resource.id()
+    }
+    fn name(&self) -> Option<&str> {
+        Some(&self.name)
+    }
+    fn tag(&self, key: &str) -> Option<&str> {
+        self.tags.get(key).map(String::as_str)
+    }
+}
+
+/// What the ledger remembers of one resource between ticks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Memory {
+    /// The desired capacity we last set (or adopted); a different observed value is a manual change.
+    pub last_set_desired: Option<u32>,
+    pub last_scale_out_at: Option<DateTime<Utc>>,
+    pub last_scale_in_at: Option<DateTime<Utc>>,
+    /// Since when no capacity has been in use (cleared when something is in use).
+    pub idle_since: Option<DateTime<Utc>>,
+    /// When a manual change (capacity, start or stop by someone else) was seen.
+    pub manual_change_at: Option<DateTime<Utc>>,
+}
+
+/// A change to make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Action {
+    SetDesired { from: u32, to: u32 },
+    Start,
+    Stop,
+}
+
+/// What to do with one resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Outcome {
+    Act(Action),
+    /// Already right: nothing to do.
+    Hold,
+    /// Busy (starting, stopping, updating) or cooling down: look again next tick.
+    Wait,
+    /// Deliberately left alone (skip tag, override, another owner, ambiguous rules, unknown state).
+    Skip,
+}
+
+/// One decision with its reason and the memory to keep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub resource: ResourceRef,
+    pub name: String,
+    pub kind: Kind,
+    pub outcome: Outcome,
+    pub reason: String,
+    /// Memory after this decision (for an action: once it succeeded).
+    pub memory: Memory,
+    /// The phase the rule's schedule was in (None when skipped before evaluating it).
+    pub phase: Option<Phase>,
+}
+
+fn decision(
+    observed: &Observed,
+    outcome: Outcome,
+    reason: impl Into<String>,
+    memory: Memory,
+    phase: Option<Phase>,
+) -> Decision {
+    Decision {
+        resource: observed.resource.clone(),
+        name: observed.name.clone(),
+        kind: observed.kind,
+        outcome,
+        reason: reason.into(),
+        memory,
+        phase,
+    }
+}
+
+/// Plans every targeted resource. Resources no rule selects get no decision.
+pub fn plan(
+    observed: &[Observed],
+    policy: &Policy,
+    memories: &BTreeMap<String, Memory>,
+    tag_prefix: &str,
+    now: DateTime<Utc>,
+) -> Vec<Decision> {
+    observed
+        .iter()
+        .filter_map(|resource| {
+            let memory = memories.get(&resource.resource.key()).cloned().unwrap_or_default();
+            decide_one(resource, policy, memory, tag_prefix, now)
+        })
+        .collect()
+}
+
+/// Decides one resource; `None` when no rule selects it.
+pub fn decide_one(
+    observed: &Observed,
+    policy: &Policy,
+    mut memory: Memory,
+    tag_prefix: &str,
+    now: DateTime<Utc>,
+) -> Option<Decision> {
+    let rules: Vec<(usize, &CapacityRule)> =
+        policy.capacity.iter().enumerate().filter(|(_, rule)| rule.select.matches(observed)).collect();
+    let rule = match rules.as_slice() {
+        [] => return None,
+        [(_, rule)] => *rule,
+        many => {
+            let indexes: Vec<String> = many.iter().map(|(i, _)| format!("capacity[{i}]")).collect();
+            return Some(decision(
+                observed,
+                Outcome::Skip,
+                format!("selected by {} rules ({}): ambiguous, not touched", many.len(), indexes.join(", ")),
+                memory,
+                None,
+            ));
+        }
+    };
+    let directive = tags::directive(observed.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())), tag_prefix, now);
+    let forced_phase = match &directive {
+        TagDirective::Skip => {
+            return Some(decision(observed, Outcome::Skip, format!("tagged {tag_prefix}skip"), memory, None));
+        }
+        TagDirective::Invalid { reason } => {
+            return Some(decision(
+                observed,
+                Outcome::Skip,
+                format!("override tags are invalid, holding: {reason}"),
+                memory,
+                None,
+            ));
+        }
+        TagDirective::Override { mode: OverrideMode::Hold, until } => {
+            return Some(decision(observed, Outcome::Skip, format!("override hold until {until}"), memory, None));
+        }
+        TagDirective::Override { mode: OverrideMode::InHours, .. } => Some(Phase::InHours),
+        TagDirective::Override { mode: OverrideMode::OffHours, .. } => Some(Phase::OffHours),
+        TagDirective::None | TagDirective::Expired { .. } => None,
+    };
+    if observed.managed_by_autoscaling {
+        return Some(decision(
+            observed,
+            Outcome::Skip,
+            "registered with Application Auto Scaling: another owner scales it, not fought",
+            memory,
+            None,
+        ));
+    }
+    let schedule: Option<&Schedule> = rule.schedule.as_ref().map(|s| s.schedule.as_ref());
+    let (phase, phase_reason) = match (forced_phase, schedule) {
+        (Some(phase), _) => (phase, "override tag".to_owned()),
+        (None, Some(schedule)) => {
+            let state = schedule.state_at(now);
+            let why = match state.reason {
+                autopilot_shared::policy::Reason::Prewarm { starts_at, .. } => format!("prewarm for {starts_at}"),
+                autopilot_shared::policy::Reason::Holiday { date } => format!("holiday {date}"),
+                autopilot_shared::policy::Reason::InPeriod { .. } => "in a schedule period".to_owned(),
+                autopilot_shared::policy::Reason::OutsidePeriods => "outside schedule periods".to_owned(),
+            };
+            (state.phase, why)
+        }
+        (None, None) => (Phase::InHours, "no schedule".to_owned()),
+    };
+    let bounds: &Bounds = if phase == Phase::InHours { &rule.in_hours } else { &rule.off_hours };
+    let phase_name = if phase == Phase::InHours { "in-hours" } else { "off-hours" };
+    let phase_label = format!("{phase_name} ({phase_reason})");
+
+    // Idle clock.
+    if observed.in_use > 0 {
+        memory.idle_since = None;
+    } else if memory.idle_since.is_none() {
+        memory.idle_since = Some(now);
+    }
+
+    // Manual changes: a desired value we did not set.
+    if let Some(ours) = memory.last_set_desired
+        && ours != observed.desired
+        && memory.manual_change_at.is_none()
+    {
+        memory.manual_change_at = Some(now);
+    }
+    if let Some(changed_at) = memory.manual_change_at {
+        let transition_since = schedule.and_then(|s| s.next_transition(changed_at)).is_some_and(|t| t <= now);
+        if rule.enforce || transition_since || forced_phase.is_some() {
+            // Enforced, or the schedule moved on: the manual change is over; adopt what is there as the baseline.
+            memory.manual_change_at = None;
+            memory.last_set_desired = Some(observed.desired);
+        } else {
+            let until = schedule
+                .and_then(|s| s.next_transition(changed_at))
+                .map_or("a policy with enforce: true".to_owned(), |t| t.to_string());
+            return Some(decision(
+                observed,
+                Outcome::Skip,
+                format!("manual change honoured until the next schedule transition ({until})"),
+                memory,
+                Some(phase),
+            ));
+        }
+    }
+
+    let phase = Some(phase);
+    match observed.state.as_str() {
+        "STARTING" | "STOPPING" | "UPDATING" | "CREATING" => Some(decision(
+            observed,
+            Outcome::Wait,
+            format!("{} is {}: waiting", observed.name, observed.state),
+            memory,
+            phase,
+        )),
+        "STOPPED" => {
+            let wanted = phase == Some(Phase::InHours) || bounds.min > 0;
+            if !wanted {
+                return Some(decision(
+                    observed,
+                    Outcome::Hold,
+                    format!("{phase_label}: stopped, nothing needed"),
+                    memory,
+                    phase,
+                ));
+            }
+            if !observed.stoppable {
+                return Some(decision(
+                    observed,
+                    Outcome::Skip,
+                    format!("{phase_label}: stopped but cannot be started by the API (running mode)"),
+                    memory,
+                    phase,
+                ));
+            }
+            memory.idle_since = None;
+            Some(decision(
+                observed,
+                Outcome::Act(Action::Start),
+                format!("{phase_label}: start (minimum {} {})", bounds.min, observed.kind.unit()),
+                memory,
+                phase,
+            ))
+        }
+        "RUNNING" => Some(running(observed, rule, bounds, &phase_label, memory, now, phase)),
+        other => {
+            Some(decision(observed, Outcome::Skip, format!("unexpected state {other}: not touched"), memory, phase))
+        }
+    }
+}
+
+/// The capacity a running resource should have: enough for the sessions in use at the target utilization,
+/// plus the buffer, within the bounds, never below what is in use.
+pub fn target_capacity(in_use: u32, bounds: &Bounds) -> u32 {
+    let utilization = bounds.target_utilization.get().max(f64::EPSILON);
+    let needed = (f64::from(in_use) / utilization).ceil();
+    let needed = if needed.is_finite() && needed < f64::from(u32::MAX) { needed as u32 } else { u32::MAX };
+    needed.saturating_add(bounds.buffer).clamp(bounds.min, bounds.max.max(bounds.min)).max(in_use)
+}
+
+fn running(
+    observed: &Observed,
+    rule: &CapacityRule,
+    bounds: &Bounds,
+    phase_label: &str,
+    mut memory: Memory,
+    now: DateTime<Utc>,
+    phase: Option<Phase>,
+) -> Decision {
+    let unit = observed.kind.unit();
+    if phase == Some(Phase::OffHours) && bounds.stop_when_idle && observed.in_use == 0 && observed.stoppable {
+        let idle_since = memory.idle_since.unwrap_or(now);
+        if now - idle_since >= bounds.idle_grace {
+            return decision(
+                observed,
+                Outcome::Act(Action::Stop),
+                format!("{phase_label}: idle since {idle_since}, stop"),
+                memory,
+                phase,
+            );
+        }
+    }
+    let target = target_capacity(observed.in_use, bounds);
+    let current = observed.desired;
+    let utilization = if current == 0 { 0.0 } else { f64::from(observed.in_use) / f64::from(current) };
+    if target == current {
+        memory.last_set_desired = Some(current);
+        return decision(
+            observed,
+            Outcome::Hold,
+            format!("{phase_label}: {current} {unit} is right ({} in use)", observed.in_use),
+            memory,
+            phase,
+        );
+    }
+    let scaling_out = target > current;
+    let (step, cooldown_since) = if scaling_out {
+        (&rule.scale_out, memory.last_scale_out_at)
+    } else {
+        (&rule.scale_in, memory.last_scale_in_at.max(memory.last_scale_out_at))
+    };
+    if let Some(since) = cooldown_since
+        && now - since < step.cooldown
+    {
+        let direction = if scaling_out { "scale-out" } else { "scale-in" };
+        return decision(
+            observed,
+            Outcome::Wait,
+            format!("{phase_label}: wants {target} {unit}, {direction} cooldown until {}", since + step.cooldown),
+            memory,
+            phase,
+        );
+    }
+    let to = if scaling_out {
+        target.min(current.saturating_add(step.max_step))
+    } else {
+        target.max(current.saturating_sub(step.max_step))
+    };
+    if scaling_out {
+        memory.last_scale_out_at = Some(now);
+    } else {
+        memory.last_scale_in_at = Some(now);
+    }
+    memory.last_set_desired = Some(to);
+    let why = if observed.in_use > 0 && (f64::from(target) > f64::from(bounds.min)) {
+        format!("utilization {utilization:.2} vs target {:.2}", bounds.target_utilization.get())
+    } else if target == bounds.min {
+        format!("minimum {}", bounds.min)
+    } else {
+        format!("{} in use", observed.in_use)
+    };
+    let limited =
+        if to != target { format!(" (step limit {}, target {target})", step.max_step) } else { String::new() };
+    decision(
+        observed,
+        Outcome::Act(Action::SetDesired { from: current, to }),
+        format!("{phase_label}: {why}: {current} → {to} {unit}{limited}"),
+        memory,
+        phase,
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,232 @@
+//! Table and property tests of the decide step.
+
+use super::*;
+use autopilot_shared::resource::ResourceKind;
+use chrono::{Duration, TimeZone};
+use proptest::prelude::*;
+
+const POLICY: &str = r#"
+version: 1
+calendars: { h: [2026-12-24] }
+schedules:
+  office:
+    timezone: Europe/Berlin
+    periods: [{ days: [mon-fri], start: "07:00", end: "19:00" }]
+    holidays: h
+    prewarm: 30m
+capacity:
+  - select: { tag: { team: sales } }
+    schedule: office
+    in_hours:  { min: 10, max: 100, target_utilization: 0.8, buffer: 2 }
+    off_hours: { min: 0, max: 10, stop_when_idle: true, idle_grace: 30m }
+    scale_out: { cooldown: 3m, max_step: 20 }
+    scale_in:  { cooldown: 20m, max_step: 10 }
+  - select: { tag: { team: ops } }
+    in_hours: { min: 2, max: 50 }
+    enforce: true
+  - select: { names: [dup] }
+    in_hours: { min: 1, max: 5 }
+  - select: { tag: { team: dup } }
+    in_hours: { min: 1, max: 5 }
+"#;
+
+fn policy() -> Policy {
+    Policy::from_yaml(POLICY).unwrap()
+}
+
+/// Berlin local time on Monday 2026-11-23 (UTC+1).
+fn berlin(hour: u32, minute: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, hour - 1, minute, 0).single().unwrap()
+}
+
+fn pool(team: &str, state: &str, desired: u32, in_use: u32) -> Observed {
+    Observed {
+        resource: ResourceRef::new("123456789012", "eu-central-1", ResourceKind::WorkspacesPool, "wspool-1").unwrap(),
+        name: "sales".into(),
+        kind: Kind::Pool,
+        state: state.into(),
+        stoppable: true,
+        desired,
+        in_use,
+        tags: [("team".to_owned(), team.to_owned())].into(),
+        managed_by_autoscaling: false,
+    }
+}
+
+fn decide(observed: &Observed, memory: Memory, now: DateTime<Utc>) -> Decision {
+    decide_one(observed, &policy(), memory, "autopilot/", now).expect("targeted")
+}
+
+fn check(observed: Observed, memory: Memory, now: DateTime<Utc>, outcome: Outcome, reason_contains: &str) {
+    let d = decide(&observed, memory, now);
+    assert_eq!(d.outcome, outcome, "{}", d.reason);
+    assert!(d.reason.contains(reason_contains), "reason {:?} lacks {reason_contains:?}", d.reason);
+}
+
+#[test]
+fn decisions_by_schedule_utilization_and_state() {
+    use Action::*;
+    use Outcome::*;
+    // prewarm at 06:30: stopped pool starts
+    check(pool("sales", "STOPPED", 10, 0), Memory::default(), berlin(6, 30), Act(Start), "prewarm");
+    // 06:29 is still off-hours: stays stopped
+    check(pool("sales", "STOPPED", 10, 0), Memory::default(), berlin(6, 29), Hold, "off-hours");
+    // in-hours, 40 in use at 0.8 + 2 → 52, from 30 with max step 20 → 50
+    check(
+        pool("sales", "RUNNING", 30, 40),
+        Memory::default(),
+        berlin(10, 0),
+        Act(SetDesired { from: 30, to: 50 }),
+        "30 → 50 sessions (step limit 20, target 52)",
+    );
+    // in-hours, quiet: min 10
+    check(pool("sales", "RUNNING", 10, 0), Memory::default(), berlin(10, 0), Hold, "is right");
+    // scale-in limited by max step 10
+    check(
+        pool("sales", "RUNNING", 60, 8),
+        Memory::default(),
+        berlin(15, 0),
+        Act(SetDesired { from: 60, to: 50 }),
+        "step limit 10",
+    );
+    // evening: off-hours max 10 but 14 sessions still in use → never below in use
+    check(
+        pool("sales", "RUNNING", 20, 14),
+        Memory::default(),
+        berlin(19, 30),
+        Act(SetDesired { from: 20, to: 14 }),
+        "off-hours",
+    );
+    // off-hours idle: stop only after the grace period
+    let idle = Memory { idle_since: Some(berlin(20, 0)), ..Memory::default() };
+    check(
+        pool("sales", "RUNNING", 10, 0),
+        idle.clone(),
+        berlin(20, 29),
+        Act(SetDesired { from: 10, to: 0 }),
+        "off-hours",
+    );
+    check(pool("sales", "RUNNING", 0, 0), idle, berlin(20, 30), Act(Stop), "idle since");
+    // busy states wait
+    check(pool("sales", "UPDATING", 10, 0), Memory::default(), berlin(10, 0), Wait, "UPDATING");
+    check(pool("sales", "STARTING", 10, 0), Memory::default(), berlin(10, 0), Wait, "STARTING");
+    check(pool("sales", "DELETING", 10, 0), Memory::default(), berlin(10, 0), Skip, "unexpected state");
+}
+
+#[test]
+fn holidays_stay_off() {
+    let christmas_eve = Utc.with_ymd_and_hms(2026, 12, 24, 9, 0, 0).single().unwrap();
+    check(pool("sales", "STOPPED", 10, 0), Memory::default(), christmas_eve, Outcome::Hold, "holiday 2026-12-24");
+}
+
+#[test]
+fn cooldowns_hold_back_repeated_scaling() {
+    let recently_out = Memory { last_scale_out_at: Some(berlin(9, 58)), ..Memory::default() };
+    check(pool("sales", "RUNNING", 30, 40), recently_out.clone(), berlin(10, 0), Outcome::Wait, "scale-out cooldown");
+    check(
+        pool("sales", "RUNNING", 30, 40),
+        recently_out.clone(),
+        berlin(10, 1),
+        Outcome::Act(Action::SetDesired { from: 30, to: 50 }),
+        "",
+    );
+    // scale-in waits for its own cooldown after any scale-out
+    check(pool("sales", "RUNNING", 60, 8), recently_out, berlin(10, 10), Outcome::Wait, "scale-in cooldown");
+}
+
+#[test]
+fn skips_and_overrides() {
+    let mut skipped = pool("sales", "RUNNING", 30, 40);
+    skipped.tags.insert("autopilot/skip".into(), "true".into());
+    check(skipped, Memory::default(), berlin(10, 0), Outcome::Skip, "tagged autopilot/skip");
+    let mut managed = pool("sales", "RUNNING", 30, 40);
+    managed.managed_by_autoscaling = true;
+    check(managed, Memory::default(), berlin(10, 0), Outcome::Skip, "Application Auto Scaling");
+    let mut both = pool("dup", "RUNNING", 3, 0);
+    both.name = "dup".into();
+    check(both, Memory::default(), berlin(10, 0), Outcome::Skip, "selected by 2 rules (capacity[2], capacity[3])");
+    assert!(
+        decide_one(&pool("nobody", "RUNNING", 3, 0), &policy(), Memory::default(), "autopilot/", berlin(10, 0))
+            .is_none()
+    );
+    // an override to in-hours at night starts the pool; it ends when it expires
+    let mut forced = pool("sales", "STOPPED", 10, 0);
+    forced.tags.insert("autopilot/override".into(), "in-hours".into());
+    forced.tags.insert("autopilot/override-until".into(), "2026-11-23T22:00:00Z".into());
+    check(forced.clone(), Memory::default(), berlin(22, 0), Outcome::Act(Action::Start), "override tag");
+    check(forced, Memory::default(), berlin(23, 30), Outcome::Hold, "off-hours");
+    let mut broken = pool("sales", "RUNNING", 30, 40);
+    broken.tags.insert("autopilot/override".into(), "weekend".into());
+    check(broken, Memory::default(), berlin(10, 0), Outcome::Skip, "invalid");
+}
+
+#[test]
+fn manual_changes_are_honoured_until_the_next_transition_unless_enforced() {
+    let ours = Memory { last_set_desired: Some(30), ..Memory::default() };
+    // someone set 45: honoured in-hours
+    let d = decide(&pool("sales", "RUNNING", 45, 10), ours.clone(), berlin(11, 0));
+    assert_eq!(d.outcome, Outcome::Skip);
+    assert!(d.reason.contains("manual change honoured"), "{}", d.reason);
+    assert_eq!(d.memory.manual_change_at, Some(berlin(11, 0)));
+    // still honoured later the same period
+    check(pool("sales", "RUNNING", 45, 10), d.memory.clone(), berlin(18, 0), Outcome::Skip, "manual change honoured");
+    // after 19:00 the schedule moved on: the policy applies again
+    let after = decide(&pool("sales", "RUNNING", 45, 10), d.memory, berlin(19, 5));
+    assert_eq!(after.outcome, Outcome::Act(Action::SetDesired { from: 45, to: 35 }), "{}", after.reason);
+    assert_eq!(after.memory.manual_change_at, None);
+    // enforce: true reverts at once
+    let mut ops = pool("ops", "RUNNING", 40, 0);
+    ops.name = "ops".into();
+    let reverted = decide(&ops, Memory { last_set_desired: Some(2), ..Memory::default() }, berlin(11, 0));
+    // reverted toward the policy, one scale-in step (10) at a time
+    assert_eq!(reverted.outcome, Outcome::Act(Action::SetDesired { from: 40, to: 30 }), "{}", reverted.reason);
+}
+
+#[test]
+fn fleets_count_in_their_own_unit() {
+    let mut fleet = pool("sales", "RUNNING", 10, 9);
+    fleet.kind = Kind::SingleSessionFleet;
+    let d = decide(&fleet, Memory::default(), berlin(10, 0));
+    assert!(d.reason.contains("instances"), "{}", d.reason);
+    fleet.kind = Kind::MultiSessionFleet;
+    let d = decide(&fleet, Memory::default(), berlin(10, 0));
+    assert!(d.reason.contains("sessions"), "{}", d.reason);
+}
+
+fn arb_bounds() -> impl Strategy<Value = (u32, u32, f64, u32)> {
+    (0u32..50, 0u32..200, 0.05f64..=1.0, 0u32..10)
+        .prop_map(|(min, extra, util, buffer)| (min, min + extra, util, buffer))
+}
+
+proptest! {
+    /// The target is always within the bounds, or at the sessions in use when they exceed the maximum.
+    #[test]
+    fn target_within_bounds_and_never_below_in_use((min, max, util, buffer) in arb_bounds(), in_use in 0u32..500) {
+        let yaml = format!("version: 1\ncapacity:\n  - select: {{ ids: [x] }}\n    in_hours: {{ min: {min}, max: {max}, target_utilization: {util}, buffer: {buffer} }}\n");
+        let policy = Policy::from_yaml(&yaml).unwrap();
+        let bounds = &policy.capacity[0].in_hours;
+        let target = target_capacity(in_use, bounds);
+        prop_assert!(target >= in_use);
+        prop_assert!(target >= min);
+        prop_assert!(target <= max.max(in_use));
+    }
+
+    /// Whatever is observed, an action moves desired capacity toward the target (within bounds, never below
+    /// the sessions in use) by at most one step, and remembers what it set.
+    #[test]
+    fn actions_respect_bounds_steps_and_sessions(desired in 0u32..300, in_use in 0u32..300, minute in 0i64..(7 * 24 * 60)) {
+        let now = berlin(1, 0) + Duration::minutes(minute);
+        let observed = pool("sales", "RUNNING", desired, in_use.min(desired));
+        let d = decide(&observed, Memory::default(), now);
+        if let Outcome::Act(Action::SetDesired { from, to }) = d.outcome {
+            prop_assert_eq!(from, desired);
+            prop_assert!(to >= observed.in_use, "{}", d.reason);
+            prop_assert!(to.abs_diff(from) <= 20);
+            let policy = policy();
+            let bounds = if d.phase == Some(Phase::InHours) { &policy.capacity[0].in_hours } else { &policy.capacity[0].off_hours };
+            let target = target_capacity(observed.in_use, bounds);
+            prop_assert!(from.min(target) <= to && to <= from.max(target), "{} not between {} and {}", to, from, target);
+            prop_assert_eq!(d.memory.last_set_desired, Some(to));
+        }
+    }
+}
