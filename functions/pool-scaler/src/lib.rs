@@ -1,5 +1,14 @@
 //! pool-scaler: keeps WorkSpaces Pools and AppStream fleets right-sized by schedule and utilization.
 //!
-//! [`decide`] is the pure heart. The handler, observe and act steps follow.
+//! - [`observe`]: paginated Describe passes, tags, Application Auto Scaling targets;
+//! - [`decide`]: the pure planner (schedule phase, bounds, utilization target, cooldowns, steps, overrides,
+//!   manual changes), with a reason for every decision;
+//! - [`act`]: idempotent, fenced, audited, dry-run-aware execution;
+//! - [`handler`]: one entry point for every input, callable in-process.
 
+pub mod act;
 pub mod decide;
+pub mod handler;
+pub mod observe;
+
+pub use handler::{Config, Deps, FUNCTION, Report, handle};

@@ -1,0 +1,230 @@
+//! The act step: carry out each decision exactly once per decision epoch (idempotency record before the call),
+//! under the function's lease (every ledger write is fenced), honouring dry-run, with an audit record per
+//! action or would-act, and an outcome event when an action fails.
+
+use crate::decide::{Action, Decision, Kind, Memory, Outcome};
+use autopilot_shared::clients::AwsClients;
+use autopilot_shared::events::AUTOPILOT_SOURCE;
+use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
+use autopilot_shared::ledger::idempotency::{Acquired, IdempotencyKey, payload_hash};
+use autopilot_shared::ledger::lease::Fence;
+use autopilot_shared::ledger::state::Versioned;
+use autopilot_shared::ledger::{Ledger, LedgerError};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Everything the act step needs besides the decisions.
+#[derive(Debug)]
+pub struct ActContext<'a> {
+    pub aws: &'a AwsClients,
+    pub ledger: &'a Ledger,
+    pub function: &'a str,
+    /// The decision epoch: the tick's schedule and time, or the event id. With the resource it keys idempotency.
+    pub epoch: &'a str,
+    pub correlation_id: &'a str,
+    pub dry_run: bool,
+    pub fence: &'a Fence,
+    pub now: DateTime<Utc>,
+    pub remaining: std::time::Duration,
+    pub event_bus: Option<&'a str>,
+}
+
+/// What became of one decision.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActionReport {
+    pub resource: String,
+    pub name: String,
+    pub outcome: Outcome,
+    pub reason: String,
+    /// applied | dry-run | duplicate | failed | not-acted
+    pub result: String,
+    pub error: Option<String>,
+}
+
+/// A failure that stops the whole act step (the ledger or the lease is gone): everything else is per item.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct ActError(#[from] pub LedgerError);
+
+/// The AWS call for an action.
+async fn call(aws: &AwsClients, decision: &Decision, action: Action) -> Result<(), String> {
+    let id = decision.resource.id().to_owned();
+    let describe = |e: &dyn std::fmt::Debug| format!("{e:?}");
+    match (decision.kind, action) {
+        (Kind::Pool, Action::SetDesired { to, .. }) => {
+            let capacity = aws_sdk_workspaces::types::Capacity::builder()
+                .desired_user_sessions(i32::try_from(to).unwrap_or(i32::MAX))
+                .build()
+                .map_err(|e| describe(&e))?;
+            aws.workspaces
+                .update_workspaces_pool()
+                .pool_id(id)
+                .capacity(capacity)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| error_text(&e))
+        }
+        (Kind::Pool, Action::Start) => {
+            aws.workspaces.start_workspaces_pool().pool_id(id).send().await.map(drop).map_err(|e| error_text(&e))
+        }
+        (Kind::Pool, Action::Stop) => {
+            aws.workspaces.stop_workspaces_pool().pool_id(id).send().await.map(drop).map_err(|e| error_text(&e))
+        }
+        (Kind::SingleSessionFleet | Kind::MultiSessionFleet, Action::SetDesired { to, .. }) => {
+            let value = i32::try_from(to).unwrap_or(i32::MAX);
+            let capacity = if decision.kind == Kind::MultiSessionFleet {
+                aws_sdk_appstream::types::ComputeCapacity::builder().desired_sessions(value).build()
+            } else {
+                aws_sdk_appstream::types::ComputeCapacity::builder().desired_instances(value).build()
+            };
+            aws.appstream
+                .update_fleet()
+                .name(id)
+                .compute_capacity(capacity)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| error_text(&e))
+        }
+        (_, Action::Start) => aws.appstream.start_fleet().name(id).send().await.map(drop).map_err(|e| error_text(&e)),
+        (_, Action::Stop) => aws.appstream.stop_fleet().name(id).send().await.map(drop).map_err(|e| error_text(&e)),
+    }
+}
+
+fn error_text<E: aws_sdk_workspaces::error::ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    error: &aws_sdk_workspaces::error::SdkError<E, R>,
+) -> String {
+    match error.as_service_error() {
+        Some(service) => format!("{}: {}", service.code().unwrap_or("Unknown"), service.message().unwrap_or_default()),
+        None => format!("{error:?}"),
+    }
+}
+
+fn action_name(kind: Kind, action: Action) -> &'static str {
+    match (kind, action) {
+        (Kind::Pool, Action::SetDesired { .. }) => "UpdateWorkspacesPool",
+        (Kind::Pool, Action::Start) => "StartWorkspacesPool",
+        (Kind::Pool, Action::Stop) => "StopWorkspacesPool",
+        (_, Action::SetDesired { .. }) => "UpdateFleet",
+        (_, Action::Start) => "StartFleet",
+        (_, Action::Stop) => "StopFleet",
+    }
+}
+
+/// Carries out the decisions. `stored` holds each resource's memory as read (with its version).
+pub async fn act(
+    ctx: &ActContext<'_>,
+    decisions: &[Decision],
+    stored: &BTreeMap<String, Versioned<Memory>>,
+) -> Result<Vec<ActionReport>, ActError> {
+    let mut reports = Vec::new();
+    for decision in decisions {
+        let key = decision.resource.key();
+        let previous = stored.get(&key);
+        let report = |result: &str, error: Option<String>| ActionReport {
+            resource: key.clone(),
+            name: decision.name.clone(),
+            outcome: decision.outcome.clone(),
+            reason: decision.reason.clone(),
+            result: result.to_owned(),
+            error,
+        };
+        let Outcome::Act(action) = decision.outcome else {
+            // No action; keep the memory (idle clock, manual change) if it changed.
+            if previous.map(|p| &p.state) != Some(&decision.memory) {
+                save_memory(ctx, decision, previous).await?;
+            }
+            reports.push(report("not-acted", None));
+            continue;
+        };
+        let idempotency = IdempotencyKey::new(ctx.function, format!("{key}#{}", ctx.epoch));
+        let hash = payload_hash(&action);
+        let claim = match ctx.ledger.acquire_idempotency(&idempotency, &hash, ctx.now, ctx.remaining).await {
+            Ok(Acquired::Proceed(claim)) => claim,
+            Ok(Acquired::AlreadyCompleted { .. }) => {
+                reports.push(report("duplicate", None));
+                continue;
+            }
+            Err(LedgerError::InProgress { .. } | LedgerError::PayloadMismatch { .. }) => {
+                // Another delivery of this epoch is acting, or already acted with what it saw then.
+                reports.push(report("duplicate", None));
+                continue;
+            }
+            Err(other) => return Err(other.into()),
+        };
+        let name = action_name(decision.kind, action);
+        let mut audit = AuditRecord {
+            at: ctx.now,
+            function: ctx.function.to_owned(),
+            resource: key.clone(),
+            action: name.to_owned(),
+            outcome: AuditOutcome::DryRun,
+            reason: decision.reason.clone(),
+            correlation_id: ctx.correlation_id.to_owned(),
+            details: serde_json::json!({ "action": action, "epoch": ctx.epoch, "name": decision.name }),
+        };
+        if ctx.dry_run {
+            ctx.ledger.append_audit(&audit).await?;
+            ctx.ledger.complete_idempotency(&claim, &serde_json::json!({ "dry_run": true }), ctx.now).await?;
+            metrics::counter!("actions_dry_run").increment(1);
+            reports.push(report("dry-run", None));
+            continue;
+        }
+        match call(ctx.aws, decision, action).await {
+            Ok(()) => {
+                save_memory(ctx, decision, previous).await?;
+                audit.outcome = AuditOutcome::Applied;
+                ctx.ledger.append_audit(&audit).await?;
+                ctx.ledger.complete_idempotency(&claim, &serde_json::json!({ "applied": name }), ctx.now).await?;
+                metrics::counter!("actions_applied").increment(1);
+                tracing::info!(resource = %key, action = name, reason = %decision.reason, "applied");
+                reports.push(report("applied", None));
+            }
+            Err(error) => {
+                ctx.ledger.release_idempotency(&claim).await?;
+                audit.outcome = AuditOutcome::Failed;
+                audit.details["error"] = serde_json::json!(error);
+                ctx.ledger.append_audit(&audit).await?;
+                metrics::counter!("actions_failed").increment(1);
+                tracing::warn!(resource = %key, action = name, %error, "action failed");
+                announce_failure(ctx, decision, name, &error).await;
+                reports.push(report("failed", Some(error)));
+            }
+        }
+    }
+    Ok(reports)
+}
+
+async fn save_memory(
+    ctx: &ActContext<'_>,
+    decision: &Decision,
+    previous: Option<&Versioned<Memory>>,
+) -> Result<(), LedgerError> {
+    ctx.ledger
+        .put_state(&decision.resource, &decision.memory, previous.map(|p| p.version), Some(ctx.fence), ctx.now)
+        .await
+        .map(drop)
+}
+
+/// Publishes `Capacity Action Failed`; a failure to publish is logged, not fatal (the audit holds the record).
+async fn announce_failure(ctx: &ActContext<'_>, decision: &Decision, action: &str, error: &str) {
+    let detail = serde_json::json!({
+        "resource": decision.resource.key(),
+        "name": decision.name,
+        "action": action,
+        "reason": decision.reason,
+        "error": error,
+        "correlationId": ctx.correlation_id,
+    });
+    let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+        .source(AUTOPILOT_SOURCE)
+        .detail_type("Capacity Action Failed")
+        .detail(detail.to_string())
+        .set_event_bus_name(ctx.event_bus.map(str::to_owned))
+        .build();
+    if let Err(error) = ctx.aws.eventbridge.put_events().entries(entry).send().await {
+        tracing::warn!(error = %error_text(&error), "could not publish Capacity Action Failed");
+    }
+}

@@ -1,0 +1,231 @@
+//! The handler: parse the input, pick the scope and the decision epoch, take the lease, observe, decide, act,
+//! and report. Callable in-process (the `autopilot` tool and the tests call it directly).
+
+use crate::act::{ActContext, ActionReport, act};
+use crate::decide::{Decision, Memory, plan};
+use crate::observe::{Observation, Scope, observe};
+use autopilot_shared::clients::AwsClients;
+use autopilot_shared::clock::Clock;
+use autopilot_shared::error::{AutopilotError, Classify};
+use autopilot_shared::events::{self, ApiCall, Input};
+use autopilot_shared::ledger::idempotency::{Acquired, IdempotencyKey};
+use autopilot_shared::ledger::state::Versioned;
+use autopilot_shared::ledger::{Ledger, LedgerError};
+use autopilot_shared::policy::tags::DEFAULT_TAG_PREFIX;
+use autopilot_shared::resource::{ResourceKind, ResourceRef};
+use chrono::Duration;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The function's name: its service name in logs, metrics and ledger keys.
+pub const FUNCTION: &str = "pool-scaler";
+
+/// Configuration read once at cold start (environment variables, see README).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `AUTOPILOT_TABLE`: the ledger table.
+    pub table: String,
+    /// `AUTOPILOT_TAG_PREFIX` (default `autopilot/`).
+    pub tag_prefix: String,
+    /// `AUTOPILOT_DRY_RUN=true` forces dry-run whatever the policy says.
+    pub force_dry_run: bool,
+    /// `AUTOPILOT_EVENT_BUS`: where outcome events go (default: the account's default bus).
+    pub event_bus: Option<String>,
+    /// `AUTOPILOT_ROLE_NAME`: CloudTrail calls made by this role are ours, not manual changes.
+    pub own_role_name: String,
+    /// `AWS_REGION`.
+    pub region: String,
+}
+
+impl Config {
+    /// Reads the environment; fails with a message naming the missing variable.
+    pub fn from_env() -> Result<Self, String> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Ok(Self {
+            table: var("AUTOPILOT_TABLE").ok_or("AUTOPILOT_TABLE is not set (the ledger table name)")?,
+            tag_prefix: var("AUTOPILOT_TAG_PREFIX").unwrap_or_else(|| DEFAULT_TAG_PREFIX.to_owned()),
+            force_dry_run: var("AUTOPILOT_DRY_RUN").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            event_bus: var("AUTOPILOT_EVENT_BUS"),
+            own_role_name: var("AUTOPILOT_ROLE_NAME").unwrap_or_else(|| "euc-autopilot".to_owned()),
+            region: var("AWS_REGION").unwrap_or_else(|| "us-east-1".to_owned()),
+        })
+    }
+}
+
+/// Clients, ledger, clock and configuration, built once per cold start.
+#[derive(Debug, Clone)]
+pub struct Deps {
+    pub aws: AwsClients,
+    pub ledger: Ledger,
+    pub clock: Arc<dyn Clock>,
+    pub config: Config,
+}
+
+/// What one invocation did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Report {
+    pub correlation_id: String,
+    /// `reconciled`, `recorded` (manual change noted), `debounced`, or `busy` (another invocation holds the lease).
+    pub status: String,
+    pub dry_run: bool,
+    pub policy_version: u32,
+    pub api_calls: u32,
+    pub actions: Vec<ActionReport>,
+}
+
+fn classified<E: Classify + std::error::Error>(error: E) -> AutopilotError {
+    AutopilotError::from_classified(&error)
+}
+
+/// Handles one event. `remaining` is the invocation's remaining time.
+pub async fn handle(
+    deps: &Deps,
+    payload: serde_json::Value,
+    remaining: std::time::Duration,
+) -> Result<Report, AutopilotError> {
+    let input = events::parse(payload).map_err(classified)?;
+    let correlation_id = input.id().to_owned();
+    let now = deps.clock.now();
+    let aws = deps.aws.with_deadline(remaining);
+    let (scope, epoch) = match &input {
+        Input::Tick(tick) => (Scope::All, Input::tick_key(tick)),
+        Input::AppStreamSession(event) => (Scope::Fleet(event.detail.fleet_name.clone()), correlation_id.clone()),
+        Input::WorkSpacesAccess(event) => (Scope::Directory(event.detail.directory_id.clone()), correlation_id.clone()),
+        Input::CloudTrail(event) => return record_manual_change(deps, &event.detail, &correlation_id, now).await,
+        Input::Alarm(_) | Input::Command(_) => {
+            return Err(AutopilotError::invalid_input(format!(
+                "{FUNCTION} does not handle this input (event {correlation_id}); check the EventBridge rules"
+            )));
+        }
+    };
+    let mut report = Report { correlation_id: correlation_id.clone(), ..Report::default() };
+
+    // Session and access events come in bursts: reconcile a resource at most once a minute.
+    if scope != Scope::All {
+        let minute = now.format("%Y-%m-%dT%H:%M").to_string();
+        let key = IdempotencyKey::new(FUNCTION, format!("debounce#{scope:?}#{minute}"));
+        match deps.ledger.acquire_idempotency(&key, "debounce", now, remaining).await {
+            Ok(Acquired::Proceed(claim)) => {
+                deps.ledger.complete_idempotency(&claim, &"reconciled", now).await.map_err(classified)?;
+            }
+            Ok(Acquired::AlreadyCompleted { .. }) | Err(LedgerError::InProgress { .. }) => {
+                report.status = "debounced".into();
+                return Ok(report);
+            }
+            Err(other) => return Err(classified(other)),
+        }
+    }
+
+    let stored_policy = deps.ledger.current_policy().await.map_err(classified)?.ok_or_else(|| {
+        AutopilotError::non_retryable(format!(
+            "no policy document is stored in {}; store one with `autopilot policy put` or the ledger API",
+            deps.config.table
+        ))
+    })?;
+    let policy = stored_policy.policy;
+    report.policy_version = stored_policy.version;
+    report.dry_run = deps.config.force_dry_run || policy.dry_run();
+
+    let lease_duration = Duration::from_std(remaining).unwrap_or(Duration::minutes(5)).max(Duration::seconds(30));
+    let scope_key = format!("{FUNCTION}#{}", deps.config.region);
+    let lease = match deps.ledger.acquire_lease(&scope_key, &correlation_id, lease_duration, now).await {
+        Ok(lease) => lease,
+        Err(LedgerError::LeaseHeld { holder, .. }) if scope == Scope::All => {
+            tracing::info!(%holder, "another invocation is reconciling; this tick yields");
+            report.status = "busy".into();
+            return Ok(report);
+        }
+        Err(error) => return Err(classified(error)),
+    };
+
+    let result =
+        reconcile(deps, &aws, &policy, &scope, &epoch, &correlation_id, report.dry_run, &lease.fence(), now, remaining)
+            .await;
+    // The lease is given back whatever happened; losing it now only matters to the next holder's token.
+    let _ = deps.ledger.release_lease(&lease).await;
+    let (observation, actions) = result?;
+    report.status = "reconciled".into();
+    report.api_calls = observation.api_calls
+        + actions.iter().filter(|a| matches!(a.result.as_str(), "applied" | "failed")).count() as u32;
+    metrics::counter!("api_calls").increment(u64::from(report.api_calls));
+    report.actions = actions;
+    Ok(report)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn reconcile(
+    deps: &Deps,
+    aws: &AwsClients,
+    policy: &autopilot_shared::policy::Policy,
+    scope: &Scope,
+    epoch: &str,
+    correlation_id: &str,
+    dry_run: bool,
+    fence: &autopilot_shared::ledger::lease::Fence,
+    now: chrono::DateTime<chrono::Utc>,
+    remaining: std::time::Duration,
+) -> Result<(Observation, Vec<ActionReport>), AutopilotError> {
+    let observation = observe(aws, scope, &deps.config.region).await.map_err(classified)?;
+    let mut stored: BTreeMap<String, Versioned<Memory>> = BTreeMap::new();
+    for resource in &observation.resources {
+        if let Some(memory) = deps.ledger.get_state::<Memory>(&resource.resource).await.map_err(classified)? {
+            stored.insert(resource.resource.key(), memory);
+        }
+    }
+    let memories: BTreeMap<String, Memory> = stored.iter().map(|(k, v)| (k.clone(), v.state.clone())).collect();
+    let decisions: Vec<Decision> = plan(&observation.resources, policy, &memories, &deps.config.tag_prefix, now);
+    for decision in &decisions {
+        tracing::debug!(resource = %decision.resource, outcome = ?decision.outcome, reason = %decision.reason, "decided");
+    }
+    let ctx = ActContext {
+        aws,
+        ledger: &deps.ledger,
+        function: FUNCTION,
+        epoch,
+        correlation_id,
+        dry_run,
+        fence,
+        now,
+        remaining,
+        event_bus: deps.config.event_bus.as_deref(),
+    };
+    let actions = act(&ctx, &decisions, &stored).await.map_err(|e| classified(e.0))?;
+    Ok((observation, actions))
+}
+
+/// A CloudTrail call that changed a pool or fleet: unless we made it, remember it as a manual change.
+async fn record_manual_change(
+    deps: &Deps,
+    call: &events::CloudTrailCall,
+    correlation_id: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Report, AutopilotError> {
+    let mut report =
+        Report { correlation_id: correlation_id.to_owned(), status: "recorded".into(), ..Report::default() };
+    let actor = call.user_identity.get("arn").and_then(serde_json::Value::as_str).unwrap_or_default();
+    if actor.contains(&format!(":assumed-role/{}", deps.config.own_role_name)) {
+        report.status = "ours".into();
+        return Ok(report);
+    }
+    let (kind, id) = match call.api_call().map_err(classified)? {
+        ApiCall::UpdateWorkspacesPool { pool_id, .. }
+        | ApiCall::StartWorkspacesPool { pool_id }
+        | ApiCall::StopWorkspacesPool { pool_id } => (ResourceKind::WorkspacesPool, pool_id),
+        ApiCall::UpdateFleet { name, .. } | ApiCall::StartFleet { name } | ApiCall::StopFleet { name } => {
+            (ResourceKind::Fleet, name)
+        }
+        _ => {
+            report.status = "ignored".into();
+            return Ok(report);
+        }
+    };
+    let account = call.user_identity.get("accountId").and_then(serde_json::Value::as_str).unwrap_or("000000000000");
+    let resource = ResourceRef::new(account, &call.aws_region, kind, id).map_err(AutopilotError::invalid_input)?;
+    let stored = deps.ledger.get_state::<Memory>(&resource).await.map_err(classified)?;
+    let mut memory = stored.as_ref().map(|s| s.state.clone()).unwrap_or_default();
+    memory.manual_change_at = Some(call.event_time.min(now));
+    deps.ledger.put_state(&resource, &memory, stored.map(|s| s.version), None, now).await.map_err(classified)?;
+    tracing::info!(resource = %resource, "manual change recorded");
+    Ok(report)
+}

@@ -1,0 +1,243 @@
+//! The observe step: one paginated Describe pass per service (WorkSpaces Pools, AppStream fleets), the tags of
+//! each resource (neither service returns tags with its Describe), and one pass over Application Auto Scaling's
+//! registered targets per namespace.
+
+use crate::decide::{Kind, Observed};
+use autopilot_shared::clients::AwsClients;
+use autopilot_shared::error::ErrorClass;
+use autopilot_shared::resource::{ResourceKind, ResourceRef};
+use aws_sdk_applicationautoscaling::types::ServiceNamespace;
+use futures::{StreamExt, TryStreamExt};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Parallel tag look-ups at most.
+const TAG_CONCURRENCY: usize = 8;
+
+/// Why observing failed.
+#[derive(Debug, thiserror::Error)]
+#[error("observing {what} failed: {message}")]
+pub struct ObserveError {
+    pub what: String,
+    pub message: String,
+    pub class: ErrorClass,
+}
+
+impl autopilot_shared::error::Classify for ObserveError {
+    fn class(&self) -> ErrorClass {
+        self.class
+    }
+}
+
+fn sdk_error<E: std::error::Error + aws_sdk_workspaces::error::ProvideErrorMetadata + 'static, R: std::fmt::Debug>(
+    what: &str,
+    error: aws_sdk_workspaces::error::SdkError<E, R>,
+) -> ObserveError {
+    let class = match &error {
+        aws_sdk_workspaces::error::SdkError::ServiceError(service) => {
+            let code = service.err().code().unwrap_or_default();
+            if code.contains("Throttl")
+                || code.contains("LimitExceeded")
+                || code.contains("Internal")
+                || code.contains("Unavailable")
+            {
+                ErrorClass::Retryable
+            } else {
+                ErrorClass::NonRetryable
+            }
+        }
+        // timeouts, dispatch and response errors are transient
+        _ => ErrorClass::Retryable,
+    };
+    let message = match error.as_service_error() {
+        Some(service) => format!("{}: {}", service.code().unwrap_or("Unknown"), service.message().unwrap_or_default()),
+        None => format!("{error}"),
+    };
+    ObserveError { what: what.to_owned(), message, class }
+}
+
+/// What one reconcile looks at: everything, or one resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Pool(String),
+    Fleet(String),
+    /// Pools of one directory (WorkSpaces Access events name the directory).
+    Directory(String),
+}
+
+/// Everything observed, and how many AWS calls it took.
+#[derive(Debug, Clone, Default)]
+pub struct Observation {
+    pub resources: Vec<Observed>,
+    pub api_calls: u32,
+}
+
+/// `arn:aws:<service>:<region>:<account>:…` → (account, region).
+fn account_region(arn: &str, fallback_region: &str) -> (String, String) {
+    let parts: Vec<&str> = arn.split(':').collect();
+    match parts.as_slice() {
+        [_, _, _, region, account, ..] if !account.is_empty() => ((*account).to_owned(), (*region).to_owned()),
+        _ => ("000000000000".to_owned(), fallback_region.to_owned()),
+    }
+}
+
+pub async fn observe(aws: &AwsClients, scope: &Scope, region: &str) -> Result<Observation, ObserveError> {
+    let calls = AtomicU32::new(0);
+    let count = || calls.fetch_add(1, Ordering::Relaxed);
+    let mut resources = Vec::new();
+
+    let want_pools = matches!(scope, Scope::All | Scope::Pool(_) | Scope::Directory(_));
+    let want_fleets = matches!(scope, Scope::All | Scope::Fleet(_));
+    let mut managed: BTreeSet<String> = BTreeSet::new();
+    for (wanted, namespace) in [(want_pools, ServiceNamespace::Workspaces), (want_fleets, ServiceNamespace::Appstream)]
+    {
+        if !wanted {
+            continue;
+        }
+        let mut token = None;
+        loop {
+            count();
+            let page = aws
+                .autoscaling
+                .describe_scalable_targets()
+                .service_namespace(namespace.clone())
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| sdk_error("Application Auto Scaling targets", e))?;
+            managed.extend(page.scalable_targets().iter().map(|t| t.resource_id().to_owned()));
+            token = page.next_token().map(str::to_owned);
+            if token.is_none() {
+                break;
+            }
+        }
+    }
+
+    if want_pools {
+        let mut pools = Vec::new();
+        let mut token = None;
+        loop {
+            count();
+            let mut request = aws.workspaces.describe_workspaces_pools().set_next_token(token);
+            if let Scope::Pool(id) = scope {
+                request = request.pool_ids(id);
+            }
+            let page = request.send().await.map_err(|e| sdk_error("WorkSpaces Pools", e))?;
+            pools.extend(page.workspaces_pools().iter().cloned());
+            token = page.next_token().map(str::to_owned);
+            if token.is_none() {
+                break;
+            }
+        }
+        if let Scope::Directory(directory) = scope {
+            pools.retain(|p| p.directory_id() == directory);
+        }
+        let tagged: Vec<(aws_sdk_workspaces::types::WorkspacesPool, BTreeMap<String, String>)> =
+            futures::stream::iter(pools)
+                .map(|pool| {
+                    count();
+                    async move {
+                        let tags = aws
+                            .workspaces
+                            .describe_tags()
+                            .resource_id(pool.pool_id())
+                            .send()
+                            .await
+                            .map_err(|e| sdk_error("pool tags", e))?;
+                        let tags = tags
+                            .tag_list()
+                            .iter()
+                            .map(|t| (t.key().to_owned(), t.value().unwrap_or_default().to_owned()))
+                            .collect();
+                        Ok::<_, ObserveError>((pool, tags))
+                    }
+                })
+                .buffer_unordered(TAG_CONCURRENCY)
+                .try_collect()
+                .await?;
+        for (pool, tags) in tagged {
+            let (account, pool_region) = account_region(pool.pool_arn(), region);
+            let Ok(resource) = ResourceRef::new(account, pool_region, ResourceKind::WorkspacesPool, pool.pool_id())
+            else {
+                continue;
+            };
+            let capacity = pool.capacity_status();
+            resources.push(Observed {
+                resource,
+                name: pool.pool_name().to_owned(),
+                kind: Kind::Pool,
+                state: pool.state().as_str().to_owned(),
+                stoppable: pool.running_mode().as_str() == "AUTO_STOP",
+                desired: capacity.map_or(0, |c| c.desired_user_sessions().max(0) as u32),
+                in_use: capacity.map_or(0, |c| c.active_user_sessions().max(0) as u32),
+                managed_by_autoscaling: managed.contains(&format!("workspacespool/{}", pool.pool_id())),
+                tags,
+            });
+        }
+    }
+
+    if want_fleets {
+        let mut fleets = Vec::new();
+        let mut token = None;
+        loop {
+            count();
+            let mut request = aws.appstream.describe_fleets().set_next_token(token);
+            if let Scope::Fleet(name) = scope {
+                request = request.names(name);
+            }
+            let page = request.send().await.map_err(|e| sdk_error("AppStream fleets", e))?;
+            fleets.extend(page.fleets().iter().cloned());
+            token = page.next_token().map(str::to_owned);
+            if token.is_none() {
+                break;
+            }
+        }
+        let tagged: Vec<(aws_sdk_appstream::types::Fleet, BTreeMap<String, String>)> = futures::stream::iter(fleets)
+            .map(|fleet| {
+                count();
+                async move {
+                    let arn = fleet.arn().unwrap_or_default().to_owned();
+                    let tags = aws
+                        .appstream
+                        .list_tags_for_resource()
+                        .resource_arn(arn)
+                        .send()
+                        .await
+                        .map_err(|e| sdk_error("fleet tags", e))?;
+                    let tags = tags.tags().cloned().unwrap_or_default().into_iter().collect();
+                    Ok::<_, ObserveError>((fleet, tags))
+                }
+            })
+            .buffer_unordered(TAG_CONCURRENCY)
+            .try_collect()
+            .await?;
+        for (fleet, tags) in tagged {
+            let name = fleet.name().unwrap_or_default().to_owned();
+            let (account, fleet_region) = account_region(fleet.arn().unwrap_or_default(), region);
+            let Ok(resource) = ResourceRef::new(account, fleet_region, ResourceKind::Fleet, &name) else { continue };
+            let multi = fleet.max_sessions_per_instance().is_some_and(|n| n > 1);
+            let status = fleet.compute_capacity_status();
+            let (desired, in_use) = match (multi, status) {
+                (_, None) => (0, 0),
+                (true, Some(s)) => {
+                    (s.desired_user_sessions().unwrap_or_default(), s.active_user_sessions().unwrap_or_default())
+                }
+                (false, Some(s)) => (s.desired().unwrap_or_default(), s.in_use().unwrap_or_default()),
+            };
+            resources.push(Observed {
+                resource,
+                kind: if multi { Kind::MultiSessionFleet } else { Kind::SingleSessionFleet },
+                state: fleet.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                stoppable: fleet.fleet_type().is_none_or(|t| t.as_str() != "ELASTIC"),
+                desired: desired.max(0) as u32,
+                in_use: in_use.max(0) as u32,
+                managed_by_autoscaling: managed.contains(&format!("fleet/{name}")),
+                name,
+                tags,
+            });
+        }
+    }
+    resources.sort_by(|a, b| a.resource.cmp(&b.resource));
+    Ok(Observation { resources, api_calls: calls.into_inner() })
+}
