@@ -19,6 +19,28 @@ pub mod world;
 
 pub use server::Simulator;
 
+/// The simulator's virtual clock is the functions' clock in local runs.
+impl autopilot_shared::clock::Clock for Simulator {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        Simulator::now(self)
+    }
+}
+
+/// A schedule tick as EventBridge Scheduler delivers it, for `at`.
+pub fn tick_event(schedule: &str, at: chrono::DateTime<chrono::Utc>) -> serde_json::Value {
+    serde_json::json!({
+        "version": "0",
+        "id": format!("tick-{}-{}", schedule, at.timestamp()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.scheduler",
+        "account": "123456789012",
+        "time": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "region": "eu-central-1",
+        "resources": [format!("arn:aws:scheduler:eu-central-1:123456789012:schedule/default/{schedule}")],
+        "detail": {}
+    })
+}
+
 use std::net::SocketAddr;
 
 /// Every service the simulator answers, with the variable suffix `AWS_ENDPOINT_URL_<SERVICE>` uses.
@@ -55,6 +77,31 @@ impl LocalEstate {
                 .await;
         });
         Ok(Self { simulator, endpoint, dynamo, _stop: stop })
+    }
+
+    /// The product's SDK clients pointed at this estate: the simulator for the EUC services, EventBridge and
+    /// Application Auto Scaling; the embedded DynamoDB for the ledger. Dummy credentials.
+    pub fn clients(&self) -> autopilot_shared::clients::AwsClients {
+        let config = |endpoint: &str| {
+            aws_config::SdkConfig::builder()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new("eu-central-1"))
+                .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+                    aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "autopilot-local"),
+                ))
+                .endpoint_url(endpoint)
+                .retry_config(autopilot_shared::clients::retry_config())
+                .timeout_config(autopilot_shared::clients::timeouts_for(std::time::Duration::from_secs(62)))
+                .build()
+        };
+        let mut clients = autopilot_shared::clients::AwsClients::from_sdk_config(&config(&self.endpoint));
+        clients.dynamodb = aws_sdk_dynamodb::Client::new(&config(&self.dynamo.endpoint));
+        clients
+    }
+
+    /// The ledger on the embedded DynamoDB.
+    pub fn ledger(&self) -> autopilot_shared::ledger::Ledger {
+        autopilot_shared::ledger::Ledger::new(self.clients().dynamodb, dynamo::DEFAULT_TABLE)
     }
 
     /// The `export AWS_ENDPOINT_URL_<SERVICE>=…` lines `autopilot serve` prints.
