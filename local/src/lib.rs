@@ -14,6 +14,7 @@ pub mod generate;
 pub mod rng;
 pub mod server;
 pub mod services;
+pub mod simulate;
 pub mod wire;
 pub mod world;
 
@@ -97,6 +98,23 @@ impl LocalEstate {
         let mut clients = autopilot_shared::clients::AwsClients::from_sdk_config(&config(&self.endpoint));
         clients.dynamodb = aws_sdk_dynamodb::Client::new(&config(&self.dynamo.endpoint));
         clients
+    }
+
+    /// The pool-scaler's dependencies wired to this estate, with the simulator's virtual clock.
+    pub fn pool_scaler(&self) -> pool_scaler::Deps {
+        pool_scaler::Deps {
+            aws: self.clients(),
+            ledger: self.ledger(),
+            clock: std::sync::Arc::new(self.simulator.clone()),
+            config: pool_scaler::Config {
+                table: dynamo::DEFAULT_TABLE.into(),
+                tag_prefix: autopilot_shared::policy::tags::DEFAULT_TAG_PREFIX.into(),
+                force_dry_run: false,
+                event_bus: Some("euc-autopilot".into()),
+                own_role_name: "euc-autopilot".into(),
+                region: "eu-central-1".into(),
+            },
+        }
     }
 
     /// The ledger on the embedded DynamoDB.

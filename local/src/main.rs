@@ -1,10 +1,12 @@
 //! The `autopilot` command-line tool. Subcommands:
 //! - `autopilot serve --estate <file> [--port <n>] [--seed <n>]`: run the simulator and an embedded DynamoDB;
+//! - `autopilot simulate …` / `autopilot demo`: run the functions on the virtual clock and report;
 //! - `autopilot estate generate …`: write a large generated estate file.
 
 use autopilot_local::LocalEstate;
 use autopilot_local::estate::Estate;
 use autopilot_local::generate::{Sizes, generate};
+use autopilot_local::simulate::{Options, Summary, goals, simulate};
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
@@ -28,6 +30,37 @@ enum Command {
         #[arg(long, default_value_t = 4566)]
         port: u16,
         /// Seed of every random choice (demand noise, faults, ids).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Run the functions against a simulated estate on the virtual clock and write calls, audit, events, a
+    /// summary and a report into --out.
+    Simulate {
+        #[arg(long)]
+        estate: PathBuf,
+        #[arg(long)]
+        policy: PathBuf,
+        /// Start (RFC 3339).
+        #[arg(long)]
+        from: String,
+        /// End (RFC 3339).
+        #[arg(long)]
+        to: String,
+        /// Schedule tick interval, e.g. 5m.
+        #[arg(long, default_value = "5m")]
+        tick: String,
+        /// Injected events, one `{"at": …, "event": {…}}` per line.
+        #[arg(long)]
+        events: Option<PathBuf>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// One simulated week of the shipped demo estate and policy, written to ./autopilot-demo/.
+    Demo {
+        #[arg(long, default_value = "autopilot-demo")]
+        out: PathBuf,
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
@@ -87,6 +120,52 @@ async fn run(cli: Cli) -> Result<(), String> {
             tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
             Ok(())
         }
+        Command::Simulate { estate, policy, from, to, tick, events, seed, out } => {
+            let instant = |name: &str, text: &str| {
+                chrono::DateTime::parse_from_rfc3339(text)
+                    .map(|t| t.with_timezone(&chrono::Utc))
+                    .map_err(|_| format!("--{name} {text:?} is not an RFC 3339 instant"))
+            };
+            let tick = autopilot_shared::policy::values::parse_duration(&tick).map_err(|e| format!("--tick: {e}"))?;
+            let options = Options {
+                estate,
+                policy,
+                from: instant("from", &from)?,
+                to: instant("to", &to)?,
+                tick,
+                events,
+                seed,
+                out,
+                progress: true,
+            };
+            let summary = simulate(&options).await?;
+            print_summary(&summary, &options.out);
+            Ok(())
+        }
+        Command::Demo { out, seed } => {
+            std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+            let estate = out.join("estate.yaml");
+            let policy = out.join("policy.yaml");
+            std::fs::write(&estate, include_str!("../estates/demo.yaml")).map_err(|e| e.to_string())?;
+            std::fs::write(&policy, include_str!("../estates/demo-policy.yaml")).map_err(|e| e.to_string())?;
+            let from = chrono::DateTime::parse_from_rfc3339("2026-11-23T00:00:00Z")
+                .map_err(|e| e.to_string())?
+                .with_timezone(&chrono::Utc);
+            let options = Options {
+                estate,
+                policy,
+                from,
+                to: from + chrono::Duration::days(7),
+                tick: chrono::Duration::minutes(5),
+                events: None,
+                seed,
+                out,
+                progress: true,
+            };
+            let summary = simulate(&options).await?;
+            print_summary(&summary, &options.out);
+            Ok(())
+        }
         Command::Estate {
             command: EstateCommand::Generate { pools, fleets, builders, environments, devices, workspaces, seed },
         } => {
@@ -96,4 +175,25 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+fn print_summary(summary: &Summary, out: &std::path::Path) {
+    println!(
+        "{:<16} {:>15} {:>17} {:>9} {:>9} {:>10}",
+        "run", "capacity-hours", "session requests", "unserved", "actions", "API calls"
+    );
+    for (name, f) in [
+        ("pool-scaler", &summary.totals),
+        ("static (peak)", &summary.baselines.fixed),
+        ("schedule-only", &summary.baselines.schedule_only),
+    ] {
+        println!(
+            "{name:<16} {:>15.1} {:>17} {:>9} {:>9} {:>10}",
+            f.capacity_hours, f.session_requests, f.unserved_session_requests, f.actions, f.api_calls
+        );
+    }
+    for goal in goals(summary) {
+        println!("{goal}");
+    }
+    println!("written to {} (report.md, summary.json, calls.jsonl, audit.jsonl, events.jsonl, charts/)", out.display());
 }

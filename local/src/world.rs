@@ -40,8 +40,8 @@ pub struct Capacity {
     pub actual: u32,
     pub active_sessions: u32,
     pub sessions_per_unit: u32,
-    /// When capacity being added becomes usable.
-    pub provisioning_until: Option<DateTime<Utc>>,
+    /// Capacity being added: each increase becomes usable on its own after the provisioning delay.
+    pub provisioning: Vec<(DateTime<Utc>, u32)>,
 }
 
 impl Capacity {
@@ -51,7 +51,7 @@ impl Capacity {
             actual: if running { desired } else { 0 },
             active_sessions: 0,
             sessions_per_unit: sessions_per_unit.max(1),
-            provisioning_until: None,
+            provisioning: Vec::new(),
         }
     }
 
@@ -68,18 +68,25 @@ impl Capacity {
     pub fn set_desired(&mut self, desired: u32, now: DateTime<Utc>) {
         self.desired = desired;
         if desired > self.actual {
-            self.provisioning_until = Some(now + Duration::minutes(durations::PROVISION));
+            self.provisioning.push((now + Duration::minutes(durations::PROVISION), desired));
         } else {
             // Scale-in never ends an active session: keep the units in use.
             self.actual = desired.max(self.units_in_use());
+            self.provisioning.clear();
         }
     }
 
     fn tick(&mut self, now: DateTime<Utc>) {
-        if self.provisioning_until.is_some_and(|until| now >= until) {
-            self.provisioning_until = None;
-            self.actual = self.actual.max(self.desired);
-        }
+        let desired = self.desired;
+        let mut actual = self.actual;
+        self.provisioning.retain(|(ready, target)| {
+            let done = *ready <= now;
+            if done {
+                actual = actual.max((*target).min(desired));
+            }
+            !done
+        });
+        self.actual = actual;
         if self.desired < self.actual {
             self.actual = self.desired.max(self.units_in_use());
         }
@@ -92,10 +99,17 @@ pub struct Totals {
     /// Units (sessions or instances) running, in hours.
     pub capacity_hours: f64,
     pub served_session_minutes: u64,
+    /// Sessions that started (users who found capacity).
+    pub sessions_started: u64,
     pub unserved_session_minutes: u64,
     /// Users who wanted a session and found no capacity (each shortfall counted once).
     pub unserved_requests: u64,
     shortfall: u32,
+    /// Sessions wanted in the last simulated minute (for charts).
+    pub wanted_now: u32,
+    /// The current relative demand noise.
+    #[serde(skip)]
+    drift: f64,
 }
 
 /// Demand evaluated per minute.
@@ -119,6 +133,12 @@ impl DemandModel {
             weekend: spec.weekend.clone().unwrap_or_else(|| vec![0.0; 24]),
             noise: spec.noise,
         })
+    }
+
+    /// The most sessions this profile can want (its highest hourly value with the noise on top).
+    pub fn peak(&self) -> u32 {
+        let highest = self.weekday.iter().chain(self.weekend.iter()).copied().fold(0.0, f64::max);
+        (highest * (1.0 + 3.0 * self.noise.abs())).ceil().max(0.0) as u32
     }
 
     /// Wanted concurrent sessions at `now` (before noise).
@@ -155,6 +175,13 @@ pub struct Pool {
     pub totals: Totals,
     #[serde(skip)]
     pub demand: Option<DemandModel>,
+}
+
+impl Totals {
+    /// Users who wanted a session: those who got one and those who found no capacity.
+    pub fn session_requests(&self) -> u64 {
+        self.sessions_started + self.unserved_requests
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -758,8 +785,16 @@ fn serve_demand(
         totals.capacity_hours += f64::from(capacity.actual) / 60.0;
     }
     let Some(demand) = demand else { return };
-    let jitter = if demand.noise > 0.0 { 1.0 + demand.noise * (rng.unit() * 2.0 - 1.0) } else { 1.0 };
+    // Noise drifts slowly (an AR(1) walk with standard deviation `noise`), as real demand does; independent
+    // per-minute jitter would make users leave and return every minute.
+    if demand.noise > 0.0 {
+        const KEEP: f64 = 0.97;
+        let shock = (rng.unit() * 2.0 - 1.0) * 3f64.sqrt() * demand.noise * (1.0 - KEEP * KEEP).sqrt();
+        totals.drift = (KEEP * totals.drift + shock).clamp(-3.0 * demand.noise, 3.0 * demand.noise);
+    }
+    let jitter = 1.0 + totals.drift;
     let wanted = (demand.wanted(now) * jitter).round().max(0.0) as u32;
+    totals.wanted_now = wanted;
     if !running {
         capacity.active_sessions = 0;
     }
@@ -770,6 +805,7 @@ fn serve_demand(
     let free = if running { capacity.session_capacity().saturating_sub(capacity.active_sessions) } else { 0 };
     let served = arrivals.min(free);
     capacity.active_sessions += served;
+    totals.sessions_started += u64::from(served);
     let missed = arrivals - served;
     totals.served_session_minutes += u64::from(capacity.active_sessions);
     totals.unserved_session_minutes += u64::from(missed);

@@ -5,8 +5,6 @@
 
 use autopilot_local::LocalEstate;
 use autopilot_local::estate::Estate;
-use autopilot_shared::clock::Clock;
-use std::sync::Arc;
 
 pub use autopilot_local::calllog::{CallRecord, is_mutating};
 
@@ -23,16 +21,7 @@ impl Harness {
         let local = LocalEstate::start(&estate, seed, 0).await.expect("local estate starts");
         let ledger = local.ledger();
         ledger.put_policy(policy, local.simulator.now()).await.expect("policy stored");
-        let config = pool_scaler::Config {
-            table: autopilot_local::dynamo::DEFAULT_TABLE.into(),
-            tag_prefix: "autopilot/".into(),
-            force_dry_run: false,
-            event_bus: Some("euc-autopilot".into()),
-            own_role_name: "euc-autopilot".into(),
-            region: "eu-central-1".into(),
-        };
-        let clock: Arc<dyn Clock> = Arc::new(local.simulator.clone());
-        let scaler = pool_scaler::Deps { aws: local.clients(), ledger, clock, config };
+        let scaler = local.pool_scaler();
         Harness { local, scaler }
     }
 

@@ -67,10 +67,15 @@ async fn morning_prewarm_reaches_the_in_hours_minimum_before_the_period_starts()
     let h = Harness::start(ESTATE, POLICY, 1).await;
     // WHEN the scaler ticks every 5 minutes from 05:00 to 07:30 Berlin
     h.run(150, 5).await;
-    // THEN it starts the pool at 06:30, sets the minimum, and the pool serves by 07:00
-    let starts: Vec<_> = h.mutations().into_iter().filter(|c| c.operation == "StartWorkspacesPool").collect();
+    // THEN at 06:30 it sets the in-hours minimum on the stopped pool, starts it at 06:35, and it serves by 07:00
+    let pool_calls: Vec<_> =
+        h.mutations().into_iter().filter(|c| c.resource.as_deref() == Some("wspool-sales0001")).collect();
+    assert_eq!(pool_calls[0].operation, "UpdateWorkspacesPool");
+    assert_eq!(pool_calls[0].at, berlin(6, 30));
+    assert_eq!(pool_calls[0].parameters["Capacity"]["DesiredUserSessions"], 10);
+    let starts: Vec<_> = pool_calls.iter().filter(|c| c.operation == "StartWorkspacesPool").collect();
     assert_eq!(starts.len(), 1);
-    assert_eq!(starts[0].at, berlin(6, 30));
+    assert_eq!(starts[0].at, berlin(6, 35));
     let pool = h.local.simulator.with_world(|w| w.pools["wspool-sales0001"].clone());
     assert_eq!(pool.state, "RUNNING");
     assert!(pool.capacity.desired >= 10, "desired {}", pool.capacity.desired);

@@ -279,6 +279,18 @@ pub fn decide_one(
                     phase,
                 ));
             }
+            // Set the minimum first, so the resource comes up with capacity rather than empty.
+            let minimum = target_capacity(0, bounds);
+            if observed.desired < minimum {
+                memory.last_set_desired = Some(minimum);
+                let action = Action::SetDesired { from: observed.desired, to: minimum };
+                let reason = format!(
+                    "{phase_label}: stopped; set minimum {} → {minimum} {} before starting",
+                    observed.desired,
+                    observed.kind.unit()
+                );
+                return Some(decision(observed, Outcome::Act(action), reason, memory, phase));
+            }
             memory.idle_since = None;
             Some(decision(
                 observed,
@@ -326,8 +338,14 @@ fn running(
             );
         }
     }
-    let target = target_capacity(observed.in_use, bounds);
     let current = observed.desired;
+    let mut target = target_capacity(observed.in_use, bounds);
+    // Saturated (no free capacity): the sessions in use understate demand, so add headroom faster.
+    let saturated = current > 0 && observed.in_use >= current;
+    if saturated {
+        let headroom = bounds.buffer.max(current.div_ceil(2)).min(rule.scale_out.max_step);
+        target = target.max(current.saturating_add(headroom).min(bounds.max.max(bounds.min)));
+    }
     let utilization = if current == 0 { 0.0 } else { f64::from(observed.in_use) / f64::from(current) };
     if target == current {
         memory.last_set_desired = Some(current);
@@ -368,7 +386,9 @@ fn running(
         memory.last_scale_in_at = Some(now);
     }
     memory.last_set_desired = Some(to);
-    let why = if observed.in_use > 0 && (f64::from(target) > f64::from(bounds.min)) {
+    let why = if saturated && scaling_out {
+        format!("saturated ({} of {current} in use)", observed.in_use)
+    } else if observed.in_use > 0 && (f64::from(target) > f64::from(bounds.min)) {
         format!("utilization {utilization:.2} vs target {:.2}", bounds.target_utilization.get())
     } else if target == bounds.min {
         format!("minimum {}", bounds.min)

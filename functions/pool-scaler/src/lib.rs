@@ -10,5 +10,6 @@ pub mod act;
 pub mod decide;
 pub mod handler;
 pub mod observe;
+pub mod routing;
 
 pub use handler::{Config, Deps, FUNCTION, Report, handle};

@@ -225,7 +225,11 @@ proptest! {
             let policy = policy();
             let bounds = if d.phase == Some(Phase::InHours) { &policy.capacity[0].in_hours } else { &policy.capacity[0].off_hours };
             let target = target_capacity(observed.in_use, bounds);
-            prop_assert!(from.min(target) <= to && to <= from.max(target), "{} not between {} and {}", to, from, target);
+            prop_assert!(to <= bounds.max.max(observed.in_use).max(from), "{} above the maximum {}", to, bounds.max);
+            let saturated = from > 0 && observed.in_use >= from;
+            if !saturated {
+                prop_assert!(from.min(target) <= to && to <= from.max(target), "{} not between {} and {}", to, from, target);
+            }
             prop_assert_eq!(d.memory.last_set_desired, Some(to));
         }
     }

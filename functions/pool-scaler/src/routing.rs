@@ -1,0 +1,72 @@
+//! Which events reach the pool-scaler. `template.yaml` declares the same EventBridge rules; a test checks that
+//! both agree, and `autopilot simulate` routes injected events with [`routes`].
+
+/// One EventBridge rule: source, detail types and (for CloudTrail) the API calls it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    /// The rule's logical name in `template.yaml`.
+    pub name: &'static str,
+    pub source: &'static str,
+    pub detail_type: &'static str,
+    /// `detail.eventName` values (CloudTrail rules only).
+    pub event_names: &'static [&'static str],
+}
+
+/// The rules; schedule ticks come from EventBridge Scheduler, not from a rule.
+pub const EVENT_RULES: [Rule; 4] = [
+    Rule {
+        name: "PoolScalerSessionEvents",
+        source: "aws.appstream",
+        detail_type: "AppStream Session Notification",
+        event_names: &[],
+    },
+    Rule {
+        name: "PoolScalerAccessEvents",
+        source: "aws.workspaces",
+        detail_type: "WorkSpaces Access",
+        event_names: &[],
+    },
+    Rule {
+        name: "PoolScalerPoolChanges",
+        source: "aws.workspaces",
+        detail_type: "AWS API Call via CloudTrail",
+        event_names: &["UpdateWorkspacesPool", "StartWorkspacesPool", "StopWorkspacesPool"],
+    },
+    Rule {
+        name: "PoolScalerFleetChanges",
+        source: "aws.appstream",
+        detail_type: "AWS API Call via CloudTrail",
+        event_names: &["UpdateFleet", "StartFleet", "StopFleet"],
+    },
+];
+
+/// Whether EventBridge would deliver `event` to the pool-scaler through one of its rules.
+pub fn routes(event: &serde_json::Value) -> bool {
+    let field = |name: &str| event.get(name).and_then(serde_json::Value::as_str).unwrap_or_default();
+    let event_name =
+        event.get("detail").and_then(|d| d.get("eventName")).and_then(serde_json::Value::as_str).unwrap_or_default();
+    EVENT_RULES.iter().any(|rule| {
+        rule.source == field("source")
+            && rule.detail_type == field("detail-type")
+            && (rule.event_names.is_empty() || rule.event_names.contains(&event_name))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_events_route_as_the_rules_say() {
+        let sample = |name: &str| -> serde_json::Value {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events").join(name);
+            serde_json::from_slice(&std::fs::read(path).unwrap_or_default()).unwrap_or_default()
+        };
+        assert!(routes(&sample("appstream-session-notification.json")));
+        assert!(routes(&sample("workspaces-access.json")));
+        assert!(routes(&sample("cloudtrail-update-fleet.json")));
+        assert!(routes(&sample("cloudtrail-stop-workspaces-pool.json")));
+        assert!(!routes(&sample("cloudtrail-create-export-image-task.json")));
+        assert!(!routes(&sample("command-export-requested.json")));
+    }
+}
