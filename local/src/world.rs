@@ -110,6 +110,9 @@ pub struct Totals {
     /// The current relative demand noise.
     #[serde(skip)]
     drift: f64,
+    /// Minutes with users left without a session, and how many (the first 10,000).
+    #[serde(skip)]
+    pub shortfalls: Vec<(DateTime<Utc>, u32)>,
 }
 
 /// Demand evaluated per minute.
@@ -809,6 +812,9 @@ fn serve_demand(
     let missed = arrivals - served;
     totals.served_session_minutes += u64::from(capacity.active_sessions);
     totals.unserved_session_minutes += u64::from(missed);
+    if missed > 0 && totals.shortfalls.len() < 10_000 {
+        totals.shortfalls.push((now, missed));
+    }
     totals.unserved_requests += u64::from(missed.saturating_sub(totals.shortfall));
     totals.shortfall = missed;
 }
