@@ -103,8 +103,11 @@ fn read(path: &Path) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))
 }
 
+/// Injected events in delivery order: when, and the EventBridge envelope.
+pub type Injected = Vec<(DateTime<Utc>, Value)>;
+
 /// An injected event: `{"at": "<RFC 3339>", "event": {<EventBridge envelope>}}` per line.
-fn read_events(path: &Path) -> Result<Vec<(DateTime<Utc>, Value)>, String> {
+fn read_events(path: &Path) -> Result<Injected, String> {
     let mut events = Vec::new();
     for (number, line) in read(path)?.lines().enumerate() {
         if line.trim().is_empty() {
@@ -130,7 +133,7 @@ fn read_events(path: &Path) -> Result<Vec<(DateTime<Utc>, Value)>, String> {
 }
 
 /// Loads and checks every input file; errors name the file, the path inside it and the reason.
-pub fn load(options: &Options) -> Result<(Estate, String, Vec<(DateTime<Utc>, Value)>), String> {
+pub fn load(options: &Options) -> Result<(Estate, String, Injected), String> {
     let mut estate =
         Estate::from_yaml(&read(&options.estate)?).map_err(|e| format!("{}: {e}", options.estate.display()))?;
     let policy = read(&options.policy)?;
