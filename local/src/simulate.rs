@@ -371,9 +371,9 @@ pub async fn simulate(options: &Options) -> Result<Summary, String> {
     let mut now = options.from;
     let mut last_report = std::time::Instant::now();
     while now < options.to {
-        local.simulator.advance_to(now);
+        // Injected events are delivered at their own time, before the tick that follows them.
         while let Some((at, event)) = pending_events.next_if(|(at, _)| *at <= now) {
-            local.simulator.advance_to(at.max(now));
+            local.simulator.advance_to(at);
             if pool_scaler::routing::routes(&event) {
                 delivered += 1;
                 if let Err(error) =
@@ -385,6 +385,7 @@ pub async fn simulate(options: &Options) -> Result<Summary, String> {
                 not_routed += 1;
             }
         }
+        local.simulator.advance_to(now);
         let tick = crate::tick_event("euc-autopilot-pool-scaler", now);
         if let Err(error) = Box::pin(pool_scaler::handle(&scaler, tick, std::time::Duration::from_secs(60))).await {
             tracing::warn!(%error, "tick failed");
