@@ -5,12 +5,15 @@ cd "$(dirname "$0")/.."
 start=$(date +%s)
 step() { printf '\n== %s\n' "$*"; }
 
-step "Python client for the simulator tests (boto3 in .venv)"
-if ! .venv/bin/python -c "import boto3" >/dev/null 2>&1; then
+step "Python tools in .venv (boto3 for the simulator tests, cfn-lint for the template)"
+if ! .venv/bin/python -c "import boto3, cfnlint" >/dev/null 2>&1; then
   python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check boto3
+  .venv/bin/pip install --quiet --disable-pip-version-check boto3 cfn-lint
 fi
 .venv/bin/python -c "import boto3; print('boto3', boto3.__version__)"
+
+step "cfn-lint template.yaml"
+.venv/bin/cfn-lint template.yaml
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -187,15 +187,23 @@ async fn throttled_update_fleet_converges_without_lost_or_duplicated_actions() {
         h.local.simulator.advance(Duration::minutes(20));
     }
     // THEN every fleet reached its target, each successful UpdateFleet set a new value (no duplicates)
-    let (engineering, callcenter) = h.local.simulator.with_world(|w| (w.fleets["engineering-fleet"].capacity.desired, w.fleets["callcenter-multi"].capacity.desired));
+    let (engineering, callcenter) = h.local.simulator.with_world(|w| {
+        (w.fleets["engineering-fleet"].capacity.desired, w.fleets["callcenter-multi"].capacity.desired)
+    });
     assert_eq!((engineering, callcenter), (3, 5));
     let updates: Vec<_> = h.mutations().into_iter().filter(|c| c.operation == "UpdateFleet" && c.ok()).collect();
     let mut seen = std::collections::BTreeSet::new();
     for update in &updates {
-        assert!(seen.insert((update.resource.clone(), update.parameters["ComputeCapacity"].to_string())), "duplicate {update:?}");
+        assert!(
+            seen.insert((update.resource.clone(), update.parameters["ComputeCapacity"].to_string())),
+            "duplicate {update:?}"
+        );
     }
     let audit = h.scaler.ledger.audit_by_day(berlin(10, 0).date_naive()).await.unwrap();
-    assert_eq!(audit.iter().filter(|a| a.outcome == Outcome::Applied && a.action == "UpdateFleet").count(), updates.len());
+    assert_eq!(
+        audit.iter().filter(|a| a.outcome == Outcome::Applied && a.action == "UpdateFleet").count(),
+        updates.len()
+    );
 }
 
 #[tokio::test]
@@ -209,20 +217,30 @@ async fn an_override_tag_wins_until_it_expires() {
     h.run(5 * 60, 5).await; // 05:00 → 10:00 Berlin
     assert!(h.mutations().iter().all(|c| c.operation != "StartWorkspacesPool"), "held off-hours by the override");
     h.run(90, 5).await; // past 11:00
-    let start = h.mutations().into_iter().find(|c| c.operation == "StartWorkspacesPool").expect("started once the override expired");
+    let start = h
+        .mutations()
+        .into_iter()
+        .find(|c| c.operation == "StartWorkspacesPool")
+        .expect("started once the override expired");
     assert!(start.at >= berlin(11, 0), "{start:?}");
 }
 
 #[tokio::test]
 async fn a_holiday_stays_off_and_idle_pools_stop_off_hours() {
     // GIVEN Monday is a holiday and the sales pool is running with nobody on it
-    let policy = POLICY.replace("schedules:\n", "calendars: { h: [2026-11-23] }\nschedules:\n").replace("    prewarm: 30m\n", "    prewarm: 30m\n    holidays: h\n");
-    let estate = ESTATE.replace("    state: STOPPED\n    running_mode: AUTO_STOP\n    desired_user_sessions: 0\n", "    state: RUNNING\n    running_mode: AUTO_STOP\n    desired_user_sessions: 0\n");
+    let policy = POLICY
+        .replace("schedules:\n", "calendars: { h: [2026-11-23] }\nschedules:\n")
+        .replace("    prewarm: 30m\n", "    prewarm: 30m\n    holidays: h\n");
+    let estate = ESTATE.replace(
+        "    state: STOPPED\n    running_mode: AUTO_STOP\n    desired_user_sessions: 0\n",
+        "    state: RUNNING\n    running_mode: AUTO_STOP\n    desired_user_sessions: 0\n",
+    );
     let h = Harness::start(&estate, &policy, 1).await;
     // WHEN the whole holiday passes
     h.run(16 * 60, 5).await;
     // THEN the idle pool was stopped after its grace period and never started again
-    let calls: Vec<_> = h.mutations().into_iter().filter(|c| c.resource.as_deref() == Some("wspool-sales0001")).collect();
+    let calls: Vec<_> =
+        h.mutations().into_iter().filter(|c| c.resource.as_deref() == Some("wspool-sales0001")).collect();
     assert_eq!(calls.iter().filter(|c| c.operation == "StopWorkspacesPool").count(), 1, "{calls:?}");
     assert!(calls.iter().all(|c| c.operation != "StartWorkspacesPool"), "{calls:?}");
     let stop = calls.iter().find(|c| c.operation == "StopWorkspacesPool").unwrap();

@@ -45,11 +45,21 @@ async fn writes_every_output_and_routes_events_like_the_rules() {
     // WHEN six hours are simulated
     let summary = simulate(&opts).await.expect("simulate");
     // THEN every output exists and the summary keeps its contract
-    for file in ["calls.jsonl", "audit.jsonl", "events.jsonl", "summary.json", "report.md", "charts/wspool-sales0001.svg"] {
+    for file in
+        ["calls.jsonl", "audit.jsonl", "events.jsonl", "summary.json", "report.md", "charts/wspool-sales0001.svg"]
+    {
         assert!(opts.out.join(file).exists(), "{file} missing");
     }
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(opts.out.join("summary.json")).unwrap()).unwrap();
-    for key in ["capacity_hours", "served_session_minutes", "session_requests", "unserved_session_requests", "actions", "api_calls"] {
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(opts.out.join("summary.json")).unwrap()).unwrap();
+    for key in [
+        "capacity_hours",
+        "served_session_minutes",
+        "session_requests",
+        "unserved_session_requests",
+        "actions",
+        "api_calls",
+    ] {
         assert!(json["totals"].get(key).is_some(), "totals.{key}");
         assert!(json["baselines"]["static"].get(key).is_some(), "baselines.static.{key}");
         assert!(json["baselines"]["schedule_only"].get(key).is_some());
@@ -59,9 +69,17 @@ async fn writes_every_output_and_routes_events_like_the_rules() {
     assert_eq!(summary.ticks, 72);
     assert_eq!((summary.events_delivered, summary.events_not_routed), (1, 1));
     // the session notification reconciled only its fleet: one DescribeFleets by name at 07:02, no pool calls then
-    let calls: Vec<serde_json::Value> = std::fs::read_to_string(opts.out.join("calls.jsonl")).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let calls: Vec<serde_json::Value> = std::fs::read_to_string(opts.out.join("calls.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let at_0702: Vec<_> = calls.iter().filter(|c| c["at"] == "2026-11-23T07:02:00Z").collect();
-    assert!(at_0702.iter().any(|c| c["operation"] == "DescribeFleets" && c["parameters"]["Names"] == serde_json::json!(["engineering-fleet"])), "{at_0702:?}");
+    assert!(
+        at_0702.iter().any(|c| c["operation"] == "DescribeFleets"
+            && c["parameters"]["Names"] == serde_json::json!(["engineering-fleet"])),
+        "{at_0702:?}"
+    );
     assert!(at_0702.iter().all(|c| c["operation"] != "DescribeWorkspacesPools"), "{at_0702:?}");
 }
 
@@ -70,11 +88,18 @@ async fn bad_input_files_are_named_with_path_and_reason() {
     let dir = std::env::temp_dir().join("autopilot-simulate-bad");
     std::fs::create_dir_all(&dir).unwrap();
     let bad_policy = dir.join("policy.yaml");
-    std::fs::write(&bad_policy, "version: 1\nschedules:\n  s:\n    periods: [{ days: [mon], start: '07:00', end: '25:00' }]\n").unwrap();
+    std::fs::write(
+        &bad_policy,
+        "version: 1\nschedules:\n  s:\n    periods: [{ days: [mon], start: '07:00', end: '25:00' }]\n",
+    )
+    .unwrap();
     let mut opts = options("autopilot-simulate-bad-out");
     opts.policy = bad_policy.clone();
     let error = simulate(&opts).await.unwrap_err();
-    assert!(error.contains("policy.yaml") && error.contains("schedules.s.periods[0].end: 25:00 is not a time of day"), "{error}");
+    assert!(
+        error.contains("policy.yaml") && error.contains("schedules.s.periods[0].end: 25:00 is not a time of day"),
+        "{error}"
+    );
 
     let bad_events = dir.join("events.jsonl");
     std::fs::write(&bad_events, "{\"at\": \"2026-11-23T07:00:00Z\", \"event\": {\"source\": \"x\"}}\n").unwrap();

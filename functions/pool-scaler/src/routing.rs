@@ -68,5 +68,17 @@ mod tests {
         assert!(routes(&sample("cloudtrail-stop-workspaces-pool.json")));
         assert!(!routes(&sample("cloudtrail-create-export-image-task.json")));
         assert!(!routes(&sample("command-export-requested.json")));
+        // every sample in events/pool-scaler/ reaches the function (ticks come from the schedule) and parses
+        let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/pool-scaler");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(folder).map(|d| d.flatten().collect::<Vec<_>>()).unwrap_or_default() {
+            let event: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(entry.path()).unwrap_or_default()).unwrap_or_default();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            assert!(autopilot_shared::events::parse(event.clone()).is_ok(), "{name}");
+            assert!(name == "tick.json" || routes(&event), "{name} is not routed to the pool-scaler");
+            checked += 1;
+        }
+        assert_eq!(checked, 5);
     }
 }

@@ -1,0 +1,87 @@
+//! `template.yaml` agrees with the code: the pool-scaler's EventBridge rules are exactly those in
+//! `routing.rs`, and the ledger table has the key schema, index and TTL of `shared/src/ledger/keys.rs`.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use autopilot_shared::ledger::keys;
+use serde_yaml_ng::Value;
+
+fn template() -> Value {
+    let text =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml")).unwrap();
+    serde_yaml_ng::from_str(&text).expect("template.yaml parses (long-form intrinsic functions only)")
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value.as_sequence().map(|s| s.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or_default()
+}
+
+#[test]
+fn pool_scaler_rules_match_the_routing_table() {
+    let template = template();
+    let events = template["Resources"]["PoolScalerFunction"]["Properties"]["Events"].as_mapping().unwrap();
+    let rules: Vec<(&str, &Value)> =
+        events.iter().filter(|(_, v)| v["Type"] == "EventBridgeRule").map(|(k, v)| (k.as_str().unwrap(), v)).collect();
+    assert_eq!(rules.len(), pool_scaler::routing::EVENT_RULES.len());
+    for rule in pool_scaler::routing::EVENT_RULES {
+        let (_, declared) = rules
+            .iter()
+            .find(|(name, _)| *name == rule.name)
+            .unwrap_or_else(|| panic!("{} missing from template.yaml", rule.name));
+        let pattern = &declared["Properties"]["Pattern"];
+        assert_eq!(strings(&pattern["source"]), [rule.source], "{}", rule.name);
+        assert_eq!(strings(&pattern["detail-type"]), [rule.detail_type], "{}", rule.name);
+        assert_eq!(strings(&pattern["detail"]["eventName"]), rule.event_names, "{}", rule.name);
+        assert!(declared["Properties"]["DeadLetterConfig"].is_mapping(), "{} needs a dead-letter queue", rule.name);
+        assert!(declared["Properties"]["RetryPolicy"].is_mapping(), "{} needs an explicit retry policy", rule.name);
+    }
+}
+
+#[test]
+fn the_ledger_table_matches_the_key_schema_in_code() {
+    let template = template();
+    let table = &template["Resources"]["LedgerTable"]["Properties"];
+    let key = |schema: &Value, kind: &str| {
+        schema
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|k| k["KeyType"] == kind)
+            .map(|k| k["AttributeName"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(key(&table["KeySchema"], "HASH").as_deref(), Some(keys::PK));
+    assert_eq!(key(&table["KeySchema"], "RANGE").as_deref(), Some(keys::SK));
+    let gsi = &table["GlobalSecondaryIndexes"][0];
+    assert_eq!(gsi["IndexName"].as_str(), Some(keys::GSI1));
+    assert_eq!(key(&gsi["KeySchema"], "HASH").as_deref(), Some(keys::GSI1_PK));
+    assert_eq!(key(&gsi["KeySchema"], "RANGE").as_deref(), Some(keys::GSI1_SK));
+    assert_eq!(table["TimeToLiveSpecification"]["AttributeName"].as_str(), Some(keys::TTL));
+    assert_eq!(table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(), Some(true));
+    assert_eq!(table["SSESpecification"]["SSEEnabled"].as_bool(), Some(true));
+}
+
+#[test]
+fn the_pool_scaler_policy_has_no_wildcard_actions_and_scoped_mutations() {
+    let template = template();
+    let statements = template["Resources"]["PoolScalerFunction"]["Properties"]["Policies"][0]["Statement"]
+        .as_sequence()
+        .unwrap()
+        .clone();
+    for statement in &statements {
+        let actions = match &statement["Action"] {
+            Value::String(action) => vec![action.clone()],
+            other => strings(other),
+        };
+        for action in &actions {
+            assert!(!action.contains('*'), "wildcard action {action}");
+            let read_only = ["Describe", "List", "Get", "Query"]
+                .iter()
+                .any(|p| action.split(':').nth(1).is_some_and(|a| a.starts_with(p)));
+            if statement["Resource"] == "*" {
+                assert!(read_only, "{action} is not read-only but has Resource *");
+            }
+        }
+    }
+    // the dry-run switch defaults to on for a first install
+    assert_eq!(template["Parameters"]["DryRun"]["Default"].as_str(), Some("true"));
+}
