@@ -246,3 +246,76 @@ async fn a_holiday_stays_off_and_idle_pools_stop_off_hours() {
     let stop = calls.iter().find(|c| c.operation == "StopWorkspacesPool").unwrap();
     assert!(stop.at >= berlin(5, 30), "after the 30-minute idle grace: {stop:?}");
 }
+
+#[tokio::test]
+async fn a_cloudtrail_manual_stop_is_honoured_and_our_own_calls_are_not_manual() {
+    // GIVEN the engineering fleet under the scaler at 10:00
+    let h = Harness::start(ESTATE, POLICY, 1).await;
+    h.local.simulator.advance(Duration::hours(5));
+    h.tick().await;
+    // WHEN an administrator stops it and CloudTrail reports the call
+    h.local.simulator.invoke("appstream", "StopFleet", &serde_json::json!({ "Name": "engineering-fleet" })).unwrap();
+    let sample = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/pool-scaler/manual-stop-fleet.json"),
+    )
+    .unwrap();
+    let mut event: serde_json::Value = serde_json::from_str(&sample).unwrap();
+    event["detail"]["requestParameters"]["name"] = serde_json::json!("engineering-fleet");
+    event["detail"]["eventTime"] = serde_json::json!(h.local.simulator.now().to_rfc3339());
+    let recorded = h.deliver(event.clone()).await.unwrap();
+    assert_eq!(recorded.status, "recorded");
+    // THEN the scaler does not start it again during the same schedule phase (no schedule: it stays honoured)
+    let before = h.mutations().len();
+    h.run(60, 5).await;
+    assert!(
+        h.mutations()[before..].iter().all(|c| c.resource.as_deref() != Some("engineering-fleet")),
+        "{:?}",
+        &h.mutations()[before..]
+    );
+    // and a CloudTrail record of the function's own role is not a manual change
+    event["detail"]["userIdentity"]["arn"] =
+        serde_json::json!("arn:aws:sts::123456789012:assumed-role/euc-autopilot-PoolScalerRole/pool-scaler");
+    assert_eq!(h.deliver(event).await.unwrap().status, "ours");
+}
+
+#[tokio::test]
+async fn enforce_true_reverts_a_manual_change() {
+    let policy = POLICY.replace("  - select: { tag: { autopilot/capacity: engineering } }\n    in_hours: { min: 3, max: 20 }\n", "  - select: { tag: { autopilot/capacity: engineering } }\n    in_hours: { min: 3, max: 20 }\n    enforce: true\n");
+    let h = Harness::start(ESTATE, &policy, 1).await;
+    h.run(30, 5).await; // scaled to its minimum of 3, one step at a time
+    h.local.simulator.advance(Duration::minutes(40));
+    h.run(30, 5).await;
+    assert_eq!(h.local.simulator.with_world(|w| w.fleets["engineering-fleet"].capacity.desired), 3);
+    h.local
+        .simulator
+        .invoke(
+            "appstream",
+            "UpdateFleet",
+            &serde_json::json!({ "Name": "engineering-fleet", "ComputeCapacity": { "DesiredInstances": 15 } }),
+        )
+        .unwrap();
+    h.local.simulator.advance(Duration::minutes(30));
+    h.run(60, 5).await;
+    assert_eq!(
+        h.local.simulator.with_world(|w| w.fleets["engineering-fleet"].capacity.desired),
+        3,
+        "reverted to the policy"
+    );
+}
+
+#[tokio::test]
+async fn daylight_saving_days_keep_the_local_schedule() {
+    // GIVEN the Berlin office schedule on the Monday after the switch to winter time (2026-10-26)
+    let estate = ESTATE.replace("start: 2026-11-23T04:00:00Z", "start: 2026-10-26T03:00:00Z");
+    let h = Harness::start(&estate, POLICY, 1).await;
+    h.run(4 * 60, 5).await;
+    // THEN prewarm begins at 06:30 local = 05:30 UTC (UTC+1 after the change, not 04:30 as in summer)
+    let first = h.mutations().into_iter().find(|c| c.resource.as_deref() == Some("wspool-sales0001")).unwrap();
+    assert_eq!(first.at, Utc.with_ymd_and_hms(2026, 10, 26, 5, 30, 0).single().unwrap(), "{first:?}");
+    // and on the Friday before it (summer time) at 04:30 UTC
+    let summer = ESTATE.replace("start: 2026-11-23T04:00:00Z", "start: 2026-10-23T02:00:00Z");
+    let h = Harness::start(&summer, POLICY, 1).await;
+    h.run(4 * 60, 5).await;
+    let first = h.mutations().into_iter().find(|c| c.resource.as_deref() == Some("wspool-sales0001")).unwrap();
+    assert_eq!(first.at, Utc.with_ymd_and_hms(2026, 10, 23, 4, 30, 0).single().unwrap(), "{first:?}");
+}
