@@ -319,3 +319,27 @@ async fn daylight_saving_days_keep_the_local_schedule() {
     let first = h.mutations().into_iter().find(|c| c.resource.as_deref() == Some("wspool-sales0001")).unwrap();
     assert_eq!(first.at, Utc.with_ymd_and_hms(2026, 10, 23, 4, 30, 0).single().unwrap(), "{first:?}");
 }
+
+#[tokio::test]
+async fn evening_scale_in_never_asks_for_less_than_the_sessions_in_use() {
+    // GIVEN a busy office day
+    let h = Harness::start(ESTATE, POLICY, 1).await;
+    h.run(10 * 60, 5).await; // to 15:00 Berlin
+    // WHEN the afternoon and evening pass tick by tick
+    for _ in 0..(6 * 12) {
+        let in_use = h.local.simulator.with_world(|w| w.pools["wspool-sales0001"].capacity.active_sessions);
+        let before = h.mutations().len();
+        h.tick().await;
+        // THEN no UpdateWorkspacesPool asks for fewer sessions than were in use when it decided
+        for call in &h.mutations()[before..] {
+            if call.operation == "UpdateWorkspacesPool" && call.resource.as_deref() == Some("wspool-sales0001") {
+                let desired = call.parameters["Capacity"]["DesiredUserSessions"].as_u64().unwrap();
+                assert!(desired >= u64::from(in_use), "{desired} < {in_use} in use at {}", call.at);
+            }
+        }
+        h.local.simulator.advance(Duration::minutes(5));
+    }
+    let scale_ins =
+        h.mutations().iter().filter(|c| c.operation == "UpdateWorkspacesPool" && c.at >= berlin(17, 0)).count();
+    assert!(scale_ins > 0, "the evening must have scaled in");
+}

@@ -166,7 +166,15 @@ async fn reconcile(
     now: chrono::DateTime<chrono::Utc>,
     remaining: std::time::Duration,
 ) -> Result<(Observation, Vec<ActionReport>), AutopilotError> {
+    let started = std::time::Instant::now();
     let observation = observe(aws, scope, &deps.config.region).await.map_err(classified)?;
+    for resource in &observation.resources {
+        let labels = [("resource", resource.resource.id().to_owned())];
+        metrics::gauge!("desired_capacity", &labels).set(f64::from(resource.desired));
+        let utilization =
+            if resource.desired == 0 { 0.0 } else { f64::from(resource.in_use) / f64::from(resource.desired) };
+        metrics::gauge!("utilization", &labels).set(utilization);
+    }
     let mut stored: BTreeMap<String, Versioned<Memory>> = BTreeMap::new();
     for resource in &observation.resources {
         if let Some(memory) = deps.ledger.get_state::<Memory>(&resource.resource).await.map_err(classified)? {
@@ -191,6 +199,7 @@ async fn reconcile(
         event_bus: deps.config.event_bus.as_deref(),
     };
     let actions = act(&ctx, &decisions, &stored).await.map_err(|e| classified(e.0))?;
+    metrics::histogram!("reconcile_duration_ms").record(started.elapsed().as_secs_f64() * 1000.0);
     Ok((observation, actions))
 }
 
