@@ -3,9 +3,6 @@
 
 use autopilot_local::LocalEstate;
 use autopilot_local::generate::{Sizes, generate};
-use autopilot_shared::clients::{AwsClients, retry_config};
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
 use std::time::Instant;
 
 #[tokio::main]
@@ -14,14 +11,7 @@ async fn main() -> Result<(), String> {
     let started = Instant::now();
     let local = LocalEstate::start(&estate, 1, 0).await?;
     let start_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let config = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("eu-central-1"))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new("bench", "bench", None, None, "bench")))
-        .endpoint_url(&local.endpoint)
-        .retry_config(retry_config())
-        .build();
-    let aws = AwsClients::from_sdk_config(&config);
+    let aws = local.clients();
 
     let pages = 1_000;
     let started = Instant::now();

@@ -4,9 +4,7 @@
 
 use autopilot_local::LocalEstate;
 use autopilot_local::estate::Estate;
-use autopilot_shared::clients::{AwsClients, retry_config};
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
+use autopilot_shared::clients::AwsClients;
 
 pub const DEMO: &str = include_str!("../../estates/demo.yaml");
 
@@ -16,14 +14,7 @@ pub fn demo() -> Estate {
 
 pub async fn start(estate: &Estate, seed: u64) -> (LocalEstate, AwsClients) {
     let local = LocalEstate::start(estate, seed, 0).await.expect("local estate starts");
-    let config = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("eu-central-1"))
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new("test", "test", None, None, "test")))
-        .endpoint_url(&local.endpoint)
-        .retry_config(retry_config())
-        .build();
-    let clients = AwsClients::from_sdk_config(&config);
+    let clients = local.clients();
     (local, clients)
 }
 
