@@ -138,9 +138,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 out,
                 progress: true,
             };
-            let summary = simulate(&options).await?;
-            print_summary(&summary, &options.out);
-            Ok(())
+            simulate_and_print(&options).await
         }
         Command::Demo { out, seed } => {
             std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
@@ -162,9 +160,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 out,
                 progress: true,
             };
-            let summary = simulate(&options).await?;
-            print_summary(&summary, &options.out);
-            Ok(())
+            simulate_and_print(&options).await
         }
         Command::Estate {
             command: EstateCommand::Generate { pools, fleets, builders, environments, devices, workspaces, seed },
@@ -175,6 +171,12 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+async fn simulate_and_print(options: &Options) -> Result<(), String> {
+    let summary = simulate(options).await?;
+    print_summary(&summary, &options.out);
+    Ok(())
 }
 
 fn print_summary(summary: &Summary, out: &std::path::Path) {

@@ -3,6 +3,8 @@
 //! and alarms behave predictably: `Retryable` errors are worth another attempt, `NonRetryable` and
 //! `InvalidInput` go straight to the dead-letter path.
 
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use lambda_runtime::Diagnostic;
 use serde::Serialize;
 
@@ -79,6 +81,33 @@ impl Classify for AutopilotError {
 impl From<AutopilotError> for Diagnostic {
     fn from(error: AutopilotError) -> Self {
         Diagnostic { error_type: error.class.as_str().to_owned(), error_message: error.message }
+    }
+}
+
+/// An AWS SDK error in words: `Code: message` for a service error, the error itself otherwise.
+pub fn sdk_error_message<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    error: &SdkError<E, R>,
+) -> String {
+    match error.as_service_error() {
+        Some(service) => format!("{}: {}", service.code().unwrap_or("Unknown"), service.message().unwrap_or_default()),
+        None => format!("{error:?}"),
+    }
+}
+
+/// The class of an AWS SDK error (after the SDK's own retries): throttling, internal and unavailable service
+/// errors and every transport failure (timeout, dispatch, response) are worth another attempt; other service
+/// errors are not.
+pub fn sdk_error_class<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> ErrorClass {
+    match error.as_service_error() {
+        Some(service) => {
+            let code = service.code().unwrap_or_default();
+            if ["Throttl", "LimitExceeded", "Internal", "Unavailable"].iter().any(|hint| code.contains(hint)) {
+                ErrorClass::Retryable
+            } else {
+                ErrorClass::NonRetryable
+            }
+        }
+        None => ErrorClass::Retryable,
     }
 }
 

@@ -4,6 +4,7 @@
 
 use crate::decide::{Action, Decision, Kind, Memory, Outcome};
 use autopilot_shared::clients::AwsClients;
+use autopilot_shared::error::sdk_error_message;
 use autopilot_shared::events::AUTOPILOT_SOURCE;
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use autopilot_shared::ledger::idempotency::{Acquired, IdempotencyKey, payload_hash};
@@ -64,13 +65,13 @@ async fn call(aws: &AwsClients, decision: &Decision, action: Action) -> Result<(
                 .send()
                 .await
                 .map(drop)
-                .map_err(|e| error_text(&e))
+                .map_err(|e| sdk_error_message(&e))
         }
         (Kind::Pool, Action::Start) => {
-            aws.workspaces.start_workspaces_pool().pool_id(id).send().await.map(drop).map_err(|e| error_text(&e))
+            aws.workspaces.start_workspaces_pool().pool_id(id).send().await.map(drop).map_err(|e| sdk_error_message(&e))
         }
         (Kind::Pool, Action::Stop) => {
-            aws.workspaces.stop_workspaces_pool().pool_id(id).send().await.map(drop).map_err(|e| error_text(&e))
+            aws.workspaces.stop_workspaces_pool().pool_id(id).send().await.map(drop).map_err(|e| sdk_error_message(&e))
         }
         (Kind::SingleSessionFleet | Kind::MultiSessionFleet, Action::SetDesired { to, .. }) => {
             let value = i32::try_from(to).unwrap_or(i32::MAX);
@@ -86,19 +87,14 @@ async fn call(aws: &AwsClients, decision: &Decision, action: Action) -> Result<(
                 .send()
                 .await
                 .map(drop)
-                .map_err(|e| error_text(&e))
+                .map_err(|e| sdk_error_message(&e))
         }
-        (_, Action::Start) => aws.appstream.start_fleet().name(id).send().await.map(drop).map_err(|e| error_text(&e)),
-        (_, Action::Stop) => aws.appstream.stop_fleet().name(id).send().await.map(drop).map_err(|e| error_text(&e)),
-    }
-}
-
-fn error_text<E: aws_sdk_workspaces::error::ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
-    error: &aws_sdk_workspaces::error::SdkError<E, R>,
-) -> String {
-    match error.as_service_error() {
-        Some(service) => format!("{}: {}", service.code().unwrap_or("Unknown"), service.message().unwrap_or_default()),
-        None => format!("{error:?}"),
+        (_, Action::Start) => {
+            aws.appstream.start_fleet().name(id).send().await.map(drop).map_err(|e| sdk_error_message(&e))
+        }
+        (_, Action::Stop) => {
+            aws.appstream.stop_fleet().name(id).send().await.map(drop).map_err(|e| sdk_error_message(&e))
+        }
     }
 }
 
@@ -225,6 +221,6 @@ async fn announce_failure(ctx: &ActContext<'_>, decision: &Decision, action: &st
         .set_event_bus_name(ctx.event_bus.map(str::to_owned))
         .build();
     if let Err(error) = ctx.aws.eventbridge.put_events().entries(entry).send().await {
-        tracing::warn!(error = %error_text(&error), "could not publish Capacity Action Failed");
+        tracing::warn!(error = %sdk_error_message(&error), "could not publish Capacity Action Failed");
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::decide::{Kind, Observed};
 use autopilot_shared::clients::AwsClients;
-use autopilot_shared::error::ErrorClass;
+use autopilot_shared::error::{ErrorClass, sdk_error_class, sdk_error_message};
 use autopilot_shared::resource::{ResourceKind, ResourceRef};
 use aws_sdk_applicationautoscaling::types::ServiceNamespace;
 use futures::{StreamExt, TryStreamExt};
@@ -29,31 +29,11 @@ impl autopilot_shared::error::Classify for ObserveError {
     }
 }
 
-fn sdk_error<E: std::error::Error + aws_sdk_workspaces::error::ProvideErrorMetadata + 'static, R: std::fmt::Debug>(
+fn sdk_error<E: aws_sdk_workspaces::error::ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
     what: &str,
     error: aws_sdk_workspaces::error::SdkError<E, R>,
 ) -> ObserveError {
-    let class = match &error {
-        aws_sdk_workspaces::error::SdkError::ServiceError(service) => {
-            let code = service.err().code().unwrap_or_default();
-            if code.contains("Throttl")
-                || code.contains("LimitExceeded")
-                || code.contains("Internal")
-                || code.contains("Unavailable")
-            {
-                ErrorClass::Retryable
-            } else {
-                ErrorClass::NonRetryable
-            }
-        }
-        // timeouts, dispatch and response errors are transient
-        _ => ErrorClass::Retryable,
-    };
-    let message = match error.as_service_error() {
-        Some(service) => format!("{}: {}", service.code().unwrap_or("Unknown"), service.message().unwrap_or_default()),
-        None => format!("{error}"),
-    };
-    ObserveError { what: what.to_owned(), message, class }
+    ObserveError { what: what.to_owned(), message: sdk_error_message(&error), class: sdk_error_class(&error) }
 }
 
 /// What one reconcile looks at: everything, or one resource.

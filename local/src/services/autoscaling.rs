@@ -19,36 +19,49 @@ pub fn handle(world: &mut World, operation: &str, input: &Value) -> ApiResult {
     let namespace = required_str(input, "ServiceNamespace", CODES)?;
     let resource_ids = string_list(input, "ResourceIds");
     let dimension = optional_str(input, "ScalableDimension");
-    let mut targets = Vec::new();
-    match namespace {
-        "workspaces" => {
-            for pool in world.pools.values().filter(|p| p.application_autoscaling) {
-                targets.push(json!({
-                    "ServiceNamespace": "workspaces",
-                    "ResourceId": format!("workspacespool/{}", pool.id),
-                    "ScalableDimension": "workspaces:workspacespool:DesiredUserSessions",
-                    "MinCapacity": 1,
-                    "MaxCapacity": 100,
-                    "RoleARN": format!("arn:aws:iam::{}:role/aws-service-role/workspaces.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_WorkSpacesPool", pool.account),
-                    "CreationTime": epoch(pool.created_at),
-                }));
-            }
-        }
-        "appstream" => {
-            for fleet in world.fleets.values().filter(|f| f.application_autoscaling) {
-                targets.push(json!({
-                    "ServiceNamespace": "appstream",
-                    "ResourceId": format!("fleet/{}", fleet.name),
-                    "ScalableDimension": "appstream:fleet:DesiredCapacity",
-                    "MinCapacity": 1,
-                    "MaxCapacity": 100,
-                    "RoleARN": format!("arn:aws:iam::{}:role/aws-service-role/appstream.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_AppStreamFleet", fleet.account),
-                    "CreationTime": epoch(fleet.created_at),
-                }));
-            }
-        }
-        _ => {}
-    }
+    // (namespace, resource prefix, dimension, service-linked role suffix) per namespace
+    let (prefix, dimension_name, role) = match namespace {
+        "workspaces" => (
+            "workspacespool",
+            "workspaces:workspacespool:DesiredUserSessions",
+            "workspaces.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_WorkSpacesPool",
+        ),
+        "appstream" => (
+            "fleet",
+            "appstream:fleet:DesiredCapacity",
+            "appstream.application-autoscaling.amazonaws.com/AWSServiceRoleForApplicationAutoScaling_AppStreamFleet",
+        ),
+        _ => ("", "", ""),
+    };
+    let registered: Vec<(&str, &str, chrono::DateTime<chrono::Utc>)> = match namespace {
+        "workspaces" => world
+            .pools
+            .values()
+            .filter(|p| p.application_autoscaling)
+            .map(|p| (p.id.as_str(), p.account.as_str(), p.created_at))
+            .collect(),
+        "appstream" => world
+            .fleets
+            .values()
+            .filter(|f| f.application_autoscaling)
+            .map(|f| (f.name.as_str(), f.account.as_str(), f.created_at))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut targets: Vec<Value> = registered
+        .into_iter()
+        .map(|(id, account, created)| {
+            json!({
+                "ServiceNamespace": namespace,
+                "ResourceId": format!("{prefix}/{id}"),
+                "ScalableDimension": dimension_name,
+                "MinCapacity": 1,
+                "MaxCapacity": 100,
+                "RoleARN": format!("arn:aws:iam::{account}:role/aws-service-role/{role}"),
+                "CreationTime": epoch(created),
+            })
+        })
+        .collect();
     targets.retain(|t| {
         resource_ids.as_ref().is_none_or(|ids| ids.iter().any(|id| t["ResourceId"] == *id))
             && dimension.is_none_or(|d| t["ScalableDimension"] == d)

@@ -85,11 +85,7 @@ impl LedgerError {
         operation: &'static str,
         error: &SdkError<E, R>,
     ) -> Self {
-        let message = match error.as_service_error() {
-            Some(service) => format!("{}: {}", service.code().unwrap_or("Unknown"), service.message().unwrap_or("")),
-            None => format!("{error:?}"),
-        };
-        LedgerError::Unavailable { operation, message }
+        LedgerError::Unavailable { operation, message: crate::error::sdk_error_message(error) }
     }
 
     fn corrupt(key: &Key, error: impl std::fmt::Display) -> Self {
