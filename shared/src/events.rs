@@ -14,6 +14,39 @@ use serde::{Deserialize, Serialize};
 /// Our own event source, for commands in and outcome events out.
 pub const AUTOPILOT_SOURCE: &str = "euc.autopilot";
 
+/// One EventBridge rule of a function: source, detail type and (for CloudTrail) the API calls it matches.
+/// Each function lists its rules once (`routing.rs`); `template.yaml` declares the same (a test checks), and
+/// `autopilot simulate` routes injected events with them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    /// The rule's logical name in `template.yaml`.
+    pub name: &'static str,
+    pub source: &'static str,
+    pub detail_type: &'static str,
+    /// `detail.eventName` values (CloudTrail rules only).
+    pub event_names: &'static [&'static str],
+}
+
+impl Rule {
+    /// Whether EventBridge would deliver `event` through this rule.
+    pub fn matches(&self, event: &serde_json::Value) -> bool {
+        let field = |name: &str| event.get(name).and_then(serde_json::Value::as_str).unwrap_or_default();
+        let event_name = event
+            .get("detail")
+            .and_then(|d| d.get("eventName"))
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default();
+        self.source == field("source")
+            && self.detail_type == field("detail-type")
+            && (self.event_names.is_empty() || self.event_names.contains(&event_name))
+    }
+}
+
+/// Whether any of `rules` delivers `event`.
+pub fn routes(rules: &[Rule], event: &serde_json::Value) -> bool {
+    rules.iter().any(|rule| rule.matches(event))
+}
+
 /// Why an event was rejected. Always `InvalidInput`: retrying the same bytes cannot help.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid event: {path}: {reason}")]
@@ -101,24 +134,71 @@ pub struct CloudTrailCall {
 /// The typed meaning of a CloudTrail call.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApiCall {
-    CreateExportImageTask { image_name: String, ami_name: String, task_id: Option<String> },
-    CreateImportedImage { name: String, source_ami_id: String },
-    StartImageBuilder { name: String },
-    StopImageBuilder { name: String },
-    CreateImageBuilder { name: String },
-    UpdateFleet { name: String, desired_instances: Option<i64>, desired_sessions: Option<i64> },
-    StartFleet { name: String },
-    StopFleet { name: String },
-    UpdateWorkspacesPool { pool_id: String, desired_user_sessions: Option<i64> },
-    StartWorkspacesPool { pool_id: String },
-    StopWorkspacesPool { pool_id: String },
-    UpdateEnvironment { id: String, desired_software_set_id: Option<String> },
+    CreateExportImageTask {
+        image_name: String,
+        ami_name: String,
+        task_id: Option<String>,
+    },
+    CreateImportedImage {
+        name: String,
+        source_ami_id: String,
+    },
+    StartImageBuilder {
+        name: String,
+    },
+    StopImageBuilder {
+        name: String,
+    },
+    CreateImageBuilder {
+        name: String,
+    },
+    /// An image created from an image builder (Image Assistant): the builder is about to snapshot.
+    CreateImage {
+        image_builder_name: String,
+        image_name: Option<String>,
+    },
+    UpdateFleet {
+        name: String,
+        desired_instances: Option<i64>,
+        desired_sessions: Option<i64>,
+    },
+    StartFleet {
+        name: String,
+    },
+    StopFleet {
+        name: String,
+    },
+    UpdateWorkspacesPool {
+        pool_id: String,
+        desired_user_sessions: Option<i64>,
+    },
+    StartWorkspacesPool {
+        pool_id: String,
+    },
+    StopWorkspacesPool {
+        pool_id: String,
+    },
+    UpdateEnvironment {
+        id: String,
+        desired_software_set_id: Option<String>,
+    },
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct NameParams {
     name: String,
+}
+
+/// `CreateImage` from an image builder. AWS documents the event but not its request fields; the builder is
+/// read from `imageBuilderName` (or `name`).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateImageParams {
+    #[serde(alias = "name")]
+    image_builder_name: String,
+    #[serde(default)]
+    image_name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -224,6 +304,10 @@ impl CloudTrailCall {
             }
             ("appstream.amazonaws.com", "CreateImageBuilder") => {
                 ApiCall::CreateImageBuilder { name: elements::<NameParams>(request, REQ)?.name }
+            }
+            ("appstream.amazonaws.com", "CreateImage") => {
+                let p: CreateImageParams = elements(request, REQ)?;
+                ApiCall::CreateImage { image_builder_name: p.image_builder_name, image_name: p.image_name }
             }
             ("appstream.amazonaws.com", "StartFleet") => {
                 ApiCall::StartFleet { name: elements::<NameParams>(request, REQ)?.name }

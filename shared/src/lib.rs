@@ -7,12 +7,16 @@
 //! - [`telemetry`]: JSON logs with Powertools keys, EMF metrics, correlation ids.
 //! - [`clock`]: system and virtual clocks.
 //! - [`error`]: error classes and their mapping to Lambda diagnostics.
+//! - [`effect`]: one side effect exactly once (idempotency, dry-run, audit) and outcome events.
+//! - [`runtime`]: configuration, dependencies, policy loading, the function lease and the Lambda entry point.
 
 pub mod clients;
 pub mod clock;
+pub mod effect;
 pub mod error;
 pub mod events;
 pub mod ledger;
 pub mod policy;
 pub mod resource;
+pub mod runtime;
 pub mod telemetry;

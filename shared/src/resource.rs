@@ -46,6 +46,18 @@ impl ResourceKind {
     }
 }
 
+/// The account and region an ARN names (`arn:<partition>:<service>:<region>:<account>:…`); an ARN without
+/// them (or none at all) gives `000000000000` and `fallback_region`.
+pub fn account_region(arn: &str, fallback_region: &str) -> (String, String) {
+    let parts: Vec<&str> = arn.split(':').collect();
+    match parts.as_slice() {
+        [_, _, _, region, account, ..] if !account.is_empty() && !region.is_empty() => {
+            ((*account).to_owned(), (*region).to_owned())
+        }
+        _ => ("000000000000".to_owned(), fallback_region.to_owned()),
+    }
+}
+
 /// A resource in one account and region. Components never contain `#`, the ledger's key separator.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ResourceRef {

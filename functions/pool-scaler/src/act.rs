@@ -4,10 +4,10 @@
 
 use crate::decide::{Action, Decision, Kind, Memory, Outcome};
 use autopilot_shared::clients::AwsClients;
+use autopilot_shared::effect::{CallError, Effect, Performed, announce, perform_once};
 use autopilot_shared::error::sdk_error_message;
-use autopilot_shared::events::AUTOPILOT_SOURCE;
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
-use autopilot_shared::ledger::idempotency::{Acquired, IdempotencyKey, payload_hash};
+use autopilot_shared::ledger::idempotency::IdempotencyKey;
 use autopilot_shared::ledger::lease::Fence;
 use autopilot_shared::ledger::state::Versioned;
 use autopilot_shared::ledger::{Ledger, LedgerError};
@@ -38,7 +38,7 @@ pub struct ActionReport {
     pub name: String,
     pub outcome: Outcome,
     pub reason: String,
-    /// applied | dry-run | duplicate | failed | not-acted
+    /// applied | dry-run | duplicate | deferred | failed | not-acted
     pub result: String,
     pub error: Option<String>,
 }
@@ -135,60 +135,35 @@ pub async fn act(
             reports.push(report("not-acted", None));
             continue;
         };
-        let idempotency = IdempotencyKey::new(ctx.function, format!("{key}#{}", ctx.epoch));
-        let hash = payload_hash(&action);
-        let claim = match ctx.ledger.acquire_idempotency(&idempotency, &hash, ctx.now, ctx.remaining).await {
-            Ok(Acquired::Proceed(claim)) => claim,
-            Ok(Acquired::AlreadyCompleted { .. }) => {
-                reports.push(report("duplicate", None));
-                continue;
-            }
-            Err(LedgerError::InProgress { .. } | LedgerError::PayloadMismatch { .. }) => {
-                // Another delivery of this epoch is acting, or already acted with what it saw then.
-                reports.push(report("duplicate", None));
-                continue;
-            }
-            Err(other) => return Err(other.into()),
-        };
         let name = action_name(decision.kind, action);
-        let mut audit = AuditRecord {
-            at: ctx.now,
-            function: ctx.function.to_owned(),
-            resource: key.clone(),
-            action: name.to_owned(),
-            outcome: AuditOutcome::DryRun,
-            reason: decision.reason.clone(),
-            correlation_id: ctx.correlation_id.to_owned(),
-            details: serde_json::json!({ "action": action, "epoch": ctx.epoch, "name": decision.name }),
+        let effect = Effect {
+            ledger: ctx.ledger,
+            key: IdempotencyKey::new(ctx.function, format!("{key}#{}", ctx.epoch)),
+            payload: &action,
+            audit: AuditRecord {
+                at: ctx.now,
+                function: ctx.function.to_owned(),
+                resource: key.clone(),
+                action: name.to_owned(),
+                outcome: AuditOutcome::DryRun,
+                reason: decision.reason.clone(),
+                correlation_id: ctx.correlation_id.to_owned(),
+                details: serde_json::json!({ "action": action, "epoch": ctx.epoch, "name": decision.name }),
+            },
+            dry_run: ctx.dry_run,
+            now: ctx.now,
+            remaining: ctx.remaining,
         };
-        if ctx.dry_run {
-            ctx.ledger.append_audit(&audit).await?;
-            ctx.ledger.complete_idempotency(&claim, &serde_json::json!({ "dry_run": true }), ctx.now).await?;
-            metrics::counter!("actions_dry_run").increment(1);
-            reports.push(report("dry-run", None));
-            continue;
+        let performed = perform_once(
+            effect,
+            async || call(ctx.aws, decision, action).await.map_err(CallError::Failed),
+            async || save_memory(ctx, decision, previous).await,
+        )
+        .await?;
+        if let Performed::Failed(error) = &performed {
+            announce_failure(ctx, decision, name, error).await;
         }
-        match call(ctx.aws, decision, action).await {
-            Ok(()) => {
-                save_memory(ctx, decision, previous).await?;
-                audit.outcome = AuditOutcome::Applied;
-                ctx.ledger.append_audit(&audit).await?;
-                ctx.ledger.complete_idempotency(&claim, &serde_json::json!({ "applied": name }), ctx.now).await?;
-                metrics::counter!("actions_applied").increment(1);
-                tracing::info!(resource = %key, action = name, reason = %decision.reason, "applied");
-                reports.push(report("applied", None));
-            }
-            Err(error) => {
-                ctx.ledger.release_idempotency(&claim).await?;
-                audit.outcome = AuditOutcome::Failed;
-                audit.details["error"] = serde_json::json!(error);
-                ctx.ledger.append_audit(&audit).await?;
-                metrics::counter!("actions_failed").increment(1);
-                tracing::warn!(resource = %key, action = name, %error, "action failed");
-                announce_failure(ctx, decision, name, &error).await;
-                reports.push(report("failed", Some(error)));
-            }
-        }
+        reports.push(report(performed.as_str(), performed.detail()));
     }
     Ok(reports)
 }
@@ -214,13 +189,5 @@ async fn announce_failure(ctx: &ActContext<'_>, decision: &Decision, action: &st
         "error": error,
         "correlationId": ctx.correlation_id,
     });
-    let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-        .source(AUTOPILOT_SOURCE)
-        .detail_type("Capacity Action Failed")
-        .detail(detail.to_string())
-        .set_event_bus_name(ctx.event_bus.map(str::to_owned))
-        .build();
-    if let Err(error) = ctx.aws.eventbridge.put_events().entries(entry).send().await {
-        tracing::warn!(error = %sdk_error_message(&error), "could not publish Capacity Action Failed");
-    }
+    let _ = announce(&ctx.aws.eventbridge, ctx.event_bus, "Capacity Action Failed", &detail).await;
 }

@@ -5,62 +5,19 @@ use crate::act::{ActContext, ActionReport, act};
 use crate::decide::{Decision, Memory, plan};
 use crate::observe::{Observation, Scope, observe};
 use autopilot_shared::clients::AwsClients;
-use autopilot_shared::clock::Clock;
-use autopilot_shared::error::{AutopilotError, Classify};
+use autopilot_shared::error::AutopilotError;
 use autopilot_shared::events::{self, ApiCall, Input};
+use autopilot_shared::ledger::LedgerError;
 use autopilot_shared::ledger::idempotency::{Acquired, IdempotencyKey};
 use autopilot_shared::ledger::state::Versioned;
-use autopilot_shared::ledger::{Ledger, LedgerError};
-use autopilot_shared::policy::tags::DEFAULT_TAG_PREFIX;
 use autopilot_shared::resource::{ResourceKind, ResourceRef};
-use chrono::Duration;
+pub use autopilot_shared::runtime::{Config, Deps};
+use autopilot_shared::runtime::{acquire_function_lease, call_account, classified, is_own_call, load_policy};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// The function's name: its service name in logs, metrics and ledger keys.
 pub const FUNCTION: &str = "pool-scaler";
-
-/// Configuration read once at cold start (environment variables, see README).
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// `AUTOPILOT_TABLE`: the ledger table.
-    pub table: String,
-    /// `AUTOPILOT_TAG_PREFIX` (default `autopilot/`).
-    pub tag_prefix: String,
-    /// `AUTOPILOT_DRY_RUN=true` forces dry-run whatever the policy says.
-    pub force_dry_run: bool,
-    /// `AUTOPILOT_EVENT_BUS`: where outcome events go (default: the account's default bus).
-    pub event_bus: Option<String>,
-    /// `AUTOPILOT_ROLE_NAME`: CloudTrail calls made by this role are ours, not manual changes.
-    pub own_role_name: String,
-    /// `AWS_REGION`.
-    pub region: String,
-}
-
-impl Config {
-    /// Reads the environment; fails with a message naming the missing variable.
-    pub fn from_env() -> Result<Self, String> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        Ok(Self {
-            table: var("AUTOPILOT_TABLE").ok_or("AUTOPILOT_TABLE is not set (the ledger table name)")?,
-            tag_prefix: var("AUTOPILOT_TAG_PREFIX").unwrap_or_else(|| DEFAULT_TAG_PREFIX.to_owned()),
-            force_dry_run: var("AUTOPILOT_DRY_RUN").is_some_and(|v| v.eq_ignore_ascii_case("true")),
-            event_bus: var("AUTOPILOT_EVENT_BUS"),
-            own_role_name: var("AUTOPILOT_ROLE_NAME").unwrap_or_else(|| "euc-autopilot".to_owned()),
-            region: var("AWS_REGION").unwrap_or_else(|| "us-east-1".to_owned()),
-        })
-    }
-}
-
-/// Clients, ledger, clock and configuration, built once per cold start.
-#[derive(Debug, Clone)]
-pub struct Deps {
-    pub aws: AwsClients,
-    pub ledger: Ledger,
-    pub clock: Arc<dyn Clock>,
-    pub config: Config,
-}
 
 /// What one invocation did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -72,10 +29,6 @@ pub struct Report {
     pub policy_version: u32,
     pub api_calls: u32,
     pub actions: Vec<ActionReport>,
-}
-
-fn classified<E: Classify + std::error::Error>(error: E) -> AutopilotError {
-    AutopilotError::from_classified(&error)
 }
 
 /// Handles one event. `remaining` is the invocation's remaining time.
@@ -117,26 +70,20 @@ pub async fn handle(
         }
     }
 
-    let stored_policy = deps.ledger.current_policy().await.map_err(classified)?.ok_or_else(|| {
-        AutopilotError::non_retryable(format!(
-            "no policy document is stored in {}; store one with `autopilot policy put` or the ledger API",
-            deps.config.table
-        ))
-    })?;
-    let policy = stored_policy.policy;
-    report.policy_version = stored_policy.version;
-    report.dry_run = deps.config.force_dry_run || policy.dry_run();
+    let active = load_policy(deps).await?;
+    let policy = active.policy;
+    report.policy_version = active.version;
+    report.dry_run = active.dry_run;
 
-    let lease_duration = Duration::from_std(remaining).unwrap_or(Duration::minutes(5)).max(Duration::seconds(30));
-    let scope_key = format!("{FUNCTION}#{}", deps.config.region);
-    let lease = match deps.ledger.acquire_lease(&scope_key, &correlation_id, lease_duration, now).await {
-        Ok(lease) => lease,
-        Err(LedgerError::LeaseHeld { holder, .. }) if scope == Scope::All => {
-            tracing::info!(%holder, "another invocation is reconciling; this tick yields");
+    let Some(lease) = acquire_function_lease(deps, FUNCTION, &correlation_id, now, remaining).await? else {
+        if scope == Scope::All {
             report.status = "busy".into();
             return Ok(report);
         }
-        Err(error) => return Err(classified(error)),
+        // An event for one resource must not be lost while a tick runs: fail retryably, EventBridge retries.
+        return Err(AutopilotError::retryable(format!(
+            "{FUNCTION} is busy reconciling; event {correlation_id} will be retried"
+        )));
     };
 
     let result =
@@ -212,8 +159,7 @@ async fn record_manual_change(
 ) -> Result<Report, AutopilotError> {
     let mut report =
         Report { correlation_id: correlation_id.to_owned(), status: "recorded".into(), ..Report::default() };
-    let actor = call.user_identity.get("arn").and_then(serde_json::Value::as_str).unwrap_or_default();
-    if actor.contains(&format!(":assumed-role/{}", deps.config.own_role_name)) {
+    if is_own_call(call, &deps.config.own_role_name) {
         report.status = "ours".into();
         return Ok(report);
     }
@@ -229,8 +175,8 @@ async fn record_manual_change(
             return Ok(report);
         }
     };
-    let account = call.user_identity.get("accountId").and_then(serde_json::Value::as_str).unwrap_or("000000000000");
-    let resource = ResourceRef::new(account, &call.aws_region, kind, id).map_err(AutopilotError::invalid_input)?;
+    let resource =
+        ResourceRef::new(call_account(call), &call.aws_region, kind, id).map_err(AutopilotError::invalid_input)?;
     let stored = deps.ledger.get_state::<Memory>(&resource).await.map_err(classified)?;
     let mut memory = stored.as_ref().map(|s| s.state.clone()).unwrap_or_default();
     memory.manual_change_at = Some(call.event_time.min(now));

@@ -5,7 +5,7 @@
 use crate::decide::{Kind, Observed};
 use autopilot_shared::clients::AwsClients;
 use autopilot_shared::error::{ErrorClass, sdk_error_class, sdk_error_message};
-use autopilot_shared::resource::{ResourceKind, ResourceRef};
+use autopilot_shared::resource::{ResourceKind, ResourceRef, account_region};
 use aws_sdk_applicationautoscaling::types::ServiceNamespace;
 use futures::{StreamExt, TryStreamExt};
 use std::collections::{BTreeMap, BTreeSet};
@@ -51,15 +51,6 @@ pub enum Scope {
 pub struct Observation {
     pub resources: Vec<Observed>,
     pub api_calls: u32,
-}
-
-/// `arn:aws:<service>:<region>:<account>:…` → (account, region).
-fn account_region(arn: &str, fallback_region: &str) -> (String, String) {
-    let parts: Vec<&str> = arn.split(':').collect();
-    match parts.as_slice() {
-        [_, _, _, region, account, ..] if !account.is_empty() => ((*account).to_owned(), (*region).to_owned()),
-        _ => ("000000000000".to_owned(), fallback_region.to_owned()),
-    }
 }
 
 pub async fn observe(aws: &AwsClients, scope: &Scope, region: &str) -> Result<Observation, ObserveError> {

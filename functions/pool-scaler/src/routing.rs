@@ -1,16 +1,7 @@
 //! Which events reach the pool-scaler. `template.yaml` declares the same EventBridge rules; a test checks that
 //! both agree, and `autopilot simulate` routes injected events with [`routes`].
 
-/// One EventBridge rule: source, detail types and (for CloudTrail) the API calls it matches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rule {
-    /// The rule's logical name in `template.yaml`.
-    pub name: &'static str,
-    pub source: &'static str,
-    pub detail_type: &'static str,
-    /// `detail.eventName` values (CloudTrail rules only).
-    pub event_names: &'static [&'static str],
-}
+pub use autopilot_shared::events::Rule;
 
 /// The rules; schedule ticks come from EventBridge Scheduler, not from a rule.
 pub const EVENT_RULES: [Rule; 4] = [
@@ -42,14 +33,7 @@ pub const EVENT_RULES: [Rule; 4] = [
 
 /// Whether EventBridge would deliver `event` to the pool-scaler through one of its rules.
 pub fn routes(event: &serde_json::Value) -> bool {
-    let field = |name: &str| event.get(name).and_then(serde_json::Value::as_str).unwrap_or_default();
-    let event_name =
-        event.get("detail").and_then(|d| d.get("eventName")).and_then(serde_json::Value::as_str).unwrap_or_default();
-    EVENT_RULES.iter().any(|rule| {
-        rule.source == field("source")
-            && rule.detail_type == field("detail-type")
-            && (rule.event_names.is_empty() || rule.event_names.contains(&event_name))
-    })
+    autopilot_shared::events::routes(&EVENT_RULES, event)
 }
 
 #[cfg(test)]

@@ -1,0 +1,202 @@
+//! The act step: each action exactly once per cause (the idempotency key is the builder and the cause, not
+//! the tick), under the function's lease (memory writes are fenced), honouring dry-run, audited. A start or
+//! stop the service refuses because the builder changed state under us is a deferral, not a failure.
+//! Warnings honour dry-run (a dry run stops nothing, so announcing a stop would be false); reports of FAILED
+//! or unknown states are sent in dry-run too (they describe, they change nothing).
+
+use crate::decide::{Action, Decision, Memory, Outcome};
+use autopilot_shared::clients::AwsClients;
+use autopilot_shared::effect::{CallError, Effect, Performed, announce, perform_once};
+use autopilot_shared::error::sdk_error_message;
+use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
+use autopilot_shared::ledger::idempotency::IdempotencyKey;
+use autopilot_shared::ledger::lease::Fence;
+use autopilot_shared::ledger::state::Versioned;
+use autopilot_shared::ledger::{Ledger, LedgerError};
+use aws_sdk_appstream::error::ProvideErrorMetadata;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Service error codes that mean "the builder is no longer in the state we decided on".
+const STATE_CHANGED: [&str; 3] =
+    ["IncorrectStateException", "ConcurrentModificationException", "ResourceNotFoundException"];
+
+/// Everything the act step needs besides the decisions.
+#[derive(Debug)]
+pub struct ActContext<'a> {
+    pub aws: &'a AwsClients,
+    pub ledger: &'a Ledger,
+    pub function: &'a str,
+    pub correlation_id: &'a str,
+    pub dry_run: bool,
+    pub fence: &'a Fence,
+    pub now: DateTime<Utc>,
+    pub remaining: std::time::Duration,
+    pub event_bus: Option<&'a str>,
+}
+
+/// What became of one decision.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ActionReport {
+    pub resource: String,
+    pub name: String,
+    pub state: String,
+    pub outcome: Outcome,
+    pub reason: String,
+    /// applied | dry-run | duplicate | deferred | failed | not-acted
+    pub result: String,
+    pub error: Option<String>,
+}
+
+/// A failure that stops the whole act step (the ledger or the lease is gone): everything else is per item.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct ActError(#[from] pub LedgerError);
+
+fn call_error<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    error: &aws_sdk_appstream::error::SdkError<E, R>,
+) -> CallError {
+    let code = error.as_service_error().and_then(ProvideErrorMetadata::code).unwrap_or_default();
+    if STATE_CHANGED.contains(&code) {
+        CallError::StateChanged(sdk_error_message(error))
+    } else {
+        CallError::Failed(sdk_error_message(error))
+    }
+}
+
+/// The outcome event for a warning or a report.
+fn event_detail(ctx: &ActContext<'_>, decision: &Decision, action: &Action) -> serde_json::Value {
+    let mut detail = serde_json::json!({
+        "resource": decision.resource.key(),
+        "imageBuilder": decision.name,
+        "state": decision.state,
+        "reason": decision.reason,
+        "correlationId": ctx.correlation_id,
+    });
+    match action {
+        Action::Warn { cause, stop_at } => {
+            detail["stopAt"] = serde_json::json!(stop_at);
+            detail["cause"] = serde_json::json!(cause);
+        }
+        Action::Report { since, .. } => {
+            detail["since"] = serde_json::json!(since);
+            detail["errors"] = serde_json::json!(decision.errors);
+        }
+        Action::Start { .. } | Action::Stop { .. } => {}
+    }
+    detail
+}
+
+async fn call(ctx: &ActContext<'_>, decision: &Decision, action: &Action) -> Result<(), CallError> {
+    let name = decision.name.clone();
+    match action {
+        Action::Start { .. } => {
+            ctx.aws.appstream.start_image_builder().name(name).send().await.map(drop).map_err(|e| call_error(&e))
+        }
+        Action::Stop { .. } => {
+            ctx.aws.appstream.stop_image_builder().name(name).send().await.map(drop).map_err(|e| call_error(&e))
+        }
+        Action::Warn { .. } | Action::Report { .. } => {
+            let detail = event_detail(ctx, decision, action);
+            announce(&ctx.aws.eventbridge, ctx.event_bus, action.name(), &detail).await.map_err(CallError::Failed)
+        }
+    }
+}
+
+/// Carries out the decisions. `stored` holds each builder's memory as read (with its version).
+pub async fn act(
+    ctx: &ActContext<'_>,
+    decisions: &[Decision],
+    stored: &BTreeMap<String, Versioned<Memory>>,
+) -> Result<Vec<ActionReport>, ActError> {
+    let mut reports = Vec::with_capacity(decisions.len());
+    for decision in decisions {
+        let key = decision.resource.key();
+        let previous = stored.get(&key);
+        let audit = |action: &str| AuditRecord {
+            at: ctx.now,
+            function: ctx.function.to_owned(),
+            resource: key.clone(),
+            action: action.to_owned(),
+            outcome: AuditOutcome::DryRun,
+            reason: decision.reason.clone(),
+            correlation_id: ctx.correlation_id.to_owned(),
+            details: serde_json::json!({ "name": decision.name, "state": decision.state }),
+        };
+        let report = |result: &str, error: Option<String>| ActionReport {
+            resource: key.clone(),
+            name: decision.name.clone(),
+            state: decision.state.clone(),
+            outcome: decision.outcome.clone(),
+            reason: decision.reason.clone(),
+            result: result.to_owned(),
+            error,
+        };
+        let Outcome::Act(action) = &decision.outcome else {
+            let previous_memory = previous.map(|p| &p.state);
+            if decision.outcome == Outcome::Defer
+                && previous_memory.and_then(|m| m.deferred.as_ref()) != decision.memory.deferred.as_ref()
+            {
+                // Each deferral (cause and state) is recorded once, with its reason.
+                let mut record = audit("StopImageBuilder");
+                record.outcome = AuditOutcome::Deferred;
+                ctx.ledger.append_audit(&record).await?;
+                metrics::counter!("deferrals").increment(1);
+                tracing::info!(resource = %key, reason = %decision.reason, "stop deferred");
+            }
+            if previous_memory != Some(&decision.memory) {
+                save_memory(ctx, decision, previous).await?;
+            }
+            reports.push(report("not-acted", None));
+            continue;
+        };
+        let mut record = audit(action.name());
+        record.details["action"] = serde_json::json!(action);
+        let effect = Effect {
+            ledger: ctx.ledger,
+            key: IdempotencyKey::new(ctx.function, action.business_key(&key)),
+            payload: action,
+            audit: record,
+            // Reports describe; they change nothing and are sent in dry-run too.
+            dry_run: ctx.dry_run && !matches!(action, Action::Report { .. }),
+            now: ctx.now,
+            remaining: ctx.remaining,
+        };
+        let performed = perform_once(
+            effect,
+            async || call(ctx, decision, action).await,
+            async || save_memory(ctx, decision, previous).await,
+        )
+        .await?;
+        match &performed {
+            // A dry-run warning still counts as given, or the would-stop would never be recorded.
+            Performed::DryRun if matches!(action, Action::Warn { .. }) => save_memory(ctx, decision, previous).await?,
+            Performed::Failed(error) if matches!(action, Action::Start { .. } | Action::Stop { .. }) => {
+                let detail = serde_json::json!({
+                    "resource": key,
+                    "imageBuilder": decision.name,
+                    "action": action.name(),
+                    "reason": decision.reason,
+                    "error": error,
+                    "correlationId": ctx.correlation_id,
+                });
+                let _ = announce(&ctx.aws.eventbridge, ctx.event_bus, "Image Builder Action Failed", &detail).await;
+            }
+            _ => {}
+        }
+        reports.push(report(performed.as_str(), performed.detail()));
+    }
+    Ok(reports)
+}
+
+async fn save_memory(
+    ctx: &ActContext<'_>,
+    decision: &Decision,
+    previous: Option<&Versioned<Memory>>,
+) -> Result<(), LedgerError> {
+    ctx.ledger
+        .put_state(&decision.resource, &decision.memory, previous.map(|p| p.version), Some(ctx.fence), ctx.now)
+        .await
+        .map(drop)
+}

@@ -1,0 +1,173 @@
+//! The handler: a tick reconciles every builder under the function's lease (observe, decide, act); a
+//! CloudTrail call updates one builder's memory (when a run began, a person's start or stop, an image being
+//! created) so the next tick decides with it. Callable in-process (the `autopilot` tool and the tests).
+
+use crate::act::{ActContext, ActionReport, act};
+use crate::decide::{Change, Direction, Memory, plan};
+use crate::observe::observe;
+use autopilot_shared::error::AutopilotError;
+use autopilot_shared::events::{self, ApiCall, CloudTrailCall, Input};
+use autopilot_shared::ledger::state::Versioned;
+use autopilot_shared::resource::{ResourceKind, ResourceRef};
+pub use autopilot_shared::runtime::{Config, Deps};
+use autopilot_shared::runtime::{acquire_function_lease, call_account, classified, is_own_call, load_policy};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// The function's name: its service name in logs, metrics and ledger keys.
+pub const FUNCTION: &str = "builder-scheduler";
+
+/// What one invocation did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Report {
+    pub correlation_id: String,
+    /// `reconciled`, `recorded` (a CloudTrail call noted), `ours` (our own call echoed), `ignored`, or `busy`
+    /// (another invocation holds the lease).
+    pub status: String,
+    pub dry_run: bool,
+    pub policy_version: u32,
+    pub api_calls: u32,
+    pub actions: Vec<ActionReport>,
+}
+
+/// Handles one event. `remaining` is the invocation's remaining time.
+pub async fn handle(
+    deps: &Deps,
+    payload: serde_json::Value,
+    remaining: std::time::Duration,
+) -> Result<Report, AutopilotError> {
+    let input = events::parse(payload).map_err(classified)?;
+    let correlation_id = input.id().to_owned();
+    let now = deps.clock.now();
+    let mut report = Report { correlation_id: correlation_id.clone(), ..Report::default() };
+    match &input {
+        Input::Tick(_) => {}
+        Input::CloudTrail(event) => return record_call(deps, &event.detail, report, now).await,
+        Input::AppStreamSession(_) | Input::WorkSpacesAccess(_) | Input::Alarm(_) | Input::Command(_) => {
+            return Err(AutopilotError::invalid_input(format!(
+                "{FUNCTION} does not handle this input (event {correlation_id}); check the EventBridge rules"
+            )));
+        }
+    }
+    let active = load_policy(deps).await?;
+    report.policy_version = active.version;
+    report.dry_run = active.dry_run;
+    let Some(lease) = acquire_function_lease(deps, FUNCTION, &correlation_id, now, remaining).await? else {
+        report.status = "busy".into();
+        return Ok(report);
+    };
+    let result = reconcile(deps, &active.policy, &correlation_id, active.dry_run, &lease.fence(), now, remaining).await;
+    // The lease is given back whatever happened; losing it now only matters to the next holder's token.
+    let _ = deps.ledger.release_lease(&lease).await;
+    let (api_calls, actions) = result?;
+    report.status = "reconciled".into();
+    report.api_calls = api_calls;
+    report.actions = actions;
+    Ok(report)
+}
+
+async fn reconcile(
+    deps: &Deps,
+    policy: &autopilot_shared::policy::Policy,
+    correlation_id: &str,
+    dry_run: bool,
+    fence: &autopilot_shared::ledger::lease::Fence,
+    now: DateTime<Utc>,
+    remaining: std::time::Duration,
+) -> Result<(u32, Vec<ActionReport>), AutopilotError> {
+    let started = std::time::Instant::now();
+    let aws = deps.aws.with_deadline(remaining);
+    let observation = observe(&aws, &deps.config.region).await.map_err(classified)?;
+    let mut stored: BTreeMap<String, Versioned<Memory>> = BTreeMap::new();
+    for builder in &observation.builders {
+        if let Some(memory) = deps.ledger.get_state::<Memory>(&builder.resource).await.map_err(classified)? {
+            stored.insert(builder.resource.key(), memory);
+        }
+    }
+    let memories: BTreeMap<String, Memory> = stored.iter().map(|(k, v)| (k.clone(), v.state.clone())).collect();
+    let decisions = plan(&observation.builders, policy, &memories, &deps.config.tag_prefix, now);
+    let running = observation.builders.iter().filter(|b| b.state == "RUNNING").count();
+    metrics::gauge!("builders_running").set(running as f64);
+    for decision in &decisions {
+        tracing::debug!(resource = %decision.resource, outcome = ?decision.outcome, reason = %decision.reason, "decided");
+    }
+    let ctx = ActContext {
+        aws: &aws,
+        ledger: &deps.ledger,
+        function: FUNCTION,
+        correlation_id,
+        dry_run,
+        fence,
+        now,
+        remaining,
+        event_bus: deps.config.event_bus.as_deref(),
+    };
+    let actions = act(&ctx, &decisions, &stored).await.map_err(|e| classified(e.0))?;
+    let calls =
+        observation.api_calls + actions.iter().filter(|a| a.result == "applied" || a.error.is_some()).count() as u32;
+    metrics::counter!("api_calls").increment(u64::from(calls));
+    metrics::histogram!("reconcile_duration_ms").record(started.elapsed().as_secs_f64() * 1000.0);
+    Ok((calls, actions))
+}
+
+/// A CloudTrail call about an image builder, folded into its memory. The event time is when it happened:
+/// a start by anyone starts the max-runtime clock then (not at the next tick); a start or stop by someone
+/// else is a manual change; `CreateImage` means a snapshot is coming. Events older than what the memory
+/// already knows (out-of-order delivery) change nothing.
+async fn record_call(
+    deps: &Deps,
+    call: &CloudTrailCall,
+    mut report: Report,
+    now: DateTime<Utc>,
+) -> Result<Report, AutopilotError> {
+    let api_call = call.api_call().map_err(classified)?;
+    let name = match &api_call {
+        ApiCall::StartImageBuilder { name }
+        | ApiCall::CreateImageBuilder { name }
+        | ApiCall::StopImageBuilder { name } => name,
+        ApiCall::CreateImage { image_builder_name, .. } => image_builder_name,
+        _ => {
+            report.status = "ignored".into();
+            return Ok(report);
+        }
+    };
+    let resource = ResourceRef::new(call_account(call), &call.aws_region, ResourceKind::ImageBuilder, name)
+        .map_err(AutopilotError::invalid_input)?;
+    let ours = is_own_call(call, &deps.config.own_role_name);
+    let at = call.event_time.min(now);
+    let stored = deps.ledger.get_state::<Memory>(&resource).await.map_err(classified)?;
+    let mut memory = stored.as_ref().map(|s| s.state.clone()).unwrap_or_default();
+    let before = memory.clone();
+    match api_call {
+        // A start older than the last time we saw the builder down belongs to an earlier run.
+        ApiCall::StartImageBuilder { .. } | ApiCall::CreateImageBuilder { .. }
+            if memory.last_down_at.is_none_or(|down| at >= down) =>
+        {
+            memory.running_since = Some(memory.running_since.map_or(at, |since| since.min(at)));
+            if !ours && memory.manual_change.is_none_or(|m| m.direction != Direction::Start || m.at > at) {
+                memory.manual_change = Some(Change { direction: Direction::Start, at });
+            }
+        }
+        // A stop older than the current run's start is stale.
+        ApiCall::StopImageBuilder { .. }
+            if !ours
+                && memory.running_since.is_none_or(|since| at >= since)
+                && memory.manual_change.is_none_or(|m| m.direction != Direction::Stop || m.at > at) =>
+        {
+            memory.manual_change = Some(Change { direction: Direction::Stop, at });
+        }
+        ApiCall::CreateImage { .. } if memory.snapshot_requested_at.is_none_or(|previous| at > previous) => {
+            memory.snapshot_requested_at = Some(at);
+        }
+        _ => {}
+    }
+    if memory == before {
+        report.status = if ours { "ours".into() } else { "recorded".into() };
+        return Ok(report);
+    }
+    deps.ledger.put_state(&resource, &memory, stored.map(|s| s.version), None, now).await.map_err(classified)?;
+    tracing::info!(resource = %resource, event = %call.event_name, at = %at, ours, "builder call recorded");
+    report.status = if ours { "ours".into() } else { "recorded".into() };
+    Ok(report)
+}

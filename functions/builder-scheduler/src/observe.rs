@@ -1,0 +1,114 @@
+//! The observe step: one paginated `DescribeImageBuilders` pass and the tags of each builder (the Describe
+//! does not return tags), looked up with bounded concurrency.
+
+use crate::decide::Observed;
+use autopilot_shared::clients::AwsClients;
+use autopilot_shared::error::{ErrorClass, sdk_error_class, sdk_error_message};
+use autopilot_shared::resource::{ResourceKind, ResourceRef, account_region};
+use futures::{StreamExt, TryStreamExt};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Parallel tag look-ups at most.
+const TAG_CONCURRENCY: usize = 8;
+/// The largest page `DescribeImageBuilders` serves.
+const PAGE_SIZE: i32 = 25;
+
+/// Why observing failed.
+#[derive(Debug, thiserror::Error)]
+#[error("observing {what} failed: {message}")]
+pub struct ObserveError {
+    pub what: String,
+    pub message: String,
+    pub class: ErrorClass,
+}
+
+impl autopilot_shared::error::Classify for ObserveError {
+    fn class(&self) -> ErrorClass {
+        self.class
+    }
+}
+
+fn sdk_error<E: aws_sdk_appstream::error::ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    what: &str,
+    error: aws_sdk_appstream::error::SdkError<E, R>,
+) -> ObserveError {
+    ObserveError { what: what.to_owned(), message: sdk_error_message(&error), class: sdk_error_class(&error) }
+}
+
+/// Every builder observed, and how many AWS calls it took.
+#[derive(Debug, Clone, Default)]
+pub struct Observation {
+    pub builders: Vec<Observed>,
+    pub api_calls: u32,
+}
+
+pub async fn observe(aws: &AwsClients, region: &str) -> Result<Observation, ObserveError> {
+    let calls = AtomicU32::new(0);
+    let mut builders = Vec::new();
+    let mut token = None;
+    loop {
+        calls.fetch_add(1, Ordering::Relaxed);
+        let page = aws
+            .appstream
+            .describe_image_builders()
+            .max_results(PAGE_SIZE)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| sdk_error("image builders", e))?;
+        builders.extend(page.image_builders().iter().cloned());
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    let tagged: Vec<(aws_sdk_appstream::types::ImageBuilder, BTreeMap<String, String>)> =
+        futures::stream::iter(builders)
+            .map(|builder| {
+                calls.fetch_add(1, Ordering::Relaxed);
+                async move {
+                    let arn = builder.arn().unwrap_or_default().to_owned();
+                    let tags = aws
+                        .appstream
+                        .list_tags_for_resource()
+                        .resource_arn(arn)
+                        .send()
+                        .await
+                        .map_err(|e| sdk_error("image builder tags", e))?;
+                    let tags = tags.tags().cloned().unwrap_or_default().into_iter().collect();
+                    Ok::<_, ObserveError>((builder, tags))
+                }
+            })
+            .buffer_unordered(TAG_CONCURRENCY)
+            .try_collect()
+            .await?;
+    let mut observed = Vec::with_capacity(tagged.len());
+    for (builder, tags) in tagged {
+        let (account, builder_region) = account_region(builder.arn().unwrap_or_default(), region);
+        let name = builder.name().unwrap_or_default().to_owned();
+        let Ok(resource) = ResourceRef::new(account, builder_region, ResourceKind::ImageBuilder, &name) else {
+            tracing::warn!(%name, "image builder with an unusable name or ARN: not touched");
+            continue;
+        };
+        observed.push(Observed {
+            resource,
+            name,
+            state: builder.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+            tags,
+            errors: builder
+                .image_builder_errors()
+                .iter()
+                .map(|e| {
+                    format!(
+                        "{}: {}",
+                        e.error_code().map_or("Unknown", |c| c.as_str()),
+                        e.error_message().unwrap_or_default()
+                    )
+                })
+                .collect(),
+        });
+    }
+    observed.sort_by(|a, b| a.resource.cmp(&b.resource));
+    Ok(Observation { builders: observed, api_calls: calls.into_inner() })
+}

@@ -1,0 +1,154 @@
+//! What every function shares around its observe → decide → act core: configuration from the environment,
+//! the dependencies built once per cold start, loading the current policy, the function lease, recognising
+//! our own CloudTrail calls, and the Lambda entry point ([`serve`]).
+
+use crate::clients::AwsClients;
+use crate::clock::{Clock, SystemClock};
+use crate::error::{AutopilotError, Classify};
+use crate::events::CloudTrailCall;
+use crate::ledger::lease::Lease;
+use crate::ledger::{Ledger, LedgerError};
+use crate::policy::Policy;
+use crate::policy::tags::DEFAULT_TAG_PREFIX;
+use crate::telemetry::{self, InvocationContext};
+use chrono::{DateTime, Duration, Utc};
+use lambda_runtime::{LambdaEvent, service_fn};
+use std::sync::Arc;
+
+/// Configuration read once at cold start (environment variables, see README).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `AUTOPILOT_TABLE`: the ledger table.
+    pub table: String,
+    /// `AUTOPILOT_TAG_PREFIX` (default `autopilot/`).
+    pub tag_prefix: String,
+    /// `AUTOPILOT_DRY_RUN=true` forces dry-run whatever the policy says.
+    pub force_dry_run: bool,
+    /// `AUTOPILOT_EVENT_BUS`: where outcome events go (default: the account's default bus).
+    pub event_bus: Option<String>,
+    /// `AUTOPILOT_ROLE_NAME`: CloudTrail calls made by roles whose name starts with this are ours, not manual
+    /// changes.
+    pub own_role_name: String,
+    /// `AWS_REGION`.
+    pub region: String,
+}
+
+impl Config {
+    /// Reads the environment; fails with a message naming the missing variable.
+    pub fn from_env() -> Result<Self, String> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Ok(Self {
+            table: var("AUTOPILOT_TABLE").ok_or("AUTOPILOT_TABLE is not set (the ledger table name)")?,
+            tag_prefix: var("AUTOPILOT_TAG_PREFIX").unwrap_or_else(|| DEFAULT_TAG_PREFIX.to_owned()),
+            force_dry_run: var("AUTOPILOT_DRY_RUN").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            event_bus: var("AUTOPILOT_EVENT_BUS"),
+            own_role_name: var("AUTOPILOT_ROLE_NAME").unwrap_or_else(|| "euc-autopilot".to_owned()),
+            region: var("AWS_REGION").unwrap_or_else(|| "us-east-1".to_owned()),
+        })
+    }
+}
+
+/// Clients, ledger, clock and configuration, built once per cold start.
+#[derive(Debug, Clone)]
+pub struct Deps {
+    pub aws: AwsClients,
+    pub ledger: Ledger,
+    pub clock: Arc<dyn Clock>,
+    pub config: Config,
+}
+
+/// Any classified error as the error a handler returns.
+pub fn classified<E: Classify + std::error::Error>(error: E) -> AutopilotError {
+    AutopilotError::from_classified(&error)
+}
+
+/// The current policy, its version and whether this invocation runs dry.
+#[derive(Debug, Clone)]
+pub struct ActivePolicy {
+    pub policy: Policy,
+    pub version: u32,
+    pub dry_run: bool,
+}
+
+/// Loads the current policy from the ledger. No stored policy is a non-retryable error naming the fix.
+pub async fn load_policy(deps: &Deps) -> Result<ActivePolicy, AutopilotError> {
+    let stored = deps.ledger.current_policy().await.map_err(classified)?.ok_or_else(|| {
+        AutopilotError::non_retryable(format!(
+            "no policy document is stored in {}; store one with `autopilot policy put` or the ledger API",
+            deps.config.table
+        ))
+    })?;
+    let dry_run = deps.config.force_dry_run || stored.policy.dry_run();
+    Ok(ActivePolicy { policy: stored.policy, version: stored.version, dry_run })
+}
+
+/// The lease a function holds while it reconciles a region: `None` when another invocation holds it (this one
+/// yields). Its duration is the invocation's remaining time, at least 30 s.
+pub async fn acquire_function_lease(
+    deps: &Deps,
+    function: &str,
+    holder: &str,
+    now: DateTime<Utc>,
+    remaining: std::time::Duration,
+) -> Result<Option<Lease>, AutopilotError> {
+    let duration = Duration::from_std(remaining).unwrap_or(Duration::minutes(5)).max(Duration::seconds(30));
+    let scope = format!("{function}#{}", deps.config.region);
+    match deps.ledger.acquire_lease(&scope, holder, duration, now).await {
+        Ok(lease) => Ok(Some(lease)),
+        Err(LedgerError::LeaseHeld { holder, .. }) => {
+            tracing::info!(%holder, "another invocation is reconciling; this one yields");
+            Ok(None)
+        }
+        Err(error) => Err(classified(error)),
+    }
+}
+
+/// Whether a CloudTrail call was made by one of this deployment's roles (our own action echoed back): the
+/// caller's assumed-role name starts with `own_role_name` (the functions' roles share that prefix).
+pub fn is_own_call(call: &CloudTrailCall, own_role_name: &str) -> bool {
+    let actor = call.user_identity.get("arn").and_then(serde_json::Value::as_str).unwrap_or_default();
+    actor.contains(&format!(":assumed-role/{own_role_name}"))
+}
+
+/// The account a CloudTrail call was made in (`000000000000` when the event does not say).
+pub fn call_account(call: &CloudTrailCall) -> &str {
+    call.user_identity
+        .get("accountId")
+        .and_then(serde_json::Value::as_str)
+        .filter(|account| !account.is_empty())
+        .unwrap_or("000000000000")
+}
+
+/// The Lambda entry point every function's `main` calls: logging, metrics and dependencies are built once
+/// (no network in init), then each event is handled inside its invocation context, metrics are flushed, and
+/// a failure is logged with its error type.
+pub async fn serve<R, H>(function: &'static str, handler: H) -> Result<(), lambda_runtime::Error>
+where
+    R: serde::Serialize,
+    H: AsyncFn(&Deps, serde_json::Value, std::time::Duration) -> Result<R, AutopilotError>,
+{
+    telemetry::init_logging(function);
+    let metrics = telemetry::init_metrics(function)?;
+    let config = Config::from_env()?;
+    let aws = AwsClients::from_env().await;
+    let deps = Deps {
+        ledger: Ledger::new(aws.dynamodb.clone(), config.table.clone()),
+        aws,
+        clock: Arc::new(SystemClock),
+        config,
+    };
+    let (deps, handler) = (&deps, &handler);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        let now_ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or_default();
+        let remaining = std::time::Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
+        let correlation_id = event.payload.get("id").and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
+        let context = InvocationContext { request_id: event.context.request_id.clone(), correlation_id };
+        // Boxed: handler futures are large and deeply nested.
+        let result = telemetry::in_invocation(context.clone(), Box::pin(handler(deps, event.payload, remaining))).await;
+        let _ = telemetry::flush_metrics(metrics, &context, std::io::stdout());
+        result.inspect_err(|error: &AutopilotError| {
+            tracing::error!(error_type = error.class.as_str(), message = %error.message, "invocation failed");
+        })
+    }))
+    .await
+}
