@@ -42,6 +42,44 @@ pub fn tick_event(schedule: &str, at: chrono::DateTime<chrono::Utc>) -> serde_js
     })
 }
 
+/// A CloudTrail `AWS API Call via CloudTrail` event for an AppStream call made by `actor` (an assumed-role ARN)
+/// at `at`, as EventBridge delivers it.
+pub fn cloudtrail_event(
+    event_name: &str,
+    request_parameters: serde_json::Value,
+    at: chrono::DateTime<chrono::Utc>,
+    actor: &str,
+) -> serde_json::Value {
+    let time = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let id = format!("ct-{event_name}-{}-{}", at.timestamp(), request_parameters);
+    let id = autopilot_shared::ledger::keys::sha256_hex(id.as_bytes())[..32].to_owned();
+    serde_json::json!({
+        "version": "0",
+        "id": id,
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.appstream",
+        "account": "123456789012",
+        "time": time,
+        "region": "eu-central-1",
+        "resources": [],
+        "detail": {
+            "eventVersion": "1.09",
+            "userIdentity": { "type": "AssumedRole", "arn": actor, "accountId": "123456789012" },
+            "eventTime": time,
+            "eventSource": "appstream.amazonaws.com",
+            "eventName": event_name,
+            "awsRegion": "eu-central-1",
+            "requestParameters": request_parameters,
+            "responseElements": null,
+            "eventID": id,
+            "eventType": "AwsApiCall"
+        }
+    })
+}
+
+/// The identity simulated people act as.
+pub const PERSON: &str = "arn:aws:sts::123456789012:assumed-role/EUCAdmin/alice";
+
 use std::net::SocketAddr;
 
 /// Every service the simulator answers, with the variable suffix `AWS_ENDPOINT_URL_<SERVICE>` uses.
@@ -100,13 +138,14 @@ impl LocalEstate {
         clients
     }
 
-    /// The pool-scaler's dependencies wired to this estate, with the simulator's virtual clock.
-    pub fn pool_scaler(&self) -> pool_scaler::Deps {
-        pool_scaler::Deps {
+    /// A function's dependencies wired to this estate, with the simulator's virtual clock (every function
+    /// takes the same [`autopilot_shared::runtime::Deps`]).
+    pub fn deps(&self) -> autopilot_shared::runtime::Deps {
+        autopilot_shared::runtime::Deps {
             aws: self.clients(),
             ledger: self.ledger(),
             clock: std::sync::Arc::new(self.simulator.clone()),
-            config: pool_scaler::Config {
+            config: autopilot_shared::runtime::Config {
                 table: dynamo::DEFAULT_TABLE.into(),
                 tag_prefix: autopilot_shared::policy::tags::DEFAULT_TAG_PREFIX.into(),
                 force_dry_run: false,

@@ -362,7 +362,7 @@ pub async fn simulate(options: &Options) -> Result<Summary, String> {
     let local = LocalEstate::start(&estate, options.seed, 0).await?;
     let ledger = local.ledger();
     ledger.put_policy(&policy_text, options.from).await.map_err(|e| e.to_string())?;
-    let scaler = local.pool_scaler();
+    let scaler = local.deps();
 
     let mut series: BTreeMap<String, Vec<Sample>> = BTreeMap::new();
     let mut pending_events = events.into_iter().peekable();

@@ -19,6 +19,8 @@ pub mod durations {
     pub const PROVISION: i64 = 10;
     pub const BUILDER_START: i64 = 10;
     pub const BUILDER_STOP: i64 = 5;
+    /// A builder creating an image (Image Assistant) is SNAPSHOTTING this long.
+    pub const BUILDER_SNAPSHOT: i64 = 25;
     pub const WORKSPACE_START: i64 = 3;
     pub const WORKSPACE_STOP: i64 = 3;
     pub const WORKSPACE_REBOOT: i64 = 5;
@@ -242,6 +244,13 @@ pub struct Builder {
     pub tags: BTreeMap<String, String>,
     pub pending: Option<Pending>,
     pub running_minutes: u64,
+}
+
+impl Builder {
+    /// Whether the builder is billed in its state: every state but STOPPED, STOPPING, FAILED and DELETING.
+    pub fn bills(&self) -> bool {
+        !matches!(self.state.as_str(), "STOPPED" | "STOPPING" | "FAILED" | "DELETING")
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -650,7 +659,7 @@ impl World {
             if let Some(pending) = builder.pending.take_if(|p| p.at <= now) {
                 builder.state = pending.state;
             }
-            if builder.state == "RUNNING" {
+            if builder.bills() {
                 builder.running_minutes += 1;
             }
         }
@@ -734,6 +743,34 @@ impl World {
     }
 
     /// The newest validated software set.
+    /// A person creates an image from a RUNNING builder (Image Assistant): the builder is SNAPSHOTTING for
+    /// [`durations::BUILDER_SNAPSHOT`] minutes, then RUNNING again, and the image becomes AVAILABLE.
+    pub fn create_image_from_builder(&mut self, builder: &str, image: &str) -> Result<(), String> {
+        let now = self.now;
+        let done = now + Duration::minutes(durations::BUILDER_SNAPSHOT);
+        let found = self.builders.get_mut(builder).ok_or_else(|| format!("no image builder {builder}"))?;
+        if found.state != "RUNNING" {
+            return Err(format!("image builder {builder} is {}, not RUNNING", found.state));
+        }
+        found.state = "SNAPSHOTTING".into();
+        found.pending = Some(Pending { at: done, state: "RUNNING".into() });
+        let (account, region) = (found.account.clone(), found.region.clone());
+        self.images.insert(
+            image.to_owned(),
+            Image {
+                name: image.to_owned(),
+                account,
+                region,
+                state: "PENDING".into(),
+                created_at: now,
+                tags: BTreeMap::new(),
+                pending: vec![Pending { at: done, state: "AVAILABLE".into() }],
+                imported_from: None,
+            },
+        );
+        Ok(())
+    }
+
     pub fn latest_software_set(&self) -> Option<String> {
         self.software_sets
             .values()

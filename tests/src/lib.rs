@@ -1,17 +1,23 @@
-//! Harness for end-to-end tests: a local estate, a policy stored in the ledger, and a function's dependencies
-//! wired to both, with the simulator's virtual clock as the functions' clock.
+//! Harness for end-to-end tests: a local estate, a policy stored in the ledger, and the functions'
+//! dependencies wired to both, with the simulator's virtual clock as the functions' clock.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test harness: a failed set-up is a failed test
 
 use autopilot_local::LocalEstate;
 use autopilot_local::estate::Estate;
+use autopilot_shared::error::AutopilotError;
+use autopilot_shared::runtime::Deps;
 
 pub use autopilot_local::calllog::{CallRecord, is_mutating};
 
-/// A running estate with a policy, ready for a function.
+/// How long each in-process invocation may take.
+const REMAINING: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A running estate with a policy, ready for the functions.
 pub struct Harness {
     pub local: LocalEstate,
-    pub scaler: pool_scaler::Deps,
+    /// The dependencies every function takes.
+    pub scaler: Deps,
 }
 
 impl Harness {
@@ -21,7 +27,7 @@ impl Harness {
         let local = LocalEstate::start(&estate, seed, 0).await.expect("local estate starts");
         let ledger = local.ledger();
         ledger.put_policy(policy, local.simulator.now()).await.expect("policy stored");
-        let scaler = local.pool_scaler();
+        let scaler = local.deps();
         Harness { local, scaler }
     }
 
@@ -32,14 +38,25 @@ impl Harness {
     }
 
     /// Delivers any event to the pool-scaler.
-    pub async fn deliver(
-        &self,
-        event: serde_json::Value,
-    ) -> Result<pool_scaler::Report, autopilot_shared::error::AutopilotError> {
-        Box::pin(pool_scaler::handle(&self.scaler, event, std::time::Duration::from_secs(60))).await
+    pub async fn deliver(&self, event: serde_json::Value) -> Result<pool_scaler::Report, AutopilotError> {
+        Box::pin(pool_scaler::handle(&self.scaler, event, REMAINING)).await
     }
 
-    /// Ticks every `every` minutes for `minutes` minutes of virtual time.
+    /// Delivers one builder-scheduler tick at the current virtual time.
+    pub async fn builder_tick(&self) -> builder_scheduler::Report {
+        let event = autopilot_local::tick_event("euc-autopilot-builder-scheduler", self.local.simulator.now());
+        self.deliver_to_builders(event).await.expect("tick handled")
+    }
+
+    /// Delivers any event to the builder-scheduler.
+    pub async fn deliver_to_builders(
+        &self,
+        event: serde_json::Value,
+    ) -> Result<builder_scheduler::Report, AutopilotError> {
+        Box::pin(builder_scheduler::handle(&self.scaler, event, REMAINING)).await
+    }
+
+    /// Ticks the pool-scaler every `every` minutes for `minutes` minutes of virtual time.
     pub async fn run(&self, minutes: i64, every: i64) {
         let mut elapsed = 0;
         while elapsed < minutes {
@@ -47,6 +64,21 @@ impl Harness {
             self.local.simulator.advance(chrono::Duration::minutes(every));
             elapsed += every;
         }
+    }
+
+    /// Ticks the builder-scheduler every `every` minutes until the virtual clock reaches `until`, returning
+    /// every report.
+    pub async fn run_builders_until(
+        &self,
+        until: chrono::DateTime<chrono::Utc>,
+        every: i64,
+    ) -> Vec<builder_scheduler::Report> {
+        let mut reports = Vec::new();
+        while self.local.simulator.now() < until {
+            reports.push(self.builder_tick().await);
+            self.local.simulator.advance(chrono::Duration::minutes(every));
+        }
+        reports
     }
 
     /// Mutating calls in the simulator's call log (successful or not).
@@ -57,5 +89,12 @@ impl Harness {
             .into_iter()
             .filter(|c| is_mutating(&c.operation) && c.service != "eventbridge")
             .collect()
+    }
+
+    /// Details of the outcome events published to the simulated EventBridge with `detail_type`.
+    pub fn outcome_events(&self, detail_type: &str) -> Vec<serde_json::Value> {
+        self.local.simulator.with_world(|w| {
+            w.events.iter().filter(|e| e.detail_type == detail_type).map(|e| e.detail.clone()).collect()
+        })
     }
 }

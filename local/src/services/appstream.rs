@@ -212,8 +212,9 @@ fn start_builder(world: &mut World, input: &Value) -> ApiResult {
     let now = world.now;
     let builder = builder_mut(world, input)?;
     if builder.state != "STOPPED" {
+        // StartImageBuilder models no state error of its own; a builder that is not STOPPED is "not available".
         return Err(ApiError::invalid(
-            CODES.invalid_state,
+            "ResourceNotAvailableException",
             format!("The image builder {} is {}; it can be started only when STOPPED.", builder.name, builder.state),
         ));
     }

@@ -1,0 +1,236 @@
+//! builder-scheduler end to end: the real handler, through the real SDK clients, against the simulator and the
+//! embedded DynamoDB; every assertion reads the simulator's call log, its captured outcome events or the
+//! ledger. GIVEN / WHEN / THEN.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use autopilot_local::{PERSON, cloudtrail_event};
+use autopilot_shared::ledger::audit::Outcome as AuditOutcome;
+use autopilot_tests::{CallRecord, Harness};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde_json::json;
+
+/// Monday 2026-11-23 00:00 New York (05:00 UTC); New York is UTC−5 all that week.
+fn new_york(day: i64, hour: i64, minute: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 5, 0, 0).unwrap()
+        + Duration::days(day)
+        + Duration::hours(hour)
+        + Duration::minutes(minute)
+}
+
+fn estate(start: DateTime<Utc>, builders: &str) -> String {
+    format!("start: {}\nimage_builders:\n{builders}", start.to_rfc3339())
+}
+
+const POLICY: &str = r#"
+version: 1
+schedules:
+  office:
+    timezone: America/New_York
+    periods: [{ days: [mon-fri], start: "08:00", end: "18:00" }]
+image_builders:
+  - select: { tag: { autopilot/builder: office } }
+    schedule: office
+    warn_before: 15m
+  - select: { tag: { autopilot/builder: forgotten } }
+    max_runtime: 2h
+    warn_before: 15m
+"#;
+
+fn calls_for<'a>(h: &Harness, operation: &'a str, builder: &'a str) -> Vec<CallRecord> {
+    h.mutations().into_iter().filter(|c| c.operation == operation && c.resource.as_deref() == Some(builder)).collect()
+}
+
+#[tokio::test]
+async fn a_week_of_schedule_starts_and_stops_in_new_york_time() {
+    // GIVEN a stopped office builder on Monday 00:00 New York
+    let h = Harness::start(
+        &estate(new_york(0, 0, 0), "  - { name: office-b, state: STOPPED, tags: { autopilot/builder: office } }\n"),
+        POLICY,
+        1,
+    )
+    .await;
+    // WHEN the builder-scheduler ticks every 10 minutes for a week
+    h.run_builders_until(new_york(7, 0, 0), 10).await;
+    // THEN it was started at 08:00 and stopped at 18:00 New York on each weekday, never at the weekend
+    let starts: Vec<DateTime<Utc>> = calls_for(&h, "StartImageBuilder", "office-b").iter().map(|c| c.at).collect();
+    let stops: Vec<DateTime<Utc>> = calls_for(&h, "StopImageBuilder", "office-b").iter().map(|c| c.at).collect();
+    assert_eq!(starts, (0..5).map(|d| new_york(d, 8, 0)).collect::<Vec<_>>());
+    assert_eq!(stops, (0..5).map(|d| new_york(d, 18, 0)).collect::<Vec<_>>());
+    assert!(h.mutations().iter().all(CallRecord::ok), "every call succeeded");
+    // AND each stop was announced ahead (at the 17:50 tick, the first within 15 minutes of it), once
+    let warnings = h.outcome_events("Image Builder Stop Scheduled");
+    assert_eq!(warnings.len(), 5, "{warnings:?}");
+    assert_eq!(warnings[0]["stopAt"], json!("2026-11-23T23:00:00Z"));
+    // AND it billed 10 hours a weekday (minus start-up)
+    let minutes = h.local.simulator.with_world(|w| w.builders["office-b"].running_minutes);
+    assert!((5 * 9 * 60..=5 * 10 * 60 + 30).contains(&minutes), "{minutes} billed minutes");
+}
+
+#[tokio::test]
+async fn a_snapshotting_builder_is_stopped_after_the_snapshot_not_during() {
+    // GIVEN the office builder running on Monday afternoon
+    let h = Harness::start(
+        &estate(new_york(0, 17, 0), "  - { name: office-b, state: RUNNING, tags: { autopilot/builder: office } }\n"),
+        POLICY,
+        2,
+    )
+    .await;
+    h.run_builders_until(new_york(0, 17, 52), 5).await;
+    // WHEN a person creates an image at 17:52 (SNAPSHOTTING for 25 minutes), and CloudTrail reports it
+    h.local.simulator.with_world_mut(|w| w.create_image_from_builder("office-b", "golden-2026-11-23")).unwrap();
+    let event = cloudtrail_event(
+        "CreateImage",
+        json!({ "imageBuilderName": "office-b", "imageName": "golden-2026-11-23" }),
+        new_york(0, 17, 52),
+        PERSON,
+    );
+    assert_eq!(h.deliver_to_builders(event).await.unwrap().status, "recorded");
+    h.run_builders_until(new_york(0, 19, 0), 5).await;
+    // THEN no stop was attempted while it was SNAPSHOTTING; it was stopped at the first tick after
+    let stops = calls_for(&h, "StopImageBuilder", "office-b");
+    assert_eq!(stops.len(), 1, "{stops:?}");
+    assert_eq!(stops[0].at, new_york(0, 18, 20));
+    assert!(stops[0].ok());
+    // AND the deferral was recorded once, with its reason
+    let audit =
+        h.scaler.ledger.audit_by_resource("appstream#123456789012#eu-central-1#image-builder#office-b").await.unwrap();
+    let deferred: Vec<_> = audit.iter().filter(|r| r.outcome == AuditOutcome::Deferred).collect();
+    assert_eq!(deferred.len(), 1, "{deferred:?}");
+    assert!(deferred[0].reason.contains("SNAPSHOTTING"), "{}", deferred[0].reason);
+}
+
+/// A person starts the forgotten builder at 23:10 and CloudTrail tells us; ticks run every 5 minutes.
+async fn started_by_a_person_at_23_10(tags: &str) -> Harness {
+    let h = Harness::start(
+        &estate(new_york(0, 23, 0), &format!("  - {{ name: night-b, state: STOPPED, tags: {{ {tags} }} }}\n")),
+        POLICY,
+        3,
+    )
+    .await;
+    h.builder_tick().await; // 23:00: seen STOPPED
+    h.local.simulator.advance_to(new_york(0, 23, 10));
+    h.local.simulator.invoke("appstream", "StartImageBuilder", &json!({ "Name": "night-b" })).unwrap();
+    let event = cloudtrail_event("StartImageBuilder", json!({ "name": "night-b" }), new_york(0, 23, 10), PERSON);
+    assert_eq!(h.deliver_to_builders(event).await.unwrap().status, "recorded");
+    h.local.simulator.advance_to(new_york(0, 23, 15));
+    h
+}
+
+#[tokio::test]
+async fn max_runtime_is_measured_from_the_cloudtrail_event_not_the_next_tick() {
+    let h = started_by_a_person_at_23_10("autopilot/builder: forgotten").await;
+    h.run_builders_until(new_york(1, 2, 0), 5).await;
+    // THEN the stop came 2 hours after 23:10 (01:10), not after the first tick that saw it (23:15 → 01:15)
+    let stops = calls_for(&h, "StopImageBuilder", "night-b");
+    assert_eq!(stops.iter().map(|c| c.at).collect::<Vec<_>>(), [new_york(1, 1, 10)]);
+    let warnings = h.outcome_events("Image Builder Stop Scheduled");
+    assert_eq!(warnings.len(), 1);
+    assert_eq!(warnings[0]["stopAt"], json!("2026-11-24T06:10:00Z"));
+    assert_eq!(warnings[0]["cause"], json!("max-runtime@2026-11-24T04:10:00Z"));
+}
+
+#[tokio::test]
+async fn an_override_tag_holds_a_builder_past_its_max_runtime() {
+    // GIVEN an in-hours override until 03:00 New York (08:00 UTC)
+    let h = started_by_a_person_at_23_10(
+        "autopilot/builder: forgotten, autopilot/override: in-hours, autopilot/override-until: \"2026-11-24T08:00:00Z\"",
+    )
+    .await;
+    h.run_builders_until(new_york(1, 4, 0), 5).await;
+    // THEN nothing stopped it while the override held; after it expired the stop was announced and made
+    let stops = calls_for(&h, "StopImageBuilder", "night-b");
+    assert_eq!(stops.iter().map(|c| c.at).collect::<Vec<_>>(), [new_york(1, 3, 15)]);
+}
+
+#[tokio::test]
+async fn a_failed_builder_is_reported_once_and_left_alone() {
+    let h = Harness::start(
+        &estate(new_york(0, 20, 0), "  - { name: broken-b, state: FAILED, tags: { autopilot/builder: forgotten } }\n"),
+        POLICY,
+        4,
+    )
+    .await;
+    h.run_builders_until(new_york(0, 22, 0), 5).await;
+    assert!(h.mutations().is_empty(), "{:?}", h.mutations());
+    let reports = h.outcome_events("Image Builder Failed");
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0]["imageBuilder"], json!("broken-b"));
+}
+
+#[tokio::test]
+async fn duplicate_and_out_of_order_deliveries_make_one_action() {
+    let h = started_by_a_person_at_23_10("autopilot/builder: forgotten").await;
+    // the same start event again, and a stale stop event from an earlier run delivered late
+    let start = cloudtrail_event("StartImageBuilder", json!({ "name": "night-b" }), new_york(0, 23, 10), PERSON);
+    let stale_stop = cloudtrail_event("StopImageBuilder", json!({ "name": "night-b" }), new_york(0, 21, 0), PERSON);
+    h.deliver_to_builders(start.clone()).await.unwrap();
+    h.deliver_to_builders(stale_stop).await.unwrap();
+    h.run_builders_until(new_york(1, 1, 10), 5).await;
+    // WHEN the 01:10 tick is delivered three times in a row and twice at once
+    let tick = autopilot_local::tick_event("euc-autopilot-builder-scheduler", new_york(1, 1, 10));
+    for _ in 0..3 {
+        h.deliver_to_builders(tick.clone()).await.unwrap();
+    }
+    let (a, b) = tokio::join!(h.deliver_to_builders(tick.clone()), h.deliver_to_builders(tick.clone()));
+    a.unwrap();
+    b.unwrap();
+    h.deliver_to_builders(start).await.unwrap();
+    h.local.simulator.advance(Duration::minutes(5));
+    h.run_builders_until(new_york(1, 2, 0), 5).await;
+    // THEN one stop, at 01:10, and one warning
+    let stops = calls_for(&h, "StopImageBuilder", "night-b");
+    assert_eq!(stops.iter().map(|c| c.at).collect::<Vec<_>>(), [new_york(1, 1, 10)]);
+    assert_eq!(h.outcome_events("Image Builder Stop Scheduled").len(), 1);
+    let audit =
+        h.scaler.ledger.audit_by_resource("appstream#123456789012#eu-central-1#image-builder#night-b").await.unwrap();
+    assert_eq!(audit.iter().filter(|r| r.action == "StopImageBuilder").count(), 1, "{audit:?}");
+}
+
+#[tokio::test]
+async fn dry_run_makes_no_mutating_call_and_records_what_it_would_do() {
+    let policy = POLICY.replace("version: 1\n", "version: 1\ndefaults: { dry_run: true }\n");
+    let h = Harness::start(
+        &estate(
+            new_york(0, 7, 0),
+            "  - { name: office-b, state: STOPPED, tags: { autopilot/builder: office } }\n  - { name: left-on, state: RUNNING, tags: { autopilot/builder: forgotten } }\n",
+        ),
+        &policy,
+        5,
+    )
+    .await;
+    h.run_builders_until(new_york(0, 10, 0), 5).await;
+    assert!(h.mutations().is_empty(), "{:?}", h.mutations());
+    assert!(h.outcome_events("Image Builder Stop Scheduled").is_empty(), "a dry run announces no stop");
+    let audit = h.scaler.ledger.audit_by_day(new_york(0, 12, 0).date_naive()).await.unwrap();
+    let would: Vec<(&str, &str)> = audit
+        .iter()
+        .filter(|r| r.outcome == AuditOutcome::DryRun && r.action.ends_with("ImageBuilder"))
+        .map(|r| (r.action.as_str(), r.resource.rsplit('#').next().unwrap()))
+        .collect();
+    // once each: the 08:00 start, and the stop of the builder first seen running at 07:00 (2 h + warning)
+    assert_eq!(would, [("StartImageBuilder", "office-b"), ("StopImageBuilder", "left-on")]);
+}
+
+#[tokio::test]
+async fn a_throttled_describe_is_retried_and_no_stop_is_missed() {
+    let builders = "  - { name: office-b, state: RUNNING, tags: { autopilot/builder: office } }\n";
+    let throttled = format!(
+        "{}faults:\n  throttle_per_second: {{ DescribeImageBuilders: 1 }}\n",
+        estate(new_york(0, 17, 50), builders)
+    );
+    let h = Harness::start(&throttled, POLICY, 6).await;
+    // two back-to-back deliveries per tick make the second Describe wait for a token
+    let mut now = h.local.simulator.now();
+    while now < new_york(0, 18, 10) {
+        let tick = autopilot_local::tick_event("euc-autopilot-builder-scheduler", now);
+        h.deliver_to_builders(tick.clone()).await.unwrap();
+        h.deliver_to_builders(tick).await.unwrap();
+        now = h.local.simulator.advance(Duration::minutes(5));
+    }
+    let describes =
+        h.local.simulator.calls().into_iter().filter(|c| c.operation == "DescribeImageBuilders").collect::<Vec<_>>();
+    assert!(describes.iter().any(|c| !c.ok()), "the fault throttled some Describe calls");
+    let stops = calls_for(&h, "StopImageBuilder", "office-b");
+    assert_eq!(stops.iter().map(|c| c.at).collect::<Vec<_>>(), [new_york(0, 18, 0)]);
+}
