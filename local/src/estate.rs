@@ -220,8 +220,33 @@ pub struct BuilderSpec {
     pub state_minutes: Option<u32>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// When people work on the builder (`autopilot simulate` only): they start it if it is stopped, may
+    /// create an image when they finish, and never stop it.
+    #[serde(default)]
+    pub work: Option<BuilderWork>,
     #[serde(default, flatten)]
     pub placement: Placement,
+}
+
+/// People's weekly work on an image builder, in local time.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuilderWork {
+    #[serde(default = "utc")]
+    pub timezone: String,
+    pub sessions: Vec<WorkSession>,
+}
+
+/// One weekly work session: on `days` (e.g. `mon-fri`, `wed`) at `start` (HH:MM) for `hours`; with
+/// `create_image` the person creates an image from the builder when the session ends.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkSession {
+    pub days: String,
+    pub start: String,
+    pub hours: f64,
+    #[serde(default)]
+    pub create_image: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -95,6 +95,7 @@ pub fn generate(sizes: Sizes, seed: u64) -> Estate {
             instance_type: "stream.standard.large".into(),
             state_minutes: None,
             tags: tags(&[("autopilot/builder", "golden-image".into())]),
+            work: None,
             placement: Placement::default(),
         });
     }

@@ -4,6 +4,7 @@
 //!
 //! - [`estate`]: the estate file format; [`world`]: resources, state machines, demand;
 //! - [`services`]: the operations; [`server`]: protocols, faults, admin API; [`wire`]: CBOR ↔ JSON;
+//! - [`people`]: simulated administrators working on image builders;
 //! - [`calllog`]: the record of every call; [`dynamo`]: the embedded DynamoDB; [`generate`]: large estates.
 
 pub mod calllog;
@@ -11,6 +12,7 @@ pub mod dynamo;
 pub mod error;
 pub mod estate;
 pub mod generate;
+pub mod people;
 pub mod rng;
 pub mod server;
 pub mod services;

@@ -194,6 +194,13 @@ fn print_summary(summary: &Summary, out: &std::path::Path) {
             f.capacity_hours, f.session_requests, f.unserved_session_requests, f.actions, f.api_calls
         );
     }
+    let b = &summary.builders;
+    if !b.builders.is_empty() {
+        println!(
+            "image builders: {:.1} billed hours vs {:.1} running from first start ({:.1} saved), {} stops deferred",
+            b.running_hours, b.baseline_hours, b.hours_saved, b.deferrals
+        );
+    }
     for goal in goals(summary) {
         println!("{goal}");
     }

@@ -77,6 +77,38 @@ pub struct Baselines {
     pub schedule_only: Figures,
 }
 
+/// One image builder over the simulation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct BuilderFigures {
+    pub name: String,
+    /// Hours in a billing state (everything but STOPPED, STOPPING, FAILED, DELETING).
+    pub running_hours: f64,
+    /// Hours it would have billed if it ran from its first start to the end (nobody stops builders).
+    pub baseline_hours: f64,
+    pub hours_saved: f64,
+    pub starts: u64,
+    pub stops: u64,
+    pub stop_warnings: u64,
+    pub deferrals: Vec<Deferral>,
+}
+
+/// A stop the builder-scheduler deferred, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Deferral {
+    pub at: DateTime<Utc>,
+    pub reason: String,
+}
+
+/// Image builders: totals and per builder.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct BuilderSummary {
+    pub running_hours: f64,
+    pub baseline_hours: f64,
+    pub hours_saved: f64,
+    pub deferrals: u64,
+    pub builders: Vec<BuilderFigures>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub from: DateTime<Utc>,
@@ -88,6 +120,7 @@ pub struct Summary {
     pub totals: Figures,
     pub baselines: Baselines,
     pub resources: Vec<ResourceFigures>,
+    pub builders: BuilderSummary,
 }
 
 /// One sample of a resource for the charts.
@@ -152,6 +185,8 @@ pub fn load(options: &Options) -> Result<(Estate, String, Injected), String> {
     }
     estate.start = options.from.to_rfc3339();
     Simulator::new(&estate, options.seed).map_err(|e| format!("{}: {e}", options.estate.display()))?;
+    crate::people::builder_activity(&estate, options.from, options.to)
+        .map_err(|e| format!("{}: {e}", options.estate.display()))?;
     Ok((estate, policy, events))
 }
 
@@ -362,7 +397,15 @@ pub async fn simulate(options: &Options) -> Result<Summary, String> {
     let local = LocalEstate::start(&estate, options.seed, 0).await?;
     let ledger = local.ledger();
     ledger.put_policy(&policy_text, options.from).await.map_err(|e| e.to_string())?;
-    let scaler = local.deps();
+    let deps = local.deps();
+    let activity = crate::people::builder_activity(&estate, options.from, options.to)?;
+    let first_starts: BTreeMap<String, DateTime<Utc>> = activity
+        .iter()
+        .rev()
+        .filter(|a| a.act == crate::people::Act::StartBuilder)
+        .map(|a| (a.builder.clone(), a.at))
+        .collect();
+    let mut people = activity.into_iter().peekable();
 
     let mut series: BTreeMap<String, Vec<Sample>> = BTreeMap::new();
     let mut pending_events = events.into_iter().peekable();
@@ -371,24 +414,34 @@ pub async fn simulate(options: &Options) -> Result<Summary, String> {
     let mut now = options.from;
     let mut last_report = std::time::Instant::now();
     while now < options.to {
-        // Injected events are delivered at their own time, before the tick that follows them.
-        while let Some((at, event)) = pending_events.next_if(|(at, _)| *at <= now) {
-            local.simulator.advance_to(at);
-            if pool_scaler::routing::routes(&event) {
+        // Injected events and people's actions happen at their own time, before the tick that follows them.
+        loop {
+            let next_event = pending_events.peek().map(|(at, _)| *at).filter(|at| *at <= now);
+            let next_person = people.peek().map(|a| a.at).filter(|at| *at <= now);
+            let event = match (next_event, next_person) {
+                (Some(e), Some(p)) if p < e => people.next().and_then(|a| act_as_person(&local, &a)),
+                (None, Some(_)) => people.next().and_then(|a| act_as_person(&local, &a)),
+                (Some(_), _) => pending_events.next().map(|(at, event)| {
+                    local.simulator.advance_to(at);
+                    event
+                }),
+                (None, None) => break,
+            };
+            let Some(event) = event else { continue };
+            if deliver(&deps, &event).await {
                 delivered += 1;
-                if let Err(error) =
-                    Box::pin(pool_scaler::handle(&scaler, event, std::time::Duration::from_secs(60))).await
-                {
-                    tracing::warn!(%error, "injected event failed");
-                }
             } else {
                 not_routed += 1;
             }
         }
         local.simulator.advance_to(now);
-        let tick = crate::tick_event("euc-autopilot-pool-scaler", now);
-        if let Err(error) = Box::pin(pool_scaler::handle(&scaler, tick, std::time::Duration::from_secs(60))).await {
-            tracing::warn!(%error, "tick failed");
+        for (function, schedule) in
+            [(Function::PoolScaler, "pool-scaler"), (Function::BuilderScheduler, "builder-scheduler")]
+        {
+            let tick = crate::tick_event(&format!("euc-autopilot-{schedule}"), now);
+            if let Err(error) = invoke(function, &deps, tick).await {
+                tracing::warn!(%error, schedule, "tick failed");
+            }
         }
         ticks += 1;
         local.simulator.with_world(|w| sample_world(w, &mut series));
@@ -402,6 +455,8 @@ pub async fn simulate(options: &Options) -> Result<Summary, String> {
 
     let calls = local.simulator.calls();
     let (totals, resources) = local.simulator.with_world(|w| figures(w, &calls));
+    let audit_records = read_audit(&ledger, options).await?;
+    let builders = local.simulator.with_world(|w| builder_figures(w, &estate, &first_starts, &audit_records, options));
     let baselines = Baselines {
         fixed: static_baseline(&estate, &policy, options)?,
         schedule_only: schedule_only_baseline(&estate, &policy, options)?,
@@ -416,21 +471,15 @@ pub async fn simulate(options: &Options) -> Result<Summary, String> {
         totals,
         baselines,
         resources,
+        builders,
     };
 
     let write = |name: &str, text: String| {
         std::fs::write(options.out.join(name), text).map_err(|e| format!("{}: {e}", options.out.join(name).display()))
     };
     write("calls.jsonl", calllog::to_jsonl(&calls))?;
-    let mut audit = String::new();
-    let mut day = options.from.date_naive();
-    while day <= options.to.date_naive() {
-        for record in ledger.audit_by_day(day).await.map_err(|e| e.to_string())? {
-            audit.push_str(&serde_json::to_string(&record).unwrap_or_default());
-            audit.push('\n');
-        }
-        day = day.succ_opt().unwrap_or(day + Duration::days(1));
-    }
+    let audit: String =
+        audit_records.iter().filter_map(|r| serde_json::to_string(r).ok()).map(|line| line + "\n").collect();
     write("audit.jsonl", audit)?;
     let outcome_events = local.simulator.with_world(|w| {
         w.events.iter().filter_map(|e| serde_json::to_string(e).ok()).map(|l| l + "\n").collect::<String>()
@@ -443,6 +492,128 @@ pub async fn simulate(options: &Options) -> Result<Summary, String> {
     }
     write("report.md", report(&summary, &series))?;
     Ok(summary)
+}
+
+/// The functions `autopilot simulate` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Function {
+    PoolScaler,
+    BuilderScheduler,
+}
+
+/// Invokes one function in-process; its report is not needed here (the call log and the ledger are).
+async fn invoke(function: Function, deps: &autopilot_shared::runtime::Deps, event: Value) -> Result<(), String> {
+    let remaining = std::time::Duration::from_secs(60);
+    match function {
+        Function::PoolScaler => Box::pin(pool_scaler::handle(deps, event, remaining)).await.map(drop),
+        Function::BuilderScheduler => Box::pin(builder_scheduler::handle(deps, event, remaining)).await.map(drop),
+    }
+    .map_err(|e| e.to_string())
+}
+
+/// Delivers an event to every function whose rules match it, as EventBridge would; false when none does.
+async fn deliver(deps: &autopilot_shared::runtime::Deps, event: &Value) -> bool {
+    let mut routed = false;
+    for (function, routes) in [
+        (Function::PoolScaler, pool_scaler::routing::routes as fn(&Value) -> bool),
+        (Function::BuilderScheduler, builder_scheduler::routing::routes),
+    ] {
+        if routes(event) {
+            routed = true;
+            if let Err(error) = invoke(function, deps, event.clone()).await {
+                tracing::warn!(%error, ?function, "event failed");
+            }
+        }
+    }
+    routed
+}
+
+/// A person's action at its time; the CloudTrail event it makes, if any.
+fn act_as_person(local: &LocalEstate, activity: &crate::people::Activity) -> Option<Value> {
+    local.simulator.advance_to(activity.at);
+    crate::people::perform(&local.simulator, activity)
+}
+
+/// Every audit record of the simulated period.
+async fn read_audit(
+    ledger: &autopilot_shared::ledger::Ledger,
+    options: &Options,
+) -> Result<Vec<autopilot_shared::ledger::audit::AuditRecord>, String> {
+    let mut records = Vec::new();
+    let mut day = options.from.date_naive();
+    while day <= options.to.date_naive() {
+        records.extend(ledger.audit_by_day(day).await.map_err(|e| e.to_string())?);
+        day = day.succ_opt().unwrap_or(day + Duration::days(1));
+    }
+    Ok(records)
+}
+
+/// Image builder figures: billed hours against the *always running once started* baseline, the
+/// builder-scheduler's starts, stops, warnings and deferrals.
+fn builder_figures(
+    world: &World,
+    estate: &Estate,
+    first_starts: &BTreeMap<String, DateTime<Utc>>,
+    audit: &[autopilot_shared::ledger::audit::AuditRecord],
+    options: &Options,
+) -> BuilderSummary {
+    let mut summary = BuilderSummary::default();
+    for spec in &estate.image_builders {
+        let Some(builder) = world.builders.get(&spec.name) else { continue };
+        let initially_billing = !matches!(spec.state.as_str(), "STOPPED" | "STOPPING" | "FAILED" | "DELETING");
+        let baseline_hours = crate::people::baseline_hours(
+            initially_billing,
+            first_starts.get(&spec.name).copied(),
+            options.from,
+            options.to,
+        );
+        let resource_suffix = format!("#image-builder#{}", spec.name);
+        let deferrals: Vec<Deferral> = audit
+            .iter()
+            .filter(|r| {
+                r.function == builder_scheduler::FUNCTION
+                    && r.outcome == autopilot_shared::ledger::audit::Outcome::Deferred
+                    && r.resource.ends_with(&resource_suffix)
+            })
+            .map(|r| Deferral { at: r.at, reason: r.reason.clone() })
+            .collect();
+        // The function's own starts and stops, from its audit (people's starts are in the call log too).
+        let applied = |action: &str| {
+            audit
+                .iter()
+                .filter(|r| {
+                    r.function == builder_scheduler::FUNCTION
+                        && r.action == action
+                        && r.outcome == autopilot_shared::ledger::audit::Outcome::Applied
+                        && r.resource.ends_with(&resource_suffix)
+                })
+                .count() as u64
+        };
+        let running_hours = builder.running_minutes as f64 / 60.0;
+        let figures = BuilderFigures {
+            name: spec.name.clone(),
+            running_hours,
+            baseline_hours,
+            hours_saved: baseline_hours - running_hours,
+            starts: applied("StartImageBuilder"),
+            stops: applied("StopImageBuilder"),
+            stop_warnings: world
+                .events
+                .iter()
+                .filter(|e| {
+                    e.detail_type == "Image Builder Stop Scheduled"
+                        && e.detail.get("imageBuilder").and_then(Value::as_str) == Some(spec.name.as_str())
+                })
+                .count() as u64,
+            deferrals,
+        };
+        summary.running_hours += figures.running_hours;
+        summary.baseline_hours += figures.baseline_hours;
+        summary.hours_saved += figures.hours_saved;
+        summary.deferrals += figures.deferrals.len() as u64;
+        summary.builders.push(figures);
+    }
+    summary
 }
 
 /// A line chart of wanted sessions, sessions in use and desired capacity over time (plain SVG).
@@ -492,6 +663,14 @@ fn chart(title: &str, samples: &[Sample]) -> String {
     )
 }
 
+/// A Markdown table.
+fn table(out: &mut String, headers: &[&str], rows: impl IntoIterator<Item = Vec<String>>) {
+    let _ = writeln!(out, "| {} |\n|{}", headers.join(" | "), "---|".repeat(headers.len()));
+    for row in rows {
+        let _ = writeln!(out, "| {} |", row.join(" | "));
+    }
+}
+
 fn report(summary: &Summary, series: &BTreeMap<String, Vec<Sample>>) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -499,42 +678,72 @@ fn report(summary: &Summary, series: &BTreeMap<String, Vec<Sample>>) -> String {
         "# EUC Autopilot simulation\n\n{} to {}, seed {}, {} ticks, {} injected events delivered ({} matched no rule).\n",
         summary.from, summary.to, summary.seed, summary.ticks, summary.events_delivered, summary.events_not_routed
     );
-    let _ = writeln!(
-        out,
-        "| run | capacity-hours | session requests | unserved | unserved share | actions | API calls |\n|---|---|---|---|---|---|---|"
-    );
-    for (name, f) in [
+    let runs = [
         ("pool-scaler", &summary.totals),
         ("static (peak)", &summary.baselines.fixed),
         ("schedule-only", &summary.baselines.schedule_only),
-    ] {
-        let _ = writeln!(
-            out,
-            "| {name} | {:.1} | {} | {} | {:.2}% | {} | {} |",
-            f.capacity_hours,
-            f.session_requests,
-            f.unserved_session_requests,
-            f.unserved_share() * 100.0,
-            f.actions,
-            f.api_calls
-        );
-    }
-    let _ = writeln!(out, "\n{}\n\n## Resources\n", goals(summary).join("\n"));
-    let _ = writeln!(
-        out,
-        "| resource | service | capacity-hours | session requests | unserved | actions |\n|---|---|---|---|---|---|"
+    ];
+    table(
+        &mut out,
+        &["run", "capacity-hours", "session requests", "unserved", "unserved share", "actions", "API calls"],
+        runs.iter().map(|(name, f)| {
+            vec![
+                (*name).to_owned(),
+                format!("{:.1}", f.capacity_hours),
+                f.session_requests.to_string(),
+                f.unserved_session_requests.to_string(),
+                format!("{:.2}%", f.unserved_share() * 100.0),
+                f.actions.to_string(),
+                f.api_calls.to_string(),
+            ]
+        }),
     );
-    for r in &summary.resources {
+    let _ = writeln!(out, "\n{}\n\n## Resources\n", goals(summary).join("\n"));
+    table(
+        &mut out,
+        &["resource", "service", "capacity-hours", "session requests", "unserved", "actions"],
+        summary.resources.iter().map(|r| {
+            vec![
+                r.id.clone(),
+                r.service.clone(),
+                format!("{:.1}", r.figures.capacity_hours),
+                r.figures.session_requests.to_string(),
+                r.figures.unserved_session_requests.to_string(),
+                r.figures.actions.to_string(),
+            ]
+        }),
+    );
+    let b = &summary.builders;
+    if !b.builders.is_empty() {
         let _ = writeln!(
             out,
-            "| {} | {} | {:.1} | {} | {} | {} |",
-            r.id,
-            r.service,
-            r.figures.capacity_hours,
-            r.figures.session_requests,
-            r.figures.unserved_session_requests,
-            r.figures.actions
+            "\n## Image builders\n\n{:.1} billed hours vs {:.1} if every builder ran from its first start to the end: {:.1} hours saved; {} stops deferred.\n",
+            b.running_hours, b.baseline_hours, b.hours_saved, b.deferrals
         );
+        table(
+            &mut out,
+            &["builder", "billed hours", "baseline hours", "saved", "starts", "stops", "stop warnings", "deferrals"],
+            b.builders.iter().map(|f| {
+                vec![
+                    f.name.clone(),
+                    format!("{:.1}", f.running_hours),
+                    format!("{:.1}", f.baseline_hours),
+                    format!("{:.1}", f.hours_saved),
+                    f.starts.to_string(),
+                    f.stops.to_string(),
+                    f.stop_warnings.to_string(),
+                    f.deferrals.len().to_string(),
+                ]
+            }),
+        );
+        let deferrals: Vec<String> = b
+            .builders
+            .iter()
+            .flat_map(|f| f.deferrals.iter().map(move |d| format!("- {} {}: {}", d.at, f.name, d.reason)))
+            .collect();
+        if !deferrals.is_empty() {
+            let _ = writeln!(out, "\nDeferred stops:\n\n{}", deferrals.join("\n"));
+        }
     }
     out.push('\n');
     for id in series.keys() {
@@ -552,7 +761,16 @@ pub fn goals(summary: &Summary) -> Vec<String> {
         0.0
     };
     let mark = |ok: bool| if ok { "PASS" } else { "MISS" };
-    vec![
+    let b = &summary.builders;
+    let builder_saving = if b.baseline_hours > 0.0 { b.hours_saved / b.baseline_hours } else { 0.0 };
+    let builder_goal = (!b.builders.is_empty()).then(|| {
+        format!(
+            "{} image builder hours {:.0}% below running from first start (goal: at least 50%)",
+            mark(builder_saving >= 0.5),
+            builder_saving * 100.0
+        )
+    });
+    let mut goals = vec![
         format!("{} capacity-hours {:.0}% below static (goal: at least 40%)", mark(saving >= 0.40), saving * 100.0),
         format!(
             "{} unserved session requests {:.2}% (goal: at most 1%)",
@@ -565,5 +783,7 @@ pub fn goals(summary: &Summary) -> Vec<String> {
             t.unserved_session_requests,
             summary.baselines.schedule_only.unserved_session_requests
         ),
-    ]
+    ];
+    goals.extend(builder_goal);
+    goals
 }

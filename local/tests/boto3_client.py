@@ -69,7 +69,7 @@ for protocol in ["smithy-rpc-v2-cbor", "json"]:
     check(f"StopImageBuilder guard ({protocol})", error_code(lambda: client.stop_image_builder(Name="golden-builder")) == "OperationNotPermittedException")
     check(f"missing fleet ({protocol})", error_code(lambda: client.describe_fleets(Names=["nope"])) == "ResourceNotFoundException")
     builders = client.describe_image_builders()["ImageBuilders"]
-    check(f"DescribeImageBuilders ({protocol})", len(builders) == 3)
+    check(f"DescribeImageBuilders ({protocol})", len(builders) == 5)
     images = client.describe_images(Names=["golden-2026-11"])["Images"]
     check(f"DescribeImages ({protocol})", images[0]["State"] == "AVAILABLE")
     task = client.create_export_image_task(ImageName="golden-2026-11", AmiName=f"golden-{protocol}", IamRoleArn="arn:aws:iam::123456789012:role/r")["ExportImageTask"]

@@ -81,6 +81,25 @@ async fn writes_every_output_and_routes_events_like_the_rules() {
         "{at_0702:?}"
     );
     assert!(at_0702.iter().all(|c| c["operation"] != "DescribeWorkspacesPools"), "{at_0702:?}");
+
+    // AND the builder-scheduler ran on the same ticks (06:00–12:00 Berlin): the golden builder started for the
+    // working day (prewarm 06:30 Berlin), the forgotten one (first seen running at 05:00 UTC) stopped after
+    // max_runtime 4h with a warning, the snapshotting one's off-hours stop deferred with its reason
+    let builder = |name: &str| summary.builders.builders.iter().find(|b| b.name == name).unwrap().clone();
+    let golden = builder("golden-builder");
+    assert_eq!((golden.starts, golden.stops), (1, 0));
+    let forgotten = builder("forgotten-builder");
+    assert_eq!((forgotten.starts, forgotten.stops, forgotten.stop_warnings), (0, 1, 1));
+    assert!((forgotten.baseline_hours - 6.0).abs() < 1e-9 && forgotten.hours_saved > 1.9, "{forgotten:?}");
+    let snapshotting = builder("snapshotting-builder");
+    assert_eq!(snapshotting.deferrals.len(), 1, "{snapshotting:?}");
+    assert!(snapshotting.deferrals[0].reason.contains("SNAPSHOTTING"));
+    assert_eq!(builder("unmanaged-builder").running_hours, 0.0);
+    // (over six hours the schedule's early start of the golden builder costs more than the stop saves)
+    let total: f64 = summary.builders.builders.iter().map(|b| b.hours_saved).sum();
+    assert!((json["builders"]["hours_saved"].as_f64().unwrap() - total).abs() < 1e-9);
+    let report = std::fs::read_to_string(opts.out.join("report.md")).unwrap();
+    assert!(report.contains("## Image builders") && report.contains("Deferred stops:"), "{report}");
 }
 
 #[tokio::test]

@@ -1,8 +1,9 @@
-//! `template.yaml` agrees with the code: the pool-scaler's EventBridge rules are exactly those in
+//! `template.yaml` agrees with the code: each function's EventBridge rules are exactly those in its
 //! `routing.rs`, and the ledger table has the key schema, index and TTL of `shared/src/ledger/keys.rs`.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+use autopilot_shared::events::Rule;
 use autopilot_shared::ledger::keys;
 use serde_yaml_ng::Value;
 
@@ -16,24 +17,37 @@ fn strings(value: &Value) -> Vec<String> {
     value.as_sequence().map(|s| s.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or_default()
 }
 
+/// Every function resource with the rules its code routes.
+const FUNCTIONS: [(&str, &[Rule]); 2] = [
+    ("PoolScalerFunction", &pool_scaler::routing::EVENT_RULES),
+    ("BuilderSchedulerFunction", &builder_scheduler::routing::EVENT_RULES),
+];
+
 #[test]
-fn pool_scaler_rules_match_the_routing_table() {
+fn every_functions_rules_match_its_routing_table() {
     let template = template();
-    let events = template["Resources"]["PoolScalerFunction"]["Properties"]["Events"].as_mapping().unwrap();
-    let rules: Vec<(&str, &Value)> =
-        events.iter().filter(|(_, v)| v["Type"] == "EventBridgeRule").map(|(k, v)| (k.as_str().unwrap(), v)).collect();
-    assert_eq!(rules.len(), pool_scaler::routing::EVENT_RULES.len());
-    for rule in pool_scaler::routing::EVENT_RULES {
-        let (_, declared) = rules
+    for (function, code_rules) in FUNCTIONS {
+        let events = template["Resources"][function]["Properties"]["Events"].as_mapping().unwrap();
+        let rules: Vec<(&str, &Value)> = events
             .iter()
-            .find(|(name, _)| *name == rule.name)
-            .unwrap_or_else(|| panic!("{} missing from template.yaml", rule.name));
-        let pattern = &declared["Properties"]["Pattern"];
-        assert_eq!(strings(&pattern["source"]), [rule.source], "{}", rule.name);
-        assert_eq!(strings(&pattern["detail-type"]), [rule.detail_type], "{}", rule.name);
-        assert_eq!(strings(&pattern["detail"]["eventName"]), rule.event_names, "{}", rule.name);
-        assert!(declared["Properties"]["DeadLetterConfig"].is_mapping(), "{} needs a dead-letter queue", rule.name);
-        assert!(declared["Properties"]["RetryPolicy"].is_mapping(), "{} needs an explicit retry policy", rule.name);
+            .filter(|(_, v)| v["Type"] == "EventBridgeRule")
+            .map(|(k, v)| (k.as_str().unwrap(), v))
+            .collect();
+        assert_eq!(rules.len(), code_rules.len(), "{function}");
+        for rule in code_rules {
+            let (_, declared) = rules
+                .iter()
+                .find(|(name, _)| *name == rule.name)
+                .unwrap_or_else(|| panic!("{} missing from template.yaml", rule.name));
+            let pattern = &declared["Properties"]["Pattern"];
+            assert_eq!(strings(&pattern["source"]), [rule.source], "{}", rule.name);
+            assert_eq!(strings(&pattern["detail-type"]), [rule.detail_type], "{}", rule.name);
+            assert_eq!(strings(&pattern["detail"]["eventName"]), rule.event_names, "{}", rule.name);
+            assert!(declared["Properties"]["DeadLetterConfig"].is_mapping(), "{} needs a dead-letter queue", rule.name);
+            assert!(declared["Properties"]["RetryPolicy"].is_mapping(), "{} needs an explicit retry policy", rule.name);
+        }
+        let tick = &events.get("Tick").unwrap_or_else(|| panic!("{function} has no schedule"))["Properties"];
+        assert!(tick["RetryPolicy"].is_mapping() && tick["DeadLetterConfig"].is_mapping(), "{function} tick");
     }
 }
 
@@ -61,24 +75,28 @@ fn the_ledger_table_matches_the_key_schema_in_code() {
 }
 
 #[test]
-fn the_pool_scaler_policy_has_no_wildcard_actions_and_scoped_mutations() {
+fn function_policies_have_no_wildcard_actions_and_scoped_mutations() {
     let template = template();
-    let statements = template["Resources"]["PoolScalerFunction"]["Properties"]["Policies"][0]["Statement"]
-        .as_sequence()
-        .unwrap()
-        .clone();
-    for statement in &statements {
-        let actions = match &statement["Action"] {
-            Value::String(action) => vec![action.clone()],
-            other => strings(other),
-        };
-        for action in &actions {
-            assert!(!action.contains('*'), "wildcard action {action}");
-            let read_only = ["Describe", "List", "Get", "Query"]
-                .iter()
-                .any(|p| action.split(':').nth(1).is_some_and(|a| a.starts_with(p)));
-            if statement["Resource"] == "*" {
-                assert!(read_only, "{action} is not read-only but has Resource *");
+    for (function, _) in FUNCTIONS {
+        let statements =
+            template["Resources"][function]["Properties"]["Policies"][0]["Statement"].as_sequence().unwrap().clone();
+        for statement in &statements {
+            let actions = match &statement["Action"] {
+                Value::String(action) => vec![action.clone()],
+                other => strings(other),
+            };
+            for action in &actions {
+                assert!(!action.contains('*'), "{function}: wildcard action {action}");
+                let operation = action.split(':').nth(1).unwrap_or_default();
+                let read_only = ["Describe", "List", "Get", "Query"].iter().any(|p| operation.starts_with(p));
+                if statement["Resource"] == "*" {
+                    assert!(read_only, "{function}: {action} is not read-only but has Resource *");
+                }
+                assert!(
+                    !(operation.starts_with("Terminate")
+                        || operation.starts_with("Delete") && !action.starts_with("dynamodb:")),
+                    "{function}: {action} is destructive"
+                );
             }
         }
     }
