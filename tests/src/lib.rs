@@ -17,7 +17,7 @@ const REMAINING: std::time::Duration = std::time::Duration::from_secs(60);
 pub struct Harness {
     pub local: LocalEstate,
     /// The dependencies every function takes.
-    pub scaler: Deps,
+    pub deps: Deps,
 }
 
 impl Harness {
@@ -27,8 +27,8 @@ impl Harness {
         let local = LocalEstate::start(&estate, seed, 0).await.expect("local estate starts");
         let ledger = local.ledger();
         ledger.put_policy(policy, local.simulator.now()).await.expect("policy stored");
-        let scaler = local.deps();
-        Harness { local, scaler }
+        let deps = local.deps();
+        Harness { local, deps }
     }
 
     /// Delivers one pool-scaler tick at the current virtual time.
@@ -39,7 +39,7 @@ impl Harness {
 
     /// Delivers any event to the pool-scaler.
     pub async fn deliver(&self, event: serde_json::Value) -> Result<pool_scaler::Report, AutopilotError> {
-        Box::pin(pool_scaler::handle(&self.scaler, event, REMAINING)).await
+        Box::pin(pool_scaler::handle(&self.deps, event, REMAINING)).await
     }
 
     /// Delivers one builder-scheduler tick at the current virtual time.
@@ -53,7 +53,7 @@ impl Harness {
         &self,
         event: serde_json::Value,
     ) -> Result<builder_scheduler::Report, AutopilotError> {
-        Box::pin(builder_scheduler::handle(&self.scaler, event, REMAINING)).await
+        Box::pin(builder_scheduler::handle(&self.deps, event, REMAINING)).await
     }
 
     /// Ticks the pool-scaler every `every` minutes for `minutes` minutes of virtual time.

@@ -94,7 +94,7 @@ async fn a_snapshotting_builder_is_stopped_after_the_snapshot_not_during() {
     assert!(stops[0].ok());
     // AND the deferral was recorded once, with its reason
     let audit =
-        h.scaler.ledger.audit_by_resource("appstream#123456789012#eu-central-1#image-builder#office-b").await.unwrap();
+        h.deps.ledger.audit_by_resource("appstream#123456789012#eu-central-1#image-builder#office-b").await.unwrap();
     let deferred: Vec<_> = audit.iter().filter(|r| r.outcome == AuditOutcome::Deferred).collect();
     assert_eq!(deferred.len(), 1, "{deferred:?}");
     assert!(deferred[0].reason.contains("SNAPSHOTTING"), "{}", deferred[0].reason);
@@ -183,7 +183,7 @@ async fn duplicate_and_out_of_order_deliveries_make_one_action() {
     assert_eq!(stops.iter().map(|c| c.at).collect::<Vec<_>>(), [new_york(1, 1, 10)]);
     assert_eq!(h.outcome_events("Image Builder Stop Scheduled").len(), 1);
     let audit =
-        h.scaler.ledger.audit_by_resource("appstream#123456789012#eu-central-1#image-builder#night-b").await.unwrap();
+        h.deps.ledger.audit_by_resource("appstream#123456789012#eu-central-1#image-builder#night-b").await.unwrap();
     assert_eq!(audit.iter().filter(|r| r.action == "StopImageBuilder").count(), 1, "{audit:?}");
 }
 
@@ -202,7 +202,7 @@ async fn dry_run_makes_no_mutating_call_and_records_what_it_would_do() {
     h.run_builders_until(new_york(0, 10, 0), 5).await;
     assert!(h.mutations().is_empty(), "{:?}", h.mutations());
     assert!(h.outcome_events("Image Builder Stop Scheduled").is_empty(), "a dry run announces no stop");
-    let audit = h.scaler.ledger.audit_by_day(new_york(0, 12, 0).date_naive()).await.unwrap();
+    let audit = h.deps.ledger.audit_by_day(new_york(0, 12, 0).date_naive()).await.unwrap();
     let would: Vec<(&str, &str)> = audit
         .iter()
         .filter(|r| r.outcome == AuditOutcome::DryRun && r.action.ends_with("ImageBuilder"))
@@ -233,4 +233,62 @@ async fn a_throttled_describe_is_retried_and_no_stop_is_missed() {
     assert!(describes.iter().any(|c| !c.ok()), "the fault throttled some Describe calls");
     let stops = calls_for(&h, "StopImageBuilder", "office-b");
     assert_eq!(stops.iter().map(|c| c.at).collect::<Vec<_>>(), [new_york(0, 18, 0)]);
+}
+
+#[tokio::test]
+async fn a_stop_the_service_refuses_because_the_state_changed_is_a_deferral_not_a_failure() {
+    use builder_scheduler::act::{ActContext, act};
+    use builder_scheduler::decide::{Action, Observed, Outcome, decide_one};
+    // GIVEN a stop decided while the builder was RUNNING…
+    let h = Harness::start(
+        &estate(new_york(0, 19, 0), "  - { name: office-b, state: RUNNING, tags: { autopilot/builder: office } }\n"),
+        &POLICY.replace(
+            "warn_before: 15m\n  - select: { tag: { autopilot/builder: forgotten } }",
+            "warn_before: 0s\n  - select: { tag: { autopilot/builder: forgotten } }",
+        ),
+        7,
+    )
+    .await;
+    let now = h.local.simulator.now();
+    let observed = Observed {
+        resource: autopilot_shared::resource::ResourceRef::new(
+            "123456789012",
+            "eu-central-1",
+            autopilot_shared::resource::ResourceKind::ImageBuilder,
+            "office-b",
+        )
+        .unwrap(),
+        name: "office-b".into(),
+        state: "RUNNING".into(),
+        tags: [("autopilot/builder".to_owned(), "office".to_owned())].into(),
+        errors: Vec::new(),
+    };
+    let policy = h.deps.ledger.current_policy().await.unwrap().unwrap().policy;
+    let decision = decide_one(&observed, &policy, Default::default(), "autopilot/", now).unwrap();
+    assert!(matches!(decision.outcome, Outcome::Act(Action::Stop { .. })), "{}", decision.reason);
+    // …and a person creates an image before the call is made
+    h.local.simulator.with_world_mut(|w| w.create_image_from_builder("office-b", "img")).unwrap();
+    let lease = h.deps.ledger.acquire_lease("test", "t", Duration::minutes(5), now).await.unwrap();
+    let ctx = ActContext {
+        aws: &h.deps.aws,
+        ledger: &h.deps.ledger,
+        function: builder_scheduler::FUNCTION,
+        correlation_id: "race",
+        dry_run: false,
+        fence: &lease.fence(),
+        now,
+        remaining: std::time::Duration::from_secs(60),
+        event_bus: None,
+    };
+    let reports = act(&ctx, std::slice::from_ref(&decision), &Default::default()).await.unwrap();
+    // THEN the refused stop is a deferral: audited as such, no failure event, and the next tick may stop it
+    assert_eq!(reports[0].result, "deferred", "{reports:?}");
+    assert!(reports[0].error.as_deref().unwrap().starts_with("OperationNotPermittedException"), "{reports:?}");
+    assert!(h.outcome_events("Image Builder Action Failed").is_empty());
+    let audit = h.deps.ledger.audit_by_resource(&decision.resource.key()).await.unwrap();
+    assert_eq!(audit.iter().map(|r| r.outcome).collect::<Vec<_>>(), [AuditOutcome::Deferred]);
+    h.local.simulator.advance(Duration::minutes(30));
+    h.builder_tick().await;
+    let stops = calls_for(&h, "StopImageBuilder", "office-b");
+    assert_eq!(stops.iter().map(CallRecord::ok).collect::<Vec<_>>(), [false, true], "refused, then made");
 }

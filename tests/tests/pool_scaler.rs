@@ -79,7 +79,7 @@ async fn morning_prewarm_reaches_the_in_hours_minimum_before_the_period_starts()
     let pool = h.local.simulator.with_world(|w| w.pools["wspool-sales0001"].clone());
     assert_eq!(pool.state, "RUNNING");
     assert!(pool.capacity.desired >= 10, "desired {}", pool.capacity.desired);
-    let audit = h.scaler.ledger.audit_by_day(berlin(6, 30).date_naive()).await.unwrap();
+    let audit = h.deps.ledger.audit_by_day(berlin(6, 30).date_naive()).await.unwrap();
     assert!(
         audit.iter().any(|a| a.action == "StartWorkspacesPool"
             && a.outcome == Outcome::Applied
@@ -108,7 +108,7 @@ async fn a_tick_delivered_three_times_makes_one_mutating_call() {
     assert_eq!(updates.len(), 1, "{updates:?}");
     assert_eq!(updates[0].parameters["ComputeCapacity"]["DesiredInstances"], 20);
     let audit =
-        h.scaler.ledger.audit_by_resource("appstream#123456789012#eu-central-1#fleet#engineering-fleet").await.unwrap();
+        h.deps.ledger.audit_by_resource("appstream#123456789012#eu-central-1#fleet#engineering-fleet").await.unwrap();
     assert_eq!(audit.len(), 1);
 }
 
@@ -141,7 +141,7 @@ async fn dry_run_makes_no_mutating_call_and_records_would_act() {
     let report = h.tick().await;
     assert!(report.dry_run);
     assert!(h.mutations().is_empty(), "{:?}", h.mutations());
-    let audit = h.scaler.ledger.audit_by_day(berlin(10, 0).date_naive()).await.unwrap();
+    let audit = h.deps.ledger.audit_by_day(berlin(10, 0).date_naive()).await.unwrap();
     assert!(!audit.is_empty());
     assert!(audit.iter().all(|a| a.outcome == Outcome::DryRun), "{audit:?}");
 }
@@ -199,7 +199,7 @@ async fn throttled_update_fleet_converges_without_lost_or_duplicated_actions() {
             "duplicate {update:?}"
         );
     }
-    let audit = h.scaler.ledger.audit_by_day(berlin(10, 0).date_naive()).await.unwrap();
+    let audit = h.deps.ledger.audit_by_day(berlin(10, 0).date_naive()).await.unwrap();
     assert_eq!(
         audit.iter().filter(|a| a.outcome == Outcome::Applied && a.action == "UpdateFleet").count(),
         updates.len()

@@ -18,9 +18,16 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// Service error codes that mean "the builder is no longer in the state we decided on".
-const STATE_CHANGED: [&str; 3] =
-    ["IncorrectStateException", "ConcurrentModificationException", "ResourceNotFoundException"];
+/// Service error codes that mean "the builder is no longer in the state we decided on" (from the SDK's error
+/// models: `StopImageBuilder` refuses a builder that is not RUNNING with `OperationNotPermittedException`,
+/// `StartImageBuilder` one that is not STOPPED with `ResourceNotAvailableException`; either may answer
+/// `ConcurrentModificationException`; a builder deleted meanwhile is `ResourceNotFoundException`).
+const STATE_CHANGED: [&str; 4] = [
+    "OperationNotPermittedException",
+    "ResourceNotAvailableException",
+    "ConcurrentModificationException",
+    "ResourceNotFoundException",
+];
 
 /// Everything the act step needs besides the decisions.
 #[derive(Debug)]
