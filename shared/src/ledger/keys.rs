@@ -11,7 +11,7 @@ pub const PK: &str = "pk";
 pub const SK: &str = "sk";
 /// TTL attribute (epoch seconds). Housekeeping only: expiry is always checked against stored timestamps.
 pub const TTL: &str = "expires_at";
-/// The one global secondary index: audit records by resource.
+/// The one global secondary index: audit records by resource, and (sparsely) open work items by kind.
 pub const GSI1: &str = "gsi1";
 pub const GSI1_PK: &str = "gsi1pk";
 pub const GSI1_SK: &str = "gsi1sk";
@@ -46,6 +46,12 @@ pub fn resource_state(resource: &ResourceRef) -> Key {
 /// A durable work item (export task, imported image, rollout): `<kind>#<id>`, e.g. `EXPORT#<task id>`.
 pub fn work_item(kind: &str, id: &str) -> Key {
     Key { pk: format!("{kind}#{id}"), sk: "ITEM".into() }
+}
+
+/// Index partition of the open work items of a kind (`OPEN#EXPORT`); the index sort key is the item id.
+/// Only open items carry it, so listing what is in flight reads nothing else.
+pub fn open_work_items(kind: &str) -> String {
+    format!("OPEN#{kind}")
 }
 
 fn timestamp(at: DateTime<Utc>) -> String {

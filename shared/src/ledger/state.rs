@@ -6,7 +6,7 @@ use super::lease::Fence;
 use super::{Item, Key, Ledger, LedgerError, is_condition_failed, keys, n, number, s};
 use crate::resource::ResourceRef;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -42,7 +42,7 @@ impl Ledger {
         fence: Option<&Fence>,
         now: DateTime<Utc>,
     ) -> Result<u64, LedgerError> {
-        self.put_versioned(&keys::resource_state(resource), state, expected, fence, now, None).await
+        self.put_versioned(&keys::resource_state(resource), state, expected, fence, now, None, None).await
     }
 
     /// Reads a work item (`kind` is e.g. `EXPORT`).
@@ -54,7 +54,8 @@ impl Ledger {
         self.get_versioned(&keys::work_item(kind, id)).await
     }
 
-    /// Writes a work item; `expires_at` lets finished items age out.
+    /// Writes a work item. An `open` item is listed by [`Ledger::open_work_items`]; a closed one is not, and
+    /// `expires_at` lets it age out.
     #[allow(clippy::too_many_arguments)]
     pub async fn put_work_item<T: Serialize>(
         &self,
@@ -64,24 +65,53 @@ impl Ledger {
         expected: Option<u64>,
         fence: Option<&Fence>,
         now: DateTime<Utc>,
+        open: bool,
         expires_at: Option<DateTime<Utc>>,
     ) -> Result<u64, LedgerError> {
-        self.put_versioned(&keys::work_item(kind, id), state, expected, fence, now, expires_at).await
+        let index = open.then(|| (keys::open_work_items(kind), id.to_owned()));
+        self.put_versioned(&keys::work_item(kind, id), state, expected, fence, now, expires_at, index).await
+    }
+
+    /// Every open work item of `kind` with its id (from the index: eventually consistent, so a write made from
+    /// it is still checked against the item's version).
+    pub async fn open_work_items<T: DeserializeOwned>(
+        &self,
+        kind: &str,
+    ) -> Result<Vec<(String, Versioned<T>)>, LedgerError> {
+        let partition = keys::open_work_items(kind);
+        let items = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::GSI1)
+            .key_condition_expression("#p = :p")
+            .expression_attribute_names("#p", keys::GSI1_PK)
+            .expression_attribute_values(":p", AttributeValue::S(partition.clone()))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| LedgerError::unavailable("Query open work items", &e))?;
+        items
+            .into_iter()
+            .map(|mut item| {
+                let id = item
+                    .remove(keys::GSI1_SK)
+                    .and_then(|v| v.as_s().ok().cloned())
+                    .ok_or_else(|| LedgerError::Corrupt { key: partition.clone(), message: "gsi1sk missing".into() })?;
+                let versioned = versioned_from_item(&keys::work_item(kind, &id), item)?;
+                Ok((id, versioned))
+            })
+            .collect()
     }
 
     async fn get_versioned<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<Versioned<T>>, LedgerError> {
-        let Some(mut item) = self.get_item(key).await? else { return Ok(None) };
-        let version = found_version(Some(&item)).ok_or_else(|| LedgerError::corrupt(key, "version missing"))?;
-        let updated_at = item
-            .get("updated_at")
-            .and_then(|v| v.as_s().ok())
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.with_timezone(&Utc));
-        let state = item.remove("state").ok_or_else(|| LedgerError::corrupt(key, "state missing"))?;
-        let state = serde_dynamo::from_attribute_value(state).map_err(|e| LedgerError::corrupt(key, e))?;
-        Ok(Some(Versioned { version, updated_at, state }))
+        let Some(item) = self.get_item(key).await? else { return Ok(None) };
+        versioned_from_item(key, item).map(Some)
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn put_versioned<T: Serialize>(
         &self,
         key: &Key,
@@ -90,6 +120,7 @@ impl Ledger {
         fence: Option<&Fence>,
         now: DateTime<Utc>,
         expires_at: Option<DateTime<Utc>>,
+        index: Option<(String, String)>,
     ) -> Result<u64, LedgerError> {
         let version = expected.map_or(1, |v| v + 1);
         let mut item = super::key_item(key);
@@ -98,6 +129,10 @@ impl Ledger {
         item.insert("state".into(), serde_dynamo::to_attribute_value(state).map_err(|e| LedgerError::corrupt(key, e))?);
         if let Some(expires_at) = expires_at {
             item.insert(keys::TTL.into(), n(expires_at.timestamp()));
+        }
+        if let Some((partition, sort)) = index {
+            item.insert(keys::GSI1_PK.into(), s(partition));
+            item.insert(keys::GSI1_SK.into(), s(sort));
         }
         let (condition, expected_value) = match expected {
             None => ("attribute_not_exists(pk)", None),
@@ -178,4 +213,17 @@ impl Ledger {
             },
         }
     }
+}
+
+/// A versioned item as read (from the table or the index).
+fn versioned_from_item<T: DeserializeOwned>(key: &Key, mut item: Item) -> Result<Versioned<T>, LedgerError> {
+    let version = found_version(Some(&item)).ok_or_else(|| LedgerError::corrupt(key, "version missing"))?;
+    let updated_at = item
+        .get("updated_at")
+        .and_then(|v| v.as_s().ok())
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc));
+    let state = item.remove("state").ok_or_else(|| LedgerError::corrupt(key, "state missing"))?;
+    let state = serde_dynamo::from_attribute_value(state).map_err(|e| LedgerError::corrupt(key, e))?;
+    Ok(Versioned { version, updated_at, state })
 }
