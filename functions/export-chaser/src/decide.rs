@@ -92,6 +92,9 @@ impl Job {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskView {
     pub task_id: String,
+    /// The exported image's name (the last part of its ARN).
+    pub image_name: String,
+    pub ami_name: String,
     pub state: String,
     pub created_at: DateTime<Utc>,
     pub ami_id: Option<String>,

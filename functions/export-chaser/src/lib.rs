@@ -5,3 +5,4 @@
 //! act steps, the handler, the template resource and the end-to-end tests follow.
 
 pub mod decide;
+pub mod observe;

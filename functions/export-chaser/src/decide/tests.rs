@@ -43,6 +43,8 @@ fn attempt(number: u32, task_id: Option<&str>) -> Attempt {
 fn task(state: &str, code: Option<&str>) -> TaskView {
     TaskView {
         task_id: "task-1".into(),
+        image_name: "golden".into(),
+        ami_name: "golden-ami".into(),
         state: state.into(),
         created_at: t(0),
         ami_id: (state == "COMPLETED").then(|| "ami-0123".into()),
