@@ -4,5 +4,6 @@
 //! intent → task id with crash recovery, age-based polling, retry classification, escalation). The observe and
 //! act steps, the handler, the template resource and the end-to-end tests follow.
 
+pub mod act;
 pub mod decide;
 pub mod observe;
