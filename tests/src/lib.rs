@@ -56,6 +56,17 @@ impl Harness {
         Box::pin(builder_scheduler::handle(&self.deps, event, REMAINING)).await
     }
 
+    /// Delivers one export-chaser tick at the current virtual time.
+    pub async fn export_tick(&self) -> export_chaser::Report {
+        let event = autopilot_local::tick_event("euc-autopilot-export-chaser", self.local.simulator.now());
+        self.deliver_to_exports(event).await.expect("tick handled")
+    }
+
+    /// Delivers any event to the export-chaser.
+    pub async fn deliver_to_exports(&self, event: serde_json::Value) -> Result<export_chaser::Report, AutopilotError> {
+        Box::pin(export_chaser::handle(&self.deps, event, REMAINING)).await
+    }
+
     /// Ticks the pool-scaler every `every` minutes for `minutes` minutes of virtual time.
     pub async fn run(&self, minutes: i64, every: i64) {
         let mut elapsed = 0;

@@ -6,4 +6,8 @@
 
 pub mod act;
 pub mod decide;
+pub mod handler;
 pub mod observe;
+pub mod routing;
+
+pub use handler::{Config, Deps, FUNCTION, Report, handle};

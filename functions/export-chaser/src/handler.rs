@@ -1,0 +1,372 @@
+//! The handler: an `Export Requested` command creates a job (after validating it and checking the image
+//! exists) and takes its first step; a CloudTrail `CreateExportImageTask` by someone else adopts the task; a
+//! tick chases every open job under the function lease and adopts tasks in flight that no job knows (the
+//! CloudTrail event is best effort).
+
+use crate::act::{self, ActContext, StepReport};
+use crate::decide::{Job, Origin, TaskView, decide};
+use crate::observe::{get_task, list_tasks};
+use autopilot_shared::error::{AutopilotError, sdk_error_class, sdk_error_message};
+use autopilot_shared::events::{self, ApiCall, CloudTrailCall, Command, ExportRequested, Input};
+use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
+use autopilot_shared::ledger::{Ledger, LedgerError};
+use autopilot_shared::policy::values::parse_duration;
+use autopilot_shared::runtime::{ActivePolicy, acquire_function_lease, classified, is_own_call, load_policy};
+pub use autopilot_shared::runtime::{Config, Deps};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The function's name: its service name in logs, metrics and ledger keys.
+pub const FUNCTION: &str = "export-chaser";
+
+/// What one invocation did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Report {
+    pub correlation_id: String,
+    /// `requested`, `adopted`, `chased`, `ours`, `ignored`, `busy`, or `dry-run`.
+    pub status: String,
+    pub dry_run: bool,
+    pub policy_version: u32,
+    pub api_calls: u32,
+    pub steps: Vec<StepReport>,
+}
+
+/// Handles one event. `remaining` is the invocation's remaining time.
+pub async fn handle(
+    deps: &Deps,
+    payload: serde_json::Value,
+    remaining: std::time::Duration,
+) -> Result<Report, AutopilotError> {
+    let input = events::parse(payload).map_err(classified)?;
+    let correlation_id = input.id().to_owned();
+    let now = deps.clock.now();
+    let active = load_policy(deps).await?;
+    let mut report = Report {
+        correlation_id: correlation_id.clone(),
+        dry_run: active.dry_run,
+        policy_version: active.version,
+        ..Report::default()
+    };
+    let aws = deps.aws.with_deadline(remaining);
+    let ctx = ActContext {
+        aws: &aws,
+        ledger: &deps.ledger,
+        function: FUNCTION,
+        correlation_id: &correlation_id,
+        dry_run: active.dry_run,
+        fence: None,
+        now,
+        remaining,
+        event_bus: deps.config.event_bus.as_deref(),
+    };
+    match &input {
+        Input::Command(command) => match &command.command {
+            Command::ExportRequested(request) => requested(&ctx, &active, request, report).await,
+            _ => Err(not_ours(&correlation_id)),
+        },
+        Input::CloudTrail(event) => adopt_from_cloudtrail(deps, &ctx, &active, &event.detail, report).await,
+        Input::Tick(_) => {
+            let Some(lease) = acquire_function_lease(deps, FUNCTION, &correlation_id, now, remaining).await? else {
+                report.status = "busy".into();
+                return Ok(report);
+            };
+            let fence = lease.fence();
+            let ctx = ActContext { fence: Some(&fence), ..ctx };
+            let result = chase_all(&ctx, &active, &mut report).await;
+            let _ = deps.ledger.release_lease(&lease).await;
+            result?;
+            report.status = "chased".into();
+            Ok(report)
+        }
+        Input::AppStreamSession(_) | Input::WorkSpacesAccess(_) | Input::Alarm(_) => Err(not_ours(&correlation_id)),
+    }
+}
+
+fn not_ours(correlation_id: &str) -> AutopilotError {
+    AutopilotError::invalid_input(format!(
+        "{FUNCTION} does not handle this input (event {correlation_id}); check the EventBridge rules"
+    ))
+}
+
+/// Checks a command's fields; every problem is named.
+fn validate(request: &ExportRequested) -> Result<(), String> {
+    let mut problems = Vec::new();
+    let image_ok = |c: char| c.is_ascii_alphanumeric() || "_.-".contains(c);
+    if request.image_name.is_empty() || request.image_name.len() > 100 || !request.image_name.chars().all(image_ok) {
+        problems.push(format!("detail.imageName: {:?} is not an image name", request.image_name));
+    }
+    let ami_ok = |c: char| c.is_ascii_alphanumeric() || "()[] ./-'@_".contains(c);
+    if !(3..=128).contains(&request.ami_name.len()) || !request.ami_name.chars().all(ami_ok) {
+        problems.push(format!(
+            "detail.amiName: {:?} is not an AMI name (3 to 128 letters, digits and ( ) [ ] . / - ' @ _ or space)",
+            request.ami_name
+        ));
+    }
+    if !is_role_arn(&request.iam_role_arn) {
+        problems.push(format!(
+            "detail.iamRoleArn: {:?} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)",
+            request.iam_role_arn
+        ));
+    }
+    if let Some(retry) = &request.retry {
+        if !(1..=10).contains(&retry.max_attempts) {
+            problems.push(format!("detail.retry.maxAttempts: {} is not between 1 and 10", retry.max_attempts));
+        }
+        if let Some(Err(error)) = retry.backoff.as_deref().map(parse_duration) {
+            problems.push(format!("detail.retry.backoff: {error}"));
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
+}
+
+fn is_role_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    matches!(parts.as_slice(), ["arn", partition, "iam", "", account, resource]
+        if partition.starts_with("aws")
+            && account.len() == 12
+            && account.chars().all(|c| c.is_ascii_digit())
+            && resource.strip_prefix("role/").is_some_and(|name| !name.is_empty()))
+}
+
+/// `Export Requested`: validate, check the image, create the job once, take its first step.
+async fn requested(
+    ctx: &ActContext<'_>,
+    active: &ActivePolicy,
+    request: &ExportRequested,
+    mut report: Report,
+) -> Result<Report, AutopilotError> {
+    let id = ctx.correlation_id.to_owned();
+    if let Some(existing) = act::load(ctx.ledger, &id).await? {
+        // A redelivery: the job exists; take its next step (a no-op unless it is due).
+        report.status = "requested".into();
+        let step = decide(&existing.state, None, ctx.now);
+        if matches!(step, crate::decide::Step::Recover | crate::decide::Step::Create { .. }) {
+            report.steps.push(act::step(ctx, existing.state, existing.version, None, step).await?);
+        }
+        return Ok(report);
+    }
+    let refuse = async |reason: String| -> Result<Report, AutopilotError> {
+        let record = AuditRecord {
+            at: ctx.now,
+            function: FUNCTION.into(),
+            resource: format!("appstream#image#{}#export#{id}", request.image_name),
+            action: "Export Requested".into(),
+            outcome: AuditOutcome::Failed,
+            reason: reason.clone(),
+            correlation_id: id.clone(),
+            details: serde_json::to_value(request).unwrap_or_default(),
+        };
+        ctx.ledger.append_audit(&record).await.map_err(classified)?;
+        Err(AutopilotError::invalid_input(format!("Export Requested {id} refused: {reason}")))
+    };
+    if let Err(reason) = validate(request) {
+        return refuse(reason).await;
+    }
+    report.api_calls += 1;
+    match ctx.aws.appstream.describe_images().names(&request.image_name).send().await {
+        Ok(output) if output.images().iter().any(|i| i.name() == Some(request.image_name.as_str())) => {}
+        Ok(_) => return refuse(format!("the image {} does not exist", request.image_name)).await,
+        Err(error) if error.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {
+            return refuse(format!("the image {} does not exist", request.image_name)).await;
+        }
+        Err(error) => {
+            return Err(AutopilotError::new(
+                sdk_error_class(&error),
+                format!("DescribeImages: {}", sdk_error_message(&error)),
+            ));
+        }
+    }
+    let exports = &active.policy.exports;
+    let retry = request.retry.as_ref();
+    let job = Job {
+        id: id.clone(),
+        origin: Origin::Requested,
+        image_name: request.image_name.clone(),
+        ami_name: request.ami_name.clone(),
+        iam_role_arn: Some(request.iam_role_arn.clone()),
+        ami_description: request.ami_description.clone(),
+        tags: request.tag_specifications.clone(),
+        max_attempts: retry.map_or(exports.max_attempts, |r| r.max_attempts),
+        backoff: retry
+            .and_then(|r| r.backoff.as_deref())
+            .and_then(|b| parse_duration(b).ok())
+            .unwrap_or(exports.backoff),
+        max_duration: exports.max_duration,
+        requested_at: ctx.now,
+        attempts: Vec::new(),
+        next_check_at: ctx.now,
+        escalated_at: None,
+        reported_state: None,
+        ending: None,
+    };
+    if ctx.dry_run {
+        let record = AuditRecord {
+            at: ctx.now,
+            function: FUNCTION.into(),
+            resource: act::audit_resource(&job),
+            action: "CreateExportImageTask".into(),
+            outcome: AuditOutcome::DryRun,
+            reason: "Export Requested (dry-run: no task created, no job kept)".into(),
+            correlation_id: id.clone(),
+            details: serde_json::to_value(request).unwrap_or_default(),
+        };
+        ctx.ledger.append_audit(&record).await.map_err(classified)?;
+        report.status = "dry-run".into();
+        return Ok(report);
+    }
+    let version = match act::save(ctx, &job, None).await {
+        Ok(version) => version,
+        // Another delivery created it first: it takes the first step.
+        Err(LedgerError::VersionConflict { .. }) => {
+            report.status = "requested".into();
+            return Ok(report);
+        }
+        Err(error) => return Err(classified(error)),
+    };
+    let step = decide(&job, None, ctx.now);
+    report.steps.push(act::step(ctx, job, version, None, step).await?);
+    report.status = "requested".into();
+    Ok(report)
+}
+
+/// An adopted job for a task someone else created.
+fn adopted_job(task: &TaskView, active: &ActivePolicy, now: DateTime<Utc>) -> Job {
+    Job {
+        id: format!("task-{}", task.task_id),
+        origin: Origin::Adopted,
+        image_name: task.image_name.clone(),
+        ami_name: task.ami_name.clone(),
+        iam_role_arn: None,
+        ami_description: None,
+        tags: BTreeMap::new(),
+        max_attempts: 1,
+        backoff: active.policy.exports.backoff,
+        max_duration: active.policy.exports.max_duration,
+        requested_at: if task.created_at.timestamp() > 0 { task.created_at.min(now) } else { now },
+        attempts: vec![crate::decide::Attempt {
+            number: 1,
+            intent_at: task.created_at.min(now),
+            task_id: Some(task.task_id.clone()),
+            state: Some(task.state.clone()),
+            ended_at: None,
+            error: task.error.clone(),
+            ami_id: task.ami_id.clone(),
+        }],
+        next_check_at: now,
+        escalated_at: None,
+        reported_state: None,
+        ending: None,
+    }
+}
+
+/// Saves an adopted job unless one exists; true when it was new.
+async fn adopt(ctx: &ActContext<'_>, job: &Job) -> Result<bool, AutopilotError> {
+    match act::save(ctx, job, None).await {
+        Ok(_) => {
+            tracing::info!(job = %job.id, image = %job.image_name, "export task adopted");
+            Ok(true)
+        }
+        Err(LedgerError::VersionConflict { .. }) => Ok(false),
+        Err(error) => Err(classified(error)),
+    }
+}
+
+async fn adopt_from_cloudtrail(
+    deps: &Deps,
+    ctx: &ActContext<'_>,
+    active: &ActivePolicy,
+    call: &CloudTrailCall,
+    mut report: Report,
+) -> Result<Report, AutopilotError> {
+    let ApiCall::CreateExportImageTask { task_id, .. } = call.api_call().map_err(classified)? else {
+        report.status = "ignored".into();
+        return Ok(report);
+    };
+    if is_own_call(call, &deps.config.own_role_name) {
+        report.status = "ours".into();
+        return Ok(report);
+    }
+    let Some(task_id) = task_id else {
+        report.status = "ignored".into();
+        return Ok(report);
+    };
+    report.api_calls += 1;
+    let Some(task) = get_task(ctx.aws, &task_id).await.map_err(classified)? else {
+        return Err(AutopilotError::retryable(format!("export task {task_id} is not visible yet")));
+    };
+    if belongs_to_a_job(ctx.ledger, &task).await? {
+        report.status = "ours".into();
+        return Ok(report);
+    }
+    report.status = if adopt(ctx, &adopted_job(&task, active, ctx.now)).await? { "adopted" } else { "ours" }.into();
+    Ok(report)
+}
+
+/// The tick: every open job's next step, then adoption of tasks in flight that no job knows.
+async fn chase_all(ctx: &ActContext<'_>, active: &ActivePolicy, report: &mut Report) -> Result<(), AutopilotError> {
+    let (listed, calls) = list_tasks(ctx.aws, Vec::new()).await.map_err(classified)?;
+    report.api_calls += calls;
+    let by_id: BTreeMap<&str, &TaskView> = listed.iter().map(|t| (t.task_id.as_str(), t)).collect();
+    let jobs = ctx.ledger.open_work_items::<Job>(act::KIND).await.map_err(classified)?;
+    let mut known: BTreeSet<String> = BTreeSet::new();
+    for (_, job) in jobs {
+        let Some(fresh) = act::load(ctx.ledger, &job.state.id).await? else { continue };
+        let (job, version) = (fresh.state, fresh.version);
+        if !job.is_open() || job.next_check_at > ctx.now && job.current().is_some_and(|a| a.task_id.is_some()) {
+            known.extend(job.attempts.iter().filter_map(|a| a.task_id.clone()));
+            continue;
+        }
+        let task_id = job.current().and_then(|a| a.task_id.clone());
+        let task = match task_id.as_deref() {
+            Some(id) => match by_id.get(id) {
+                Some(task) => Some((*task).clone()),
+                None => {
+                    report.api_calls += 1;
+                    get_task(ctx.aws, id).await.map_err(classified)?
+                }
+            },
+            None => None,
+        };
+        let step = decide(&job, task.as_ref(), ctx.now);
+        let done = act::step(ctx, job, version, task.as_ref(), step).await?;
+        report.api_calls += done.api_calls;
+        if let Some(id) = done.detail.as_ref().filter(|_| done.result == "adopted" || done.result == "applied") {
+            known.insert(id.clone());
+        }
+        report.steps.push(done);
+        if let Some(id) = task_id {
+            known.insert(id);
+        }
+    }
+    for task in listed.iter().filter(|t| t.state == "EXPORTING" && !known.contains(&t.task_id)) {
+        let job = adopted_job(task, active, ctx.now);
+        if act::load(ctx.ledger, &job.id).await?.is_none() && !belongs_to_a_job(ctx.ledger, task).await? {
+            adopt(ctx, &job).await?;
+            report.steps.push(StepReport {
+                job: job.id.clone(),
+                step: "Adopt".into(),
+                result: "adopted".into(),
+                detail: Some(task.task_id.clone()),
+                api_calls: 0,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether a task belongs to one of our open jobs: one of its attempts has the task id, or its creation is
+/// still being recorded (an intent without a task id, same image and AMI name, task created after the intent).
+/// Such a task is chased or recovered by that job, never adopted separately.
+async fn belongs_to_a_job(ledger: &Ledger, task: &TaskView) -> Result<bool, AutopilotError> {
+    let jobs = ledger.open_work_items::<Job>(act::KIND).await.map_err(classified)?;
+    Ok(jobs.iter().any(|(_, job)| {
+        let job = &job.state;
+        job.attempts.iter().any(|a| a.task_id.as_deref() == Some(task.task_id.as_str()))
+            || job.image_name == task.image_name
+                && job.ami_name == task.ami_name
+                && job
+                    .current()
+                    .is_some_and(|a| a.task_id.is_none() && task.created_at.timestamp() >= a.intent_at.timestamp())
+    }))
+}

@@ -1,0 +1,148 @@
+//! export-chaser end to end: the real handler, through the real SDK clients, against the simulator and the
+//! embedded DynamoDB; assertions read the simulator's call log, its captured outcome events and the ledger.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use autopilot_tests::Harness;
+use chrono::Duration;
+use serde_json::json;
+
+const ESTATE: &str = r#"
+start: 2026-11-23T08:00:00Z
+images:
+  - { name: golden-2026-11, state: AVAILABLE }
+faults:
+  exports: { minutes: 90 }
+"#;
+
+const POLICY: &str = "version: 1\nexports: { retry: { max_attempts: 3, backoff: 30m }, max_duration: 6h }\n";
+
+fn request(id: &str) -> serde_json::Value {
+    let mut event: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../events/command-export-requested.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    event["id"] = json!(id);
+    event
+}
+
+fn creates(h: &Harness) -> usize {
+    h.mutations().iter().filter(|c| c.operation == "CreateExportImageTask" && c.ok()).count()
+}
+
+async fn chase_for(h: &Harness, minutes: i64) {
+    for _ in 0..(minutes / 5) {
+        h.local.simulator.advance(Duration::minutes(5));
+        h.export_tick().await;
+    }
+}
+
+#[tokio::test]
+async fn a_requested_export_is_created_once_chased_and_completed() {
+    let h = Harness::start(ESTATE, POLICY, 1).await;
+    let report = h.deliver_to_exports(request("req-1")).await.unwrap();
+    assert_eq!(report.status, "requested");
+    assert_eq!(creates(&h), 1);
+    chase_for(&h, 120).await;
+    let completed = h.outcome_events("Export Completed");
+    assert_eq!(completed.len(), 1, "{completed:?}");
+    assert!(completed[0]["amiId"].as_str().unwrap().starts_with("ami-"));
+    assert_eq!(completed[0]["image"], json!("golden-2026-11"));
+    assert!(completed[0]["durationSeconds"].as_i64().unwrap() >= 90 * 60);
+    // polling by age: far fewer Get/List calls than ticks would allow at 1 call per minute
+    let polls = h.local.simulator.calls().iter().filter(|c| c.operation.contains("ExportImageTask")).count();
+    assert!(polls <= 30, "{polls} export calls");
+    assert_eq!(creates(&h), 1);
+}
+
+#[tokio::test]
+async fn the_same_request_five_times_sequentially_and_concurrently_makes_one_task() {
+    let h = Harness::start(ESTATE, POLICY, 2).await;
+    for _ in 0..5 {
+        h.deliver_to_exports(request("req-dup")).await.unwrap();
+    }
+    let results = futures_join(&h, "req-dup-2").await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(creates(&h), 2, "one task per distinct request id");
+}
+
+async fn futures_join(
+    h: &Harness,
+    id: &str,
+) -> Vec<Result<export_chaser::Report, autopilot_shared::error::AutopilotError>> {
+    let (a, b, c, d, e) = tokio::join!(
+        h.deliver_to_exports(request(id)),
+        h.deliver_to_exports(request(id)),
+        h.deliver_to_exports(request(id)),
+        h.deliver_to_exports(request(id)),
+        h.deliver_to_exports(request(id)),
+    );
+    vec![a, b, c, d, e]
+}
+
+#[tokio::test]
+async fn a_crash_between_create_and_record_adopts_the_task_instead_of_creating_another() {
+    let h = Harness::start(ESTATE, POLICY, 3).await;
+    h.deliver_to_exports(request("req-crash")).await.unwrap();
+    // Simulate the crash: the job keeps its intent but loses the task id, and the claim is still held.
+    let stored =
+        h.deps.ledger.get_work_item::<export_chaser::decide::Job>("EXPORT", "req-crash").await.unwrap().unwrap();
+    let mut job = stored.state.clone();
+    let task_id = job.attempts[0].task_id.take().unwrap();
+    job.attempts[0].state = None;
+    h.deps
+        .ledger
+        .put_work_item("EXPORT", "req-crash", &job, Some(stored.version), None, h.local.simulator.now(), true, None)
+        .await
+        .unwrap();
+    // a redelivery and ticks recover the task from the list
+    h.deliver_to_exports(request("req-crash")).await.unwrap();
+    chase_for(&h, 120).await;
+    assert_eq!(creates(&h), 1, "no second task");
+    let job =
+        h.deps.ledger.get_work_item::<export_chaser::decide::Job>("EXPORT", "req-crash").await.unwrap().unwrap().state;
+    assert_eq!(job.attempts[0].task_id.as_deref(), Some(task_id.as_str()));
+    assert_eq!(h.outcome_events("Export Completed").len(), 1);
+}
+
+#[tokio::test]
+async fn a_task_created_outside_us_with_its_event_lost_is_adopted_from_the_list() {
+    let h = Harness::start(ESTATE, POLICY, 4).await;
+    h.local
+        .simulator
+        .invoke(
+            "appstream",
+            "CreateExportImageTask",
+            &json!({ "ImageName": "golden-2026-11", "AmiName": "by-hand", "IamRoleArn": "arn:aws:iam::123456789012:role/r" }),
+        )
+        .unwrap();
+    h.export_tick().await;
+    chase_for(&h, 120).await;
+    let completed = h.outcome_events("Export Completed");
+    assert_eq!(completed.len(), 1);
+    assert_eq!(completed[0]["amiName"], json!("by-hand"));
+    assert_eq!(creates(&h), 1, "the person's task only");
+}
+
+#[tokio::test]
+async fn a_bad_command_is_refused_with_a_clear_non_retryable_error_and_nothing_is_created() {
+    let h = Harness::start(ESTATE, POLICY, 5).await;
+    let mut bad = request("req-bad");
+    bad["detail"]["iamRoleArn"] = json!("not-an-arn");
+    bad["detail"]["amiName"] = json!("x");
+    let error = h.deliver_to_exports(bad).await.unwrap_err();
+    assert_eq!(error.class.as_str(), "InvalidInput");
+    assert!(
+        error.message.contains("detail.iamRoleArn") && error.message.contains("detail.amiName"),
+        "{}",
+        error.message
+    );
+    let mut missing = request("req-missing");
+    missing["detail"]["imageName"] = json!("no-such-image");
+    let error = h.deliver_to_exports(missing).await.unwrap_err();
+    assert!(error.message.contains("no-such-image does not exist"), "{}", error.message);
+    assert_eq!(creates(&h), 0);
+    let audit = h.deps.ledger.audit_by_day(h.local.simulator.now().date_naive()).await.unwrap();
+    assert_eq!(audit.iter().filter(|r| r.action == "Export Requested").count(), 2);
+}
