@@ -57,6 +57,33 @@ pub struct Deps {
     pub config: Config,
 }
 
+/// What one invocation did (every function's handler returns one; `A` is its per-item report).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Report<A> {
+    /// The EventBridge event id.
+    pub correlation_id: String,
+    /// What happened, in one word (each function documents its words: `reconciled`, `busy`, `recorded`, …).
+    pub status: String,
+    pub dry_run: bool,
+    pub policy_version: u32,
+    pub api_calls: u32,
+    pub actions: Vec<A>,
+}
+
+impl<A> Report<A> {
+    /// An empty report for the event `correlation_id`.
+    pub fn new(correlation_id: impl Into<String>) -> Self {
+        Self {
+            correlation_id: correlation_id.into(),
+            status: String::new(),
+            dry_run: false,
+            policy_version: 0,
+            api_calls: 0,
+            actions: Vec::new(),
+        }
+    }
+}
+
 /// Any classified error as the error a handler returns.
 pub fn classified<E: Classify + std::error::Error>(error: E) -> AutopilotError {
     AutopilotError::from_classified(&error)

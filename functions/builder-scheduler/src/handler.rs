@@ -12,24 +12,13 @@ use autopilot_shared::resource::{ResourceKind, ResourceRef};
 pub use autopilot_shared::runtime::{Config, Deps};
 use autopilot_shared::runtime::{acquire_function_lease, call_account, classified, is_own_call, load_policy};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// The function's name: its service name in logs, metrics and ledger keys.
 pub const FUNCTION: &str = "builder-scheduler";
 
-/// What one invocation did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Report {
-    pub correlation_id: String,
-    /// `reconciled`, `recorded` (a CloudTrail call noted), `ours` (our own call echoed), `ignored`, or `busy`
-    /// (another invocation holds the lease).
-    pub status: String,
-    pub dry_run: bool,
-    pub policy_version: u32,
-    pub api_calls: u32,
-    pub actions: Vec<ActionReport>,
-}
+/// What one invocation did; `status` is `reconciled`, `recorded` (a CloudTrail call noted), `ours` (our own call echoed), `ignored`, or `busy` (another invocation holds the lease).
+pub type Report = autopilot_shared::runtime::Report<ActionReport>;
 
 /// Handles one event. `remaining` is the invocation's remaining time.
 pub async fn handle(
@@ -40,7 +29,7 @@ pub async fn handle(
     let input = events::parse(payload).map_err(classified)?;
     let correlation_id = input.id().to_owned();
     let now = deps.clock.now();
-    let mut report = Report { correlation_id: correlation_id.clone(), ..Report::default() };
+    let mut report = Report::new(correlation_id.clone());
     match &input {
         Input::Tick(_) => {}
         Input::CloudTrail(event) => return record_call(deps, &event.detail, report, now).await,

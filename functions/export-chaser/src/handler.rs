@@ -14,23 +14,13 @@ use autopilot_shared::policy::values::parse_duration;
 use autopilot_shared::runtime::{ActivePolicy, acquire_function_lease, classified, is_own_call, load_policy};
 pub use autopilot_shared::runtime::{Config, Deps};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The function's name: its service name in logs, metrics and ledger keys.
 pub const FUNCTION: &str = "export-chaser";
 
-/// What one invocation did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Report {
-    pub correlation_id: String,
-    /// `requested`, `adopted`, `chased`, `ours`, `ignored`, `busy`, or `dry-run`.
-    pub status: String,
-    pub dry_run: bool,
-    pub policy_version: u32,
-    pub api_calls: u32,
-    pub steps: Vec<StepReport>,
-}
+/// What one invocation did; `status` is `requested`, `adopted`, `chased`, `ours`, `ignored`, `busy`, or `dry-run`.
+pub type Report = autopilot_shared::runtime::Report<StepReport>;
 
 /// Handles one event. `remaining` is the invocation's remaining time.
 pub async fn handle(
@@ -42,12 +32,9 @@ pub async fn handle(
     let correlation_id = input.id().to_owned();
     let now = deps.clock.now();
     let active = load_policy(deps).await?;
-    let mut report = Report {
-        correlation_id: correlation_id.clone(),
-        dry_run: active.dry_run,
-        policy_version: active.version,
-        ..Report::default()
-    };
+    let mut report = Report::new(correlation_id.clone());
+    report.dry_run = active.dry_run;
+    report.policy_version = active.version;
     let aws = deps.aws.with_deadline(remaining);
     let ctx = ActContext {
         aws: &aws,
@@ -142,7 +129,7 @@ async fn requested(
         report.status = "requested".into();
         let step = decide(&existing.state, None, ctx.now);
         if matches!(step, crate::decide::Step::Recover | crate::decide::Step::Create { .. }) {
-            report.steps.push(act::step(ctx, existing.state, existing.version, None, step).await?);
+            report.actions.push(act::step(ctx, existing.state, existing.version, None, step).await?);
         }
         return Ok(report);
     }
@@ -225,7 +212,7 @@ async fn requested(
         Err(error) => return Err(classified(error)),
     };
     let step = decide(&job, None, ctx.now);
-    report.steps.push(act::step(ctx, job, version, None, step).await?);
+    report.actions.push(act::step(ctx, job, version, None, step).await?);
     report.status = "requested".into();
     Ok(report)
 }
@@ -334,7 +321,7 @@ async fn chase_all(ctx: &ActContext<'_>, active: &ActivePolicy, report: &mut Rep
         if let Some(id) = done.detail.as_ref().filter(|_| done.result == "adopted" || done.result == "applied") {
             known.insert(id.clone());
         }
-        report.steps.push(done);
+        report.actions.push(done);
         if let Some(id) = task_id {
             known.insert(id);
         }
@@ -343,7 +330,7 @@ async fn chase_all(ctx: &ActContext<'_>, active: &ActivePolicy, report: &mut Rep
         let job = adopted_job(task, active, ctx.now);
         if act::load(ctx.ledger, &job.id).await?.is_none() && !belongs_to_a_job(ctx.ledger, task).await? {
             adopt(ctx, &job).await?;
-            report.steps.push(StepReport {
+            report.actions.push(StepReport {
                 job: job.id.clone(),
                 step: "Adopt".into(),
                 result: "adopted".into(),

@@ -13,23 +13,13 @@ use autopilot_shared::ledger::state::Versioned;
 use autopilot_shared::resource::{ResourceKind, ResourceRef};
 pub use autopilot_shared::runtime::{Config, Deps};
 use autopilot_shared::runtime::{acquire_function_lease, call_account, classified, is_own_call, load_policy};
-use serde::Serialize;
 use std::collections::BTreeMap;
 
 /// The function's name: its service name in logs, metrics and ledger keys.
 pub const FUNCTION: &str = "pool-scaler";
 
-/// What one invocation did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Report {
-    pub correlation_id: String,
-    /// `reconciled`, `recorded` (manual change noted), `debounced`, or `busy` (another invocation holds the lease).
-    pub status: String,
-    pub dry_run: bool,
-    pub policy_version: u32,
-    pub api_calls: u32,
-    pub actions: Vec<ActionReport>,
-}
+/// What one invocation did; `status` is `reconciled`, `recorded` (manual change noted), `ours`, `ignored`, `debounced`, or `busy` (another invocation holds the lease).
+pub type Report = autopilot_shared::runtime::Report<ActionReport>;
 
 /// Handles one event. `remaining` is the invocation's remaining time.
 pub async fn handle(
@@ -52,7 +42,7 @@ pub async fn handle(
             )));
         }
     };
-    let mut report = Report { correlation_id: correlation_id.clone(), ..Report::default() };
+    let mut report = Report::new(correlation_id.clone());
 
     // Session and access events come in bursts: reconcile a resource at most once a minute.
     if scope != Scope::All {
@@ -157,8 +147,7 @@ async fn record_manual_change(
     correlation_id: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Report, AutopilotError> {
-    let mut report =
-        Report { correlation_id: correlation_id.to_owned(), status: "recorded".into(), ..Report::default() };
+    let mut report = Report { status: "recorded".into(), ..Report::new(correlation_id) };
     if is_own_call(call, &deps.config.own_role_name) {
         report.status = "ours".into();
         return Ok(report);
