@@ -367,6 +367,15 @@ pub struct ExportFaults {
     pub fail_rate: f64,
     #[serde(default)]
     pub time_out_rate: f64,
+    /// The first this many export tasks created end in `fail_as` (deterministic faults for tests).
+    #[serde(default)]
+    pub fail_first: u32,
+    /// `FAILED` or `TIMED_OUT`.
+    #[serde(default = "failed")]
+    pub fail_as: String,
+    /// The `ErrorCode` a FAILED export reports.
+    #[serde(default = "export_error_code")]
+    pub error_code: String,
     /// Minutes an import spends in IMPORTING and then VALIDATING.
     #[serde(default = "default_import_minutes")]
     pub import_minutes: u32,
@@ -380,12 +389,21 @@ impl Default for ExportFaults {
             minutes: default_export_minutes(),
             fail_rate: 0.0,
             time_out_rate: 0.0,
+            fail_first: 0,
+            fail_as: failed(),
+            error_code: export_error_code(),
             import_minutes: default_import_minutes(),
             import_fail_rate: 0.0,
         }
     }
 }
 
+fn failed() -> String {
+    "FAILED".into()
+}
+fn export_error_code() -> String {
+    "EXPORT_IMAGE_FAILED".into()
+}
 fn default_export_minutes() -> u32 {
     45
 }

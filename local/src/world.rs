@@ -691,7 +691,7 @@ impl World {
                     }
                     "FAILED" => {
                         task.error = Some((
-                            "EXPORT_IMAGE_FAILED".into(),
+                            self.faults.exports.error_code.clone(),
                             "The export failed while copying the image snapshot.".into(),
                         ))
                     }

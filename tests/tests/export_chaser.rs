@@ -146,3 +146,76 @@ async fn a_bad_command_is_refused_with_a_clear_non_retryable_error_and_nothing_i
     let audit = h.deps.ledger.audit_by_day(h.local.simulator.now().date_naive()).await.unwrap();
     assert_eq!(audit.iter().filter(|r| r.action == "Export Requested").count(), 2);
 }
+
+fn estate_with(faults: &str) -> String {
+    ESTATE.replace("exports: { minutes: 90 }", &format!("exports: {{ minutes: 90, {faults} }}"))
+}
+
+#[tokio::test]
+async fn a_retryable_failure_is_created_again_once_and_completes() {
+    let h = Harness::start(&estate_with("fail_first: 1, error_code: INTERNAL_SERVICE_ERROR"), POLICY, 6).await;
+    h.deliver_to_exports(request("req-retry")).await.unwrap();
+    chase_for(&h, 300).await;
+    assert_eq!(creates(&h), 2, "the failed attempt and one retry");
+    let completed = h.outcome_events("Export Completed");
+    assert_eq!(completed.len(), 1);
+    assert_eq!(completed[0]["attempts"], json!(2));
+    // the retry waited for the backoff (30 min) after the failure was seen
+    let times: Vec<_> = h.mutations().iter().filter(|c| c.operation == "CreateExportImageTask").map(|c| c.at).collect();
+    assert!(times[1] - times[0] >= Duration::minutes(120), "{times:?}");
+    assert!(h.outcome_events("Export Failed").is_empty());
+}
+
+#[tokio::test]
+async fn a_non_retryable_failure_is_not_retried_and_is_reported_with_its_history() {
+    let h = Harness::start(&estate_with("fail_first: 1, error_code: IAM_SERVICE_ROLE_IS_MISSING"), POLICY, 7).await;
+    h.deliver_to_exports(request("req-iam")).await.unwrap();
+    chase_for(&h, 300).await;
+    assert_eq!(creates(&h), 1);
+    let failed = h.outcome_events("Export Failed");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0]["reason"].as_str().unwrap().contains("not retryable"));
+    assert_eq!(failed[0]["attempts"][0]["errorCode"], json!("IAM_SERVICE_ROLE_IS_MISSING"));
+}
+
+#[tokio::test]
+async fn timed_out_exports_are_retried_up_to_the_requests_max_attempts() {
+    // the sample request allows 2 attempts; both time out
+    let h = Harness::start(&estate_with("fail_first: 5, fail_as: TIMED_OUT"), POLICY, 8).await;
+    h.deliver_to_exports(request("req-timeout")).await.unwrap();
+    chase_for(&h, 480).await;
+    assert_eq!(creates(&h), 2);
+    let failed = h.outcome_events("Export Failed");
+    assert_eq!(failed.len(), 1);
+    assert!(failed[0]["reason"].as_str().unwrap().contains("2 of 2 attempts"), "{failed:?}");
+    assert_eq!(failed[0]["attempts"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn an_export_stuck_beyond_max_duration_is_escalated_once_and_still_chased() {
+    let h = Harness::start(&ESTATE.replace("minutes: 90", "minutes: 600"), POLICY, 9).await;
+    h.deliver_to_exports(request("req-stuck")).await.unwrap();
+    chase_for(&h, 11 * 60).await;
+    let stuck = h.outcome_events("Export Stuck");
+    assert_eq!(stuck.len(), 1, "{stuck:?}");
+    assert_eq!(h.outcome_events("Export Completed").len(), 1, "chased to the end after the escalation");
+}
+
+#[tokio::test]
+async fn throttled_list_and_get_calls_do_not_lose_the_export() {
+    // a 20-minute export; List and Get at 2 requests/s
+    let throttled = format!("{ESTATE}  throttle_per_second: {{ ListExportImageTasks: 2, GetExportImageTask: 2 }}\n")
+        .replace("minutes: 90", "minutes: 20");
+    let h = Harness::start(&throttled, POLICY, 10).await;
+    h.deliver_to_exports(request("req-throttled")).await.unwrap();
+    for _ in 0..5 {
+        h.local.simulator.advance(Duration::minutes(5));
+        h.export_tick().await;
+        // two more deliveries of the same tick right away meet the rate limit
+        let _ = h.export_tick().await;
+        let _ = h.export_tick().await;
+    }
+    assert!(h.local.simulator.calls().iter().any(|c| c.operation == "ListExportImageTasks" && !c.ok()), "throttled");
+    assert_eq!(h.outcome_events("Export Completed").len(), 1);
+    assert_eq!(creates(&h), 1);
+}

@@ -312,7 +312,9 @@ fn create_export(world: &mut World, input: &Value) -> ApiResult {
         .unwrap_or_default();
     let faults = world.faults.exports.clone();
     let roll = world.rng.unit();
-    let outcome = if roll < faults.fail_rate {
+    let outcome = if (world.exports.len() as u64) < u64::from(faults.fail_first) {
+        faults.fail_as.as_str()
+    } else if roll < faults.fail_rate {
         "FAILED"
     } else if roll < faults.fail_rate + faults.time_out_rate {
         "TIMED_OUT"
