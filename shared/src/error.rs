@@ -111,6 +111,16 @@ pub fn sdk_error_class<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> Er
     }
 }
 
+/// AppStream resource errors (`ImageBuilderErrors`, `ImageErrors`) as `CODE: message` lines.
+pub fn appstream_resource_errors(errors: &[aws_sdk_appstream::types::ResourceError]) -> Vec<String> {
+    errors
+        .iter()
+        .map(|e| {
+            format!("{}: {}", e.error_code().map_or("Unknown", |c| c.as_str()), e.error_message().unwrap_or_default())
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

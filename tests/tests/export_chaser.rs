@@ -219,3 +219,45 @@ async fn throttled_list_and_get_calls_do_not_lose_the_export() {
     assert_eq!(h.outcome_events("Export Completed").len(), 1);
     assert_eq!(creates(&h), 1);
 }
+
+/// A person imports an AMI as an image; CloudTrail reports it.
+async fn imported_by_a_person(h: &Harness, name: &str) {
+    h.local
+        .simulator
+        .invoke(
+            "appstream",
+            "CreateImportedImage",
+            &json!({ "Name": name, "SourceAmiId": "ami-0abc", "IamRoleArn": "arn:aws:iam::123456789012:role/r" }),
+        )
+        .unwrap();
+    let event = autopilot_local::cloudtrail_event(
+        "CreateImportedImage",
+        json!({ "name": name, "sourceAmiId": "ami-0abc" }),
+        h.local.simulator.now(),
+        autopilot_local::PERSON,
+    );
+    assert_eq!(h.deliver_to_exports(event.clone()).await.unwrap().status, "adopted");
+    assert_eq!(h.deliver_to_exports(event).await.unwrap().status, "ours", "a redelivery adopts nothing new");
+}
+
+#[tokio::test]
+async fn an_imported_image_is_chased_to_available() {
+    let h = Harness::start(ESTATE, POLICY, 11).await;
+    imported_by_a_person(&h, "imported-ok").await;
+    chase_for(&h, 90).await;
+    let completed = h.outcome_events("Image Import Completed");
+    assert_eq!(completed.len(), 1, "{completed:?}");
+    assert_eq!(completed[0]["image"], json!("imported-ok"));
+    assert!(h.outcome_events("Image Import Failed").is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_import_is_reported_with_the_image_errors() {
+    let h = Harness::start(&estate_with("import_fail_rate: 1.0"), POLICY, 12).await;
+    imported_by_a_person(&h, "imported-bad").await;
+    chase_for(&h, 90).await;
+    let failed = h.outcome_events("Image Import Failed");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0]["errors"][0].as_str().unwrap().starts_with("VALIDATION_ERROR"), "{failed:?}");
+    assert!(h.outcome_events("Image Import Completed").is_empty());
+}

@@ -96,17 +96,7 @@ pub async fn observe(aws: &AwsClients, region: &str) -> Result<Observation, Obse
             name,
             state: builder.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
             tags,
-            errors: builder
-                .image_builder_errors()
-                .iter()
-                .map(|e| {
-                    format!(
-                        "{}: {}",
-                        e.error_code().map_or("Unknown", |c| c.as_str()),
-                        e.error_message().unwrap_or_default()
-                    )
-                })
-                .collect(),
+            errors: autopilot_shared::error::appstream_resource_errors(builder.image_builder_errors()),
         });
     }
     observed.sort_by(|a, b| a.resource.cmp(&b.resource));

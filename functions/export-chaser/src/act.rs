@@ -93,7 +93,7 @@ fn effect<'a, P: Serialize>(
     }
 }
 
-/// Publishes an outcome event once per key (notifications describe what happened, so dry-run does not stop them).
+/// Publishes an outcome event about a job once per key.
 async fn notify(
     ctx: &ActContext<'_>,
     job: &Job,
@@ -103,8 +103,20 @@ async fn notify(
     reason: String,
 ) -> Result<Performed, LedgerError> {
     let record = audit(ctx, job, detail_type, reason);
+    notify_once(ctx, format!("{}#{key}", job.id), record, detail_type, detail).await
+}
+
+/// Publishes `detail_type` once per `key`, audited with `record` (notifications describe what happened, so
+/// dry-run does not stop them).
+pub async fn notify_once(
+    ctx: &ActContext<'_>,
+    key: String,
+    record: AuditRecord,
+    detail_type: &str,
+    detail: serde_json::Value,
+) -> Result<Performed, LedgerError> {
     perform_once(
-        effect(ctx, format!("{}#{key}", job.id), &detail, record, false),
+        effect(ctx, key, &detail, record, false),
         async || announce(&ctx.aws.eventbridge, ctx.event_bus, detail_type, &detail).await.map_err(CallError::Failed),
         async || Ok(()),
     )

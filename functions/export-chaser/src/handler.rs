@@ -5,6 +5,7 @@
 
 use crate::act::{self, ActContext, StepReport};
 use crate::decide::{Job, Origin, TaskView, decide};
+use crate::imports::{self, ImportJob, decide_import};
 use crate::observe::{get_task, list_tasks};
 use autopilot_shared::error::{AutopilotError, sdk_error_class, sdk_error_message};
 use autopilot_shared::events::{self, ApiCall, CloudTrailCall, Command, ExportRequested, Input};
@@ -60,7 +61,10 @@ pub async fn handle(
             };
             let fence = lease.fence();
             let ctx = ActContext { fence: Some(&fence), ..ctx };
-            let result = chase_all(&ctx, &active, &mut report).await;
+            let mut result = chase_all(&ctx, &active, &mut report).await;
+            if result.is_ok() {
+                result = chase_imports(&ctx, &mut report).await;
+            }
             let _ = deps.ledger.release_lease(&lease).await;
             result?;
             report.status = "chased".into();
@@ -266,9 +270,33 @@ async fn adopt_from_cloudtrail(
     call: &CloudTrailCall,
     mut report: Report,
 ) -> Result<Report, AutopilotError> {
-    let ApiCall::CreateExportImageTask { task_id, .. } = call.api_call().map_err(classified)? else {
-        report.status = "ignored".into();
-        return Ok(report);
+    let task_id = match call.api_call().map_err(classified)? {
+        ApiCall::CreateExportImageTask { task_id, .. } => task_id,
+        ApiCall::CreateImportedImage { name, source_ami_id } => {
+            let job = ImportJob {
+                image_name: name,
+                source_ami_id,
+                requested_at: call.event_time.min(ctx.now),
+                max_duration: active.policy.exports.max_duration,
+                state: None,
+                next_check_at: ctx.now,
+                escalated_at: None,
+                reported_state: None,
+                ending: None,
+            };
+            let adopted =
+                ctx.ledger.put_work_item(imports::KIND, &job.image_name, &job, None, None, ctx.now, true, None).await;
+            report.status = match adopted {
+                Ok(_) => "adopted".into(),
+                Err(LedgerError::VersionConflict { .. }) => "ours".into(),
+                Err(error) => return Err(classified(error)),
+            };
+            return Ok(report);
+        }
+        _ => {
+            report.status = "ignored".into();
+            return Ok(report);
+        }
     };
     if is_own_call(call, &deps.config.own_role_name) {
         report.status = "ours".into();
@@ -338,6 +366,32 @@ async fn chase_all(ctx: &ActContext<'_>, active: &ActivePolicy, report: &mut Rep
                 api_calls: 0,
             });
         }
+    }
+    Ok(())
+}
+
+/// The tick's imports: every open import that is due, with one `DescribeImages` per 25 names.
+async fn chase_imports(ctx: &ActContext<'_>, report: &mut Report) -> Result<(), AutopilotError> {
+    let open = ctx.ledger.open_work_items::<ImportJob>(imports::KIND).await.map_err(classified)?;
+    let due: Vec<_> = open.into_iter().filter(|(_, job)| job.state.next_check_at <= ctx.now).collect();
+    if due.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = due.iter().map(|(_, job)| job.state.image_name.clone()).collect();
+    let (images, calls) = imports::describe(ctx.aws, &names).await.map_err(classified)?;
+    report.api_calls += calls;
+    for (_, job) in due {
+        let image = images.get(&job.state.image_name);
+        let step = decide_import(&job.state, image, ctx.now);
+        let name = job.state.image_name.clone();
+        let result = imports::act(ctx, job.state, job.version, image, step.clone()).await.map_err(classified)?;
+        report.actions.push(StepReport {
+            job: format!("import-{name}"),
+            step: format!("{step:?}"),
+            result: result.into(),
+            detail: None,
+            api_calls: 0,
+        });
     }
     Ok(())
 }

@@ -7,6 +7,7 @@
 pub mod act;
 pub mod decide;
 pub mod handler;
+pub mod imports;
 pub mod observe;
 pub mod routing;
 

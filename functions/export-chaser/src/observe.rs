@@ -26,7 +26,7 @@ impl autopilot_shared::error::Classify for ObserveError {
     }
 }
 
-fn sdk_error<E: aws_sdk_appstream::error::ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+pub(crate) fn sdk_error<E: aws_sdk_appstream::error::ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
     what: &str,
     error: &aws_sdk_appstream::error::SdkError<E, R>,
 ) -> ObserveError {

@@ -250,6 +250,11 @@ fn image_json(world: &World, image: &Image) -> Value {
         "Platform": "WINDOWS_SERVER_2022",
         "CreatedTime": epoch(image.created_at),
         "ImageType": if image.imported_from.is_some() { "CUSTOM" } else { "NATIVE" },
+        "ImageErrors": if image.state == "FAILED" && image.imported_from.is_some() {
+            json!([{ "ErrorCode": "VALIDATION_ERROR", "ErrorMessage": "The source AMI did not pass validation." }])
+        } else {
+            json!([])
+        },
     })
 }
 

@@ -1,0 +1,251 @@
+//! Imported images (`CreateImportedImage`): adopted from CloudTrail, chased with batched `DescribeImages` until
+//! AVAILABLE (`Image Import Completed`) or FAILED (`Image Import Failed` with the image's errors); escalated
+//! once past `max_duration` (`Image Import Stuck`); unknown states reported once.
+
+use crate::decide::poll_interval;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The work item kind of imported images.
+pub const KIND: &str = "IMPORT";
+
+/// One image being imported: the work item `IMPORT#<image name>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportJob {
+    pub image_name: String,
+    pub source_ami_id: String,
+    pub requested_at: DateTime<Utc>,
+    pub max_duration: Duration,
+    /// The state last seen.
+    pub state: Option<String>,
+    pub next_check_at: DateTime<Utc>,
+    pub escalated_at: Option<DateTime<Utc>>,
+    pub reported_state: Option<String>,
+    /// `AVAILABLE` or `FAILED` once finished.
+    pub ending: Option<String>,
+}
+
+/// What `DescribeImages` says about the image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageView {
+    pub name: String,
+    pub state: String,
+    /// `ImageErrors` as `CODE: message`.
+    pub errors: Vec<String>,
+}
+
+/// The next step for an import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportStep {
+    Sleep,
+    Chase {
+        next: DateTime<Utc>,
+        escalate: bool,
+        report: Option<String>,
+    },
+    Completed,
+    Failed {
+        errors: Vec<String>,
+    },
+    /// The image is gone (deleted, or the import was refused before the image existed).
+    Vanished,
+}
+
+/// Decides an import's next step. `image` is `None` when `DescribeImages` did not return it.
+pub fn decide_import(job: &ImportJob, image: Option<&ImageView>, now: DateTime<Utc>) -> ImportStep {
+    if job.ending.is_some() || now < job.next_check_at {
+        return ImportStep::Sleep;
+    }
+    let Some(image) = image else { return ImportStep::Vanished };
+    let age = now - job.requested_at;
+    let chase = |unknown: Option<String>| ImportStep::Chase {
+        next: now + poll_interval(age),
+        escalate: age > job.max_duration && job.escalated_at.is_none(),
+        report: unknown.filter(|state| job.reported_state.as_deref() != Some(state.as_str())),
+    };
+    match image.state.as_str() {
+        "AVAILABLE" => ImportStep::Completed,
+        "FAILED" => ImportStep::Failed { errors: image.errors.clone() },
+        "IMPORTING" | "VALIDATING" | "PENDING" | "CREATING" | "COPYING" => chase(None),
+        other => chase(Some(other.to_owned())),
+    }
+}
+
+/// Names per `DescribeImages` call.
+const BATCH: usize = 25;
+
+fn image_view(image: &aws_sdk_appstream::types::Image) -> ImageView {
+    ImageView {
+        name: image.name().unwrap_or_default().to_owned(),
+        state: image.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+        errors: autopilot_shared::error::appstream_resource_errors(image.image_errors()),
+    }
+}
+
+/// The images named, in batches of 25; a batch with a missing name (the service refuses it whole) is looked
+/// up one name at a time. Returns the images found and the calls made.
+pub async fn describe(
+    aws: &autopilot_shared::clients::AwsClients,
+    names: &[String],
+) -> Result<(std::collections::BTreeMap<String, ImageView>, u32), crate::observe::ObserveError> {
+    let (mut found, mut calls) = (std::collections::BTreeMap::new(), 0);
+    for batch in names.chunks(BATCH) {
+        calls += 1;
+        match aws.appstream.describe_images().set_names(Some(batch.to_vec())).send().await {
+            Ok(output) => found.extend(output.images().iter().map(image_view).map(|v| (v.name.clone(), v))),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {
+                for name in batch {
+                    calls += 1;
+                    match aws.appstream.describe_images().names(name).send().await {
+                        Ok(output) => found.extend(output.images().iter().map(image_view).map(|v| (v.name.clone(), v))),
+                        Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {}
+                        Err(e) => return Err(crate::observe::sdk_error("images", &e)),
+                    }
+                }
+            }
+            Err(error) => return Err(crate::observe::sdk_error("images", &error)),
+        }
+    }
+    Ok((found, calls))
+}
+
+/// Carries out one import step; returns the result word for the report.
+pub async fn act(
+    ctx: &crate::act::ActContext<'_>,
+    mut job: ImportJob,
+    version: u64,
+    image: Option<&ImageView>,
+    step: ImportStep,
+) -> Result<&'static str, autopilot_shared::ledger::LedgerError> {
+    use autopilot_shared::ledger::audit::{AuditRecord, Outcome};
+    if let Some(image) = image {
+        job.state = Some(image.state.clone());
+    }
+    let record = |action: &str, reason: String| AuditRecord {
+        at: ctx.now,
+        function: ctx.function.to_owned(),
+        resource: format!("appstream#image#{}#import", job.image_name),
+        action: action.to_owned(),
+        outcome: Outcome::Applied,
+        reason,
+        correlation_id: ctx.correlation_id.to_owned(),
+        details: serde_json::json!({ "image": job.image_name, "sourceAmiId": job.source_ami_id }),
+    };
+    let detail = |extra: serde_json::Value| {
+        let mut detail = serde_json::json!({
+            "image": job.image_name,
+            "sourceAmiId": job.source_ami_id,
+            "requestedAt": job.requested_at,
+            "durationSeconds": (ctx.now - job.requested_at).num_seconds(),
+        });
+        if let (Some(target), Some(extra)) = (detail.as_object_mut(), extra.as_object()) {
+            target.extend(extra.clone());
+        }
+        detail
+    };
+    let key = |what: &str| format!("import#{}#{}#{what}", job.image_name, job.requested_at.timestamp());
+    let result = match step {
+        ImportStep::Sleep => return Ok("none"),
+        ImportStep::Chase { next, escalate, report } => {
+            job.next_check_at = next;
+            if escalate {
+                let reason = format!("import running longer than {} s", job.max_duration.num_seconds());
+                let d = detail(serde_json::json!({ "state": job.state }));
+                crate::act::notify_once(
+                    ctx,
+                    key("stuck"),
+                    record("Image Import Stuck", reason),
+                    "Image Import Stuck",
+                    d,
+                )
+                .await?;
+                job.escalated_at = Some(ctx.now);
+            }
+            if let Some(state) = report {
+                let reason = format!("imported image in state {state}, which this version does not know: still chased");
+                let d = detail(serde_json::json!({ "state": state }));
+                let event = "Image Import Unknown State";
+                crate::act::notify_once(ctx, key(&format!("state-{state}")), record(event, reason), event, d).await?;
+                job.reported_state = Some(state);
+            }
+            "recorded"
+        }
+        ImportStep::Completed => {
+            let event = "Image Import Completed";
+            let d = detail(serde_json::json!({ "state": "AVAILABLE" }));
+            crate::act::notify_once(ctx, key("completed"), record(event, "image AVAILABLE".into()), event, d).await?;
+            job.ending = Some("AVAILABLE".into());
+            "applied"
+        }
+        ImportStep::Failed { errors } => {
+            let event = "Image Import Failed";
+            let reason = format!("image FAILED: {}", errors.join("; "));
+            let d = detail(serde_json::json!({ "state": "FAILED", "errors": errors }));
+            crate::act::notify_once(ctx, key("failed"), record(event, reason), event, d).await?;
+            job.ending = Some("FAILED".into());
+            "applied"
+        }
+        ImportStep::Vanished => {
+            let event = "Image Import Failed";
+            let reason = "the image no longer exists".to_owned();
+            let d = detail(serde_json::json!({ "state": "DELETED", "errors": [reason.clone()] }));
+            crate::act::notify_once(ctx, key("failed"), record(event, reason), event, d).await?;
+            job.ending = Some("DELETED".into());
+            "applied"
+        }
+    };
+    let open = job.ending.is_none();
+    let expires = (!open).then_some(ctx.now + crate::act::KEEP_FINISHED);
+    ctx.ledger.put_work_item(KIND, &job.image_name, &job, Some(version), ctx.fence, ctx.now, open, expires).await?;
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn job() -> ImportJob {
+        let at = Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap();
+        ImportJob {
+            image_name: "imported".into(),
+            source_ami_id: "ami-1".into(),
+            requested_at: at,
+            max_duration: Duration::hours(2),
+            state: None,
+            next_check_at: at,
+            escalated_at: None,
+            reported_state: None,
+            ending: None,
+        }
+    }
+
+    fn image(state: &str) -> ImageView {
+        ImageView { name: "imported".into(), state: state.into(), errors: vec!["VALIDATION_ERROR: bad".into()] }
+    }
+
+    #[test]
+    fn imports_are_chased_to_available_or_failed() {
+        let j = job();
+        let t = |minutes| j.requested_at + Duration::minutes(minutes);
+        assert!(matches!(
+            decide_import(&j, Some(&image("IMPORTING")), t(5)),
+            ImportStep::Chase { escalate: false, report: None, .. }
+        ));
+        assert!(matches!(
+            decide_import(&j, Some(&image("VALIDATING")), t(150)),
+            ImportStep::Chase { escalate: true, .. }
+        ));
+        assert_eq!(decide_import(&j, Some(&image("AVAILABLE")), t(60)), ImportStep::Completed);
+        assert_eq!(
+            decide_import(&j, Some(&image("FAILED")), t(60)),
+            ImportStep::Failed { errors: vec!["VALIDATION_ERROR: bad".into()] }
+        );
+        assert_eq!(decide_import(&j, None, t(60)), ImportStep::Vanished);
+        let ImportStep::Chase { report, .. } = decide_import(&j, Some(&image("QUARANTINED")), t(60)) else { panic!() };
+        assert_eq!(report.as_deref(), Some("QUARANTINED"));
+        let mut later = j.clone();
+        later.next_check_at = t(30);
+        assert_eq!(decide_import(&later, Some(&image("IMPORTING")), t(10)), ImportStep::Sleep);
+    }
+}
