@@ -109,6 +109,21 @@ pub struct BuilderSummary {
     pub builders: Vec<BuilderFigures>,
 }
 
+/// One export job or imported image over the simulation (from the export-chaser's outcome events and the
+/// jobs still open at the end).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExportRow {
+    /// `export` or `import`.
+    pub kind: String,
+    pub image: String,
+    pub ami_name: Option<String>,
+    pub attempts: u64,
+    /// COMPLETED, FAILED, IN FLIGHT, …, with the AMI id or the reason.
+    pub outcome: String,
+    pub duration_minutes: Option<i64>,
+    pub escalated: bool,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub from: DateTime<Utc>,
@@ -121,6 +136,7 @@ pub struct Summary {
     pub baselines: Baselines,
     pub resources: Vec<ResourceFigures>,
     pub builders: BuilderSummary,
+    pub exports: Vec<ExportRow>,
 }
 
 /// One sample of a resource for the charts.
@@ -435,9 +451,11 @@ pub async fn simulate(options: &Options) -> Result<Summary, String> {
             }
         }
         local.simulator.advance_to(now);
-        for (function, schedule) in
-            [(Function::PoolScaler, "pool-scaler"), (Function::BuilderScheduler, "builder-scheduler")]
-        {
+        for (function, schedule) in [
+            (Function::PoolScaler, "pool-scaler"),
+            (Function::BuilderScheduler, "builder-scheduler"),
+            (Function::ExportChaser, "export-chaser"),
+        ] {
             let tick = crate::tick_event(&format!("euc-autopilot-{schedule}"), now);
             if let Err(error) = invoke(function, &deps, tick).await {
                 tracing::warn!(%error, schedule, "tick failed");
@@ -472,6 +490,7 @@ pub async fn simulate(options: &Options) -> Result<Summary, String> {
         baselines,
         resources,
         builders,
+        exports: export_rows(&local, &ledger).await?,
     };
 
     let write = |name: &str, text: String| {
@@ -499,6 +518,7 @@ pub async fn simulate(options: &Options) -> Result<Summary, String> {
 enum Function {
     PoolScaler,
     BuilderScheduler,
+    ExportChaser,
 }
 
 /// Invokes one function in-process; its report is not needed here (the call log and the ledger are).
@@ -507,6 +527,7 @@ async fn invoke(function: Function, deps: &autopilot_shared::runtime::Deps, even
     match function {
         Function::PoolScaler => Box::pin(pool_scaler::handle(deps, event, remaining)).await.map(drop),
         Function::BuilderScheduler => Box::pin(builder_scheduler::handle(deps, event, remaining)).await.map(drop),
+        Function::ExportChaser => Box::pin(export_chaser::handle(deps, event, remaining)).await.map(drop),
     }
     .map_err(|e| e.to_string())
 }
@@ -517,6 +538,7 @@ async fn deliver(deps: &autopilot_shared::runtime::Deps, event: &Value) -> bool 
     for (function, routes) in [
         (Function::PoolScaler, pool_scaler::routing::routes as fn(&Value) -> bool),
         (Function::BuilderScheduler, builder_scheduler::routing::routes),
+        (Function::ExportChaser, export_chaser::routing::routes),
     ] {
         if routes(event) {
             routed = true;
@@ -614,6 +636,61 @@ fn builder_figures(
         summary.builders.push(figures);
     }
     summary
+}
+
+/// Export and import rows: finished ones from the outcome events, open ones from the ledger.
+async fn export_rows(local: &LocalEstate, ledger: &autopilot_shared::ledger::Ledger) -> Result<Vec<ExportRow>, String> {
+    let events: Vec<(String, Value)> =
+        local.simulator.with_world(|w| w.events.iter().map(|e| (e.detail_type.clone(), e.detail.clone())).collect());
+    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
+    let minutes = |v: &Value| v.get("durationSeconds").and_then(Value::as_i64).map(|s| s / 60);
+    let stuck: Vec<String> = events
+        .iter()
+        .filter(|(t, _)| t == "Export Stuck" || t == "Image Import Stuck")
+        .filter_map(|(_, d)| text(d, "job").or_else(|| text(d, "image")))
+        .collect();
+    let mut rows = Vec::new();
+    for (detail_type, d) in &events {
+        let row = |kind: &str, attempts: u64, outcome: String, duration_minutes: Option<i64>| ExportRow {
+            kind: kind.into(),
+            image: text(d, "image").unwrap_or_default(),
+            ami_name: text(d, "amiName"),
+            attempts,
+            outcome,
+            duration_minutes,
+            escalated: stuck.iter().any(|s| Some(s) == text(d, "job").as_ref() || Some(s) == text(d, "image").as_ref()),
+        };
+        match detail_type.as_str() {
+            "Export Completed" => rows.push(row(
+                "export",
+                d.get("attempts").and_then(Value::as_u64).unwrap_or(1),
+                format!("COMPLETED {}", text(d, "amiId").unwrap_or_default()),
+                minutes(d),
+            )),
+            "Export Failed" => rows.push(row(
+                "export",
+                d.get("attempts").and_then(Value::as_array).map_or(0, |a| a.len() as u64),
+                format!("FAILED: {}", text(d, "reason").unwrap_or_default()),
+                None,
+            )),
+            "Image Import Completed" => rows.push(row("import", 1, "AVAILABLE".into(), minutes(d))),
+            "Image Import Failed" => rows.push(row("import", 1, "FAILED".into(), minutes(d))),
+            _ => {}
+        }
+    }
+    for (_, job) in ledger.open_work_items::<export_chaser::decide::Job>("EXPORT").await.map_err(|e| e.to_string())? {
+        let job = job.state;
+        rows.push(ExportRow {
+            kind: "export".into(),
+            image: job.image_name.clone(),
+            ami_name: Some(job.ami_name.clone()),
+            attempts: job.attempts.len() as u64,
+            outcome: format!("IN FLIGHT ({})", job.current().and_then(|a| a.state.clone()).unwrap_or_default()),
+            duration_minutes: None,
+            escalated: job.escalated_at.is_some(),
+        });
+    }
+    Ok(rows)
 }
 
 /// A line chart of wanted sessions, sessions in use and desired capacity over time (plain SVG).
@@ -744,6 +821,24 @@ fn report(summary: &Summary, series: &BTreeMap<String, Vec<Sample>>) -> String {
         if !deferrals.is_empty() {
             let _ = writeln!(out, "\nDeferred stops:\n\n{}", deferrals.join("\n"));
         }
+    }
+    if !summary.exports.is_empty() {
+        let _ = writeln!(out, "\n## Image exports and imports\n");
+        table(
+            &mut out,
+            &["kind", "image", "AMI name", "attempts", "outcome", "duration (min)", "escalated"],
+            summary.exports.iter().map(|r| {
+                vec![
+                    r.kind.clone(),
+                    r.image.clone(),
+                    r.ami_name.clone().unwrap_or_default(),
+                    r.attempts.to_string(),
+                    r.outcome.clone(),
+                    r.duration_minutes.map(|m| m.to_string()).unwrap_or_default(),
+                    if r.escalated { "yes".into() } else { String::new() },
+                ]
+            }),
+        );
     }
     out.push('\n');
     for id in series.keys() {

@@ -42,6 +42,30 @@ impl Rule {
     }
 }
 
+/// The sample event at `path` (`events/…`), or `null` when it cannot be read: for tests of routing.
+pub fn read_sample(path: &std::path::Path) -> serde_json::Value {
+    std::fs::read(path).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default()
+}
+
+/// Checks a function's sample events (`events/<function>/`): every file parses as an input and, except the
+/// schedule's `tick.json`, reaches the function through `rules`. Returns how many were checked, or what is
+/// wrong. (The folder is the contract of the deploy issue's runtime test too.)
+pub fn check_samples(folder: &std::path::Path, rules: &[Rule]) -> Result<usize, String> {
+    let entries = std::fs::read_dir(folder).map_err(|e| format!("{}: {e}", folder.display()))?;
+    let mut checked = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let bytes = std::fs::read(entry.path()).map_err(|e| format!("{name}: {e}"))?;
+        let event: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| format!("{name}: {e}"))?;
+        parse(event.clone()).map_err(|e| format!("{name}: {e}"))?;
+        if name != "tick.json" && !routes(rules, &event) {
+            return Err(format!("{name} matches none of the function's rules"));
+        }
+        checked += 1;
+    }
+    Ok(checked)
+}
+
 /// Whether any of `rules` delivers `event`.
 pub fn routes(rules: &[Rule], event: &serde_json::Value) -> bool {
     rules.iter().any(|rule| rule.matches(event))

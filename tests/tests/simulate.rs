@@ -27,17 +27,20 @@ fn options(out: &str) -> Options {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn writes_every_output_and_routes_events_like_the_rules() {
-    // GIVEN a session notification for one fleet and an event no pool-scaler rule matches
+    // GIVEN a session notification for one fleet, an export request, and an event no function's rule matches yet
     let mut opts = options("autopilot-simulate-outputs");
     let session = std::fs::read_to_string(root().join("events/appstream-session-notification.json")).unwrap();
     let mut session: serde_json::Value = serde_json::from_str(&session).unwrap();
     session["detail"]["fleetName"] = serde_json::json!("engineering-fleet");
     let export = std::fs::read_to_string(root().join("events/command-export-requested.json")).unwrap();
     let export: serde_json::Value = serde_json::from_str(&export).unwrap();
+    let rollout = std::fs::read_to_string(root().join("events/command-rollout-requested.json")).unwrap();
+    let rollout: serde_json::Value = serde_json::from_str(&rollout).unwrap();
     let events = format!(
-        "{}\n{}\n",
+        "{}\n{}\n{}\n",
         serde_json::json!({ "at": "2026-11-23T07:02:00Z", "event": session }),
-        serde_json::json!({ "at": "2026-11-23T07:03:00Z", "event": export })
+        serde_json::json!({ "at": "2026-11-23T07:03:00Z", "event": export }),
+        serde_json::json!({ "at": "2026-11-23T07:04:00Z", "event": rollout })
     );
     let events_path = std::env::temp_dir().join("autopilot-simulate-events.jsonl");
     std::fs::write(&events_path, events).unwrap();
@@ -67,7 +70,11 @@ async fn writes_every_output_and_routes_events_like_the_rules() {
     }
     assert!(json["resources"][0].get("id").is_some() && json["resources"][0].get("service").is_some());
     assert_eq!(summary.ticks, 72);
-    assert_eq!((summary.events_delivered, summary.events_not_routed), (1, 1));
+    assert_eq!((summary.events_delivered, summary.events_not_routed), (2, 1));
+    // the export was created and chased to COMPLETED within the six hours
+    assert_eq!(summary.exports.len(), 1, "{:#?}", summary.exports);
+    assert!(summary.exports[0].outcome.starts_with("COMPLETED ami-"), "{:?}", summary.exports);
+    assert!((1..=2).contains(&summary.exports[0].attempts), "the request allows two attempts");
     // the session notification reconciled only its fleet: one DescribeFleets by name at 07:02, no pool calls then
     let calls: Vec<serde_json::Value> = std::fs::read_to_string(opts.out.join("calls.jsonl"))
         .unwrap()
@@ -100,6 +107,7 @@ async fn writes_every_output_and_routes_events_like_the_rules() {
     assert!((json["builders"]["hours_saved"].as_f64().unwrap() - total).abs() < 1e-9);
     let report = std::fs::read_to_string(opts.out.join("report.md")).unwrap();
     assert!(report.contains("## Image builders") && report.contains("Deferred stops:"), "{report}");
+    assert!(report.contains("## Image exports and imports"), "{report}");
 }
 
 #[tokio::test]

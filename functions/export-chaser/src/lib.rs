@@ -1,8 +1,11 @@
 //! export-chaser: creates and chases AppStream image export tasks and imported images to a terminal state.
 //!
-//! In progress (issue 6): [`decide`], the pure state machine of an export job (exactly-once creation through
-//! intent → task id with crash recovery, age-based polling, retry classification, escalation). The observe and
-//! act steps, the handler, the template resource and the end-to-end tests follow.
+//! - [`decide`]: the pure state machine of an export job (exactly-once creation through intent → task id with
+//!   crash recovery, polling by age, retry classification, one escalation);
+//! - [`observe`]: `ListExportImageTasks` (one pass serves every task), the recovery look-up, `GetExportImageTask`;
+//! - [`act`]: each creation and outcome event once per job, the job saved with its version;
+//! - [`imports`]: imported images, chased with batched `DescribeImages`;
+//! - [`handler`]: `Export Requested`, CloudTrail adoption, the tick.
 
 pub mod act;
 pub mod decide;

@@ -23,3 +23,22 @@ pub const EVENT_RULES: [Rule; 2] = [
 pub fn routes(event: &serde_json::Value) -> bool {
     autopilot_shared::events::routes(&EVENT_RULES, event)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use autopilot_shared::events::{check_samples, read_sample as read};
+
+    #[test]
+    fn sample_events_route_as_the_rules_say() {
+        let events = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
+        assert!(routes(&read(&events.join("command-export-requested.json"))));
+        assert!(routes(&read(&events.join("cloudtrail-create-export-image-task.json"))));
+        assert!(routes(&read(&events.join("cloudtrail-create-imported-image.json"))));
+        assert!(!routes(&read(&events.join("command-rollout-requested.json"))));
+        assert!(!routes(&read(&events.join("cloudtrail-start-image-builder.json"))));
+        // every sample in events/export-chaser/ parses and reaches the function (ticks come from the schedule)
+        let samples = check_samples(&events.join("export-chaser"), &EVENT_RULES);
+        assert_eq!(samples, Ok(5));
+    }
+}
