@@ -1,0 +1,220 @@
+//! The health gate of a ring, evaluated purely from the devices of its environments (DESIGN §3, issue 7):
+//! of the *reporting* devices (registered, posture reported within `reporting_stale_after`), the share that run
+//! the target set and are UP_TO_DATE must reach `min_up_to_date`, the share NOT_COMPLIANT must not exceed
+//! `max_not_compliant`, and the share still IN_PROGRESS at the deadline must not exceed `max_stuck_in_progress`.
+//! Devices that have not reported recently count as "not reporting", never as healthy; a ring with fewer than
+//! `min_reporting_devices` reporting is not healthy: it waits until the deadline (`applied + within`), then fails.
+
+use autopilot_shared::policy::Gates;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// One Thin Client device as the gate sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceView {
+    pub id: String,
+    pub environment_id: String,
+    /// REGISTERED, DEREGISTERING, DEREGISTERED, ARCHIVED.
+    pub status: String,
+    pub current_software_set_id: Option<String>,
+    /// UP_TO_DATE, IN_PROGRESS, NOT_APPLICABLE.
+    pub update_status: Option<String>,
+    /// COMPLIANT, NOT_COMPLIANT, NONE.
+    pub compliance_status: Option<String>,
+    pub last_posture_at: Option<DateTime<Utc>>,
+}
+
+/// The counts a verdict is made from (kept in the rollout's history and reports).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct GateFigures {
+    /// Registered devices of the ring.
+    pub active: u32,
+    /// Of those, reporting recently.
+    pub reporting: u32,
+    pub up_to_date: u32,
+    pub not_compliant: u32,
+    pub in_progress: u32,
+}
+
+/// What the gate says now.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "verdict", rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Healthy: the thresholds hold.
+    Passed,
+    /// Devices are still updating (or too few report); look again before the deadline.
+    Waiting { reason: String },
+    /// The deadline passed without the thresholds holding.
+    Failed { reason: String },
+}
+
+fn share(part: u32, whole: u32) -> f64 {
+    if whole == 0 { 0.0 } else { f64::from(part) / f64::from(whole) }
+}
+
+/// Counts the ring's devices for `target` at `now`.
+pub fn figures(devices: &[DeviceView], target: &str, gates: &Gates, now: DateTime<Utc>) -> GateFigures {
+    let mut f = GateFigures::default();
+    for device in devices.iter().filter(|d| d.status == "REGISTERED") {
+        f.active += 1;
+        let fresh = device.last_posture_at.is_some_and(|at| at <= now && now - at <= gates.reporting_stale_after);
+        if !fresh {
+            continue;
+        }
+        f.reporting += 1;
+        let on_target = device.current_software_set_id.as_deref() == Some(target);
+        match device.update_status.as_deref() {
+            Some("UP_TO_DATE") if on_target => f.up_to_date += 1,
+            Some("IN_PROGRESS") => f.in_progress += 1,
+            _ => {}
+        }
+        if device.compliance_status.as_deref() == Some("NOT_COMPLIANT") {
+            f.not_compliant += 1;
+        }
+    }
+    f
+}
+
+/// The verdict for a ring whose environments were set to `target` at `applied_at`.
+pub fn evaluate(f: &GateFigures, gates: &Gates, applied_at: DateTime<Utc>, now: DateTime<Utc>) -> Verdict {
+    let deadline = applied_at + gates.within;
+    let past_deadline = now >= deadline;
+    if f.reporting < gates.min_reporting_devices {
+        let reason = format!(
+            "{} of {} active devices reporting, the gate needs {}",
+            f.reporting, f.active, gates.min_reporting_devices
+        );
+        return if past_deadline { Verdict::Failed { reason } } else { Verdict::Waiting { reason } };
+    }
+    let up = share(f.up_to_date, f.reporting);
+    let not_compliant = share(f.not_compliant, f.reporting);
+    let stuck = if past_deadline { share(f.in_progress, f.reporting) } else { 0.0 };
+    let min_up = gates.min_up_to_date.get();
+    let (max_nc, max_stuck) = (gates.max_not_compliant.get(), gates.max_stuck_in_progress.get());
+    let described = format!(
+        "{} of {} reporting devices up to date ({:.0}%, need {:.0}%), {} not compliant ({:.0}%, max {:.0}%), {} in progress",
+        f.up_to_date,
+        f.reporting,
+        up * 100.0,
+        min_up * 100.0,
+        f.not_compliant,
+        not_compliant * 100.0,
+        max_nc * 100.0,
+        f.in_progress
+    );
+    if up >= min_up && not_compliant <= max_nc && stuck <= max_stuck {
+        Verdict::Passed
+    } else if past_deadline {
+        let stuck_note = if stuck > max_stuck {
+            format!("; {:.0}% stuck in progress at the deadline (max {:.0}%)", stuck * 100.0, max_stuck * 100.0)
+        } else {
+            String::new()
+        };
+        Verdict::Failed { reason: format!("{described}{stuck_note}; deadline {deadline} passed") }
+    } else {
+        Verdict::Waiting { reason: format!("{described}; deadline {deadline}") }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use autopilot_shared::policy::Policy;
+    use chrono::{Duration, TimeZone};
+
+    fn gates() -> Gates {
+        let policy = Policy::from_yaml(
+            r#"
+version: 1
+rollouts:
+  gates: { min_up_to_date: 0.8, within: 24h, max_not_compliant: 0.1, max_stuck_in_progress: 0.1, min_reporting_devices: 3, reporting_stale_after: 12h }
+  rings: [{ name: canary, select: { names: [e1] } }]
+"#,
+        )
+        .unwrap();
+        policy.rollouts.unwrap().rings[0].gates.clone()
+    }
+
+    fn t(hours: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap() + Duration::hours(hours)
+    }
+
+    fn device(
+        n: u32,
+        set: &str,
+        update: &str,
+        compliance: &str,
+        posture_hours_ago: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> DeviceView {
+        DeviceView {
+            id: format!("d{n}"),
+            environment_id: "e1".into(),
+            status: "REGISTERED".into(),
+            current_software_set_id: Some(set.into()),
+            update_status: Some(update.into()),
+            compliance_status: Some(compliance.into()),
+            last_posture_at: posture_hours_ago.map(|h| now - Duration::hours(h)),
+        }
+    }
+
+    #[test]
+    fn a_ring_passes_when_enough_reporting_devices_run_the_target() {
+        let now = t(10);
+        let mut devices: Vec<DeviceView> =
+            (0..9).map(|n| device(n, "new", "UP_TO_DATE", "COMPLIANT", Some(1), now)).collect();
+        devices.push(device(9, "old", "IN_PROGRESS", "COMPLIANT", Some(1), now));
+        let f = figures(&devices, "new", &gates(), now);
+        assert_eq!((f.active, f.reporting, f.up_to_date, f.in_progress), (10, 10, 9, 1));
+        assert_eq!(evaluate(&f, &gates(), t(0), now), Verdict::Passed);
+    }
+
+    #[test]
+    fn silent_devices_are_not_reporting_never_healthy() {
+        let now = t(10);
+        // two fresh, eight silent for more than 12 hours (and two never reported)
+        let mut devices: Vec<DeviceView> =
+            (0..2).map(|n| device(n, "new", "UP_TO_DATE", "COMPLIANT", Some(1), now)).collect();
+        devices.extend((2..8).map(|n| device(n, "new", "UP_TO_DATE", "COMPLIANT", Some(13), now)));
+        devices.extend((8..10).map(|n| device(n, "new", "UP_TO_DATE", "COMPLIANT", None, now)));
+        let f = figures(&devices, "new", &gates(), now);
+        assert_eq!((f.active, f.reporting), (10, 2));
+        assert!(matches!(evaluate(&f, &gates(), t(0), now), Verdict::Waiting { .. }));
+        let Verdict::Failed { reason } = evaluate(&f, &gates(), t(0), t(24)) else { panic!() };
+        assert!(reason.contains("2 of 10 active devices reporting"), "{reason}");
+    }
+
+    #[test]
+    fn devices_that_never_update_fail_the_gate_at_the_deadline() {
+        let now = t(25);
+        let devices: Vec<DeviceView> = (0..10)
+            .map(|n| {
+                if n < 5 {
+                    device(n, "new", "UP_TO_DATE", "COMPLIANT", Some(1), now)
+                } else {
+                    device(n, "old", "IN_PROGRESS", "COMPLIANT", Some(1), now)
+                }
+            })
+            .collect();
+        let f = figures(&devices, "new", &gates(), now);
+        assert!(matches!(evaluate(&f, &gates(), t(0), t(12)), Verdict::Waiting { .. }));
+        let Verdict::Failed { reason } = evaluate(&f, &gates(), t(0), now) else { panic!() };
+        assert!(reason.contains("5 of 10") && reason.contains("stuck in progress"), "{reason}");
+    }
+
+    #[test]
+    fn too_many_not_compliant_devices_keep_the_gate_closed() {
+        let now = t(5);
+        let devices: Vec<DeviceView> = (0..10)
+            .map(|n| device(n, "new", "UP_TO_DATE", if n < 2 { "NOT_COMPLIANT" } else { "COMPLIANT" }, Some(1), now))
+            .collect();
+        let f = figures(&devices, "new", &gates(), now);
+        assert_eq!(f.not_compliant, 2);
+        assert!(matches!(evaluate(&f, &gates(), t(0), now), Verdict::Waiting { .. }));
+        // deregistered devices do not count at all
+        let mut gone = device(99, "old", "IN_PROGRESS", "NOT_COMPLIANT", Some(1), now);
+        gone.status = "DEREGISTERED".into();
+        let f2 = figures(&[gone], "new", &gates(), now);
+        assert_eq!(f2, GateFigures::default());
+    }
+}
