@@ -138,7 +138,16 @@ pub struct ExportPolicy {
 #[derive(Debug, Clone, Serialize)]
 pub struct RolloutPolicy {
     pub rings: Vec<Ring>,
+    /// A new software set starts a rollout only after a `Rollout Requested` command.
     pub require_approval: bool,
+    /// A failed gate puts the ring's environments back on their previous set (when it is still supported).
+    pub auto_rollback: bool,
+    /// Environments in USE_LATEST mode are left alone unless this is set.
+    pub include_use_latest: bool,
+    /// Warn (`Software Set Support Ending`) this long before a set an environment runs reaches its
+    /// `supportedUntil`.
+    #[serde(serialize_with = "serialize_duration")]
+    pub warn_support_ending: Duration,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -450,7 +459,17 @@ fn validate(document: raw::Document) -> Result<Policy, PolicyError> {
                 Ring { name: ring.name, select: v.selector(&format!("{path}.select"), ring.select), bake, gates }
             })
             .collect();
-        RolloutPolicy { rings, require_approval: raw.require_approval }
+        RolloutPolicy {
+            rings,
+            require_approval: raw.require_approval,
+            auto_rollback: raw.auto_rollback,
+            include_use_latest: raw.include_use_latest,
+            warn_support_ending: v.duration(
+                "rollouts.warn_support_ending",
+                raw.warn_support_ending.as_deref(),
+                Duration::days(30),
+            ),
+        }
     });
 
     let remediation = document.remediation.map(|raw| {

@@ -146,6 +146,11 @@ pub struct Rollouts {
     pub gates: Option<Gates>,
     #[serde(default)]
     pub require_approval: bool,
+    #[serde(default)]
+    pub auto_rollback: bool,
+    #[serde(default)]
+    pub include_use_latest: bool,
+    pub warn_support_ending: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

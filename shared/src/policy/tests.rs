@@ -35,6 +35,14 @@ fn the_shipped_example_validates() {
     assert_eq!(rings[2].gates.within, Duration::hours(24));
     assert_eq!(rings[0].bake, Duration::hours(4));
     assert_eq!(rings[1].bake, Duration::hours(24));
+    let rollouts = policy.rollouts.as_ref().unwrap();
+    assert!(rollouts.auto_rollback && !rollouts.include_use_latest && !rollouts.require_approval);
+    assert_eq!(rollouts.warn_support_ending, Duration::days(30));
+    // defaults when the fields are absent
+    let minimal = Policy::from_yaml("version: 1\nrollouts:\n  rings: [{ name: a, select: { names: [e] } }]\n").unwrap();
+    let minimal = minimal.rollouts.unwrap();
+    assert!(!minimal.auto_rollback && !minimal.include_use_latest);
+    assert_eq!(minimal.warn_support_ending, Duration::days(30));
     assert!(policy.image_builders[0].start_on_schedule && policy.image_builders[0].stop_on_schedule);
     assert!(!policy.image_builders[1].start_on_schedule);
 }
