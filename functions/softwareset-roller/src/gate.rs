@@ -25,7 +25,7 @@ pub struct DeviceView {
 }
 
 /// The counts a verdict is made from (kept in the rollout's history and reports).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct GateFigures {
     /// Registered devices of the ring.
     pub active: u32,

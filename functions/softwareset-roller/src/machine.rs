@@ -1,0 +1,256 @@
+//! The rollout state machine, pure: from a rollout (the ledger's work item), what was observed of its current
+//! ring, the policy and `now` to the next transition and the actions it needs. No IO, no clock.
+//!
+//! PENDING → APPLYING(ring) → BAKING(ring) → (gate passed) APPLYING(ring + 1) … → COMPLETED; a failed gate →
+//! HALTED, or with `auto_rollback` → ROLLED_BACK after the ring's environments are put back on their previous
+//! set (only where that set is still supported); `Rollout Aborted` → ABORTED; paused rollouts do not move.
+//! The bake clock starts when the ring's devices have updated (its gate first passes), not when we asked.
+
+use crate::gate::{GateFigures, Verdict, evaluate};
+use autopilot_shared::policy::Ring;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Where a rollout is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    Pending,
+    Applying,
+    Baking,
+    Completed,
+    Halted,
+    RolledBack,
+    Aborted,
+}
+
+impl Status {
+    /// No transition leaves these.
+    pub fn is_final(self) -> bool {
+        matches!(self, Status::Completed | Status::Halted | Status::RolledBack | Status::Aborted)
+    }
+}
+
+/// An environment of a ring and what it ran before the rollout touched it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvironmentRecord {
+    pub id: String,
+    pub previous_desired: Option<String>,
+    /// USE_DESIRED or USE_LATEST.
+    pub previous_mode: String,
+}
+
+/// One ring's progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RingProgress {
+    pub name: String,
+    pub environments: Vec<EnvironmentRecord>,
+    pub applied_at: Option<DateTime<Utc>>,
+    /// When the gate first passed: the devices have updated, the bake starts.
+    pub updated_at: Option<DateTime<Utc>>,
+    pub passed_at: Option<DateTime<Utc>>,
+    pub figures: Option<GateFigures>,
+}
+
+/// A transition, kept in the rollout's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transition {
+    pub at: DateTime<Utc>,
+    pub ring: Option<String>,
+    pub from: Status,
+    pub to: Status,
+    pub reason: String,
+}
+
+/// One rollout of a software set: the work item `ROLLOUT#<id>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rollout {
+    pub id: String,
+    pub target_set: String,
+    /// The target set's `supportedUntil`, if it has one.
+    pub target_supported_until: Option<DateTime<Utc>>,
+    pub requested_at: DateTime<Utc>,
+    pub status: Status,
+    pub paused: bool,
+    /// The ring being applied or baked (index into `rings`).
+    pub current: usize,
+    pub rings: Vec<RingProgress>,
+    /// The set was marked VALIDATED after the first ring passed.
+    pub validated: bool,
+    pub history: Vec<Transition>,
+}
+
+/// What was observed of the current ring.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RingObservation {
+    /// Per environment of the ring: its desired set now.
+    pub desired: Vec<(String, Option<String>)>,
+    pub figures: GateFigures,
+}
+
+/// Something the act step must do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Action {
+    /// `UpdateEnvironment`: desired set and USE_DESIRED (schedule and maintenance window kept).
+    SetDesired { environment: String, software_set: String },
+    /// `UpdateEnvironment` back to what it ran before.
+    Restore { environment: String, software_set: Option<String>, mode: String },
+    /// `UpdateSoftwareSet` → VALIDATED.
+    Validate { software_set: String },
+}
+
+/// The next step of a rollout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Next {
+    pub actions: Vec<Action>,
+    /// The transition the actions (once done) complete, if any.
+    pub transition: Option<(Status, String)>,
+    /// The current ring's new progress.
+    pub ring: Option<RingProgress>,
+    /// Move to the next ring (its environments are set by this step's actions, so it is applied now).
+    pub advance: bool,
+}
+
+impl Next {
+    fn wait() -> Self {
+        Next { actions: Vec::new(), transition: None, ring: None, advance: false }
+    }
+}
+
+/// Whether a set is supported at `now`.
+pub fn supported(until: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    until.is_none_or(|until| now < until)
+}
+
+/// Decides the next step. `rings` are the policy's rings (same order as the rollout's); `observation` is of
+/// the current ring (`None` when not observed); `previous_supported` says whether a set is still supported
+/// (for rollback).
+pub fn next(
+    rollout: &Rollout,
+    rings: &[Ring],
+    observation: Option<&RingObservation>,
+    auto_rollback: bool,
+    previous_supported: &dyn Fn(&str) -> bool,
+    now: DateTime<Utc>,
+) -> Next {
+    if rollout.status.is_final() || rollout.paused {
+        return Next::wait();
+    }
+    let (Some(progress), Some(ring)) = (rollout.rings.get(rollout.current), rings.get(rollout.current)) else {
+        return Next { transition: Some((Status::Completed, "no ring left".into())), ..Next::wait() };
+    };
+    if !supported(rollout.target_supported_until, now) && rollout.status != Status::Baking {
+        return Next {
+            transition: Some((
+                Status::Halted,
+                format!("software set {} is past its end of support", rollout.target_set),
+            )),
+            ..Next::wait()
+        };
+    }
+    let apply = |progress: &RingProgress| -> Vec<Action> {
+        progress
+            .environments
+            .iter()
+            .map(|e| Action::SetDesired { environment: e.id.clone(), software_set: rollout.target_set.clone() })
+            .collect()
+    };
+    if rollout.status == Status::Pending || progress.applied_at.is_none() {
+        let mut ring_progress = progress.clone();
+        ring_progress.applied_at = Some(now);
+        return Next {
+            actions: apply(progress),
+            transition: Some((Status::Applying, format!("ring {} applying {}", progress.name, rollout.target_set))),
+            ring: Some(ring_progress),
+            advance: false,
+        };
+    }
+    let Some(observation) = observation else { return Next::wait() };
+    let applied_at = progress.applied_at.unwrap_or(now);
+    // Every environment must carry the target (a manual change since is a failure of the ring, not ours to fight).
+    let drifted: Vec<&str> = observation
+        .desired
+        .iter()
+        .filter(|(_, desired)| desired.as_deref() != Some(rollout.target_set.as_str()))
+        .map(|(id, _)| id.as_str())
+        .collect();
+    let verdict = if drifted.is_empty() {
+        evaluate(&observation.figures, &ring.gates, applied_at, now)
+    } else {
+        Verdict::Failed {
+            reason: format!("environments no longer set to {}: {}", rollout.target_set, drifted.join(", ")),
+        }
+    };
+    let mut ring_progress = progress.clone();
+    ring_progress.figures = Some(observation.figures);
+    match (rollout.status, verdict) {
+        (_, Verdict::Failed { reason }) => {
+            let reason = format!("ring {} gate failed: {reason}", progress.name);
+            if auto_rollback {
+                let actions = progress
+                    .environments
+                    .iter()
+                    .filter(|e| e.previous_desired.as_deref().is_none_or(previous_supported))
+                    .map(|e| Action::Restore {
+                        environment: e.id.clone(),
+                        software_set: e.previous_desired.clone(),
+                        mode: e.previous_mode.clone(),
+                    })
+                    .collect();
+                Next {
+                    actions,
+                    transition: Some((Status::RolledBack, reason)),
+                    ring: Some(ring_progress),
+                    advance: false,
+                }
+            } else {
+                Next {
+                    actions: Vec::new(),
+                    transition: Some((Status::Halted, reason)),
+                    ring: Some(ring_progress),
+                    advance: false,
+                }
+            }
+        }
+        (Status::Applying, Verdict::Passed) => {
+            ring_progress.updated_at = Some(now);
+            Next {
+                actions: Vec::new(),
+                transition: Some((
+                    Status::Baking,
+                    format!("ring {}: devices updated, baking {}", progress.name, humanize(ring.bake)),
+                )),
+                ring: Some(ring_progress),
+                advance: false,
+            }
+        }
+        (Status::Baking, Verdict::Passed) if now >= progress.updated_at.unwrap_or(now) + ring.bake => {
+            ring_progress.passed_at = Some(now);
+            let mut actions = Vec::new();
+            if !rollout.validated {
+                actions.push(Action::Validate { software_set: rollout.target_set.clone() });
+            }
+            let last = rollout.current + 1 >= rollout.rings.len();
+            let transition = if last {
+                (
+                    Status::Completed,
+                    format!("ring {} passed: rollout of {} completed", progress.name, rollout.target_set),
+                )
+            } else {
+                let next_ring = &rollout.rings[rollout.current + 1];
+                actions.extend(apply(next_ring));
+                (Status::Applying, format!("ring {} passed: ring {} applying", progress.name, next_ring.name))
+            };
+            Next { actions, transition: Some(transition), ring: Some(ring_progress), advance: !last }
+        }
+        _ => Next { ring: Some(ring_progress), ..Next::wait() },
+    }
+}
+
+fn humanize(duration: Duration) -> String {
+    autopilot_shared::policy::values::format_duration(duration)
+}
+
+#[cfg(test)]
+mod tests;

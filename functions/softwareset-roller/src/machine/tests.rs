@@ -1,0 +1,170 @@
+//! Table tests of the rollout state machine.
+
+use super::*;
+use autopilot_shared::policy::Policy;
+use chrono::TimeZone;
+
+fn rings() -> Vec<Ring> {
+    Policy::from_yaml(
+        r#"
+version: 1
+rollouts:
+  bake: 4h
+  gates: { min_up_to_date: 0.8, within: 24h, max_not_compliant: 0.1, max_stuck_in_progress: 0.1, min_reporting_devices: 2, reporting_stale_after: 12h }
+  rings:
+    - { name: canary, select: { names: [e1] } }
+    - { name: broad, select: { names: [e2] } }
+"#,
+    )
+    .unwrap()
+    .rollouts
+    .unwrap()
+    .rings
+}
+
+fn t(hours: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap() + Duration::hours(hours)
+}
+
+fn rollout() -> Rollout {
+    let ring = |name: &str, env: &str| RingProgress {
+        name: name.into(),
+        environments: vec![EnvironmentRecord {
+            id: env.into(),
+            previous_desired: Some("100".into()),
+            previous_mode: "USE_DESIRED".into(),
+        }],
+        applied_at: None,
+        updated_at: None,
+        passed_at: None,
+        figures: None,
+    };
+    Rollout {
+        id: "r1".into(),
+        target_set: "101".into(),
+        target_supported_until: Some(t(24 * 100)),
+        requested_at: t(0),
+        status: Status::Pending,
+        paused: false,
+        current: 0,
+        rings: vec![ring("canary", "e1"), ring("broad", "e2")],
+        validated: false,
+        history: Vec::new(),
+    }
+}
+
+fn observed(env: &str, desired: &str, up: u32, reporting: u32) -> RingObservation {
+    RingObservation {
+        desired: vec![(env.into(), Some(desired.into()))],
+        figures: GateFigures {
+            active: reporting,
+            reporting,
+            up_to_date: up,
+            not_compliant: 0,
+            in_progress: reporting - up,
+        },
+    }
+}
+
+fn run(r: &Rollout, obs: Option<&RingObservation>, rollback: bool, now: DateTime<Utc>) -> Next {
+    next(r, &rings(), obs, rollback, &|_| true, now)
+}
+
+/// Applies a `Next` the way the act step does.
+fn apply(mut r: Rollout, n: &Next, now: DateTime<Utc>) -> Rollout {
+    if let Some(ring) = &n.ring {
+        r.rings[r.current] = ring.clone();
+    }
+    if n.actions.iter().any(|a| matches!(a, Action::Validate { .. })) {
+        r.validated = true;
+    }
+    if n.advance {
+        r.current += 1;
+        r.rings[r.current].applied_at = Some(now);
+    }
+    if let Some((to, _)) = &n.transition {
+        r.status = *to;
+    }
+    r
+}
+
+#[test]
+fn two_rings_roll_to_completion_with_bake_after_the_devices_updated() {
+    let r = rollout();
+    let n = run(&r, None, false, t(0));
+    assert_eq!(n.actions, [Action::SetDesired { environment: "e1".into(), software_set: "101".into() }]);
+    let r = apply(r, &n, t(0));
+    assert_eq!(r.status, Status::Applying);
+    // devices update in their maintenance window: nothing before
+    let n = run(&r, Some(&observed("e1", "101", 0, 4)), false, t(3));
+    assert_eq!(n.transition, None);
+    // 02:00 the next night: updated → bake starts now, not when we asked
+    let n = run(&r, Some(&observed("e1", "101", 4, 4)), false, t(26));
+    let r = apply(r, &n, t(26));
+    assert_eq!((r.status, r.rings[0].updated_at), (Status::Baking, Some(t(26))));
+    assert_eq!(run(&r, Some(&observed("e1", "101", 4, 4)), false, t(29)).transition, None, "still baking");
+    // baked: validate the set, apply the next ring
+    let n = run(&r, Some(&observed("e1", "101", 4, 4)), false, t(30));
+    assert_eq!(
+        n.actions,
+        [
+            Action::Validate { software_set: "101".into() },
+            Action::SetDesired { environment: "e2".into(), software_set: "101".into() }
+        ]
+    );
+    let r = apply(r, &n, t(30));
+    assert_eq!((r.status, r.current, r.validated), (Status::Applying, 1, true));
+    let r = apply(r.clone(), &run(&r, Some(&observed("e2", "101", 5, 5)), false, t(40)), t(40));
+    let n = run(&r, Some(&observed("e2", "101", 5, 5)), false, t(44));
+    assert!(!n.actions.iter().any(|a| matches!(a, Action::Validate { .. })), "validated once");
+    let r = apply(r, &n, t(44));
+    assert_eq!(r.status, Status::Completed);
+}
+
+#[test]
+fn a_failed_gate_halts_or_rolls_back_to_a_still_supported_previous_set() {
+    let r = apply(rollout(), &run(&rollout(), None, false, t(0)), t(0));
+    let stuck = observed("e1", "101", 1, 4);
+    assert_eq!(run(&r, Some(&stuck), false, t(12)).transition, None);
+    let n = run(&r, Some(&stuck), false, t(24));
+    assert!(matches!(&n.transition, Some((Status::Halted, reason)) if reason.contains("gate failed")), "{n:?}");
+    assert!(n.actions.is_empty());
+    let n = run(&r, Some(&stuck), true, t(24));
+    assert_eq!(n.transition.as_ref().map(|t| t.0), Some(Status::RolledBack));
+    assert_eq!(
+        n.actions,
+        [Action::Restore { environment: "e1".into(), software_set: Some("100".into()), mode: "USE_DESIRED".into() }]
+    );
+    // a previous set past its support is not restored
+    let n = next(&r, &rings(), Some(&stuck), true, &|_| false, t(24));
+    assert!(n.actions.is_empty());
+}
+
+#[test]
+fn too_few_reporting_devices_never_advance() {
+    let r = apply(rollout(), &run(&rollout(), None, false, t(0)), t(0));
+    assert_eq!(run(&r, Some(&observed("e1", "101", 1, 1)), false, t(10)).transition, None);
+    assert_eq!(run(&r, Some(&observed("e1", "101", 1, 1)), false, t(24)).transition.map(|t| t.0), Some(Status::Halted));
+}
+
+#[test]
+fn paused_final_and_unsupported_rollouts_do_not_move() {
+    let mut r = rollout();
+    r.paused = true;
+    assert_eq!(run(&r, None, false, t(0)), Next::wait());
+    let mut r = rollout();
+    r.status = Status::Aborted;
+    assert_eq!(run(&r, None, false, t(0)), Next::wait());
+    let mut r = rollout();
+    r.target_supported_until = Some(t(1));
+    let n = run(&r, None, false, t(2));
+    assert!(n.actions.is_empty());
+    assert!(matches!(&n.transition, Some((Status::Halted, reason)) if reason.contains("end of support")));
+}
+
+#[test]
+fn an_environment_changed_by_hand_fails_the_ring() {
+    let r = apply(rollout(), &run(&rollout(), None, false, t(0)), t(0));
+    let n = run(&r, Some(&observed("e1", "100", 4, 4)), false, t(5));
+    assert!(matches!(&n.transition, Some((Status::Halted, reason)) if reason.contains("no longer set to 101")));
+}
