@@ -111,6 +111,31 @@ pub fn sdk_error_class<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> Er
     }
 }
 
+/// An observe step's failure: what was being read, the service's words, and the class.
+#[derive(Debug, thiserror::Error)]
+#[error("observing {what} failed: {message}")]
+pub struct ObserveError {
+    pub what: String,
+    pub message: String,
+    pub class: ErrorClass,
+}
+
+impl Classify for ObserveError {
+    fn class(&self) -> ErrorClass {
+        self.class
+    }
+}
+
+impl ObserveError {
+    /// An SDK error met while reading `what`.
+    pub fn sdk<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+        what: &str,
+        error: &SdkError<E, R>,
+    ) -> Self {
+        ObserveError { what: what.to_owned(), message: sdk_error_message(error), class: sdk_error_class(error) }
+    }
+}
+
 /// AppStream resource errors (`ImageBuilderErrors`, `ImageErrors`) as `CODE: message` lines.
 pub fn appstream_resource_errors(errors: &[aws_sdk_appstream::types::ResourceError]) -> Vec<String> {
     errors

@@ -3,7 +3,7 @@
 
 use crate::decide::Observed;
 use autopilot_shared::clients::AwsClients;
-use autopilot_shared::error::{ErrorClass, sdk_error_class, sdk_error_message};
+use autopilot_shared::error::ObserveError;
 use autopilot_shared::resource::{ResourceKind, ResourceRef, account_region};
 use futures::{StreamExt, TryStreamExt};
 use std::collections::BTreeMap;
@@ -13,28 +13,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 const TAG_CONCURRENCY: usize = 8;
 /// The largest page `DescribeImageBuilders` serves.
 const PAGE_SIZE: i32 = 25;
-
-/// Why observing failed.
-#[derive(Debug, thiserror::Error)]
-#[error("observing {what} failed: {message}")]
-pub struct ObserveError {
-    pub what: String,
-    pub message: String,
-    pub class: ErrorClass,
-}
-
-impl autopilot_shared::error::Classify for ObserveError {
-    fn class(&self) -> ErrorClass {
-        self.class
-    }
-}
-
-fn sdk_error<E: aws_sdk_appstream::error::ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
-    what: &str,
-    error: aws_sdk_appstream::error::SdkError<E, R>,
-) -> ObserveError {
-    ObserveError { what: what.to_owned(), message: sdk_error_message(&error), class: sdk_error_class(&error) }
-}
 
 /// Every builder observed, and how many AWS calls it took.
 #[derive(Debug, Clone, Default)]
@@ -56,7 +34,7 @@ pub async fn observe(aws: &AwsClients, region: &str) -> Result<Observation, Obse
             .set_next_token(token)
             .send()
             .await
-            .map_err(|e| sdk_error("image builders", e))?;
+            .map_err(|e| ObserveError::sdk("image builders", &e))?;
         builders.extend(page.image_builders().iter().cloned());
         token = page.next_token().map(str::to_owned);
         if token.is_none() {
@@ -75,7 +53,7 @@ pub async fn observe(aws: &AwsClients, region: &str) -> Result<Observation, Obse
                         .resource_arn(arn)
                         .send()
                         .await
-                        .map_err(|e| sdk_error("image builder tags", e))?;
+                        .map_err(|e| ObserveError::sdk("image builder tags", &e))?;
                     let tags = tags.tags().cloned().unwrap_or_default().into_iter().collect();
                     Ok::<_, ObserveError>((builder, tags))
                 }

@@ -8,9 +8,10 @@
 //! recovers by finding the task instead of creating another.
 
 use crate::decide::{Attempt, Ending, Job, Step, TaskView};
-use crate::observe::{ObserveError, find_created};
+use crate::observe::find_created;
 use autopilot_shared::clients::AwsClients;
 use autopilot_shared::effect::{CallError, Effect, Performed, announce, perform_once};
+use autopilot_shared::error::ObserveError;
 use autopilot_shared::error::{AutopilotError, ErrorClass, sdk_error_class, sdk_error_message};
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use autopilot_shared::ledger::idempotency::IdempotencyKey;

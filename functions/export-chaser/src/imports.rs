@@ -87,7 +87,7 @@ fn image_view(image: &aws_sdk_appstream::types::Image) -> ImageView {
 pub async fn describe(
     aws: &autopilot_shared::clients::AwsClients,
     names: &[String],
-) -> Result<(std::collections::BTreeMap<String, ImageView>, u32), crate::observe::ObserveError> {
+) -> Result<(std::collections::BTreeMap<String, ImageView>, u32), autopilot_shared::error::ObserveError> {
     let (mut found, mut calls) = (std::collections::BTreeMap::new(), 0);
     for batch in names.chunks(BATCH) {
         calls += 1;
@@ -99,11 +99,11 @@ pub async fn describe(
                     match aws.appstream.describe_images().names(name).send().await {
                         Ok(output) => found.extend(output.images().iter().map(image_view).map(|v| (v.name.clone(), v))),
                         Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {}
-                        Err(e) => return Err(crate::observe::sdk_error("images", &e)),
+                        Err(e) => return Err(autopilot_shared::error::ObserveError::sdk("images", &e)),
                     }
                 }
             }
-            Err(error) => return Err(crate::observe::sdk_error("images", &error)),
+            Err(error) => return Err(autopilot_shared::error::ObserveError::sdk("images", &error)),
         }
     }
     Ok((found, calls))

@@ -4,34 +4,12 @@
 
 use crate::decide::{TaskError, TaskView};
 use autopilot_shared::clients::AwsClients;
-use autopilot_shared::error::{ErrorClass, sdk_error_class, sdk_error_message};
+use autopilot_shared::error::ObserveError;
 use aws_sdk_appstream::types::{ExportImageTask, Filter};
 use chrono::{DateTime, Utc};
 
 /// The largest page `ListExportImageTasks` serves.
 const PAGE_SIZE: i32 = 500;
-
-/// Why observing failed.
-#[derive(Debug, thiserror::Error)]
-#[error("observing {what} failed: {message}")]
-pub struct ObserveError {
-    pub what: String,
-    pub message: String,
-    pub class: ErrorClass,
-}
-
-impl autopilot_shared::error::Classify for ObserveError {
-    fn class(&self) -> ErrorClass {
-        self.class
-    }
-}
-
-pub(crate) fn sdk_error<E: aws_sdk_appstream::error::ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
-    what: &str,
-    error: &aws_sdk_appstream::error::SdkError<E, R>,
-) -> ObserveError {
-    ObserveError { what: what.to_owned(), message: sdk_error_message(error), class: sdk_error_class(error) }
-}
 
 /// The SDK's task as the decide step sees it; `None` without a task id.
 pub fn task_view(task: &ExportImageTask) -> Option<TaskView> {
@@ -67,7 +45,7 @@ pub async fn list_tasks(aws: &AwsClients, filters: Vec<Filter>) -> Result<(Vec<T
             .set_next_token(token)
             .send()
             .await
-            .map_err(|e| sdk_error("export image tasks", &e))?;
+            .map_err(|e| ObserveError::sdk("export image tasks", &e))?;
         tasks.extend(page.export_image_tasks().iter().filter_map(task_view));
         token = page.next_token().map(str::to_owned);
         if token.is_none() {
@@ -102,6 +80,6 @@ pub async fn get_task(aws: &AwsClients, task_id: &str) -> Result<Option<TaskView
     match aws.appstream.get_export_image_task().task_id(task_id).send().await {
         Ok(output) => Ok(output.export_image_task().and_then(task_view)),
         Err(error) if error.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(None),
-        Err(error) => Err(sdk_error("export image task", &error)),
+        Err(error) => Err(ObserveError::sdk("export image task", &error)),
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::decide::{Kind, Observed};
 use autopilot_shared::clients::AwsClients;
-use autopilot_shared::error::{ErrorClass, sdk_error_class, sdk_error_message};
+use autopilot_shared::error::ObserveError;
 use autopilot_shared::resource::{ResourceKind, ResourceRef, account_region};
 use aws_sdk_applicationautoscaling::types::ServiceNamespace;
 use futures::{StreamExt, TryStreamExt};
@@ -13,28 +13,6 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Parallel tag look-ups at most.
 const TAG_CONCURRENCY: usize = 8;
-
-/// Why observing failed.
-#[derive(Debug, thiserror::Error)]
-#[error("observing {what} failed: {message}")]
-pub struct ObserveError {
-    pub what: String,
-    pub message: String,
-    pub class: ErrorClass,
-}
-
-impl autopilot_shared::error::Classify for ObserveError {
-    fn class(&self) -> ErrorClass {
-        self.class
-    }
-}
-
-fn sdk_error<E: aws_sdk_workspaces::error::ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
-    what: &str,
-    error: aws_sdk_workspaces::error::SdkError<E, R>,
-) -> ObserveError {
-    ObserveError { what: what.to_owned(), message: sdk_error_message(&error), class: sdk_error_class(&error) }
-}
 
 /// What one reconcile looks at: everything, or one resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +54,7 @@ pub async fn observe(aws: &AwsClients, scope: &Scope, region: &str) -> Result<Ob
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(|e| sdk_error("Application Auto Scaling targets", e))?;
+                .map_err(|e| ObserveError::sdk("Application Auto Scaling targets", &e))?;
             managed.extend(page.scalable_targets().iter().map(|t| t.resource_id().to_owned()));
             token = page.next_token().map(str::to_owned);
             if token.is_none() {
@@ -94,7 +72,7 @@ pub async fn observe(aws: &AwsClients, scope: &Scope, region: &str) -> Result<Ob
             if let Scope::Pool(id) = scope {
                 request = request.pool_ids(id);
             }
-            let page = request.send().await.map_err(|e| sdk_error("WorkSpaces Pools", e))?;
+            let page = request.send().await.map_err(|e| ObserveError::sdk("WorkSpaces Pools", &e))?;
             pools.extend(page.workspaces_pools().iter().cloned());
             token = page.next_token().map(str::to_owned);
             if token.is_none() {
@@ -115,7 +93,7 @@ pub async fn observe(aws: &AwsClients, scope: &Scope, region: &str) -> Result<Ob
                             .resource_id(pool.pool_id())
                             .send()
                             .await
-                            .map_err(|e| sdk_error("pool tags", e))?;
+                            .map_err(|e| ObserveError::sdk("pool tags", &e))?;
                         let tags = tags
                             .tag_list()
                             .iter()
@@ -157,7 +135,7 @@ pub async fn observe(aws: &AwsClients, scope: &Scope, region: &str) -> Result<Ob
             if let Scope::Fleet(name) = scope {
                 request = request.names(name);
             }
-            let page = request.send().await.map_err(|e| sdk_error("AppStream fleets", e))?;
+            let page = request.send().await.map_err(|e| ObserveError::sdk("AppStream fleets", &e))?;
             fleets.extend(page.fleets().iter().cloned());
             token = page.next_token().map(str::to_owned);
             if token.is_none() {
@@ -175,7 +153,7 @@ pub async fn observe(aws: &AwsClients, scope: &Scope, region: &str) -> Result<Ob
                         .resource_arn(arn)
                         .send()
                         .await
-                        .map_err(|e| sdk_error("fleet tags", e))?;
+                        .map_err(|e| ObserveError::sdk("fleet tags", &e))?;
                     let tags = tags.tags().cloned().unwrap_or_default().into_iter().collect();
                     Ok::<_, ObserveError>((fleet, tags))
                 }

@@ -1,0 +1,180 @@
+//! The observe step: environments (with their tags), software sets, and the devices of the rings being gated.
+//!
+//! API fact: `ListDevices` returns summaries without `softwareSetUpdateStatus` or `softwareSetComplianceStatus`
+//! (only `GetDevice` has them), and it cannot filter by environment. So the devices are listed once, and only
+//! the devices of the environments being gated are fetched one by one, with bounded concurrency.
+
+use crate::gate::DeviceView;
+use autopilot_shared::clients::AwsClients;
+use autopilot_shared::error::ObserveError;
+use chrono::{DateTime, Utc};
+use futures::{StreamExt, TryStreamExt};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Parallel `GetDevice` / tag look-ups at most.
+const CONCURRENCY: usize = 8;
+
+fn instant(value: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
+    value.and_then(|d| DateTime::<Utc>::from_timestamp(d.secs(), d.subsec_nanos()))
+}
+
+/// One environment as the roller sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvironmentView {
+    pub id: String,
+    pub name: String,
+    pub arn: String,
+    pub desired_software_set_id: Option<String>,
+    /// USE_DESIRED or USE_LATEST.
+    pub update_mode: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl autopilot_shared::policy::ResourceView for EnvironmentView {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn name(&self) -> Option<&str> {
+        Some(&self.name)
+    }
+    fn tag(&self, key: &str) -> Option<&str> {
+        self.tags.get(key).map(String::as_str)
+    }
+}
+
+/// One software set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SoftwareSetView {
+    pub id: String,
+    pub version: String,
+    pub released_at: Option<DateTime<Utc>>,
+    pub supported_until: Option<DateTime<Utc>>,
+    /// VALIDATED or NOT_VALIDATED.
+    pub validation_status: String,
+}
+
+/// Every environment with its tags, and the calls made.
+pub async fn environments(aws: &AwsClients) -> Result<(Vec<EnvironmentView>, u32), ObserveError> {
+    let (mut found, mut calls, mut token) = (Vec::new(), 0u32, None);
+    loop {
+        calls += 1;
+        let page = aws
+            .thinclient
+            .list_environments()
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| ObserveError::sdk("environments", &e))?;
+        found.extend(page.environments().iter().cloned());
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    calls += found.len() as u32;
+    let views = futures::stream::iter(found)
+        .map(|e| async move {
+            let arn = e.arn().unwrap_or_default().to_owned();
+            let tags = aws
+                .thinclient
+                .list_tags_for_resource()
+                .resource_arn(&arn)
+                .send()
+                .await
+                .map_err(|error| ObserveError::sdk("environment tags", &error))?
+                .tags()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            Ok::<_, ObserveError>(EnvironmentView {
+                id: e.id().unwrap_or_default().to_owned(),
+                name: e.name().unwrap_or_default().to_owned(),
+                arn,
+                desired_software_set_id: e.desired_software_set_id().map(str::to_owned),
+                update_mode: e.software_set_update_mode().map(|m| m.as_str().to_owned()).unwrap_or_default(),
+                tags,
+            })
+        })
+        .buffer_unordered(CONCURRENCY)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let mut views = views;
+    views.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok((views, calls))
+}
+
+/// Every software set, and the calls made.
+pub async fn software_sets(aws: &AwsClients) -> Result<(Vec<SoftwareSetView>, u32), ObserveError> {
+    let (mut found, mut calls, mut token) = (Vec::new(), 0u32, None);
+    loop {
+        calls += 1;
+        let page = aws
+            .thinclient
+            .list_software_sets()
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| ObserveError::sdk("software sets", &e))?;
+        found.extend(page.software_sets().iter().map(|s| SoftwareSetView {
+            id: s.id().unwrap_or_default().to_owned(),
+            version: s.version().unwrap_or_default().to_owned(),
+            released_at: instant(s.released_at()),
+            supported_until: instant(s.supported_until()),
+            validation_status: s.validation_status().map(|v| v.as_str().to_owned()).unwrap_or_default(),
+        }));
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            return Ok((found, calls));
+        }
+    }
+}
+
+/// The devices of `environments`, with their update and compliance status, and the calls made.
+pub async fn devices_of(
+    aws: &AwsClients,
+    environments: &BTreeSet<String>,
+) -> Result<(Vec<DeviceView>, u32), ObserveError> {
+    let (mut ids, mut calls, mut token) = (Vec::new(), 0u32, None);
+    loop {
+        calls += 1;
+        let page = aws
+            .thinclient
+            .list_devices()
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| ObserveError::sdk("devices", &e))?;
+        ids.extend(
+            page.devices()
+                .iter()
+                .filter(|d| d.environment_id().is_some_and(|e| environments.contains(e)))
+                .filter_map(|d| d.id().map(str::to_owned)),
+        );
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    calls += ids.len() as u32;
+    let devices = futures::stream::iter(ids)
+        .map(|id| async move {
+            let output =
+                aws.thinclient.get_device().id(&id).send().await.map_err(|e| ObserveError::sdk("device", &e))?;
+            Ok::<_, ObserveError>(output.device().map(|d| DeviceView {
+                id: d.id().unwrap_or_default().to_owned(),
+                environment_id: d.environment_id().unwrap_or_default().to_owned(),
+                status: d.status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                current_software_set_id: d.current_software_set_id().map(str::to_owned),
+                update_status: d.software_set_update_status().map(|s| s.as_str().to_owned()),
+                compliance_status: d.software_set_compliance_status().map(|s| s.as_str().to_owned()),
+                last_posture_at: instant(d.last_posture_at()),
+            }))
+        })
+        .buffer_unordered(CONCURRENCY)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let mut devices: Vec<DeviceView> = devices.into_iter().flatten().collect();
+    devices.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok((devices, calls))
+}
