@@ -1,0 +1,190 @@
+//! Planning a rollout, pure: which environments each ring holds, which software set is new enough to roll, and
+//! whether a request may start (one active rollout per environment).
+
+use crate::machine::{EnvironmentRecord, RingProgress, Rollout};
+use crate::observe::{EnvironmentView, SoftwareSetView};
+use autopilot_shared::policy::RolloutPolicy;
+use chrono::{DateTime, Utc};
+
+/// The rings with their environments: each environment belongs to the first ring whose selector matches it;
+/// USE_LATEST environments are left out unless the policy includes them (the service updates them itself).
+pub fn rings(policy: &RolloutPolicy, environments: &[EnvironmentView]) -> Vec<RingProgress> {
+    let mut taken = std::collections::BTreeSet::new();
+    policy
+        .rings
+        .iter()
+        .map(|ring| {
+            let members = environments
+                .iter()
+                .filter(|e| ring.select.matches(*e))
+                .filter(|e| policy.include_use_latest || e.update_mode != "USE_LATEST")
+                .filter(|e| taken.insert(e.id.clone()))
+                .map(|e| EnvironmentRecord {
+                    id: e.id.clone(),
+                    previous_desired: e.desired_software_set_id.clone(),
+                    previous_mode: e.update_mode.clone(),
+                })
+                .collect();
+            RingProgress {
+                name: ring.name.clone(),
+                environments: members,
+                applied_at: None,
+                updated_at: None,
+                passed_at: None,
+                figures: None,
+            }
+        })
+        .collect()
+}
+
+/// The set a new rollout would roll: the newest (by release) set still supported at `now` that is newer than
+/// every set the rings' environments are asked to run. `None` when there is nothing newer.
+pub fn candidate<'a>(
+    sets: &'a [SoftwareSetView],
+    rings: &[RingProgress],
+    now: DateTime<Utc>,
+) -> Option<&'a SoftwareSetView> {
+    let released = |id: &str| sets.iter().find(|s| s.id == id).and_then(|s| s.released_at);
+    let newest_in_use = rings
+        .iter()
+        .flat_map(|r| &r.environments)
+        .filter_map(|e| e.previous_desired.as_deref().and_then(released))
+        .max();
+    sets.iter()
+        .filter(|s| crate::machine::supported(s.supported_until, now))
+        .filter(|s| s.released_at.is_some_and(|at| newest_in_use.is_none_or(|used| at > used)))
+        .max_by_key(|s| s.released_at)
+}
+
+/// Why a rollout of `target` cannot start now, if it cannot: the set is unknown or past its support, the rings
+/// hold no environment, or an environment is in another active rollout.
+pub fn refusal(
+    target: &str,
+    sets: &[SoftwareSetView],
+    planned: &[RingProgress],
+    active: &[Rollout],
+    now: DateTime<Utc>,
+) -> Option<String> {
+    let Some(set) = sets.iter().find(|s| s.id == target) else {
+        return Some(format!("software set {target} does not exist"));
+    };
+    if !crate::machine::supported(set.supported_until, now) {
+        return Some(format!("software set {target} is past its end of support"));
+    }
+    if planned.iter().all(|r| r.environments.is_empty()) {
+        return Some("no environment is selected by any ring".into());
+    }
+    for rollout in active.iter().filter(|r| !r.status.is_final()) {
+        let busy: Vec<&str> = planned
+            .iter()
+            .flat_map(|r| &r.environments)
+            .filter(|e| rollout.rings.iter().flat_map(|r| &r.environments).any(|o| o.id == e.id))
+            .map(|e| e.id.as_str())
+            .collect();
+        if !busy.is_empty() {
+            return Some(format!(
+                "environments {} are in rollout {} of {} ({:?}): one active rollout per environment",
+                busy.join(", "),
+                rollout.id,
+                rollout.target_set,
+                rollout.status
+            ));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::machine::Status;
+    use autopilot_shared::policy::Policy;
+    use chrono::{Duration, TimeZone};
+
+    fn policy(include_use_latest: bool) -> RolloutPolicy {
+        Policy::from_yaml(&format!(
+            "version: 1\nrollouts:\n  include_use_latest: {include_use_latest}\n  rings:\n    - {{ name: canary, select: {{ tag: {{ ring: canary }} }} }}\n    - {{ name: broad, select: {{ tag: {{ fleet: all }} }} }}\n"
+        ))
+        .unwrap()
+        .rollouts
+        .unwrap()
+    }
+
+    fn env(id: &str, tags: &[(&str, &str)], mode: &str, desired: &str) -> EnvironmentView {
+        EnvironmentView {
+            id: id.into(),
+            name: id.into(),
+            arn: format!("arn:aws:thinclient:eu-central-1:123456789012:environment/{id}"),
+            desired_software_set_id: Some(desired.into()),
+            update_mode: mode.into(),
+            tags: tags.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        }
+    }
+
+    fn t(days: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap() + Duration::days(days)
+    }
+
+    fn set(id: &str, released: i64, until: Option<i64>) -> SoftwareSetView {
+        SoftwareSetView {
+            id: id.into(),
+            version: id.into(),
+            released_at: Some(t(released)),
+            supported_until: until.map(t),
+            validation_status: "NOT_VALIDATED".into(),
+        }
+    }
+
+    #[test]
+    fn environments_go_to_the_first_matching_ring_and_use_latest_is_left_alone() {
+        let envs = [
+            env("e1", &[("ring", "canary"), ("fleet", "all")], "USE_DESIRED", "100"),
+            env("e2", &[("fleet", "all")], "USE_DESIRED", "100"),
+            env("e3", &[("fleet", "all")], "USE_LATEST", "100"),
+        ];
+        let ids =
+            |rings: &[RingProgress], i: usize| rings[i].environments.iter().map(|e| e.id.clone()).collect::<Vec<_>>();
+        let planned = rings(&policy(false), &envs);
+        assert_eq!((ids(&planned, 0), ids(&planned, 1)), (vec!["e1".to_owned()], vec!["e2".to_owned()]));
+        let with_latest = rings(&policy(true), &envs);
+        assert_eq!(ids(&with_latest, 1), ["e2", "e3"]);
+        assert_eq!(planned[0].environments[0].previous_desired.as_deref(), Some("100"));
+    }
+
+    #[test]
+    fn the_candidate_is_the_newest_supported_set_newer_than_what_runs() {
+        let planned = rings(&policy(false), &[env("e1", &[("ring", "canary")], "USE_DESIRED", "100")]);
+        let sets = [set("100", 0, None), set("101", 10, Some(200)), set("102", 20, Some(25)), set("099", -5, None)];
+        // 102 is newest but past support on day 30
+        assert_eq!(candidate(&sets, &planned, t(30)).map(|s| s.id.as_str()), Some("101"));
+        assert_eq!(candidate(&sets, &planned, t(21)).map(|s| s.id.as_str()), Some("102"));
+        let current = rings(&policy(false), &[env("e1", &[("ring", "canary")], "USE_DESIRED", "101")]);
+        assert_eq!(candidate(&sets, &current, t(30)), None);
+    }
+
+    #[test]
+    fn refusals_name_the_reason() {
+        let planned = rings(&policy(false), &[env("e1", &[("ring", "canary")], "USE_DESIRED", "100")]);
+        let sets = [set("100", 0, None), set("101", 10, Some(20))];
+        assert!(refusal("nope", &sets, &planned, &[], t(1)).unwrap().contains("does not exist"));
+        assert!(refusal("101", &sets, &planned, &[], t(21)).unwrap().contains("end of support"));
+        assert_eq!(refusal("101", &sets, &planned, &[], t(11)), None);
+        let active = Rollout {
+            id: "r0".into(),
+            target_set: "101".into(),
+            target_supported_until: None,
+            requested_at: t(11),
+            status: Status::Baking,
+            paused: false,
+            current: 0,
+            rings: planned.clone(),
+            validated: false,
+            history: Vec::new(),
+        };
+        let reason = refusal("101", &sets, &planned, std::slice::from_ref(&active), t(12)).unwrap();
+        assert!(reason.contains("one active rollout per environment") && reason.contains("e1"), "{reason}");
+        let mut done = active;
+        done.status = Status::Completed;
+        assert_eq!(refusal("101", &sets, &planned, &[done], t(12)), None);
+    }
+}
