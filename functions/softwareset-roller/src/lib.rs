@@ -9,6 +9,7 @@
 //!
 //! The act step, the handler (commands, tick), the template resource and the end-to-end rollouts follow.
 
+pub mod act;
 pub mod gate;
 pub mod machine;
 pub mod observe;

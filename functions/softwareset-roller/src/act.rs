@@ -1,0 +1,287 @@
+//! The act step: one rollout's next step. Each `UpdateEnvironment` / `UpdateSoftwareSet` is made once per
+//! rollout, ring and environment (business keys through the shared `perform_once`); the transition is saved
+//! with the rollout's version only when every action of the step succeeded, then audited and announced once
+//! per history entry. A crash anywhere repeats the step without repeating a call that was made.
+
+use crate::gate::figures;
+use crate::machine::{Action, Next, RingObservation, Rollout, Status, Transition, next};
+use crate::observe::{EnvironmentView, devices_of};
+use autopilot_shared::clients::AwsClients;
+use autopilot_shared::effect::{CallError, Effect, Performed, announce, perform_once};
+use autopilot_shared::error::{AutopilotError, sdk_error_message};
+use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
+use autopilot_shared::ledger::idempotency::IdempotencyKey;
+use autopilot_shared::ledger::lease::Fence;
+use autopilot_shared::ledger::{Ledger, LedgerError};
+use autopilot_shared::policy::RolloutPolicy;
+use autopilot_shared::runtime::classified;
+use aws_sdk_workspacesthinclient::types::{SoftwareSetUpdateMode, SoftwareSetValidationStatus};
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// The work item kind of rollouts.
+pub const KIND: &str = "ROLLOUT";
+/// How long a finished rollout stays in the ledger.
+pub const KEEP_FINISHED: Duration = Duration::days(400);
+
+/// Everything the act step needs besides the rollout.
+#[derive(Debug)]
+pub struct ActContext<'a> {
+    pub aws: &'a AwsClients,
+    pub ledger: &'a Ledger,
+    pub function: &'a str,
+    pub correlation_id: &'a str,
+    pub dry_run: bool,
+    pub fence: Option<&'a Fence>,
+    pub now: DateTime<Utc>,
+    pub remaining: std::time::Duration,
+    pub event_bus: Option<&'a str>,
+}
+
+/// What one step did to one rollout.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepReport {
+    pub rollout: String,
+    pub status: Status,
+    pub actions: Vec<String>,
+    pub transition: Option<String>,
+    pub api_calls: u32,
+}
+
+/// Saves a rollout (open until final) and returns the new version.
+pub async fn save(ctx: &ActContext<'_>, rollout: &Rollout, version: Option<u64>) -> Result<u64, LedgerError> {
+    let open = !rollout.status.is_final();
+    let expires = (!open).then_some(ctx.now + KEEP_FINISHED);
+    ctx.ledger.put_work_item(KIND, &rollout.id, rollout, version, ctx.fence, ctx.now, open, expires).await
+}
+
+/// The audit resource of a rollout.
+pub fn audit_resource(rollout: &Rollout) -> String {
+    format!("thinclient#rollout#{}", rollout.id)
+}
+
+fn record(ctx: &ActContext<'_>, rollout: &Rollout, action: &str, reason: String) -> AuditRecord {
+    AuditRecord {
+        at: ctx.now,
+        function: ctx.function.to_owned(),
+        resource: audit_resource(rollout),
+        action: action.to_owned(),
+        outcome: AuditOutcome::Applied,
+        reason,
+        correlation_id: ctx.correlation_id.to_owned(),
+        details: serde_json::json!({ "rollout": rollout.id, "softwareSet": rollout.target_set }),
+    }
+}
+
+/// Publishes `detail_type` once per `key` (dry-run does not stop announcements: they describe the rollout's
+/// own state, which dry-run also keeps).
+pub async fn notify(
+    ctx: &ActContext<'_>,
+    rollout: &Rollout,
+    key: String,
+    detail_type: &str,
+    detail: serde_json::Value,
+    reason: String,
+) -> Result<Performed, LedgerError> {
+    let audit = record(ctx, rollout, detail_type, reason);
+    let effect = Effect {
+        ledger: ctx.ledger,
+        key: IdempotencyKey::new(ctx.function, key),
+        payload: &detail,
+        audit,
+        dry_run: false,
+        now: ctx.now,
+        remaining: ctx.remaining,
+    };
+    perform_once(
+        effect,
+        async || announce(&ctx.aws.eventbridge, ctx.event_bus, detail_type, &detail).await.map_err(CallError::Failed),
+        async || Ok(()),
+    )
+    .await
+}
+
+/// The outcome event of a transition.
+pub fn event_name(from: Status, to: Status) -> &'static str {
+    match to {
+        Status::Applying if from == Status::Pending => "Rollout Started",
+        Status::Applying => "Rollout Ring Advanced",
+        Status::Baking => "Rollout Ring Updated",
+        Status::Completed => "Rollout Completed",
+        Status::Halted => "Rollout Halted",
+        Status::RolledBack => "Rollout Rolled Back",
+        Status::Aborted => "Rollout Aborted",
+        Status::Pending => "Rollout Pending",
+    }
+}
+
+async fn call(ctx: &ActContext<'_>, action: &Action) -> Result<(), CallError> {
+    let failed = |e: String| CallError::Failed(e);
+    match action {
+        Action::SetDesired { environment, software_set } => ctx
+            .aws
+            .thinclient
+            .update_environment()
+            .id(environment)
+            .desired_software_set_id(software_set)
+            .software_set_update_mode(SoftwareSetUpdateMode::UseDesired)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| failed(sdk_error_message(&e))),
+        Action::Restore { environment, software_set, mode } => ctx
+            .aws
+            .thinclient
+            .update_environment()
+            .id(environment)
+            .set_desired_software_set_id(software_set.clone())
+            .software_set_update_mode(SoftwareSetUpdateMode::from(mode.as_str()))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| failed(sdk_error_message(&e))),
+        Action::Validate { software_set } => ctx
+            .aws
+            .thinclient
+            .update_software_set()
+            .id(software_set)
+            .validation_status(SoftwareSetValidationStatus::Validated)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| failed(sdk_error_message(&e))),
+    }
+}
+
+fn action_key(rollout: &Rollout, action: &Action) -> (String, &'static str) {
+    let ring = rollout.current;
+    match action {
+        Action::SetDesired { environment, .. } => {
+            (format!("{}#ring-{ring}#set#{environment}", rollout.id), "UpdateEnvironment")
+        }
+        Action::Restore { environment, .. } => (format!("{}#restore#{environment}", rollout.id), "UpdateEnvironment"),
+        Action::Validate { software_set } => (format!("{}#validate#{software_set}", rollout.id), "UpdateSoftwareSet"),
+    }
+}
+
+/// Observes the current ring of `rollout` (environments' desired sets from `environments`, devices fetched).
+pub async fn observe_ring(
+    aws: &AwsClients,
+    rollout: &Rollout,
+    policy: &RolloutPolicy,
+    environments: &BTreeMap<String, EnvironmentView>,
+    now: DateTime<Utc>,
+) -> Result<(Option<RingObservation>, u32), AutopilotError> {
+    let (Some(progress), Some(ring)) = (rollout.rings.get(rollout.current), policy.rings.get(rollout.current)) else {
+        return Ok((None, 0));
+    };
+    if progress.applied_at.is_none() {
+        return Ok((None, 0));
+    }
+    let ids = progress.environments.iter().map(|e| e.id.clone()).collect();
+    let (devices, calls) = devices_of(aws, &ids).await.map_err(classified)?;
+    let desired = progress
+        .environments
+        .iter()
+        .map(|e| (e.id.clone(), environments.get(&e.id).and_then(|v| v.desired_software_set_id.clone())))
+        .collect();
+    Ok((Some(RingObservation { desired, figures: figures(&devices, &rollout.target_set, &ring.gates, now) }), calls))
+}
+
+/// Takes `rollout`'s next step: actions once each, then the transition.
+#[allow(clippy::too_many_arguments)]
+pub async fn step(
+    ctx: &ActContext<'_>,
+    mut rollout: Rollout,
+    version: u64,
+    policy: &RolloutPolicy,
+    observation: Option<&RingObservation>,
+    previous_supported: &dyn Fn(&str) -> bool,
+) -> Result<StepReport, AutopilotError> {
+    let Next { actions, transition, ring, advance } =
+        next(&rollout, &policy.rings, observation, policy.auto_rollback, previous_supported, ctx.now);
+    let mut report = StepReport {
+        rollout: rollout.id.clone(),
+        status: rollout.status,
+        actions: Vec::new(),
+        transition: None,
+        api_calls: 0,
+    };
+    let mut all_done = true;
+    for action in &actions {
+        let (key, operation) = action_key(&rollout, action);
+        let audit = record(ctx, &rollout, operation, format!("{action:?}"));
+        let effect = Effect {
+            ledger: ctx.ledger,
+            key: IdempotencyKey::new(ctx.function, key),
+            payload: action,
+            audit,
+            dry_run: ctx.dry_run,
+            now: ctx.now,
+            remaining: ctx.remaining,
+        };
+        let performed =
+            perform_once(effect, async || call(ctx, action).await, async || Ok(())).await.map_err(classified)?;
+        report.api_calls += u32::from(performed.called());
+        report.actions.push(format!("{operation} {}", performed.as_str()));
+        all_done &= matches!(performed, Performed::Applied | Performed::DryRun | Performed::Duplicate);
+    }
+    if !all_done {
+        // The transition waits for every action; the next tick repeats what is left (made calls are not repeated).
+        return Err(AutopilotError::retryable(format!(
+            "rollout {}: an action failed; {:?}",
+            rollout.id, report.actions
+        )));
+    }
+    let changed = ring.as_ref() != rollout.rings.get(rollout.current) || transition.is_some() || advance;
+    if let Some(progress) = ring
+        && let Some(slot) = rollout.rings.get_mut(rollout.current)
+    {
+        *slot = progress;
+    }
+    if actions.iter().any(|a| matches!(a, Action::Validate { .. })) {
+        rollout.validated = true;
+    }
+    if advance {
+        rollout.current += 1;
+        if let Some(next_ring) = rollout.rings.get_mut(rollout.current) {
+            next_ring.applied_at = Some(ctx.now);
+        }
+    }
+    let mut announcement = None;
+    if let Some((to, reason)) = transition {
+        let from = rollout.status;
+        rollout.history.push(Transition {
+            at: ctx.now,
+            ring: rollout.rings.get(rollout.current).map(|r| r.name.clone()),
+            from,
+            to,
+            reason: reason.clone(),
+        });
+        rollout.status = to;
+        report.transition = Some(reason.clone());
+        announcement = Some((from, to, reason, rollout.history.len()));
+    }
+    if let Some((from, to, reason, index)) = announcement {
+        let detail = serde_json::json!({
+            "rollout": rollout.id,
+            "softwareSet": rollout.target_set,
+            "status": to,
+            "ring": rollout.rings.get(rollout.current).map(|r| r.name.clone()),
+            "figures": rollout.rings.get(rollout.current).and_then(|r| r.figures),
+            "reason": reason,
+        });
+        let name = event_name(from, to);
+        notify(ctx, &rollout, format!("{}#transition-{index}", rollout.id), name, detail, reason)
+            .await
+            .map_err(classified)?;
+    }
+    // Announced before saved: a crash in between repeats the same transition (same index), whose announcement
+    // is then a duplicate; saved before announced could lose it.
+    if changed {
+        save(ctx, &rollout, Some(version)).await.map_err(classified)?;
+    }
+    report.status = rollout.status;
+    Ok(report)
+}
