@@ -14,6 +14,23 @@ use crate::ledger::{Ledger, LedgerError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+/// Everything an act step needs besides what it acts on.
+#[derive(Debug)]
+pub struct ActContext<'a> {
+    pub aws: &'a crate::clients::AwsClients,
+    pub ledger: &'a Ledger,
+    pub function: &'a str,
+    /// The EventBridge event id of the invocation.
+    pub correlation_id: &'a str,
+    pub dry_run: bool,
+    /// The function lease's fence, when the step runs under it (ledger writes are then fenced).
+    pub fence: Option<&'a crate::ledger::lease::Fence>,
+    pub now: DateTime<Utc>,
+    /// The invocation's remaining time.
+    pub remaining: std::time::Duration,
+    pub event_bus: Option<&'a str>,
+}
+
 /// How an AWS call ended, as the act step sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallError {

@@ -109,6 +109,22 @@ pub async fn load_policy(deps: &Deps) -> Result<ActivePolicy, AutopilotError> {
     Ok(ActivePolicy { policy: stored.policy, version: stored.version, dry_run })
 }
 
+/// The start of an invocation that needs the policy for every input: the parsed input, its correlation id
+/// (the EventBridge event id), `now`, the policy, and an empty report carrying the dry-run flag and policy
+/// version.
+pub async fn begin<A>(
+    deps: &Deps,
+    payload: serde_json::Value,
+) -> Result<(crate::events::Input, DateTime<Utc>, ActivePolicy, Report<A>), AutopilotError> {
+    let input = crate::events::parse(payload).map_err(classified)?;
+    let now = deps.clock.now();
+    let active = load_policy(deps).await?;
+    let mut report = Report::new(input.id());
+    report.dry_run = active.dry_run;
+    report.policy_version = active.version;
+    Ok((input, now, active, report))
+}
+
 /// The lease a function holds while it reconciles a region: `None` when another invocation holds it (this one
 /// yields). Its duration is the invocation's remaining time, at least 30 s.
 pub async fn acquire_function_lease(

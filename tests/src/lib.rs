@@ -67,6 +67,20 @@ impl Harness {
         Box::pin(export_chaser::handle(&self.deps, event, REMAINING)).await
     }
 
+    /// Delivers one softwareset-roller tick at the current virtual time.
+    pub async fn roller_tick(&self) -> softwareset_roller::Report {
+        let event = autopilot_local::tick_event("euc-autopilot-softwareset-roller", self.local.simulator.now());
+        self.deliver_to_roller(event).await.expect("tick handled")
+    }
+
+    /// Delivers any event to the softwareset-roller.
+    pub async fn deliver_to_roller(
+        &self,
+        event: serde_json::Value,
+    ) -> Result<softwareset_roller::Report, AutopilotError> {
+        Box::pin(softwareset_roller::handle(&self.deps, event, REMAINING)).await
+    }
+
     /// Ticks the pool-scaler every `every` minutes for `minutes` minutes of virtual time.
     pub async fn run(&self, minutes: i64, every: i64) {
         let mut elapsed = 0;

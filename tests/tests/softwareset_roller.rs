@@ -58,3 +58,153 @@ async fn observes_environments_sets_and_the_devices_of_a_ring_with_their_status(
     assert_eq!((f.active, f.reporting, f.up_to_date), (5, 4, 0));
     assert!(matches!(evaluate(&f, &gates, now, now), softwareset_roller::gate::Verdict::Waiting { .. }));
 }
+
+/// Three rings, daily maintenance window 01:00–03:00 UTC; set 101 is newer than the 100 everything runs.
+const RINGS_ESTATE: &str = r#"
+start: 2026-11-23T09:00:00Z
+environments:
+  - { id: envcanary01, name: canary, desired_software_set_id: "100", maintenance_window: { days: [MONDAY, TUESDAY, WEDNESDAY, THURSDAY, FRIDAY, SATURDAY, SUNDAY], start: "01:00", end: "03:00" }, tags: { ring: canary } }
+  - { id: envearly001, name: early, desired_software_set_id: "100", maintenance_window: { days: [MONDAY, TUESDAY, WEDNESDAY, THURSDAY, FRIDAY, SATURDAY, SUNDAY], start: "01:00", end: "03:00" }, tags: { ring: early } }
+  - { id: envbroad001, name: broad, desired_software_set_id: "100", maintenance_window: { days: [MONDAY, TUESDAY, WEDNESDAY, THURSDAY, FRIDAY, SATURDAY, SUNDAY], start: "01:00", end: "03:00" }, tags: { ring: broad } }
+  - { id: envlatest01, name: kiosk, desired_software_set_id: "100", software_set_update_mode: USE_LATEST, tags: { ring: broad } }
+software_sets:
+  - { id: "100", version: "2026.10.1", released_at: 2026-10-06T00:00:00Z, supported_until: 2027-03-31T00:00:00Z }
+  - { id: "101", version: "2026.11.1", released_at: 2026-11-17T00:00:00Z, supported_until: 2027-06-30T00:00:00Z, validation_status: NOT_VALIDATED }
+devices:
+  - { environment: envcanary01, count: 4, current_software_set_id: "100" }
+  - { environment: envearly001, count: 4, current_software_set_id: "100" }
+  - { environment: envbroad001, count: 6, current_software_set_id: "100" }
+"#;
+
+const RINGS_POLICY: &str = r#"
+version: 1
+rollouts:
+  require_approval: true
+  bake: 4h
+  gates: { min_up_to_date: 0.75, within: 48h, max_not_compliant: 0.25, max_stuck_in_progress: 0.25, min_reporting_devices: 3, reporting_stale_after: 6h }
+  rings:
+    - { name: canary, select: { tag: { ring: canary } } }
+    - { name: early, select: { tag: { ring: early } } }
+    - { name: broad, select: { tag: { ring: broad } } }
+"#;
+
+fn command(kind: &str, id: &str, detail: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "version": "0", "id": id, "detail-type": kind, "source": "euc.autopilot", "account": "123456789012",
+        "time": "2026-11-23T09:00:00Z", "region": "eu-central-1", "resources": [], "detail": detail
+    })
+}
+
+async fn roll_for(h: &Harness, hours: i64) {
+    for _ in 0..(hours * 2) {
+        h.local.simulator.advance(chrono::Duration::minutes(30));
+        h.roller_tick().await;
+    }
+}
+
+fn update_environment_calls(h: &Harness) -> Vec<(chrono::DateTime<chrono::Utc>, String)> {
+    h.mutations()
+        .into_iter()
+        .filter(|c| c.operation == "UpdateEnvironment" && c.ok())
+        .map(|c| (c.at, c.resource.unwrap_or_default()))
+        .collect()
+}
+
+#[tokio::test]
+async fn three_rings_roll_to_completion_in_maintenance_windows_with_bake_times() {
+    let h = Harness::start(RINGS_ESTATE, RINGS_POLICY, 2).await;
+    // approval is required: the tick only announces the new set
+    h.roller_tick().await;
+    assert_eq!(h.outcome_events("Software Set Available").len(), 1);
+    assert!(update_environment_calls(&h).is_empty());
+    let request = command("Rollout Requested", "req-101", serde_json::json!({ "softwareSetId": "101" }));
+    assert_eq!(h.deliver_to_roller(request.clone()).await.unwrap().status, "requested");
+    assert_eq!(h.deliver_to_roller(request).await.unwrap().status, "duplicate");
+    roll_for(&h, 4 * 24).await;
+    let completed = h.outcome_events("Rollout Completed");
+    assert_eq!(completed.len(), 1, "{:?}", h.outcome_events("Rollout Halted"));
+    // one UpdateEnvironment per ring environment, each ring after the previous one baked; USE_LATEST untouched
+    let calls = update_environment_calls(&h);
+    let envs: Vec<&str> = calls.iter().map(|(_, e)| e.as_str()).collect();
+    assert_eq!(envs, ["envcanary01", "envearly001", "envbroad001"]);
+    let day =
+        |d: i64, hour: u32| chrono::Utc.with_ymd_and_hms(2026, 11, 23, hour, 0, 0).unwrap() + chrono::Duration::days(d);
+    use chrono::TimeZone;
+    // canary devices update in Tuesday's window; bake 4 h → early applied Tuesday morning, broad Wednesday, done Thursday
+    assert!(calls[1].0 >= day(1, 5) && calls[1].0 < day(1, 12), "{calls:?}");
+    assert!(calls[2].0 >= day(2, 5) && calls[2].0 < day(2, 12), "{calls:?}");
+    assert_eq!(
+        h.mutations().iter().filter(|c| c.operation == "UpdateSoftwareSet" && c.ok()).count(),
+        1,
+        "validated once"
+    );
+    assert_eq!(h.outcome_events("Rollout Ring Advanced").len(), 2);
+    let kiosk = h.local.simulator.with_world(|w| w.environments["envlatest01"].desired_software_set_id.clone());
+    assert_eq!(kiosk.as_deref(), Some("100"));
+}
+
+#[tokio::test]
+async fn devices_that_never_update_halt_the_rollout_and_auto_rollback_restores_the_previous_set() {
+    let estate = RINGS_ESTATE.replace(
+        "{ environment: envcanary01, count: 4, current_software_set_id: \"100\" }",
+        "{ environment: envcanary01, count: 4, current_software_set_id: \"100\", never_update: 3 }",
+    );
+    let policy = RINGS_POLICY.replace("require_approval: true", "require_approval: true\n  auto_rollback: true");
+    let h = Harness::start(&estate, &policy, 3).await;
+    h.deliver_to_roller(command("Rollout Requested", "req-rb", serde_json::json!({ "softwareSetId": "101" })))
+        .await
+        .unwrap();
+    roll_for(&h, 60).await;
+    assert_eq!(h.outcome_events("Rollout Rolled Back").len(), 1);
+    let canary = h.local.simulator.with_world(|w| w.environments["envcanary01"].desired_software_set_id.clone());
+    assert_eq!(canary.as_deref(), Some("100"), "restored");
+    assert!(update_environment_calls(&h).iter().all(|(_, e)| e == "envcanary01"), "no other ring touched");
+    // a second rollout may start now that this one is final
+    let again = h
+        .deliver_to_roller(command("Rollout Requested", "req-again", serde_json::json!({ "softwareSetId": "101" })))
+        .await;
+    assert!(again.is_ok(), "{again:?}");
+}
+
+#[tokio::test]
+async fn a_second_rollout_on_the_same_environments_is_refused_and_pause_resume_abort_work() {
+    let h = Harness::start(RINGS_ESTATE, RINGS_POLICY, 4).await;
+    h.deliver_to_roller(command("Rollout Requested", "req-1", serde_json::json!({ "softwareSetId": "101" })))
+        .await
+        .unwrap();
+    let refused = h
+        .deliver_to_roller(command("Rollout Requested", "req-2", serde_json::json!({ "softwareSetId": "101" })))
+        .await
+        .unwrap_err();
+    assert!(refused.message.contains("one active rollout per environment"), "{}", refused.message);
+    assert_eq!(refused.class.as_str(), "NonRetryable");
+    // paused: nothing moves through the canary's update night
+    let control = |kind: &str, id: &str| command(kind, id, serde_json::json!({ "rolloutId": "req-1" }));
+    assert_eq!(h.deliver_to_roller(control("Rollout Paused", "p1")).await.unwrap().status, "paused");
+    roll_for(&h, 30).await;
+    assert_eq!(update_environment_calls(&h).len(), 1, "only the canary, applied before the pause");
+    assert_eq!(h.deliver_to_roller(control("Rollout Resumed", "r1")).await.unwrap().status, "resumed");
+    roll_for(&h, 2).await;
+    assert_eq!(h.deliver_to_roller(control("Rollout Aborted", "a1")).await.unwrap().status, "aborted");
+    let calls = update_environment_calls(&h).len();
+    roll_for(&h, 48).await;
+    assert_eq!(update_environment_calls(&h).len(), calls, "an aborted rollout does nothing more");
+    assert_eq!(h.outcome_events("Rollout Aborted").len(), 1);
+    let unknown =
+        h.deliver_to_roller(command("Rollout Paused", "p2", serde_json::json!({ "rolloutId": "nope" }))).await;
+    assert!(unknown.unwrap_err().message.contains("no rollout nope"));
+}
+
+#[tokio::test]
+async fn a_set_past_its_support_is_never_applied() {
+    let estate = RINGS_ESTATE.replace("supported_until: 2027-06-30T00:00:00Z", "supported_until: 2026-11-20T00:00:00Z");
+    let h = Harness::start(&estate, RINGS_POLICY, 5).await;
+    let refused = h
+        .deliver_to_roller(command("Rollout Requested", "req-old", serde_json::json!({ "softwareSetId": "101" })))
+        .await
+        .unwrap_err();
+    assert!(refused.message.contains("past its end of support"), "{}", refused.message);
+    roll_for(&h, 2).await;
+    assert!(update_environment_calls(&h).is_empty());
+    assert!(h.outcome_events("Software Set Available").is_empty(), "an unsupported set is no candidate");
+}

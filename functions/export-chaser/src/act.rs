@@ -9,13 +9,11 @@
 
 use crate::decide::{Attempt, Ending, Job, Step, TaskView};
 use crate::observe::find_created;
-use autopilot_shared::clients::AwsClients;
 use autopilot_shared::effect::{CallError, Effect, Performed, announce, perform_once};
 use autopilot_shared::error::ObserveError;
 use autopilot_shared::error::{AutopilotError, ErrorClass, sdk_error_class, sdk_error_message};
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use autopilot_shared::ledger::idempotency::IdempotencyKey;
-use autopilot_shared::ledger::lease::Fence;
 use autopilot_shared::ledger::state::Versioned;
 use autopilot_shared::ledger::{Ledger, LedgerError};
 use autopilot_shared::runtime::classified;
@@ -27,19 +25,7 @@ pub const KIND: &str = "EXPORT";
 /// How long a finished job stays in the ledger.
 pub const KEEP_FINISHED: Duration = Duration::days(90);
 
-/// Everything the act step needs besides the job.
-#[derive(Debug)]
-pub struct ActContext<'a> {
-    pub aws: &'a AwsClients,
-    pub ledger: &'a Ledger,
-    pub function: &'a str,
-    pub correlation_id: &'a str,
-    pub dry_run: bool,
-    pub fence: Option<&'a Fence>,
-    pub now: DateTime<Utc>,
-    pub remaining: std::time::Duration,
-    pub event_bus: Option<&'a str>,
-}
+pub use autopilot_shared::effect::ActContext;
 
 /// What one step did to one job.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -8,11 +8,11 @@ use crate::decide::{Job, Origin, TaskView, decide};
 use crate::imports::{self, ImportJob, decide_import};
 use crate::observe::{get_task, list_tasks};
 use autopilot_shared::error::{AutopilotError, sdk_error_class, sdk_error_message};
-use autopilot_shared::events::{self, ApiCall, CloudTrailCall, Command, ExportRequested, Input};
+use autopilot_shared::events::{ApiCall, CloudTrailCall, Command, ExportRequested, Input};
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use autopilot_shared::ledger::{Ledger, LedgerError};
 use autopilot_shared::policy::values::parse_duration;
-use autopilot_shared::runtime::{ActivePolicy, acquire_function_lease, classified, is_own_call, load_policy};
+use autopilot_shared::runtime::{ActivePolicy, acquire_function_lease, begin, classified, is_own_call};
 pub use autopilot_shared::runtime::{Config, Deps};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,13 +29,8 @@ pub async fn handle(
     payload: serde_json::Value,
     remaining: std::time::Duration,
 ) -> Result<Report, AutopilotError> {
-    let input = events::parse(payload).map_err(classified)?;
-    let correlation_id = input.id().to_owned();
-    let now = deps.clock.now();
-    let active = load_policy(deps).await?;
-    let mut report = Report::new(correlation_id.clone());
-    report.dry_run = active.dry_run;
-    report.policy_version = active.version;
+    let (input, now, active, mut report) = begin(deps, payload).await?;
+    let correlation_id = report.correlation_id.clone();
     let aws = deps.aws.with_deadline(remaining);
     let ctx = ActContext {
         aws: &aws,

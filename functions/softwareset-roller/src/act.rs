@@ -9,10 +9,9 @@ use crate::observe::{EnvironmentView, devices_of};
 use autopilot_shared::clients::AwsClients;
 use autopilot_shared::effect::{CallError, Effect, Performed, announce, perform_once};
 use autopilot_shared::error::{AutopilotError, sdk_error_message};
+use autopilot_shared::ledger::LedgerError;
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use autopilot_shared::ledger::idempotency::IdempotencyKey;
-use autopilot_shared::ledger::lease::Fence;
-use autopilot_shared::ledger::{Ledger, LedgerError};
 use autopilot_shared::policy::RolloutPolicy;
 use autopilot_shared::runtime::classified;
 use aws_sdk_workspacesthinclient::types::{SoftwareSetUpdateMode, SoftwareSetValidationStatus};
@@ -25,19 +24,7 @@ pub const KIND: &str = "ROLLOUT";
 /// How long a finished rollout stays in the ledger.
 pub const KEEP_FINISHED: Duration = Duration::days(400);
 
-/// Everything the act step needs besides the rollout.
-#[derive(Debug)]
-pub struct ActContext<'a> {
-    pub aws: &'a AwsClients,
-    pub ledger: &'a Ledger,
-    pub function: &'a str,
-    pub correlation_id: &'a str,
-    pub dry_run: bool,
-    pub fence: Option<&'a Fence>,
-    pub now: DateTime<Utc>,
-    pub remaining: std::time::Duration,
-    pub event_bus: Option<&'a str>,
-}
+pub use autopilot_shared::effect::ActContext;
 
 /// What one step did to one rollout.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -78,13 +65,22 @@ fn record(ctx: &ActContext<'_>, rollout: &Rollout, action: &str, reason: String)
 /// own state, which dry-run also keeps).
 pub async fn notify(
     ctx: &ActContext<'_>,
-    rollout: &Rollout,
+    resource: String,
     key: String,
     detail_type: &str,
     detail: serde_json::Value,
     reason: String,
 ) -> Result<Performed, LedgerError> {
-    let audit = record(ctx, rollout, detail_type, reason);
+    let audit = AuditRecord {
+        at: ctx.now,
+        function: ctx.function.to_owned(),
+        resource,
+        action: detail_type.to_owned(),
+        outcome: AuditOutcome::Applied,
+        reason,
+        correlation_id: ctx.correlation_id.to_owned(),
+        details: detail.clone(),
+    };
     let effect = Effect {
         ledger: ctx.ledger,
         key: IdempotencyKey::new(ctx.function, key),
@@ -273,7 +269,7 @@ pub async fn step(
             "reason": reason,
         });
         let name = event_name(from, to);
-        notify(ctx, &rollout, format!("{}#transition-{index}", rollout.id), name, detail, reason)
+        notify(ctx, audit_resource(&rollout), format!("{}#transition-{index}", rollout.id), name, detail, reason)
             .await
             .map_err(classified)?;
     }

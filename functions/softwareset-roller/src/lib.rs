@@ -11,6 +11,10 @@
 
 pub mod act;
 pub mod gate;
+pub mod handler;
 pub mod machine;
 pub mod observe;
 pub mod plan;
+pub mod routing;
+
+pub use handler::{Config, Deps, FUNCTION, Report, handle};

@@ -1,0 +1,307 @@
+//! The handler: `Rollout Requested` starts a rollout (refused with a reason when it cannot), `Rollout Paused` /
+//! `Resumed` / `Aborted` control one, and a tick warns of ending support, announces a new software set (and
+//! starts its rollout unless approval is required), and steps every open rollout. Everything that changes a
+//! rollout runs under the function lease, so two requests cannot both claim an environment.
+
+use crate::act::{self, ActContext, StepReport, notify};
+use crate::machine::{Rollout, Status, Transition, supported};
+use crate::observe::{EnvironmentView, SoftwareSetView, environments, software_sets};
+use crate::plan;
+use autopilot_shared::error::AutopilotError;
+use autopilot_shared::events::{Command, Input, RolloutControl};
+use autopilot_shared::ledger::LedgerError;
+use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
+use autopilot_shared::policy::RolloutPolicy;
+pub use autopilot_shared::runtime::{Config, Deps};
+use autopilot_shared::runtime::{acquire_function_lease, begin, classified};
+use std::collections::BTreeMap;
+
+/// The function's name: its service name in logs, metrics and ledger keys.
+pub const FUNCTION: &str = "softwareset-roller";
+
+/// What one invocation did; `status` is `requested`, `duplicate`, `dry-run`, `paused`, `resumed`, `aborted`,
+/// `stepped`, `busy` or `no-rollouts` (the policy has no `rollouts` section).
+pub type Report = autopilot_shared::runtime::Report<StepReport>;
+
+/// Handles one event. `remaining` is the invocation's remaining time.
+pub async fn handle(
+    deps: &Deps,
+    payload: serde_json::Value,
+    remaining: std::time::Duration,
+) -> Result<Report, AutopilotError> {
+    let (input, now, active, mut report) = begin(deps, payload).await?;
+    let correlation_id = report.correlation_id.clone();
+    let command = match &input {
+        Input::Command(command) => Some(&command.command),
+        Input::Tick(_) => None,
+        Input::CloudTrail(_) | Input::AppStreamSession(_) | Input::WorkSpacesAccess(_) | Input::Alarm(_) => {
+            return Err(AutopilotError::invalid_input(format!(
+                "{FUNCTION} does not handle this input (event {correlation_id}); check the EventBridge rules"
+            )));
+        }
+    };
+    let Some(policy) = active.policy.rollouts.clone() else {
+        if command.is_some() {
+            return Err(AutopilotError::invalid_input(
+                "the policy has no `rollouts` section: nothing can be rolled out",
+            ));
+        }
+        report.status = "no-rollouts".into();
+        return Ok(report);
+    };
+    let Some(lease) = acquire_function_lease(deps, FUNCTION, &correlation_id, now, remaining).await? else {
+        if command.is_some() {
+            // A command must not be lost while a tick runs: EventBridge retries it.
+            return Err(AutopilotError::retryable(format!(
+                "{FUNCTION} is busy; command {correlation_id} will be retried"
+            )));
+        }
+        report.status = "busy".into();
+        return Ok(report);
+    };
+    let fence = lease.fence();
+    let aws = deps.aws.with_deadline(remaining);
+    let ctx = ActContext {
+        aws: &aws,
+        ledger: &deps.ledger,
+        function: FUNCTION,
+        correlation_id: &correlation_id,
+        dry_run: active.dry_run,
+        fence: Some(&fence),
+        now,
+        remaining,
+        event_bus: deps.config.event_bus.as_deref(),
+    };
+    let result = match command {
+        Some(Command::RolloutRequested(request)) => {
+            Box::pin(requested(&ctx, &policy, &request.software_set_id, request.reason.as_deref(), &mut report)).await
+        }
+        Some(Command::RolloutPaused(control)) => controlled(&ctx, control, Control::Pause, &mut report).await,
+        Some(Command::RolloutResumed(control)) => controlled(&ctx, control, Control::Resume, &mut report).await,
+        Some(Command::RolloutAborted(control)) => controlled(&ctx, control, Control::Abort, &mut report).await,
+        Some(_) => {
+            Err(AutopilotError::invalid_input(format!("{FUNCTION} does not handle this command ({correlation_id})")))
+        }
+        None => Box::pin(tick(&ctx, &policy, &mut report)).await,
+    };
+    let _ = deps.ledger.release_lease(&lease).await;
+    result.map(|()| report)
+}
+
+/// Every open rollout, freshly read.
+async fn open_rollouts(ctx: &ActContext<'_>) -> Result<Vec<(Rollout, u64)>, AutopilotError> {
+    let listed = ctx.ledger.open_work_items::<Rollout>(act::KIND).await.map_err(classified)?;
+    let mut rollouts = Vec::new();
+    for (id, _) in listed {
+        if let Some(fresh) = ctx.ledger.get_work_item::<Rollout>(act::KIND, &id).await.map_err(classified)? {
+            rollouts.push((fresh.state, fresh.version));
+        }
+    }
+    Ok(rollouts)
+}
+
+fn audit(ctx: &ActContext<'_>, resource: String, action: &str, outcome: AuditOutcome, reason: String) -> AuditRecord {
+    AuditRecord {
+        at: ctx.now,
+        function: FUNCTION.into(),
+        resource,
+        action: action.into(),
+        outcome,
+        reason,
+        correlation_id: ctx.correlation_id.to_owned(),
+        details: serde_json::Value::Null,
+    }
+}
+
+/// Starts a rollout of `target` with id `id` (the request's event id, or `auto-<set>`), unless refused.
+#[allow(clippy::too_many_arguments)]
+async fn start(
+    ctx: &ActContext<'_>,
+    policy: &RolloutPolicy,
+    id: &str,
+    target: &str,
+    envs: &[EnvironmentView],
+    sets: &[SoftwareSetView],
+    why: &str,
+    report: &mut Report,
+) -> Result<(), AutopilotError> {
+    if ctx.ledger.get_work_item::<Rollout>(act::KIND, id).await.map_err(classified)?.is_some() {
+        report.status = "duplicate".into();
+        return Ok(());
+    }
+    let planned = plan::rings(policy, envs);
+    let active: Vec<Rollout> = open_rollouts(ctx).await?.into_iter().map(|(r, _)| r).collect();
+    let resource = format!("thinclient#rollout#{id}");
+    if let Some(reason) = plan::refusal(target, sets, &planned, &active, ctx.now) {
+        ctx.ledger
+            .append_audit(&audit(ctx, resource, "Rollout Requested", AuditOutcome::Failed, reason.clone()))
+            .await
+            .map_err(classified)?;
+        return Err(AutopilotError::non_retryable(format!("rollout of {target} refused: {reason}")));
+    }
+    if ctx.dry_run {
+        let reason = format!("{why} (dry-run: no rollout started)");
+        ctx.ledger
+            .append_audit(&audit(ctx, resource, "Rollout Requested", AuditOutcome::DryRun, reason))
+            .await
+            .map_err(classified)?;
+        report.status = "dry-run".into();
+        return Ok(());
+    }
+    let rollout = Rollout {
+        id: id.to_owned(),
+        target_set: target.to_owned(),
+        target_supported_until: sets.iter().find(|s| s.id == target).and_then(|s| s.supported_until),
+        requested_at: ctx.now,
+        status: Status::Pending,
+        paused: false,
+        current: 0,
+        rings: planned,
+        validated: sets.iter().any(|s| s.id == target && s.validation_status == "VALIDATED"),
+        history: vec![Transition {
+            at: ctx.now,
+            ring: None,
+            from: Status::Pending,
+            to: Status::Pending,
+            reason: why.to_owned(),
+        }],
+    };
+    let version = match act::save(ctx, &rollout, None).await {
+        Ok(version) => version,
+        Err(LedgerError::VersionConflict { .. }) => {
+            report.status = "duplicate".into();
+            return Ok(());
+        }
+        Err(error) => return Err(classified(error)),
+    };
+    let supported_sets = supported_lookup(sets, ctx.now);
+    let done = act::step(ctx, rollout, version, policy, None, &supported_sets).await?;
+    report.api_calls += done.api_calls;
+    report.actions.push(done);
+    report.status = "requested".into();
+    Ok(())
+}
+
+fn supported_lookup(sets: &[SoftwareSetView], now: chrono::DateTime<chrono::Utc>) -> impl Fn(&str) -> bool + '_ {
+    move |id: &str| sets.iter().find(|s| s.id == id).is_some_and(|s| supported(s.supported_until, now))
+}
+
+async fn requested(
+    ctx: &ActContext<'_>,
+    policy: &RolloutPolicy,
+    target: &str,
+    reason: Option<&str>,
+    report: &mut Report,
+) -> Result<(), AutopilotError> {
+    let (envs, env_calls) = environments(ctx.aws).await.map_err(classified)?;
+    let (sets, set_calls) = software_sets(ctx.aws).await.map_err(classified)?;
+    report.api_calls += env_calls + set_calls;
+    let why = format!("Rollout Requested{}", reason.map(|r| format!(": {r}")).unwrap_or_default());
+    start(ctx, policy, ctx.correlation_id, target, &envs, &sets, &why, report).await
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Control {
+    Pause,
+    Resume,
+    Abort,
+}
+
+async fn controlled(
+    ctx: &ActContext<'_>,
+    control: &RolloutControl,
+    what: Control,
+    report: &mut Report,
+) -> Result<(), AutopilotError> {
+    let Some(stored) = ctx.ledger.get_work_item::<Rollout>(act::KIND, &control.rollout_id).await.map_err(classified)?
+    else {
+        return Err(AutopilotError::invalid_input(format!("detail.rolloutId: no rollout {}", control.rollout_id)));
+    };
+    let mut rollout = stored.state;
+    if rollout.status.is_final() {
+        return Err(AutopilotError::non_retryable(format!(
+            "rollout {} is {:?}: it can no longer be paused, resumed or aborted",
+            rollout.id, rollout.status
+        )));
+    }
+    let reason = control.reason.clone().unwrap_or_else(|| "operator command".into());
+    let (event, status) = match what {
+        Control::Pause => {
+            rollout.paused = true;
+            ("Rollout Paused", "paused")
+        }
+        Control::Resume => {
+            rollout.paused = false;
+            ("Rollout Resumed", "resumed")
+        }
+        Control::Abort => {
+            rollout.history.push(Transition {
+                at: ctx.now,
+                ring: rollout.rings.get(rollout.current).map(|r| r.name.clone()),
+                from: rollout.status,
+                to: Status::Aborted,
+                reason: reason.clone(),
+            });
+            rollout.status = Status::Aborted;
+            ("Rollout Aborted", "aborted")
+        }
+    };
+    let detail = serde_json::json!({ "rollout": rollout.id, "softwareSet": rollout.target_set, "reason": reason });
+    let key = format!("{}#{}", rollout.id, ctx.correlation_id);
+    notify(ctx, act::audit_resource(&rollout), key, event, detail, reason).await.map_err(classified)?;
+    act::save(ctx, &rollout, Some(stored.version)).await.map_err(classified)?;
+    report.status = status.into();
+    Ok(())
+}
+
+async fn tick(ctx: &ActContext<'_>, policy: &RolloutPolicy, report: &mut Report) -> Result<(), AutopilotError> {
+    let (envs, env_calls) = environments(ctx.aws).await.map_err(classified)?;
+    let (sets, set_calls) = software_sets(ctx.aws).await.map_err(classified)?;
+    report.api_calls += env_calls + set_calls;
+
+    // Support ending: once per environment and set.
+    for env in &envs {
+        let Some(set) = env.desired_software_set_id.as_ref().and_then(|id| sets.iter().find(|s| &s.id == id)) else {
+            continue;
+        };
+        if let Some(until) = set.supported_until.filter(|until| *until - policy.warn_support_ending <= ctx.now) {
+            let detail = serde_json::json!({ "environment": env.id, "softwareSet": set.id, "version": set.version, "supportedUntil": until });
+            let reason = format!("environment {} runs software set {} supported until {until}", env.id, set.id);
+            let resource = format!("thinclient#environment#{}", env.id);
+            let key = format!("support#{}#{}", env.id, set.id);
+            notify(ctx, resource, key, "Software Set Support Ending", detail, reason).await.map_err(classified)?;
+        }
+    }
+
+    // A new software set: announce once; start its rollout unless approval is required.
+    let planned = plan::rings(policy, &envs);
+    if let Some(set) = plan::candidate(&sets, &planned, ctx.now) {
+        let detail = serde_json::json!({ "softwareSet": set.id, "version": set.version, "releasedAt": set.released_at,
+            "supportedUntil": set.supported_until, "approvalRequired": policy.require_approval });
+        let reason = format!("software set {} ({}) is newer than what the rings run", set.id, set.version);
+        let resource = format!("thinclient#software-set#{}", set.id);
+        notify(ctx, resource, format!("available#{}", set.id), "Software Set Available", detail, reason.clone())
+            .await
+            .map_err(classified)?;
+        let busy = open_rollouts(ctx).await?.iter().any(|(r, _)| !r.status.is_final());
+        if !policy.require_approval && !busy {
+            let id = format!("auto-{}", set.id);
+            if let Err(error) = Box::pin(start(ctx, policy, &id, &set.id, &envs, &sets, &reason, report)).await {
+                tracing::warn!(%error, "automatic rollout not started");
+            }
+        }
+    }
+
+    // Step every open rollout.
+    let by_id: BTreeMap<String, EnvironmentView> = envs.iter().map(|e| (e.id.clone(), e.clone())).collect();
+    let supported_sets = supported_lookup(&sets, ctx.now);
+    for (rollout, version) in open_rollouts(ctx).await? {
+        let (observation, calls) = act::observe_ring(ctx.aws, &rollout, policy, &by_id, ctx.now).await?;
+        report.api_calls += calls;
+        let done = act::step(ctx, rollout, version, policy, observation.as_ref(), &supported_sets).await?;
+        report.api_calls += done.api_calls;
+        report.actions.push(done);
+    }
+    report.status = "stepped".into();
+    Ok(())
+}
