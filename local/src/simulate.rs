@@ -455,6 +455,7 @@ pub async fn simulate(options: &Options) -> Result<Summary, String> {
             (Function::PoolScaler, "pool-scaler"),
             (Function::BuilderScheduler, "builder-scheduler"),
             (Function::ExportChaser, "export-chaser"),
+            (Function::SoftwareSetRoller, "softwareset-roller"),
         ] {
             let tick = crate::tick_event(&format!("euc-autopilot-{schedule}"), now);
             if let Err(error) = invoke(function, &deps, tick).await {
@@ -519,6 +520,7 @@ enum Function {
     PoolScaler,
     BuilderScheduler,
     ExportChaser,
+    SoftwareSetRoller,
 }
 
 /// Invokes one function in-process; its report is not needed here (the call log and the ledger are).
@@ -528,6 +530,7 @@ async fn invoke(function: Function, deps: &autopilot_shared::runtime::Deps, even
         Function::PoolScaler => Box::pin(pool_scaler::handle(deps, event, remaining)).await.map(drop),
         Function::BuilderScheduler => Box::pin(builder_scheduler::handle(deps, event, remaining)).await.map(drop),
         Function::ExportChaser => Box::pin(export_chaser::handle(deps, event, remaining)).await.map(drop),
+        Function::SoftwareSetRoller => Box::pin(softwareset_roller::handle(deps, event, remaining)).await.map(drop),
     }
     .map_err(|e| e.to_string())
 }
@@ -539,6 +542,7 @@ async fn deliver(deps: &autopilot_shared::runtime::Deps, event: &Value) -> bool 
         (Function::PoolScaler, pool_scaler::routing::routes as fn(&Value) -> bool),
         (Function::BuilderScheduler, builder_scheduler::routing::routes),
         (Function::ExportChaser, export_chaser::routing::routes),
+        (Function::SoftwareSetRoller, softwareset_roller::routing::routes),
     ] {
         if routes(event) {
             routed = true;

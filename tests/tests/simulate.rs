@@ -27,14 +27,14 @@ fn options(out: &str) -> Options {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn writes_every_output_and_routes_events_like_the_rules() {
-    // GIVEN a session notification for one fleet, an export request, and an event no function's rule matches yet
+    // GIVEN a session notification for one fleet, an export request, and an event no function's rule matches
     let mut opts = options("autopilot-simulate-outputs");
     let session = std::fs::read_to_string(root().join("events/appstream-session-notification.json")).unwrap();
     let mut session: serde_json::Value = serde_json::from_str(&session).unwrap();
     session["detail"]["fleetName"] = serde_json::json!("engineering-fleet");
     let export = std::fs::read_to_string(root().join("events/command-export-requested.json")).unwrap();
     let export: serde_json::Value = serde_json::from_str(&export).unwrap();
-    let rollout = std::fs::read_to_string(root().join("events/command-rollout-requested.json")).unwrap();
+    let rollout = std::fs::read_to_string(root().join("events/command-remediation-requested.json")).unwrap();
     let rollout: serde_json::Value = serde_json::from_str(&rollout).unwrap();
     let events = format!(
         "{}\n{}\n{}\n",

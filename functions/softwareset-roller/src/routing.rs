@@ -35,3 +35,21 @@ pub const EVENT_RULES: [Rule; 4] = [
 pub fn routes(event: &serde_json::Value) -> bool {
     autopilot_shared::events::routes(&EVENT_RULES, event)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use autopilot_shared::events::{check_samples, read_sample as read};
+
+    #[test]
+    fn sample_events_route_as_the_rules_say() {
+        let events = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
+        for name in ["requested", "paused", "resumed", "aborted"] {
+            assert!(routes(&read(&events.join(format!("command-rollout-{name}.json")))), "{name}");
+        }
+        assert!(!routes(&read(&events.join("command-export-requested.json"))));
+        assert!(!routes(&read(&events.join("cloudtrail-update-environment.json"))));
+        // every sample in events/softwareset-roller/ parses and reaches the function (ticks come from the schedule)
+        assert_eq!(check_samples(&events.join("softwareset-roller"), &EVENT_RULES), Ok(5));
+    }
+}
