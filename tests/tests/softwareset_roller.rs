@@ -208,3 +208,61 @@ async fn a_set_past_its_support_is_never_applied() {
     assert!(update_environment_calls(&h).is_empty());
     assert!(h.outcome_events("Software Set Available").is_empty(), "an unsupported set is no candidate");
 }
+
+#[tokio::test]
+async fn too_few_reporting_devices_never_advance_and_halt_at_the_deadline() {
+    let estate = RINGS_ESTATE.replace(
+        "{ environment: envcanary01, count: 4, current_software_set_id: \"100\" }",
+        "{ environment: envcanary01, count: 4, current_software_set_id: \"100\", not_reporting: 3 }",
+    );
+    let h = Harness::start(&estate, RINGS_POLICY, 6).await;
+    h.deliver_to_roller(command("Rollout Requested", "req-quiet", serde_json::json!({ "softwareSetId": "101" })))
+        .await
+        .unwrap();
+    roll_for(&h, 30).await;
+    assert!(h.outcome_events("Rollout Ring Updated").is_empty(), "one reporting device of the 3 needed: no bake");
+    assert_eq!(update_environment_calls(&h).len(), 1, "no next ring");
+    roll_for(&h, 20).await;
+    let halted = h.outcome_events("Rollout Halted");
+    assert_eq!(halted.len(), 1);
+    assert!(halted[0]["reason"].as_str().unwrap().contains("reporting"), "{halted:?}");
+}
+
+#[tokio::test]
+async fn a_crash_after_applying_a_ring_but_before_saving_neither_reapplies_nor_skips_it() {
+    let h = Harness::start(RINGS_ESTATE, RINGS_POLICY, 7).await;
+    h.deliver_to_roller(command("Rollout Requested", "req-crash", serde_json::json!({ "softwareSetId": "101" })))
+        .await
+        .unwrap();
+    let ledger = &h.deps.ledger;
+    let mut crashed = false;
+    for _ in 0..(4 * 48) {
+        h.local.simulator.advance(chrono::Duration::minutes(30));
+        let before = ledger
+            .get_work_item::<softwareset_roller::machine::Rollout>("ROLLOUT", "req-crash")
+            .await
+            .unwrap()
+            .unwrap();
+        let applied = update_environment_calls(&h).len();
+        h.roller_tick().await;
+        if !crashed && update_environment_calls(&h).len() == 2 && applied == 1 {
+            // the early ring was just applied: lose the rollout's save, as if the function died right after the call
+            let now = ledger
+                .get_work_item::<softwareset_roller::machine::Rollout>("ROLLOUT", "req-crash")
+                .await
+                .unwrap()
+                .unwrap();
+            let when = h.local.simulator.now();
+            ledger
+                .put_work_item("ROLLOUT", "req-crash", &before.state, Some(now.version), None, when, true, None)
+                .await
+                .unwrap();
+            crashed = true;
+        }
+    }
+    assert!(crashed, "the crash window was reached");
+    let envs: Vec<String> = update_environment_calls(&h).into_iter().map(|(_, e)| e).collect();
+    assert_eq!(envs, ["envcanary01", "envearly001", "envbroad001"], "each ring applied once, none skipped");
+    assert_eq!(h.outcome_events("Rollout Ring Advanced").len(), 2, "announced once per transition");
+    assert_eq!(h.outcome_events("Rollout Completed").len(), 1);
+}
