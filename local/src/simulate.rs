@@ -424,6 +424,7 @@ pub async fn simulate(options: &Options) -> Result<Summary, String> {
     let mut people = activity.into_iter().peekable();
 
     let mut series: BTreeMap<String, Vec<Sample>> = BTreeMap::new();
+    let mut rollout = RolloutTimeline::default();
     let mut pending_events = events.into_iter().peekable();
     let (mut ticks, mut delivered, mut not_routed) = (0u64, 0u64, 0u64);
     let total_ticks = ((options.to - options.from).num_minutes() / options.tick.num_minutes().max(1)).max(1);
@@ -463,7 +464,10 @@ pub async fn simulate(options: &Options) -> Result<Summary, String> {
             }
         }
         ticks += 1;
-        local.simulator.with_world(|w| sample_world(w, &mut series));
+        local.simulator.with_world(|w| {
+            sample_world(w, &mut series);
+            rollout.sample(w, &policy);
+        });
         if options.progress && last_report.elapsed() > std::time::Duration::from_secs(2) {
             eprintln!("simulate: {now} ({}%)", ticks * 100 / total_ticks as u64);
             last_report = std::time::Instant::now();
@@ -510,8 +514,79 @@ pub async fn simulate(options: &Options) -> Result<Summary, String> {
     for (id, samples) in &series {
         write(&format!("charts/{id}.svg"), chart(id, samples))?;
     }
-    write("report.md", report(&summary, &series))?;
+    let rollout_chart = rollout.chart();
+    if let Some(svg) = &rollout_chart {
+        write("charts/rollout.svg", svg.clone())?;
+    }
+    let mut report_text = report(&summary, &series);
+    if rollout_chart.is_some() || !estate.environments.is_empty() {
+        report_text.push_str(&rollout_section(rollout_chart.is_some()));
+    }
+    write("report.md", report_text)?;
     Ok(summary)
+}
+
+/// Devices on the newest software set per rollout ring over time (for the rollout chart).
+#[derive(Debug, Default)]
+struct RolloutTimeline {
+    at: Vec<DateTime<Utc>>,
+    rings: BTreeMap<usize, (String, Vec<u32>)>,
+}
+
+impl RolloutTimeline {
+    fn sample(&mut self, world: &World, policy: &Policy) {
+        let Some(rollouts) = &policy.rollouts else { return };
+        let Some(newest) = world.latest_software_set() else { return };
+        let environments: Vec<softwareset_roller::observe::EnvironmentView> = world
+            .environments
+            .values()
+            .map(|e| softwareset_roller::observe::EnvironmentView {
+                id: e.id.clone(),
+                name: e.name.clone(),
+                arn: String::new(),
+                desired_software_set_id: e.desired_software_set_id.clone(),
+                update_mode: e.update_mode.clone(),
+                tags: e.tags.clone(),
+            })
+            .collect();
+        self.at.push(world.now);
+        for (index, ring) in softwareset_roller::plan::rings(rollouts, &environments).into_iter().enumerate() {
+            let members: Vec<&str> = ring.environments.iter().map(|e| e.id.as_str()).collect();
+            let on_newest = world
+                .devices
+                .values()
+                .filter(|d| members.contains(&d.environment_id.as_str()) && d.current_software_set_id == newest)
+                .count() as u32;
+            self.rings.entry(index).or_insert_with(|| (ring.name.clone(), Vec::new())).1.push(on_newest);
+        }
+    }
+
+    fn chart(&self) -> Option<String> {
+        const COLOURS: [&str; 4] = ["#d62728", "#ff7f0e", "#1f77b4", "#2ca02c"];
+        if self.rings.is_empty() {
+            return None;
+        }
+        let lines: Vec<(&str, &str, Vec<u32>)> = self
+            .rings
+            .values()
+            .enumerate()
+            .map(|(i, (name, values))| (name.as_str(), COLOURS[i % COLOURS.len()], values.clone()))
+            .collect();
+        Some(line_chart("devices on the newest software set, per ring", &self.at, &lines))
+    }
+}
+
+/// The report's Thin Client section: the rollout chart, and the service's announced end of support.
+fn rollout_section(with_chart: bool) -> String {
+    let mut out = String::from("\n## WorkSpaces Thin Client\n\n");
+    if with_chart {
+        out.push_str("![rollout](charts/rollout.svg)\n\n");
+    }
+    out.push_str(
+        "AWS has announced the end of support of WorkSpaces Thin Client on 2027-03-31: plan the devices' \
+         replacement; no software set is rolled out past its own `supportedUntil`.\n",
+    );
+    out
 }
 
 /// The functions `autopilot simulate` runs.
@@ -699,48 +774,61 @@ async fn export_rows(local: &LocalEstate, ledger: &autopilot_shared::ledger::Led
 
 /// A line chart of wanted sessions, sessions in use and desired capacity over time (plain SVG).
 fn chart(title: &str, samples: &[Sample]) -> String {
+    let at: Vec<DateTime<Utc>> = samples.iter().map(|s| s.at).collect();
+    line_chart(
+        title,
+        &at,
+        &[
+            ("wanted", "#999999", samples.iter().map(|s| s.wanted).collect()),
+            ("in use", "#d62728", samples.iter().map(|s| s.in_use).collect()),
+            ("desired capacity", "#1f77b4", samples.iter().map(|s| s.desired).collect()),
+        ],
+    )
+}
+
+/// A plain SVG line chart: one labelled, coloured line per series over the instants `at`.
+fn line_chart(title: &str, at: &[DateTime<Utc>], lines: &[(&str, &str, Vec<u32>)]) -> String {
     let (width, height, margin) = (900.0, 260.0, 40.0);
-    let max = samples.iter().map(|s| s.wanted.max(s.desired).max(s.in_use)).max().unwrap_or(1).max(1) as f64;
-    let n = samples.len().max(2) as f64 - 1.0;
-    let line = |value: fn(&Sample) -> u32, colour: &str| {
-        let points: Vec<String> = samples
+    let max = lines.iter().flat_map(|(_, _, values)| values.iter().copied()).max().unwrap_or(1).max(1) as f64;
+    let n = at.len().max(2) as f64 - 1.0;
+    let mut legend = String::new();
+    let mut polylines = String::new();
+    for (index, (label, colour, values)) in lines.iter().enumerate() {
+        let x = width - 330.0 + 110.0 * index as f64;
+        let _ = write!(legend, r#"<text x="{x}" y="20" fill="{colour}">{label}</text>"#);
+        let points: Vec<String> = values
             .iter()
             .enumerate()
-            .map(|(i, s)| {
+            .map(|(i, value)| {
                 format!(
                     "{:.1},{:.1}",
                     margin + (width - 2.0 * margin) * i as f64 / n,
-                    height - margin - (height - 2.0 * margin) * f64::from(value(s)) / max
+                    height - margin - (height - 2.0 * margin) * f64::from(*value) / max
                 )
             })
             .collect();
-        format!(r#"<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{}"/>"#, points.join(" "))
-    };
-    let first = samples.first().map(|s| s.at.format("%a %d %b %H:%M").to_string()).unwrap_or_default();
-    let last = samples.last().map(|s| s.at.format("%a %d %b %H:%M").to_string()).unwrap_or_default();
+        let _ = writeln!(
+            polylines,
+            r#"<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{}"/>"#,
+            points.join(" ")
+        );
+    }
+    let first = at.first().map(|t| t.format("%a %d %b %H:%M").to_string()).unwrap_or_default();
+    let last = at.last().map(|t| t.format("%a %d %b %H:%M").to_string()).unwrap_or_default();
     format!(
         r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">
 <rect width="100%" height="100%" fill="white"/>
 <text x="{margin}" y="20" font-weight="bold">{title}</text>
-<text x="{lx}" y="20" fill="#999999">wanted</text><text x="{lx2}" y="20" fill="#d62728">in use</text><text x="{lx3}" y="20" fill="#1f77b4">desired capacity</text>
+{legend}
 <line x1="{margin}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="black"/><line x1="{margin}" y1="{margin}" x2="{margin}" y2="{bottom}" stroke="black"/>
 <text x="4" y="{top_label}">{max}</text><text x="4" y="{bottom}">0</text>
 <text x="{margin}" y="{date_y}">{first}</text><text x="{right}" y="{date_y}" text-anchor="end">{last}</text>
-{wanted}
-{in_use}
-{desired}
-</svg>
+{polylines}</svg>
 "##,
-        lx = width - 330.0,
-        lx2 = width - 270.0,
-        lx3 = width - 210.0,
         bottom = height - margin,
         right = width - margin,
         top_label = margin + 4.0,
         date_y = height - 12.0,
-        wanted = line(|s| s.wanted, "#999999"),
-        in_use = line(|s| s.in_use, "#d62728"),
-        desired = line(|s| s.desired, "#1f77b4"),
     )
 }
 

@@ -108,6 +108,9 @@ async fn writes_every_output_and_routes_events_like_the_rules() {
     let report = std::fs::read_to_string(opts.out.join("report.md")).unwrap();
     assert!(report.contains("## Image builders") && report.contains("Deferred stops:"), "{report}");
     assert!(report.contains("## Image exports and imports"), "{report}");
+    // the Thin Client section: the rollout chart per ring and the service's end of support
+    assert!(opts.out.join("charts/rollout.svg").exists());
+    assert!(report.contains("## WorkSpaces Thin Client") && report.contains("2027-03-31"), "{report}");
 }
 
 #[tokio::test]

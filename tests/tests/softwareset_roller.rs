@@ -266,3 +266,15 @@ async fn a_crash_after_applying_a_ring_but_before_saving_neither_reapplies_nor_s
     assert_eq!(h.outcome_events("Rollout Ring Advanced").len(), 2, "announced once per transition");
     assert_eq!(h.outcome_events("Rollout Completed").len(), 1);
 }
+
+#[tokio::test]
+async fn without_approval_a_new_set_is_announced_once_and_rolled_out_automatically() {
+    let policy = RINGS_POLICY.replace("require_approval: true", "require_approval: false");
+    let h = Harness::start(RINGS_ESTATE, &policy, 8).await;
+    h.roller_tick().await;
+    roll_for(&h, 4 * 24).await;
+    assert_eq!(h.outcome_events("Software Set Available").len(), 1, "announced once, not once per idempotency window");
+    assert_eq!(h.outcome_events("Rollout Started").len(), 1);
+    assert!(h.outcome_events("Rollout Rolled Back").is_empty() && h.outcome_events("Rollout Halted").is_empty());
+    assert_eq!(h.outcome_events("Rollout Completed").len(), 1);
+}

@@ -12,6 +12,7 @@ use autopilot_shared::events::{Command, Input, RolloutControl};
 use autopilot_shared::ledger::LedgerError;
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use autopilot_shared::policy::RolloutPolicy;
+use autopilot_shared::resource::{ResourceKind, ResourceRef, account_region};
 pub use autopilot_shared::runtime::{Config, Deps};
 use autopilot_shared::runtime::{acquire_function_lease, begin, classified};
 use std::collections::BTreeMap;
@@ -254,10 +255,59 @@ async fn controlled(
     Ok(())
 }
 
+/// Notices already sent about one resource (kept in its ledger state, so each is sent once ever, not once per
+/// idempotency window).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Notices {
+    sent: std::collections::BTreeSet<String>,
+}
+
+/// Sends `detail_type` about `resource` once ever for `notice`.
+#[allow(clippy::too_many_arguments)]
+async fn notice_once(
+    ctx: &ActContext<'_>,
+    arn: &str,
+    kind: ResourceKind,
+    id: &str,
+    notice: String,
+    detail_type: &str,
+    detail: serde_json::Value,
+    reason: String,
+) -> Result<(), AutopilotError> {
+    let (account, region) = account_region(arn, "us-east-1");
+    let resource = ResourceRef::new(account, region, kind, id).map_err(AutopilotError::invalid_input)?;
+    let stored = ctx.ledger.get_state::<Notices>(&resource).await.map_err(classified)?;
+    let mut notices = stored.as_ref().map(|s| s.state.clone()).unwrap_or_default();
+    if notices.sent.contains(&notice) {
+        return Ok(());
+    }
+    notify(ctx, resource.key(), format!("{}#{notice}", resource.key()), detail_type, detail, reason)
+        .await
+        .map_err(classified)?;
+    notices.sent.insert(notice);
+    ctx.ledger
+        .put_state(&resource, &notices, stored.map(|s| s.version), ctx.fence, ctx.now)
+        .await
+        .map_err(classified)?;
+    Ok(())
+}
+
 async fn tick(ctx: &ActContext<'_>, policy: &RolloutPolicy, report: &mut Report) -> Result<(), AutopilotError> {
     let (envs, env_calls) = environments(ctx.aws).await.map_err(classified)?;
     let (sets, set_calls) = software_sets(ctx.aws).await.map_err(classified)?;
     report.api_calls += env_calls + set_calls;
+
+    // Step every open rollout first, with what was just observed (a rollout started below waits for the next
+    // tick's observation of the environments it set).
+    let by_id: BTreeMap<String, EnvironmentView> = envs.iter().map(|e| (e.id.clone(), e.clone())).collect();
+    let supported_sets = supported_lookup(&sets, ctx.now);
+    for (rollout, version) in open_rollouts(ctx).await? {
+        let (observation, calls) = act::observe_ring(ctx.aws, &rollout, policy, &by_id, ctx.now).await?;
+        report.api_calls += calls;
+        let done = act::step(ctx, rollout, version, policy, observation.as_ref(), &supported_sets).await?;
+        report.api_calls += done.api_calls;
+        report.actions.push(done);
+    }
 
     // Support ending: once per environment and set.
     for env in &envs {
@@ -267,9 +317,9 @@ async fn tick(ctx: &ActContext<'_>, policy: &RolloutPolicy, report: &mut Report)
         if let Some(until) = set.supported_until.filter(|until| *until - policy.warn_support_ending <= ctx.now) {
             let detail = serde_json::json!({ "environment": env.id, "softwareSet": set.id, "version": set.version, "supportedUntil": until });
             let reason = format!("environment {} runs software set {} supported until {until}", env.id, set.id);
-            let resource = format!("thinclient#environment#{}", env.id);
-            let key = format!("support#{}#{}", env.id, set.id);
-            notify(ctx, resource, key, "Software Set Support Ending", detail, reason).await.map_err(classified)?;
+            let notice = format!("support-ending#{}", set.id);
+            let event = "Software Set Support Ending";
+            notice_once(ctx, &env.arn, ResourceKind::Environment, &env.id, notice, event, detail, reason).await?;
         }
     }
 
@@ -279,10 +329,18 @@ async fn tick(ctx: &ActContext<'_>, policy: &RolloutPolicy, report: &mut Report)
         let detail = serde_json::json!({ "softwareSet": set.id, "version": set.version, "releasedAt": set.released_at,
             "supportedUntil": set.supported_until, "approvalRequired": policy.require_approval });
         let reason = format!("software set {} ({}) is newer than what the rings run", set.id, set.version);
-        let resource = format!("thinclient#software-set#{}", set.id);
-        notify(ctx, resource, format!("available#{}", set.id), "Software Set Available", detail, reason.clone())
-            .await
-            .map_err(classified)?;
+        let event = "Software Set Available";
+        notice_once(
+            ctx,
+            &set.arn,
+            ResourceKind::SoftwareSet,
+            &set.id,
+            "available".into(),
+            event,
+            detail,
+            reason.clone(),
+        )
+        .await?;
         let busy = open_rollouts(ctx).await?.iter().any(|(r, _)| !r.status.is_final());
         if !policy.require_approval && !busy {
             let id = format!("auto-{}", set.id);
@@ -290,17 +348,6 @@ async fn tick(ctx: &ActContext<'_>, policy: &RolloutPolicy, report: &mut Report)
                 tracing::warn!(%error, "automatic rollout not started");
             }
         }
-    }
-
-    // Step every open rollout.
-    let by_id: BTreeMap<String, EnvironmentView> = envs.iter().map(|e| (e.id.clone(), e.clone())).collect();
-    let supported_sets = supported_lookup(&sets, ctx.now);
-    for (rollout, version) in open_rollouts(ctx).await? {
-        let (observation, calls) = act::observe_ring(ctx.aws, &rollout, policy, &by_id, ctx.now).await?;
-        report.api_calls += calls;
-        let done = act::step(ctx, rollout, version, policy, observation.as_ref(), &supported_sets).await?;
-        report.api_calls += done.api_calls;
-        report.actions.push(done);
     }
     report.status = "stepped".into();
     Ok(())

@@ -166,7 +166,8 @@ pub fn next(
             advance: false,
         };
     }
-    let Some(observation) = observation else { return Next::wait() };
+    // A ring applied in this very step has not been observed since: wait for the next look.
+    let Some(observation) = observation.filter(|_| progress.applied_at < Some(now)) else { return Next::wait() };
     let applied_at = progress.applied_at.unwrap_or(now);
     // Every environment must carry the target (a manual change since is a failure of the ring, not ours to fight).
     let drifted: Vec<&str> = observation

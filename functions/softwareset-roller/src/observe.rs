@@ -46,6 +46,7 @@ impl autopilot_shared::policy::ResourceView for EnvironmentView {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SoftwareSetView {
     pub id: String,
+    pub arn: String,
     pub version: String,
     pub released_at: Option<DateTime<Utc>>,
     pub supported_until: Option<DateTime<Utc>>,
@@ -118,6 +119,7 @@ pub async fn software_sets(aws: &AwsClients) -> Result<(Vec<SoftwareSetView>, u3
             .map_err(|e| ObserveError::sdk("software sets", &e))?;
         found.extend(page.software_sets().iter().map(|s| SoftwareSetView {
             id: s.id().unwrap_or_default().to_owned(),
+            arn: s.arn().unwrap_or_default().to_owned(),
             version: s.version().unwrap_or_default().to_owned(),
             released_at: instant(s.released_at()),
             supported_until: instant(s.supported_until()),

@@ -128,6 +128,7 @@ mod tests {
     fn set(id: &str, released: i64, until: Option<i64>) -> SoftwareSetView {
         SoftwareSetView {
             id: id.into(),
+            arn: format!("arn:aws:thinclient:eu-central-1:123456789012:softwareset/{id}"),
             version: id.into(),
             released_at: Some(t(released)),
             supported_until: until.map(t),
