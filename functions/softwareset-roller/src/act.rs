@@ -172,7 +172,12 @@ pub async fn observe_ring(
     let (Some(progress), Some(ring)) = (rollout.rings.get(rollout.current), policy.rings.get(rollout.current)) else {
         return Ok((None, 0));
     };
-    if progress.applied_at.is_none() {
+    if progress.applied_at.is_none() || rollout.paused || rollout.status.is_final() {
+        return Ok((None, 0));
+    }
+    // While a ring bakes nothing is decided before the bake ends: no device look-ups (GetDevice is per device).
+    let baking_until = progress.updated_at.map(|at| at + ring.bake);
+    if rollout.status == Status::Baking && baking_until.is_some_and(|until| now < until) {
         return Ok((None, 0));
     }
     let ids = progress.environments.iter().map(|e| e.id.clone()).collect();
