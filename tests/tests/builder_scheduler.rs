@@ -275,7 +275,7 @@ async fn a_stop_the_service_refuses_because_the_state_changed_is_a_deferral_not_
         function: builder_scheduler::FUNCTION,
         correlation_id: "race",
         dry_run: false,
-        fence: &lease.fence(),
+        fence: Some(&lease.fence()),
         now,
         remaining: std::time::Duration::from_secs(60),
         event_bus: None,

@@ -5,16 +5,13 @@
 //! or unknown states are sent in dry-run too (they describe, they change nothing).
 
 use crate::decide::{Action, Decision, Memory, Outcome};
-use autopilot_shared::clients::AwsClients;
 use autopilot_shared::effect::{CallError, Effect, Performed, announce, perform_once};
 use autopilot_shared::error::sdk_error_message;
+use autopilot_shared::ledger::LedgerError;
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use autopilot_shared::ledger::idempotency::IdempotencyKey;
-use autopilot_shared::ledger::lease::Fence;
 use autopilot_shared::ledger::state::Versioned;
-use autopilot_shared::ledger::{Ledger, LedgerError};
 use aws_sdk_appstream::error::ProvideErrorMetadata;
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -29,19 +26,7 @@ const STATE_CHANGED: [&str; 4] = [
     "ResourceNotFoundException",
 ];
 
-/// Everything the act step needs besides the decisions.
-#[derive(Debug)]
-pub struct ActContext<'a> {
-    pub aws: &'a AwsClients,
-    pub ledger: &'a Ledger,
-    pub function: &'a str,
-    pub correlation_id: &'a str,
-    pub dry_run: bool,
-    pub fence: &'a Fence,
-    pub now: DateTime<Utc>,
-    pub remaining: std::time::Duration,
-    pub event_bus: Option<&'a str>,
-}
+pub use autopilot_shared::effect::ActContext;
 
 /// What became of one decision.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -203,7 +188,7 @@ async fn save_memory(
     previous: Option<&Versioned<Memory>>,
 ) -> Result<(), LedgerError> {
     ctx.ledger
-        .put_state(&decision.resource, &decision.memory, previous.map(|p| p.version), Some(ctx.fence), ctx.now)
+        .put_state(&decision.resource, &decision.memory, previous.map(|p| p.version), ctx.fence, ctx.now)
         .await
         .map(drop)
 }

@@ -87,7 +87,7 @@ async fn reconcile(
         function: FUNCTION,
         correlation_id,
         dry_run,
-        fence,
+        fence: Some(fence),
         now,
         remaining,
         event_bus: deps.config.event_bus.as_deref(),
