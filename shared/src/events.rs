@@ -116,6 +116,22 @@ impl Input {
         };
         id.as_deref().unwrap_or_default()
     }
+
+    /// The account and region the event comes from (`000000000000` and `fallback_region` when it does not say).
+    pub fn origin(&self, fallback_region: &str) -> (String, String) {
+        let (account, region) = match self {
+            Input::Tick(e) => (&e.account, &e.region),
+            Input::CloudTrail(e) => (&e.account, &e.region),
+            Input::AppStreamSession(e) => (&e.account, &e.region),
+            Input::WorkSpacesAccess(e) => (&e.account, &e.region),
+            Input::Alarm(e) => (&e.account, &e.region),
+            Input::Command(e) => (&e.envelope.account, &e.envelope.region),
+        };
+        (
+            account.clone().filter(|a| !a.is_empty()).unwrap_or_else(|| "000000000000".to_owned()),
+            region.clone().filter(|r| !r.is_empty()).unwrap_or_else(|| fallback_region.to_owned()),
+        )
+    }
 }
 
 /// The body of a schedule tick. EventBridge rules send `{}`; EventBridge Scheduler sends what its target

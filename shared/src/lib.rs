@@ -8,6 +8,7 @@
 //! - [`clock`]: system and virtual clocks.
 //! - [`error`]: error classes and their mapping to Lambda diagnostics.
 //! - [`effect`]: one side effect exactly once (idempotency, dry-run, audit) and outcome events.
+//! - [`lookups`]: per-resource look-ups several functions need (tags).
 //! - [`runtime`]: configuration, dependencies, policy loading, the function lease and the Lambda entry point.
 
 pub mod clients;
@@ -16,6 +17,7 @@ pub mod effect;
 pub mod error;
 pub mod events;
 pub mod ledger;
+pub mod lookups;
 pub mod policy;
 pub mod resource;
 pub mod runtime;

@@ -17,6 +17,8 @@ pub enum ResourceKind {
     Environment,
     Device,
     SoftwareSet,
+    /// A software-set rollout (a softwareset-roller work item).
+    Rollout,
 }
 
 impl ResourceKind {
@@ -31,6 +33,7 @@ impl ResourceKind {
             ResourceKind::Environment => "environment",
             ResourceKind::Device => "device",
             ResourceKind::SoftwareSet => "software-set",
+            ResourceKind::Rollout => "rollout",
         }
     }
 
@@ -41,7 +44,9 @@ impl ResourceKind {
             ResourceKind::Fleet | ResourceKind::ImageBuilder | ResourceKind::Image | ResourceKind::ExportTask => {
                 "appstream"
             }
-            ResourceKind::Environment | ResourceKind::Device | ResourceKind::SoftwareSet => "thinclient",
+            ResourceKind::Environment | ResourceKind::Device | ResourceKind::SoftwareSet | ResourceKind::Rollout => {
+                "thinclient"
+            }
         }
     }
 }

@@ -4,13 +4,12 @@
 use crate::decide::Observed;
 use autopilot_shared::clients::AwsClients;
 use autopilot_shared::error::ObserveError;
+use autopilot_shared::lookups::{CONCURRENCY, appstream_tags};
 use autopilot_shared::resource::{ResourceKind, ResourceRef, account_region};
 use futures::{StreamExt, TryStreamExt};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// Parallel tag look-ups at most.
-const TAG_CONCURRENCY: usize = 8;
 /// The largest page `DescribeImageBuilders` serves.
 const PAGE_SIZE: i32 = 25;
 
@@ -46,19 +45,11 @@ pub async fn observe(aws: &AwsClients, region: &str) -> Result<Observation, Obse
             .map(|builder| {
                 calls.fetch_add(1, Ordering::Relaxed);
                 async move {
-                    let arn = builder.arn().unwrap_or_default().to_owned();
-                    let tags = aws
-                        .appstream
-                        .list_tags_for_resource()
-                        .resource_arn(arn)
-                        .send()
-                        .await
-                        .map_err(|e| ObserveError::sdk("image builder tags", &e))?;
-                    let tags = tags.tags().cloned().unwrap_or_default().into_iter().collect();
+                    let tags = appstream_tags(aws, builder.arn().unwrap_or_default(), "image builder tags").await?;
                     Ok::<_, ObserveError>((builder, tags))
                 }
             })
-            .buffer_unordered(TAG_CONCURRENCY)
+            .buffer_unordered(CONCURRENCY)
             .try_collect()
             .await?;
     let mut observed = Vec::with_capacity(tagged.len());

@@ -38,9 +38,9 @@ pub struct StepReport {
     pub api_calls: u32,
 }
 
-/// The resource key jobs are audited under: the exported image.
+/// The resource key a job's audit records are filed under.
 pub fn audit_resource(job: &Job) -> String {
-    format!("appstream#image#{}#export#{}", job.image_name, job.id)
+    job.resource.clone()
 }
 
 /// Saves a job (open ones stay listed; finished ones age out) and returns the new version.

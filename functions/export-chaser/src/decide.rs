@@ -54,6 +54,8 @@ pub enum Ending {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Job {
     pub id: String,
+    /// The resource key its audit records are filed under (`appstream#<account>#<region>#export-task#<id>`).
+    pub resource: String,
     pub origin: Origin,
     pub image_name: String,
     pub ami_name: String,

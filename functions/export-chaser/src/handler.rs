@@ -12,7 +12,8 @@ use autopilot_shared::events::{ApiCall, CloudTrailCall, Command, ExportRequested
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use autopilot_shared::ledger::{Ledger, LedgerError};
 use autopilot_shared::policy::values::parse_duration;
-use autopilot_shared::runtime::{ActivePolicy, acquire_function_lease, begin, classified, is_own_call};
+use autopilot_shared::resource::{ResourceKind, ResourceRef};
+use autopilot_shared::runtime::{ActivePolicy, acquire_function_lease, begin, call_account, classified, is_own_call};
 pub use autopilot_shared::runtime::{Config, Deps};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet};
@@ -31,6 +32,7 @@ pub async fn handle(
 ) -> Result<Report, AutopilotError> {
     let (input, now, active, mut report) = begin(deps, payload).await?;
     let correlation_id = report.correlation_id.clone();
+    let origin = input.origin(&deps.config.region);
     let aws = deps.aws.with_deadline(remaining);
     let ctx = ActContext {
         aws: &aws,
@@ -45,7 +47,7 @@ pub async fn handle(
     };
     match &input {
         Input::Command(command) => match &command.command {
-            Command::ExportRequested(request) => requested(&ctx, &active, request, report).await,
+            Command::ExportRequested(request) => requested(&ctx, &active, request, &origin, report).await,
             _ => Err(not_ours(&correlation_id)),
         },
         Input::CloudTrail(event) => adopt_from_cloudtrail(deps, &ctx, &active, &event.detail, report).await,
@@ -56,7 +58,7 @@ pub async fn handle(
             };
             let fence = lease.fence();
             let ctx = ActContext { fence: Some(&fence), ..ctx };
-            let mut result = chase_all(&ctx, &active, &mut report).await;
+            let mut result = chase_all(&ctx, &active, &origin, &mut report).await;
             if result.is_ok() {
                 result = chase_imports(&ctx, &mut report).await;
             }
@@ -116,13 +118,20 @@ fn is_role_arn(arn: &str) -> bool {
 }
 
 /// `Export Requested`: validate, check the image, create the job once, take its first step.
+/// The resource key audit records about `id` of `kind` are filed under, in the account and region `origin`.
+fn filed_under(origin: &(String, String), kind: ResourceKind, id: &str) -> Result<String, AutopilotError> {
+    ResourceRef::new(&origin.0, &origin.1, kind, id).map(|r| r.key()).map_err(AutopilotError::invalid_input)
+}
+
 async fn requested(
     ctx: &ActContext<'_>,
     active: &ActivePolicy,
     request: &ExportRequested,
+    origin: &(String, String),
     mut report: Report,
 ) -> Result<Report, AutopilotError> {
     let id = ctx.correlation_id.to_owned();
+    let resource = filed_under(origin, ResourceKind::ExportTask, &id)?;
     if let Some(existing) = act::load(ctx.ledger, &id).await? {
         // A redelivery: the job exists; take its next step (a no-op unless it is due).
         report.status = "requested".into();
@@ -136,7 +145,7 @@ async fn requested(
         let record = AuditRecord {
             at: ctx.now,
             function: FUNCTION.into(),
-            resource: format!("appstream#image#{}#export#{id}", request.image_name),
+            resource: resource.clone(),
             action: "Export Requested".into(),
             outcome: AuditOutcome::Failed,
             reason: reason.clone(),
@@ -167,6 +176,7 @@ async fn requested(
     let retry = request.retry.as_ref();
     let job = Job {
         id: id.clone(),
+        resource,
         origin: Origin::Requested,
         image_name: request.image_name.clone(),
         ami_name: request.ami_name.clone(),
@@ -217,9 +227,16 @@ async fn requested(
 }
 
 /// An adopted job for a task someone else created.
-fn adopted_job(task: &TaskView, active: &ActivePolicy, now: DateTime<Utc>) -> Job {
-    Job {
-        id: format!("task-{}", task.task_id),
+fn adopted_job(
+    task: &TaskView,
+    active: &ActivePolicy,
+    origin: &(String, String),
+    now: DateTime<Utc>,
+) -> Result<Job, AutopilotError> {
+    let id = format!("task-{}", task.task_id);
+    Ok(Job {
+        resource: filed_under(origin, ResourceKind::ExportTask, &id)?,
+        id,
         origin: Origin::Adopted,
         image_name: task.image_name.clone(),
         ami_name: task.ami_name.clone(),
@@ -243,7 +260,7 @@ fn adopted_job(task: &TaskView, active: &ActivePolicy, now: DateTime<Utc>) -> Jo
         escalated_at: None,
         reported_state: None,
         ending: None,
-    }
+    })
 }
 
 /// Saves an adopted job unless one exists; true when it was new.
@@ -268,7 +285,9 @@ async fn adopt_from_cloudtrail(
     let task_id = match call.api_call().map_err(classified)? {
         ApiCall::CreateExportImageTask { task_id, .. } => task_id,
         ApiCall::CreateImportedImage { name, source_ami_id } => {
+            let place = (call_account(call).to_owned(), call.aws_region.clone());
             let job = ImportJob {
+                resource: filed_under(&place, ResourceKind::Image, &name)?,
                 image_name: name,
                 source_ami_id,
                 requested_at: call.event_time.min(ctx.now),
@@ -309,12 +328,19 @@ async fn adopt_from_cloudtrail(
         report.status = "ours".into();
         return Ok(report);
     }
-    report.status = if adopt(ctx, &adopted_job(&task, active, ctx.now)).await? { "adopted" } else { "ours" }.into();
+    let place = (call_account(call).to_owned(), call.aws_region.clone());
+    let job = adopted_job(&task, active, &place, ctx.now)?;
+    report.status = if adopt(ctx, &job).await? { "adopted" } else { "ours" }.into();
     Ok(report)
 }
 
 /// The tick: every open job's next step, then adoption of tasks in flight that no job knows.
-async fn chase_all(ctx: &ActContext<'_>, active: &ActivePolicy, report: &mut Report) -> Result<(), AutopilotError> {
+async fn chase_all(
+    ctx: &ActContext<'_>,
+    active: &ActivePolicy,
+    origin: &(String, String),
+    report: &mut Report,
+) -> Result<(), AutopilotError> {
     let (listed, calls) = list_tasks(ctx.aws, Vec::new()).await.map_err(classified)?;
     report.api_calls += calls;
     let by_id: BTreeMap<&str, &TaskView> = listed.iter().map(|t| (t.task_id.as_str(), t)).collect();
@@ -349,9 +375,23 @@ async fn chase_all(ctx: &ActContext<'_>, active: &ActivePolicy, report: &mut Rep
             known.insert(id);
         }
     }
-    for task in listed.iter().filter(|t| t.state == "EXPORTING" && !known.contains(&t.task_id)) {
-        let job = adopted_job(task, active, ctx.now);
-        if act::load(ctx.ledger, &job.id).await?.is_none() && !belongs_to_a_job(ctx.ledger, task).await? {
+    let unknown: Vec<&TaskView> =
+        listed.iter().filter(|t| t.state == "EXPORTING" && !known.contains(&t.task_id)).collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    // The open jobs as they are now (the steps above may have recovered tasks), read once for every candidate.
+    let open: Vec<Job> = ctx
+        .ledger
+        .open_work_items::<Job>(act::KIND)
+        .await
+        .map_err(classified)?
+        .into_iter()
+        .map(|(_, j)| j.state)
+        .collect();
+    for task in unknown {
+        let job = adopted_job(task, active, origin, ctx.now)?;
+        if !claimed_by(&open, task) && act::load(ctx.ledger, &job.id).await?.is_none() {
             adopt(ctx, &job).await?;
             report.actions.push(StepReport {
                 job: job.id.clone(),
@@ -396,13 +436,18 @@ async fn chase_imports(ctx: &ActContext<'_>, report: &mut Report) -> Result<(), 
 /// Such a task is chased or recovered by that job, never adopted separately.
 async fn belongs_to_a_job(ledger: &Ledger, task: &TaskView) -> Result<bool, AutopilotError> {
     let jobs = ledger.open_work_items::<Job>(act::KIND).await.map_err(classified)?;
-    Ok(jobs.iter().any(|(_, job)| {
-        let job = &job.state;
+    let jobs: Vec<Job> = jobs.into_iter().map(|(_, job)| job.state).collect();
+    Ok(claimed_by(&jobs, task))
+}
+
+/// Whether one of `jobs` has `task` (see [`belongs_to_a_job`]).
+fn claimed_by(jobs: &[Job], task: &TaskView) -> bool {
+    jobs.iter().any(|job| {
         job.attempts.iter().any(|a| a.task_id.as_deref() == Some(task.task_id.as_str()))
             || job.image_name == task.image_name
                 && job.ami_name == task.ami_name
                 && job
                     .current()
                     .is_some_and(|a| a.task_id.is_none() && task.created_at.timestamp() >= a.intent_at.timestamp())
-    }))
+    })
 }

@@ -13,6 +13,8 @@ pub const KIND: &str = "IMPORT";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportJob {
     pub image_name: String,
+    /// The resource key its audit records are filed under (the image's).
+    pub resource: String,
     pub source_ami_id: String,
     pub requested_at: DateTime<Utc>,
     pub max_duration: Duration,
@@ -124,7 +126,7 @@ pub async fn act(
     let record = |action: &str, reason: String| AuditRecord {
         at: ctx.now,
         function: ctx.function.to_owned(),
-        resource: format!("appstream#image#{}#import", job.image_name),
+        resource: job.resource.clone(),
         action: action.to_owned(),
         outcome: Outcome::Applied,
         reason,
@@ -209,6 +211,7 @@ mod tests {
         let at = Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap();
         ImportJob {
             image_name: "imported".into(),
+            resource: "appstream#123456789012#eu-central-1#image#imported".into(),
             source_ami_id: "ami-1".into(),
             requested_at: at,
             max_duration: Duration::hours(2),

@@ -5,14 +5,12 @@
 use crate::decide::{Kind, Observed};
 use autopilot_shared::clients::AwsClients;
 use autopilot_shared::error::ObserveError;
+use autopilot_shared::lookups::{CONCURRENCY, appstream_tags};
 use autopilot_shared::resource::{ResourceKind, ResourceRef, account_region};
 use aws_sdk_applicationautoscaling::types::ServiceNamespace;
 use futures::{StreamExt, TryStreamExt};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU32, Ordering};
-
-/// Parallel tag look-ups at most.
-const TAG_CONCURRENCY: usize = 8;
 
 /// What one reconcile looks at: everything, or one resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,7 +100,7 @@ pub async fn observe(aws: &AwsClients, scope: &Scope, region: &str) -> Result<Ob
                         Ok::<_, ObserveError>((pool, tags))
                     }
                 })
-                .buffer_unordered(TAG_CONCURRENCY)
+                .buffer_unordered(CONCURRENCY)
                 .try_collect()
                 .await?;
         for (pool, tags) in tagged {
@@ -146,19 +144,11 @@ pub async fn observe(aws: &AwsClients, scope: &Scope, region: &str) -> Result<Ob
             .map(|fleet| {
                 count();
                 async move {
-                    let arn = fleet.arn().unwrap_or_default().to_owned();
-                    let tags = aws
-                        .appstream
-                        .list_tags_for_resource()
-                        .resource_arn(arn)
-                        .send()
-                        .await
-                        .map_err(|e| ObserveError::sdk("fleet tags", &e))?;
-                    let tags = tags.tags().cloned().unwrap_or_default().into_iter().collect();
+                    let tags = appstream_tags(aws, fleet.arn().unwrap_or_default(), "fleet tags").await?;
                     Ok::<_, ObserveError>((fleet, tags))
                 }
             })
-            .buffer_unordered(TAG_CONCURRENCY)
+            .buffer_unordered(CONCURRENCY)
             .try_collect()
             .await?;
         for (fleet, tags) in tagged {

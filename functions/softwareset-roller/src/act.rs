@@ -43,9 +43,9 @@ pub async fn save(ctx: &ActContext<'_>, rollout: &Rollout, version: Option<u64>)
     ctx.ledger.put_work_item(KIND, &rollout.id, rollout, version, ctx.fence, ctx.now, open, expires).await
 }
 
-/// The audit resource of a rollout.
+/// The resource key a rollout's audit records are filed under.
 pub fn audit_resource(rollout: &Rollout) -> String {
-    format!("thinclient#rollout#{}", rollout.id)
+    rollout.resource.clone()
 }
 
 fn record(ctx: &ActContext<'_>, rollout: &Rollout, action: &str, reason: String) -> AuditRecord {

@@ -32,6 +32,7 @@ pub async fn handle(
 ) -> Result<Report, AutopilotError> {
     let (input, now, active, mut report) = begin(deps, payload).await?;
     let correlation_id = report.correlation_id.clone();
+    let origin = input.origin(&deps.config.region);
     let command = match &input {
         Input::Command(command) => Some(&command.command),
         Input::Tick(_) => None,
@@ -75,7 +76,8 @@ pub async fn handle(
     };
     let result = match command {
         Some(Command::RolloutRequested(request)) => {
-            Box::pin(requested(&ctx, &policy, &request.software_set_id, request.reason.as_deref(), &mut report)).await
+            let reason = request.reason.as_deref();
+            Box::pin(requested(&ctx, &policy, &request.software_set_id, reason, &origin, &mut report)).await
         }
         Some(Command::RolloutPaused(control)) => controlled(&ctx, control, Control::Pause, &mut report).await,
         Some(Command::RolloutResumed(control)) => controlled(&ctx, control, Control::Resume, &mut report).await,
@@ -83,7 +85,7 @@ pub async fn handle(
         Some(_) => {
             Err(AutopilotError::invalid_input(format!("{FUNCTION} does not handle this command ({correlation_id})")))
         }
-        None => Box::pin(tick(&ctx, &policy, &mut report)).await,
+        None => Box::pin(tick(&ctx, &policy, &origin, &mut report)).await,
     };
     let _ = deps.ledger.release_lease(&lease).await;
     result.map(|()| report)
@@ -114,25 +116,45 @@ fn audit(ctx: &ActContext<'_>, resource: String, action: &str, outcome: AuditOut
     }
 }
 
+/// What a request or a tick observed: the environments, the software sets, and the account and region the
+/// invocation acts in.
+struct Seen {
+    envs: Vec<EnvironmentView>,
+    sets: Vec<SoftwareSetView>,
+    origin: (String, String),
+}
+
+async fn observe_all(
+    ctx: &ActContext<'_>,
+    origin: &(String, String),
+    report: &mut Report,
+) -> Result<Seen, AutopilotError> {
+    let (envs, env_calls) = environments(ctx.aws).await.map_err(classified)?;
+    let (sets, set_calls) = software_sets(ctx.aws).await.map_err(classified)?;
+    report.api_calls += env_calls + set_calls;
+    Ok(Seen { envs, sets, origin: origin.clone() })
+}
+
 /// Starts a rollout of `target` with id `id` (the request's event id, or `auto-<set>`), unless refused.
-#[allow(clippy::too_many_arguments)]
 async fn start(
     ctx: &ActContext<'_>,
     policy: &RolloutPolicy,
     id: &str,
     target: &str,
-    envs: &[EnvironmentView],
-    sets: &[SoftwareSetView],
+    seen: &Seen,
     why: &str,
     report: &mut Report,
 ) -> Result<(), AutopilotError> {
+    let (envs, sets) = (seen.envs.as_slice(), seen.sets.as_slice());
     if ctx.ledger.get_work_item::<Rollout>(act::KIND, id).await.map_err(classified)?.is_some() {
         report.status = "duplicate".into();
         return Ok(());
     }
     let planned = plan::rings(policy, envs);
     let active: Vec<Rollout> = open_rollouts(ctx).await?.into_iter().map(|(r, _)| r).collect();
-    let resource = format!("thinclient#rollout#{id}");
+    let resource = ResourceRef::new(&seen.origin.0, &seen.origin.1, ResourceKind::Rollout, id)
+        .map_err(AutopilotError::invalid_input)?
+        .key();
     if let Some(reason) = plan::refusal(target, sets, &planned, &active, ctx.now) {
         ctx.ledger
             .append_audit(&audit(ctx, resource, "Rollout Requested", AuditOutcome::Failed, reason.clone()))
@@ -151,6 +173,7 @@ async fn start(
     }
     let rollout = Rollout {
         id: id.to_owned(),
+        resource: resource.clone(),
         target_set: target.to_owned(),
         target_supported_until: sets.iter().find(|s| s.id == target).and_then(|s| s.supported_until),
         requested_at: ctx.now,
@@ -192,13 +215,12 @@ async fn requested(
     policy: &RolloutPolicy,
     target: &str,
     reason: Option<&str>,
+    origin: &(String, String),
     report: &mut Report,
 ) -> Result<(), AutopilotError> {
-    let (envs, env_calls) = environments(ctx.aws).await.map_err(classified)?;
-    let (sets, set_calls) = software_sets(ctx.aws).await.map_err(classified)?;
-    report.api_calls += env_calls + set_calls;
+    let seen = observe_all(ctx, origin, report).await?;
     let why = format!("Rollout Requested{}", reason.map(|r| format!(": {r}")).unwrap_or_default());
-    start(ctx, policy, ctx.correlation_id, target, &envs, &sets, &why, report).await
+    start(ctx, policy, ctx.correlation_id, target, &seen, &why, report).await
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -262,11 +284,11 @@ struct Notices {
     sent: std::collections::BTreeSet<String>,
 }
 
-/// Sends `detail_type` about `resource` once ever for `notice`.
+/// Sends `detail_type` about the resource `kind`/`id` in `place` (account, region) once ever for `notice`.
 #[allow(clippy::too_many_arguments)]
 async fn notice_once(
     ctx: &ActContext<'_>,
-    arn: &str,
+    place: (String, String),
     kind: ResourceKind,
     id: &str,
     notice: String,
@@ -274,8 +296,7 @@ async fn notice_once(
     detail: serde_json::Value,
     reason: String,
 ) -> Result<(), AutopilotError> {
-    let (account, region) = account_region(arn, "us-east-1");
-    let resource = ResourceRef::new(account, region, kind, id).map_err(AutopilotError::invalid_input)?;
+    let resource = ResourceRef::new(place.0, place.1, kind, id).map_err(AutopilotError::invalid_input)?;
     let stored = ctx.ledger.get_state::<Notices>(&resource).await.map_err(classified)?;
     let mut notices = stored.as_ref().map(|s| s.state.clone()).unwrap_or_default();
     if notices.sent.contains(&notice) {
@@ -292,15 +313,19 @@ async fn notice_once(
     Ok(())
 }
 
-async fn tick(ctx: &ActContext<'_>, policy: &RolloutPolicy, report: &mut Report) -> Result<(), AutopilotError> {
-    let (envs, env_calls) = environments(ctx.aws).await.map_err(classified)?;
-    let (sets, set_calls) = software_sets(ctx.aws).await.map_err(classified)?;
-    report.api_calls += env_calls + set_calls;
+async fn tick(
+    ctx: &ActContext<'_>,
+    policy: &RolloutPolicy,
+    origin: &(String, String),
+    report: &mut Report,
+) -> Result<(), AutopilotError> {
+    let seen = observe_all(ctx, origin, report).await?;
+    let (envs, sets) = (seen.envs.as_slice(), seen.sets.as_slice());
 
     // Step every open rollout first, with what was just observed (a rollout started below waits for the next
     // tick's observation of the environments it set).
     let by_id: BTreeMap<String, EnvironmentView> = envs.iter().map(|e| (e.id.clone(), e.clone())).collect();
-    let supported_sets = supported_lookup(&sets, ctx.now);
+    let supported_sets = supported_lookup(sets, ctx.now);
     for (rollout, version) in open_rollouts(ctx).await? {
         let (observation, calls) = act::observe_ring(ctx.aws, &rollout, policy, &by_id, ctx.now).await?;
         report.api_calls += calls;
@@ -310,7 +335,7 @@ async fn tick(ctx: &ActContext<'_>, policy: &RolloutPolicy, report: &mut Report)
     }
 
     // Support ending: once per environment and set.
-    for env in &envs {
+    for env in envs {
         let Some(set) = env.desired_software_set_id.as_ref().and_then(|id| sets.iter().find(|s| &s.id == id)) else {
             continue;
         };
@@ -319,20 +344,30 @@ async fn tick(ctx: &ActContext<'_>, policy: &RolloutPolicy, report: &mut Report)
             let reason = format!("environment {} runs software set {} supported until {until}", env.id, set.id);
             let notice = format!("support-ending#{}", set.id);
             let event = "Software Set Support Ending";
-            notice_once(ctx, &env.arn, ResourceKind::Environment, &env.id, notice, event, detail, reason).await?;
+            notice_once(
+                ctx,
+                account_region(&env.arn, &seen.origin.1),
+                ResourceKind::Environment,
+                &env.id,
+                notice,
+                event,
+                detail,
+                reason,
+            )
+            .await?;
         }
     }
 
     // A new software set: announce once; start its rollout unless approval is required.
-    let planned = plan::rings(policy, &envs);
-    if let Some(set) = plan::candidate(&sets, &planned, ctx.now) {
+    let planned = plan::rings(policy, envs);
+    if let Some(set) = plan::candidate(sets, &planned, ctx.now) {
         let detail = serde_json::json!({ "softwareSet": set.id, "version": set.version, "releasedAt": set.released_at,
             "supportedUntil": set.supported_until, "approvalRequired": policy.require_approval });
         let reason = format!("software set {} ({}) is newer than what the rings run", set.id, set.version);
         let event = "Software Set Available";
         notice_once(
             ctx,
-            &set.arn,
+            account_region(&set.arn, &seen.origin.1),
             ResourceKind::SoftwareSet,
             &set.id,
             "available".into(),
@@ -344,7 +379,7 @@ async fn tick(ctx: &ActContext<'_>, policy: &RolloutPolicy, report: &mut Report)
         let busy = open_rollouts(ctx).await?.iter().any(|(r, _)| !r.status.is_final());
         if !policy.require_approval && !busy {
             let id = format!("auto-{}", set.id);
-            if let Err(error) = Box::pin(start(ctx, policy, &id, &set.id, &envs, &sets, &reason, report)).await {
+            if let Err(error) = Box::pin(start(ctx, policy, &id, &set.id, &seen, &reason, report)).await {
                 tracing::warn!(%error, "automatic rollout not started");
             }
         }

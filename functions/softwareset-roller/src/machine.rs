@@ -66,6 +66,8 @@ pub struct Transition {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rollout {
     pub id: String,
+    /// The resource key its audit records are filed under (`thinclient#<account>#<region>#rollout#<id>`).
+    pub resource: String,
     pub target_set: String,
     /// The target set's `supportedUntil`, if it has one.
     pub target_supported_until: Option<DateTime<Utc>>,

@@ -7,12 +7,10 @@
 use crate::gate::DeviceView;
 use autopilot_shared::clients::AwsClients;
 use autopilot_shared::error::ObserveError;
+use autopilot_shared::lookups::{CONCURRENCY, thinclient_tags};
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use std::collections::{BTreeMap, BTreeSet};
-
-/// Parallel `GetDevice` / tag look-ups at most.
-const CONCURRENCY: usize = 8;
 
 fn instant(value: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
     value.and_then(|d| DateTime::<Utc>::from_timestamp(d.secs(), d.subsec_nanos()))
@@ -76,18 +74,7 @@ pub async fn environments(aws: &AwsClients) -> Result<(Vec<EnvironmentView>, u32
     let views = futures::stream::iter(found)
         .map(|e| async move {
             let arn = e.arn().unwrap_or_default().to_owned();
-            let tags = aws
-                .thinclient
-                .list_tags_for_resource()
-                .resource_arn(&arn)
-                .send()
-                .await
-                .map_err(|error| ObserveError::sdk("environment tags", &error))?
-                .tags()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .collect();
+            let tags = thinclient_tags(aws, &arn, "environment tags").await?;
             Ok::<_, ObserveError>(EnvironmentView {
                 id: e.id().unwrap_or_default().to_owned(),
                 name: e.name().unwrap_or_default().to_owned(),

@@ -172,6 +172,7 @@ mod tests {
         assert_eq!(refusal("101", &sets, &planned, &[], t(11)), None);
         let active = Rollout {
             id: "r0".into(),
+            resource: "thinclient#123456789012#eu-central-1#rollout#r0".into(),
             target_set: "101".into(),
             target_supported_until: None,
             requested_at: t(11),

@@ -10,6 +10,7 @@ fn t(minutes: i64) -> DateTime<Utc> {
 fn job(origin: Origin, attempts: Vec<Attempt>) -> Job {
     Job {
         id: "evt-1".into(),
+        resource: "appstream#123456789012#eu-central-1#export-task#evt-1".into(),
         origin,
         image_name: "golden".into(),
         ami_name: "golden-ami".into(),

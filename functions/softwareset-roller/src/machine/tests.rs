@@ -41,6 +41,7 @@ fn rollout() -> Rollout {
     };
     Rollout {
         id: "r1".into(),
+        resource: "thinclient#123456789012#eu-central-1#rollout#r1".into(),
         target_set: "101".into(),
         target_supported_until: Some(t(24 * 100)),
         requested_at: t(0),
