@@ -261,3 +261,20 @@ async fn a_failed_import_is_reported_with_the_image_errors() {
     assert!(failed[0]["errors"][0].as_str().unwrap().starts_with("VALIDATION_ERROR"), "{failed:?}");
     assert!(h.outcome_events("Image Import Completed").is_empty());
 }
+
+#[tokio::test]
+async fn dry_run_creates_no_task_and_keeps_no_job() {
+    let policy = POLICY.replace("version: 1\n", "version: 1\ndefaults: { dry_run: true }\n");
+    let h = Harness::start(ESTATE, &policy, 13).await;
+    assert_eq!(h.deliver_to_exports(request("req-dry")).await.unwrap().status, "dry-run");
+    chase_for(&h, 30).await;
+    assert_eq!(creates(&h), 0);
+    assert!(h.deps.ledger.get_work_item::<export_chaser::decide::Job>("EXPORT", "req-dry").await.unwrap().is_none());
+    let audit = h.deps.ledger.audit_by_day(h.local.simulator.now().date_naive()).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|r| r.action == "CreateExportImageTask"
+                && r.outcome == autopilot_shared::ledger::audit::Outcome::DryRun)
+    );
+}

@@ -278,3 +278,24 @@ async fn without_approval_a_new_set_is_announced_once_and_rolled_out_automatical
     assert!(h.outcome_events("Rollout Rolled Back").is_empty() && h.outcome_events("Rollout Halted").is_empty());
     assert_eq!(h.outcome_events("Rollout Completed").len(), 1);
 }
+
+#[tokio::test]
+async fn ending_support_is_announced_once_per_environment_and_dry_run_starts_nothing() {
+    let estate = RINGS_ESTATE.replace("supported_until: 2027-03-31T00:00:00Z", "supported_until: 2026-12-10T00:00:00Z");
+    let policy = RINGS_POLICY.replace("version: 1\n", "version: 1\ndefaults: { dry_run: true }\n");
+    let h = Harness::start(&estate, &policy, 9).await;
+    roll_for(&h, 48).await;
+    let ending = h.outcome_events("Software Set Support Ending");
+    let mut environments: Vec<&str> = ending.iter().map(|e| e["environment"].as_str().unwrap()).collect();
+    environments.sort_unstable();
+    assert_eq!(environments, ["envbroad001", "envcanary01", "envearly001", "envlatest01"], "once each over two days");
+    // dry-run: the request is audited as a would-start; no rollout, no environment changed
+    let report = h
+        .deliver_to_roller(command("Rollout Requested", "req-dry", serde_json::json!({ "softwareSetId": "101" })))
+        .await
+        .unwrap();
+    assert_eq!(report.status, "dry-run");
+    roll_for(&h, 24).await;
+    assert!(update_environment_calls(&h).is_empty());
+    assert!(h.outcome_events("Rollout Started").is_empty());
+}
