@@ -22,6 +22,9 @@ pub struct Estate {
     pub workspaces_pools: Vec<PoolSpec>,
     #[serde(default)]
     pub workspaces: Vec<WorkspaceSpec>,
+    /// Generated personal WorkSpaces with seeded faults and outages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workspace_groups: Vec<WorkspaceGroupSpec>,
     #[serde(default)]
     pub fleets: Vec<FleetSpec>,
     #[serde(default)]
@@ -152,12 +155,15 @@ pub struct WorkspaceSpec {
     pub connected: bool,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
-    /// Minutes after the start at which the WorkSpace becomes UNHEALTHY.
+    /// Minutes after the start at which the WorkSpace becomes UNHEALTHY (a shorthand for one fault).
     #[serde(default)]
     pub unhealthy_after_minutes: Option<u32>,
-    /// Whether a reboot cures it (otherwise only a rebuild does).
+    /// Whether a reboot cures the `unhealthy_after_minutes` fault (otherwise only a rebuild does).
     #[serde(default = "yes")]
     pub recovers_on_reboot: bool,
+    /// Further health faults, each starting `after_minutes` after the start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<WorkspaceFaultSpec>,
     #[serde(default, flatten)]
     pub placement: Placement,
 }
@@ -165,6 +171,116 @@ pub struct WorkspaceSpec {
 fn yes() -> bool {
     true
 }
+
+/// What ends a WorkSpace health fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cure {
+    /// A reboot (or a stop, or a rebuild) cures it.
+    Reboot,
+    /// Only a rebuild cures it; reboots leave the WorkSpace in the fault's state.
+    Rebuild,
+    /// It ends by itself after its minutes (e.g. a directory outage); nothing cures it sooner.
+    #[serde(rename = "self")]
+    Itself,
+}
+
+/// The state a WorkSpace health fault puts it in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FaultState {
+    /// Users are disconnected.
+    Unhealthy,
+    /// Degraded: a connected user may stay on it.
+    Impaired,
+}
+
+impl FaultState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unhealthy => "UNHEALTHY",
+            Self::Impaired => "IMPAIRED",
+        }
+    }
+}
+
+/// One health fault of one WorkSpace. It starts `after_minutes` after the start if the WorkSpace is AVAILABLE
+/// then, else as soon as it next is; a `self` fault lasts from `after_minutes` for `minutes` (a window in time:
+/// one that could not start inside its window never starts).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceFaultSpec {
+    pub after_minutes: u32,
+    #[serde(default = "cure_reboot")]
+    pub cure: Cure,
+    /// How long a `self` fault lasts (required for `self`, not allowed otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minutes: Option<u32>,
+    #[serde(default = "fault_unhealthy")]
+    pub state: FaultState,
+}
+
+fn cure_reboot() -> Cure {
+    Cure::Reboot
+}
+fn fault_unhealthy() -> FaultState {
+    FaultState::Unhealthy
+}
+
+/// `count` generated personal WorkSpaces `<prefix><n>` (n from 0, zero-padded so the id is `ws-` and 9
+/// lowercase letters or digits) of users `<user_prefix><n>`, with faults placed by the seeded generator.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceGroupSpec {
+    #[serde(default = "default_directory")]
+    pub directory_id: String,
+    pub count: u32,
+    /// `ws-` and lowercase letters or digits, leaving enough of the 9 characters for the numbers.
+    pub prefix: String,
+    #[serde(default = "default_user_prefix")]
+    pub user_prefix: String,
+    #[serde(default = "default_bundle")]
+    pub bundle_id: String,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// Share (0..1) of the WorkSpaces with a user connected at the start.
+    #[serde(default)]
+    pub connected_share: f64,
+    /// Expected health faults per WorkSpace per week, placed at random over the 7 days from the start.
+    #[serde(default)]
+    pub failures_per_week: f64,
+    /// Share (0..1) of those faults a reboot cures; the rest need a rebuild.
+    #[serde(default = "all")]
+    pub reboot_cures: f64,
+    /// Share (0..1) of those faults that make the WorkSpace IMPAIRED rather than UNHEALTHY.
+    #[serde(default)]
+    pub impaired_share: f64,
+    /// Outages (e.g. of the directory) that make a share of the group UNHEALTHY until they end.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outages: Vec<OutageSpec>,
+    #[serde(default, flatten)]
+    pub placement: Placement,
+}
+
+fn default_user_prefix() -> String {
+    "user".into()
+}
+fn all() -> f64 {
+    1.0
+}
+
+/// `share` (0..1) of a group's WorkSpaces, chosen at random, turn UNHEALTHY `at_minutes` after the start and
+/// recover by themselves `minutes` later.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutageSpec {
+    pub at_minutes: u32,
+    pub minutes: u32,
+    pub share: f64,
+}
+
+/// The length of a WorkSpace id after `ws-`.
+pub const WORKSPACE_ID_CHARS: usize = 9;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -420,10 +536,167 @@ pub struct EstateError {
 }
 
 impl Estate {
+    /// Parses and validates an estate file.
     pub fn from_yaml(text: &str) -> Result<Self, EstateError> {
-        serde_yaml_ng::from_str(text).map_err(|e| EstateError {
+        let estate: Self = serde_yaml_ng::from_str(text).map_err(|e| EstateError {
             path: e.location().map(|l| format!("line {}", l.line())).unwrap_or_default(),
             reason: e.to_string(),
-        })
+        })?;
+        estate.validate()?;
+        Ok(estate)
+    }
+
+    /// Checks what the types cannot: shares in 0..1, sane counts, well-formed generated ids.
+    pub fn validate(&self) -> Result<(), EstateError> {
+        for (i, w) in self.workspaces.iter().enumerate() {
+            for (j, fault) in w.faults.iter().enumerate() {
+                fault.validate(&format!("workspaces[{i}].faults[{j}]"))?;
+            }
+        }
+        for (i, group) in self.workspace_groups.iter().enumerate() {
+            group.validate(&format!("workspace_groups[{i}]"))?;
+        }
+        Ok(())
+    }
+}
+
+fn invalid(path: String, reason: impl Into<String>) -> EstateError {
+    EstateError { path, reason: reason.into() }
+}
+
+fn check_share(path: &str, field: &str, value: f64) -> Result<(), EstateError> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(invalid(format!("{path}.{field}"), format!("is a share and must be between 0 and 1, not {value}")))
+    }
+}
+
+impl WorkspaceFaultSpec {
+    fn validate(&self, path: &str) -> Result<(), EstateError> {
+        match (self.cure, self.minutes) {
+            (Cure::Itself, None | Some(0)) => {
+                Err(invalid(format!("{path}.minutes"), "a fault with cure: self needs minutes (at least 1)"))
+            }
+            (Cure::Reboot | Cure::Rebuild, Some(_)) => {
+                Err(invalid(format!("{path}.minutes"), "minutes applies only to cure: self"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Most WorkSpaces one group may generate.
+pub const MAX_GROUP_COUNT: u32 = 100_000;
+/// Most faults per WorkSpace per week a group may ask for (about one an hour).
+pub const MAX_FAILURES_PER_WEEK: f64 = 168.0;
+
+impl WorkspaceGroupSpec {
+    /// Digits of the number that follows the prefix in each id.
+    pub fn id_digits(&self) -> usize {
+        WORKSPACE_ID_CHARS.saturating_sub(self.prefix.len().saturating_sub(3))
+    }
+
+    /// The id and user of the `n`th WorkSpace.
+    pub fn member(&self, n: u32) -> (String, String) {
+        let width = self.id_digits();
+        (format!("{}{n:0width$}", self.prefix), format!("{}{n:0width$}", self.user_prefix))
+    }
+
+    fn validate(&self, path: &str) -> Result<(), EstateError> {
+        if self.count == 0 || self.count > MAX_GROUP_COUNT {
+            return Err(invalid(
+                format!("{path}.count"),
+                format!("must be between 1 and {MAX_GROUP_COUNT}, not {}", self.count),
+            ));
+        }
+        let tail = self.prefix.strip_prefix("ws-").unwrap_or("");
+        if !self.prefix.starts_with("ws-")
+            || !tail.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            || tail.len() >= WORKSPACE_ID_CHARS
+        {
+            return Err(invalid(
+                format!("{path}.prefix"),
+                format!(
+                    "{:?} must be ws- and at most {} lowercase letters or digits (ids are ws- and \
+                     {WORKSPACE_ID_CHARS} lowercase letters or digits)",
+                    self.prefix,
+                    WORKSPACE_ID_CHARS - 1
+                ),
+            ));
+        }
+        let needed = (self.count - 1).to_string().len();
+        if needed > self.id_digits() {
+            return Err(invalid(
+                format!("{path}.prefix"),
+                format!(
+                    "{:?} leaves {} digit(s) for the numbers, {} WorkSpaces need {needed}: shorten the prefix",
+                    self.prefix,
+                    self.id_digits(),
+                    self.count
+                ),
+            ));
+        }
+        if !(0.0..=MAX_FAILURES_PER_WEEK).contains(&self.failures_per_week) {
+            return Err(invalid(
+                format!("{path}.failures_per_week"),
+                format!("must be between 0 and {MAX_FAILURES_PER_WEEK}, not {}", self.failures_per_week),
+            ));
+        }
+        check_share(path, "connected_share", self.connected_share)?;
+        check_share(path, "reboot_cures", self.reboot_cures)?;
+        check_share(path, "impaired_share", self.impaired_share)?;
+        for (j, outage) in self.outages.iter().enumerate() {
+            let at = format!("{path}.outages[{j}]");
+            check_share(&at, "share", outage.share)?;
+            if outage.minutes == 0 {
+                return Err(invalid(format!("{at}.minutes"), "an outage lasts at least 1 minute"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(yaml: &str) -> String {
+        Estate::from_yaml(yaml).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn invalid_groups_and_faults_are_rejected_with_a_clear_reason() {
+        let group = |fields: &str| format!("workspace_groups: [{{ count: 10, prefix: ws-x, {fields} }}]");
+        let e = error(&group("connected_share: 1.5"));
+        assert_eq!(
+            e,
+            "invalid estate file: workspace_groups[0].connected_share: is a share and must be between 0 and 1, not 1.5"
+        );
+        assert!(error(&group("reboot_cures: -0.1")).contains("workspace_groups[0].reboot_cures"));
+        assert!(error(&group("impaired_share: .nan")).contains("workspace_groups[0].impaired_share"));
+        let e = error(&group("outages: [{ at_minutes: 1, minutes: 5, share: 2 }]"));
+        assert!(e.contains("workspace_groups[0].outages[0].share"), "{e}");
+        assert!(error(&group("outages: [{ at_minutes: 1, minutes: 0, share: 1 }]")).contains("at least 1 minute"));
+        assert!(error(&group("failures_per_week: -1")).contains("failures_per_week"));
+        assert!(error(&group("colour: red")).contains("unknown field"), "unknown fields are errors");
+        assert!(error("workspace_groups: [{ count: 0, prefix: ws-x }]").contains("count: must be between 1"));
+        let e = error("workspace_groups: [{ count: 10, prefix: WS-X }]");
+        assert!(e.contains("workspace_groups[0].prefix") && e.contains("lowercase"), "{e}");
+        let e = error("workspace_groups: [{ count: 120, prefix: ws-abcdefg }]");
+        assert!(e.contains("leaves 2 digit(s)") && e.contains("need 3"), "{e}");
+        let fault = |f: &str| format!("workspaces: [{{ id: ws-a00000001, user: a, faults: [{f}] }}]");
+        assert!(error(&fault("{ after_minutes: 1, cure: self }")).contains("workspaces[0].faults[0].minutes"));
+        assert!(error(&fault("{ after_minutes: 1, minutes: 5 }")).contains("only to cure: self"));
+        assert!(error(&fault("{ after_minutes: 1, cure: reinstall }")).contains("unknown variant"));
+        assert!(error(&fault("{ after_minutes: 1, state: ERROR }")).contains("unknown variant"));
+    }
+
+    #[test]
+    fn group_members_have_valid_ids() {
+        let group: WorkspaceGroupSpec = serde_yaml_ng::from_str("{ count: 120, prefix: ws-sales }").unwrap();
+        assert_eq!(group.member(7), ("ws-sales0007".into(), "user0007".into()));
+        assert_eq!(group.id_digits(), 4);
+        assert!(Estate::from_yaml("workspace_groups: [{ count: 10, prefix: ws-abcdefgh }]").is_ok(), "1 digit");
     }
 }

@@ -163,6 +163,7 @@ pub fn generate(sizes: Sizes, seed: u64) -> Estate {
             tags: BTreeMap::new(),
             unhealthy_after_minutes: rng.chance(0.02).then(|| (rng.unit() * 600.0) as u32),
             recovers_on_reboot: !rng.chance(0.2),
+            faults: Vec::new(),
             placement: Placement::default(),
         });
     }
@@ -176,6 +177,7 @@ fn empty() -> Estate {
         start: crate::estate::DEFAULT_START.into(),
         workspaces_pools: Vec::new(),
         workspaces: Vec::new(),
+        workspace_groups: Vec::new(),
         fleets: Vec::new(),
         image_builders: Vec::new(),
         images: Vec::new(),

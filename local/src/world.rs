@@ -2,7 +2,7 @@
 //! totals (capacity-hours, served session-minutes, unserved requests). Operations in `services/` read and
 //! change it; [`World::advance_to`] moves time forward minute by minute.
 
-use crate::estate::{self, Demand, Estate};
+use crate::estate::{self, Cure, Demand, Estate, FaultState};
 use crate::rng::Rng;
 use chrono::{DateTime, Datelike, Duration, NaiveTime, Timelike, Utc, Weekday};
 use chrono_tz::Tz;
@@ -216,6 +216,10 @@ impl Fleet {
     }
 }
 
+/// A personal WorkSpace. Its health faults come from a queue (`faults`, earliest first); one at a time is
+/// `fault`, which holds the WorkSpace in the fault's state until its cure: a reboot (or stop) for
+/// [`Cure::Reboot`], a rebuild for [`Cure::Reboot`] and [`Cure::Rebuild`], the end of its window for
+/// [`Cure::Itself`].
 #[derive(Debug, Clone, Serialize)]
 pub struct Workspace {
     pub id: String,
@@ -228,9 +232,119 @@ pub struct Workspace {
     pub connected: bool,
     pub last_connected: Option<DateTime<Utc>>,
     pub tags: BTreeMap<String, String>,
-    pub unhealthy_at: Option<DateTime<Utc>>,
-    pub recovers_on_reboot: bool,
     pub pending: Option<Pending>,
+    /// Faults still to start, earliest first.
+    pub faults: Vec<WorkspaceFault>,
+    /// The fault the WorkSpace has now.
+    pub fault: Option<WorkspaceFault>,
+    /// Minutes spent UNHEALTHY, IMPAIRED or ERROR.
+    pub unhealthy_minutes: u64,
+    /// Minutes spent REBOOTING or REBUILDING.
+    pub repair_minutes: u64,
+    /// Faults that started.
+    pub faults_started: u32,
+}
+
+/// One health fault of a WorkSpace: due `at` (it starts then, or when the WorkSpace is next AVAILABLE); a
+/// [`Cure::Itself`] fault ends at `until` (and never starts once that has passed).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorkspaceFault {
+    pub at: DateTime<Utc>,
+    pub cure: Cure,
+    pub until: Option<DateTime<Utc>>,
+    pub state: FaultState,
+}
+
+impl WorkspaceFault {
+    fn from_spec(spec: &estate::WorkspaceFaultSpec, start: DateTime<Utc>) -> Self {
+        let at = start + Duration::minutes(i64::from(spec.after_minutes));
+        Self {
+            at,
+            cure: spec.cure,
+            until: match spec.cure {
+                Cure::Itself => Some(at + Duration::minutes(i64::from(spec.minutes.unwrap_or(0)))),
+                _ => None,
+            },
+            state: spec.state,
+        }
+    }
+
+    /// Whether a self-curing fault is over at `now`.
+    fn over(&self, now: DateTime<Utc>) -> bool {
+        self.until.is_some_and(|until| until <= now)
+    }
+}
+
+impl Workspace {
+    /// UNHEALTHY, IMPAIRED or ERROR.
+    pub fn is_unhealthy(&self) -> bool {
+        matches!(self.state.as_str(), "UNHEALTHY" | "IMPAIRED" | "ERROR")
+    }
+
+    /// REBOOTING or REBUILDING.
+    pub fn is_repairing(&self) -> bool {
+        matches!(self.state.as_str(), "REBOOTING" | "REBUILDING")
+    }
+
+    /// A reboot or stop was accepted: it cures a [`Cure::Reboot`] fault.
+    pub fn restarted(&mut self) {
+        self.fault.take_if(|f| f.cure == Cure::Reboot);
+    }
+
+    /// A rebuild was accepted: it cures every fault but a running [`Cure::Itself`] one.
+    pub fn rebuilt(&mut self) {
+        self.fault.take_if(|f| f.cure != Cure::Itself);
+    }
+
+    /// Adds a fault to the queue, keeping it ordered by due time.
+    pub fn schedule(&mut self, fault: WorkspaceFault) {
+        let at = self.faults.partition_point(|f| f.at <= fault.at);
+        self.faults.insert(at, fault);
+    }
+
+    /// One minute ending at `now`: the minute counters (for the state held during that minute), then a due state
+    /// change, the end of a self-curing fault, and the (re)assertion or start of a fault.
+    fn step(&mut self, now: DateTime<Utc>) {
+        if self.is_unhealthy() {
+            self.unhealthy_minutes += 1;
+        }
+        if self.is_repairing() {
+            self.repair_minutes += 1;
+        }
+        if let Some(pending) = self.pending.take_if(|p| p.at <= now) {
+            self.state = pending.state;
+        }
+        if self.fault.take_if(|f| f.over(now)).is_some() && self.state_is_fault() {
+            self.state = "AVAILABLE".into();
+        }
+        if self.state == "AVAILABLE" && self.fault.is_none() {
+            self.start_due_fault(now);
+        }
+        if self.state == "AVAILABLE"
+            && let Some(fault) = &self.fault
+        {
+            self.state = fault.state.as_str().into();
+            if fault.state == FaultState::Unhealthy {
+                self.connected = false;
+            }
+        }
+    }
+
+    fn state_is_fault(&self) -> bool {
+        matches!(self.state.as_str(), "UNHEALTHY" | "IMPAIRED")
+    }
+
+    /// Starts the earliest due fault, dropping self-curing ones whose window has passed.
+    fn start_due_fault(&mut self, now: DateTime<Utc>) {
+        while self.faults.first().is_some_and(|f| f.at <= now) {
+            let fault = self.faults.remove(0);
+            if !fault.over(now) {
+                self.faults_started += 1;
+                self.fault = Some(fault);
+                return;
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -394,6 +508,7 @@ fn parse_day(path: &str, text: &str) -> Result<Weekday, String> {
 impl World {
     /// Builds the world from an estate file; `seed` drives every random choice.
     pub fn from_estate(estate: &Estate, seed: u64) -> Result<Self, String> {
+        estate.validate().map_err(|e| e.to_string())?;
         let now = parse_instant("start", &estate.start)?;
         let placed = |p: &estate::Placement| {
             (
@@ -450,24 +565,39 @@ impl World {
         }
         for w in &estate.workspaces {
             let (account, region) = placed(&w.placement);
-            world.workspaces.insert(
-                w.id.clone(),
-                Workspace {
-                    id: w.id.clone(),
-                    account,
-                    region,
-                    directory_id: w.directory_id.clone(),
-                    user: w.user.clone(),
-                    bundle_id: w.bundle_id.clone(),
-                    state: w.state.clone(),
-                    connected: w.connected,
-                    last_connected: w.connected.then_some(now),
-                    tags: w.tags.clone(),
-                    unhealthy_at: w.unhealthy_after_minutes.map(|m| now + Duration::minutes(i64::from(m))),
-                    recovers_on_reboot: w.recovers_on_reboot,
-                    pending: None,
-                },
-            );
+            let mut workspace = Workspace {
+                id: w.id.clone(),
+                account,
+                region,
+                directory_id: w.directory_id.clone(),
+                user: w.user.clone(),
+                bundle_id: w.bundle_id.clone(),
+                state: w.state.clone(),
+                connected: w.connected,
+                last_connected: w.connected.then_some(now),
+                tags: w.tags.clone(),
+                pending: None,
+                faults: Vec::new(),
+                fault: None,
+                unhealthy_minutes: 0,
+                repair_minutes: 0,
+                faults_started: 0,
+            };
+            for fault in legacy_fault(w).iter().chain(&w.faults) {
+                workspace.schedule(WorkspaceFault::from_spec(fault, now));
+            }
+            workspace.fault = initial_fault(w, now);
+            workspace.faults_started = u32::from(workspace.fault.is_some());
+            world.workspaces.insert(w.id.clone(), workspace);
+        }
+        for (i, group) in estate.workspace_groups.iter().enumerate() {
+            let (account, region) = placed(&group.placement);
+            for workspace in workspace_group(group, seed, i, now, &account, &region) {
+                if world.workspaces.contains_key(&workspace.id) {
+                    return Err(format!("workspace_groups[{i}]: the WorkSpace id {} is already taken", workspace.id));
+                }
+                world.workspaces.insert(workspace.id.clone(), workspace);
+            }
         }
         for (i, f) in estate.fleets.iter().enumerate() {
             let (account, region) = placed(&f.placement);
@@ -664,14 +794,7 @@ impl World {
             }
         }
         for workspace in self.workspaces.values_mut() {
-            if let Some(pending) = workspace.pending.take_if(|p| p.at <= now) {
-                workspace.state = pending.state;
-            }
-            if workspace.state == "AVAILABLE" && workspace.unhealthy_at.is_some_and(|at| at <= now) {
-                workspace.state = "UNHEALTHY".into();
-                workspace.unhealthy_at = None;
-                workspace.connected = false;
-            }
+            workspace.step(now);
         }
         for image in self.images.values_mut() {
             while image.pending.first().is_some_and(|p| p.at <= now) {
@@ -785,6 +908,131 @@ impl World {
     }
 }
 
+/// The fault `unhealthy_after_minutes` / `recovers_on_reboot` describe, if any.
+fn legacy_fault(w: &estate::WorkspaceSpec) -> Option<estate::WorkspaceFaultSpec> {
+    w.unhealthy_after_minutes.map(|after_minutes| estate::WorkspaceFaultSpec {
+        after_minutes,
+        cure: if w.recovers_on_reboot { Cure::Reboot } else { Cure::Rebuild },
+        minutes: None,
+        state: FaultState::Unhealthy,
+    })
+}
+
+/// A WorkSpace that starts UNHEALTHY or IMPAIRED has a fault from the start, cured as `recovers_on_reboot` says.
+fn initial_fault(w: &estate::WorkspaceSpec, start: DateTime<Utc>) -> Option<WorkspaceFault> {
+    let state = match w.state.as_str() {
+        "UNHEALTHY" => FaultState::Unhealthy,
+        "IMPAIRED" => FaultState::Impaired,
+        _ => return None,
+    };
+    let cure = if w.recovers_on_reboot { Cure::Reboot } else { Cure::Rebuild };
+    Some(WorkspaceFault { at: start, cure, until: None, state })
+}
+
+/// Minutes over which a group's `failures_per_week` are placed.
+const FAULT_HORIZON_MINUTES: f64 = 7.0 * 1440.0;
+
+/// The random stream of one WorkSpace group: derived from the world's seed and the group's position, so a
+/// group's WorkSpaces depend on nothing else in the estate and the world's own stream (demand noise, batch
+/// faults, ids) is the same with or without groups.
+fn group_rng(seed: u64, index: usize) -> Rng {
+    let mut mix = Rng::new(seed ^ 0x5753_4752_4f55_5053);
+    for _ in 0..=index {
+        mix.next_u64();
+    }
+    Rng::new(mix.next_u64())
+}
+
+/// Exactly `round(share × count)` of `count` members, chosen at random.
+fn pick(rng: &mut Rng, count: u32, share: f64) -> Vec<bool> {
+    let mut order: Vec<usize> = (0..count as usize).collect();
+    for i in (1..order.len()).rev() {
+        order.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+    }
+    let chosen = (share * f64::from(count)).round() as usize;
+    let mut picked = vec![false; count as usize];
+    for &i in order.iter().take(chosen) {
+        picked[i] = true;
+    }
+    picked
+}
+
+/// Fault start times of one WorkSpace: a Poisson process of `per_week` over the horizon, in minutes.
+fn fault_minutes(rng: &mut Rng, per_week: f64) -> Vec<u32> {
+    let mut minutes = Vec::new();
+    if per_week <= 0.0 {
+        return minutes;
+    }
+    let rate = per_week / FAULT_HORIZON_MINUTES;
+    let mut t = 0.0;
+    loop {
+        t += -(1.0 - rng.unit()).ln() / rate;
+        if t >= FAULT_HORIZON_MINUTES {
+            return minutes;
+        }
+        minutes.push(t as u32);
+    }
+}
+
+/// The WorkSpaces of one `workspace_groups` entry (validated), deterministic for the seed.
+fn workspace_group(
+    group: &estate::WorkspaceGroupSpec,
+    seed: u64,
+    index: usize,
+    start: DateTime<Utc>,
+    account: &str,
+    region: &str,
+) -> Vec<Workspace> {
+    let mut rng = group_rng(seed, index);
+    let connected = pick(&mut rng, group.count, group.connected_share);
+    let outages: Vec<Vec<bool>> = group.outages.iter().map(|o| pick(&mut rng, group.count, o.share)).collect();
+    (0..group.count)
+        .map(|n| {
+            let (id, user) = group.member(n);
+            let connected = connected[n as usize];
+            let mut workspace = Workspace {
+                id,
+                account: account.to_owned(),
+                region: region.to_owned(),
+                directory_id: group.directory_id.clone(),
+                user,
+                bundle_id: group.bundle_id.clone(),
+                state: "AVAILABLE".into(),
+                connected,
+                last_connected: connected.then_some(start),
+                tags: group.tags.clone(),
+                pending: None,
+                faults: Vec::new(),
+                fault: None,
+                unhealthy_minutes: 0,
+                repair_minutes: 0,
+                faults_started: 0,
+            };
+            for after_minutes in fault_minutes(&mut rng, group.failures_per_week) {
+                let spec = estate::WorkspaceFaultSpec {
+                    after_minutes,
+                    cure: if rng.chance(group.reboot_cures) { Cure::Reboot } else { Cure::Rebuild },
+                    minutes: None,
+                    state: if rng.chance(group.impaired_share) { FaultState::Impaired } else { FaultState::Unhealthy },
+                };
+                workspace.schedule(WorkspaceFault::from_spec(&spec, start));
+            }
+            for (outage, hit) in group.outages.iter().zip(&outages) {
+                if hit[n as usize] {
+                    let spec = estate::WorkspaceFaultSpec {
+                        after_minutes: outage.at_minutes,
+                        cure: Cure::Itself,
+                        minutes: Some(outage.minutes),
+                        state: FaultState::Unhealthy,
+                    };
+                    workspace.schedule(WorkspaceFault::from_spec(&spec, start));
+                }
+            }
+            workspace
+        })
+        .collect()
+}
+
 /// One minute of a pool or fleet: due state change, capacity provisioning, then user demand.
 fn step_scaled(
     state: &mut String,
@@ -854,4 +1102,194 @@ fn serve_demand(
     }
     totals.unserved_requests += u64::from(missed.saturating_sub(totals.shortfall));
     totals.shortfall = missed;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn world(yaml: &str, seed: u64) -> World {
+        World::from_estate(&Estate::from_yaml(yaml).unwrap(), seed).unwrap()
+    }
+
+    fn one(faults: &str) -> World {
+        world(&format!("workspaces: [{{ id: ws-a00000001, user: ann, connected: true, faults: {faults} }}]"), 1)
+    }
+
+    fn minutes(world: &mut World, n: i64) {
+        let to = world.now + Duration::minutes(n);
+        world.advance_to(to);
+    }
+
+    fn call(world: &mut World, operation: &str, member: &str) -> serde_json::Value {
+        let input = json!({ member: [{ "WorkspaceId": "ws-a00000001" }] });
+        crate::services::workspaces::handle(world, operation, &input).unwrap()
+    }
+
+    fn reboot(world: &mut World) {
+        assert_eq!(call(world, "RebootWorkspaces", "RebootWorkspaceRequests")["FailedRequests"], json!([]));
+    }
+
+    fn rebuild(world: &mut World) {
+        assert_eq!(call(world, "RebuildWorkspaces", "RebuildWorkspaceRequests")["FailedRequests"], json!([]));
+    }
+
+    fn ws(world: &World) -> &Workspace {
+        &world.workspaces["ws-a00000001"]
+    }
+
+    #[test]
+    fn a_reboot_cures_a_reboot_fault_and_the_minutes_are_counted() {
+        let mut w = one("[{ after_minutes: 10 }]");
+        minutes(&mut w, 9);
+        assert_eq!(ws(&w).state, "AVAILABLE");
+        minutes(&mut w, 1);
+        assert_eq!((ws(&w).state.as_str(), ws(&w).connected, ws(&w).faults_started), ("UNHEALTHY", false, 1));
+        minutes(&mut w, 20);
+        reboot(&mut w);
+        assert_eq!(ws(&w).state, "REBOOTING");
+        minutes(&mut w, durations::WORKSPACE_REBOOT);
+        assert_eq!(ws(&w).state, "AVAILABLE");
+        assert_eq!(ws(&w).fault, None);
+        minutes(&mut w, 60);
+        assert_eq!((ws(&w).unhealthy_minutes, ws(&w).repair_minutes), (20, 5));
+    }
+
+    #[test]
+    fn a_rebuild_fault_survives_reboots_and_a_rebuild_cures_it() {
+        let mut w = one("[{ after_minutes: 0, cure: rebuild }]");
+        minutes(&mut w, 1);
+        assert_eq!(ws(&w).state, "UNHEALTHY");
+        reboot(&mut w);
+        minutes(&mut w, durations::WORKSPACE_REBOOT);
+        assert_eq!(ws(&w).state, "UNHEALTHY", "a reboot does not cure it");
+        rebuild(&mut w);
+        assert_eq!(ws(&w).state, "REBUILDING");
+        minutes(&mut w, durations::WORKSPACE_REBUILD);
+        assert_eq!(ws(&w).state, "AVAILABLE");
+        assert_eq!(ws(&w).repair_minutes, 5 + 30);
+        assert_eq!(ws(&w).unhealthy_minutes, 0, "repaired at once each time");
+    }
+
+    #[test]
+    fn an_outage_ends_by_itself_and_a_reboot_during_it_does_not_help() {
+        let mut w = one("[{ after_minutes: 10, cure: self, minutes: 60 }]");
+        minutes(&mut w, 20);
+        assert_eq!(ws(&w).state, "UNHEALTHY");
+        reboot(&mut w);
+        minutes(&mut w, durations::WORKSPACE_REBOOT);
+        assert_eq!(ws(&w).state, "UNHEALTHY", "still in the outage");
+        rebuild(&mut w);
+        minutes(&mut w, durations::WORKSPACE_REBUILD);
+        assert_eq!(ws(&w).state, "UNHEALTHY", "a rebuild does not end an outage either");
+        minutes(&mut w, 69 - 55);
+        assert_eq!(ws(&w).state, "UNHEALTHY");
+        minutes(&mut w, 1);
+        assert_eq!(ws(&w).state, "AVAILABLE", "the outage is over at minute 70");
+        assert_eq!((ws(&w).unhealthy_minutes, ws(&w).repair_minutes), (10 + 15, 35));
+    }
+
+    #[test]
+    fn an_outage_missed_while_stopped_never_starts_and_a_late_fault_waits_for_available() {
+        let yaml = "workspaces: [{ id: ws-a00000001, user: ann, state: STOPPED, faults: [\
+                    { after_minutes: 10, cure: self, minutes: 30 }, { after_minutes: 20, cure: rebuild }] }]";
+        let mut w = world(yaml, 1);
+        minutes(&mut w, 100);
+        assert_eq!((ws(&w).state.as_str(), ws(&w).faults_started), ("STOPPED", 0));
+        call(&mut w, "StartWorkspaces", "StartWorkspaceRequests");
+        minutes(&mut w, durations::WORKSPACE_START);
+        assert_eq!(ws(&w).state, "UNHEALTHY", "the rebuild fault starts once AVAILABLE");
+        assert_eq!(ws(&w).faults_started, 1, "the outage was over before the WorkSpace was available");
+        assert!(ws(&w).faults.is_empty());
+    }
+
+    #[test]
+    fn impaired_keeps_a_connected_user_unhealthy_does_not() {
+        let mut w = one("[{ after_minutes: 5, state: IMPAIRED }, { after_minutes: 50, state: UNHEALTHY }]");
+        minutes(&mut w, 5);
+        assert_eq!((ws(&w).state.as_str(), ws(&w).connected), ("IMPAIRED", true));
+        reboot(&mut w);
+        minutes(&mut w, 60);
+        assert_eq!((ws(&w).state.as_str(), ws(&w).faults_started), ("UNHEALTHY", 2));
+        assert!(!ws(&w).connected);
+    }
+
+    #[test]
+    fn the_legacy_fields_map_onto_faults() {
+        let yaml = "workspaces: [\
+            { id: ws-b00000001, user: bob, unhealthy_after_minutes: 60 },\
+            { id: ws-c00000001, user: carol, unhealthy_after_minutes: 120, recovers_on_reboot: false },\
+            { id: ws-d00000001, user: dan, state: UNHEALTHY, recovers_on_reboot: false }]";
+        let w = world(yaml, 1);
+        let due = |id: &str| w.workspaces[id].faults.iter().map(|f| (f.at - w.now, f.cure)).collect::<Vec<_>>();
+        assert_eq!(due("ws-b00000001"), [(Duration::minutes(60), Cure::Reboot)]);
+        assert_eq!(due("ws-c00000001"), [(Duration::minutes(120), Cure::Rebuild)]);
+        assert_eq!(w.workspaces["ws-d00000001"].fault.as_ref().map(|f| f.cure), Some(Cure::Rebuild));
+    }
+
+    const GROUP: &str = "workspace_groups:\n\
+        - { count: 500, prefix: ws-grp, user_prefix: u, tags: { team: t }, connected_share: 0.3,\
+            failures_per_week: 2, reboot_cures: 0.8, impaired_share: 0.25,\
+            outages: [{ at_minutes: 3420, minutes: 90, share: 0.4 }] }";
+
+    fn faults(w: &World) -> Vec<&WorkspaceFault> {
+        w.workspaces.values().flat_map(|ws| &ws.faults).collect()
+    }
+
+    #[test]
+    fn a_generated_group_is_deterministic_and_has_the_expected_faults() {
+        let w = world(GROUP, 7);
+        let again = world(GROUP, 7);
+        let render = |w: &World| serde_json::to_string(&w.workspaces).unwrap();
+        assert_eq!(render(&w), render(&again), "same seed, same group");
+        assert_ne!(render(&w), render(&world(GROUP, 8)), "another seed, other faults");
+        assert_eq!(w.workspaces.len(), 500);
+        assert!(w.workspaces.contains_key("ws-grp000000") && w.workspaces.contains_key("ws-grp000499"));
+        for (id, ws) in &w.workspaces {
+            let tail = id.strip_prefix("ws-").unwrap();
+            assert!(tail.len() == 9 && tail.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()), "{id}");
+            assert_eq!(ws.user, format!("u{}", &id[6..]));
+            assert_eq!(ws.tags["team"], "t");
+            assert!(ws.faults.windows(2).all(|p| p[0].at <= p[1].at), "the queue is ordered");
+        }
+        assert_eq!(w.workspaces.values().filter(|ws| ws.connected).count(), 150);
+        let all = faults(&w);
+        let outage: Vec<_> = all.iter().filter(|f| f.cure == Cure::Itself).collect();
+        assert_eq!(outage.len(), 200, "40% of the group");
+        let wednesday = w.now + Duration::minutes(3420);
+        assert!(outage.iter().all(|f| f.at == wednesday && f.until == Some(wednesday + Duration::minutes(90))));
+        let random: Vec<&WorkspaceFault> = all.iter().copied().filter(|f| f.cure != Cure::Itself).collect();
+        // 500 WorkSpaces × 2 a week: Poisson with mean 1000 (standard deviation about 32)
+        assert!((880..=1120).contains(&random.len()), "{}", random.len());
+        assert!(random.iter().all(|f| f.at >= w.now && f.at < w.now + Duration::days(7)));
+        let share =
+            |p: fn(&WorkspaceFault) -> bool| random.iter().filter(|f| p(f)).count() as f64 / random.len() as f64;
+        assert!((share(|f| f.cure == Cure::Reboot) - 0.8).abs() < 0.05);
+        assert!((share(|f| f.state == FaultState::Impaired) - 0.25).abs() < 0.05);
+    }
+
+    #[test]
+    fn groups_do_not_change_the_worlds_own_random_stream() {
+        let with = world(GROUP, 3);
+        let without = world("{}", 3);
+        assert_eq!(with.rng.clone().next_u64(), without.rng.clone().next_u64());
+    }
+
+    #[test]
+    fn generated_ids_must_not_collide() {
+        let yaml = "workspaces: [{ id: ws-grp000003, user: x }]\n".to_owned() + GROUP;
+        let error = World::from_estate(&Estate::from_yaml(&yaml).unwrap(), 1).unwrap_err();
+        assert!(error.contains("workspace_groups[0]") && error.contains("ws-grp000003"), "{error}");
+    }
+
+    #[test]
+    fn the_demo_groups_load() {
+        let w = world(include_str!("../estates/demo.yaml"), 1);
+        assert_eq!(w.workspaces.len(), 4 + 120 + 20);
+        let kiosk = w.workspaces.values().filter(|ws| ws.directory_id == "d-4456b7c8d9").count();
+        assert_eq!(kiosk, 20);
+        let outage = w.workspaces.values().flat_map(|ws| &ws.faults).filter(|f| f.cure == Cure::Itself).count();
+        assert_eq!(outage, 48, "40% of the 120 sales WorkSpaces");
+    }
 }

@@ -31,8 +31,8 @@ check("UpdateWorkspacesPool", updated["CapacityStatus"]["DesiredUserSessions"] =
 check("StartWorkspacesPool guard", error_code(lambda: ws.start_workspaces_pool(PoolId="wspool-sales0001")) == "InvalidResourceStateException")
 check("missing pool", error_code(lambda: ws.describe_workspaces_pools(PoolIds=["wspool-missing"])) == "ResourceNotFoundException")
 ws.start_workspaces_pool(PoolId="wspool-support01")
-workspaces = ws.describe_workspaces()["Workspaces"]
-check("DescribeWorkspaces", len(workspaces) == 4, workspaces)
+workspaces = [w for page in ws.get_paginator("describe_workspaces").paginate() for w in page["Workspaces"]]
+check("DescribeWorkspaces (paginated)", len(workspaces) == 144, len(workspaces))
 failed = ws.reboot_workspaces(RebootWorkspaceRequests=[{"WorkspaceId": "ws-z1x2c3v4b"}])["FailedRequests"]
 check("RebootWorkspaces per-item failure", failed and failed[0]["ErrorCode"] == "InvalidResourceState.Workspace", failed)
 check("DescribeWorkspacesConnectionStatus", ws.describe_workspaces_connection_status(WorkspaceIds=["ws-f8h2k9m1p"])["WorkspacesConnectionStatus"][0]["ConnectionState"] == "CONNECTED")

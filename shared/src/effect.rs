@@ -6,10 +6,12 @@
 //!    complete; when the service refused because the resource moved on (a deferral), or the call failed,
 //!    release the claim so a later delivery can try again, and audit why.
 //!
+//! [`perform_batch`] does the same for a batch call (one claim per item, one call, one settlement per item).
+//!
 //! Ledger failures abort (the caller returns a retryable error); everything about the AWS call is a result.
 
 use crate::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
-use crate::ledger::idempotency::{Acquired, IdempotencyKey, payload_hash};
+use crate::ledger::idempotency::{Acquired, Claim, IdempotencyKey, payload_hash};
 use crate::ledger::{Ledger, LedgerError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -99,35 +101,102 @@ pub async fn perform_once<P: Serialize>(
     call: impl AsyncFnOnce() -> Result<(), CallError>,
     applied: impl AsyncFnOnce() -> Result<(), LedgerError>,
 ) -> Result<Performed, LedgerError> {
-    let Effect { ledger, key, payload, mut audit, dry_run, now, remaining } = effect;
-    let claim = match ledger.acquire_idempotency(&key, &payload_hash(payload), now, remaining).await {
-        Ok(Acquired::Proceed(claim)) => claim,
-        Ok(Acquired::AlreadyCompleted { .. })
-        | Err(LedgerError::InProgress { .. } | LedgerError::PayloadMismatch { .. }) => {
-            return Ok(Performed::Duplicate);
-        }
-        Err(other) => return Err(other),
-    };
-    let action = audit.action.clone();
-    if dry_run {
-        audit.outcome = AuditOutcome::DryRun;
-        ledger.append_audit(&audit).await?;
-        ledger.complete_idempotency(&claim, &serde_json::json!({ "dry_run": true }), now).await?;
-        metrics::counter!("actions_dry_run").increment(1);
-        return Ok(Performed::DryRun);
+    let Some(claim) = claim(&effect).await? else { return Ok(Performed::Duplicate) };
+    if effect.dry_run {
+        return dry_run(effect, &claim).await;
     }
-    match call().await {
+    let result = call().await;
+    settle(effect, &claim, result, applied).await
+}
+
+/// Performs a batch of effects with one call (e.g. `RebootWorkspaces`, 25 ids): each effect is claimed on its
+/// own (duplicates drop out), the claimed ones are passed to `call` by index, and each is settled with its own
+/// result. `call` answers one result per index it was given, in order; an `Err` fails every item. Returns one
+/// [`Performed`] per effect, in order.
+pub async fn perform_batch<P: Serialize>(
+    effects: Vec<Effect<'_, P>>,
+    call: impl AsyncFnOnce(&[usize]) -> Result<Vec<Result<(), CallError>>, CallError>,
+    applied: impl AsyncFn(usize) -> Result<(), LedgerError>,
+) -> Result<Vec<Performed>, LedgerError> {
+    let mut performed = vec![Performed::Duplicate; effects.len()];
+    let mut claimed = Vec::new();
+    for (index, effect) in effects.iter().enumerate() {
+        if let Some(claim) = claim(effect).await? {
+            claimed.push((index, claim));
+        }
+    }
+    let mut effects: Vec<Option<Effect<'_, P>>> = effects.into_iter().map(Some).collect();
+    let dry = effects.iter().flatten().any(|e| e.dry_run);
+    if dry || claimed.is_empty() {
+        for (index, claim) in &claimed {
+            if let Some(effect) = effects[*index].take() {
+                performed[*index] = dry_run(effect, claim).await?;
+            }
+        }
+        return Ok(performed);
+    }
+    let indices: Vec<usize> = claimed.iter().map(|(index, _)| *index).collect();
+    let results = match call(&indices).await {
+        Ok(results) if results.len() == indices.len() => results,
+        Ok(results) => vec![
+            Err(CallError::Failed(format!("{} results for {} requests", results.len(), indices.len())));
+            indices.len()
+        ],
+        Err(error) => vec![Err(error); indices.len()],
+    };
+    for ((index, claim), result) in claimed.iter().zip(results) {
+        if let Some(effect) = effects[*index].take() {
+            performed[*index] = settle(effect, claim, result, async || applied(*index).await).await?;
+        }
+    }
+    Ok(performed)
+}
+
+/// Claims the effect's idempotency record: `None` when another delivery already acted or is acting.
+async fn claim<P: Serialize>(effect: &Effect<'_, P>) -> Result<Option<Claim>, LedgerError> {
+    match effect
+        .ledger
+        .acquire_idempotency(&effect.key, &payload_hash(effect.payload), effect.now, effect.remaining)
+        .await
+    {
+        Ok(Acquired::Proceed(claim)) => Ok(Some(claim)),
+        Ok(Acquired::AlreadyCompleted { .. })
+        | Err(LedgerError::InProgress { .. } | LedgerError::PayloadMismatch { .. }) => Ok(None),
+        Err(other) => Err(other),
+    }
+}
+
+/// Dry-run: the would-act is audited and the claim completed.
+async fn dry_run<P: Serialize>(effect: Effect<'_, P>, claim: &Claim) -> Result<Performed, LedgerError> {
+    let Effect { ledger, mut audit, now, .. } = effect;
+    audit.outcome = AuditOutcome::DryRun;
+    ledger.append_audit(&audit).await?;
+    ledger.complete_idempotency(claim, &serde_json::json!({ "dry_run": true }), now).await?;
+    metrics::counter!("actions_dry_run").increment(1);
+    Ok(Performed::DryRun)
+}
+
+/// After the call: bookkeeping, audit and completion on success; release and audit on failure or deferral.
+async fn settle<P: Serialize>(
+    effect: Effect<'_, P>,
+    claim: &Claim,
+    result: Result<(), CallError>,
+    applied: impl AsyncFnOnce() -> Result<(), LedgerError>,
+) -> Result<Performed, LedgerError> {
+    let Effect { ledger, mut audit, now, .. } = effect;
+    let action = audit.action.clone();
+    match result {
         Ok(()) => {
             applied().await?;
             audit.outcome = AuditOutcome::Applied;
             ledger.append_audit(&audit).await?;
-            ledger.complete_idempotency(&claim, &serde_json::json!({ "applied": action }), now).await?;
+            ledger.complete_idempotency(claim, &serde_json::json!({ "applied": action }), now).await?;
             metrics::counter!("actions_applied").increment(1);
             tracing::info!(resource = %audit.resource, action = %action, reason = %audit.reason, "applied");
             Ok(Performed::Applied)
         }
         Err(error) => {
-            ledger.release_idempotency(&claim).await?;
+            ledger.release_idempotency(claim).await?;
             let (outcome, message, performed) = match error {
                 CallError::StateChanged(message) => {
                     metrics::counter!("actions_deferred").increment(1);
@@ -173,4 +242,36 @@ pub async fn announce(
         tracing::warn!(detail_type, %error, "could not publish outcome event");
     }
     result
+}
+
+/// Publishes one outcome event per detail (source `euc.autopilot`), ten per `PutEvents` call (the API's
+/// limit); returns how many were not accepted.
+pub async fn announce_all(
+    eventbridge: &aws_sdk_eventbridge::Client,
+    bus: Option<&str>,
+    detail_type: &str,
+    details: &[serde_json::Value],
+) -> usize {
+    let mut rejected = 0;
+    for chunk in details.chunks(10) {
+        let entries: Vec<_> = chunk
+            .iter()
+            .map(|detail| {
+                aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                    .source(crate::events::AUTOPILOT_SOURCE)
+                    .detail_type(detail_type)
+                    .detail(detail.to_string())
+                    .set_event_bus_name(bus.map(str::to_owned))
+                    .build()
+            })
+            .collect();
+        match eventbridge.put_events().set_entries(Some(entries)).send().await {
+            Ok(output) => rejected += usize::try_from(output.failed_entry_count()).unwrap_or(chunk.len()),
+            Err(error) => {
+                tracing::warn!(detail_type, error = %crate::error::sdk_error_message(&error), "could not publish outcome events");
+                rejected += chunk.len();
+            }
+        }
+    }
+    rejected
 }

@@ -222,6 +222,11 @@ pub enum ApiCall {
         id: String,
         desired_software_set_id: Option<String>,
     },
+    /// A WorkSpace put into (or out of) admin maintenance.
+    ModifyWorkspaceState {
+        workspace_id: String,
+        workspace_state: String,
+    },
 }
 
 #[derive(Deserialize)]
@@ -294,6 +299,13 @@ struct ExportTaskElement {
 struct ImportParams {
     name: String,
     source_ami_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WorkspaceStateParams {
+    workspace_id: String,
+    workspace_state: String,
 }
 
 #[derive(Deserialize)]
@@ -376,6 +388,10 @@ impl CloudTrailCall {
             }
             ("workspaces.amazonaws.com", "StopWorkspacesPool") => {
                 ApiCall::StopWorkspacesPool { pool_id: elements::<PoolParams>(request, REQ)?.pool_id }
+            }
+            ("workspaces.amazonaws.com", "ModifyWorkspaceState") => {
+                let p: WorkspaceStateParams = elements(request, REQ)?;
+                ApiCall::ModifyWorkspaceState { workspace_id: p.workspace_id, workspace_state: p.workspace_state }
             }
             ("thinclient.amazonaws.com", "UpdateEnvironment") => {
                 let p: EnvironmentParams = elements(request, REQ)?;
@@ -511,7 +527,7 @@ pub struct RolloutControl {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RemediationRequested {
-    /// `workspace`, `workspaces-pool`, `fleet` or `image-builder`.
+    /// `workspace`, `directory`, `workspaces-pool`, `fleet` or `image-builder`.
     pub resource_type: String,
     pub resource_id: String,
     #[serde(default)]

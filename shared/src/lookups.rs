@@ -34,3 +34,10 @@ pub async fn thinclient_tags(
         .map_err(|e| ObserveError::sdk(what, &e))?;
     Ok(output.tags().cloned().unwrap_or_default().into_iter().collect())
 }
+
+/// The tags of a WorkSpaces resource (WorkSpace, pool, directory) by id.
+pub async fn workspaces_tags(aws: &AwsClients, id: &str, what: &str) -> Result<BTreeMap<String, String>, ObserveError> {
+    let output =
+        aws.workspaces.describe_tags().resource_id(id).send().await.map_err(|e| ObserveError::sdk(what, &e))?;
+    Ok(output.tag_list().iter().map(|t| (t.key().to_owned(), t.value().unwrap_or_default().to_owned())).collect())
+}

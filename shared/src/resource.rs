@@ -9,6 +9,8 @@ use std::fmt;
 #[serde(rename_all = "kebab-case")]
 pub enum ResourceKind {
     Workspace,
+    /// A WorkSpaces directory (the remediator's circuit breaker is per directory).
+    Directory,
     WorkspacesPool,
     Fleet,
     ImageBuilder,
@@ -22,9 +24,25 @@ pub enum ResourceKind {
 }
 
 impl ResourceKind {
+    /// Every kind.
+    pub const ALL: [ResourceKind; 11] = [
+        ResourceKind::Workspace,
+        ResourceKind::Directory,
+        ResourceKind::WorkspacesPool,
+        ResourceKind::Fleet,
+        ResourceKind::ImageBuilder,
+        ResourceKind::Image,
+        ResourceKind::ExportTask,
+        ResourceKind::Environment,
+        ResourceKind::Device,
+        ResourceKind::SoftwareSet,
+        ResourceKind::Rollout,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ResourceKind::Workspace => "workspace",
+            ResourceKind::Directory => "directory",
             ResourceKind::WorkspacesPool => "workspaces-pool",
             ResourceKind::Fleet => "fleet",
             ResourceKind::ImageBuilder => "image-builder",
@@ -40,7 +58,7 @@ impl ResourceKind {
     /// The AWS service that owns this kind (the service part of ledger keys).
     pub fn service(self) -> &'static str {
         match self {
-            ResourceKind::Workspace | ResourceKind::WorkspacesPool => "workspaces",
+            ResourceKind::Workspace | ResourceKind::Directory | ResourceKind::WorkspacesPool => "workspaces",
             ResourceKind::Fleet | ResourceKind::ImageBuilder | ResourceKind::Image | ResourceKind::ExportTask => {
                 "appstream"
             }
@@ -112,6 +130,19 @@ impl ResourceRef {
     pub fn key(&self) -> String {
         format!("{}#{}#{}#{}#{}", self.kind.service(), self.account, self.region, self.kind.as_str(), self.id)
     }
+
+    /// The resource a [`ResourceRef::key`] names.
+    pub fn from_key(key: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = key.split('#').collect();
+        let [service, account, region, kind, id] = parts.as_slice() else {
+            return Err(format!("{key:?} is not a resource key (service#account#region#kind#id)"));
+        };
+        let kind = ResourceKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == *kind && k.service() == *service)
+            .ok_or_else(|| format!("{key:?} names an unknown resource kind"))?;
+        Self::new(*account, *region, kind, *id)
+    }
 }
 
 impl fmt::Display for ResourceRef {
@@ -136,6 +167,12 @@ mod tests {
     #[test]
     fn malformed_identities_are_rejected() {
         assert!(ResourceRef::new("12345", "eu-central-1", ResourceKind::Fleet, "f").is_err());
+        for kind in ResourceKind::ALL {
+            let resource = ResourceRef::new("123456789012", "eu-central-1", kind, "x-1").unwrap();
+            assert_eq!(ResourceRef::from_key(&resource.key()), Ok(resource));
+        }
+        assert!(ResourceRef::from_key("workspaces#123456789012#eu-central-1#fleet#f").is_err());
+        assert!(ResourceRef::from_key("a#b").is_err());
         assert!(ResourceRef::new("123456789012", "", ResourceKind::Fleet, "f").is_err());
         assert!(ResourceRef::new("123456789012", "eu-central-1", ResourceKind::Fleet, "a#b").is_err());
     }

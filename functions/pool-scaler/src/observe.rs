@@ -5,7 +5,7 @@
 use crate::decide::{Kind, Observed};
 use autopilot_shared::clients::AwsClients;
 use autopilot_shared::error::ObserveError;
-use autopilot_shared::lookups::{CONCURRENCY, appstream_tags};
+use autopilot_shared::lookups::{CONCURRENCY, appstream_tags, workspaces_tags};
 use autopilot_shared::resource::{ResourceKind, ResourceRef, account_region};
 use aws_sdk_applicationautoscaling::types::ServiceNamespace;
 use futures::{StreamExt, TryStreamExt};
@@ -85,18 +85,7 @@ pub async fn observe(aws: &AwsClients, scope: &Scope, region: &str) -> Result<Ob
                 .map(|pool| {
                     count();
                     async move {
-                        let tags = aws
-                            .workspaces
-                            .describe_tags()
-                            .resource_id(pool.pool_id())
-                            .send()
-                            .await
-                            .map_err(|e| ObserveError::sdk("pool tags", &e))?;
-                        let tags = tags
-                            .tag_list()
-                            .iter()
-                            .map(|t| (t.key().to_owned(), t.value().unwrap_or_default().to_owned()))
-                            .collect();
+                        let tags = workspaces_tags(aws, pool.pool_id(), "pool tags").await?;
                         Ok::<_, ObserveError>((pool, tags))
                     }
                 })

@@ -309,21 +309,19 @@ fn batch(world: &mut World, input: &Value, member: &str, operation: &str) -> Api
             ));
             continue;
         }
-        let (transient, settled) = match operation {
-            "StartWorkspaces" => ("STARTING", next.to_owned()),
-            "StopWorkspaces" => ("STOPPING", next.to_owned()),
-            _ => (
-                "REBOOTING",
-                if workspace.state == "AVAILABLE" || workspace.recovers_on_reboot {
-                    "AVAILABLE".into()
-                } else {
-                    "UNHEALTHY".into()
-                },
-            ),
+        // The WorkSpace settles in `next`; a fault the operation did not cure puts it back in the fault's state
+        // (World::step).
+        let transient = match operation {
+            "StartWorkspaces" => "STARTING",
+            "StopWorkspaces" => "STOPPING",
+            _ => "REBOOTING",
         };
+        if operation != "StartWorkspaces" {
+            workspace.restarted();
+        }
         workspace.state = transient.into();
         workspace.connected = false;
-        workspace.pending = Some(Pending { at: now + Duration::minutes(minutes), state: settled });
+        workspace.pending = Some(Pending { at: now + Duration::minutes(minutes), state: next.into() });
     }
     Ok(json!({ "FailedRequests": failures }))
 }
@@ -350,7 +348,7 @@ fn rebuild(world: &mut World, input: &Value) -> ApiResult {
     }
     workspace.state = "REBUILDING".into();
     workspace.connected = false;
-    workspace.recovers_on_reboot = true;
+    workspace.rebuilt();
     workspace.pending =
         Some(Pending { at: now + Duration::minutes(durations::WORKSPACE_REBUILD), state: "AVAILABLE".into() });
     Ok(json!({ "FailedRequests": [] }))

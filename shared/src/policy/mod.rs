@@ -174,18 +174,62 @@ pub struct Gates {
 /// `remediation` (remediator).
 #[derive(Debug, Clone, Serialize)]
 pub struct RemediationPolicy {
+    /// How long a WorkSpace stays UNHEALTHY or IMPAIRED before it is rebooted.
     #[serde(serialize_with = "serialize_duration")]
     pub reboot_after: Duration,
+    /// Reboots within `reboot_window` before a rebuild (where allowed) or an escalation.
     pub max_reboots: u32,
     #[serde(serialize_with = "serialize_duration")]
     pub reboot_window: Duration,
-    pub rebuild: bool,
+    /// No second action on a resource within this long of the last one.
     #[serde(serialize_with = "serialize_duration")]
     pub cooldown: Duration,
-    pub skip_connected: bool,
-    pub max_actions_per_hour: u32,
+    /// A directory with more than this share of its WorkSpaces unhealthy (and at least `circuit_min_population`
+    /// WorkSpaces) has an outage: nothing in it is acted on.
     pub max_unhealthy_share: Share,
     pub circuit_min_population: u32,
+    /// How long a transient pool or fleet error may persist (the service retries by itself) before it is
+    /// escalated.
+    #[serde(serialize_with = "serialize_duration")]
+    pub transient_grace: Duration,
+    /// What applies to WorkSpaces no selection names (`rebuild`, `skip_connected`, `budget` at the top level).
+    pub default: RemediationSelection,
+    /// Named selections with their own settings and budget; a WorkSpace belongs to the first that selects it.
+    pub selections: Vec<RemediationSelection>,
+    /// CloudWatch alarm name → the scope its `ALARM` state sweeps at once.
+    pub alarms: BTreeMap<String, AlarmScope>,
+}
+
+/// A group of WorkSpaces with its own remediation settings and budget.
+#[derive(Debug, Clone, Serialize)]
+pub struct RemediationSelection {
+    pub name: String,
+    /// `None` for the default selection (everything no other selection names).
+    pub select: Option<Selector>,
+    /// Rebuild after `max_reboots` (rebuild can lose user data: opt in explicitly).
+    pub rebuild: bool,
+    /// Leave WorkSpaces with a user connected alone.
+    pub skip_connected: bool,
+    pub max_actions_per_hour: u32,
+}
+
+impl RemediationPolicy {
+    /// The selection a WorkSpace belongs to: the first that selects it, else the default.
+    pub fn selection_for(&self, resource: &impl ResourceView) -> &RemediationSelection {
+        self.selections
+            .iter()
+            .find(|s| s.select.as_ref().is_some_and(|select| select.matches(resource)))
+            .unwrap_or(&self.default)
+    }
+}
+
+/// What an alarm's `ALARM` state points at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlarmScope {
+    Directory(String),
+    Pool(String),
+    Fleet(String),
 }
 
 fn serialize_duration<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
@@ -472,36 +516,7 @@ fn validate(document: raw::Document) -> Result<Policy, PolicyError> {
         }
     });
 
-    let remediation = document.remediation.map(|raw| {
-        let max_reboots = raw.max_reboots.unwrap_or(2);
-        if max_reboots > 10 {
-            v.error("remediation.max_reboots", format!("{max_reboots} is out of range (0 to 10)"));
-        }
-        let max_actions_per_hour = raw.budget.as_ref().map_or(20, |b| b.max_actions_per_hour);
-        if max_actions_per_hour == 0 {
-            v.error("remediation.budget.max_actions_per_hour", "must be at least 1 (to stop all actions, use dry_run)");
-        }
-        RemediationPolicy {
-            reboot_after: v.duration("remediation.reboot_after", raw.reboot_after.as_deref(), Duration::minutes(15)),
-            max_reboots,
-            reboot_window: v.positive_duration(
-                "remediation.reboot_window",
-                raw.reboot_window.as_deref(),
-                Duration::hours(24),
-            ),
-            rebuild: raw.rebuild,
-            cooldown: v.duration("remediation.cooldown", raw.cooldown.as_deref(), Duration::minutes(30)),
-            skip_connected: raw.skip_connected.unwrap_or(true),
-            max_actions_per_hour,
-            max_unhealthy_share: v.share(
-                "remediation.circuit_breaker.max_unhealthy_share",
-                raw.circuit_breaker.as_ref().map(|c| c.max_unhealthy_share),
-                0.2,
-                false,
-            ),
-            circuit_min_population: raw.circuit_breaker.as_ref().and_then(|c| c.min_population).unwrap_or(10),
-        }
-    });
+    let remediation = document.remediation.map(|raw| validate_remediation(&mut v, raw));
 
     if !v.errors.is_empty() {
         return Err(PolicyError(v.errors));
@@ -518,6 +533,98 @@ fn validate(document: raw::Document) -> Result<Policy, PolicyError> {
         remediation,
         _validated: Validated,
     })
+}
+
+fn validate_remediation(v: &mut Validator, raw: raw::Remediation) -> RemediationPolicy {
+    let max_reboots = raw.max_reboots.unwrap_or(2);
+    if max_reboots > 10 {
+        v.error("remediation.max_reboots", format!("{max_reboots} is out of range (0 to 10)"));
+    }
+    let budget = |v: &mut Validator, path: &str, budget: Option<&raw::Budget>, default: u32| {
+        let max = budget.map_or(default, |b| b.max_actions_per_hour);
+        if max == 0 {
+            v.error(format!("{path}.max_actions_per_hour"), "must be at least 1 (to stop all actions, use dry_run)");
+        }
+        max
+    };
+    let default = RemediationSelection {
+        name: "default".into(),
+        select: None,
+        rebuild: raw.rebuild,
+        skip_connected: raw.skip_connected.unwrap_or(true),
+        max_actions_per_hour: budget(v, "remediation.budget", raw.budget.as_ref(), 20),
+    };
+    let mut names = BTreeSet::from(["default".to_owned()]);
+    let selections = raw
+        .selections
+        .into_iter()
+        .enumerate()
+        .map(|(index, selection)| {
+            let path = format!("remediation.selections[{index}]");
+            if selection.name.trim().is_empty() {
+                v.error(format!("{path}.name"), "must not be empty");
+            } else if !names.insert(selection.name.clone()) {
+                v.error(
+                    format!("{path}.name"),
+                    format!("{:?} is already used (\"default\" is reserved)", selection.name),
+                );
+            }
+            RemediationSelection {
+                select: Some(v.selector(&format!("{path}.select"), selection.select)),
+                rebuild: selection.rebuild.unwrap_or(default.rebuild),
+                skip_connected: selection.skip_connected.unwrap_or(default.skip_connected),
+                max_actions_per_hour: budget(
+                    v,
+                    &format!("{path}.budget"),
+                    selection.budget.as_ref(),
+                    default.max_actions_per_hour,
+                ),
+                name: selection.name,
+            }
+        })
+        .collect();
+    let alarms = raw
+        .alarms
+        .into_iter()
+        .filter_map(|(name, scope)| {
+            let path = format!("remediation.alarms.{name}");
+            let scope = match (scope.directory, scope.pool, scope.fleet) {
+                (Some(id), None, None) => AlarmScope::Directory(id),
+                (None, Some(id), None) => AlarmScope::Pool(id),
+                (None, None, Some(name)) => AlarmScope::Fleet(name),
+                _ => {
+                    v.error(path, "give exactly one of directory, pool or fleet");
+                    return None;
+                }
+            };
+            Some((name, scope))
+        })
+        .collect();
+    RemediationPolicy {
+        reboot_after: v.duration("remediation.reboot_after", raw.reboot_after.as_deref(), Duration::minutes(15)),
+        max_reboots,
+        reboot_window: v.positive_duration(
+            "remediation.reboot_window",
+            raw.reboot_window.as_deref(),
+            Duration::hours(24),
+        ),
+        cooldown: v.duration("remediation.cooldown", raw.cooldown.as_deref(), Duration::minutes(30)),
+        max_unhealthy_share: v.share(
+            "remediation.circuit_breaker.max_unhealthy_share",
+            raw.circuit_breaker.as_ref().map(|c| c.max_unhealthy_share),
+            0.2,
+            false,
+        ),
+        circuit_min_population: raw.circuit_breaker.as_ref().and_then(|c| c.min_population).unwrap_or(10),
+        transient_grace: v.duration(
+            "remediation.transient_grace",
+            raw.transient_grace.as_deref(),
+            Duration::minutes(30),
+        ),
+        default,
+        selections,
+        alarms,
+    }
 }
 
 fn validate_schedule(

@@ -185,6 +185,29 @@ pub struct Remediation {
     pub skip_connected: Option<bool>,
     pub budget: Option<Budget>,
     pub circuit_breaker: Option<CircuitBreaker>,
+    pub transient_grace: Option<String>,
+    #[serde(default)]
+    pub selections: Vec<RemediationSelection>,
+    #[serde(default)]
+    pub alarms: BTreeMap<String, AlarmScope>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemediationSelection {
+    pub name: String,
+    pub select: Selector,
+    pub rebuild: Option<bool>,
+    pub skip_connected: Option<bool>,
+    pub budget: Option<Budget>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmScope {
+    pub directory: Option<String>,
+    pub pool: Option<String>,
+    pub fleet: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -44,6 +44,13 @@ fn the_shipped_example_validates() {
     assert!(!minimal.auto_rollback && !minimal.include_use_latest);
     assert_eq!(minimal.warn_support_ending, Duration::days(30));
     assert!(policy.image_builders[0].start_on_schedule && policy.image_builders[0].stop_on_schedule);
+    let remediation = policy.remediation.as_ref().unwrap();
+    assert!(!remediation.default.rebuild && remediation.default.skip_connected);
+    assert_eq!(remediation.default.max_actions_per_hour, 20);
+    let kiosks = &remediation.selections[0];
+    assert!(kiosks.rebuild && !kiosks.skip_connected && kiosks.max_actions_per_hour == 10);
+    assert_eq!(remediation.alarms.get("euc-directory-unhealthy"), Some(&AlarmScope::Directory("d-9067a1b2c3".into())));
+    assert_eq!(remediation.transient_grace, Duration::minutes(30));
     assert!(!policy.image_builders[1].start_on_schedule);
 }
 
@@ -134,6 +141,18 @@ fn validation_errors_name_path_and_reason() {
     check_rejected(
         "version: 1\nremediation: { budget: { max_actions_per_hour: 0 } }\n",
         "remediation.budget.max_actions_per_hour: must be at least 1",
+    );
+    check_rejected(
+        "version: 1\nremediation: { alarms: { a: { fleet: f, pool: p } } }\n",
+        "remediation.alarms.a: give exactly one of directory, pool or fleet",
+    );
+    check_rejected(
+        "version: 1\nremediation: { selections: [{ name: default, select: { ids: [ws-1] } }] }\n",
+        "remediation.selections[0].name: \"default\" is already used",
+    );
+    check_rejected(
+        "version: 1\nremediation: { selections: [{ name: k, select: { ids: [ws-1] }, budget: { max_actions_per_hour: 0 } }] }\n",
+        "remediation.selections[0].budget.max_actions_per_hour: must be at least 1",
     );
 }
 

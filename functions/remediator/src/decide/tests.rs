@@ -1,0 +1,302 @@
+//! Planner tests: the rules one by one, and properties over random estates (no unsafe action, whatever the
+//! states, memories and budgets).
+
+use super::*;
+use autopilot_shared::policy::Policy;
+use proptest::prelude::*;
+
+const POLICY: &str = "version: 1
+remediation:
+  reboot_after: 15m
+  max_reboots: 2
+  reboot_window: 24h
+  cooldown: 30m
+  budget: { max_actions_per_hour: 3 }
+  circuit_breaker: { max_unhealthy_share: 0.3, min_population: 5 }
+  transient_grace: 30m
+  selections:
+    - { name: kiosks, select: { tag: { kind: kiosk } }, rebuild: true, skip_connected: false }
+";
+
+fn policy() -> RemediationPolicy {
+    Policy::from_yaml(POLICY).map(|p| p.remediation.unwrap()).unwrap()
+}
+
+fn at(minutes: i64) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z").unwrap().with_timezone(&Utc) + Duration::minutes(minutes)
+}
+
+fn workspace(id: &str, directory: &str, state: &str) -> SeenWorkspace {
+    SeenWorkspace {
+        resource: ResourceRef::new("123456789012", "eu-central-1", ResourceKind::Workspace, id).unwrap(),
+        id: id.into(),
+        directory_id: directory.into(),
+        user: format!("user-{id}"),
+        state: state.into(),
+        tags: BTreeMap::new(),
+        connected: Some(false),
+    }
+}
+
+/// A directory of `healthy` AVAILABLE WorkSpaces plus `sick`.
+fn estate(sick: Vec<SeenWorkspace>, healthy: usize) -> Seen {
+    let mut workspaces: Vec<SeenWorkspace> =
+        (0..healthy).map(|i| workspace(&format!("ws-ok{i:06}"), "d-1", "AVAILABLE")).collect();
+    workspaces.extend(sick);
+    Seen { workspaces, ..Seen::default() }
+}
+
+fn run(
+    seen: &Seen,
+    episodes: &BTreeMap<String, Episode>,
+    budgets: &BTreeMap<String, Budget>,
+    now: DateTime<Utc>,
+) -> Plan {
+    let policy = policy();
+    let request = Request::default();
+    plan(
+        seen,
+        Inputs {
+            policy: &policy,
+            episodes,
+            budgets,
+            tag_prefix: "autopilot/",
+            now,
+            request: &request,
+            full_sweep: true,
+        },
+    )
+}
+
+fn decision<'a>(plan: &'a Plan, name: &str) -> &'a Decision {
+    plan.decisions.iter().find(|d| d.name == name).unwrap_or_else(|| panic!("no decision for {name}: {plan:#?}"))
+}
+
+fn episodes_of(plan: &Plan) -> BTreeMap<String, Episode> {
+    plan.decisions.iter().filter_map(|d| d.episode.clone().map(|e| (d.resource.key(), e))).collect()
+}
+
+#[test]
+fn unhealthy_waits_reboot_after_then_reboots_then_escalates_without_rebuild() {
+    let seen = estate(vec![workspace("ws-sick00001", "d-1", "UNHEALTHY")], 20);
+    let none = BTreeMap::new();
+    let first = run(&seen, &none, &BTreeMap::new(), at(0));
+    let sick = decision(&first, "ws-sick00001");
+    assert_eq!(sick.action, None);
+    assert!(sick.reason.contains("reboot after"), "{}", sick.reason);
+    let episodes = episodes_of(&first);
+    let later = run(&seen, &episodes, &BTreeMap::new(), at(15));
+    assert_eq!(decision(&later, "ws-sick00001").action, Some(Action::Reboot { attempt: 1 }));
+    // after two reboots in the window: no rebuild for the default selection → one escalation
+    let mut episode = episodes.values().next().cloned().unwrap();
+    episode.reboots = vec![at(15), at(60)];
+    episode.last_action_at = Some(at(60));
+    episode.unhealthy_since = Some(at(70));
+    let episodes = BTreeMap::from([(seen.workspaces[20].resource.key(), episode)]);
+    let plan = run(&seen, &episodes, &BTreeMap::new(), at(120));
+    let sick = decision(&plan, "ws-sick00001");
+    assert_eq!(sick.action, Some(Action::Escalate { cause: "unremedied".into() }));
+    assert!(sick.reason.contains("rebuild is not allowed"), "{}", sick.reason);
+    // escalated once: the next sweep is quiet
+    let again = run(&seen, &episodes_of(&plan), &BTreeMap::new(), at(125));
+    assert_eq!(decision(&again, "ws-sick00001").action, None);
+}
+
+#[test]
+fn a_kiosk_is_rebuilt_after_its_reboots_and_an_impaired_one_never_is() {
+    let mut kiosk = workspace("ws-kiosk0001", "d-1", "UNHEALTHY");
+    kiosk.tags.insert("kind".into(), "kiosk".into());
+    kiosk.connected = Some(true); // kiosks do not skip connected users
+    let mut impaired = workspace("ws-kiosk0002", "d-1", "IMPAIRED");
+    impaired.tags.insert("kind".into(), "kiosk".into());
+    let seen = estate(vec![kiosk, impaired], 20);
+    let rebooted = Episode {
+        since: at(0),
+        state: "UNHEALTHY".into(),
+        unhealthy_since: Some(at(40)),
+        reboots: vec![at(15), at(45)],
+        last_action_at: Some(at(45)),
+        ..Episode::default()
+    };
+    let episodes: BTreeMap<String, Episode> =
+        seen.workspaces[20..].iter().map(|w| (w.resource.key(), rebooted.clone())).collect();
+    let plan = run(&seen, &episodes, &BTreeMap::new(), at(90));
+    assert_eq!(decision(&plan, "ws-kiosk0001").action, Some(Action::Rebuild));
+    let impaired = decision(&plan, "ws-kiosk0002");
+    assert_eq!(impaired.action, Some(Action::Escalate { cause: "unremedied".into() }));
+    assert!(impaired.reason.contains("cannot be rebuilt"), "{}", impaired.reason);
+}
+
+#[test]
+fn hands_off_connected_maintenance_skip_tag_and_error() {
+    let mut connected = workspace("ws-conn00001", "d-1", "UNHEALTHY");
+    connected.connected = Some(true);
+    let mut tagged = workspace("ws-skip00001", "d-1", "UNHEALTHY");
+    tagged.tags.insert("autopilot/skip".into(), "true".into());
+    let seen = estate(
+        vec![
+            connected,
+            tagged,
+            workspace("ws-mnt000001", "d-1", "ADMIN_MAINTENANCE"),
+            workspace("ws-err000001", "d-1", "ERROR"),
+        ],
+        40,
+    );
+    let old = Episode { since: at(0), state: "UNHEALTHY".into(), unhealthy_since: Some(at(0)), ..Episode::default() };
+    let episodes: BTreeMap<String, Episode> =
+        seen.workspaces[40..].iter().map(|w| (w.resource.key(), old.clone())).collect();
+    let plan = run(&seen, &episodes, &BTreeMap::new(), at(60));
+    let connected = decision(&plan, "ws-conn00001");
+    assert_eq!((connected.action.clone(), connected.note), (None, Some(Note::Skipped)));
+    assert!(connected.reason.contains("user is connected"));
+    assert_eq!(decision(&plan, "ws-skip00001").note, Some(Note::Skipped));
+    assert_eq!(decision(&plan, "ws-mnt000001").action, None);
+    assert_eq!(decision(&plan, "ws-err000001").action, Some(Action::Escalate { cause: "error-state".into() }));
+    // noted once: the same reasons are not recorded again
+    let again = run(&seen, &episodes_of(&plan), &BTreeMap::new(), at(65));
+    assert!(again.decisions.iter().all(|d| d.note.is_none() && d.action.is_none()), "{again:#?}");
+}
+
+#[test]
+fn circuit_breaker_acts_on_none_and_escalates_once() {
+    let sick: Vec<SeenWorkspace> = (0..4).map(|i| workspace(&format!("ws-sick{i:05}"), "d-1", "UNHEALTHY")).collect();
+    let seen = estate(sick, 6); // 4 of 10 = 40% > 30%
+    let old = Episode { since: at(0), state: "UNHEALTHY".into(), unhealthy_since: Some(at(0)), ..Episode::default() };
+    let episodes: BTreeMap<String, Episode> =
+        seen.workspaces[6..].iter().map(|w| (w.resource.key(), old.clone())).collect();
+    let plan = run(&seen, &episodes, &BTreeMap::new(), at(60));
+    let outage = decision(&plan, "d-1");
+    assert_eq!(outage.action, Some(Action::Escalate { cause: "outage".into() }));
+    assert_eq!(outage.details["unhealthy"], 4);
+    for i in 0..4 {
+        let d = decision(&plan, &format!("ws-sick{i:05}"));
+        assert_eq!((d.action.clone(), d.note), (None, Some(Note::Deferred)), "{d:?}");
+    }
+    let again = run(&seen, &episodes_of(&plan), &BTreeMap::new(), at(65));
+    assert_eq!(decision(&again, "d-1").action, None);
+    // recovered: the outage episode closes
+    let healthy = estate(vec![], 10);
+    let closed = run(&healthy, &episodes_of(&again), &BTreeMap::new(), at(120));
+    assert_eq!(decision(&closed, "d-1").episode, None);
+}
+
+#[test]
+fn budget_defers_the_rest_to_the_next_hour() {
+    let sick: Vec<SeenWorkspace> = (0..5).map(|i| workspace(&format!("ws-sick{i:05}"), "d-1", "UNHEALTHY")).collect();
+    let seen = estate(sick, 45);
+    let old = Episode { since: at(0), state: "UNHEALTHY".into(), unhealthy_since: Some(at(0)), ..Episode::default() };
+    let episodes: BTreeMap<String, Episode> =
+        seen.workspaces[45..].iter().map(|w| (w.resource.key(), old.clone())).collect();
+    let plan = run(&seen, &episodes, &BTreeMap::new(), at(20));
+    let reboots = plan.decisions.iter().filter(|d| matches!(d.action, Some(Action::Reboot { .. }))).count();
+    assert_eq!(reboots, 3);
+    let deferred: Vec<&Decision> = plan.decisions.iter().filter(|d| d.note == Some(Note::Deferred)).collect();
+    assert_eq!(deferred.len(), 2);
+    assert!(deferred[0].reason.contains("next window at 2026-11-23 11:00:00 UTC"), "{}", deferred[0].reason);
+    assert_eq!(plan.budgets.get("default"), Some(&Budget { window: at(0), used: 3 }));
+    // next hour: the budget is fresh
+    let next = run(&seen, &episodes_of(&plan), &plan.budgets, at(60));
+    assert!(next.decisions.iter().filter(|d| matches!(d.action, Some(Action::Reboot { .. }))).count() >= 2);
+}
+
+#[test]
+fn pool_and_fleet_errors_are_classified() {
+    let pool = |errors: &[&str]| SeenResource {
+        resource: ResourceRef::new("123456789012", "eu-central-1", ResourceKind::WorkspacesPool, "wspool-1").unwrap(),
+        name: "wspool-1".into(),
+        state: "RUNNING".into(),
+        errors: errors.iter().map(|c| ((*c).to_owned(), "message".to_owned())).collect(),
+        tags: BTreeMap::new(),
+    };
+    let none = BTreeMap::new();
+    let config =
+        Seen { pools: vec![pool(&["IAM_SERVICE_ROLE_IS_MISSING", "INTERNAL_SERVICE_ERROR"])], ..Seen::default() };
+    let plan = run(&config, &none, &BTreeMap::new(), at(0));
+    assert_eq!(
+        decision(&plan, "wspool-1").action,
+        Some(Action::Escalate { cause: "configuration:IAM_SERVICE_ROLE_IS_MISSING".into() })
+    );
+    assert_eq!(decision(&run(&config, &episodes_of(&plan), &BTreeMap::new(), at(5)), "wspool-1").action, None);
+    let transient = Seen { pools: vec![pool(&["INTERNAL_SERVICE_ERROR"])], ..Seen::default() };
+    let early = run(&transient, &none, &BTreeMap::new(), at(0));
+    assert_eq!(
+        (decision(&early, "wspool-1").action.clone(), decision(&early, "wspool-1").note),
+        (None, Some(Note::Deferred))
+    );
+    let late = run(&transient, &episodes_of(&early), &BTreeMap::new(), at(30));
+    assert_eq!(
+        decision(&late, "wspool-1").action,
+        Some(Action::Escalate { cause: "persistent:INTERNAL_SERVICE_ERROR".into() })
+    );
+    let stopped = Seen { pools: vec![pool(&["WORKSPACES_POOL_STOPPED"])], ..Seen::default() };
+    assert!(run(&stopped, &none, &BTreeMap::new(), at(0)).decisions.is_empty());
+    assert_eq!(classify_error("SOMETHING_NEW"), ErrorClass::Configuration);
+}
+
+fn any_state() -> impl Strategy<Value = String> {
+    prop::sample::select(vec![
+        "AVAILABLE",
+        "UNHEALTHY",
+        "IMPAIRED",
+        "ERROR",
+        "REBOOTING",
+        "REBUILDING",
+        "ADMIN_MAINTENANCE",
+        "MAINTENANCE",
+        "STOPPED",
+        "STARTING",
+        "SUSPENDED",
+        "TERMINATING",
+        "SOMETHING_NEW",
+    ])
+    .prop_map(str::to_owned)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Whatever the states, memories and budgets: reboots only from UNHEALTHY/IMPAIRED, rebuilds only from
+    /// UNHEALTHY and only where allowed, nothing in maintenance, skipped or (default selection) connected,
+    /// nothing in a directory over the breaker's threshold, and never more actions than the budget.
+    #[test]
+    fn no_unsafe_action(
+        states in prop::collection::vec((any_state(), any::<bool>(), any::<bool>(), any::<bool>(), 0u32..4, 0i64..200), 1..30),
+        used in 0u32..4,
+        now in 0i64..300,
+    ) {
+        let mut workspaces = Vec::new();
+        let mut episodes = BTreeMap::new();
+        for (i, (state, connected, kiosk, skip, reboots, since)) in states.iter().enumerate() {
+            let mut w = workspace(&format!("ws-p{i:08}"), if i % 2 == 0 { "d-1" } else { "d-2" }, state);
+            w.connected = Some(*connected);
+            if *kiosk { w.tags.insert("kind".into(), "kiosk".into()); }
+            if *skip { w.tags.insert("autopilot/skip".into(), "yes".into()); }
+            episodes.insert(w.resource.key(), Episode {
+                since: at(-since),
+                state: state.clone(),
+                unhealthy_since: Some(at(-since)),
+                reboots: (0..*reboots).map(|r| at(-since + i64::from(r))).collect(),
+                ..Episode::default()
+            });
+            workspaces.push(w);
+        }
+        let seen = Seen { workspaces, ..Seen::default() };
+        let budgets = BTreeMap::from([("default".to_owned(), Budget { window: at(now).duration_trunc(Duration::hours(1)).unwrap(), used })]);
+        let plan = run(&seen, &episodes, &budgets, at(now));
+        let health = directory_health(&seen.workspaces);
+        let mut actions = 0;
+        for d in &plan.decisions {
+            let Some(action @ (Action::Reboot { .. } | Action::Rebuild)) = &d.action else { continue };
+            actions += u32::from(d.selection.as_deref() == Some("default"));
+            let w = seen.workspaces.iter().find(|w| w.id == d.name).unwrap();
+            prop_assert!(matches!(w.state.as_str(), "UNHEALTHY" | "IMPAIRED"), "{action:?} on {}", w.state);
+            prop_assert!(!w.tags.contains_key("autopilot/skip"));
+            let kiosk = w.tags.contains_key("kind");
+            prop_assert!(kiosk || !w.connected.unwrap_or(true), "connected user interrupted");
+            if *action == Action::Rebuild { prop_assert!(kiosk && w.state == "UNHEALTHY"); }
+            let (unhealthy, population) = health[w.directory_id.as_str()];
+            prop_assert!(population < 5 || f64::from(unhealthy) / f64::from(population) <= 0.3, "acted during an outage");
+        }
+        prop_assert!(used + actions <= 3, "budget exceeded: {used} + {actions}");
+    }
+}

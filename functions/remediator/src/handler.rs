@@ -1,0 +1,259 @@
+//! The handler: a tick sweeps everything; a `CloudWatch Alarm State Change` into `ALARM` for an alarm the
+//! policy maps sweeps just that directory, pool or fleet now; `Remediation Requested` sweeps one resource or
+//! scope (a WorkSpace named by a person skips the `reboot_after` wait, nothing else); every sweep runs under
+//! the function lease. A person's `ModifyWorkspaceState` to admin maintenance (CloudTrail) puts the WorkSpace
+//! hands off until they take it out again.
+
+use crate::act::{self, ActContext, ActionReport, Stored};
+use crate::decide::{self, Budget, Episode, Inputs, Request};
+use crate::observe::{Scope, observe};
+use autopilot_shared::error::AutopilotError;
+use autopilot_shared::events::{ApiCall, CloudTrailCall, Command, Input};
+use autopilot_shared::policy::{AlarmScope, RemediationPolicy};
+use autopilot_shared::resource::{ResourceKind, ResourceRef};
+pub use autopilot_shared::runtime::{Config, Deps};
+use autopilot_shared::runtime::{acquire_function_lease, call_account, classified, is_own_call, load_policy};
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+/// The function's name: its service name in logs, metrics and ledger keys.
+pub const FUNCTION: &str = "remediator";
+
+/// What one invocation did; `status` is `swept`, `busy`, `ignored` (an alarm that is not `ALARM` or not
+/// mapped), `recorded` / `ours` (a `ModifyWorkspaceState` call), or `no-remediation` (no policy section).
+pub type Report = autopilot_shared::runtime::Report<ActionReport>;
+
+/// Handles one event. `remaining` is the invocation's remaining time.
+pub async fn handle(
+    deps: &Deps,
+    payload: serde_json::Value,
+    remaining: std::time::Duration,
+) -> Result<Report, AutopilotError> {
+    let input = autopilot_shared::events::parse(payload).map_err(classified)?;
+    let correlation_id = input.id().to_owned();
+    let now = deps.clock.now();
+    let mut report = Report::new(correlation_id.clone());
+    if let Input::CloudTrail(event) = &input {
+        return record_call(deps, &event.detail, report, now).await;
+    }
+    let active = load_policy(deps).await?;
+    report.policy_version = active.version;
+    report.dry_run = active.dry_run;
+    let (scope, request) = match scope_of(&input, active.policy.remediation.as_ref())? {
+        Some(found) => found,
+        None => {
+            report.status = "ignored".into();
+            return Ok(report);
+        }
+    };
+    let Some(policy) = active.policy.remediation.as_ref() else {
+        if scope != Scope::All {
+            return Err(AutopilotError::invalid_input(
+                "the policy has no `remediation` section: nothing is remediated",
+            ));
+        }
+        report.status = "no-remediation".into();
+        return Ok(report);
+    };
+    let Some(lease) = acquire_function_lease(deps, FUNCTION, &correlation_id, now, remaining).await? else {
+        if scope != Scope::All {
+            // An alarm or a request must not be lost while a tick runs: EventBridge retries it.
+            return Err(AutopilotError::retryable(format!(
+                "{FUNCTION} is busy; event {correlation_id} will be retried"
+            )));
+        }
+        report.status = "busy".into();
+        return Ok(report);
+    };
+    let fence = lease.fence();
+    let aws = deps.aws.with_deadline(remaining);
+    let ctx = ActContext {
+        aws: &aws,
+        ledger: &deps.ledger,
+        function: FUNCTION,
+        correlation_id: &correlation_id,
+        dry_run: active.dry_run,
+        fence: Some(&fence),
+        now,
+        remaining,
+        event_bus: deps.config.event_bus.as_deref(),
+    };
+    let (account, _) = input.origin(&deps.config.region);
+    let result = sweep(deps, &ctx, policy, &scope, &request, &account).await;
+    let _ = deps.ledger.release_lease(&lease).await;
+    let (api_calls, actions) = result?;
+    report.status = "swept".into();
+    report.api_calls = api_calls;
+    report.actions = actions;
+    Ok(report)
+}
+
+/// What an input asks to sweep; `None` when it asks for nothing (an alarm leaving `ALARM`, or one the policy
+/// does not map).
+fn scope_of(input: &Input, policy: Option<&RemediationPolicy>) -> Result<Option<(Scope, Request)>, AutopilotError> {
+    Ok(Some(match input {
+        Input::Tick(_) => (Scope::All, Request::default()),
+        Input::Alarm(event) => {
+            let alarm = &event.detail;
+            let mapped = policy.and_then(|p| p.alarms.get(&alarm.alarm_name));
+            let Some(scope) = mapped.filter(|_| alarm.state.value == "ALARM") else {
+                tracing::info!(alarm = %alarm.alarm_name, state = %alarm.state.value, mapped = mapped.is_some(), "alarm ignored");
+                return Ok(None);
+            };
+            let scope = match scope {
+                AlarmScope::Directory(id) => Scope::Directory(id.clone()),
+                AlarmScope::Pool(id) => Scope::Pool(id.clone()),
+                AlarmScope::Fleet(name) => Scope::Fleet(name.clone()),
+            };
+            (scope, Request::default())
+        }
+        Input::Command(command) => {
+            let Command::RemediationRequested(requested) = &command.command else {
+                return Err(AutopilotError::invalid_input(format!(
+                    "{FUNCTION} does not handle this command ({}); check the EventBridge rules",
+                    command.envelope.id.as_deref().unwrap_or_default()
+                )));
+            };
+            let id = requested.resource_id.trim().to_owned();
+            if id.is_empty() || id.contains('#') {
+                return Err(AutopilotError::invalid_input(format!(
+                    "detail.resourceId: {:?} is not a resource id",
+                    requested.resource_id
+                )));
+            }
+            let mut request = Request { workspace: None, at: command.envelope.time };
+            let scope = match requested.resource_type.as_str() {
+                "workspace" => {
+                    request.workspace = Some((id.clone(), input.id().to_owned()));
+                    Scope::Workspace(id)
+                }
+                "directory" => Scope::Directory(id),
+                "workspaces-pool" => Scope::Pool(id),
+                "fleet" => Scope::Fleet(id),
+                "image-builder" => Scope::Builder(id),
+                other => {
+                    return Err(AutopilotError::invalid_input(format!(
+                        "detail.resourceType: {other:?} is not one of workspace, directory, workspaces-pool, fleet, image-builder"
+                    )));
+                }
+            };
+            (scope, request)
+        }
+        Input::CloudTrail(_) | Input::AppStreamSession(_) | Input::WorkSpacesAccess(_) => {
+            return Err(AutopilotError::invalid_input(format!(
+                "{FUNCTION} does not handle this input (event {}); check the EventBridge rules",
+                input.id()
+            )));
+        }
+    }))
+}
+
+/// Observe, decide, act for one scope.
+async fn sweep(
+    deps: &Deps,
+    ctx: &ActContext<'_>,
+    policy: &RemediationPolicy,
+    scope: &Scope,
+    request: &Request,
+    account: &str,
+) -> Result<(u32, Vec<ActionReport>), AutopilotError> {
+    let started = std::time::Instant::now();
+    let observation = observe(ctx.aws, scope, account, &deps.config.region).await.map_err(classified)?;
+    let stored = read_books(ctx, policy).await?;
+    let episodes: BTreeMap<String, Episode> =
+        stored.episodes.iter().map(|(k, v)| (k.clone(), v.state.clone())).collect();
+    let budgets: BTreeMap<String, Budget> = stored.budgets.iter().map(|(k, v)| (k.clone(), v.state)).collect();
+    let plan = decide::plan(
+        &observation.seen,
+        Inputs {
+            policy,
+            episodes: &episodes,
+            budgets: &budgets,
+            tag_prefix: &deps.config.tag_prefix,
+            now: ctx.now,
+            request,
+            full_sweep: *scope == Scope::All,
+        },
+    );
+    let unhealthy =
+        observation.seen.workspaces.iter().filter(|w| matches!(w.state.as_str(), "UNHEALTHY" | "IMPAIRED")).count();
+    metrics::gauge!("workspaces_unhealthy").set(unhealthy as f64);
+    for decision in &plan.decisions {
+        tracing::debug!(resource = %decision.resource, action = ?decision.action, reason = %decision.reason, "decided");
+    }
+    let (actions, act_calls) = act::act(ctx, &plan, &stored).await.map_err(|e| classified(e.0))?;
+    let calls = observation.api_calls + act_calls;
+    metrics::counter!("api_calls").increment(u64::from(calls));
+    metrics::histogram!("reconcile_duration_ms").record(started.elapsed().as_secs_f64() * 1000.0);
+    Ok((calls, actions))
+}
+
+/// Open episodes (listed from the index, then read consistently) and the budgets of every selection.
+async fn read_books(ctx: &ActContext<'_>, policy: &RemediationPolicy) -> Result<Stored, AutopilotError> {
+    let mut stored = Stored::default();
+    for (id, _) in ctx.ledger.open_work_items::<Episode>(act::KIND).await.map_err(classified)? {
+        if let Some(fresh) = ctx.ledger.get_work_item::<Episode>(act::KIND, &id).await.map_err(classified)? {
+            stored.episodes.insert(id, fresh);
+        }
+    }
+    for selection in std::iter::once(&policy.default).chain(&policy.selections) {
+        if let Some(budget) =
+            ctx.ledger.get_work_item::<Budget>(act::BUDGET_KIND, &selection.name).await.map_err(classified)?
+        {
+            stored.budgets.insert(selection.name.clone(), budget);
+        }
+    }
+    Ok(stored)
+}
+
+/// A person's `ModifyWorkspaceState`: into admin maintenance → hands off; back to AVAILABLE → the WorkSpace
+/// is watched again from scratch (the `reboot_after` wait starts anew). Our own calls and stale events
+/// change nothing.
+async fn record_call(
+    deps: &Deps,
+    call: &CloudTrailCall,
+    mut report: Report,
+    now: DateTime<Utc>,
+) -> Result<Report, AutopilotError> {
+    let ApiCall::ModifyWorkspaceState { workspace_id, workspace_state } = call.api_call().map_err(classified)? else {
+        report.status = "ignored".into();
+        return Ok(report);
+    };
+    if is_own_call(call, &deps.config.own_role_name) {
+        report.status = "ours".into();
+        return Ok(report);
+    }
+    let resource = ResourceRef::new(call_account(call), &call.aws_region, ResourceKind::Workspace, &workspace_id)
+        .map_err(AutopilotError::invalid_input)?;
+    let key = resource.key();
+    let at = call.event_time.min(now);
+    let stored = deps.ledger.get_work_item::<Episode>(act::KIND, &key).await.map_err(classified)?;
+    let mut episode = stored.as_ref().map(|s| s.state.clone()).unwrap_or_else(|| Episode {
+        since: at,
+        state: workspace_state.clone(),
+        ..Episode::default()
+    });
+    let before = episode.clone();
+    match workspace_state.as_str() {
+        "ADMIN_MAINTENANCE" if episode.hands_off_since.is_none_or(|since| at > since) => {
+            episode.hands_off_since = Some(at);
+            episode.state = workspace_state.clone();
+        }
+        "AVAILABLE" if episode.hands_off_since.is_some_and(|since| at >= since) => {
+            episode.hands_off_since = None;
+            episode.unhealthy_since = None;
+            episode.noted = None;
+        }
+        _ => {}
+    }
+    report.status = "recorded".into();
+    if episode == before || (stored.is_none() && episode.hands_off_since.is_none()) {
+        return Ok(report);
+    }
+    deps.ledger
+        .put_work_item(act::KIND, &key, &episode, stored.map(|s| s.version), None, now, true, None)
+        .await
+        .map_err(classified)?;
+    tracing::info!(resource = %resource, state = %workspace_state, at = %at, "maintenance change recorded");
+    Ok(report)
+}

@@ -1,0 +1,330 @@
+//! The observe step: one paginated Describe per service for the scope swept, then — only for the resources in
+//! trouble (or named by a request) — their tags and, for WorkSpaces, whether a user is connected
+//! (`DescribeWorkspacesConnectionStatus`, 25 ids per call). A WorkSpace is always observed with its whole
+//! directory, because the circuit breaker needs the directory's population.
+
+use crate::decide::{Seen, SeenResource, SeenWorkspace};
+use autopilot_shared::clients::AwsClients;
+use autopilot_shared::error::ObserveError;
+use autopilot_shared::lookups::{CONCURRENCY, appstream_tags, workspaces_tags};
+use autopilot_shared::resource::{ResourceKind, ResourceRef, account_region};
+use futures::{StreamExt, TryStreamExt};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The largest page `DescribeWorkspaces` serves, and the most ids the batch calls take.
+pub const BATCH: usize = 25;
+
+/// What a sweep looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything (a tick).
+    All,
+    /// One directory's WorkSpaces.
+    Directory(String),
+    /// One WorkSpace (observed with its directory).
+    Workspace(String),
+    Pool(String),
+    Fleet(String),
+    Builder(String),
+}
+
+impl Scope {
+    fn wants_workspaces(&self) -> bool {
+        matches!(self, Scope::All | Scope::Directory(_) | Scope::Workspace(_))
+    }
+}
+
+/// Everything observed and how many AWS calls it took.
+#[derive(Debug, Clone, Default)]
+pub struct Observation {
+    pub seen: Seen,
+    pub api_calls: u32,
+}
+
+/// WorkSpace states whose tags and connection state are read.
+fn in_trouble(state: &str) -> bool {
+    matches!(state, "UNHEALTHY" | "IMPAIRED" | "ERROR")
+}
+
+/// Observes `scope`. `DescribeWorkspaces` returns no ARN: WorkSpaces are placed in `account` (the account the
+/// event came from) and `region`.
+pub async fn observe(
+    aws: &AwsClients,
+    scope: &Scope,
+    account: &str,
+    region: &str,
+) -> Result<Observation, ObserveError> {
+    let calls = AtomicU32::new(0);
+    let count = || calls.fetch_add(1, Ordering::Relaxed);
+    let mut seen = Seen::default();
+
+    if scope.wants_workspaces() {
+        let directory = match scope {
+            Scope::Directory(directory) => Some(directory.clone()),
+            Scope::Workspace(id) => {
+                count();
+                let found = aws
+                    .workspaces
+                    .describe_workspaces()
+                    .workspace_ids(id)
+                    .send()
+                    .await
+                    .map_err(|e| ObserveError::sdk("WorkSpace", &e))?;
+                let directory = found.workspaces().first().and_then(|w| w.directory_id()).map(str::to_owned);
+                if directory.is_none() {
+                    return Err(ObserveError {
+                        what: format!("WorkSpace {id}"),
+                        message: "not found".into(),
+                        class: autopilot_shared::error::ErrorClass::NonRetryable,
+                    });
+                }
+                directory
+            }
+            _ => None,
+        };
+        let mut workspaces = Vec::new();
+        let mut token = None;
+        loop {
+            count();
+            let page = aws
+                .workspaces
+                .describe_workspaces()
+                .set_directory_id(directory.clone())
+                .limit(BATCH as i32)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| ObserveError::sdk("WorkSpaces", &e))?;
+            workspaces.extend(page.workspaces().iter().cloned());
+            token = page.next_token().map(str::to_owned);
+            if token.is_none() {
+                break;
+            }
+        }
+        let requested = match scope {
+            Scope::Workspace(id) => Some(id.as_str()),
+            _ => None,
+        };
+        for workspace in &workspaces {
+            let id = workspace.workspace_id().unwrap_or_default();
+            let Ok(resource) = ResourceRef::new(account, region, ResourceKind::Workspace, id) else {
+                tracing::warn!(%id, "WorkSpace with an unusable id: not touched");
+                continue;
+            };
+            seen.workspaces.push(SeenWorkspace {
+                resource,
+                id: id.to_owned(),
+                directory_id: workspace.directory_id().unwrap_or_default().to_owned(),
+                user: workspace.user_name().unwrap_or_default().to_owned(),
+                state: workspace.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                tags: BTreeMap::new(),
+                connected: None,
+            });
+        }
+        let look_up: Vec<usize> = (0..seen.workspaces.len())
+            .filter(|&i| in_trouble(&seen.workspaces[i].state) || requested == Some(seen.workspaces[i].id.as_str()))
+            .collect();
+        let tags: Vec<(usize, BTreeMap<String, String>)> = futures::stream::iter(look_up.iter().copied())
+            .map(|index| {
+                count();
+                let id = seen.workspaces[index].id.clone();
+                async move { Ok::<_, ObserveError>((index, workspaces_tags(aws, &id, "WorkSpace tags").await?)) }
+            })
+            .buffer_unordered(CONCURRENCY)
+            .try_collect()
+            .await?;
+        for (index, tags) in tags {
+            seen.workspaces[index].tags = tags;
+        }
+        let ids: Vec<String> = look_up.iter().map(|&i| seen.workspaces[i].id.clone()).collect();
+        let mut connected = BTreeMap::new();
+        for chunk in ids.chunks(BATCH) {
+            count();
+            let status = aws
+                .workspaces
+                .describe_workspaces_connection_status()
+                .set_workspace_ids(Some(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| ObserveError::sdk("WorkSpaces connection status", &e))?;
+            for entry in status.workspaces_connection_status() {
+                if let (Some(id), Some(state)) = (entry.workspace_id(), entry.connection_state()) {
+                    // UNKNOWN stays unknown: treated as possibly connected.
+                    let known = match state.as_str() {
+                        "CONNECTED" => Some(true),
+                        "DISCONNECTED" => Some(false),
+                        _ => None,
+                    };
+                    connected.insert(id.to_owned(), known);
+                }
+            }
+        }
+        for workspace in &mut seen.workspaces {
+            workspace.connected = connected.get(&workspace.id).copied().flatten();
+        }
+    }
+
+    if matches!(scope, Scope::All | Scope::Pool(_)) {
+        let mut token = None;
+        loop {
+            count();
+            let mut request = aws.workspaces.describe_workspaces_pools().set_next_token(token);
+            if let Scope::Pool(id) = scope {
+                request = request.pool_ids(id);
+            }
+            let page = request.send().await.map_err(|e| ObserveError::sdk("WorkSpaces Pools", &e))?;
+            for pool in page.workspaces_pools() {
+                let (account, pool_region) = account_region(pool.pool_arn(), region);
+                let Ok(resource) = ResourceRef::new(account, pool_region, ResourceKind::WorkspacesPool, pool.pool_id())
+                else {
+                    continue;
+                };
+                let errors = pool
+                    .errors()
+                    .iter()
+                    .map(|e| {
+                        (
+                            e.error_code().map_or("UNKNOWN", |c| c.as_str()).to_owned(),
+                            e.error_message().unwrap_or_default().to_owned(),
+                        )
+                    })
+                    .collect();
+                seen.pools.push(SeenResource {
+                    resource,
+                    name: pool.pool_id().to_owned(),
+                    state: pool.state().as_str().to_owned(),
+                    errors,
+                    tags: BTreeMap::new(),
+                });
+            }
+            token = page.next_token().map(str::to_owned);
+            if token.is_none() {
+                break;
+            }
+        }
+        let troubled: Vec<usize> = (0..seen.pools.len()).filter(|&i| !seen.pools[i].errors.is_empty()).collect();
+        let tags: Vec<(usize, BTreeMap<String, String>)> = futures::stream::iter(troubled)
+            .map(|index| {
+                count();
+                let id = seen.pools[index].name.clone();
+                async move { Ok::<_, ObserveError>((index, workspaces_tags(aws, &id, "pool tags").await?)) }
+            })
+            .buffer_unordered(CONCURRENCY)
+            .try_collect()
+            .await?;
+        for (index, tags) in tags {
+            seen.pools[index].tags = tags;
+        }
+    }
+
+    if matches!(scope, Scope::All | Scope::Fleet(_)) {
+        let mut token = None;
+        let mut arns = Vec::new();
+        loop {
+            count();
+            let mut request = aws.appstream.describe_fleets().set_next_token(token);
+            if let Scope::Fleet(name) = scope {
+                request = request.names(name);
+            }
+            let page = request.send().await.map_err(|e| ObserveError::sdk("AppStream fleets", &e))?;
+            for fleet in page.fleets() {
+                let name = fleet.name().unwrap_or_default().to_owned();
+                let (account, fleet_region) = account_region(fleet.arn().unwrap_or_default(), region);
+                let Ok(resource) = ResourceRef::new(account, fleet_region, ResourceKind::Fleet, &name) else {
+                    continue;
+                };
+                let errors = fleet
+                    .fleet_errors()
+                    .iter()
+                    .map(|e| {
+                        (
+                            e.error_code().map_or("UNKNOWN", |c| c.as_str()).to_owned(),
+                            e.error_message().unwrap_or_default().to_owned(),
+                        )
+                    })
+                    .collect();
+                arns.push(fleet.arn().unwrap_or_default().to_owned());
+                seen.fleets.push(SeenResource {
+                    resource,
+                    name,
+                    state: fleet.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                    errors,
+                    tags: BTreeMap::new(),
+                });
+            }
+            token = page.next_token().map(str::to_owned);
+            if token.is_none() {
+                break;
+            }
+        }
+        let troubled: Vec<usize> = (0..seen.fleets.len()).filter(|&i| !seen.fleets[i].errors.is_empty()).collect();
+        seen.fleets = with_appstream_tags(aws, seen.fleets, &arns, &troubled, &count, "fleet tags").await?;
+    }
+
+    if matches!(scope, Scope::All | Scope::Builder(_)) {
+        let mut token = None;
+        let mut arns = Vec::new();
+        loop {
+            count();
+            let mut request = aws.appstream.describe_image_builders().max_results(BATCH as i32).set_next_token(token);
+            if let Scope::Builder(name) = scope {
+                request = request.names(name);
+            }
+            let page = request.send().await.map_err(|e| ObserveError::sdk("image builders", &e))?;
+            for builder in page.image_builders() {
+                let name = builder.name().unwrap_or_default().to_owned();
+                let (account, builder_region) = account_region(builder.arn().unwrap_or_default(), region);
+                let Ok(resource) = ResourceRef::new(account, builder_region, ResourceKind::ImageBuilder, &name) else {
+                    continue;
+                };
+                arns.push(builder.arn().unwrap_or_default().to_owned());
+                seen.builders.push(SeenResource {
+                    resource,
+                    name,
+                    state: builder.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                    errors: autopilot_shared::error::appstream_resource_errors(builder.image_builder_errors())
+                        .into_iter()
+                        .map(|line| match line.split_once(": ") {
+                            Some((code, message)) => (code.to_owned(), message.to_owned()),
+                            None => (line, String::new()),
+                        })
+                        .collect(),
+                    tags: BTreeMap::new(),
+                });
+            }
+            token = page.next_token().map(str::to_owned);
+            if token.is_none() {
+                break;
+            }
+        }
+        let troubled: Vec<usize> = (0..seen.builders.len()).filter(|&i| seen.builders[i].state == "FAILED").collect();
+        seen.builders = with_appstream_tags(aws, seen.builders, &arns, &troubled, &count, "image builder tags").await?;
+    }
+
+    Ok(Observation { seen, api_calls: calls.into_inner() })
+}
+
+/// Reads the tags of the AppStream resources at `indices` (by ARN, bounded concurrency).
+async fn with_appstream_tags(
+    aws: &AwsClients,
+    mut resources: Vec<SeenResource>,
+    arns: &[String],
+    indices: &[usize],
+    count: &impl Fn() -> u32,
+    what: &str,
+) -> Result<Vec<SeenResource>, ObserveError> {
+    let tags: Vec<(usize, BTreeMap<String, String>)> = futures::stream::iter(indices.iter().copied())
+        .map(|index| {
+            count();
+            let arn = arns[index].clone();
+            async move { Ok::<_, ObserveError>((index, appstream_tags(aws, &arn, what).await?)) }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    for (index, tags) in tags {
+        resources[index].tags = tags;
+    }
+    Ok(resources)
+}

@@ -1,0 +1,50 @@
+//! Which events reach the remediator. `template.yaml` declares the same EventBridge rules; a test checks that
+//! both agree, and `autopilot simulate` routes injected events with [`routes`].
+
+pub use autopilot_shared::events::Rule;
+
+/// The rules; schedule ticks come from EventBridge Scheduler, not from a rule.
+pub const EVENT_RULES: [Rule; 3] = [
+    Rule {
+        name: "RemediatorRequests",
+        source: autopilot_shared::events::AUTOPILOT_SOURCE,
+        detail_type: "Remediation Requested",
+        event_names: &[],
+    },
+    Rule {
+        name: "RemediatorAlarms",
+        source: "aws.cloudwatch",
+        detail_type: "CloudWatch Alarm State Change",
+        event_names: &[],
+    },
+    Rule {
+        name: "RemediatorMaintenanceCalls",
+        source: "aws.workspaces",
+        detail_type: "AWS API Call via CloudTrail",
+        event_names: &["ModifyWorkspaceState"],
+    },
+];
+
+/// Whether EventBridge would deliver `event` to the remediator through one of its rules.
+pub fn routes(event: &serde_json::Value) -> bool {
+    autopilot_shared::events::routes(&EVENT_RULES, event)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use autopilot_shared::events::{check_samples, read_sample as read};
+
+    #[test]
+    fn sample_events_route_as_the_rules_say() {
+        let events = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events");
+        assert!(routes(&read(&events.join("command-remediation-requested.json"))));
+        assert!(routes(&read(&events.join("cloudwatch-alarm-state-change.json"))));
+        assert!(routes(&read(&events.join("cloudtrail-modify-workspace-state.json"))));
+        assert!(!routes(&read(&events.join("cloudtrail-update-workspaces-pool.json"))));
+        assert!(!routes(&read(&events.join("command-rollout-requested.json"))));
+        // every sample in events/remediator/ parses and reaches the function (ticks come from the schedule)
+        let samples = check_samples(&events.join("remediator"), &EVENT_RULES);
+        assert_eq!(samples, Ok(5));
+    }
+}
