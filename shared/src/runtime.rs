@@ -146,6 +146,24 @@ pub async fn acquire_function_lease(
     }
 }
 
+/// The function lease for an event: `Ok(None)` when another invocation holds it and the event may simply
+/// yield (a tick: the next one comes), a retryable error when it must not be lost (a command or an alarm:
+/// EventBridge delivers it again).
+pub async fn lease_or_yield(
+    deps: &Deps,
+    function: &str,
+    correlation_id: &str,
+    now: DateTime<Utc>,
+    remaining: std::time::Duration,
+    must_not_be_lost: bool,
+) -> Result<Option<Lease>, AutopilotError> {
+    let lease = acquire_function_lease(deps, function, correlation_id, now, remaining).await?;
+    if lease.is_none() && must_not_be_lost {
+        return Err(AutopilotError::retryable(format!("{function} is busy; event {correlation_id} will be retried")));
+    }
+    Ok(lease)
+}
+
 /// Whether a CloudTrail call was made by one of this deployment's roles (our own action echoed back): the
 /// caller's assumed-role name starts with `own_role_name` (the functions' roles share that prefix).
 pub fn is_own_call(call: &CloudTrailCall, own_role_name: &str) -> bool {

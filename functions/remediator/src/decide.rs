@@ -188,6 +188,23 @@ pub struct Decision {
     pub episode: Option<Episode>,
 }
 
+impl Decision {
+    /// A decision about `resource` that does nothing yet (the rules fill it in).
+    fn about(resource: &ResourceRef, name: &str, state: &str) -> Self {
+        Decision {
+            resource: resource.clone(),
+            name: name.to_owned(),
+            state: state.to_owned(),
+            selection: None,
+            action: None,
+            note: None,
+            reason: String::new(),
+            details: serde_json::Value::Null,
+            episode: None,
+        }
+    }
+}
+
 /// The plan of one sweep: decisions in act order, and each selection's budget after them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Plan {
@@ -338,17 +355,9 @@ pub fn plan(seen: &Seen, inputs: Inputs<'_>) -> Plan {
             if !seen_keys.contains(key)
                 && let Ok(resource) = ResourceRef::from_key(key)
             {
-                plan.decisions.push(Decision {
-                    name: resource.id().to_owned(),
-                    resource,
-                    state: "GONE".into(),
-                    selection: None,
-                    action: None,
-                    note: None,
-                    reason: format!("no longer seen (last {}): the episode is closed", episode.state),
-                    details: serde_json::Value::Null,
-                    episode: None,
-                });
+                let mut decision = Decision::about(&resource, resource.id(), "GONE");
+                decision.reason = format!("no longer seen (last {}): the episode is closed", episode.state);
+                plan.decisions.push(decision);
             }
         }
     }
@@ -369,15 +378,11 @@ fn circuit(
 ) -> Option<Decision> {
     let figures = serde_json::json!({ "unhealthy": unhealthy, "population": population, "share": share });
     let decision = |action, reason: String, episode| Decision {
-        resource: resource.clone(),
-        name: directory.to_owned(),
-        state: if open { "OUTAGE".into() } else { "OK".into() },
-        selection: None,
         action,
-        note: None,
         reason,
         details: figures.clone(),
         episode,
+        ..Decision::about(&resource, directory, if open { "OUTAGE" } else { "OK" })
     };
     if !open {
         // The outage is over: close its episode.
@@ -433,17 +438,8 @@ fn decide_workspace(
     let requested = inputs.request.workspace.as_ref().filter(|(id, _)| *id == workspace.id);
     let state = workspace.state.as_str();
     let selection = policy.selection_for(workspace);
-    let mut decision = Decision {
-        resource: workspace.resource.clone(),
-        name: workspace.id.clone(),
-        state: state.to_owned(),
-        selection: Some(selection.name.clone()),
-        action: None,
-        note: None,
-        reason: String::new(),
-        details: serde_json::Value::Null,
-        episode: None,
-    };
+    let mut decision = Decision::about(&workspace.resource, &workspace.id, state);
+    decision.selection = Some(selection.name.clone());
 
     // Nothing wrong and nothing asked: an open episode closes (unless a person holds it).
     let troubled = is_unhealthy(state) || state == "ERROR";
@@ -620,17 +616,8 @@ fn decide_service_errors(kind: &str, seen: &SeenResource, inputs: Inputs<'_>) ->
     let stored = inputs.episodes.get(&seen.resource.key());
     let faults: Vec<&(String, String)> =
         seen.errors.iter().filter(|(code, _)| classify_error(code) != ErrorClass::Informational).collect();
-    let mut decision = Decision {
-        resource: seen.resource.clone(),
-        name: seen.name.clone(),
-        state: seen.state.clone(),
-        selection: None,
-        action: None,
-        note: None,
-        reason: String::new(),
-        details: serde_json::json!(faults.iter().map(|(c, m)| format!("{c}: {m}")).collect::<Vec<_>>()),
-        episode: None,
-    };
+    let mut decision = Decision::about(&seen.resource, &seen.name, &seen.state);
+    decision.details = serde_json::json!(faults.iter().map(|(c, m)| format!("{c}: {m}")).collect::<Vec<_>>());
     if faults.is_empty() {
         stored?;
         decision.reason = format!("the {kind} reports no errors any more: the episode is closed");
@@ -681,17 +668,8 @@ fn decide_service_errors(kind: &str, seen: &SeenResource, inputs: Inputs<'_>) ->
 
 fn decide_builder(seen: &SeenResource, inputs: Inputs<'_>) -> Option<Decision> {
     let stored = inputs.episodes.get(&seen.resource.key());
-    let mut decision = Decision {
-        resource: seen.resource.clone(),
-        name: seen.name.clone(),
-        state: seen.state.clone(),
-        selection: None,
-        action: None,
-        note: None,
-        reason: String::new(),
-        details: serde_json::json!(seen.errors.iter().map(|(c, m)| format!("{c}: {m}")).collect::<Vec<_>>()),
-        episode: None,
-    };
+    let mut decision = Decision::about(&seen.resource, &seen.name, &seen.state);
+    decision.details = serde_json::json!(seen.errors.iter().map(|(c, m)| format!("{c}: {m}")).collect::<Vec<_>>());
     if seen.state != "FAILED" {
         stored?;
         decision.reason = format!("{}: no longer FAILED, the episode is closed", seen.state);

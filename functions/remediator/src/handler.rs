@@ -12,7 +12,7 @@ use autopilot_shared::events::{ApiCall, CloudTrailCall, Command, Input};
 use autopilot_shared::policy::{AlarmScope, RemediationPolicy};
 use autopilot_shared::resource::{ResourceKind, ResourceRef};
 pub use autopilot_shared::runtime::{Config, Deps};
-use autopilot_shared::runtime::{acquire_function_lease, call_account, classified, is_own_call, load_policy};
+use autopilot_shared::runtime::{call_account, classified, is_own_call, lease_or_yield, load_policy};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
@@ -55,13 +55,8 @@ pub async fn handle(
         report.status = "no-remediation".into();
         return Ok(report);
     };
-    let Some(lease) = acquire_function_lease(deps, FUNCTION, &correlation_id, now, remaining).await? else {
-        if scope != Scope::All {
-            // An alarm or a request must not be lost while a tick runs: EventBridge retries it.
-            return Err(AutopilotError::retryable(format!(
-                "{FUNCTION} is busy; event {correlation_id} will be retried"
-            )));
-        }
+    let Some(lease) = lease_or_yield(deps, FUNCTION, &correlation_id, now, remaining, scope != Scope::All).await?
+    else {
         report.status = "busy".into();
         return Ok(report);
     };

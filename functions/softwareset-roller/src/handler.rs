@@ -14,7 +14,7 @@ use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use autopilot_shared::policy::RolloutPolicy;
 use autopilot_shared::resource::{ResourceKind, ResourceRef, account_region};
 pub use autopilot_shared::runtime::{Config, Deps};
-use autopilot_shared::runtime::{acquire_function_lease, begin, classified};
+use autopilot_shared::runtime::{begin, classified, lease_or_yield};
 use std::collections::BTreeMap;
 
 /// The function's name: its service name in logs, metrics and ledger keys.
@@ -51,13 +51,7 @@ pub async fn handle(
         report.status = "no-rollouts".into();
         return Ok(report);
     };
-    let Some(lease) = acquire_function_lease(deps, FUNCTION, &correlation_id, now, remaining).await? else {
-        if command.is_some() {
-            // A command must not be lost while a tick runs: EventBridge retries it.
-            return Err(AutopilotError::retryable(format!(
-                "{FUNCTION} is busy; command {correlation_id} will be retried"
-            )));
-        }
+    let Some(lease) = lease_or_yield(deps, FUNCTION, &correlation_id, now, remaining, command.is_some()).await? else {
         report.status = "busy".into();
         return Ok(report);
     };
