@@ -44,8 +44,8 @@ pub fn tick_event(schedule: &str, at: chrono::DateTime<chrono::Utc>) -> serde_js
     })
 }
 
-/// A CloudTrail `AWS API Call via CloudTrail` event for an AppStream call made by `actor` (an assumed-role ARN)
-/// at `at`, as EventBridge delivers it.
+/// A CloudTrail `AWS API Call via CloudTrail` event for an AppStream or WorkSpaces call (by its name) made by
+/// `actor` (an assumed-role ARN) at `at`, as EventBridge delivers it.
 pub fn cloudtrail_event(
     event_name: &str,
     request_parameters: serde_json::Value,
@@ -55,11 +55,12 @@ pub fn cloudtrail_event(
     let time = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let id = format!("ct-{event_name}-{}-{}", at.timestamp(), request_parameters);
     let id = autopilot_shared::ledger::keys::sha256_hex(id.as_bytes())[..32].to_owned();
+    let service = if event_name.contains("Workspace") { "workspaces" } else { "appstream" };
     serde_json::json!({
         "version": "0",
         "id": id,
         "detail-type": "AWS API Call via CloudTrail",
-        "source": "aws.appstream",
+        "source": format!("aws.{service}"),
         "account": "123456789012",
         "time": time,
         "region": "eu-central-1",
@@ -68,7 +69,7 @@ pub fn cloudtrail_event(
             "eventVersion": "1.09",
             "userIdentity": { "type": "AssumedRole", "arn": actor, "accountId": "123456789012" },
             "eventTime": time,
-            "eventSource": "appstream.amazonaws.com",
+            "eventSource": format!("{service}.amazonaws.com"),
             "eventName": event_name,
             "awsRegion": "eu-central-1",
             "requestParameters": request_parameters,

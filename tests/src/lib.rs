@@ -81,6 +81,17 @@ impl Harness {
         Box::pin(softwareset_roller::handle(&self.deps, event, REMAINING)).await
     }
 
+    /// Delivers one remediator tick at the current virtual time.
+    pub async fn remediator_tick(&self) -> remediator::Report {
+        let event = autopilot_local::tick_event("euc-autopilot-remediator", self.local.simulator.now());
+        self.deliver_to_remediator(event).await.expect("tick handled")
+    }
+
+    /// Delivers any event to the remediator.
+    pub async fn deliver_to_remediator(&self, event: serde_json::Value) -> Result<remediator::Report, AutopilotError> {
+        Box::pin(remediator::handle(&self.deps, event, REMAINING)).await
+    }
+
     /// Ticks the pool-scaler every `every` minutes for `minutes` minutes of virtual time.
     pub async fn run(&self, minutes: i64, every: i64) {
         let mut elapsed = 0;

@@ -1,0 +1,441 @@
+//! remediator end to end: the real handler, through the real SDK clients, against the simulator (WorkSpaces
+//! that fall ill on a virtual clock) and the embedded DynamoDB; every assertion reads the simulator's call
+//! log, its WorkSpaces, its captured outcome events or the ledger. GIVEN / WHEN / THEN.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use autopilot_local::{PERSON, cloudtrail_event};
+use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
+use autopilot_tests::{CallRecord, Harness};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde_json::json;
+
+/// Monday 2026-11-23 08:00 UTC.
+fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 23, 8, 0, 0).unwrap()
+}
+
+/// One WorkSpace line of an estate file.
+fn ws(id: &str, directory: &str, extra: &str) -> String {
+    format!("  - {{ id: {id}, user: u-{id}, directory_id: {directory}{extra} }}\n")
+}
+
+/// `count` healthy WorkSpaces in `directory`.
+fn healthy(prefix: &str, directory: &str, count: usize) -> String {
+    (0..count).map(|i| ws(&format!("{prefix}{i:04}"), directory, "")).collect()
+}
+
+fn estate(workspaces: &str, rest: &str) -> String {
+    format!("start: {}\nworkspaces:\n{workspaces}{rest}", start().to_rfc3339())
+}
+
+/// A fault `after` minutes from the start, cured by `cure`.
+fn fault(after: u32, cure: &str) -> String {
+    format!(", faults: [{{ after_minutes: {after}, cure: {cure} }}]")
+}
+
+const POLICY: &str = r#"
+version: 1
+defaults: { dry_run: false }
+remediation:
+  reboot_after: 15m
+  max_reboots: 2
+  reboot_window: 24h
+  cooldown: 30m
+  budget: { max_actions_per_hour: 100 }
+  circuit_breaker: { max_unhealthy_share: 0.3, min_population: 10 }
+  selections:
+    - { name: kiosks, select: { tag: { kind: kiosk } }, rebuild: true }
+  alarms:
+    dir-a-unhealthy: { directory: d-aaaaaaaaaa }
+"#;
+
+fn policy_with(replace: &str, with: &str) -> String {
+    POLICY.replace(replace, with)
+}
+
+/// Ticks the remediator every `every` minutes for `minutes` minutes.
+async fn run(h: &Harness, minutes: i64, every: i64) {
+    let until = h.local.simulator.now() + Duration::minutes(minutes);
+    while h.local.simulator.now() < until {
+        h.remediator_tick().await;
+        h.local.simulator.advance(Duration::minutes(every));
+    }
+}
+
+fn calls(h: &Harness, operation: &str) -> Vec<CallRecord> {
+    h.local.simulator.calls().into_iter().filter(|c| c.operation == operation).collect()
+}
+
+/// The WorkSpace ids a batch or single call named.
+fn ids(call: &CallRecord) -> Vec<String> {
+    call.resource.as_deref().unwrap_or_default().split(',').map(str::to_owned).collect()
+}
+
+fn state(h: &Harness, id: &str) -> String {
+    h.local.simulator.with_world(|w| w.workspaces[id].state.clone())
+}
+
+async fn audit(h: &Harness, id: &str) -> Vec<AuditRecord> {
+    h.deps.ledger.audit_by_resource(&format!("workspaces#123456789012#eu-central-1#workspace#{id}")).await.unwrap()
+}
+
+fn workspace_mutations(h: &Harness) -> Vec<CallRecord> {
+    h.mutations().into_iter().filter(|c| c.service == "workspaces").collect()
+}
+
+#[tokio::test]
+async fn an_unhealthy_workspace_is_rebooted_once_after_reboot_after_and_recovers() {
+    // GIVEN a WorkSpace that turns UNHEALTHY at 08:10 (a reboot cures it) among 20 healthy ones
+    let h = Harness::start(
+        &estate(
+            &(ws("ws-sick00001", "d-aaaaaaaaaa", &fault(10, "reboot")) + &healthy("ws-okay", "d-aaaaaaaaaa", 20)),
+            "",
+        ),
+        POLICY,
+        1,
+    )
+    .await;
+    // WHEN the remediator ticks every 5 minutes for 90 minutes
+    run(&h, 90, 5).await;
+    // THEN it was rebooted once, at the first tick 15 minutes after it was first seen UNHEALTHY (08:10 → 08:25)
+    let reboots = calls(&h, "RebootWorkspaces");
+    assert_eq!(reboots.len(), 1, "{reboots:?}");
+    assert_eq!(reboots[0].at, start() + Duration::minutes(25));
+    assert_eq!(ids(&reboots[0]), ["ws-sick00001"]);
+    // AND it recovered, the episode is closed and the action was announced and audited once
+    assert_eq!(state(&h, "ws-sick00001"), "AVAILABLE");
+    let applied = h.outcome_events("Remediation Applied");
+    assert_eq!(applied.len(), 1);
+    assert_eq!(applied[0]["workspaceId"], "ws-sick00001");
+    assert_eq!(applied[0]["action"], json!({ "kind": "reboot", "attempt": 1 }));
+    let audit = audit(&h, "ws-sick00001").await;
+    assert_eq!(audit.iter().filter(|r| r.outcome == AuditOutcome::Applied).count(), 1, "{audit:?}");
+    let open = h.deps.ledger.open_work_items::<serde_json::Value>(remediator::act::KIND).await.unwrap();
+    assert!(open.is_empty(), "{open:?}");
+    assert!(h.outcome_events("Escalation").is_empty());
+}
+
+#[tokio::test]
+async fn one_that_stays_unhealthy_is_rebooted_twice_then_rebuilt_only_where_allowed_else_escalated() {
+    // GIVEN two WorkSpaces only a rebuild cures: a kiosk (rebuild allowed) and a personal desktop
+    let workspaces = ws("ws-kiosk0001", "d-aaaaaaaaaa", &format!("{}, tags: {{ kind: kiosk }}", fault(5, "rebuild")))
+        + &ws("ws-desk00001", "d-aaaaaaaaaa", &fault(5, "rebuild"))
+        + &healthy("ws-okay", "d-aaaaaaaaaa", 20);
+    let h = Harness::start(&estate(&workspaces, ""), POLICY, 2).await;
+    // WHEN the remediator ticks every 5 minutes for 4 hours
+    run(&h, 240, 5).await;
+    // THEN each was rebooted twice, at least the cooldown apart
+    let reboots_of = |id: &str| -> Vec<DateTime<Utc>> {
+        calls(&h, "RebootWorkspaces").iter().filter(|c| ids(c).contains(&id.to_owned())).map(|c| c.at).collect()
+    };
+    for id in ["ws-kiosk0001", "ws-desk00001"] {
+        let reboots = reboots_of(id);
+        assert_eq!(reboots.len(), 2, "{id}: {reboots:?}");
+        assert!(reboots[1] - reboots[0] >= Duration::minutes(30), "{reboots:?}");
+    }
+    // AND the kiosk was rebuilt once and is AVAILABLE again; the desktop was never rebuilt
+    let rebuilds = calls(&h, "RebuildWorkspaces");
+    assert_eq!(rebuilds.iter().map(|c| ids(c)).collect::<Vec<_>>(), [["ws-kiosk0001"]]);
+    assert_eq!(state(&h, "ws-kiosk0001"), "AVAILABLE");
+    assert_eq!(state(&h, "ws-desk00001"), "UNHEALTHY");
+    // AND the desktop was escalated once, with the reason
+    let escalations = h.outcome_events("Escalation");
+    assert_eq!(escalations.len(), 1, "{escalations:?}");
+    assert_eq!(escalations[0]["name"], "ws-desk00001");
+    assert_eq!(escalations[0]["cause"], "unremedied");
+    assert!(escalations[0]["reason"].as_str().unwrap().contains("rebuild is not allowed"), "{escalations:?}");
+}
+
+#[tokio::test]
+async fn sixty_unhealthy_workspaces_take_three_reboot_calls_and_partial_failures_are_retried() {
+    // GIVEN 60 WorkSpaces that turn UNHEALTHY at 08:01 among 240 healthy ones, and 20% of reboot items failing
+    let sick: String = (0..60).map(|i| ws(&format!("ws-sick{i:05}"), "d-aaaaaaaaaa", &fault(1, "reboot"))).collect();
+    let h = Harness::start(
+        &estate(
+            &(sick + &healthy("ws-okay", "d-aaaaaaaaaa", 240)),
+            "faults: { batch_failure_rate: { RebootWorkspaces: 0.2 } }\n",
+        ),
+        POLICY,
+        3,
+    )
+    .await;
+    // WHEN the remediator ticks every 5 minutes for 2 hours
+    run(&h, 120, 5).await;
+    // THEN the first reboot sweep (08:20) made exactly three calls: 25 + 25 + 10
+    let reboots = calls(&h, "RebootWorkspaces");
+    let first: Vec<usize> = reboots.iter().filter(|c| c.at == reboots[0].at).map(|c| ids(c).len()).collect();
+    assert_eq!(first, [25, 25, 10]);
+    // AND the items that failed were retried on later sweeps until every WorkSpace was rebooted exactly once
+    let mut applied = 0;
+    let mut failed = 0;
+    for i in 0..60 {
+        let id = format!("ws-sick{i:05}");
+        let audit = audit(&h, &id).await;
+        let outcomes: Vec<AuditOutcome> = audit.iter().map(|r| r.outcome).collect();
+        assert_eq!(outcomes.iter().filter(|o| **o == AuditOutcome::Applied).count(), 1, "{id}: {outcomes:?}");
+        failed += outcomes.iter().filter(|o| **o == AuditOutcome::Failed).count();
+        applied += 1;
+        assert_eq!(state(&h, &id), "AVAILABLE", "{id}");
+    }
+    let named: usize = reboots.iter().map(|c| ids(c).len()).sum();
+    assert!(failed > 0, "the fault injected no item failure");
+    assert_eq!(named, applied + failed, "every id sent was either applied or a recorded failure");
+    assert!(h.outcome_events("Escalation").is_empty());
+}
+
+#[tokio::test]
+async fn forty_percent_of_a_directory_unhealthy_is_an_outage_no_action_one_escalation() {
+    // GIVEN 4 of 10 WorkSpaces UNHEALTHY at 08:05 for two hours (a directory outage: they recover by themselves)
+    let sick: String = (0..4)
+        .map(|i| {
+            ws(&format!("ws-sick{i:05}"), "d-aaaaaaaaaa", ", faults: [{ after_minutes: 5, cure: self, minutes: 120 }]")
+        })
+        .collect();
+    let h = Harness::start(&estate(&(sick + &healthy("ws-okay", "d-aaaaaaaaaa", 6)), ""), POLICY, 4).await;
+    // WHEN the remediator ticks every 5 minutes for 3 hours
+    run(&h, 180, 5).await;
+    // THEN no WorkSpace was touched, one Escalation named the outage with its figures
+    assert!(workspace_mutations(&h).is_empty(), "{:?}", workspace_mutations(&h));
+    let escalations = h.outcome_events("Escalation");
+    assert_eq!(escalations.len(), 1, "{escalations:?}");
+    assert_eq!(escalations[0]["cause"], "outage");
+    assert_eq!(escalations[0]["resourceType"], "directory");
+    assert_eq!(escalations[0]["details"]["unhealthy"], 4);
+    // AND each WorkSpace's deferral was recorded once; after the outage all recovered and every episode closed
+    for i in 0..4 {
+        let audit = audit(&h, &format!("ws-sick{i:05}")).await;
+        assert_eq!(audit.iter().filter(|r| r.outcome == AuditOutcome::Deferred).count(), 1, "{audit:?}");
+    }
+    assert!(h.deps.ledger.open_work_items::<serde_json::Value>(remediator::act::KIND).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_exhausted_budget_defers_the_rest_to_the_next_hour() {
+    // GIVEN 5 WorkSpaces UNHEALTHY at 08:01 among 45 healthy ones, and a budget of 3 actions per hour
+    let sick: String = (0..5).map(|i| ws(&format!("ws-sick{i:05}"), "d-aaaaaaaaaa", &fault(1, "reboot"))).collect();
+    let h = Harness::start(
+        &estate(&(sick + &healthy("ws-okay", "d-aaaaaaaaaa", 45)), ""),
+        &policy_with("max_actions_per_hour: 100", "max_actions_per_hour: 3"),
+        5,
+    )
+    .await;
+    // WHEN the remediator ticks every 5 minutes for 90 minutes
+    run(&h, 90, 5).await;
+    // THEN 3 were rebooted in the 08:00 hour and the other 2 at the first sweep of the 09:00 hour
+    let reboots = calls(&h, "RebootWorkspaces");
+    let at: Vec<(DateTime<Utc>, usize)> = reboots.iter().map(|c| (c.at, ids(c).len())).collect();
+    let nine = start() + Duration::hours(1);
+    assert_eq!(at, [(start() + Duration::minutes(20), 3), (nine, 2)]);
+    // AND the two were recorded as deferred once each, naming the budget and the next window
+    let mut deferred = 0;
+    for i in 0..5 {
+        for record in audit(&h, &format!("ws-sick{i:05}")).await {
+            if record.outcome == AuditOutcome::Deferred {
+                assert!(record.reason.contains("next window at 2026-11-23 09:00:00 UTC"), "{}", record.reason);
+                deferred += 1;
+            }
+        }
+    }
+    assert_eq!(deferred, 2);
+}
+
+#[tokio::test]
+async fn a_workspace_with_a_user_connected_is_skipped() {
+    // GIVEN an IMPAIRED WorkSpace whose user is still connected (IMPAIRED keeps the session)
+    let h = Harness::start(
+        &estate(
+            &(ws("ws-conn00001", "d-aaaaaaaaaa", ", connected: true, faults: [{ after_minutes: 5, state: IMPAIRED }]")
+                + &healthy("ws-okay", "d-aaaaaaaaaa", 20)),
+            "",
+        ),
+        POLICY,
+        6,
+    )
+    .await;
+    // WHEN the remediator ticks for an hour
+    run(&h, 60, 5).await;
+    // THEN it was not rebooted, and the skip was recorded once with its reason
+    assert!(workspace_mutations(&h).is_empty());
+    let audit = audit(&h, "ws-conn00001").await;
+    let skipped: Vec<&AuditRecord> = audit.iter().filter(|r| r.outcome == AuditOutcome::Skipped).collect();
+    assert_eq!(skipped.len(), 1, "{audit:?}");
+    assert!(skipped[0].reason.contains("user is connected"));
+    assert_eq!(state(&h, "ws-conn00001"), "IMPAIRED");
+}
+
+fn alarm(name: &str, value: &str, at: DateTime<Utc>) -> serde_json::Value {
+    json!({
+        "version": "0", "id": format!("alarm-{name}-{value}-{}", at.timestamp()), "detail-type": "CloudWatch Alarm State Change",
+        "source": "aws.cloudwatch", "account": "123456789012", "time": at.to_rfc3339(), "region": "eu-central-1",
+        "resources": [format!("arn:aws:cloudwatch:eu-central-1:123456789012:alarm:{name}")],
+        "detail": {
+            "alarmName": name,
+            "state": { "value": value, "reason": "Threshold Crossed", "timestamp": at.to_rfc3339() },
+            "previousState": { "value": "OK", "reason": "", "timestamp": at.to_rfc3339() }
+        }
+    })
+}
+
+#[tokio::test]
+async fn an_alarm_sweeps_only_its_scope_at_once() {
+    // GIVEN an unhealthy WorkSpace in each of two directories, seen by the 08:05 tick
+    let workspaces = ws("ws-sicka0001", "d-aaaaaaaaaa", &fault(1, "reboot"))
+        + &ws("ws-sickb0001", "d-bbbbbbbbbb", &fault(1, "reboot"))
+        + &healthy("ws-okaa", "d-aaaaaaaaaa", 20)
+        + &healthy("ws-okab", "d-bbbbbbbbbb", 20);
+    let h = Harness::start(&estate(&workspaces, ""), POLICY, 7).await;
+    h.local.simulator.advance(Duration::minutes(5));
+    h.remediator_tick().await;
+    let before = h.local.simulator.calls().len();
+    // WHEN, 17 minutes later (before the next tick), directory A's alarm goes into ALARM, and an OK and an
+    // unmapped alarm arrive too
+    h.local.simulator.advance(Duration::minutes(17));
+    let now = h.local.simulator.now();
+    let ignored = h.deliver_to_remediator(alarm("dir-a-unhealthy", "OK", now)).await.unwrap();
+    assert_eq!(ignored.status, "ignored");
+    assert_eq!(h.deliver_to_remediator(alarm("some-other-alarm", "ALARM", now)).await.unwrap().status, "ignored");
+    let report = h.deliver_to_remediator(alarm("dir-a-unhealthy", "ALARM", now)).await.unwrap();
+    assert_eq!(report.status, "swept");
+    // THEN only directory A was read and only its WorkSpace was rebooted, at once
+    let swept: Vec<CallRecord> = h.local.simulator.calls().into_iter().skip(before).collect();
+    let describes: Vec<&CallRecord> = swept.iter().filter(|c| c.operation == "DescribeWorkspaces").collect();
+    assert!(!describes.is_empty());
+    assert!(describes.iter().all(|c| c.parameters["DirectoryId"] == "d-aaaaaaaaaa"), "{describes:?}");
+    assert!(swept.iter().all(|c| !matches!(c.operation.as_str(), "DescribeFleets" | "DescribeWorkspacesPools")));
+    let reboots: Vec<Vec<String>> = swept.iter().filter(|c| c.operation == "RebootWorkspaces").map(ids).collect();
+    assert_eq!(reboots, [["ws-sicka0001"]]);
+    assert_eq!(state(&h, "ws-sickb0001"), "UNHEALTHY");
+}
+
+#[tokio::test]
+async fn duplicate_events_make_one_action() {
+    // GIVEN an unhealthy WorkSpace seen at 08:05
+    let h = Harness::start(
+        &estate(
+            &(ws("ws-sick00001", "d-aaaaaaaaaa", &fault(1, "reboot")) + &healthy("ws-okay", "d-aaaaaaaaaa", 20)),
+            "",
+        ),
+        POLICY,
+        8,
+    )
+    .await;
+    h.local.simulator.advance(Duration::minutes(5));
+    h.remediator_tick().await;
+    h.local.simulator.advance(Duration::minutes(15));
+    // WHEN the 08:20 tick is delivered three times in a row and twice at the same time
+    let tick = autopilot_local::tick_event("euc-autopilot-remediator", h.local.simulator.now());
+    for _ in 0..3 {
+        h.deliver_to_remediator(tick.clone()).await.unwrap();
+    }
+    let (a, b) = tokio::join!(h.deliver_to_remediator(tick.clone()), h.deliver_to_remediator(tick.clone()));
+    a.unwrap();
+    b.unwrap();
+    // AND a person's request for the same WorkSpace is delivered twice
+    let request = json!({
+        "version": "0", "id": "req-1", "detail-type": "Remediation Requested", "source": "euc.autopilot",
+        "account": "123456789012", "time": h.local.simulator.now().to_rfc3339(), "region": "eu-central-1",
+        "resources": [], "detail": { "resourceType": "workspace", "resourceId": "ws-sick00001", "reason": "black screen" }
+    });
+    h.deliver_to_remediator(request.clone()).await.unwrap();
+    h.deliver_to_remediator(request).await.unwrap();
+    // THEN exactly one reboot was made, announced and audited
+    assert_eq!(calls(&h, "RebootWorkspaces").len(), 1);
+    assert_eq!(h.outcome_events("Remediation Applied").len(), 1);
+    let audit = audit(&h, "ws-sick00001").await;
+    assert_eq!(audit.iter().filter(|r| r.outcome == AuditOutcome::Applied).count(), 1, "{audit:?}");
+}
+
+#[tokio::test]
+async fn a_pool_iam_error_is_escalated_once_and_never_retried() {
+    // GIVEN a pool that reports a missing IAM role, and a fleet whose error is transient
+    let rest = "workspaces_pools:
+  - { id: wspool-broken01, name: broken, state: STOPPED, errors: [{ code: IAM_SERVICE_ROLE_IS_MISSING, message: The role is missing. }] }
+fleets:
+  - { name: flaky-fleet, state: RUNNING, errors: [{ code: INTERNAL_SERVICE_ERROR, message: Try again. }] }
+";
+    let h = Harness::start(&estate(&healthy("ws-okay", "d-aaaaaaaaaa", 2), rest), POLICY, 9).await;
+    // WHEN the remediator ticks every 5 minutes for an hour
+    run(&h, 60, 5).await;
+    // THEN the pool was escalated once with its error, the fleet once after the 30-minute grace; nothing was
+    // started, stopped or updated
+    assert!(h.mutations().is_empty(), "{:?}", h.mutations());
+    let escalations = h.outcome_events("Escalation");
+    assert_eq!(escalations.len(), 2, "{escalations:?}");
+    assert_eq!(escalations[0]["name"], "wspool-broken01");
+    assert_eq!(escalations[0]["cause"], "configuration:IAM_SERVICE_ROLE_IS_MISSING");
+    assert_eq!(escalations[0]["details"], json!(["IAM_SERVICE_ROLE_IS_MISSING: The role is missing."]));
+    assert_eq!(escalations[1]["name"], "flaky-fleet");
+    assert_eq!(escalations[1]["cause"], "persistent:INTERNAL_SERVICE_ERROR");
+    let put_events = calls(&h, "PutEvents");
+    assert_eq!(put_events.len(), 2, "one PutEvents per escalation, no retry loop");
+    assert!(put_events[1].at >= start() + Duration::minutes(30));
+}
+
+#[tokio::test]
+async fn dry_run_makes_no_mutating_call() {
+    // GIVEN the policy in dry-run, an unhealthy WorkSpace and one in ERROR
+    let h = Harness::start(
+        &estate(
+            &(ws("ws-sick00001", "d-aaaaaaaaaa", &fault(1, "rebuild"))
+                + &ws("ws-err000001", "d-aaaaaaaaaa", ", state: ERROR")
+                + &healthy("ws-okay", "d-aaaaaaaaaa", 20)),
+            "",
+        ),
+        &policy_with("dry_run: false", "dry_run: true"),
+        10,
+    )
+    .await;
+    // WHEN the remediator ticks for two hours
+    run(&h, 120, 5).await;
+    // THEN no WorkSpace was rebooted or rebuilt; the would-reboot was audited once; the ERROR WorkSpace was
+    // escalated (an escalation describes, it changes nothing)
+    assert!(workspace_mutations(&h).is_empty());
+    let audit = audit(&h, "ws-sick00001").await;
+    let dry: Vec<&AuditRecord> = audit.iter().filter(|r| r.outcome == AuditOutcome::DryRun).collect();
+    assert_eq!(dry.len(), 1, "{audit:?}");
+    assert_eq!(dry[0].action, "RebootWorkspaces");
+    let escalations = h.outcome_events("Escalation");
+    assert_eq!(escalations.iter().map(|e| e["name"].clone()).collect::<Vec<_>>(), [json!("ws-err000001")]);
+    assert!(h.outcome_events("Remediation Applied").is_empty());
+}
+
+#[tokio::test]
+async fn admin_maintenance_by_a_person_is_hands_off_and_a_request_skips_the_wait() {
+    // GIVEN two WorkSpaces that turn UNHEALTHY at 08:01 and one that is fine
+    let workspaces = ws("ws-mnt000001", "d-aaaaaaaaaa", &fault(1, "reboot"))
+        + &ws("ws-req000001", "d-aaaaaaaaaa", "")
+        + &healthy("ws-okay", "d-aaaaaaaaaa", 20);
+    let h = Harness::start(&estate(&workspaces, ""), POLICY, 11).await;
+    h.local.simulator.advance(Duration::minutes(2));
+    // WHEN a person puts the first into admin maintenance (CloudTrail), and asks for the healthy-looking one to
+    // be remediated ("black screen")
+    let call = cloudtrail_event(
+        "ModifyWorkspaceState",
+        json!({ "workspaceId": "ws-mnt000001", "workspaceState": "ADMIN_MAINTENANCE" }),
+        h.local.simulator.now(),
+        PERSON,
+    );
+    assert_eq!(h.deliver_to_remediator(call).await.unwrap().status, "recorded");
+    let request = json!({
+        "version": "0", "id": "req-2", "detail-type": "Remediation Requested", "source": "euc.autopilot",
+        "account": "123456789012", "time": h.local.simulator.now().to_rfc3339(), "region": "eu-central-1",
+        "resources": [], "detail": { "resourceType": "workspace", "resourceId": "ws-req000001", "reason": "black screen" }
+    });
+    let report = h.deliver_to_remediator(request).await.unwrap();
+    // THEN the requested one is rebooted at once, without the 15-minute wait
+    assert_eq!(calls(&h, "RebootWorkspaces").iter().map(ids).collect::<Vec<_>>(), [["ws-req000001"]]);
+    assert!(report.actions.iter().any(|a| a.result == "applied"), "{report:?}");
+    // AND over the next two hours the one in maintenance is never touched (it stays UNHEALTHY: a person has it)
+    run(&h, 120, 5).await;
+    assert!(calls(&h, "RebootWorkspaces").iter().all(|c| !ids(c).contains(&"ws-mnt000001".to_owned())));
+    // AND a malformed request is rejected as invalid input
+    let bad = json!({
+        "version": "0", "id": "req-3", "detail-type": "Remediation Requested", "source": "euc.autopilot",
+        "account": "123456789012", "time": h.local.simulator.now().to_rfc3339(), "region": "eu-central-1",
+        "resources": [], "detail": { "resourceType": "printer", "resourceId": "p-1" }
+    });
+    let error = h.deliver_to_remediator(bad).await.unwrap_err();
+    assert_eq!(error.class.as_str(), "InvalidInput");
+    assert!(error.message.contains("detail.resourceType"), "{}", error.message);
+}
