@@ -136,7 +136,7 @@ async fn one_that_stays_unhealthy_is_rebooted_twice_then_rebuilt_only_where_allo
     }
     // AND the kiosk was rebuilt once and is AVAILABLE again; the desktop was never rebuilt
     let rebuilds = calls(&h, "RebuildWorkspaces");
-    assert_eq!(rebuilds.iter().map(|c| ids(c)).collect::<Vec<_>>(), [["ws-kiosk0001"]]);
+    assert_eq!(rebuilds.iter().map(ids).collect::<Vec<_>>(), [["ws-kiosk0001"]]);
     assert_eq!(state(&h, "ws-kiosk0001"), "AVAILABLE");
     assert_eq!(state(&h, "ws-desk00001"), "UNHEALTHY");
     // AND the desktop was escalated once, with the reason
