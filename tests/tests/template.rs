@@ -18,11 +18,12 @@ fn strings(value: &Value) -> Vec<String> {
 }
 
 /// Every function resource with the rules its code routes.
-const FUNCTIONS: [(&str, &[Rule]); 4] = [
+const FUNCTIONS: [(&str, &[Rule]); 5] = [
     ("PoolScalerFunction", &pool_scaler::routing::EVENT_RULES),
     ("BuilderSchedulerFunction", &builder_scheduler::routing::EVENT_RULES),
     ("ExportChaserFunction", &export_chaser::routing::EVENT_RULES),
     ("SoftwareSetRollerFunction", &softwareset_roller::routing::EVENT_RULES),
+    ("RemediatorFunction", &remediator::routing::EVENT_RULES),
 ];
 
 /// Mutating actions AWS defines without a resource type: `Resource: "*"` is the only possible scope.
