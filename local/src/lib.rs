@@ -12,6 +12,7 @@ pub mod dynamo;
 pub mod error;
 pub mod estate;
 pub mod generate;
+pub mod health;
 pub mod people;
 pub mod rng;
 pub mod server;

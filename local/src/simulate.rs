@@ -137,6 +137,7 @@ pub struct Summary {
     pub resources: Vec<ResourceFigures>,
     pub builders: BuilderSummary,
     pub exports: Vec<ExportRow>,
+    pub workspaces: crate::health::HealthSummary,
 }
 
 /// One sample of a resource for the charts.
@@ -425,6 +426,7 @@ pub async fn simulate(options: &Options) -> Result<Summary, String> {
 
     let mut series: BTreeMap<String, Vec<Sample>> = BTreeMap::new();
     let mut rollout = RolloutTimeline::default();
+    let mut health = crate::health::HealthTimeline::default();
     let mut pending_events = events.into_iter().peekable();
     let (mut ticks, mut delivered, mut not_routed) = (0u64, 0u64, 0u64);
     let total_ticks = ((options.to - options.from).num_minutes() / options.tick.num_minutes().max(1)).max(1);
@@ -457,6 +459,7 @@ pub async fn simulate(options: &Options) -> Result<Summary, String> {
             (Function::BuilderScheduler, "builder-scheduler"),
             (Function::ExportChaser, "export-chaser"),
             (Function::SoftwareSetRoller, "softwareset-roller"),
+            (Function::Remediator, "remediator"),
         ] {
             let tick = crate::tick_event(&format!("euc-autopilot-{schedule}"), now);
             if let Err(error) = invoke(function, &deps, tick).await {
@@ -467,6 +470,7 @@ pub async fn simulate(options: &Options) -> Result<Summary, String> {
         local.simulator.with_world(|w| {
             sample_world(w, &mut series);
             rollout.sample(w, &policy);
+            health.sample(w);
         });
         if options.progress && last_report.elapsed() > std::time::Duration::from_secs(2) {
             eprintln!("simulate: {now} ({}%)", ticks * 100 / total_ticks as u64);
@@ -484,6 +488,8 @@ pub async fn simulate(options: &Options) -> Result<Summary, String> {
         fixed: static_baseline(&estate, &policy, options)?,
         schedule_only: schedule_only_baseline(&estate, &policy, options)?,
     };
+    let health_baseline = crate::health::baseline(&estate, options.seed, &mut health, options.to)?;
+    let workspaces = local.simulator.with_world(|w| crate::health::summary(w, &audit_records, health_baseline));
     let summary = Summary {
         from: options.from,
         to: options.to,
@@ -496,6 +502,7 @@ pub async fn simulate(options: &Options) -> Result<Summary, String> {
         resources,
         builders,
         exports: export_rows(&local, &ledger).await?,
+        workspaces,
     };
 
     let write = |name: &str, text: String| {
@@ -518,7 +525,14 @@ pub async fn simulate(options: &Options) -> Result<Summary, String> {
     if let Some(svg) = &rollout_chart {
         write("charts/rollout.svg", svg.clone())?;
     }
+    let health_chart = health.chart();
+    if let Some(svg) = &health_chart {
+        write("charts/workspaces-health.svg", svg.clone())?;
+    }
     let mut report_text = report(&summary, &series);
+    if summary.workspaces.workspaces > 0 {
+        report_text.push_str(&crate::health::section(&summary.workspaces, health_chart.is_some()));
+    }
     if rollout_chart.is_some() || !estate.environments.is_empty() {
         report_text.push_str(&rollout_section(rollout_chart.is_some()));
     }
@@ -596,6 +610,7 @@ enum Function {
     BuilderScheduler,
     ExportChaser,
     SoftwareSetRoller,
+    Remediator,
 }
 
 /// Invokes one function in-process; its report is not needed here (the call log and the ledger are).
@@ -606,6 +621,7 @@ async fn invoke(function: Function, deps: &autopilot_shared::runtime::Deps, even
         Function::BuilderScheduler => Box::pin(builder_scheduler::handle(deps, event, remaining)).await.map(drop),
         Function::ExportChaser => Box::pin(export_chaser::handle(deps, event, remaining)).await.map(drop),
         Function::SoftwareSetRoller => Box::pin(softwareset_roller::handle(deps, event, remaining)).await.map(drop),
+        Function::Remediator => Box::pin(remediator::handle(deps, event, remaining)).await.map(drop),
     }
     .map_err(|e| e.to_string())
 }
@@ -618,6 +634,7 @@ async fn deliver(deps: &autopilot_shared::runtime::Deps, event: &Value) -> bool 
         (Function::BuilderScheduler, builder_scheduler::routing::routes),
         (Function::ExportChaser, export_chaser::routing::routes),
         (Function::SoftwareSetRoller, softwareset_roller::routing::routes),
+        (Function::Remediator, remediator::routing::routes),
     ] {
         if routes(event) {
             routed = true;
@@ -787,7 +804,7 @@ fn chart(title: &str, samples: &[Sample]) -> String {
 }
 
 /// A plain SVG line chart: one labelled, coloured line per series over the instants `at`.
-fn line_chart(title: &str, at: &[DateTime<Utc>], lines: &[(&str, &str, Vec<u32>)]) -> String {
+pub(crate) fn line_chart(title: &str, at: &[DateTime<Utc>], lines: &[(&str, &str, Vec<u32>)]) -> String {
     let (width, height, margin) = (900.0, 260.0, 40.0);
     let max = lines.iter().flat_map(|(_, _, values)| values.iter().copied()).max().unwrap_or(1).max(1) as f64;
     let n = at.len().max(2) as f64 - 1.0;
@@ -972,5 +989,14 @@ pub fn goals(summary: &Summary) -> Vec<String> {
         ),
     ];
     goals.extend(builder_goal);
+    let w = &summary.workspaces;
+    if w.baseline_unhealthy_hours > 0.0 {
+        let saving = crate::health::saving(w);
+        goals.push(format!(
+            "{} unhealthy WorkSpace-hours {:.0}% below the run without the remediator (goal: at least 50%)",
+            mark(saving >= 0.5),
+            saving * 100.0
+        ));
+    }
     goals
 }

@@ -27,20 +27,24 @@ fn options(out: &str) -> Options {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn writes_every_output_and_routes_events_like_the_rules() {
-    // GIVEN a session notification for one fleet, an export request, and an event no function's rule matches
+    // GIVEN a session notification for one fleet, an export request, a remediation request (alice's WorkSpace,
+    // connected: skipped), and an event no function's rule matches
     let mut opts = options("autopilot-simulate-outputs");
     let session = std::fs::read_to_string(root().join("events/appstream-session-notification.json")).unwrap();
     let mut session: serde_json::Value = serde_json::from_str(&session).unwrap();
     session["detail"]["fleetName"] = serde_json::json!("engineering-fleet");
     let export = std::fs::read_to_string(root().join("events/command-export-requested.json")).unwrap();
     let export: serde_json::Value = serde_json::from_str(&export).unwrap();
-    let rollout = std::fs::read_to_string(root().join("events/command-remediation-requested.json")).unwrap();
-    let rollout: serde_json::Value = serde_json::from_str(&rollout).unwrap();
+    let request = std::fs::read_to_string(root().join("events/command-remediation-requested.json")).unwrap();
+    let request: serde_json::Value = serde_json::from_str(&request).unwrap();
+    let unrouted = std::fs::read_to_string(root().join("events/cloudtrail-update-environment.json")).unwrap();
+    let unrouted: serde_json::Value = serde_json::from_str(&unrouted).unwrap();
     let events = format!(
-        "{}\n{}\n{}\n",
+        "{}\n{}\n{}\n{}\n",
         serde_json::json!({ "at": "2026-11-23T07:02:00Z", "event": session }),
         serde_json::json!({ "at": "2026-11-23T07:03:00Z", "event": export }),
-        serde_json::json!({ "at": "2026-11-23T07:04:00Z", "event": rollout })
+        serde_json::json!({ "at": "2026-11-23T07:04:00Z", "event": request }),
+        serde_json::json!({ "at": "2026-11-23T07:05:00Z", "event": unrouted })
     );
     let events_path = std::env::temp_dir().join("autopilot-simulate-events.jsonl");
     std::fs::write(&events_path, events).unwrap();
@@ -70,7 +74,7 @@ async fn writes_every_output_and_routes_events_like_the_rules() {
     }
     assert!(json["resources"][0].get("id").is_some() && json["resources"][0].get("service").is_some());
     assert_eq!(summary.ticks, 72);
-    assert_eq!((summary.events_delivered, summary.events_not_routed), (2, 1));
+    assert_eq!((summary.events_delivered, summary.events_not_routed), (3, 1));
     // the export was created and chased to COMPLETED within the six hours
     assert_eq!(summary.exports.len(), 1, "{:#?}", summary.exports);
     assert!(summary.exports[0].outcome.starts_with("COMPLETED ami-"), "{:?}", summary.exports);
@@ -111,6 +115,15 @@ async fn writes_every_output_and_routes_events_like_the_rules() {
     // the Thin Client section: the rollout chart per ring and the service's end of support
     assert!(opts.out.join("charts/rollout.svg").exists());
     assert!(report.contains("## WorkSpaces Thin Client") && report.contains("2027-03-31"), "{report}");
+    // the remediator: bob's WorkSpace (unhealthy since 01:00, a reboot cures it) is rebooted at the first tick;
+    // carol's needs a rebuild, which the default selection does not allow: two reboots, then one escalation
+    let health = &summary.workspaces;
+    assert_eq!(health.workspaces, 144);
+    assert!(health.reboots >= 3, "{health:?}");
+    assert_eq!(health.escalations.get("unremedied"), Some(&1), "{health:?}");
+    assert!(health.unhealthy_hours < health.baseline_unhealthy_hours, "{health:?}");
+    assert!(report.contains("## WorkSpaces health"), "{report}");
+    assert!(json["workspaces"]["baseline_unhealthy_hours"].as_f64().unwrap() > 0.0);
 }
 
 #[tokio::test]
