@@ -201,6 +201,17 @@ fn print_summary(summary: &Summary, out: &std::path::Path) {
             b.running_hours, b.baseline_hours, b.hours_saved, b.deferrals
         );
     }
+    let w = &summary.workspaces;
+    if w.workspaces > 0 {
+        println!(
+            "WorkSpaces: {:.1} unhealthy WorkSpace-hours vs {:.1} without the remediator; {} reboots, {} rebuilds, {} escalations",
+            w.unhealthy_hours,
+            w.baseline_unhealthy_hours,
+            w.reboots,
+            w.rebuilds,
+            w.escalations.values().sum::<u64>()
+        );
+    }
     for goal in goals(summary) {
         println!("{goal}");
     }

@@ -132,6 +132,9 @@ pub struct Summary {
     pub ticks: u64,
     pub events_delivered: u64,
     pub events_not_routed: u64,
+    /// Invocations (ticks or events) that returned an error: each is an error a real deployment would log and
+    /// retry or dead-letter; a healthy run has none (bad input aside).
+    pub failed_invocations: Vec<String>,
     pub totals: Figures,
     pub baselines: Baselines,
     pub resources: Vec<ResourceFigures>,
@@ -429,6 +432,7 @@ pub async fn simulate(options: &Options) -> Result<Summary, String> {
     let mut health = crate::health::HealthTimeline::default();
     let mut pending_events = events.into_iter().peekable();
     let (mut ticks, mut delivered, mut not_routed) = (0u64, 0u64, 0u64);
+    let mut failed = Vec::new();
     let total_ticks = ((options.to - options.from).num_minutes() / options.tick.num_minutes().max(1)).max(1);
     let mut now = options.from;
     let mut last_report = std::time::Instant::now();
@@ -447,7 +451,7 @@ pub async fn simulate(options: &Options) -> Result<Summary, String> {
                 (None, None) => break,
             };
             let Some(event) = event else { continue };
-            if deliver(&deps, &event).await {
+            if deliver(&deps, &event, &mut failed).await {
                 delivered += 1;
             } else {
                 not_routed += 1;
@@ -464,6 +468,7 @@ pub async fn simulate(options: &Options) -> Result<Summary, String> {
             let tick = crate::tick_event(&format!("euc-autopilot-{schedule}"), now);
             if let Err(error) = invoke(function, &deps, tick).await {
                 tracing::warn!(%error, schedule, "tick failed");
+                failed.push(format!("{now} {schedule} tick: {error}"));
             }
         }
         ticks += 1;
@@ -497,6 +502,7 @@ pub async fn simulate(options: &Options) -> Result<Summary, String> {
         ticks,
         events_delivered: delivered,
         events_not_routed: not_routed,
+        failed_invocations: failed,
         totals,
         baselines,
         resources,
@@ -627,7 +633,7 @@ async fn invoke(function: Function, deps: &autopilot_shared::runtime::Deps, even
 }
 
 /// Delivers an event to every function whose rules match it, as EventBridge would; false when none does.
-async fn deliver(deps: &autopilot_shared::runtime::Deps, event: &Value) -> bool {
+async fn deliver(deps: &autopilot_shared::runtime::Deps, event: &Value, failed: &mut Vec<String>) -> bool {
     let mut routed = false;
     for (function, routes) in [
         (Function::PoolScaler, pool_scaler::routing::routes as fn(&Value) -> bool),
@@ -640,6 +646,8 @@ async fn deliver(deps: &autopilot_shared::runtime::Deps, event: &Value) -> bool 
             routed = true;
             if let Err(error) = invoke(function, deps, event.clone()).await {
                 tracing::warn!(%error, ?function, "event failed");
+                let id = event.get("id").and_then(Value::as_str).unwrap_or_default();
+                failed.push(format!("{function:?} event {id}: {error}"));
             }
         }
     }
@@ -864,6 +872,14 @@ fn report(summary: &Summary, series: &BTreeMap<String, Vec<Sample>>) -> String {
         "# EUC Autopilot simulation\n\n{} to {}, seed {}, {} ticks, {} injected events delivered ({} matched no rule).\n",
         summary.from, summary.to, summary.seed, summary.ticks, summary.events_delivered, summary.events_not_routed
     );
+    if !summary.failed_invocations.is_empty() {
+        let _ = writeln!(
+            out,
+            "**{} invocations failed** (a deployment would log, retry or dead-letter them):\n\n{}\n",
+            summary.failed_invocations.len(),
+            summary.failed_invocations.iter().take(20).map(|f| format!("- {f}")).collect::<Vec<_>>().join("\n")
+        );
+    }
     let runs = [
         ("pool-scaler", &summary.totals),
         ("static (peak)", &summary.baselines.fixed),
@@ -989,6 +1005,11 @@ pub fn goals(summary: &Summary) -> Vec<String> {
         ),
     ];
     goals.extend(builder_goal);
+    goals.push(format!(
+        "{} {} failed invocations (goal: none)",
+        mark(summary.failed_invocations.is_empty()),
+        summary.failed_invocations.len()
+    ));
     let w = &summary.workspaces;
     if w.baseline_unhealthy_hours > 0.0 {
         let saving = crate::health::saving(w);

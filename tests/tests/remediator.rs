@@ -86,12 +86,11 @@ fn workspace_mutations(h: &Harness) -> Vec<CallRecord> {
 
 #[tokio::test]
 async fn an_unhealthy_workspace_is_rebooted_once_after_reboot_after_and_recovers() {
-    // GIVEN a WorkSpace that turns UNHEALTHY at 08:10 (a reboot cures it) among 20 healthy ones
+    // GIVEN a WorkSpace that turns UNHEALTHY at 08:10 and again at 10:00 (a reboot cures it each time) among 20
+    // healthy ones
+    let twice = ", faults: [{ after_minutes: 10, cure: reboot }, { after_minutes: 120, cure: reboot }]";
     let h = Harness::start(
-        &estate(
-            &(ws("ws-sick00001", "d-aaaaaaaaaa", &fault(10, "reboot")) + &healthy("ws-okay", "d-aaaaaaaaaa", 20)),
-            "",
-        ),
+        &estate(&(ws("ws-sick00001", "d-aaaaaaaaaa", twice) + &healthy("ws-okay", "d-aaaaaaaaaa", 20)), ""),
         POLICY,
         1,
     )
@@ -109,10 +108,20 @@ async fn an_unhealthy_workspace_is_rebooted_once_after_reboot_after_and_recovers
     assert_eq!(applied.len(), 1);
     assert_eq!(applied[0]["workspaceId"], "ws-sick00001");
     assert_eq!(applied[0]["action"], json!({ "kind": "reboot", "attempt": 1 }));
-    let audit = audit(&h, "ws-sick00001").await;
-    assert_eq!(audit.iter().filter(|r| r.outcome == AuditOutcome::Applied).count(), 1, "{audit:?}");
+    let audit_records = audit(&h, "ws-sick00001").await;
+    assert_eq!(audit_records.iter().filter(|r| r.outcome == AuditOutcome::Applied).count(), 1, "{audit_records:?}");
     let open = h.deps.ledger.open_work_items::<serde_json::Value>(remediator::act::KIND).await.unwrap();
     assert!(open.is_empty(), "{open:?}");
+    // WHEN it falls ill again at 10:00 (a new episode in the closed one's place)
+    run(&h, 90, 5).await;
+    // THEN it is rebooted again 15 minutes later, as the first reboot of the new episode, and recovers
+    let reboots = calls(&h, "RebootWorkspaces");
+    assert_eq!(
+        reboots.iter().map(|c| c.at).collect::<Vec<_>>(),
+        [start() + Duration::minutes(25), start() + Duration::minutes(135)]
+    );
+    assert_eq!(h.outcome_events("Remediation Applied")[1]["action"], json!({ "kind": "reboot", "attempt": 1 }));
+    assert_eq!(state(&h, "ws-sick00001"), "AVAILABLE");
     assert!(h.outcome_events("Escalation").is_empty());
 }
 

@@ -74,6 +74,7 @@ async fn writes_every_output_and_routes_events_like_the_rules() {
     }
     assert!(json["resources"][0].get("id").is_some() && json["resources"][0].get("service").is_some());
     assert_eq!(summary.ticks, 72);
+    assert!(summary.failed_invocations.is_empty(), "{:?}", summary.failed_invocations);
     assert_eq!((summary.events_delivered, summary.events_not_routed), (3, 1));
     // the export was created and chased to COMPLETED within the six hours
     assert_eq!(summary.exports.len(), 1, "{:#?}", summary.exports);

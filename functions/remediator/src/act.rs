@@ -68,19 +68,35 @@ struct Books<'a> {
 
 impl Books<'_> {
     /// Writes the episode of `resource`: open, or closed (kept for [`CLOSED_RETENTION`]) when `episode` is
-    /// `None`. An episode that never existed is not written closed.
+    /// `None`. An episode that never existed is not written closed; a new episode takes the place of a closed
+    /// one (its item is read for the version), never of an open one another writer created meanwhile.
     async fn save(&self, resource: &ResourceRef, episode: Option<&Episode>) -> Result<(), LedgerError> {
         let key = resource.key();
-        let version = self.versions.lock().map(|v| v.get(&key).copied()).unwrap_or_default();
+        let known = self.versions.lock().map(|v| v.get(&key).copied()).unwrap_or_default();
         let ctx = self.ctx;
         let written = match episode {
             Some(episode) => {
+                let version = match known {
+                    Some(version) => Some(version),
+                    None => match ctx.ledger.get_work_item::<Episode>(KIND, &key).await? {
+                        Some(previous) if previous.state.closed => Some(previous.version),
+                        Some(previous) => {
+                            return Err(LedgerError::VersionConflict {
+                                key,
+                                expected: None,
+                                found: Some(previous.version),
+                            });
+                        }
+                        None => None,
+                    },
+                };
                 ctx.ledger.put_work_item(KIND, &key, episode, version, ctx.fence, ctx.now, true, None).await?
             }
             None => {
                 let Some(last) = self.stored.episodes.get(&key) else { return Ok(()) };
+                let closed = Episode { closed: true, ..last.state.clone() };
                 let expires = Some(ctx.now + CLOSED_RETENTION);
-                ctx.ledger.put_work_item(KIND, &key, &last.state, version, ctx.fence, ctx.now, false, expires).await?
+                ctx.ledger.put_work_item(KIND, &key, &closed, known, ctx.fence, ctx.now, false, expires).await?
             }
         };
         if let Ok(mut versions) = self.versions.lock() {

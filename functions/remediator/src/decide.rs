@@ -113,6 +113,13 @@ pub struct Episode {
     /// The event id of a `Remediation Requested` for this WorkSpace (the wait is skipped once).
     #[serde(default)]
     pub requested_by: Option<String>,
+    /// A person's request starts a new round: reboots before this do not count, earlier escalations of the
+    /// round are forgotten.
+    #[serde(default)]
+    pub round_since: Option<DateTime<Utc>>,
+    /// Set when the episode is closed (the item is kept a while; the next problem starts a new episode in it).
+    #[serde(default)]
+    pub closed: bool,
 }
 
 impl Episode {
@@ -479,8 +486,11 @@ fn decide_workspace(
         && episode.requested_by.as_deref() != Some(event_id)
     {
         episode.requested_by = Some(event_id.clone());
-        // A person has confirmed the problem: no need to wait `reboot_after`.
+        // A person has confirmed the problem: no need to wait `reboot_after`, and a new round begins.
         episode.unhealthy_since = Some(episode.unhealthy_since.unwrap_or(now) - policy.reboot_after);
+        episode.round_since = Some(now);
+        episode.failures = 0;
+        episode.escalated.retain(|cause| cause != "unremedied" && cause != "action-failing");
     }
     if is_unhealthy(state) && episode.unhealthy_since.is_none() {
         episode.unhealthy_since = Some(now);
@@ -504,6 +514,16 @@ fn decide_workspace(
         decision.action = escalate_once(&mut episode, "error-state");
         decision.reason = "ERROR: the WorkSpace cannot be repaired by a reboot; a person must look".into();
         decision.episode = Some(episode);
+        return Some(decision);
+    }
+    if episode.escalated.contains("unremedied") || episode.escalated.contains("action-failing") {
+        // Escalated: a person has it now. A `Remediation Requested` for the WorkSpace starts a new round.
+        hold(
+            &mut decision,
+            episode,
+            Note::Skipped,
+            "escalated: left to a person (a Remediation Requested for it starts a new round)".into(),
+        );
         return Some(decision);
     }
     if episode.failures >= MAX_FAILED_ATTEMPTS {
@@ -536,10 +556,18 @@ fn decide_workspace(
         return Some(decision);
     }
 
-    let recent_reboots = episode.reboots.iter().filter(|at| now - **at < policy.reboot_window).count() as u32;
+    let round = episode.round_since;
+    let recent_reboots = episode
+        .reboots
+        .iter()
+        .filter(|at| now - **at < policy.reboot_window && round.is_none_or(|since| **at >= since))
+        .count() as u32;
     let action = if recent_reboots < policy.max_reboots {
         Action::Reboot { attempt: episode.reboots.len() as u32 + 1 }
-    } else if selection.rebuild && state == "UNHEALTHY" && episode.rebuilt_at.is_none() {
+    } else if selection.rebuild
+        && state == "UNHEALTHY"
+        && episode.rebuilt_at.is_none_or(|at| round.is_some_and(|r| at < r))
+    {
         Action::Rebuild
     } else {
         let why = if episode.rebuilt_at.is_some() {

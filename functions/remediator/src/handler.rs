@@ -223,7 +223,8 @@ async fn record_call(
     let key = resource.key();
     let at = call.event_time.min(now);
     let stored = deps.ledger.get_work_item::<Episode>(act::KIND, &key).await.map_err(classified)?;
-    let mut episode = stored.as_ref().map(|s| s.state.clone()).unwrap_or_else(|| Episode {
+    // A closed episode is history: a new one starts.
+    let mut episode = stored.as_ref().map(|s| s.state.clone()).filter(|e| !e.closed).unwrap_or_else(|| Episode {
         since: at,
         state: workspace_state.clone(),
         ..Episode::default()
@@ -242,7 +243,8 @@ async fn record_call(
         _ => {}
     }
     report.status = "recorded".into();
-    if episode == before || (stored.is_none() && episode.hands_off_since.is_none()) {
+    let fresh = stored.as_ref().is_none_or(|s| s.state.closed);
+    if episode == before || (fresh && episode.hands_off_since.is_none()) {
         return Ok(report);
     }
     deps.ledger

@@ -97,9 +97,29 @@ fn unhealthy_waits_reboot_after_then_reboots_then_escalates_without_rebuild() {
     let sick = decision(&plan, "ws-sick00001");
     assert_eq!(sick.action, Some(Action::Escalate { cause: "unremedied".into() }));
     assert!(sick.reason.contains("rebuild is not allowed"), "{}", sick.reason);
-    // escalated once: the next sweep is quiet
+    // escalated once: the next sweeps are quiet, even after the reboot window (a person has it now)
     let again = run(&seen, &episodes_of(&plan), &BTreeMap::new(), at(125));
     assert_eq!(decision(&again, "ws-sick00001").action, None);
+    let next_day = run(&seen, &episodes_of(&again), &BTreeMap::new(), at(125 + 25 * 60));
+    assert_eq!(decision(&next_day, "ws-sick00001").action, None);
+    // until a person asks again: a new round of reboots
+    let request = Request { workspace: Some(("ws-sick00001".into(), "req-9".into())), at: Some(at(126 + 25 * 60)) };
+    let policy = policy();
+    let episodes = episodes_of(&next_day);
+    let budgets = BTreeMap::new();
+    let retried = super::plan(
+        &seen,
+        Inputs {
+            policy: &policy,
+            episodes: &episodes,
+            budgets: &budgets,
+            tag_prefix: "autopilot/",
+            now: at(126 + 25 * 60),
+            request: &request,
+            full_sweep: true,
+        },
+    );
+    assert_eq!(decision(&retried, "ws-sick00001").action, Some(Action::Reboot { attempt: 3 }));
 }
 
 #[test]
