@@ -357,8 +357,10 @@ async fn duplicate_events_make_one_action() {
 
 #[tokio::test]
 async fn a_pool_iam_error_is_escalated_once_and_never_retried() {
-    // GIVEN a pool that reports a missing IAM role, and a fleet whose error is transient
-    let rest = "workspaces_pools:
+    // GIVEN a pool that reports a missing IAM role, a fleet whose error is transient, and a FAILED image builder
+    let rest = "image_builders:
+  - { name: broken-builder, state: FAILED }
+workspaces_pools:
   - { id: wspool-broken01, name: broken, state: STOPPED, errors: [{ code: IAM_SERVICE_ROLE_IS_MISSING, message: The role is missing. }] }
 fleets:
   - { name: flaky-fleet, state: RUNNING, errors: [{ code: INTERNAL_SERVICE_ERROR, message: Try again. }] }
@@ -366,19 +368,21 @@ fleets:
     let h = Harness::start(&estate(&healthy("ws-okay", "d-aaaaaaaaaa", 2), rest), POLICY, 9).await;
     // WHEN the remediator ticks every 5 minutes for an hour
     run(&h, 60, 5).await;
-    // THEN the pool was escalated once with its error, the fleet once after the 30-minute grace; nothing was
-    // started, stopped or updated
+    // THEN the builder and the pool were escalated once each (the pool with its error), the fleet once after the
+    // 30-minute grace; nothing was started, stopped or updated
     assert!(h.mutations().is_empty(), "{:?}", h.mutations());
-    let escalations = h.outcome_events("Escalation");
-    assert_eq!(escalations.len(), 2, "{escalations:?}");
+    let mut escalations = h.outcome_events("Escalation");
+    assert_eq!(escalations.len(), 3, "{escalations:?}");
+    let builder = escalations.remove(escalations.iter().position(|e| e["name"] == "broken-builder").unwrap());
+    assert_eq!(builder["cause"], "failed");
     assert_eq!(escalations[0]["name"], "wspool-broken01");
     assert_eq!(escalations[0]["cause"], "configuration:IAM_SERVICE_ROLE_IS_MISSING");
     assert_eq!(escalations[0]["details"], json!(["IAM_SERVICE_ROLE_IS_MISSING: The role is missing."]));
     assert_eq!(escalations[1]["name"], "flaky-fleet");
     assert_eq!(escalations[1]["cause"], "persistent:INTERNAL_SERVICE_ERROR");
     let put_events = calls(&h, "PutEvents");
-    assert_eq!(put_events.len(), 2, "one PutEvents per escalation, no retry loop");
-    assert!(put_events[1].at >= start() + Duration::minutes(30));
+    assert_eq!(put_events.len(), 3, "one PutEvents per escalation, no retry loop");
+    assert!(put_events[2].at >= start() + Duration::minutes(30));
 }
 
 #[tokio::test]
