@@ -4,14 +4,11 @@
 use crate::decide::Observed;
 use autopilot_shared::clients::AwsClients;
 use autopilot_shared::error::ObserveError;
-use autopilot_shared::lookups::{CONCURRENCY, appstream_tags};
+use autopilot_shared::lookups::{self, CONCURRENCY, appstream_tags};
 use autopilot_shared::resource::{ResourceKind, ResourceRef, account_region};
 use futures::{StreamExt, TryStreamExt};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
-
-/// The largest page `DescribeImageBuilders` serves.
-const PAGE_SIZE: i32 = 25;
 
 /// Every builder observed, and how many AWS calls it took.
 #[derive(Debug, Clone, Default)]
@@ -22,24 +19,7 @@ pub struct Observation {
 
 pub async fn observe(aws: &AwsClients, region: &str) -> Result<Observation, ObserveError> {
     let calls = AtomicU32::new(0);
-    let mut builders = Vec::new();
-    let mut token = None;
-    loop {
-        calls.fetch_add(1, Ordering::Relaxed);
-        let page = aws
-            .appstream
-            .describe_image_builders()
-            .max_results(PAGE_SIZE)
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|e| ObserveError::sdk("image builders", &e))?;
-        builders.extend(page.image_builders().iter().cloned());
-        token = page.next_token().map(str::to_owned);
-        if token.is_none() {
-            break;
-        }
-    }
+    let builders = lookups::image_builders(aws, None, &calls).await?;
     let tagged: Vec<(aws_sdk_appstream::types::ImageBuilder, BTreeMap<String, String>)> =
         futures::stream::iter(builders)
             .map(|builder| {

@@ -5,7 +5,7 @@
 use crate::decide::{Kind, Observed};
 use autopilot_shared::clients::AwsClients;
 use autopilot_shared::error::ObserveError;
-use autopilot_shared::lookups::{CONCURRENCY, appstream_tags, workspaces_tags};
+use autopilot_shared::lookups::{self, CONCURRENCY, appstream_tags, workspaces_tags};
 use autopilot_shared::resource::{ResourceKind, ResourceRef, account_region};
 use aws_sdk_applicationautoscaling::types::ServiceNamespace;
 use futures::{StreamExt, TryStreamExt};
@@ -62,21 +62,11 @@ pub async fn observe(aws: &AwsClients, scope: &Scope, region: &str) -> Result<Ob
     }
 
     if want_pools {
-        let mut pools = Vec::new();
-        let mut token = None;
-        loop {
-            count();
-            let mut request = aws.workspaces.describe_workspaces_pools().set_next_token(token);
-            if let Scope::Pool(id) = scope {
-                request = request.pool_ids(id);
-            }
-            let page = request.send().await.map_err(|e| ObserveError::sdk("WorkSpaces Pools", &e))?;
-            pools.extend(page.workspaces_pools().iter().cloned());
-            token = page.next_token().map(str::to_owned);
-            if token.is_none() {
-                break;
-            }
-        }
+        let pool_id = match scope {
+            Scope::Pool(id) => Some(id.as_str()),
+            _ => None,
+        };
+        let mut pools = lookups::workspaces_pools(aws, pool_id, &calls).await?;
         if let Scope::Directory(directory) = scope {
             pools.retain(|p| p.directory_id() == directory);
         }
@@ -114,21 +104,11 @@ pub async fn observe(aws: &AwsClients, scope: &Scope, region: &str) -> Result<Ob
     }
 
     if want_fleets {
-        let mut fleets = Vec::new();
-        let mut token = None;
-        loop {
-            count();
-            let mut request = aws.appstream.describe_fleets().set_next_token(token);
-            if let Scope::Fleet(name) = scope {
-                request = request.names(name);
-            }
-            let page = request.send().await.map_err(|e| ObserveError::sdk("AppStream fleets", &e))?;
-            fleets.extend(page.fleets().iter().cloned());
-            token = page.next_token().map(str::to_owned);
-            if token.is_none() {
-                break;
-            }
-        }
+        let name = match scope {
+            Scope::Fleet(name) => Some(name.as_str()),
+            _ => None,
+        };
+        let fleets = lookups::fleets(aws, name, &calls).await?;
         let tagged: Vec<(aws_sdk_appstream::types::Fleet, BTreeMap<String, String>)> = futures::stream::iter(fleets)
             .map(|fleet| {
                 count();

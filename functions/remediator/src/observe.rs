@@ -6,7 +6,7 @@
 use crate::decide::{Seen, SeenResource, SeenWorkspace};
 use autopilot_shared::clients::AwsClients;
 use autopilot_shared::error::ObserveError;
-use autopilot_shared::lookups::{CONCURRENCY, appstream_tags, workspaces_tags};
+use autopilot_shared::lookups::{self, CONCURRENCY, appstream_tags, workspaces_tags};
 use autopilot_shared::resource::{ResourceKind, ResourceRef, account_region};
 use futures::{StreamExt, TryStreamExt};
 use std::collections::BTreeMap;
@@ -166,42 +166,33 @@ pub async fn observe(
     }
 
     if matches!(scope, Scope::All | Scope::Pool(_)) {
-        let mut token = None;
-        loop {
-            count();
-            let mut request = aws.workspaces.describe_workspaces_pools().set_next_token(token);
-            if let Scope::Pool(id) = scope {
-                request = request.pool_ids(id);
-            }
-            let page = request.send().await.map_err(|e| ObserveError::sdk("WorkSpaces Pools", &e))?;
-            for pool in page.workspaces_pools() {
-                let (account, pool_region) = account_region(pool.pool_arn(), region);
-                let Ok(resource) = ResourceRef::new(account, pool_region, ResourceKind::WorkspacesPool, pool.pool_id())
-                else {
-                    continue;
-                };
-                let errors = pool
-                    .errors()
-                    .iter()
-                    .map(|e| {
-                        (
-                            e.error_code().map_or("UNKNOWN", |c| c.as_str()).to_owned(),
-                            e.error_message().unwrap_or_default().to_owned(),
-                        )
-                    })
-                    .collect();
-                seen.pools.push(SeenResource {
-                    resource,
-                    name: pool.pool_id().to_owned(),
-                    state: pool.state().as_str().to_owned(),
-                    errors,
-                    tags: BTreeMap::new(),
-                });
-            }
-            token = page.next_token().map(str::to_owned);
-            if token.is_none() {
-                break;
-            }
+        let pool_id = match scope {
+            Scope::Pool(id) => Some(id.as_str()),
+            _ => None,
+        };
+        for pool in lookups::workspaces_pools(aws, pool_id, &calls).await? {
+            let (account, pool_region) = account_region(pool.pool_arn(), region);
+            let Ok(resource) = ResourceRef::new(account, pool_region, ResourceKind::WorkspacesPool, pool.pool_id())
+            else {
+                continue;
+            };
+            let errors = pool
+                .errors()
+                .iter()
+                .map(|e| {
+                    (
+                        e.error_code().map_or("UNKNOWN", |c| c.as_str()).to_owned(),
+                        e.error_message().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect();
+            seen.pools.push(SeenResource {
+                resource,
+                name: pool.pool_id().to_owned(),
+                state: pool.state().as_str().to_owned(),
+                errors,
+                tags: BTreeMap::new(),
+            });
         }
         let troubled: Vec<usize> = (0..seen.pools.len()).filter(|&i| !seen.pools[i].errors.is_empty()).collect();
         let tags: Vec<(usize, BTreeMap<String, String>)> = futures::stream::iter(troubled)
@@ -219,84 +210,64 @@ pub async fn observe(
     }
 
     if matches!(scope, Scope::All | Scope::Fleet(_)) {
-        let mut token = None;
+        let name = match scope {
+            Scope::Fleet(name) => Some(name.as_str()),
+            _ => None,
+        };
         let mut arns = Vec::new();
-        loop {
-            count();
-            let mut request = aws.appstream.describe_fleets().set_next_token(token);
-            if let Scope::Fleet(name) = scope {
-                request = request.names(name);
-            }
-            let page = request.send().await.map_err(|e| ObserveError::sdk("AppStream fleets", &e))?;
-            for fleet in page.fleets() {
-                let name = fleet.name().unwrap_or_default().to_owned();
-                let (account, fleet_region) = account_region(fleet.arn().unwrap_or_default(), region);
-                let Ok(resource) = ResourceRef::new(account, fleet_region, ResourceKind::Fleet, &name) else {
-                    continue;
-                };
-                let errors = fleet
-                    .fleet_errors()
-                    .iter()
-                    .map(|e| {
-                        (
-                            e.error_code().map_or("UNKNOWN", |c| c.as_str()).to_owned(),
-                            e.error_message().unwrap_or_default().to_owned(),
-                        )
-                    })
-                    .collect();
-                arns.push(fleet.arn().unwrap_or_default().to_owned());
-                seen.fleets.push(SeenResource {
-                    resource,
-                    name,
-                    state: fleet.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
-                    errors,
-                    tags: BTreeMap::new(),
-                });
-            }
-            token = page.next_token().map(str::to_owned);
-            if token.is_none() {
-                break;
-            }
+        for fleet in lookups::fleets(aws, name, &calls).await? {
+            let name = fleet.name().unwrap_or_default().to_owned();
+            let (account, fleet_region) = account_region(fleet.arn().unwrap_or_default(), region);
+            let Ok(resource) = ResourceRef::new(account, fleet_region, ResourceKind::Fleet, &name) else { continue };
+            let errors = fleet
+                .fleet_errors()
+                .iter()
+                .map(|e| {
+                    (
+                        e.error_code().map_or("UNKNOWN", |c| c.as_str()).to_owned(),
+                        e.error_message().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect();
+            arns.push(fleet.arn().unwrap_or_default().to_owned());
+            seen.fleets.push(SeenResource {
+                resource,
+                name,
+                state: fleet.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                errors,
+                tags: BTreeMap::new(),
+            });
         }
         let troubled: Vec<usize> = (0..seen.fleets.len()).filter(|&i| !seen.fleets[i].errors.is_empty()).collect();
         seen.fleets = with_appstream_tags(aws, seen.fleets, &arns, &troubled, &count, "fleet tags").await?;
     }
 
     if matches!(scope, Scope::All | Scope::Builder(_)) {
-        let mut token = None;
+        let name = match scope {
+            Scope::Builder(name) => Some(name.as_str()),
+            _ => None,
+        };
         let mut arns = Vec::new();
-        loop {
-            count();
-            let mut request = aws.appstream.describe_image_builders().max_results(BATCH as i32).set_next_token(token);
-            if let Scope::Builder(name) = scope {
-                request = request.names(name);
-            }
-            let page = request.send().await.map_err(|e| ObserveError::sdk("image builders", &e))?;
-            for builder in page.image_builders() {
-                let name = builder.name().unwrap_or_default().to_owned();
-                let (account, builder_region) = account_region(builder.arn().unwrap_or_default(), region);
-                let Ok(resource) = ResourceRef::new(account, builder_region, ResourceKind::ImageBuilder, &name) else {
-                    continue;
-                };
-                arns.push(builder.arn().unwrap_or_default().to_owned());
-                seen.builders.push(SeenResource {
-                    resource,
-                    name,
-                    state: builder.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
-                    errors: autopilot_shared::error::appstream_resource_errors(builder.image_builder_errors())
-                        .into_iter()
-                        .map(|line| match line.split_once(": ") {
-                            Some((code, message)) => (code.to_owned(), message.to_owned()),
-                            None => (line, String::new()),
-                        })
-                        .collect(),
-                    tags: BTreeMap::new(),
-                });
-            }
-            token = page.next_token().map(str::to_owned);
-            if token.is_none() {
-                break;
-            }
+        for builder in lookups::image_builders(aws, name, &calls).await? {
+            let name = builder.name().unwrap_or_default().to_owned();
+            let (account, builder_region) = account_region(builder.arn().unwrap_or_default(), region);
+            let Ok(resource) = ResourceRef::new(account, builder_region, ResourceKind::ImageBuilder, &name) else {
+                continue;
+            };
+            arns.push(builder.arn().unwrap_or_default().to_owned());
+            seen.builders.push(SeenResource {
+                resource,
+                name,
+                state: builder.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                errors: autopilot_shared::error::appstream_resource_errors(builder.image_builder_errors())
+                    .into_iter()
+                    .map(|line| match line.split_once(": ") {
+                        Some((code, message)) => (code.to_owned(), message.to_owned()),
+                        None => (line, String::new()),
+                    })
+                    .collect(),
+                tags: BTreeMap::new(),
+            });
         }
         let troubled: Vec<usize> = (0..seen.builders.len()).filter(|&i| seen.builders[i].state == "FAILED").collect();
         seen.builders = with_appstream_tags(aws, seen.builders, &arns, &troubled, &count, "image builder tags").await?;
