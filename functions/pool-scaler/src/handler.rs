@@ -12,7 +12,7 @@ use autopilot_shared::ledger::idempotency::{Acquired, IdempotencyKey};
 use autopilot_shared::ledger::state::Versioned;
 use autopilot_shared::resource::{ResourceKind, ResourceRef};
 pub use autopilot_shared::runtime::{Config, Deps};
-use autopilot_shared::runtime::{acquire_function_lease, call_account, classified, is_own_call, load_policy};
+use autopilot_shared::runtime::{call_account, classified, is_own_call, lease_or_yield, load_policy};
 use std::collections::BTreeMap;
 
 /// The function's name: its service name in logs, metrics and ledger keys.
@@ -65,15 +65,11 @@ pub async fn handle(
     report.policy_version = active.version;
     report.dry_run = active.dry_run;
 
-    let Some(lease) = acquire_function_lease(deps, FUNCTION, &correlation_id, now, remaining).await? else {
-        if scope == Scope::All {
-            report.status = "busy".into();
-            return Ok(report);
-        }
-        // An event for one resource must not be lost while a tick runs: fail retryably, EventBridge retries.
-        return Err(AutopilotError::retryable(format!(
-            "{FUNCTION} is busy reconciling; event {correlation_id} will be retried"
-        )));
+    // An event for one resource must not be lost while a tick runs: it fails retryably, EventBridge retries.
+    let Some(lease) = lease_or_yield(deps, FUNCTION, &correlation_id, now, remaining, scope != Scope::All).await?
+    else {
+        report.status = "busy".into();
+        return Ok(report);
     };
 
     let result =

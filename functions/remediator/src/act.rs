@@ -195,29 +195,31 @@ async fn reboot(ctx: &ActContext<'_>, ids: &[String]) -> Result<Vec<Result<(), C
     Ok(ids.iter().map(|id| item_result(output.failed_requests(), id)).collect())
 }
 
-/// The result for `id` in a `FailedRequests` list. A WorkSpace that is no longer in a state the operation
-/// accepts (or is gone) changed under us: a deferral, not a failure.
+/// A WorkSpace that is no longer in a state the operation accepts (or is gone) changed under us: a deferral,
+/// not a failure.
+fn call_error(code: &str, message: String) -> CallError {
+    if code.contains("InvalidResourceState") || code.contains("ResourceNotFound") {
+        CallError::StateChanged(message)
+    } else {
+        CallError::Failed(message)
+    }
+}
+
+/// The result for `id` in a `FailedRequests` list.
 fn item_result(failed: &[aws_sdk_workspaces::types::FailedWorkspaceChangeRequest], id: &str) -> Result<(), CallError> {
     let Some(failure) = failed.iter().find(|f| f.workspace_id() == Some(id)) else { return Ok(()) };
     let code = failure.error_code().unwrap_or("Unknown");
-    let message = format!("{code}: {}", failure.error_message().unwrap_or_default());
-    if code.contains("InvalidResourceState") || code.contains("ResourceNotFound") {
-        Err(CallError::StateChanged(message))
-    } else {
-        Err(CallError::Failed(message))
-    }
+    Err(call_error(code, format!("{code}: {}", failure.error_message().unwrap_or_default())))
 }
 
 async fn rebuild(ctx: &ActContext<'_>, id: &str) -> Result<(), CallError> {
     let request = RebuildRequest::builder().workspace_id(id).build().map_err(|e| CallError::Failed(e.to_string()))?;
     let output =
         ctx.aws.workspaces.rebuild_workspaces().rebuild_workspace_requests(request).send().await.map_err(|e| {
-            let code = e.as_service_error().and_then(ProvideErrorMetadata::code).unwrap_or_default();
-            if code.contains("InvalidResourceState") || code.contains("ResourceNotFound") {
-                CallError::StateChanged(sdk_error_message(&e))
-            } else {
-                CallError::Failed(sdk_error_message(&e))
-            }
+            call_error(
+                e.as_service_error().and_then(ProvideErrorMetadata::code).unwrap_or_default(),
+                sdk_error_message(&e),
+            )
         })?;
     item_result(output.failed_requests(), id)
 }
@@ -259,24 +261,27 @@ pub async fn act(ctx: &ActContext<'_>, plan: &Plan, stored: &Stored) -> Result<(
 
     let mut reports = Vec::with_capacity(plan.decisions.len());
     let mut applied = Vec::new();
-    let reboots: Vec<&Decision> =
-        plan.decisions.iter().filter(|d| matches!(d.action, Some(Action::Reboot { .. }))).collect();
+    let reboots: Vec<(&Decision, &Action)> = plan
+        .decisions
+        .iter()
+        .filter_map(|d| d.action.as_ref().filter(|a| matches!(a, Action::Reboot { .. })).map(|a| (d, a)))
+        .collect();
     for chunk in reboots.chunks(BATCH) {
-        let effects: Vec<Effect<'_, Action>> =
-            chunk.iter().map(|d| effect(ctx, d, d.action.as_ref().unwrap_or(&Action::Rebuild))).collect();
+        let effects: Vec<Effect<'_, Action>> = chunk.iter().map(|(d, a)| effect(ctx, d, a)).collect();
         let performed = perform_batch(
             effects,
             async |indices: &[usize]| {
-                let ids: Vec<String> = indices.iter().map(|&i| chunk[i].name.clone()).collect();
+                let ids: Vec<String> = indices.iter().map(|&i| chunk[i].0.name.clone()).collect();
                 count();
                 reboot(ctx, &ids).await
             },
             async |index: usize| {
-                books.save(&chunk[index].resource, after(chunk[index], &Performed::Applied, ctx.now).as_ref()).await
+                let decision = chunk[index].0;
+                books.save(&decision.resource, after(decision, &Performed::Applied, ctx.now).as_ref()).await
             },
         )
         .await?;
-        for (decision, performed) in chunk.iter().zip(performed) {
+        for ((decision, _), performed) in chunk.iter().zip(performed) {
             settle(&books, decision, &performed).await?;
             if performed == Performed::Applied {
                 applied.push(*decision);
