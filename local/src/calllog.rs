@@ -36,7 +36,7 @@ impl CallRecord {
 
 /// Operations that change something (the rest only read).
 pub fn is_mutating(operation: &str) -> bool {
-    !(operation.starts_with("Describe") || operation.starts_with("List") || operation.starts_with("Get"))
+    !autopilot_shared::clients::is_read_only(operation)
 }
 
 /// The resource a request names.

@@ -5,14 +5,17 @@
 //! - [`estate`]: the estate file format; [`world`]: resources, state machines, demand;
 //! - [`services`]: the operations; [`server`]: protocols, faults, admin API; [`wire`]: CBOR ↔ JSON;
 //! - [`people`]: simulated administrators working on image builders;
+//! - [`functions`]: the five functions invoked in-process; [`operate`]: the operator commands;
 //! - [`calllog`]: the record of every call; [`dynamo`]: the embedded DynamoDB; [`generate`]: large estates.
 
 pub mod calllog;
 pub mod dynamo;
 pub mod error;
 pub mod estate;
+pub mod functions;
 pub mod generate;
 pub mod health;
+pub mod operate;
 pub mod people;
 pub mod rng;
 pub mod server;
@@ -86,6 +89,9 @@ pub const PERSON: &str = "arn:aws:sts::123456789012:assumed-role/EUCAdmin/alice"
 
 use std::net::SocketAddr;
 
+/// The region of every local estate.
+pub const LOCAL_REGION: &str = "eu-central-1";
+
 /// Every service the simulator answers, with the variable suffix `AWS_ENDPOINT_URL_<SERVICE>` uses.
 pub const SIMULATED_SERVICES: [&str; 5] =
     ["WORKSPACES", "APPSTREAM", "WORKSPACES_THIN_CLIENT", "EVENTBRIDGE", "APPLICATION_AUTO_SCALING"];
@@ -128,7 +134,7 @@ impl LocalEstate {
         let config = |endpoint: &str| {
             aws_config::SdkConfig::builder()
                 .behavior_version(aws_config::BehaviorVersion::latest())
-                .region(aws_config::Region::new("eu-central-1"))
+                .region(aws_config::Region::new(LOCAL_REGION))
                 .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
                     aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "autopilot-local"),
                 ))
@@ -155,7 +161,7 @@ impl LocalEstate {
                 force_dry_run: false,
                 event_bus: Some("euc-autopilot".into()),
                 own_role_name: "euc-autopilot".into(),
-                region: "eu-central-1".into(),
+                region: LOCAL_REGION.into(),
             },
         }
     }
@@ -165,11 +171,26 @@ impl LocalEstate {
         autopilot_shared::ledger::Ledger::new(self.clients().dynamodb, dynamo::DEFAULT_TABLE)
     }
 
-    /// The `export AWS_ENDPOINT_URL_<SERVICE>=…` lines `autopilot serve` prints.
+    /// The `export NAME=value` lines `autopilot serve` prints: [`Self::env`] in shell form.
     pub fn env_lines(&self) -> Vec<String> {
-        let mut lines: Vec<String> =
-            SIMULATED_SERVICES.iter().map(|s| format!("export AWS_ENDPOINT_URL_{s}={}", self.endpoint)).collect();
-        lines.insert(3, format!("export AWS_ENDPOINT_URL_DYNAMODB={}", self.dynamo.endpoint));
-        lines
+        self.env().into_iter().map(|(name, value)| format!("export {name}={value}")).collect()
+    }
+
+    /// The environment a function binary or an operator command needs to use this estate instead of AWS:
+    /// `AWS_ENDPOINT_URL_<SERVICE>` for every simulated service and DynamoDB, the region, dummy credentials
+    /// and the ledger table.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let mut vars: Vec<(String, String)> =
+            SIMULATED_SERVICES.iter().map(|s| (format!("AWS_ENDPOINT_URL_{s}"), self.endpoint.clone())).collect();
+        vars.insert(3, ("AWS_ENDPOINT_URL_DYNAMODB".into(), self.dynamo.endpoint.clone()));
+        for (name, value) in [
+            ("AWS_REGION", LOCAL_REGION),
+            ("AWS_ACCESS_KEY_ID", "local"),
+            ("AWS_SECRET_ACCESS_KEY", "local"),
+            ("AUTOPILOT_TABLE", dynamo::DEFAULT_TABLE),
+        ] {
+            vars.push((name.into(), value.into()));
+        }
+        vars
     }
 }

@@ -6,6 +6,7 @@
 
 use crate::calllog::{self, CallRecord};
 use crate::estate::Estate;
+use crate::functions::Function;
 use crate::world::World;
 use crate::{LocalEstate, Simulator};
 use autopilot_shared::policy::{Phase, Policy, ResourceView};
@@ -458,15 +459,10 @@ pub async fn simulate(options: &Options) -> Result<Summary, String> {
             }
         }
         local.simulator.advance_to(now);
-        for (function, schedule) in [
-            (Function::PoolScaler, "pool-scaler"),
-            (Function::BuilderScheduler, "builder-scheduler"),
-            (Function::ExportChaser, "export-chaser"),
-            (Function::SoftwareSetRoller, "softwareset-roller"),
-            (Function::Remediator, "remediator"),
-        ] {
+        for function in Function::ALL {
+            let schedule = function.name();
             let tick = crate::tick_event(&format!("euc-autopilot-{schedule}"), now);
-            if let Err(error) = invoke(function, &deps, tick).await {
+            if let Err(error) = function.invoke(&deps, tick, INVOCATION_TIME).await {
                 tracing::warn!(%error, schedule, "tick failed");
                 failed.push(format!("{now} {schedule} tick: {error}"));
             }
@@ -602,49 +598,24 @@ fn rollout_section(with_chart: bool) -> String {
     if with_chart {
         out.push_str("![rollout](charts/rollout.svg)\n\n");
     }
-    out.push_str(
-        "AWS has announced the end of support of WorkSpaces Thin Client on 2027-03-31: plan the devices' \
+    out.push_str(&format!(
+        "AWS has announced the end of support of WorkSpaces Thin Client on {}: plan the devices' \
          replacement; no software set is rolled out past its own `supportedUntil`.\n",
-    );
+        autopilot_shared::support::THIN_CLIENT_END
+    ));
     out
 }
 
-/// The functions `autopilot simulate` runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Function {
-    PoolScaler,
-    BuilderScheduler,
-    ExportChaser,
-    SoftwareSetRoller,
-    Remediator,
-}
-
-/// Invokes one function in-process; its report is not needed here (the call log and the ledger are).
-async fn invoke(function: Function, deps: &autopilot_shared::runtime::Deps, event: Value) -> Result<(), String> {
-    let remaining = std::time::Duration::from_secs(60);
-    match function {
-        Function::PoolScaler => Box::pin(pool_scaler::handle(deps, event, remaining)).await.map(drop),
-        Function::BuilderScheduler => Box::pin(builder_scheduler::handle(deps, event, remaining)).await.map(drop),
-        Function::ExportChaser => Box::pin(export_chaser::handle(deps, event, remaining)).await.map(drop),
-        Function::SoftwareSetRoller => Box::pin(softwareset_roller::handle(deps, event, remaining)).await.map(drop),
-        Function::Remediator => Box::pin(remediator::handle(deps, event, remaining)).await.map(drop),
-    }
-    .map_err(|e| e.to_string())
-}
+/// The remaining time each simulated invocation gets.
+const INVOCATION_TIME: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Delivers an event to every function whose rules match it, as EventBridge would; false when none does.
 async fn deliver(deps: &autopilot_shared::runtime::Deps, event: &Value, failed: &mut Vec<String>) -> bool {
     let mut routed = false;
-    for (function, routes) in [
-        (Function::PoolScaler, pool_scaler::routing::routes as fn(&Value) -> bool),
-        (Function::BuilderScheduler, builder_scheduler::routing::routes),
-        (Function::ExportChaser, export_chaser::routing::routes),
-        (Function::SoftwareSetRoller, softwareset_roller::routing::routes),
-        (Function::Remediator, remediator::routing::routes),
-    ] {
-        if routes(event) {
+    for function in Function::ALL {
+        if function.routes(event) {
             routed = true;
-            if let Err(error) = invoke(function, deps, event.clone()).await {
+            if let Err(error) = function.invoke(deps, event.clone(), INVOCATION_TIME).await {
                 tracing::warn!(%error, ?function, "event failed");
                 let id = event.get("id").and_then(Value::as_str).unwrap_or_default();
                 failed.push(format!("{function:?} event {id}: {error}"));

@@ -8,7 +8,10 @@
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::{BeforeTransmitInterceptorContextMut, InterceptorContext};
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextMut, InterceptorContext,
+};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::retries::classifiers::{ClassifyRetry, RetryAction};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
@@ -90,6 +93,24 @@ impl AwsClients {
         }
     }
 
+    /// The same clients for WorkSpaces, AppStream, Thin Client and Application Auto Scaling, refusing every
+    /// operation that is not a read ([`RefuseMutations`]); DynamoDB and EventBridge are kept as they are.
+    pub fn read_only(&self) -> Self {
+        macro_rules! guarded {
+            ($sdk:ident, $client:expr) => {
+                $sdk::Client::from_conf($client.config().to_builder().interceptor(RefuseMutations).build())
+            };
+        }
+        Self {
+            workspaces: guarded!(aws_sdk_workspaces, self.workspaces),
+            appstream: guarded!(aws_sdk_appstream, self.appstream),
+            autoscaling: guarded!(aws_sdk_applicationautoscaling, self.autoscaling),
+            thinclient: guarded!(aws_sdk_workspacesthinclient, self.thinclient),
+            dynamodb: self.dynamodb.clone(),
+            eventbridge: self.eventbridge.clone(),
+        }
+    }
+
     /// The same clients with operation timeouts derived from an invocation's remaining time. Cheap: no IO.
     pub fn with_deadline(&self, remaining: Duration) -> Self {
         let timeouts = timeouts_for(remaining);
@@ -106,6 +127,38 @@ impl AwsClients {
             thinclient: rebuilt!(aws_sdk_workspacesthinclient, self.thinclient),
             dynamodb: rebuilt!(aws_sdk_dynamodb, self.dynamodb),
             eventbridge: rebuilt!(aws_sdk_eventbridge, self.eventbridge),
+        }
+    }
+}
+
+/// Whether an operation only reads (its name starts with `Describe`, `List` or `Get`).
+pub fn is_read_only(operation: &str) -> bool {
+    ["Describe", "List", "Get"].iter().any(|prefix| operation.starts_with(prefix))
+}
+
+/// Refuses, before anything is sent, every operation that is not [`is_read_only`]: `autopilot plan` runs the
+/// functions' real code with clients that cannot change the estate, whatever that code asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct RefuseMutations;
+
+impl Intercept for RefuseMutations {
+    fn name(&self) -> &'static str {
+        "RefuseMutations"
+    }
+
+    // Not `read_before_execution`: a client interceptor sees that hook before the operation's own
+    // configuration (which names it) is applied.
+    fn read_before_serialization(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let operation = cfg.load::<Metadata>().map(Metadata::name).unwrap_or_default();
+        if is_read_only(operation) {
+            Ok(())
+        } else {
+            Err(format!("{operation} refused: these clients only read").into())
         }
     }
 }

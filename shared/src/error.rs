@@ -61,15 +61,20 @@ impl AutopilotError {
 
     /// Wraps any classified error, keeping its full message chain.
     pub fn from_classified<E: Classify + std::error::Error>(error: &E) -> Self {
-        let mut message = error.to_string();
-        let mut source = error.source();
-        while let Some(cause) = source {
-            message.push_str(": ");
-            message.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        Self::new(error.class(), message)
+        Self::new(error.class(), message_chain(error))
     }
+}
+
+/// An error's message followed by those of its sources, `: `-separated (SDK errors say little on their own).
+pub fn message_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
 }
 
 impl Classify for AutopilotError {

@@ -10,6 +10,7 @@
 //! - [`effect`]: one side effect exactly once (idempotency, dry-run, audit) and outcome events.
 //! - [`lookups`]: per-resource look-ups several functions need (tags).
 //! - [`runtime`]: configuration, dependencies, policy loading, the function lease and the Lambda entry point.
+//! - [`support`]: AWS's announced end-of-support dates and the warnings operators see.
 
 pub mod clients;
 pub mod clock;
@@ -21,4 +22,5 @@ pub mod lookups;
 pub mod policy;
 pub mod resource;
 pub mod runtime;
+pub mod support;
 pub mod telemetry;

@@ -101,8 +101,8 @@ pub struct ActivePolicy {
 pub async fn load_policy(deps: &Deps) -> Result<ActivePolicy, AutopilotError> {
     let stored = deps.ledger.current_policy().await.map_err(classified)?.ok_or_else(|| {
         AutopilotError::non_retryable(format!(
-            "no policy document is stored in {}; store one with `autopilot policy put` or the ledger API",
-            deps.config.table
+            "no policy document is stored in {}; store one with `autopilot config push --table {} <policy>`",
+            deps.config.table, deps.config.table
         ))
     })?;
     let dry_run = deps.config.force_dry_run || stored.policy.dry_run();

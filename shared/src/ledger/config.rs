@@ -87,6 +87,12 @@ impl Ledger {
         Ok(Some(record))
     }
 
+    /// The current version number and document exactly as stored, without validating it (an operator
+    /// comparing a new document with the current one must see it even if this build would refuse it).
+    pub async fn current_policy_document(&self) -> Result<Option<(u32, String)>, LedgerError> {
+        Ok(self.latest_config().await?.map(|record| (record.version, record.document)))
+    }
+
     /// The current (highest-version) policy, validated again on read, or `None` when none was stored.
     pub async fn current_policy(&self) -> Result<Option<StoredPolicy>, LedgerError> {
         let Some(record) = self.latest_config().await? else { return Ok(None) };

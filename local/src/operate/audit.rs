@@ -1,0 +1,102 @@
+//! `autopilot audit`: the audit trail from the ledger, by day (the table) or by resource (the index).
+
+use autopilot_shared::ledger::Ledger;
+use autopilot_shared::ledger::audit::{AuditRecord, Outcome};
+use chrono::{DateTime, Duration, Utc};
+
+/// The longest window read day by day (the records' retention).
+pub const MAX_DAYS: i64 = 400;
+
+/// Which records to read.
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    /// A resource key (`appstream#<account>#<region>#fleet#<name>`, read from the index) or a bare id or name
+    /// (matched against the end of each key of the days read).
+    pub resource: Option<String>,
+    /// Only this function's records.
+    pub function: Option<String>,
+}
+
+/// `--since`: an RFC 3339 instant or a duration back from `now` (`90m`, `24h`, `7d`).
+pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    autopilot_shared::policy::values::parse_duration(text)
+        .map(|back| now - back)
+        .map_err(|_| format!("--since {text:?} is neither an RFC 3339 instant nor a duration like 24h or 7d"))
+}
+
+/// The records matching `query`, oldest first.
+pub async fn read(ledger: &Ledger, query: &Query) -> Result<Vec<AuditRecord>, String> {
+    if query.until - query.since > Duration::days(MAX_DAYS) {
+        return Err(format!("--since reaches back more than {MAX_DAYS} days (records are kept {MAX_DAYS} days)"));
+    }
+    let mut records = match query.resource.as_deref().filter(|r| r.contains('#')) {
+        Some(key) => ledger.audit_by_resource(key).await.map_err(|e| e.to_string())?,
+        None => {
+            let mut all = Vec::new();
+            let mut day = query.since.date_naive();
+            while day <= query.until.date_naive() {
+                all.extend(ledger.audit_by_day(day).await.map_err(|e| e.to_string())?);
+                day = day.succ_opt().ok_or("date out of range")?;
+            }
+            all
+        }
+    };
+    records.retain(|r| {
+        r.at >= query.since
+            && r.at <= query.until
+            && query.function.as_deref().is_none_or(|f| r.function == f)
+            && query.resource.as_deref().is_none_or(|wanted| {
+                r.resource == wanted || (!wanted.contains('#') && r.resource.ends_with(&format!("#{wanted}")))
+            })
+    });
+    records.sort_by_key(|r| r.at);
+    Ok(records)
+}
+
+/// One word per outcome, as the text output shows it.
+pub fn outcome_word(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Applied => "applied",
+        Outcome::DryRun => "would",
+        Outcome::Skipped => "skipped",
+        Outcome::Deferred => "deferred",
+        Outcome::Failed => "FAILED",
+    }
+}
+
+/// One line per record: time, function, outcome, action, resource, reason.
+pub fn render(records: &[AuditRecord]) -> String {
+    let mut out = String::new();
+    for r in records {
+        out.push_str(&format!(
+            "{}  {:<18} {:<8} {:<26} {}  {}\n",
+            r.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            r.function,
+            outcome_word(r.outcome),
+            r.action,
+            r.resource,
+            r.reason
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn since_takes_an_instant_or_a_duration() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).single().unwrap_or_default();
+        assert_eq!(parse_since("24h", now), Ok(now - Duration::hours(24)));
+        assert_eq!(parse_since("7d", now), Ok(now - Duration::days(7)));
+        assert_eq!(parse_since("2026-11-20T08:00:00Z", now), Ok(now - Duration::hours(28)));
+        assert!(parse_since("yesterday", now).is_err_and(|e| e.contains("yesterday")));
+    }
+}

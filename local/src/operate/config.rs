@@ -1,0 +1,41 @@
+//! `autopilot config push` and `autopilot config show`: policy versions in the ledger (`CONFIG` / `v<n>`).
+//! A document is validated before it is stored, and an unchanged document is not stored again.
+
+use autopilot_shared::ledger::Ledger;
+use chrono::{DateTime, Utc};
+use similar::TextDiff;
+
+/// What `push` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pushed {
+    /// The document is the current version already: nothing stored.
+    Unchanged { version: u32 },
+    /// Stored as `version`; `diff` is the unified diff against the previous version (all added when first).
+    Stored { version: u32, previous: Option<u32>, diff: String },
+}
+
+/// Validates `document` (refusing it with every problem listed), then stores it as the next version unless
+/// it is identical to the current one.
+pub async fn push(ledger: &Ledger, name: &str, document: &str, now: DateTime<Utc>) -> Result<Pushed, String> {
+    super::validate::validate(name, document)?;
+    let current = ledger.current_policy_document().await.map_err(|e| e.to_string())?;
+    if let Some((version, stored)) = &current
+        && stored == document
+    {
+        return Ok(Pushed::Unchanged { version: *version });
+    }
+    let (previous, old) = current.map_or((None, String::new()), |(v, d)| (Some(v), d));
+    let old_name = previous.map_or_else(|| "(no version stored)".to_owned(), |v| format!("version {v}"));
+    let diff = TextDiff::from_lines(old.as_str(), document)
+        .unified_diff()
+        .context_radius(3)
+        .header(&old_name, name)
+        .to_string();
+    let version = ledger.put_policy(document, now).await.map_err(|e| e.to_string())?;
+    Ok(Pushed::Stored { version, previous, diff })
+}
+
+/// The current version and its document, exactly as stored.
+pub async fn show(ledger: &Ledger) -> Result<Option<(u32, String)>, String> {
+    ledger.current_policy_document().await.map_err(|e| e.to_string())
+}
