@@ -189,7 +189,7 @@ async fn a_second_rollout_on_the_same_environments_is_refused_and_pause_resume_a
     let calls = update_environment_calls(&h).len();
     roll_for(&h, 48).await;
     assert_eq!(update_environment_calls(&h).len(), calls, "an aborted rollout does nothing more");
-    assert_eq!(h.outcome_events("Rollout Aborted").len(), 1);
+    assert_eq!(h.outcome_events("Rollout Abort Confirmed").len(), 1);
     let unknown =
         h.deliver_to_roller(command("Rollout Paused", "p2", serde_json::json!({ "rolloutId": "nope" }))).await;
     assert!(unknown.unwrap_err().message.contains("no rollout nope"));

@@ -107,7 +107,7 @@ pub fn event_name(from: Status, to: Status) -> &'static str {
         Status::Completed => "Rollout Completed",
         Status::Halted => "Rollout Halted",
         Status::RolledBack => "Rollout Rolled Back",
-        Status::Aborted => "Rollout Aborted",
+        Status::Aborted => "Rollout Abort Confirmed",
         Status::Pending => "Rollout Pending",
     }
 }

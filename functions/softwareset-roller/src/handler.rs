@@ -245,11 +245,11 @@ async fn controlled(
     let (event, status) = match what {
         Control::Pause => {
             rollout.paused = true;
-            ("Rollout Paused", "paused")
+            ("Rollout Pause Confirmed", "paused")
         }
         Control::Resume => {
             rollout.paused = false;
-            ("Rollout Resumed", "resumed")
+            ("Rollout Resume Confirmed", "resumed")
         }
         Control::Abort => {
             rollout.history.push(Transition {
@@ -260,7 +260,7 @@ async fn controlled(
                 reason: reason.clone(),
             });
             rollout.status = Status::Aborted;
-            ("Rollout Aborted", "aborted")
+            ("Rollout Abort Confirmed", "aborted")
         }
     };
     let detail = serde_json::json!({ "rollout": rollout.id, "softwareSet": rollout.target_set, "reason": reason });
