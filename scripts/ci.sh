@@ -5,15 +5,27 @@ cd "$(dirname "$0")/.."
 start=$(date +%s)
 step() { printf '\n== %s\n' "$*"; }
 
-step "Python tools in .venv (boto3 for the simulator tests, cfn-lint for the template)"
-if ! .venv/bin/python -c "import boto3, cfnlint" >/dev/null 2>&1; then
-  python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check boto3 cfn-lint
+step "Python tools in .venv (boto3 for the simulator tests, cfn-lint and the serverless rules for the template)"
+# The linters are pinned: a new release with new rules must not break CI without a change here.
+lint_tools=(cfn-lint==1.58.0 cfn-lint-serverless==0.3.6)
+tools_ready() {
+  .venv/bin/python - "${lint_tools[@]}" <<'PY' >/dev/null 2>&1
+import importlib.metadata, sys
+import boto3, cfnlint, cfn_lint_serverless  # noqa: F401 (each must import)
+for pin in sys.argv[1:]:
+    name, version = pin.split("==")
+    assert importlib.metadata.version(name) == version, pin
+PY
+}
+if ! tools_ready; then
+  [ -x .venv/bin/python ] || python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check boto3 "${lint_tools[@]}"
 fi
 .venv/bin/python -c "import boto3; print('boto3', boto3.__version__)"
 
-step "cfn-lint template.yaml"
-.venv/bin/cfn-lint template.yaml
+step "cfn-lint template.yaml (with the serverless rules)"
+.venv/bin/cfn-lint --version
+.venv/bin/cfn-lint --append-rules cfn_lint_serverless.rules -t template.yaml
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -21,5 +33,7 @@ step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --workspace --all-targets --locked
+step "package the Lambda functions (arm64 zips, at most 8 MB each)"
+bash scripts/package.sh
 
 printf '\nci: all checks passed in %ss\n' "$(( $(date +%s) - start ))"
