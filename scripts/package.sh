@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the five Lambda functions as SAM deploys them (arm64, release profile, bootstrap.zip each) and fails when a
-# zip exceeds 8 MB. ci.sh runs it after the tests; it also runs alone: `bash scripts/package.sh`.
+# zip exceeds 8 MB. ci.sh runs it before the tests (the runtime test runs the zips; it calls this script too, a no-op when they are fresh); it also runs alone: `bash scripts/package.sh`.
 #
 # Needs cargo-lambda and zig (its cross linker), both installed from PyPI into .venv, and the Rust target
 # aarch64-unknown-linux-gnu. When that target cannot be installed, it says SKIPPED loudly and builds nothing.

@@ -63,7 +63,7 @@ pub fn cloudtrail_event(
     serde_json::json!({
         "version": "0",
         "id": id,
-        "detail-type": "AWS API Call via CloudTrail",
+        "detail-type": autopilot_shared::events::CLOUDTRAIL_DETAIL_TYPE,
         "source": format!("aws.{service}"),
         "account": "123456789012",
         "time": time,

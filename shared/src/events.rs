@@ -27,8 +27,13 @@ pub struct Rule {
     pub event_names: &'static [&'static str],
 }
 
+/// The detail-type of CloudTrail's management events on EventBridge.
+pub const CLOUDTRAIL_DETAIL_TYPE: &str = "AWS API Call via CloudTrail";
+
 impl Rule {
-    /// Whether EventBridge would deliver `event` through this rule.
+    /// Whether EventBridge would deliver `event` through this rule. CloudTrail rules take successful calls only
+    /// (`"errorCode": [{"exists": false}]` in `template.yaml`): a call that failed changed nothing, and a
+    /// person's failed attempt must not end in a dead-letter queue as bad input.
     pub fn matches(&self, event: &serde_json::Value) -> bool {
         let field = |name: &str| event.get(name).and_then(serde_json::Value::as_str).unwrap_or_default();
         let event_name = event
@@ -39,6 +44,8 @@ impl Rule {
         self.source == field("source")
             && self.detail_type == field("detail-type")
             && (self.event_names.is_empty() || self.event_names.contains(&event_name))
+            && (self.detail_type != CLOUDTRAIL_DETAIL_TYPE
+                || event.get("detail").and_then(|d| d.get("errorCode")).is_none())
     }
 }
 
@@ -49,7 +56,9 @@ pub fn read_sample(path: &std::path::Path) -> serde_json::Value {
 
 /// Checks a function's sample events (`events/<function>/`): every file parses as an input and, except the
 /// schedule's `tick.json`, reaches the function through `rules`. Returns how many were checked, or what is
-/// wrong. (The folder is the contract of the deploy issue's runtime test too.)
+/// wrong. `invalid-*.json` files are events the function must reject (`InvalidInput`): they need not parse,
+/// only reach the function (or be a tick), and are not counted. (The folder is the contract of the runtime test too: `tests/tests/runtime_api.rs`
+/// delivers every file to the function's release binary and checks its outcome.)
 pub fn check_samples(folder: &std::path::Path, rules: &[Rule]) -> Result<usize, String> {
     let entries = std::fs::read_dir(folder).map_err(|e| format!("{}: {e}", folder.display()))?;
     let mut checked = 0;
@@ -57,6 +66,13 @@ pub fn check_samples(folder: &std::path::Path, rules: &[Rule]) -> Result<usize, 
         let name = entry.file_name().to_string_lossy().into_owned();
         let bytes = std::fs::read(entry.path()).map_err(|e| format!("{name}: {e}"))?;
         let event: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| format!("{name}: {e}"))?;
+        if name.starts_with("invalid-") {
+            let tick = event.get("detail-type").and_then(serde_json::Value::as_str) == Some("Scheduled Event");
+            if !tick && !routes(rules, &event) {
+                return Err(format!("{name} matches none of the function's rules"));
+            }
+            continue;
+        }
         parse(event.clone()).map_err(|e| format!("{name}: {e}"))?;
         if name != "tick.json" && !routes(rules, &event) {
             return Err(format!("{name} matches none of the function's rules"));
@@ -575,7 +591,7 @@ pub fn parse(value: serde_json::Value) -> Result<Input, EventError> {
             }
             Input::Tick(event)
         }
-        (_, "AWS API Call via CloudTrail") => {
+        (_, CLOUDTRAIL_DETAIL_TYPE) => {
             let event: EventBridgeEvent<CloudTrailCall> = envelope(value)?;
             event.detail.api_call()?;
             Input::CloudTrail(event)

@@ -1,7 +1,10 @@
 //! Harness for end-to-end tests: a local estate, a policy stored in the ledger, and the functions'
-//! dependencies wired to both, with the simulator's virtual clock as the functions' clock.
+//! dependencies wired to both, with the simulator's virtual clock as the functions' clock; and
+//! [`runtime_api`], a local Lambda Runtime API that runs the functions' release binaries as Lambda does.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test harness: a failed set-up is a failed test
+
+pub mod runtime_api;
 
 use autopilot_local::LocalEstate;
 use autopilot_local::estate::Estate;

@@ -49,6 +49,11 @@ fn every_functions_rules_match_its_routing_table() {
             assert_eq!(strings(&pattern["source"]), [rule.source], "{}", rule.name);
             assert_eq!(strings(&pattern["detail-type"]), [rule.detail_type], "{}", rule.name);
             assert_eq!(strings(&pattern["detail"]["eventName"]), rule.event_names, "{}", rule.name);
+            if rule.detail_type == autopilot_shared::events::CLOUDTRAIL_DETAIL_TYPE {
+                // successful calls only, as `Rule::matches` says: a failed call is not bad input for the DLQ
+                let only_successes: Value = serde_yaml_ng::from_str("[{ exists: false }]").unwrap();
+                assert_eq!(pattern["detail"]["errorCode"], only_successes, "{}: errorCode filter", rule.name);
+            }
             // our own commands arrive on the project bus, AWS events on the default bus
             let on_project_bus = declared["Properties"]["EventBusName"]["Ref"].as_str() == Some("EventBus");
             assert_eq!(on_project_bus, rule.source == autopilot_shared::events::AUTOPILOT_SOURCE, "{}", rule.name);

@@ -1,13 +1,14 @@
 //! Which events reach the builder-scheduler. `template.yaml` declares the same EventBridge rule; a test checks
 //! that both agree, and `autopilot simulate` routes injected events with [`routes`].
 
+use autopilot_shared::events::CLOUDTRAIL_DETAIL_TYPE;
 pub use autopilot_shared::events::Rule;
 
 /// The rules; schedule ticks come from EventBridge Scheduler, not from a rule.
 pub const EVENT_RULES: [Rule; 1] = [Rule {
     name: "BuilderSchedulerBuilderCalls",
     source: "aws.appstream",
-    detail_type: "AWS API Call via CloudTrail",
+    detail_type: CLOUDTRAIL_DETAIL_TYPE,
     event_names: &["StartImageBuilder", "StopImageBuilder", "CreateImageBuilder", "CreateImage"],
 }];
 

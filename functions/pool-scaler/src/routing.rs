@@ -1,6 +1,7 @@
 //! Which events reach the pool-scaler. `template.yaml` declares the same EventBridge rules; a test checks that
 //! both agree, and `autopilot simulate` routes injected events with [`routes`].
 
+use autopilot_shared::events::CLOUDTRAIL_DETAIL_TYPE;
 pub use autopilot_shared::events::Rule;
 
 /// The rules; schedule ticks come from EventBridge Scheduler, not from a rule.
@@ -20,13 +21,13 @@ pub const EVENT_RULES: [Rule; 4] = [
     Rule {
         name: "PoolScalerPoolChanges",
         source: "aws.workspaces",
-        detail_type: "AWS API Call via CloudTrail",
+        detail_type: CLOUDTRAIL_DETAIL_TYPE,
         event_names: &["UpdateWorkspacesPool", "StartWorkspacesPool", "StopWorkspacesPool"],
     },
     Rule {
         name: "PoolScalerFleetChanges",
         source: "aws.appstream",
-        detail_type: "AWS API Call via CloudTrail",
+        detail_type: CLOUDTRAIL_DETAIL_TYPE,
         event_names: &["UpdateFleet", "StartFleet", "StopFleet"],
     },
 ];

@@ -148,3 +148,23 @@ fn aws_details_tolerate_new_fields_but_commands_do_not() {
     command["detail"]["force"] = serde_json::json!(true);
     assert!(parse(command).is_err());
 }
+
+#[test]
+fn cloudtrail_rules_take_successful_calls_only() {
+    let rule = Rule {
+        name: "FleetChanges",
+        source: "aws.appstream",
+        detail_type: CLOUDTRAIL_DETAIL_TYPE,
+        event_names: &["StopFleet"],
+    };
+    let mut event = sample("cloudtrail-stop-fleet.json");
+    assert!(rule.matches(&event), "the successful call is delivered");
+    // A person's attempt that AWS refused: EventBridge (errorCode exists: false) never delivers it, so it cannot
+    // end in the dead-letter queue as bad input.
+    event["detail"]["errorCode"] = "AccessDenied".into();
+    event["detail"]["errorMessage"] = "User is not authorized to perform: appstream:StopFleet".into();
+    assert!(!rule.matches(&event));
+    // Were it delivered anyway (an older deployment's rule), it is refused by name, not misread.
+    let refused = rejected(event);
+    assert!(refused.contains("detail.errorCode") && refused.contains("AccessDenied"), "{refused}");
+}

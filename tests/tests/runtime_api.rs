@@ -1,0 +1,424 @@
+//! The real runtime path: each function's release binary, run under the local Lambda Runtime API
+//! (`autopilot_tests::runtime_api`) with the environment `autopilot serve` prints (`AWS_ENDPOINT_URL_*`, region,
+//! dummy credentials, ledger table), handles every sample event in its `events/<function>/` folder; errors come
+//! back with the right `errorType`.
+//!
+//! The binaries are the packaged ones: `scripts/package.sh` builds each function's `bootstrap.zip` as SAM deploys
+//! it (arm64), the test unpacks it and runs `bootstrap`, natively on an arm64 machine and under `qemu-aarch64`
+//! (Debian's `qemu-user` and `libc6-arm64-cross`, which `scripts/ci.sh` installs) elsewhere. Where that cannot
+//! be done it says so loudly and runs a native release build of the same packages instead.
+//!
+//! The estate below holds the resources the samples name (the policy is `examples/autopilot.yaml`, whose names
+//! the samples share), so each sample does what it describes rather than meeting an empty estate. The functions
+//! run on the system clock, the simulator on its virtual clock: only outcomes are asserted.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use autopilot_local::LocalEstate;
+use autopilot_local::estate::Estate;
+use autopilot_tests::runtime_api::{ARM64_SYSROOT, Program, RuntimeApi};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The functions, as packages, binaries and `events/` folders.
+const FUNCTIONS: [&str; 5] = ["pool-scaler", "builder-scheduler", "export-chaser", "softwareset-roller", "remediator"];
+
+/// What a sample must come back with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// A response whose `status` is this.
+    Status(&'static str),
+    /// An error with this `errorType`.
+    Error(&'static str),
+}
+
+use Expect::{Error, Status};
+
+/// Every sample of every function, in delivery order (one process and one estate per function, so later
+/// samples see what earlier ones did), with its outcome. A sample without a line here fails the test. Each
+/// function meets an invalid sample early: the samples after it show the runtime keeps serving.
+const EXPECTATIONS: [(&str, &[(&str, Expect)]); 5] = [
+    (
+        "pool-scaler",
+        &[
+            ("tick.json", Status("reconciled")),
+            ("invalid-tick-detail.json", Error("InvalidInput")), // a schedule whose input is not `{}`
+            ("session-notification.json", Status("reconciled")), // sales-fleet now
+            ("workspaces-access.json", Status("reconciled")),    // the pools of directory d-9067a1b2c3 now
+            ("manual-stop-fleet.json", Status("recorded")),      // alice stopped sales-fleet
+            ("manual-update-workspaces-pool.json", Status("recorded")),
+        ],
+    ),
+    (
+        "builder-scheduler",
+        &[
+            ("create-image-builder.json", Status("recorded")), // golden-builder-2's run starts
+            ("invalid-start-image-builder-no-parameters.json", Error("InvalidInput")),
+            ("manual-start-image-builder.json", Status("recorded")),
+            ("create-image.json", Status("recorded")), // a snapshot is coming
+            ("manual-stop-image-builder.json", Status("recorded")),
+            ("tick.json", Status("reconciled")),
+        ],
+    ),
+    (
+        "export-chaser",
+        &[
+            ("export-requested.json", Status("requested")), // CreateExportImageTask for golden-2026-11
+            ("export-requested-malformed-role.json", Error("InvalidInput")),
+            ("cloudtrail-create-export-image-task.json", Status("adopted")), // alice's task (see `prepare`)
+            ("cloudtrail-create-imported-image.json", Status("adopted")),
+            ("tick.json", Status("chased")),
+        ],
+    ),
+    (
+        "softwareset-roller",
+        &[
+            ("rollout-requested.json", Status("requested")), // set 123456, ring by ring
+            ("invalid-rollout-requested-unknown-field.json", Error("InvalidInput")), // `softwareSet`: a typo
+            ("rollout-paused.json", Status("paused")),       // that rollout (its id is the request's event id)
+            ("rollout-resumed.json", Status("resumed")),
+            ("tick.json", Status("stepped")),
+            ("rollout-aborted.json", Status("aborted")),
+        ],
+    ),
+    (
+        "remediator",
+        &[
+            ("admin-maintenance.json", Status("recorded")), // ws-a1b2c3d4e hands off
+            ("invalid-remediation-requested-no-resource-id.json", Error("InvalidInput")),
+            ("remediation-requested.json", Status("swept")), // ws-f8h2k9m1p is rebooted at once
+            ("remediation-requested-directory.json", Status("swept")),
+            ("alarm.json", Status("swept")), // mapped to sales-fleet by the policy
+            ("tick.json", Status("swept")),
+        ],
+    ),
+];
+
+/// The resources the samples name.
+const ESTATE: &str = r#"
+account: "123456789012"
+region: eu-central-1
+start: 2026-11-23T06:00:00Z            # the samples' time
+workspaces_pools:
+  - id: wspool-1a2b3c4d5
+    name: sales-pool
+    state: RUNNING
+    running_mode: AUTO_STOP
+    desired_user_sessions: 20
+    directory_id: d-9067a1b2c3
+    tags: { autopilot/capacity: sales }
+fleets:
+  - { name: sales-fleet, state: RUNNING, desired: 10, image: golden-2026-11, tags: { autopilot/capacity: sales } }
+image_builders:
+  - { name: golden-builder, state: STOPPED, tags: { autopilot/builder: golden-image } }
+  - { name: golden-builder-2, state: PENDING, tags: { autopilot/builder: golden-image } }
+images:
+  - { name: golden-2026-11, state: AVAILABLE }
+  - { name: imported-win2022, state: IMPORTING }   # alice's CreateImportedImage
+software_sets:                         # no supported_until: the functions' clock is the system's, a date would expire
+  - { id: "123455", version: "2026.10.1", released_at: 2026-10-06T00:00:00Z }
+  - { id: "123456", version: "2026.11.1", released_at: 2026-11-17T00:00:00Z }
+environments:
+  - { id: envcanary01, name: lobby-canary, desired_software_set_id: "123455", tags: { autopilot/ring: canary } }
+  - { id: envbroad0001, name: branch-offices, desired_software_set_id: "123455", tags: { autopilot/ring: broad } }
+devices:
+  - { environment: envcanary01, count: 5, current_software_set_id: "123455" }
+  - { environment: envbroad0001, count: 20, current_software_set_id: "123455" }
+workspaces:
+  - { id: ws-f8h2k9m1p, user: alice, directory_id: d-9067a1b2c3, state: UNHEALTHY }   # "user reports black screen"
+  - { id: ws-a1b2c3d4e, user: bob, directory_id: d-9067a1b2c3 }
+"#;
+
+/// The deadline each invocation gets (Lambda's `Timeout`).
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn samples_on_disk(function: &str) -> BTreeSet<String> {
+    std::fs::read_dir(root().join("events").join(function))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".json"))
+        .collect()
+}
+
+#[test]
+fn every_sample_has_an_expectation() {
+    let folders: BTreeSet<String> = std::fs::read_dir(root().join("events"))
+        .unwrap()
+        .map(|entry| entry.unwrap())
+        .filter(|entry| entry.file_type().unwrap().is_dir())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name != "outputs") // outcome events: what the functions send, not what they receive
+        .collect();
+    assert_eq!(folders, FUNCTIONS.iter().map(|f| (*f).to_owned()).collect(), "events/ input folders are the functions");
+    for (function, expectations) in EXPECTATIONS {
+        let expected: BTreeSet<String> = expectations.iter().map(|(sample, _)| (*sample).to_owned()).collect();
+        assert_eq!(expected.len(), expectations.len(), "{function}: a sample is listed twice");
+        let on_disk = samples_on_disk(function);
+        let missing: Vec<_> = on_disk.difference(&expected).collect();
+        let stale: Vec<_> = expected.difference(&on_disk).collect();
+        assert!(missing.is_empty(), "events/{function}/ samples with no expectation in EXPECTATIONS: {missing:?}");
+        assert!(stale.is_empty(), "EXPECTATIONS names samples events/{function}/ does not have: {stale:?}");
+        assert!(
+            expectations.iter().any(|(_, expect)| *expect == Error("InvalidInput")),
+            "{function}: at least one sample must be rejected as InvalidInput"
+        );
+    }
+}
+
+/// The binaries under test, once per test run: the packaged arm64 `bootstrap` of each function (what SAM
+/// deploys) when `scripts/package.sh` can build the zips and this machine can run arm64 code (natively or under
+/// `qemu-aarch64`); otherwise, said loudly, a native release build of the same packages.
+fn programs() -> &'static Programs {
+    static PROGRAMS: std::sync::OnceLock<Programs> = std::sync::OnceLock::new();
+    PROGRAMS.get_or_init(|| {
+        let programs = packaged().unwrap_or_else(|reason| {
+            eprintln!("\n!!! runtime test: NOT the packaged arm64 binaries ({reason}): native release build instead\n");
+            native_release()
+        });
+        eprintln!("runtime test runs {}", programs.what);
+        programs
+    })
+}
+
+#[derive(Debug)]
+struct Programs {
+    what: String,
+    by_function: std::collections::BTreeMap<&'static str, Program>,
+}
+
+impl Programs {
+    fn get(&self, function: &str) -> &Program {
+        self.by_function.get(function).unwrap()
+    }
+}
+
+/// The target directory this test runs from (`<target>/debug/deps/<test>`), so `CARGO_TARGET_DIR` is respected.
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(Path::parent).and_then(Path::parent).unwrap().to_path_buf()
+}
+
+/// Runs `scripts/package.sh` (a no-op rebuild when the zips are fresh) and unpacks each `bootstrap.zip`.
+fn packaged() -> Result<Programs, String> {
+    let target = target_dir();
+    let started = Instant::now();
+    let output = std::process::Command::new("bash")
+        .arg(root().join("scripts/package.sh"))
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .map_err(|e| format!("cannot run scripts/package.sh: {e}"))?;
+    if !output.status.success() {
+        panic!(
+            "scripts/package.sh failed:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    eprintln!("scripts/package.sh: {:.1} s", started.elapsed().as_secs_f64());
+    let mut by_function = std::collections::BTreeMap::new();
+    for function in FUNCTIONS {
+        let zip = target.join("lambda").join(function).join("bootstrap.zip");
+        if !zip.is_file() {
+            return Err(format!("{} was not built: {}", zip.display(), String::from_utf8_lossy(&output.stderr).trim()));
+        }
+        let unpacked = target.join("lambda").join(function).join("unpacked");
+        let _ = std::fs::remove_dir_all(&unpacked);
+        // The zip as Lambda receives it: Python's zipfile (on every machine with the Python CI needs anyway).
+        let unzip = std::process::Command::new("python3")
+            .args(["-m", "zipfile", "-e"])
+            .arg(&zip)
+            .arg(&unpacked)
+            .output()
+            .map_err(|e| format!("cannot run python3 to unpack {}: {e}", zip.display()))?;
+        assert!(unzip.status.success(), "unpacking {}: {}", zip.display(), String::from_utf8_lossy(&unzip.stderr));
+        let bootstrap = unpacked.join("bootstrap");
+        let entries: Vec<_> =
+            std::fs::read_dir(&unpacked).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        assert_eq!(entries, ["bootstrap"], "{} holds exactly `bootstrap`, as provided.al2023 expects", zip.display());
+        std::fs::set_permissions(&bootstrap, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let program = Program::arm64(&bootstrap).ok_or_else(|| {
+            format!(
+                "this {} machine cannot run arm64 code: no qemu-aarch64 or no {ARM64_SYSROOT}",
+                std::env::consts::ARCH
+            )
+        })?;
+        by_function.insert(function, program);
+    }
+    let how = if std::env::consts::ARCH == "aarch64" { "natively" } else { "under qemu-aarch64" };
+    Ok(Programs { what: format!("the packaged arm64 bootstrap of each function ({how})"), by_function })
+}
+
+/// Builds the five release binaries for this machine into the test's own target directory.
+fn native_release() -> Programs {
+    let target = target_dir();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = std::process::Command::new(cargo);
+    command.current_dir(root()).args(["build", "--release", "--locked"]);
+    for function in FUNCTIONS {
+        command.args(["-p", function]);
+    }
+    command.arg("--target-dir").arg(&target);
+    let started = Instant::now();
+    let output = command.output().expect("cargo runs");
+    assert!(output.status.success(), "release build failed:\n{}", String::from_utf8_lossy(&output.stderr));
+    eprintln!("release build: {:.1} s", started.elapsed().as_secs_f64());
+    let by_function = FUNCTIONS
+        .into_iter()
+        .map(|function| (function, Program::native(&target.join("release").join(function))))
+        .collect();
+    Programs { what: format!("native {} release binaries", std::env::consts::ARCH), by_function }
+}
+
+/// Set-up a sample needs beyond the estate file: the export task alice created, which the CloudTrail sample
+/// reports (the estate format has no export tasks).
+fn prepare(function: &str, local: &LocalEstate) {
+    if function != "export-chaser" {
+        return;
+    }
+    local.simulator.with_world_mut(|world| {
+        let now = world.now;
+        let task = autopilot_local::world::ExportTask {
+            task_id: "a1b2c3d4-5678-90ab-cdef-EXAMPLE11111".into(),
+            image_name: "golden-2026-11".into(),
+            image_arn: "arn:aws:appstream:eu-central-1:123456789012:image/golden-2026-11".into(),
+            ami_name: "golden-2026-11-ami".into(),
+            ami_description: Some("Golden image export".into()),
+            created_at: now,
+            state: "EXPORTING".into(),
+            ami_id: None,
+            tags: Default::default(),
+            error: None,
+            ends_at: now + chrono::Duration::minutes(45),
+            outcome: "COMPLETED".into(),
+        };
+        world.exports.insert(task.task_id.clone(), task);
+    });
+}
+
+/// Runs one function's binary against a fresh estate and delivers its samples; returns what went wrong.
+async fn run_function(function: &str, program: &Program, expectations: &[(&str, Expect)]) -> Vec<String> {
+    let estate = Estate::from_yaml(ESTATE).expect("estate parses");
+    let local = LocalEstate::start(&estate, 1, 0).await.expect("local estate starts");
+    let policy = std::fs::read_to_string(root().join("examples/autopilot.yaml")).unwrap();
+    local.ledger().put_policy(&policy, local.simulator.now()).await.expect("policy stored");
+    prepare(function, &local);
+
+    let api = RuntimeApi::start().await.expect("runtime API starts");
+    let mut env = local.env();
+    for (name, value) in [
+        ("AUTOPILOT_EVENT_BUS", "euc-autopilot"),
+        ("AUTOPILOT_DRY_RUN", "false"),
+        ("AUTOPILOT_ROLE_NAME", "euc-autopilot"),
+    ] {
+        env.push((name.into(), value.into()));
+    }
+    let mut process =
+        api.spawn_function(program, &format!("euc-autopilot-{function}"), env).expect("the binary starts");
+    let Some(ready) = api.first_poll(Duration::from_secs(30)).await else {
+        return vec![format!(
+            "{function}: never asked for an event (running: {}, init error: {:?}):\n{}",
+            process.is_running(),
+            api.init_error(),
+            process.output_tail(20)
+        )];
+    };
+    eprintln!(
+        "{function}: spawn → first /next {} ms (cold start; under emulation only indicative)",
+        (ready - process.spawned_at).as_millis()
+    );
+
+    let mut failures = Vec::new();
+    for (sample, expect) in expectations {
+        let bytes = std::fs::read(root().join("events").join(function).join(sample)).unwrap();
+        let payload: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let started = Instant::now();
+        let outcome = api.invoke(payload, TIMEOUT).await;
+        let took = started.elapsed().as_millis();
+        let met = match (expect, &outcome) {
+            (Status(status), Ok(response)) => response.get("status").and_then(|s| s.as_str()) == Some(*status),
+            (Error(error_type), Err(error)) => error.error_type == *error_type,
+            _ => false,
+        };
+        match &outcome {
+            Ok(response) => eprintln!("{function}/{sample}: {took} ms, {response}"),
+            Err(error) => eprintln!("{function}/{sample}: {took} ms, {error} (header {:?})", error.header),
+        }
+        if !met {
+            failures.push(format!("{function}/{sample}: expected {expect:?}, got {outcome:?}"));
+        }
+        if let Err(error) = &outcome
+            && error.header.as_deref() != Some("unhandled")
+        {
+            failures.push(format!("{function}/{sample}: error posted without the `unhandled` error-type header"));
+        }
+        if !process.is_running() {
+            failures.push(format!("{function}/{sample}: the process exited:\n{}", process.output_tail(20)));
+            return failures;
+        }
+    }
+    if local.simulator.calls().is_empty() {
+        failures.push(format!("{function}: no call reached the simulator (AWS_ENDPOINT_URL_* not used?)"));
+    }
+    check_effects(function, &local, &mut failures);
+    process.kill().expect("the process is killed");
+    failures
+}
+
+/// Effects the samples must have had on the estate, where they do not depend on the (system) time of day.
+fn check_effects(function: &str, local: &LocalEstate, failures: &mut Vec<String>) {
+    let called =
+        |operation: &str, resource: &str| {
+            local.simulator.calls().iter().any(|c| {
+                c.operation == operation && c.ok() && c.resource.as_deref().is_some_and(|r| r.contains(resource))
+            })
+        };
+    let wanted: &[(&str, &str)] = match function {
+        "export-chaser" => &[("CreateExportImageTask", "golden-2026-11")],
+        "remediator" => &[("RebootWorkspaces", "ws-f8h2k9m1p")],
+        "softwareset-roller" => &[("UpdateEnvironment", "envcanary01")],
+        _ => &[],
+    };
+    for (operation, resource) in wanted {
+        if !called(operation, resource) {
+            failures.push(format!("{function}: no {operation} for {resource}"));
+        }
+    }
+}
+
+#[test]
+fn release_binaries_handle_every_sample_through_the_runtime_api() {
+    let started = Instant::now();
+    let programs = programs();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let mut failures = Vec::new();
+    for (function, expectations) in EXPECTATIONS {
+        failures.extend(runtime.block_on(run_function(function, programs.get(function), expectations)));
+    }
+    eprintln!("runtime API test: {:.1} s", started.elapsed().as_secs_f64());
+    assert!(failures.is_empty(), "{} problem(s):\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn a_binary_without_its_configuration_fails_at_init_and_never_polls() {
+    let program = programs().get("pool-scaler");
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let api = RuntimeApi::start().await.unwrap();
+        // No AUTOPILOT_TABLE: the ledger cannot be found. Lambda reports `Runtime.ExitError` for the sandbox.
+        let env = vec![("AWS_REGION".to_owned(), "eu-central-1".to_owned())];
+        let mut process = api.spawn_function(program, "euc-autopilot-pool-scaler", env).unwrap();
+        let until = Instant::now() + Duration::from_secs(10);
+        while process.is_running() && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let status = process.kill().unwrap();
+        assert!(!status.success(), "exits with an error: {status}");
+        assert!(process.output().contains("AUTOPILOT_TABLE"), "names the variable:\n{}", process.output());
+        assert_eq!(api.first_poll(Duration::ZERO).await, None, "never asked for an event");
+    });
+}
