@@ -43,6 +43,8 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+step "cargo deny: licences, bans, sources (advisories skipped: no GitHub from CI)"
+bash scripts/deny.sh
 step "package the Lambda functions (arm64 zips, at most 8 MB each)"
 bash scripts/package.sh
 step "cargo test (the runtime test runs the zips just packaged)"
