@@ -392,6 +392,12 @@ pub struct EnvironmentSpec {
     pub software_set_update_schedule: String,
     #[serde(default)]
     pub maintenance_window: Option<WindowSpec>,
+    /// The desktop's endpoint (`desktopEndpoint`, e.g. a streaming URL); none by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desktop_endpoint: Option<String>,
+    /// The code devices register with (`activationCode`); by default derived from the id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation_code: Option<String>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
     #[serde(default, flatten)]
@@ -446,6 +452,12 @@ pub struct DeviceGroupSpec {
     /// Minutes a device needs to apply a software set.
     #[serde(default = "default_apply_minutes")]
     pub apply_minutes: u32,
+    /// Device names are this prefix and the device's number (`<prefix>0000`, …); by default each device's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_prefix: Option<String>,
+    /// Tags of every device in the group.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
 }
 
 fn default_apply_minutes() -> u32 {

@@ -137,6 +137,8 @@ pub fn generate(sizes: Sizes, seed: u64) -> Estate {
                 start: "01:00".into(),
                 end: "05:00".into(),
             }),
+            desktop_endpoint: None,
+            activation_code: None,
             tags: tags(&[("autopilot/ring", rings[(n as usize).min(rings.len() - 1)].to_owned())]),
             placement: Placement::default(),
         });
@@ -149,6 +151,8 @@ pub fn generate(sizes: Sizes, seed: u64) -> Estate {
                 never_update: share / 50,
                 not_reporting: share / 40,
                 apply_minutes: 20,
+                name_prefix: None,
+                tags: BTreeMap::new(),
             });
         }
     }

@@ -9,6 +9,7 @@
 //! - [`calllog`]: the record of every call; [`dynamo`]: the embedded DynamoDB; [`generate`]: large estates.
 
 pub mod calllog;
+pub mod chaos;
 pub mod dynamo;
 pub mod error;
 pub mod estate;
@@ -18,6 +19,7 @@ pub mod health;
 pub mod operate;
 pub mod people;
 pub mod rng;
+pub mod samples;
 pub mod server;
 pub mod services;
 pub mod simulate;
@@ -131,8 +133,16 @@ impl LocalEstate {
     /// The product's SDK clients pointed at this estate: the simulator for the EUC services, EventBridge and
     /// Application Auto Scaling; the embedded DynamoDB for the ledger. Dummy credentials.
     pub fn clients(&self) -> autopilot_shared::clients::AwsClients {
+        self.clients_through(None)
+    }
+
+    /// [`Self::clients`], every request sent through `http` (e.g. a [`chaos::gate::Gate`]) when given.
+    pub fn clients_through(
+        &self,
+        http: Option<aws_smithy_runtime_api::client::http::SharedHttpClient>,
+    ) -> autopilot_shared::clients::AwsClients {
         let config = |endpoint: &str| {
-            aws_config::SdkConfig::builder()
+            let mut config = aws_config::SdkConfig::builder()
                 .behavior_version(aws_config::BehaviorVersion::latest())
                 .region(aws_config::Region::new(LOCAL_REGION))
                 .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
@@ -140,8 +150,11 @@ impl LocalEstate {
                 ))
                 .endpoint_url(endpoint)
                 .retry_config(autopilot_shared::clients::retry_config())
-                .timeout_config(autopilot_shared::clients::timeouts_for(std::time::Duration::from_secs(62)))
-                .build()
+                .timeout_config(autopilot_shared::clients::timeouts_for(std::time::Duration::from_secs(62)));
+            if let Some(http) = &http {
+                config = config.http_client(http.clone());
+            }
+            config.build()
         };
         let mut clients = autopilot_shared::clients::AwsClients::from_sdk_config(&config(&self.endpoint));
         clients.dynamodb = aws_sdk_dynamodb::Client::new(&config(&self.dynamo.endpoint));
@@ -151,9 +164,18 @@ impl LocalEstate {
     /// A function's dependencies wired to this estate, with the simulator's virtual clock (every function
     /// takes the same [`autopilot_shared::runtime::Deps`]).
     pub fn deps(&self) -> autopilot_shared::runtime::Deps {
+        self.deps_through(None)
+    }
+
+    /// [`Self::deps`] with every request (ledger included) sent through `http` when given.
+    pub fn deps_through(
+        &self,
+        http: Option<aws_smithy_runtime_api::client::http::SharedHttpClient>,
+    ) -> autopilot_shared::runtime::Deps {
+        let aws = self.clients_through(http);
         autopilot_shared::runtime::Deps {
-            aws: self.clients(),
-            ledger: self.ledger(),
+            ledger: autopilot_shared::ledger::Ledger::new(aws.dynamodb.clone(), dynamo::DEFAULT_TABLE),
+            aws,
             clock: std::sync::Arc::new(self.simulator.clone()),
             config: autopilot_shared::runtime::Config {
                 table: dynamo::DEFAULT_TABLE.into(),

@@ -61,6 +61,10 @@ enum Command {
         seed: u64,
         #[arg(long)]
         out: PathBuf,
+        /// Deliver every tick and event again with this probability (0..1; seeded; up to 10 copies), as
+        /// EventBridge's at-least-once delivery may: the results must not change.
+        #[arg(long, default_value_t = 0.0)]
+        redeliver: f64,
     },
     /// One simulated week of the shipped demo estate and policy, written to ./autopilot-demo/.
     Demo {
@@ -105,6 +109,19 @@ enum Command {
         /// Print the plan as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Reliability experiments on every function's sample scenario: duplicate deliveries (2, 3, 10 times,
+    /// sequential and concurrent), a crash after every request, and bad input (corpus and generated); prints a
+    /// table. Exit code 1 when an experiment found a lost or repeated effect, a panic or a misclassified error.
+    Chaos {
+        /// Crash after every k-th request of each baseline scenario (1: every request).
+        #[arg(long, default_value_t = 1)]
+        crash_every: u64,
+        /// Generated bad-input cases.
+        #[arg(long, default_value_t = 20_000)]
+        cases: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
     /// Read the audit trail from the ledger, oldest first.
     Audit {
@@ -191,7 +208,10 @@ async fn run(cli: Cli) -> Result<(), String> {
             tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
             Ok(())
         }
-        Command::Simulate { estate, policy, from, to, tick, events, seed, out } => {
+        Command::Simulate { estate, policy, from, to, tick, events, seed, out, redeliver } => {
+            if !(0.0..=1.0).contains(&redeliver) {
+                return Err(format!("--redeliver {redeliver}: a probability between 0 and 1"));
+            }
             let instant = |name: &str, text: &str| {
                 chrono::DateTime::parse_from_rfc3339(text)
                     .map(|t| t.with_timezone(&chrono::Utc))
@@ -208,8 +228,15 @@ async fn run(cli: Cli) -> Result<(), String> {
                 seed,
                 out,
                 progress: true,
+                redeliver,
             };
             simulate_and_print(&options).await
+        }
+        Command::Chaos { crash_every, cases, seed } => {
+            let (table, held) =
+                autopilot_local::chaos::run(&autopilot_local::chaos::Options { crash_every, cases, seed }).await?;
+            println!("{table}");
+            if held { Ok(()) } else { Err("an experiment did not hold (FAILED rows above)".into()) }
         }
         Command::Demo { out, seed } => {
             std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
@@ -230,6 +257,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 seed,
                 out,
                 progress: true,
+                redeliver: 0.0,
             };
             simulate_and_print(&options).await
         }

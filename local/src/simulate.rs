@@ -30,6 +30,9 @@ pub struct Options {
     pub out: PathBuf,
     /// Print progress to standard error.
     pub progress: bool,
+    /// Share of deliveries (ticks and events) delivered again, as EventBridge sometimes does: each delivery is
+    /// followed by another with this probability (seeded; at most 10 copies). 0: none.
+    pub redeliver: f64,
 }
 
 /// The per-resource and total figures of `summary.json` (contract: these keys stay).
@@ -132,6 +135,8 @@ pub struct Summary {
     pub seed: u64,
     pub ticks: u64,
     pub events_delivered: u64,
+    /// Extra deliveries made by `--redeliver` (duplicates of ticks and events).
+    pub redelivered: u64,
     pub events_not_routed: u64,
     /// Invocations (ticks or events) that returned an error: each is an error a real deployment would log and
     /// retry or dead-letter; a healthy run has none (bad input aside).
@@ -437,6 +442,8 @@ pub async fn simulate(options: &Options) -> Result<Summary, String> {
     let total_ticks = ((options.to - options.from).num_minutes() / options.tick.num_minutes().max(1)).max(1);
     let mut now = options.from;
     let mut last_report = std::time::Instant::now();
+    let mut duplicates = crate::rng::Rng::new(options.seed ^ 0x5eed_d0b1e);
+    let mut redelivered = 0_u64;
     while now < options.to {
         // Injected events and people's actions happen at their own time, before the tick that follows them.
         loop {
@@ -454,6 +461,11 @@ pub async fn simulate(options: &Options) -> Result<Summary, String> {
             let Some(event) = event else { continue };
             if deliver(&deps, &event, &mut failed).await {
                 delivered += 1;
+                let extra = extra_copies(&mut duplicates, options.redeliver);
+                redelivered += extra;
+                for _ in 0..extra {
+                    deliver(&deps, &event, &mut failed).await;
+                }
             } else {
                 not_routed += 1;
             }
@@ -462,9 +474,13 @@ pub async fn simulate(options: &Options) -> Result<Summary, String> {
         for function in Function::ALL {
             let schedule = function.name();
             let tick = crate::tick_event(&format!("euc-autopilot-{schedule}"), now);
-            if let Err(error) = function.invoke(&deps, tick, INVOCATION_TIME).await {
-                tracing::warn!(%error, schedule, "tick failed");
-                failed.push(format!("{now} {schedule} tick: {error}"));
+            let extra = extra_copies(&mut duplicates, options.redeliver);
+            redelivered += extra;
+            for _ in 0..=extra {
+                if let Err(error) = function.invoke(&deps, tick.clone(), INVOCATION_TIME).await {
+                    tracing::warn!(%error, schedule, "tick failed");
+                    failed.push(format!("{now} {schedule} tick: {error}"));
+                }
             }
         }
         ticks += 1;
@@ -497,6 +513,7 @@ pub async fn simulate(options: &Options) -> Result<Summary, String> {
         seed: options.seed,
         ticks,
         events_delivered: delivered,
+        redelivered,
         events_not_routed: not_routed,
         failed_invocations: failed,
         totals,
@@ -623,6 +640,15 @@ async fn deliver(deps: &autopilot_shared::runtime::Deps, event: &Value, failed: 
         }
     }
     routed
+}
+
+/// How many extra copies follow one delivery: each one more with probability `p`, at most 9 (10 in all).
+fn extra_copies(rng: &mut crate::rng::Rng, p: f64) -> u64 {
+    let mut extra = 0;
+    while extra < 9 && p > 0.0 && rng.chance(p) {
+        extra += 1;
+    }
+    extra
 }
 
 /// A person's action at its time; the CloudTrail event it makes, if any.

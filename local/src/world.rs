@@ -425,6 +425,8 @@ pub struct Environment {
     pub update_mode: String,
     pub update_schedule: String,
     pub window: Option<Window>,
+    pub desktop_endpoint: Option<String>,
+    pub activation_code: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub tags: BTreeMap<String, String>,
@@ -706,6 +708,11 @@ impl World {
                     update_mode: e.software_set_update_mode.clone(),
                     update_schedule: e.software_set_update_schedule.clone(),
                     window,
+                    desktop_endpoint: e.desktop_endpoint.clone(),
+                    activation_code: e
+                        .activation_code
+                        .clone()
+                        .unwrap_or_else(|| format!("{}act", e.id.chars().take(6).collect::<String>())),
                     created_at: now - Duration::days(60),
                     updated_at: now - Duration::days(1),
                     tags: e.tags.clone(),
@@ -726,7 +733,7 @@ impl World {
                         account: account.clone(),
                         region: region.clone(),
                         serial_number: format!("SN{:08}", world.rng.next_u64() % 100_000_000),
-                        name: id.clone(),
+                        name: group.name_prefix.as_ref().map_or_else(|| id.clone(), |prefix| format!("{prefix}{n:04}")),
                         environment_id: group.environment.clone(),
                         current_software_set_id: group.current_software_set_id.clone(),
                         desired_software_set_id: None,
@@ -738,7 +745,7 @@ impl World {
                         last_posture_at: now,
                         created_at: now - Duration::days(60),
                         updated_at: now - Duration::days(1),
-                        tags: BTreeMap::new(),
+                        tags: group.tags.clone(),
                     },
                 );
             }

@@ -2,7 +2,7 @@
 //!
 //! 1. claim the idempotency record (a duplicate delivery, or one still in flight, stops here);
 //! 2. dry-run: record the would-act in the audit and complete the claim;
-//! 3. otherwise make the AWS call; on success run the caller's bookkeeping (fenced state write), audit,
+//! 3. otherwise make the AWS call; on success audit, run the caller's bookkeeping (fenced state write),
 //!    complete; when the service refused because the resource moved on (a deferral), or the call failed,
 //!    release the claim so a later delivery can try again, and audit why.
 //!
@@ -94,8 +94,8 @@ pub struct Effect<'a, P: Serialize> {
     pub remaining: std::time::Duration,
 }
 
-/// Performs `effect` with `call` at most once per key; `applied` runs after a successful call and before the
-/// claim completes (a crash in between lets a retry find the claim expired and the state already written).
+/// Performs `effect` with `call` at most once per key; after a successful call the audit record is written,
+/// then `applied` runs, then the claim completes (a crash in between lets a retry find the claim expired and the state already written).
 pub async fn perform_once<P: Serialize>(
     effect: Effect<'_, P>,
     call: impl AsyncFnOnce() -> Result<(), CallError>,
@@ -187,9 +187,11 @@ async fn settle<P: Serialize>(
     let action = audit.action.clone();
     match result {
         Ok(()) => {
-            applied().await?;
+            // The call happened: audit it before the bookkeeping, which may still fail (a concurrent delivery
+            // moved the state's version on) and must not take the record of the call with it.
             audit.outcome = AuditOutcome::Applied;
             ledger.append_audit(&audit).await?;
+            applied().await?;
             ledger.complete_idempotency(claim, &serde_json::json!({ "applied": action }), now).await?;
             metrics::counter!("actions_applied").increment(1);
             tracing::info!(resource = %audit.resource, action = %action, reason = %audit.reason, "applied");

@@ -88,12 +88,37 @@ pub fn routes(rules: &[Rule], event: &serde_json::Value) -> bool {
 }
 
 /// Why an event was rejected. Always `InvalidInput`: retrying the same bytes cannot help.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid event: {path}: {reason}")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventError {
     pub path: String,
     pub reason: String,
 }
+
+/// The most of a path or reason an error message quotes: a message is logged and returned to Lambda, and
+/// parts of it come from the input (a 1 MB `detail-type` must not become a 1 MB message). Policy errors quote
+/// the same way.
+const MAX_QUOTED: usize = 256;
+
+/// `text`, or its first [`MAX_QUOTED`] characters and how much was left out.
+pub(crate) fn clipped(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(MAX_QUOTED) {
+        None => text.into(),
+        Some((cut, _)) => format!("{}… ({} more bytes)", &text[..cut], text.len() - cut).into(),
+    }
+}
+
+impl std::fmt::Display for EventError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let reason = clipped(&self.reason);
+        if self.path.is_empty() {
+            write!(f, "invalid event: {reason}")
+        } else {
+            write!(f, "invalid event: {}: {reason}", clipped(&self.path))
+        }
+    }
+}
+
+impl std::error::Error for EventError {}
 
 impl crate::error::Classify for EventError {
     fn class(&self) -> crate::error::ErrorClass {
@@ -350,7 +375,7 @@ impl CloudTrailCall {
         }
         let request = self.request_parameters.as_ref();
         const REQ: &str = "detail.requestParameters";
-        Ok(match (self.event_source.as_str(), self.event_name.as_str()) {
+        let call = match (self.event_source.as_str(), self.event_name.as_str()) {
             ("appstream.amazonaws.com", "CreateExportImageTask") => {
                 let p: ExportParams = elements(request, REQ)?;
                 let task_id = self
@@ -419,7 +444,56 @@ impl CloudTrailCall {
                     reason: format!("{name} from {source} is not a call EUC Autopilot handles"),
                 });
             }
-        })
+        };
+        bounded(call.names().into_iter().chain([("detail.awsRegion", self.aws_region.as_str())]))?;
+        Ok(call)
+    }
+}
+
+impl ApiCall {
+    /// The names and ids the call carries (each becomes part of a ledger key), with where each came from.
+    fn names(&self) -> Vec<(&'static str, &str)> {
+        const NAME: &str = "detail.requestParameters.name";
+        match self {
+            ApiCall::CreateExportImageTask { image_name, ami_name, task_id } => {
+                let mut names = vec![
+                    ("detail.requestParameters.imageName", image_name.as_str()),
+                    ("detail.requestParameters.amiName", ami_name.as_str()),
+                ];
+                names.extend(task_id.as_deref().map(|id| ("detail.responseElements.exportImageTask.taskId", id)));
+                names
+            }
+            ApiCall::CreateImportedImage { name, source_ami_id } => {
+                vec![(NAME, name.as_str()), ("detail.requestParameters.sourceAmiId", source_ami_id.as_str())]
+            }
+            ApiCall::StartImageBuilder { name }
+            | ApiCall::StopImageBuilder { name }
+            | ApiCall::CreateImageBuilder { name }
+            | ApiCall::StartFleet { name }
+            | ApiCall::StopFleet { name }
+            | ApiCall::UpdateFleet { name, .. } => vec![(NAME, name.as_str())],
+            ApiCall::CreateImage { image_builder_name, image_name } => {
+                let mut names = vec![("detail.requestParameters.imageBuilderName", image_builder_name.as_str())];
+                names.extend(image_name.as_deref().map(|name| ("detail.requestParameters.imageName", name)));
+                names
+            }
+            ApiCall::UpdateWorkspacesPool { pool_id, .. }
+            | ApiCall::StartWorkspacesPool { pool_id }
+            | ApiCall::StopWorkspacesPool { pool_id } => vec![("detail.requestParameters.poolId", pool_id.as_str())],
+            ApiCall::UpdateEnvironment { id, desired_software_set_id } => {
+                let mut names = vec![("detail.requestParameters.id", id.as_str())];
+                names.extend(
+                    desired_software_set_id
+                        .as_deref()
+                        .map(|set| ("detail.requestParameters.desiredSoftwareSetId", set)),
+                );
+                names
+            }
+            ApiCall::ModifyWorkspaceState { workspace_id, workspace_state } => vec![
+                ("detail.requestParameters.workspaceId", workspace_id.as_str()),
+                ("detail.requestParameters.workspaceState", workspace_state.as_str()),
+            ],
+        }
     }
 }
 
@@ -558,10 +632,64 @@ fn join(prefix: &str, path: &str) -> String {
     }
 }
 
+/// The longest event id, and the longest name, id or region an event may carry (and any text in a command's
+/// detail), in bytes. They end up in ledger keys and audit records, which DynamoDB refuses beyond 2 KB (keys)
+/// and 400 KB (items) — a refusal the ledger reports as an outage, i.e. `Retryable`, for what is bad input.
+/// EventBridge ids are UUIDs; AWS names and ids are at most a few hundred bytes; no field of a command (names,
+/// ids, ARNs, a reason) needs more than 1 KB.
+const MAX_ID: usize = 256;
+const MAX_NAME: usize = 1024;
+
+/// An error for the first of `names` (path, value) longer than [`MAX_NAME`].
+fn bounded<'a>(names: impl IntoIterator<Item = (&'static str, &'a str)>) -> Result<(), EventError> {
+    match names.into_iter().find(|(_, name)| name.len() > MAX_NAME) {
+        Some((path, name)) => Err(EventError {
+            path: path.into(),
+            reason: format!("is {} bytes long; a name, id or region is at most {MAX_NAME} bytes", name.len()),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The first string or key in `detail` longer than [`MAX_NAME`], as an error naming it. Iterative.
+fn oversized_text(detail: &serde_json::Value) -> Option<EventError> {
+    let too_long = |path: String, what: &str, bytes: usize| EventError {
+        path,
+        reason: format!("{what} is {bytes} bytes long; a command's text is at most {MAX_NAME} bytes"),
+    };
+    let mut stack = vec![("detail".to_owned(), detail)];
+    while let Some((path, value)) = stack.pop() {
+        match value {
+            serde_json::Value::String(text) if text.len() > MAX_NAME => {
+                return Some(too_long(path, "the value", text.len()));
+            }
+            serde_json::Value::Object(fields) => {
+                for (key, value) in fields {
+                    if key.len() > MAX_NAME {
+                        return Some(too_long(path, "a key", key.len()));
+                    }
+                    stack.push((format!("{path}.{key}"), value));
+                }
+            }
+            serde_json::Value::Array(items) => {
+                stack.extend(items.iter().enumerate().map(|(index, item)| (format!("{path}[{index}]"), item)));
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Parses an envelope whose detail is `T`, naming the failing field.
 fn envelope<T: DeserializeOwned + Serialize>(value: serde_json::Value) -> Result<EventBridgeEvent<T>, EventError> {
-    serde_path_to_error::deserialize(value)
-        .map_err(|e| EventError { path: join("", &e.path().to_string()), reason: e.into_inner().to_string() })
+    // Serde would read a struct from an array, field by field: `"detail": ["r-1"]` must not become a command.
+    if let Some(detail) = value.get("detail").filter(|detail| !detail.is_object()) {
+        return Err(EventError { path: "detail".into(), reason: format!("{}, expected an object", kind_of(detail)) });
+    }
+    let event: EventBridgeEvent<T> = serde_path_to_error::deserialize(value)
+        .map_err(|e| EventError { path: join("", &e.path().to_string()), reason: e.into_inner().to_string() })?;
+    bounded([("region", event.region.as_deref().unwrap_or_default())])?;
+    Ok(event)
 }
 
 fn command_detail<T: DeserializeOwned>(detail: serde_json::Value) -> Result<T, EventError> {
@@ -579,7 +707,13 @@ pub fn parse(value: serde_json::Value) -> Result<Input, EventError> {
     };
     let source = field("source")?;
     let detail_type = field("detail-type")?;
-    field("id")?;
+    let id = field("id")?;
+    if id.len() > MAX_ID {
+        return Err(EventError {
+            path: "id".into(),
+            reason: format!("is {} bytes long; an EventBridge event id is at most {MAX_ID}", id.len()),
+        });
+    }
     let input = match (source.as_str(), detail_type.as_str()) {
         ("aws.events" | "aws.scheduler", "Scheduled Event") => {
             let event: EventBridgeEvent<ScheduledTick> = envelope(value)?;
@@ -596,9 +730,30 @@ pub fn parse(value: serde_json::Value) -> Result<Input, EventError> {
             event.detail.api_call()?;
             Input::CloudTrail(event)
         }
-        ("aws.appstream", "AppStream Session Notification") => Input::AppStreamSession(envelope(value)?),
-        ("aws.workspaces", "WorkSpaces Access") => Input::WorkSpacesAccess(envelope(value)?),
-        ("aws.cloudwatch", "CloudWatch Alarm State Change") => Input::Alarm(envelope(value)?),
+        ("aws.appstream", "AppStream Session Notification") => {
+            let event: EventBridgeEvent<AppStreamSessionNotification> = envelope(value)?;
+            let session = &event.detail;
+            bounded([
+                ("detail.fleetName", session.fleet_name.as_str()),
+                ("detail.stackName", session.stack_name.as_str()),
+                ("detail.sessionId", session.session_id.as_str()),
+            ])?;
+            Input::AppStreamSession(event)
+        }
+        ("aws.workspaces", "WorkSpaces Access") => {
+            let event: EventBridgeEvent<WorkSpacesAccess> = envelope(value)?;
+            let access = &event.detail;
+            bounded([
+                ("detail.workspaceId", access.workspace_id.as_str()),
+                ("detail.directoryId", access.directory_id.as_str()),
+            ])?;
+            Input::WorkSpacesAccess(event)
+        }
+        ("aws.cloudwatch", "CloudWatch Alarm State Change") => {
+            let event: EventBridgeEvent<AlarmStateChange> = envelope(value)?;
+            bounded([("detail.alarmName", event.detail.alarm_name.as_str())])?;
+            Input::Alarm(event)
+        }
         (AUTOPILOT_SOURCE, kind) if Command::DETAIL_TYPES.contains(&kind) => {
             let raw: EventBridgeEvent<serde_json::Value> = envelope(value)?;
             let detail = raw.detail.clone();
@@ -610,6 +765,9 @@ pub fn parse(value: serde_json::Value) -> Result<Input, EventError> {
                 "Rollout Aborted" => Command::RolloutAborted(command_detail(detail)?),
                 _ => Command::RemediationRequested(command_detail(detail)?),
             };
+            if let Some(error) = oversized_text(&raw.detail) {
+                return Err(error);
+            }
             Input::Command(CommandEvent { envelope: raw, command })
         }
         (source, kind) => {
@@ -620,6 +778,18 @@ pub fn parse(value: serde_json::Value) -> Result<Input, EventError> {
         }
     };
     Ok(input)
+}
+
+/// What a JSON value is, in serde's words (without quoting it).
+fn kind_of(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "invalid type: null",
+        serde_json::Value::Bool(_) => "invalid type: boolean",
+        serde_json::Value::Number(_) => "invalid type: number",
+        serde_json::Value::String(_) => "invalid type: string",
+        serde_json::Value::Array(_) => "invalid type: sequence",
+        serde_json::Value::Object(_) => "an object",
+    }
 }
 
 /// Parses raw bytes (e.g. a file from `events/`).

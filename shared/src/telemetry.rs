@@ -10,6 +10,7 @@ use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
+use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::registry::LookupSpan;
 
 /// The metrics namespace every function reports to.
@@ -120,14 +121,33 @@ where
 }
 
 /// Builds the subscriber: JSON lines to `writer`, level from `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`,
-/// else `info`.
-pub fn subscriber<W>(service: &str, writer: W) -> impl Subscriber + Send + Sync
+/// else `info` (see [`subscriber_at`]).
+pub fn subscriber<W>(service: &str, writer: W) -> impl Subscriber + for<'a> LookupSpan<'a> + Send + Sync + use<W>
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
-    let filter = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .or_else(|_| std::env::var("RUST_LOG"))
-        .ok()
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").or_else(|_| std::env::var("RUST_LOG")).ok();
+    subscriber_at(service, level.as_deref(), writer)
+}
+
+/// The most verbose level any line is written at. At TRACE the AWS SDK writes whole request and response
+/// bodies and outputs (`aws_smithy_runtime::client::orchestrator`): WorkSpaces user names and the tags of
+/// pools, fleets, builders, images and WorkSpaces (the SDK redacts only members its models mark sensitive, such
+/// as Thin Client names and activation codes), so TRACE, which Lambda's log level setting offers, is DEBUG here.
+/// `tests/tests/sensitive_data.rs` checks that no planted sensitive value reaches a line at this level.
+pub const MAX_LOG_LEVEL: tracing_subscriber::filter::LevelFilter = tracing_subscriber::filter::LevelFilter::DEBUG;
+
+/// The subscriber for `level`: a level (`AWS_LAMBDA_LOG_LEVEL` gives `TRACE` … `FATAL`) or `RUST_LOG`
+/// directives; `info` when absent or unreadable; never more verbose than [`MAX_LOG_LEVEL`].
+pub fn subscriber_at<W>(
+    service: &str,
+    level: Option<&str>,
+    writer: W,
+) -> impl Subscriber + for<'a> LookupSpan<'a> + Send + Sync + use<W>
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    let filter = level
         .and_then(|level| tracing_subscriber::EnvFilter::try_new(level.to_lowercase()).ok())
         .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
@@ -135,6 +155,7 @@ where
         .with_env_filter(filter)
         .with_writer(writer)
         .finish()
+        .with(MAX_LOG_LEVEL)
 }
 
 /// Installs JSON logging to stdout for `service` (the function name). Call once in `main`.
@@ -211,6 +232,25 @@ mod tests {
         assert!(chrono::DateTime::parse_from_rfc3339(lines[0]["timestamp"].as_str().unwrap_or_default()).is_ok());
         assert_eq!(lines[1]["level"], "WARN");
         assert!(lines[1].get("correlation_id").is_none());
+    }
+
+    #[test]
+    fn trace_is_written_as_debug_at_most() {
+        let buffer = Buffer::default();
+        tracing::subscriber::with_default(subscriber_at("pool-scaler", Some("TRACE"), buffer.clone()), || {
+            tracing::trace!(target: "aws_smithy_runtime::client::orchestrator", "response body");
+            tracing::debug!("decided");
+        });
+        let text = String::from_utf8(buffer.0.lock().map(|b| b.clone()).unwrap_or_default()).unwrap_or_default();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains("\"level\":\"DEBUG\""), "{text}");
+        let buffer = Buffer::default();
+        tracing::subscriber::with_default(subscriber_at("pool-scaler", None, buffer.clone()), || {
+            tracing::debug!("decided");
+            tracing::info!("applied");
+        });
+        let text = String::from_utf8(buffer.0.lock().map(|b| b.clone()).unwrap_or_default()).unwrap_or_default();
+        assert_eq!(text.lines().count(), 1, "info by default: {text}");
     }
 
     #[test]

@@ -8,14 +8,17 @@
 //! (Debian's `qemu-user` and `libc6-arm64-cross`, which `scripts/ci.sh` installs) elsewhere. Where that cannot
 //! be done it says so loudly and runs a native release build of the same packages instead.
 //!
-//! The estate below holds the resources the samples name (the policy is `examples/autopilot.yaml`, whose names
-//! the samples share), so each sample does what it describes rather than meeting an empty estate. The functions
+//! The estate `local/estates/samples.yaml` holds the resources the samples name (the policy is
+//! `examples/autopilot.yaml`, whose names the samples share; `autopilot_local::samples` has the delivery order
+//! and each sample's expected outcome), so each sample does what it describes rather than meeting an empty estate. The functions
 //! run on the system clock, the simulator on its virtual clock: only outcomes are asserted.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use autopilot_local::LocalEstate;
 use autopilot_local::estate::Estate;
+use autopilot_local::samples::Expect::{self, Error, Status};
+use autopilot_local::samples::{ESTATE, EXPECTATIONS, prepare};
 use autopilot_tests::runtime_api::{ARM64_SYSROOT, Program, RuntimeApi};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -23,112 +26,6 @@ use std::time::{Duration, Instant};
 
 /// The functions, as packages, binaries and `events/` folders.
 const FUNCTIONS: [&str; 5] = ["pool-scaler", "builder-scheduler", "export-chaser", "softwareset-roller", "remediator"];
-
-/// What a sample must come back with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Expect {
-    /// A response whose `status` is this.
-    Status(&'static str),
-    /// An error with this `errorType`.
-    Error(&'static str),
-}
-
-use Expect::{Error, Status};
-
-/// Every sample of every function, in delivery order (one process and one estate per function, so later
-/// samples see what earlier ones did), with its outcome. A sample without a line here fails the test. Each
-/// function meets an invalid sample early: the samples after it show the runtime keeps serving.
-const EXPECTATIONS: [(&str, &[(&str, Expect)]); 5] = [
-    (
-        "pool-scaler",
-        &[
-            ("tick.json", Status("reconciled")),
-            ("invalid-tick-detail.json", Error("InvalidInput")), // a schedule whose input is not `{}`
-            ("session-notification.json", Status("reconciled")), // sales-fleet now
-            ("workspaces-access.json", Status("reconciled")),    // the pools of directory d-9067a1b2c3 now
-            ("manual-stop-fleet.json", Status("recorded")),      // alice stopped sales-fleet
-            ("manual-update-workspaces-pool.json", Status("recorded")),
-        ],
-    ),
-    (
-        "builder-scheduler",
-        &[
-            ("create-image-builder.json", Status("recorded")), // golden-builder-2's run starts
-            ("invalid-start-image-builder-no-parameters.json", Error("InvalidInput")),
-            ("manual-start-image-builder.json", Status("recorded")),
-            ("create-image.json", Status("recorded")), // a snapshot is coming
-            ("manual-stop-image-builder.json", Status("recorded")),
-            ("tick.json", Status("reconciled")),
-        ],
-    ),
-    (
-        "export-chaser",
-        &[
-            ("export-requested.json", Status("requested")), // CreateExportImageTask for golden-2026-11
-            ("export-requested-malformed-role.json", Error("InvalidInput")),
-            ("cloudtrail-create-export-image-task.json", Status("adopted")), // alice's task (see `prepare`)
-            ("cloudtrail-create-imported-image.json", Status("adopted")),
-            ("tick.json", Status("chased")),
-        ],
-    ),
-    (
-        "softwareset-roller",
-        &[
-            ("rollout-requested.json", Status("requested")), // set 123456, ring by ring
-            ("invalid-rollout-requested-unknown-field.json", Error("InvalidInput")), // `softwareSet`: a typo
-            ("rollout-paused.json", Status("paused")),       // that rollout (its id is the request's event id)
-            ("rollout-resumed.json", Status("resumed")),
-            ("tick.json", Status("stepped")),
-            ("rollout-aborted.json", Status("aborted")),
-        ],
-    ),
-    (
-        "remediator",
-        &[
-            ("admin-maintenance.json", Status("recorded")), // ws-a1b2c3d4e hands off
-            ("invalid-remediation-requested-no-resource-id.json", Error("InvalidInput")),
-            ("remediation-requested.json", Status("swept")), // ws-f8h2k9m1p is rebooted at once
-            ("remediation-requested-directory.json", Status("swept")),
-            ("alarm.json", Status("swept")), // mapped to sales-fleet by the policy
-            ("tick.json", Status("swept")),
-        ],
-    ),
-];
-
-/// The resources the samples name.
-const ESTATE: &str = r#"
-account: "123456789012"
-region: eu-central-1
-start: 2026-11-23T06:00:00Z            # the samples' time
-workspaces_pools:
-  - id: wspool-1a2b3c4d5
-    name: sales-pool
-    state: RUNNING
-    running_mode: AUTO_STOP
-    desired_user_sessions: 20
-    directory_id: d-9067a1b2c3
-    tags: { autopilot/capacity: sales }
-fleets:
-  - { name: sales-fleet, state: RUNNING, desired: 10, image: golden-2026-11, tags: { autopilot/capacity: sales } }
-image_builders:
-  - { name: golden-builder, state: STOPPED, tags: { autopilot/builder: golden-image } }
-  - { name: golden-builder-2, state: PENDING, tags: { autopilot/builder: golden-image } }
-images:
-  - { name: golden-2026-11, state: AVAILABLE }
-  - { name: imported-win2022, state: IMPORTING }   # alice's CreateImportedImage
-software_sets:                         # no supported_until: the functions' clock is the system's, a date would expire
-  - { id: "123455", version: "2026.10.1", released_at: 2026-10-06T00:00:00Z }
-  - { id: "123456", version: "2026.11.1", released_at: 2026-11-17T00:00:00Z }
-environments:
-  - { id: envcanary01, name: lobby-canary, desired_software_set_id: "123455", tags: { autopilot/ring: canary } }
-  - { id: envbroad0001, name: branch-offices, desired_software_set_id: "123455", tags: { autopilot/ring: broad } }
-devices:
-  - { environment: envcanary01, count: 5, current_software_set_id: "123455" }
-  - { environment: envbroad0001, count: 20, current_software_set_id: "123455" }
-workspaces:
-  - { id: ws-f8h2k9m1p, user: alice, directory_id: d-9067a1b2c3, state: UNHEALTHY }   # "user reports black screen"
-  - { id: ws-a1b2c3d4e, user: bob, directory_id: d-9067a1b2c3 }
-"#;
 
 /// The deadline each invocation gets (Lambda's `Timeout`).
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -272,32 +169,6 @@ fn native_release() -> Programs {
         .map(|function| (function, Program::native(&target.join("release").join(function))))
         .collect();
     Programs { what: format!("native {} release binaries", std::env::consts::ARCH), by_function }
-}
-
-/// Set-up a sample needs beyond the estate file: the export task alice created, which the CloudTrail sample
-/// reports (the estate format has no export tasks).
-fn prepare(function: &str, local: &LocalEstate) {
-    if function != "export-chaser" {
-        return;
-    }
-    local.simulator.with_world_mut(|world| {
-        let now = world.now;
-        let task = autopilot_local::world::ExportTask {
-            task_id: "a1b2c3d4-5678-90ab-cdef-EXAMPLE11111".into(),
-            image_name: "golden-2026-11".into(),
-            image_arn: "arn:aws:appstream:eu-central-1:123456789012:image/golden-2026-11".into(),
-            ami_name: "golden-2026-11-ami".into(),
-            ami_description: Some("Golden image export".into()),
-            created_at: now,
-            state: "EXPORTING".into(),
-            ami_id: None,
-            tags: Default::default(),
-            error: None,
-            ends_at: now + chrono::Duration::minutes(45),
-            outcome: "COMPLETED".into(),
-        };
-        world.exports.insert(task.task_id.clone(), task);
-    });
 }
 
 /// Runs one function's binary against a fresh estate and delivers its samples; returns what went wrong.

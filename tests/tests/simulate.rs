@@ -22,6 +22,7 @@ fn options(out: &str) -> Options {
         seed: 1,
         out: std::env::temp_dir().join(out),
         progress: false,
+        redeliver: 0.0,
     }
 }
 
@@ -155,4 +156,40 @@ async fn bad_input_files_are_named_with_path_and_reason() {
     let mut opts = options("autopilot-simulate-bad-out");
     opts.estate = dir.join("missing.yaml");
     assert!(simulate(&opts).await.unwrap_err().contains("missing.yaml: cannot read"));
+}
+
+/// Successful mutating calls to the EUC services in a run's `calls.jsonl`, as `operation resource`.
+fn mutations(out: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(out.join("calls.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|c| c["outcome"] == "ok" && c["service"] != "eventbridge")
+        .filter(|c| autopilot_tests::is_mutating(c["operation"].as_str().unwrap()))
+        .map(|c| format!("{} {}", c["operation"].as_str().unwrap(), c["resource"].as_str().unwrap_or_default()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redelivered_ticks_and_events_change_nothing() {
+    // GIVEN six hours of the demo, once as delivered and once with 30% of every delivery duplicated
+    let once = options("autopilot-simulate-once");
+    let mut twice = options("autopilot-simulate-redelivered");
+    twice.redeliver = 0.3;
+    // WHEN both are simulated
+    let plain = simulate(&once).await.expect("simulate");
+    let redelivered = simulate(&twice).await.expect("simulate with duplicates");
+    // THEN duplicates were delivered, and the same calls were made with the same results
+    eprintln!("{} duplicate deliveries", redelivered.redelivered);
+    assert!(redelivered.redelivered > 20, "{} duplicates", redelivered.redelivered);
+    let (a, b) = (mutations(&once.out), mutations(&twice.out));
+    assert!(!a.is_empty(), "the demo acts in six hours");
+    assert_eq!(a, b, "the same mutating calls in the same order");
+    assert_eq!(plain.totals.actions, redelivered.totals.actions);
+    assert_eq!(plain.totals.capacity_hours, redelivered.totals.capacity_hours);
+    assert!(
+        redelivered.failed_invocations.iter().all(|f| !f.contains("InvalidInput")),
+        "{:?}",
+        redelivered.failed_invocations
+    );
 }

@@ -183,6 +183,7 @@ async fn start(
             to: Status::Pending,
             reason: why.to_owned(),
         }],
+        commands: Default::default(),
     };
     let version = match act::save(ctx, &rollout, None).await {
         Ok(version) => version,
@@ -235,6 +236,16 @@ async fn controlled(
         return Err(AutopilotError::invalid_input(format!("detail.rolloutId: no rollout {}", control.rollout_id)));
     };
     let mut rollout = stored.state;
+    let status = match what {
+        Control::Pause => "paused",
+        Control::Resume => "resumed",
+        Control::Abort => "aborted",
+    };
+    if rollout.commands.contains(ctx.correlation_id) {
+        // A redelivery of a command already applied (EventBridge delivers at least once).
+        report.status = status.into();
+        return Ok(());
+    }
     if rollout.status.is_final() {
         return Err(AutopilotError::non_retryable(format!(
             "rollout {} is {:?}: it can no longer be paused, resumed or aborted",
@@ -242,14 +253,14 @@ async fn controlled(
         )));
     }
     let reason = control.reason.clone().unwrap_or_else(|| "operator command".into());
-    let (event, status) = match what {
+    let event = match what {
         Control::Pause => {
             rollout.paused = true;
-            ("Rollout Pause Confirmed", "paused")
+            "Rollout Pause Confirmed"
         }
         Control::Resume => {
             rollout.paused = false;
-            ("Rollout Resume Confirmed", "resumed")
+            "Rollout Resume Confirmed"
         }
         Control::Abort => {
             rollout.history.push(Transition {
@@ -260,9 +271,10 @@ async fn controlled(
                 reason: reason.clone(),
             });
             rollout.status = Status::Aborted;
-            ("Rollout Abort Confirmed", "aborted")
+            "Rollout Abort Confirmed"
         }
     };
+    rollout.commands.insert(ctx.correlation_id.to_owned());
     let detail = serde_json::json!({ "rollout": rollout.id, "softwareSet": rollout.target_set, "reason": reason });
     let key = format!("{}#{}", rollout.id, ctx.correlation_id);
     notify(ctx, act::audit_resource(&rollout), key, event, detail, reason).await.map_err(classified)?;

@@ -80,6 +80,10 @@ pub struct Rollout {
     /// The set was marked VALIDATED after the first ring passed.
     pub validated: bool,
     pub history: Vec<Transition>,
+    /// Event ids of the pause/resume/abort commands applied, so a redelivered command answers as the first
+    /// delivery did instead of failing on the state it caused.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub commands: std::collections::BTreeSet<String>,
 }
 
 /// What was observed of the current ring.

@@ -182,6 +182,7 @@ mod tests {
             rings: planned.clone(),
             validated: false,
             history: Vec::new(),
+            commands: Default::default(),
         };
         let reason = refusal("101", &sets, &planned, std::slice::from_ref(&active), t(12)).unwrap();
         assert!(reason.contains("one active rollout per environment") && reason.contains("e1"), "{reason}");

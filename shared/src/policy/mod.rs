@@ -33,7 +33,13 @@ pub struct ValidationError {
 
 impl std::fmt::Display for ValidationError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.path.is_empty() { write!(f, "{}", self.reason) } else { write!(f, "{}: {}", self.path, self.reason) }
+        // Paths and reasons quote the document; a 1 MB value must not become a 1 MB message.
+        let reason = crate::events::clipped(&self.reason);
+        if self.path.is_empty() {
+            write!(f, "{reason}")
+        } else {
+            write!(f, "{}: {reason}", crate::events::clipped(&self.path))
+        }
     }
 }
 

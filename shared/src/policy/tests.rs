@@ -166,6 +166,36 @@ fn every_error_in_a_document_is_reported() {
 }
 
 #[test]
+fn durations_are_bounded_and_times_are_two_digits() {
+    // 2147483647d validated once, then panicked in the first decide step that added it to an instant.
+    check_rejected(
+        "version: 1\nremediation: { cooldown: 2147483647d }\n",
+        "remediation.cooldown: \"2147483647d\" is longer than 3650d",
+    );
+    check_rejected(
+        "version: 1\nexports: { max_duration: 3651d }\n",
+        "exports.max_duration: \"3651d\" is longer than 3650d",
+    );
+    assert!(Policy::from_yaml("version: 1\nexports: { max_duration: 3650d }\n").is_ok());
+    // `u32::from_str` takes a sign: +7:00 was read as 07:00.
+    let period = |start: &str| {
+        format!("version: 1\nschedules:\n  s:\n    periods: [{{ days: [mon], start: \"{start}\", end: \"19:00\" }}]\n")
+    };
+    check_rejected(&period("+7:00"), "schedules.s.periods[0].start: +7:00 is not a time of day");
+    check_rejected(&period("07:+5"), "schedules.s.periods[0].start: 07:+5 is not a time of day");
+}
+
+#[test]
+fn a_huge_value_is_quoted_briefly() {
+    let huge = "x".repeat(1 << 20);
+    let error =
+        Policy::from_yaml(&format!("version: 1\ndefaults: {{ timezone: {huge} }}\n")).err().map(|e| e.to_string());
+    let error = error.unwrap_or_default();
+    assert!(error.starts_with("invalid policy document: defaults.timezone: xxxx"), "{error:.80}");
+    assert!(error.len() < 400, "{} bytes", error.len());
+}
+
+#[test]
 fn garbage_is_an_error_not_a_panic() {
     for text in ["", "---", "[1, 2]", "version: [", "\u{0}\u{1}", "version: 1\nschedules: 5\n", "version: -1"] {
         assert!(Policy::from_yaml(text).is_err(), "{text:?}");

@@ -4,7 +4,13 @@
 
 use chrono::{Duration, NaiveDate, NaiveTime, Weekday};
 
-/// Parses `90s`, `30m`, `24h`, `2d`, or combinations such as `1h30m`. Zero is written `0s`.
+/// The longest duration accepted: longer than any schedule, bake, retry or window needs, and far enough from
+/// chrono's limits that `instant + duration` (which panics on overflow) is safe for any instant the functions
+/// see. `2147483647d` would otherwise validate and then panic in the first decide step that adds it.
+pub const MAX_DURATION: Duration = Duration::days(3650);
+
+/// Parses `90s`, `30m`, `24h`, `2d`, or combinations such as `1h30m`. Zero is written `0s`; at most
+/// [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || format!("{text:?} is not a duration (use e.g. 90s, 30m, 1h30m, 24h, 2d)");
     let trimmed = text.trim();
@@ -38,6 +44,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if !digits.is_empty() {
         return Err(bad());
     }
+    if total > MAX_DURATION {
+        return Err(format!(
+            "{text:?} is longer than {} (the longest duration accepted)",
+            format_duration(MAX_DURATION)
+        ));
+    }
     Ok(total)
 }
 
@@ -61,7 +73,8 @@ pub fn format_duration(duration: Duration) -> String {
 pub fn parse_time_of_day(text: &str) -> Result<NaiveTime, String> {
     let bad = || format!("{text} is not a time of day (use HH:MM, 00:00 to 23:59)");
     let (hours, minutes) = text.split_once(':').ok_or_else(bad)?;
-    if hours.len() != 2 || minutes.len() != 2 {
+    // Two ASCII digits each: `u32::from_str` would also take `+7`.
+    if hours.len() != 2 || minutes.len() != 2 || !hours.bytes().chain(minutes.bytes()).all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
     let hours: u32 = hours.parse().map_err(|_| bad())?;

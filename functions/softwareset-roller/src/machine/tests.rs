@@ -51,6 +51,7 @@ fn rollout() -> Rollout {
         rings: vec![ring("canary", "e1"), ring("broad", "e2")],
         validated: false,
         history: Vec::new(),
+        commands: Default::default(),
     }
 }
 

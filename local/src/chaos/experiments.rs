@@ -1,0 +1,99 @@
+//! The experiments, each on one function's sample scenario ([`Run::scenario`]) and each returning its figures.
+
+use super::scenario::{Effects, Run};
+use crate::functions::Function;
+use serde::Serialize;
+
+/// Duplicate delivery: every sample (and every settling tick) delivered `copies` times.
+#[derive(Debug, Clone, Serialize)]
+pub struct Duplicates {
+    pub function: &'static str,
+    pub copies: usize,
+    pub concurrent: bool,
+    pub deliveries: usize,
+    /// Invocations that failed (by error class; EventBridge retries the `Retryable` ones).
+    pub errors: std::collections::BTreeMap<String, usize>,
+    /// Successful mutating calls: baseline (one delivery each) and under duplicates.
+    pub baseline_mutations: usize,
+    pub mutations: usize,
+    pub baseline_audit_records: usize,
+    pub audit_records: usize,
+    /// Differences in calls or outcome events from the baseline (empty: exactly once).
+    pub differences: Vec<String>,
+}
+
+/// The undisturbed run of `function`'s scenario.
+pub async fn baseline(function: Function) -> Result<(Run, Effects), String> {
+    let mut run = Run::start(function, None).await?;
+    run.scenario(1, false).await?;
+    let effects = run.effects().await?;
+    Ok((run, effects))
+}
+
+pub async fn duplicates(function: Function, copies: usize, concurrent: bool) -> Result<Duplicates, String> {
+    let (_, base) = baseline(function).await?;
+    let mut run = Run::start(function, None).await?;
+    run.scenario(copies, concurrent).await?;
+    let effects = run.effects().await?;
+    Ok(Duplicates {
+        function: function.name(),
+        copies,
+        concurrent,
+        deliveries: run.deliveries,
+        errors: run.errors.clone(),
+        baseline_mutations: base.mutation_count(),
+        mutations: effects.mutation_count(),
+        baseline_audit_records: base.audit_records,
+        audit_records: effects.audit_records,
+        differences: effects.differences(&base),
+    })
+}
+
+/// Crashes: the scenario crashed once right after its k-th request, for every k the baseline makes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Crashes {
+    pub function: &'static str,
+    /// Requests (AWS and ledger) of the undisturbed scenario: the crash points tried.
+    pub crash_points: u64,
+    /// Runs whose side effects equal the baseline's.
+    pub converged: u64,
+    pub baseline_mutations: usize,
+    /// Idempotency records left INPROGRESS past their expiry at the end, over all runs.
+    pub stale_claims: usize,
+    /// Deliveries made in all runs (retries after the crash included).
+    pub deliveries: usize,
+    /// `k: difference` for every run that did not converge.
+    pub failures: Vec<String>,
+}
+
+pub async fn crashes(function: Function, every: u64) -> Result<Crashes, String> {
+    let (base_run, base) = baseline(function).await?;
+    let points = base_run.gate.requests();
+    let mut result = Crashes {
+        function: function.name(),
+        crash_points: 0,
+        converged: 0,
+        baseline_mutations: base.mutation_count(),
+        stale_claims: 0,
+        deliveries: 0,
+        failures: Vec::new(),
+    };
+    let mut k = 1;
+    while k <= points {
+        let mut run = Run::start(function, None).await?;
+        run.gate.crash_after(Some(k));
+        let outcome = run.scenario(1, false).await;
+        let effects = run.effects().await?;
+        let differences = effects.differences(&base);
+        result.crash_points += 1;
+        result.deliveries += run.deliveries;
+        result.stale_claims += run.stale_claims().await?;
+        match outcome {
+            Err(error) => result.failures.push(format!("crash after request {k}: {error}")),
+            Ok(()) if differences.is_empty() => result.converged += 1,
+            Ok(()) => result.failures.push(format!("crash after request {k}: {}", differences.join("; "))),
+        }
+        k += every.max(1);
+    }
+    Ok(result)
+}

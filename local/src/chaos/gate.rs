@@ -1,0 +1,94 @@
+//! A fault gate in the product's own HTTP path: every AWS SDK client of a [`GatedEstate`] (the simulated EUC
+//! services, EventBridge and the ledger's DynamoDB) sends through one [`Gate`] that counts requests and can
+//! *crash* the invocation right after its k-th request was served: the service has acted, the response never
+//! arrives, and the caller drops the handler future, exactly as a Lambda sandbox that dies mid-invocation.
+
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, SharedHttpClient, SharedHttpConnector, http_client_fn,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::watch;
+
+/// Counts requests and withholds the response of the k-th one.
+#[derive(Debug)]
+pub struct Gate {
+    requests: AtomicU64,
+    /// 0: never crash.
+    crash_at: AtomicU64,
+    crashed: watch::Sender<bool>,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self { requests: AtomicU64::new(0), crash_at: AtomicU64::new(0), crashed: watch::Sender::new(false) }
+    }
+}
+
+impl Gate {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Requests sent so far (every attempt, SDK retries included).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::SeqCst)
+    }
+
+    /// Crash after the `k`-th request from now is served (`None`: never).
+    pub fn crash_after(&self, k: Option<u64>) {
+        let at = k.map_or(0, |k| self.requests() + k);
+        self.crash_at.store(at, Ordering::SeqCst);
+        self.crashed.send_replace(false);
+    }
+
+    /// Runs `work` until it ends or the gate crashes it; `None` when it was crashed (and dropped).
+    pub async fn run<F: Future>(&self, work: F) -> Option<F::Output> {
+        let mut crashed = self.crashed.subscribe();
+        tokio::select! {
+            biased;
+            seen = crashed.wait_for(|c| *c) => {
+                drop(seen); // releases the channel's read lock before writing it
+                self.crashed.send_replace(false); // the next invocation starts afresh
+                None
+            }
+            output = work => Some(output),
+        }
+    }
+
+    fn connector(self: &Arc<Self>, inner: SharedHttpConnector) -> SharedHttpConnector {
+        SharedHttpConnector::new(Gated { inner, gate: Arc::clone(self) })
+    }
+
+    /// A plain-HTTP client (loopback endpoints) whose requests pass this gate.
+    pub fn http_client(self: &Arc<Self>) -> SharedHttpClient {
+        let inner = aws_smithy_http_client::Builder::new().build_http();
+        let gate = Arc::clone(self);
+        http_client_fn(move |settings, components| gate.connector(inner.http_connector(settings, components)))
+    }
+}
+
+#[derive(Debug)]
+struct Gated {
+    inner: SharedHttpConnector,
+    gate: Arc<Gate>,
+}
+
+impl HttpConnector for Gated {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let n = self.gate.requests.fetch_add(1, Ordering::SeqCst) + 1;
+        let crash = n == self.gate.crash_at.load(Ordering::SeqCst);
+        let served = self.inner.call(request);
+        let gate = Arc::clone(&self.gate);
+        HttpConnectorFuture::new(async move {
+            let response = served.await;
+            if crash {
+                // The service has answered; the caller never learns it.
+                gate.crashed.send_replace(true);
+                std::future::pending::<()>().await;
+            }
+            response
+        })
+    }
+}

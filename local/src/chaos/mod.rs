@@ -1,0 +1,82 @@
+//! Reliability experiments (`autopilot chaos` and `tests/tests/reliability.rs`): the functions' sample
+//! scenarios under duplicate delivery, crashes at every request, overlapping invocations, throttling and
+//! server errors, a ledger outage, and malformed input, each compared with an undisturbed baseline.
+
+pub mod bad_input;
+pub mod experiments;
+pub mod gate;
+pub mod scenario;
+
+use crate::functions::Function;
+
+/// What `autopilot chaos` runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Crash after every `crash_every`-th request of each baseline (1: every request).
+    pub crash_every: u64,
+    /// Generated bad-input cases (property run over every event and policy parser).
+    pub cases: u32,
+    pub seed: u64,
+}
+
+/// Runs every experiment and renders the results table; `Ok((table, held))`, `held` false when any
+/// experiment found a lost or repeated effect, a panic or a misclassified error.
+pub async fn run(options: &Options) -> Result<(String, bool), String> {
+    let mut held = true;
+    let mut table =
+        String::from("| experiment | function | runs / deliveries | result | figures |\n|---|---|---|---|---|\n");
+    for function in Function::ALL {
+        for copies in [2, 3, 10] {
+            for concurrent in [false, true] {
+                let d = experiments::duplicates(function, copies, concurrent).await?;
+                let ok = d.differences.is_empty() && d.audit_records == d.baseline_audit_records;
+                held &= ok;
+                table.push_str(&format!(
+                    "| duplicates ×{copies} {} | {} | {} deliveries | {} | calls {} (baseline {}), audit records {} (baseline {}){} |\n",
+                    if concurrent { "concurrent" } else { "sequential" },
+                    d.function,
+                    d.deliveries,
+                    if ok { "held" } else { "FAILED" },
+                    d.mutations,
+                    d.baseline_mutations,
+                    d.audit_records,
+                    d.baseline_audit_records,
+                    if ok { String::new() } else { format!("; {}", d.differences.join("; ")) },
+                ));
+            }
+        }
+    }
+    for function in Function::ALL {
+        let c = experiments::crashes(function, options.crash_every).await?;
+        let ok = c.failures.is_empty();
+        held &= ok;
+        table.push_str(&format!(
+            "| crash after request k | {} | {} runs, {} deliveries | {} | converged {}/{}, stale claims {}{} |\n",
+            c.function,
+            c.crash_points,
+            c.deliveries,
+            if ok { "held" } else { "FAILED" },
+            c.converged,
+            c.crash_points,
+            c.stale_claims,
+            if ok { String::new() } else { format!("; {}", c.failures.join("; ")) },
+        ));
+    }
+    let root = bad_input::workspace_root();
+    let mut figures = bad_input::run_corpus(&root)?;
+    figures.absorb(bad_input::run_properties(options.cases, options.seed));
+    figures.absorb(bad_input::run_handlers(&root, options.cases / 7, options.seed).await?);
+    held &= figures.is_clean();
+    table.push_str(&format!(
+        "| bad input (corpus + {} generated) | all parsers | {} cases | {} | rejected as InvalidInput {}, accepted {}, panics {}, misclassified {}, {:.1} s |\n",
+        options.cases,
+        figures.corpus_files as u64 + figures.generated_cases + figures.policy_cases + figures.handler_cases,
+        if figures.is_clean() { "held" } else { "FAILED" },
+        figures.rejected_invalid_input,
+        figures.accepted,
+        figures.panics,
+        figures.misclassified,
+        figures.elapsed.as_secs_f64(),
+    ));
+    Ok((table, held))
+}

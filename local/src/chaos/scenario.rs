@@ -1,0 +1,272 @@
+//! One function, its sample events (`autopilot_local::samples`), the estate they name and the policy they
+//! share, run in process on the virtual clock with every request through a [`Gate`]: the unit every
+//! reliability experiment repeats with duplicates, crashes, overlap, faults or a ledger outage, and compares
+//! with an undisturbed baseline.
+//!
+//! Time is slotted so that runs stay comparable: sample `i` is delivered at `start + i × SLOT`, then the
+//! function ticks [`SETTLE_TICKS`] times, [`SLOT`] apart. A redelivery after a failure happens [`RETRY_AFTER`]
+//! into the slot (past the claim's in-progress expiry, as EventBridge's retry would be), so the baseline's
+//! clock and the disturbed run's clock agree at every slot.
+
+use super::gate::Gate;
+use crate::LocalEstate;
+use crate::estate::Estate;
+use crate::functions::Function;
+use crate::samples::{self, Expect};
+use autopilot_shared::error::{AutopilotError, ErrorClass};
+use autopilot_shared::runtime::Deps;
+use chrono::Duration;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The policy the samples are written for.
+pub const POLICY: &str = include_str!("../../../examples/autopilot.yaml");
+
+/// Time between two deliveries of the scenario.
+pub const SLOT: Duration = Duration::minutes(5);
+/// When a failed or crashed delivery is delivered again, into its slot.
+pub const RETRY_AFTER: Duration = Duration::minutes(2);
+/// Ticks after the last sample, for what the samples started to finish.
+pub const SETTLE_TICKS: usize = 3;
+/// The invocation's remaining time (the template's function timeout): the claim's in-progress expiry.
+pub const REMAINING: std::time::Duration = std::time::Duration::from_secs(60);
+/// How often one delivery is retried after a retryable error or a crash before the run gives up on it
+/// (EventBridge retries for hours; a converging run needs far fewer).
+pub const MAX_RETRIES: usize = 20;
+
+/// What a run did to the world: the side effects that must not repeat.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Effects {
+    /// Successful mutating calls to the EUC services, as `operation resource`, with how often each was made.
+    pub mutations: BTreeMap<String, usize>,
+    /// Outcome events published, by detail-type.
+    pub events: BTreeMap<String, usize>,
+    /// Audit records in the ledger.
+    pub audit_records: usize,
+}
+
+impl Effects {
+    pub fn mutation_count(&self) -> usize {
+        self.mutations.values().sum()
+    }
+
+    /// What `self` has beyond `baseline` and lacks from it, one line per difference (empty: the same).
+    pub fn differences(&self, baseline: &Effects) -> Vec<String> {
+        let mut lines = Vec::new();
+        let mut compare = |what: &str, mine: &BTreeMap<String, usize>, theirs: &BTreeMap<String, usize>| {
+            let keys: std::collections::BTreeSet<&String> = mine.keys().chain(theirs.keys()).collect();
+            for key in keys {
+                let (a, b) = (mine.get(key).copied().unwrap_or(0), theirs.get(key).copied().unwrap_or(0));
+                if a != b {
+                    lines.push(format!("{what} {key}: {a} (baseline {b})"));
+                }
+            }
+        };
+        compare("call", &self.mutations, &baseline.mutations);
+        compare("event", &self.events, &baseline.events);
+        lines
+    }
+}
+
+/// A function with its estate, ledger and gate, ready to deliver its samples.
+pub struct Run {
+    pub function: Function,
+    pub local: LocalEstate,
+    pub deps: Deps,
+    pub gate: Arc<Gate>,
+    start: chrono::DateTime<chrono::Utc>,
+    /// Invocations that ended in an error, by class (`Retryable`, …), and crashes.
+    pub errors: BTreeMap<String, usize>,
+    /// Deliveries made (first deliveries, duplicates and retries).
+    pub deliveries: usize,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Run").field("function", &self.function).field("errors", &self.errors).finish()
+    }
+}
+
+/// The sample events of `function` that must succeed, in delivery order.
+pub fn sample_events(function: Function) -> Result<Vec<(&'static str, Value)>, String> {
+    samples::expectations(function.name())
+        .iter()
+        .filter(|(_, expect)| matches!(expect, Expect::Status(_)))
+        .map(|(name, _)| samples::read(function.name(), name).map(|event| (*name, event)))
+        .collect()
+}
+
+impl Run {
+    /// A fresh estate (the samples' estate with `faults_yaml` merged into its `faults`) and ledger holding the
+    /// samples' policy.
+    pub async fn start(function: Function, faults_yaml: Option<&str>) -> Result<Run, String> {
+        let mut estate = Estate::from_yaml(samples::ESTATE).map_err(|e| e.to_string())?;
+        if let Some(faults) = faults_yaml {
+            estate.faults = serde_yaml_ng::from_str(faults).map_err(|e| format!("faults: {e}"))?;
+        }
+        let local = LocalEstate::start(&estate, 1, 0).await?;
+        local.ledger().put_policy(POLICY, local.simulator.now()).await.map_err(|e| e.to_string())?;
+        samples::prepare(function.name(), &local);
+        let gate = Gate::new();
+        let deps = local.deps_through(Some(gate.http_client()));
+        let start = local.simulator.now();
+        Ok(Run { function, local, deps, gate, start, errors: BTreeMap::new(), deliveries: 0 })
+    }
+
+    /// The start of slot `i`.
+    pub fn slot(&self, i: usize) -> chrono::DateTime<chrono::Utc> {
+        self.start + SLOT * i32::try_from(i).unwrap_or(i32::MAX)
+    }
+
+    /// Moves the virtual clock to `at` (never back).
+    pub fn advance_to(&self, at: chrono::DateTime<chrono::Utc>) {
+        if at > self.local.simulator.now() {
+            self.local.simulator.advance_to(at);
+        }
+    }
+
+    /// Delivers `event` once: `Some(result)`, or `None` when the gate crashed the invocation.
+    pub async fn deliver_once(&mut self, event: &Value) -> Option<Result<Value, AutopilotError>> {
+        self.deliveries += 1;
+        let outcome = self.gate.run(self.function.invoke(&self.deps, event.clone(), REMAINING)).await;
+        let kind = match &outcome {
+            None => Some("crashed".to_owned()),
+            Some(Err(error)) => Some(error.class.as_str().to_owned()),
+            Some(Ok(_)) => None,
+        };
+        if let Some(kind) = kind {
+            *self.errors.entry(kind).or_default() += 1;
+        }
+        outcome
+    }
+
+    /// Delivers `event` in slot `i` as EventBridge would: again [`RETRY_AFTER`] later (and then every
+    /// minute) while it crashes or fails retryably, up to [`MAX_RETRIES`] times. An `InvalidInput` or
+    /// `NonRetryable` error ends the delivery (it goes to the dead-letter queue). Returns the last outcome.
+    pub async fn deliver(&mut self, i: usize, event: &Value) -> Result<Value, String> {
+        self.advance_to(self.slot(i));
+        let mut retries = 0;
+        loop {
+            match self.deliver_once(event).await {
+                Some(Ok(report)) => return Ok(report),
+                Some(Err(error)) if error.class != ErrorClass::Retryable => return Err(error.to_string()),
+                outcome if retries >= MAX_RETRIES => {
+                    return Err(format!(
+                        "still failing after {retries} retries: {}",
+                        outcome.and_then(Result::err).map_or("crashed".to_owned(), |e| e.to_string())
+                    ));
+                }
+                _ => {
+                    retries += 1;
+                    let wait = if retries == 1 { RETRY_AFTER } else { Duration::minutes(1) };
+                    let at = self.local.simulator.now() + wait;
+                    self.advance_to(at);
+                }
+            }
+        }
+    }
+
+    /// A schedule tick of this function at the current virtual time.
+    pub fn tick(&self) -> Value {
+        crate::tick_event(&format!("euc-autopilot-{}", self.function.name()), self.local.simulator.now())
+    }
+
+    /// Delivers the samples, each `copies` times in its slot (sequentially, or all at once when `concurrent`,
+    /// each copy retried as EventBridge would when it failed retryably), then the settling ticks. Returns the
+    /// first failure, if any.
+    pub async fn scenario(&mut self, copies: usize, concurrent: bool) -> Result<(), String> {
+        let events = sample_events(self.function)?;
+        let n = events.len();
+        for (i, (name, event)) in events.iter().enumerate() {
+            if concurrent && copies > 1 {
+                self.advance_to(self.slot(i));
+                let results = {
+                    let invocations = (0..copies).map(|_| self.function.invoke(&self.deps, event.clone(), REMAINING));
+                    futures::future::join_all(invocations).await
+                };
+                self.deliveries += copies;
+                let failed = results.iter().filter(|r| r.is_err()).count();
+                if failed > 0 {
+                    *self.errors.entry("concurrent-copy-failed".into()).or_default() += failed;
+                }
+                // The failed copies are retried (each on its own; one retry stands for them all, as the
+                // idempotency key makes them one).
+                if failed > 0 {
+                    self.deliver(i, event).await.map_err(|e| format!("{name}: {e}"))?;
+                }
+            } else {
+                for _ in 0..copies.max(1) {
+                    self.deliver(i, event).await.map_err(|e| format!("{name}: {e}"))?;
+                }
+            }
+        }
+        for t in 0..SETTLE_TICKS {
+            self.advance_to(self.slot(n + t));
+            let tick = self.tick();
+            for _ in 0..copies.max(1) {
+                self.deliver(n + t, &tick).await.map_err(|e| format!("settling tick {t}: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The side effects so far, read from the simulator's call log, its captured events and the ledger.
+    pub async fn effects(&self) -> Result<Effects, String> {
+        let mut effects = Effects::default();
+        for call in self.local.simulator.calls() {
+            if call.ok() && call.service != "eventbridge" && crate::calllog::is_mutating(&call.operation) {
+                let key = format!("{} {}", call.operation, call.resource.unwrap_or_default());
+                *effects.mutations.entry(key).or_default() += 1;
+            }
+        }
+        self.local.simulator.with_world(|world| {
+            for event in &world.events {
+                *effects.events.entry(event.detail_type.clone()).or_default() += 1;
+            }
+        });
+        let items = self.ledger_items().await?;
+        effects.audit_records = items.iter().filter(|item| pk(item).starts_with("AUDIT#")).count();
+        Ok(effects)
+    }
+
+    /// Idempotency records still INPROGRESS whose in-progress expiry has passed on the virtual clock.
+    pub async fn stale_claims(&self) -> Result<usize, String> {
+        let now_ms = self.local.simulator.now().timestamp_millis();
+        let items = self.ledger_items().await?;
+        Ok(items
+            .iter()
+            .filter(|item| pk(item).starts_with("IDEMP#"))
+            .filter(|item| string(item, "status") == "INPROGRESS")
+            .filter(|item| string(item, "in_progress_expires_at").parse::<i64>().is_ok_and(|until| until < now_ms))
+            .count())
+    }
+
+    /// Every ledger item (outside the gate: bookkeeping of the experiment, not of the function).
+    async fn ledger_items(&self) -> Result<Vec<autopilot_shared::ledger::Item>, String> {
+        self.local
+            .clients()
+            .dynamodb
+            .scan()
+            .table_name(crate::dynamo::DEFAULT_TABLE)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| format!("scanning the ledger: {e}"))
+    }
+}
+
+fn string(item: &autopilot_shared::ledger::Item, name: &str) -> String {
+    match item.get(name) {
+        Some(aws_sdk_dynamodb::types::AttributeValue::S(s) | aws_sdk_dynamodb::types::AttributeValue::N(s)) => {
+            s.clone()
+        }
+        _ => String::new(),
+    }
+}
+
+fn pk(item: &autopilot_shared::ledger::Item) -> String {
+    string(item, autopilot_shared::ledger::keys::PK)
+}
