@@ -103,19 +103,22 @@ pub fn prepare(function: &str, local: &LocalEstate) {
         return;
     }
     local.simulator.with_world_mut(|world| {
+        // alice called CreateExportImageTask at 05:58 (the CloudTrail sample's eventTime), before the samples'
+        // Export Requested of the same image at 06:00: a task created before our intent is never taken for ours.
         let now = world.now;
+        let created_at = now - chrono::Duration::minutes(2);
         let task = crate::world::ExportTask {
             task_id: "a1b2c3d4-5678-90ab-cdef-EXAMPLE11111".into(),
             image_name: "golden-2026-11".into(),
             image_arn: "arn:aws:appstream:eu-central-1:123456789012:image/golden-2026-11".into(),
             ami_name: "golden-2026-11-ami".into(),
             ami_description: Some("Golden image export".into()),
-            created_at: now,
+            created_at,
             state: "EXPORTING".into(),
             ami_id: None,
             tags: Default::default(),
             error: None,
-            ends_at: now + chrono::Duration::minutes(45),
+            ends_at: created_at + chrono::Duration::minutes(45),
             outcome: "COMPLETED".into(),
         };
         world.exports.insert(task.task_id.clone(), task);

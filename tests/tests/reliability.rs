@@ -30,9 +30,8 @@ fn duplicate_deliveries_make_one_side_effect_per_business_event() {
 }
 
 /// Crash after every request of the undisturbed scenario (k = 1..n), then EventBridge's retry: the run must end
-/// with the baseline's side effects. Holds today for the pool-scaler and the builder-scheduler; the
-/// export-chaser, softwareset-roller and remediator still repeat or delay an effect at a few crash points (see
-/// README "Reliability"; issue 10 stays open for them): their figures are printed, not asserted.
+/// with the baseline's AWS calls — none repeated, none lost — for every function. Outcome events may differ
+/// after a crash between `PutEvents` and its record (at least once; printed, and in README "Reliability").
 #[test]
 fn a_crash_after_any_request_converges_without_a_repeated_side_effect() {
     let runtime = runtime();
@@ -41,8 +40,7 @@ fn a_crash_after_any_request_converges_without_a_repeated_side_effect() {
         let figures = runtime.block_on(experiments::crashes(function, 1)).unwrap();
         eprintln!("{figures:?}");
         assert!(figures.crash_points > 10, "{}: the scenario makes requests to crash after", function.name());
-        let asserted = matches!(function, Function::PoolScaler | Function::BuilderScheduler);
-        if asserted && !figures.failures.is_empty() {
+        if !figures.failures.is_empty() {
             failures.push(format!("{figures:?}"));
         }
     }

@@ -510,6 +510,14 @@ fn decide_workspace(
         hold(&mut decision, episode, Note::Skipped, reason);
         return Some(decision);
     }
+    if !troubled && state != "AVAILABLE" {
+        // A person's request for a WorkSpace that is not unhealthy acts on an AVAILABLE one only ("black
+        // screen"); one in transition (REBOOTING, REBUILDING, STARTING, …) — e.g. rebooted by this very
+        // request's first delivery, which crashed before it was recorded — is left to settle.
+        decision.reason = format!("{state}: waiting for it to settle before acting on the request");
+        decision.episode = Some(episode);
+        return Some(decision);
+    }
     if state == "ERROR" {
         decision.action = escalate_once(&mut episode, "error-state");
         decision.reason = "ERROR: the WorkSpace cannot be repaired by a reboot; a person must look".into();

@@ -172,8 +172,18 @@ pub async fn observe_ring(
     let (Some(progress), Some(ring)) = (rollout.rings.get(rollout.current), policy.rings.get(rollout.current)) else {
         return Ok((None, 0));
     };
-    if progress.applied_at.is_none() || rollout.paused || rollout.status.is_final() {
+    if rollout.paused || rollout.status.is_final() {
         return Ok((None, 0));
+    }
+    let desired = progress
+        .environments
+        .iter()
+        .map(|e| (e.id.clone(), environments.get(&e.id).and_then(|v| v.desired_software_set_id.clone())))
+        .collect();
+    if progress.applied_at.is_none() {
+        // Not applied yet: only the desired sets matter (environments already on the target are not set again);
+        // no device look-ups.
+        return Ok((Some(RingObservation { desired, figures: Default::default() }), 0));
     }
     // While a ring bakes nothing is decided before the bake ends: no device look-ups (GetDevice is per device).
     let baking_until = progress.updated_at.map(|at| at + ring.bake);
@@ -182,11 +192,6 @@ pub async fn observe_ring(
     }
     let ids = progress.environments.iter().map(|e| e.id.clone()).collect();
     let (devices, calls) = devices_of(aws, &ids).await.map_err(classified)?;
-    let desired = progress
-        .environments
-        .iter()
-        .map(|e| (e.id.clone(), environments.get(&e.id).and_then(|v| v.desired_software_set_id.clone())))
-        .collect();
     Ok((Some(RingObservation { desired, figures: figures(&devices, &rollout.target_set, &ring.gates, now) }), calls))
 }
 

@@ -165,8 +165,19 @@ pub fn next(
     if rollout.status == Status::Pending || progress.applied_at.is_none() {
         let mut ring_progress = progress.clone();
         ring_progress.applied_at = Some(now);
+        // Environments already observed on the target are not set again: an invocation that set them and died
+        // before recording the ring as applied must not make a second UpdateEnvironment.
+        let already = |environment: &str| {
+            observation.is_some_and(|o| {
+                o.desired
+                    .iter()
+                    .any(|(id, desired)| id == environment && desired.as_deref() == Some(rollout.target_set.as_str()))
+            })
+        };
+        let mut actions = apply(progress);
+        actions.retain(|action| !matches!(action, Action::SetDesired { environment, .. } if already(environment)));
         return Next {
-            actions: apply(progress),
+            actions,
             transition: Some((Status::Applying, format!("ring {} applying {}", progress.name, rollout.target_set))),
             ring: Some(ring_progress),
             advance: false,

@@ -51,13 +51,14 @@ pub async fn run(options: &Options) -> Result<(String, bool), String> {
         let ok = c.failures.is_empty();
         held &= ok;
         table.push_str(&format!(
-            "| crash after request k | {} | {} runs, {} deliveries | {} | converged {}/{}, stale claims {}{} |\n",
+            "| crash after request k | {} | {} runs, {} deliveries | {} | no repeated or lost call in {}/{}, outcome events differed in {}, stale claims {}{} |\n",
             c.function,
             c.crash_points,
             c.deliveries,
             if ok { "held" } else { "FAILED" },
             c.converged,
             c.crash_points,
+            c.event_differences.len(),
             c.stale_claims,
             if ok { String::new() } else { format!("; {}", c.failures.join("; ")) },
         ));

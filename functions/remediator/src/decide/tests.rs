@@ -122,6 +122,38 @@ fn unhealthy_waits_reboot_after_then_reboots_then_escalates_without_rebuild() {
     assert_eq!(decision(&retried, "ws-sick00001").action, Some(Action::Reboot { attempt: 3 }));
 }
 
+/// The plan for `state` when a person asks for `ws-busy00001` and nothing is remembered.
+fn requested(state: &str) -> Plan {
+    let policy = policy();
+    let request = Request { workspace: Some(("ws-busy00001".into(), "req-1".into())), at: Some(at(0)) };
+    let seen = estate(vec![workspace("ws-busy00001", "d-1", state)], 20);
+    let (none, no_budgets) = (BTreeMap::new(), BTreeMap::new());
+    let inputs = Inputs {
+        policy: &policy,
+        episodes: &none,
+        budgets: &no_budgets,
+        tag_prefix: "autopilot/",
+        now: at(0),
+        request: &request,
+        full_sweep: false,
+    };
+    plan(&seen, inputs)
+}
+
+#[test]
+fn a_request_never_reboots_a_workspace_in_transition() {
+    // GIVEN a person's request for a WorkSpace that is REBOOTING (or rebuilding, starting, stopped), no memory
+    for state in ["REBOOTING", "REBUILDING", "STARTING", "STOPPING", "STOPPED", "PENDING"] {
+        // WHEN it is planned THEN nothing is done: it is left to settle
+        let planned = requested(state);
+        let busy = decision(&planned, "ws-busy00001");
+        assert_eq!(busy.action, None, "{state}");
+        assert!(busy.reason.contains("waiting for it to settle"), "{state}: {}", busy.reason);
+    }
+    // AND an AVAILABLE one ("black screen") is still rebooted at once
+    assert_eq!(decision(&requested("AVAILABLE"), "ws-busy00001").action, Some(Action::Reboot { attempt: 1 }));
+}
+
 #[test]
 fn a_kiosk_is_rebuilt_after_its_reboots_and_an_impaired_one_never_is() {
     let mut kiosk = workspace("ws-kiosk0001", "d-1", "UNHEALTHY");

@@ -170,3 +170,19 @@ fn an_environment_changed_by_hand_fails_the_ring() {
     let n = run(&r, Some(&observed("e1", "100", 4, 4)), false, t(5));
     assert!(matches!(&n.transition, Some((Status::Halted, reason)) if reason.contains("no longer set to 101")));
 }
+
+#[test]
+fn an_environment_already_on_the_target_is_not_set_again_when_the_ring_starts() {
+    // GIVEN a pending rollout whose canary environment already carries the target (an invocation set it and
+    // died before it recorded the ring as applied)
+    let r = rollout();
+    // WHEN the ring starts with that observation
+    let n = run(&r, Some(&observed("e1", "101", 0, 4)), false, t(0));
+    // THEN the ring is recorded as applying, without a second UpdateEnvironment
+    assert!(n.actions.is_empty(), "{:?}", n.actions);
+    assert_eq!(n.transition.as_ref().map(|(to, _)| *to), Some(Status::Applying));
+    assert_eq!(n.ring.as_ref().and_then(|ring| ring.applied_at), Some(t(0)));
+    // AND one still on the old set is set
+    let n = run(&r, Some(&observed("e1", "100", 0, 4)), false, t(0));
+    assert_eq!(n.actions, [Action::SetDesired { environment: "e1".into(), software_set: "101".into() }]);
+}
