@@ -46,3 +46,24 @@ fn a_crash_after_any_request_converges_without_a_repeated_side_effect() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The ledger (embedded DynamoDB) stopped before every third slot of the scenario (`autopilot chaos`: every slot): the delivery made while it
+/// is down fails retryably and makes no AWS mutation (every mutation needs its idempotency record first); once it
+/// is back, EventBridge's retry converges to the baseline's calls.
+#[test]
+fn a_ledger_outage_stops_every_action_and_the_run_converges_after_it() {
+    let runtime = runtime();
+    let mut failures = Vec::new();
+    for function in Function::ALL {
+        let figures = runtime.block_on(experiments::ledger_outage(function, 3)).unwrap();
+        eprintln!("{figures:?}");
+        let held = figures.calls_without_ledger == 0
+            && figures.other_outcomes.is_empty()
+            && figures.failures.is_empty()
+            && figures.retryable_errors == figures.outages;
+        if !held {
+            failures.push(format!("{figures:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -106,3 +106,60 @@ pub async fn crashes(function: Function, every: u64) -> Result<Crashes, String> 
     }
     Ok(result)
 }
+
+/// Ledger outage: the embedded DynamoDB is stopped before slot `i` of the scenario (every `every`-th slot), one
+/// delivery is made while it is down, then it is started again and the scenario goes on with EventBridge's
+/// retries.
+#[derive(Debug, Clone, Serialize)]
+pub struct LedgerOutage {
+    pub function: &'static str,
+    /// Runs (one outage each).
+    pub outages: usize,
+    /// Deliveries made while the ledger was down, and how they ended.
+    pub deliveries_during_outage: usize,
+    pub retryable_errors: usize,
+    /// Errors of another class, or a success, while the ledger was down (want 0).
+    pub other_outcomes: Vec<String>,
+    /// Mutating AWS calls made while the ledger was down: each would have had no idempotency record (want 0).
+    pub calls_without_ledger: usize,
+    /// Runs whose AWS calls after recovery equal the baseline's.
+    pub converged: usize,
+    pub failures: Vec<String>,
+}
+
+pub async fn ledger_outage(function: Function, every: usize) -> Result<LedgerOutage, String> {
+    let (_, base) = baseline(function).await?;
+    let slots = super::scenario::sample_events(function)?.len() + super::scenario::SETTLE_TICKS;
+    let mut result = LedgerOutage {
+        function: function.name(),
+        outages: 0,
+        deliveries_during_outage: 0,
+        retryable_errors: 0,
+        other_outcomes: Vec::new(),
+        calls_without_ledger: 0,
+        converged: 0,
+        failures: Vec::new(),
+    };
+    for slot in (0..slots).step_by(every.max(1)) {
+        let mut run = Run::start(function, None).await?;
+        run.outage_at = Some(slot);
+        let outcome = run.scenario(1, false).await;
+        result.outages += 1;
+        let seen = run.outage.take().unwrap_or_default();
+        result.deliveries_during_outage += 1;
+        if seen.outcome == "Retryable" {
+            result.retryable_errors += 1;
+        } else {
+            result.other_outcomes.push(format!("slot {slot}: {}", seen.outcome));
+        }
+        result.calls_without_ledger += seen.calls_during;
+        let differences: Vec<String> =
+            run.effects().await?.differences(&base).into_iter().filter(|d| d.starts_with("call ")).collect();
+        match outcome {
+            Err(error) => result.failures.push(format!("outage before slot {slot}: {error}")),
+            Ok(()) if differences.is_empty() => result.converged += 1,
+            Ok(()) => result.failures.push(format!("outage before slot {slot}: {}", differences.join("; "))),
+        }
+    }
+    Ok(result)
+}

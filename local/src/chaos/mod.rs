@@ -1,6 +1,6 @@
 //! Reliability experiments (`autopilot chaos` and `tests/tests/reliability.rs`): the functions' sample
-//! scenarios under duplicate delivery, crashes at every request, overlapping invocations, throttling and
-//! server errors, a ledger outage, and malformed input, each compared with an undisturbed baseline.
+//! scenarios under duplicate delivery, crashes at every request and a ledger outage, and malformed input, each
+//! compared with an undisturbed baseline.
 
 pub mod bad_input;
 pub mod experiments;
@@ -61,6 +61,26 @@ pub async fn run(options: &Options) -> Result<(String, bool), String> {
             c.event_differences.len(),
             c.stale_claims,
             if ok { String::new() } else { format!("; {}", c.failures.join("; ")) },
+        ));
+    }
+    for function in Function::ALL {
+        let o = experiments::ledger_outage(function, 1).await?;
+        let ok = o.calls_without_ledger == 0
+            && o.other_outcomes.is_empty()
+            && o.failures.is_empty()
+            && o.retryable_errors == o.outages;
+        held &= ok;
+        table.push_str(&format!(
+            "| ledger stopped before slot i, every i | {} | {} runs | {} | retryable {}/{}, AWS mutations while down {}, converged {}/{}{} |\n",
+            o.function,
+            o.outages,
+            if ok { "held" } else { "FAILED" },
+            o.retryable_errors,
+            o.outages,
+            o.calls_without_ledger,
+            o.converged,
+            o.outages,
+            if ok { String::new() } else { format!("; {} {}", o.other_outcomes.join("; "), o.failures.join("; ")) },
         ));
     }
     let root = bad_input::workspace_root();

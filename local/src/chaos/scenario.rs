@@ -80,6 +80,19 @@ pub struct Run {
     pub errors: BTreeMap<String, usize>,
     /// Deliveries made (first deliveries, duplicates and retries).
     pub deliveries: usize,
+    /// Stop the ledger before this slot for one delivery ([`Run::scenario`]).
+    pub outage_at: Option<usize>,
+    /// What that delivery did.
+    pub outage: Option<OutageSeen>,
+}
+
+/// One delivery made while the ledger was down.
+#[derive(Debug, Clone, Default)]
+pub struct OutageSeen {
+    /// `Retryable`, another error class, `ok` or `crashed`.
+    pub outcome: String,
+    /// Mutating AWS calls made meanwhile (every one would lack its idempotency record).
+    pub calls_during: usize,
 }
 
 impl std::fmt::Debug for Run {
@@ -111,7 +124,17 @@ impl Run {
         let gate = Gate::new();
         let deps = local.deps_through(Some(gate.http_client()));
         let start = local.simulator.now();
-        Ok(Run { function, local, deps, gate, start, errors: BTreeMap::new(), deliveries: 0 })
+        Ok(Run {
+            function,
+            local,
+            deps,
+            gate,
+            start,
+            errors: BTreeMap::new(),
+            deliveries: 0,
+            outage_at: None,
+            outage: None,
+        })
     }
 
     /// The start of slot `i`.
@@ -167,6 +190,31 @@ impl Run {
         }
     }
 
+    /// Mutating AWS calls (successful or not) in the simulator's log.
+    pub fn mutating_calls(&self) -> usize {
+        let calls = self.local.simulator.calls();
+        calls.iter().filter(|c| c.service != "eventbridge" && crate::calllog::is_mutating(&c.operation)).count()
+    }
+
+    /// When slot `i` is the outage's: stops the ledger, delivers `event` once, starts the ledger again.
+    async fn outage(&mut self, i: usize, event: &Value) -> Result<(), String> {
+        if self.outage_at != Some(i) {
+            return Ok(());
+        }
+        self.advance_to(self.slot(i));
+        self.local.dynamo.stop().await;
+        let before = self.mutating_calls();
+        let outcome = match self.deliver_once(event).await {
+            None => "crashed".to_owned(),
+            Some(Ok(_)) => "ok".to_owned(),
+            Some(Err(error)) => error.class.as_str().to_owned(),
+        };
+        let calls_during = self.mutating_calls() - before;
+        self.local.dynamo.restart().await?;
+        self.outage = Some(OutageSeen { outcome, calls_during });
+        Ok(())
+    }
+
     /// A schedule tick of this function at the current virtual time.
     pub fn tick(&self) -> Value {
         crate::tick_event(&format!("euc-autopilot-{}", self.function.name()), self.local.simulator.now())
@@ -179,6 +227,7 @@ impl Run {
         let events = sample_events(self.function)?;
         let n = events.len();
         for (i, (name, event)) in events.iter().enumerate() {
+            self.outage(i, event).await?;
             if concurrent && copies > 1 {
                 self.advance_to(self.slot(i));
                 let results = {
@@ -204,6 +253,7 @@ impl Run {
         for t in 0..SETTLE_TICKS {
             self.advance_to(self.slot(n + t));
             let tick = self.tick();
+            self.outage(n + t, &tick).await?;
             for _ in 0..copies.max(1) {
                 self.deliver(n + t, &tick).await.map_err(|e| format!("settling tick {t}: {e}"))?;
             }
