@@ -28,6 +28,12 @@ impl CallRecord {
         self.outcome == "ok"
     }
 
+    /// Whether the call was a mutation of an EUC resource (successful or not): a side effect that must happen
+    /// once per business event (outcome events on EventBridge are counted apart).
+    pub fn is_estate_mutation(&self) -> bool {
+        self.service != "eventbridge" && is_mutating(&self.operation)
+    }
+
     /// The record without wall time, for determinism comparisons.
     pub fn deterministic(&self) -> CallRecord {
         CallRecord { wall_ms: 0, ..self.clone() }

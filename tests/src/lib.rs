@@ -122,12 +122,7 @@ impl Harness {
 
     /// Mutating calls in the simulator's call log (successful or not).
     pub fn mutations(&self) -> Vec<CallRecord> {
-        self.local
-            .simulator
-            .calls()
-            .into_iter()
-            .filter(|c| is_mutating(&c.operation) && c.service != "eventbridge")
-            .collect()
+        self.local.simulator.calls().into_iter().filter(CallRecord::is_estate_mutation).collect()
     }
 
     /// Details of the outcome events published to the simulated EventBridge with `detail_type`.

@@ -153,13 +153,9 @@ impl Run {
     pub async fn deliver_once(&mut self, event: &Value) -> Option<Result<Value, AutopilotError>> {
         self.deliveries += 1;
         let outcome = self.gate.run(self.function.invoke(&self.deps, event.clone(), REMAINING)).await;
-        let kind = match &outcome {
-            None => Some("crashed".to_owned()),
-            Some(Err(error)) => Some(error.class.as_str().to_owned()),
-            Some(Ok(_)) => None,
-        };
-        if let Some(kind) = kind {
-            *self.errors.entry(kind).or_default() += 1;
+        let kind = outcome_kind(&outcome);
+        if kind != "ok" {
+            *self.errors.entry(kind.to_owned()).or_default() += 1;
         }
         outcome
     }
@@ -193,7 +189,7 @@ impl Run {
     /// Mutating AWS calls (successful or not) in the simulator's log.
     pub fn mutating_calls(&self) -> usize {
         let calls = self.local.simulator.calls();
-        calls.iter().filter(|c| c.service != "eventbridge" && crate::calllog::is_mutating(&c.operation)).count()
+        calls.iter().filter(|c| c.is_estate_mutation()).count()
     }
 
     /// When slot `i` is the outage's: stops the ledger, delivers `event` once, starts the ledger again.
@@ -204,11 +200,7 @@ impl Run {
         self.advance_to(self.slot(i));
         self.local.dynamo.stop().await;
         let before = self.mutating_calls();
-        let outcome = match self.deliver_once(event).await {
-            None => "crashed".to_owned(),
-            Some(Ok(_)) => "ok".to_owned(),
-            Some(Err(error)) => error.class.as_str().to_owned(),
-        };
+        let outcome = outcome_kind(&self.deliver_once(event).await).to_owned();
         let calls_during = self.mutating_calls() - before;
         self.local.dynamo.restart().await?;
         self.outage = Some(OutageSeen { outcome, calls_during });
@@ -265,7 +257,7 @@ impl Run {
     pub async fn effects(&self) -> Result<Effects, String> {
         let mut effects = Effects::default();
         for call in self.local.simulator.calls() {
-            if call.ok() && call.service != "eventbridge" && crate::calllog::is_mutating(&call.operation) {
+            if call.ok() && call.is_estate_mutation() {
                 let key = format!("{} {}", call.operation, call.resource.unwrap_or_default());
                 *effects.mutations.entry(key).or_default() += 1;
             }
@@ -282,14 +274,9 @@ impl Run {
 
     /// Idempotency records still INPROGRESS whose in-progress expiry has passed on the virtual clock.
     pub async fn stale_claims(&self) -> Result<usize, String> {
-        let now_ms = self.local.simulator.now().timestamp_millis();
+        let now = self.local.simulator.now();
         let items = self.ledger_items().await?;
-        Ok(items
-            .iter()
-            .filter(|item| pk(item).starts_with("IDEMP#"))
-            .filter(|item| string(item, "status") == "INPROGRESS")
-            .filter(|item| string(item, "in_progress_expires_at").parse::<i64>().is_ok_and(|until| until < now_ms))
-            .count())
+        Ok(items.iter().filter(|item| autopilot_shared::ledger::idempotency::is_stale_claim(item, now)).count())
     }
 
     /// Every ledger item (outside the gate: bookkeeping of the experiment, not of the function).
@@ -308,15 +295,18 @@ impl Run {
     }
 }
 
-fn string(item: &autopilot_shared::ledger::Item, name: &str) -> String {
-    match item.get(name) {
-        Some(aws_sdk_dynamodb::types::AttributeValue::S(s) | aws_sdk_dynamodb::types::AttributeValue::N(s)) => {
-            s.clone()
-        }
-        _ => String::new(),
+/// `ok`, `crashed`, or the error class of one delivery's outcome.
+fn outcome_kind(outcome: &Option<Result<Value, AutopilotError>>) -> &'static str {
+    match outcome {
+        None => "crashed",
+        Some(Ok(_)) => "ok",
+        Some(Err(error)) => error.class.as_str(),
     }
 }
 
-fn pk(item: &autopilot_shared::ledger::Item) -> String {
-    string(item, autopilot_shared::ledger::keys::PK)
+fn pk(item: &autopilot_shared::ledger::Item) -> &str {
+    match item.get(autopilot_shared::ledger::keys::PK) {
+        Some(aws_sdk_dynamodb::types::AttributeValue::S(pk)) => pk,
+        _ => "",
+    }
 }

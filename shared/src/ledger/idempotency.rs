@@ -62,6 +62,15 @@ pub fn payload_hash(payload: &impl Serialize) -> String {
     keys::sha256_hex(&canonical)
 }
 
+/// Whether `item` is an idempotency record still INPROGRESS past its in-progress expiry at `now`: the invocation
+/// that claimed it ended without settling it (a later claim takes it over).
+pub fn is_stale_claim(item: &Item, now: DateTime<Utc>) -> bool {
+    let is_claim = matches!(item.get(keys::PK), Some(aws_sdk_dynamodb::types::AttributeValue::S(pk)) if pk.starts_with(keys::IDEMPOTENCY_PREFIX));
+    is_claim
+        && serde_dynamo::from_item::<_, Record>(item.clone())
+            .is_ok_and(|r| r.status == INPROGRESS && r.in_progress_expires_at < now.timestamp_millis())
+}
+
 /// Proof that this invocation holds an idempotency record INPROGRESS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {

@@ -28,9 +28,12 @@ pub fn sha256_hex(text: &[u8]) -> String {
     hex::encode(Sha256::digest(text))
 }
 
+/// Partition-key prefix of idempotency records.
+pub const IDEMPOTENCY_PREFIX: &str = "IDEMP#";
+
 /// Idempotency record: one per business event per function.
 pub fn idempotency(function: &str, business_key: &str) -> Key {
-    Key { pk: format!("IDEMP#{function}"), sk: sha256_hex(business_key.as_bytes()) }
+    Key { pk: format!("{IDEMPOTENCY_PREFIX}{function}"), sk: sha256_hex(business_key.as_bytes()) }
 }
 
 /// Lease over a scope (a resource key, or a function's tick).
