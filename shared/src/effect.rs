@@ -1,9 +1,10 @@
 //! One side effect, exactly once per business key: the step every function's act phase repeats.
 //!
-//! 1. claim the idempotency record (a duplicate delivery, or one still in flight, stops here);
+//! 1. claim the idempotency record (a duplicate delivery, or one still in flight, stops here); under a lease
+//!    the claim is fenced, and no call is started once the lease has run out;
 //! 2. dry-run: record the would-act in the audit and complete the claim;
 //! 3. otherwise make the AWS call; on success audit, run the caller's bookkeeping (fenced state write),
-//!    complete; when the service refused because the resource moved on (a deferral), or the call failed,
+//!    complete (even when the bookkeeping failed: the call was made); when the service refused because the resource moved on (a deferral), or the call failed,
 //!    release the claim so a later delivery can try again, and audit why.
 //!
 //! [`perform_batch`] does the same for a batch call (one claim per item, one call, one settlement per item).
@@ -12,6 +13,7 @@
 
 use crate::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use crate::ledger::idempotency::{Acquired, Claim, IdempotencyKey, payload_hash};
+use crate::ledger::lease::Fence;
 use crate::ledger::{Ledger, LedgerError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -26,7 +28,7 @@ pub struct ActContext<'a> {
     pub correlation_id: &'a str,
     pub dry_run: bool,
     /// The function lease's fence, when the step runs under it (ledger writes are then fenced).
-    pub fence: Option<&'a crate::ledger::lease::Fence>,
+    pub fence: Option<&'a Fence>,
     pub now: DateTime<Utc>,
     /// The invocation's remaining time.
     pub remaining: std::time::Duration,
@@ -92,6 +94,9 @@ pub struct Effect<'a, P: Serialize> {
     pub now: DateTime<Utc>,
     /// The invocation's remaining time: how long the claim stays in progress.
     pub remaining: std::time::Duration,
+    /// The function lease's fence, when the effect runs under it: the claim is fenced, and the AWS call is not
+    /// started once the lease has run out.
+    pub fence: Option<&'a Fence>,
 }
 
 /// Performs `effect` with `call` at most once per key; after a successful call the audit record is written,
@@ -105,6 +110,7 @@ pub async fn perform_once<P: Serialize>(
     if effect.dry_run {
         return dry_run(effect, &claim).await;
     }
+    still_held(&effect, &[&claim]).await?;
     let result = call().await;
     settle(effect, &claim, result, applied).await
 }
@@ -135,6 +141,9 @@ pub async fn perform_batch<P: Serialize>(
         }
         return Ok(performed);
     }
+    if let Some(effect) = effects.iter().flatten().next() {
+        still_held(effect, &claimed.iter().map(|(_, claim)| claim).collect::<Vec<_>>()).await?;
+    }
     let indices: Vec<usize> = claimed.iter().map(|(index, _)| *index).collect();
     let results = match call(&indices).await {
         Ok(results) if results.len() == indices.len() => results,
@@ -152,11 +161,24 @@ pub async fn perform_batch<P: Serialize>(
     Ok(performed)
 }
 
+/// Right before the AWS call: when the effect runs under a lease that has run out (the invocation was paused
+/// past it, and another may hold it now), the claims are given back and `LeaseLost` ends the invocation
+/// without the call.
+async fn still_held<P: Serialize>(effect: &Effect<'_, P>, claims: &[&Claim]) -> Result<(), LedgerError> {
+    let Some(fence) = effect.fence else { return Ok(()) };
+    let Err(lost) = fence.check(effect.now) else { return Ok(()) };
+    for claim in claims {
+        effect.ledger.release_idempotency(claim).await?;
+    }
+    tracing::warn!(scope = %fence.scope, token = fence.token, "the lease ran out before the call; not acting");
+    Err(lost)
+}
+
 /// Claims the effect's idempotency record: `None` when another delivery already acted or is acting.
 async fn claim<P: Serialize>(effect: &Effect<'_, P>) -> Result<Option<Claim>, LedgerError> {
     match effect
         .ledger
-        .acquire_idempotency(&effect.key, &payload_hash(effect.payload), effect.now, effect.remaining)
+        .acquire_idempotency(&effect.key, &payload_hash(effect.payload), effect.now, effect.remaining, effect.fence)
         .await
     {
         Ok(Acquired::Proceed(claim)) => Ok(Some(claim)),
@@ -191,8 +213,11 @@ async fn settle<P: Serialize>(
             // moved the state's version on) and must not take the record of the call with it.
             audit.outcome = AuditOutcome::Applied;
             ledger.append_audit(&audit).await?;
-            applied().await?;
+            // The claim completes even when the bookkeeping fails (a lost fence, a version race): the call was
+            // made, and only a completed claim tells a redelivery so.
+            let bookkeeping = applied().await;
             ledger.complete_idempotency(claim, &serde_json::json!({ "applied": action }), now).await?;
+            bookkeeping?;
             metrics::counter!("actions_applied").increment(1);
             tracing::info!(resource = %audit.resource, action = %action, reason = %audit.reason, "applied");
             Ok(Performed::Applied)

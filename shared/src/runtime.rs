@@ -164,6 +164,39 @@ pub async fn lease_or_yield(
     Ok(lease)
 }
 
+/// The end of an invocation that held the function lease: the function's claims left in progress past their
+/// expiry (by invocations that crashed or timed out) are released, each with an audit record, then the lease
+/// is given up. Neither step can fail the invocation: both only tidy (a stale claim is taken over by the next
+/// acquisition anyway, and an unreleased lease expires).
+pub async fn finish_under_lease(deps: &Deps, function: &str, lease: &Lease, correlation_id: &str) {
+    let now = deps.clock.now();
+    match deps.ledger.release_stale_claims(function, now).await {
+        Ok(released) => {
+            for business_key in released {
+                tracing::warn!(%business_key, "released a claim left in progress past its expiry");
+                metrics::counter!("stale_claims_released").increment(1);
+                let record = crate::ledger::audit::AuditRecord {
+                    at: now,
+                    function: function.to_owned(),
+                    resource: format!("ledger#claim#{function}"),
+                    action: "ReleaseStaleClaim".into(),
+                    outcome: crate::ledger::audit::Outcome::Applied,
+                    reason: format!(
+                        "the claim for {business_key} was left in progress past its expiry (the invocation that took it ended without settling it); released"
+                    ),
+                    correlation_id: correlation_id.to_owned(),
+                    details: serde_json::json!({ "business_key": business_key }),
+                };
+                if let Err(error) = deps.ledger.append_audit(&record).await {
+                    tracing::warn!(%error, "could not audit a released claim");
+                }
+            }
+        }
+        Err(error) => tracing::warn!(%error, "could not look for stale claims"),
+    }
+    let _ = deps.ledger.release_lease(lease).await;
+}
+
 /// Whether a CloudTrail call was made by one of this deployment's roles (our own action echoed back): the
 /// caller's assumed-role name starts with `own_role_name` (the functions' roles share that prefix).
 pub fn is_own_call(call: &CloudTrailCall, own_role_name: &str) -> bool {

@@ -28,7 +28,7 @@ async fn twenty_concurrent_acquirers_exactly_one_proceeds() {
     let hash = payload_hash(&serde_json::json!({ "tick": 1 }));
     let attempts = (0..20).map(|_| {
         let (ledger, key, hash) = (ledger.clone(), key.clone(), hash.clone());
-        tokio::spawn(async move { ledger.acquire_idempotency(&key, &hash, t0(), MINUTES_5).await })
+        tokio::spawn(async move { ledger.acquire_idempotency(&key, &hash, t0(), MINUTES_5, None).await })
     });
     let mut proceeded = 0;
     let mut in_progress = 0;
@@ -47,28 +47,31 @@ async fn completed_records_return_the_stored_result_and_failed_ones_can_be_retri
     let (ledger, _db) = ledger().await;
     let key = IdempotencyKey::new("export-chaser", "evt-1/golden-2026-11");
     let hash = payload_hash(&"export golden");
-    let Acquired::Proceed(claim) = ledger.acquire_idempotency(&key, &hash, t0(), MINUTES_5).await.expect("first")
+    let Acquired::Proceed(claim) = ledger.acquire_idempotency(&key, &hash, t0(), MINUTES_5, None).await.expect("first")
     else {
         panic!("first acquisition must proceed")
     };
     ledger.complete_idempotency(&claim, &serde_json::json!({ "taskId": "t-1" }), t0()).await.expect("complete");
-    let again = ledger.acquire_idempotency(&key, &hash, t0() + Duration::minutes(1), MINUTES_5).await.expect("again");
+    let again =
+        ledger.acquire_idempotency(&key, &hash, t0() + Duration::minutes(1), MINUTES_5, None).await.expect("again");
     assert_eq!(again, Acquired::AlreadyCompleted { response: Some(serde_json::json!({ "taskId": "t-1" })) });
     // still completed just before the 30 h expiry; retakeable after it
-    let late =
-        ledger.acquire_idempotency(&key, &hash, t0() + Duration::hours(30) - Duration::seconds(1), MINUTES_5).await;
+    let late = ledger
+        .acquire_idempotency(&key, &hash, t0() + Duration::hours(30) - Duration::seconds(1), MINUTES_5, None)
+        .await;
     assert!(matches!(late, Ok(Acquired::AlreadyCompleted { .. })), "{late:?}");
-    let expired =
-        ledger.acquire_idempotency(&key, &hash, t0() + Duration::hours(30) + Duration::seconds(1), MINUTES_5).await;
+    let expired = ledger
+        .acquire_idempotency(&key, &hash, t0() + Duration::hours(30) + Duration::seconds(1), MINUTES_5, None)
+        .await;
     assert!(matches!(expired, Ok(Acquired::Proceed(_))), "{expired:?}");
 
     // a failed action releases its record so the retry runs
     let other = IdempotencyKey::new("export-chaser", "evt-2/golden-2026-12");
-    let Ok(Acquired::Proceed(claim)) = ledger.acquire_idempotency(&other, &hash, t0(), MINUTES_5).await else {
+    let Ok(Acquired::Proceed(claim)) = ledger.acquire_idempotency(&other, &hash, t0(), MINUTES_5, None).await else {
         panic!("proceed")
     };
     ledger.release_idempotency(&claim).await.expect("release");
-    assert!(matches!(ledger.acquire_idempotency(&other, &hash, t0(), MINUTES_5).await, Ok(Acquired::Proceed(_))));
+    assert!(matches!(ledger.acquire_idempotency(&other, &hash, t0(), MINUTES_5, None).await, Ok(Acquired::Proceed(_))));
 }
 
 #[tokio::test]
@@ -76,13 +79,13 @@ async fn a_stuck_in_progress_record_is_retaken_only_after_its_in_progress_expiry
     let (ledger, _db) = ledger().await;
     let key = IdempotencyKey::new("remediator", "evt-3/ws-1");
     let hash = payload_hash(&"reboot ws-1");
-    let first = ledger.acquire_idempotency(&key, &hash, t0(), StdDuration::from_secs(60)).await.expect("first");
+    let first = ledger.acquire_idempotency(&key, &hash, t0(), StdDuration::from_secs(60), None).await.expect("first");
     assert!(matches!(first, Acquired::Proceed(_)));
     // the holder dies without completing; before its in-progress expiry, others are told to wait
-    let during = ledger.acquire_idempotency(&key, &hash, t0() + Duration::seconds(59), MINUTES_5).await;
+    let during = ledger.acquire_idempotency(&key, &hash, t0() + Duration::seconds(59), MINUTES_5, None).await;
     assert!(matches!(during, Err(LedgerError::InProgress { .. })), "{during:?}");
     assert_eq!(during.err().map(|e| e.class()), Some(ErrorClass::Retryable));
-    let after = ledger.acquire_idempotency(&key, &hash, t0() + Duration::seconds(61), MINUTES_5).await;
+    let after = ledger.acquire_idempotency(&key, &hash, t0() + Duration::seconds(61), MINUTES_5, None).await;
     assert!(matches!(after, Ok(Acquired::Proceed(_))), "{after:?}");
 }
 
@@ -91,14 +94,15 @@ async fn a_remaining_time_of_zero_still_sets_an_in_progress_expiry() {
     let (ledger, _db) = ledger().await;
     let key = IdempotencyKey::new("pool-scaler", "evt-4");
     let hash = payload_hash(&"x");
-    let Ok(Acquired::Proceed(claim)) = ledger.acquire_idempotency(&key, &hash, t0(), StdDuration::ZERO).await else {
+    let Ok(Acquired::Proceed(claim)) = ledger.acquire_idempotency(&key, &hash, t0(), StdDuration::ZERO, None).await
+    else {
         panic!("proceed")
     };
     assert!(claim.in_progress_until_ms() > t0().timestamp_millis(), "expiry must lie in the future");
-    let during = ledger.acquire_idempotency(&key, &hash, t0() + Duration::milliseconds(500), MINUTES_5).await;
+    let during = ledger.acquire_idempotency(&key, &hash, t0() + Duration::milliseconds(500), MINUTES_5, None).await;
     assert!(matches!(during, Err(LedgerError::InProgress { .. })), "{during:?}");
     // not stuck forever: retaken after the minimum in-progress time
-    let after = ledger.acquire_idempotency(&key, &hash, t0() + Duration::seconds(2), MINUTES_5).await;
+    let after = ledger.acquire_idempotency(&key, &hash, t0() + Duration::seconds(2), MINUTES_5, None).await;
     assert!(matches!(after, Ok(Acquired::Proceed(_))), "{after:?}");
     // and the original holder can no longer complete: the record is someone else's now
     let lost = ledger.complete_idempotency(&claim, &"done", t0() + Duration::seconds(3)).await;
@@ -112,12 +116,12 @@ async fn same_key_with_a_different_payload_is_a_mismatch() {
     let first = payload_hash(&serde_json::json!({ "imageName": "a", "amiName": "x" }));
     let same_reordered = payload_hash(&serde_json::json!({ "amiName": "x", "imageName": "a" }));
     assert_eq!(first, same_reordered, "hash is over canonical JSON");
-    let Ok(Acquired::Proceed(claim)) = ledger.acquire_idempotency(&key, &first, t0(), MINUTES_5).await else {
+    let Ok(Acquired::Proceed(claim)) = ledger.acquire_idempotency(&key, &first, t0(), MINUTES_5, None).await else {
         panic!("proceed")
     };
     ledger.complete_idempotency(&claim, &"ok", t0()).await.expect("complete");
     let other = payload_hash(&serde_json::json!({ "imageName": "b", "amiName": "x" }));
-    let mismatch = ledger.acquire_idempotency(&key, &other, t0(), MINUTES_5).await;
+    let mismatch = ledger.acquire_idempotency(&key, &other, t0(), MINUTES_5, None).await;
     assert!(matches!(mismatch, Err(LedgerError::PayloadMismatch { .. })), "{mismatch:?}");
     assert_eq!(mismatch.err().map(|e| e.class()), Some(ErrorClass::InvalidInput));
 }
@@ -321,4 +325,74 @@ async fn only_valid_policy_documents_are_stored_and_the_newest_is_current() {
     assert_eq!(current.version, 2);
     assert!(current.policy.dry_run());
     assert_eq!(current.document, v2);
+}
+
+#[tokio::test]
+async fn a_fenced_claim_is_refused_to_a_holder_that_lost_its_lease_and_answers_duplicates_like_an_unfenced_one() {
+    let (ledger, _db) = ledger().await;
+    let hash = payload_hash(&"reboot");
+    let a = ledger.acquire_lease("remediator#eu-central-1", "a", Duration::seconds(30), t0()).await.expect("a");
+    let key = IdempotencyKey::new("remediator", "ws-1#reboot#1");
+    let first = ledger.acquire_idempotency(&key, &hash, t0(), MINUTES_5, Some(&a.fence())).await;
+    let Ok(Acquired::Proceed(claim)) = first else { panic!("a claims under its lease: {first:?}") };
+    // the same key again under the same, valid fence: in progress (the transaction's put failed, not the fence)
+    let again = ledger.acquire_idempotency(&key, &hash, t0() + Duration::seconds(1), MINUTES_5, Some(&a.fence())).await;
+    assert!(matches!(again, Err(LedgerError::InProgress { .. })), "{again:?}");
+    ledger.complete_idempotency(&claim, &"done", t0()).await.expect("complete");
+    let done = ledger.acquire_idempotency(&key, &hash, t0() + Duration::seconds(2), MINUTES_5, Some(&a.fence())).await;
+    assert!(matches!(done, Ok(Acquired::AlreadyCompleted { .. })), "{done:?}");
+    // A pauses past its lease; B takes over; A can no longer claim anything, B can
+    let b = ledger
+        .acquire_lease("remediator#eu-central-1", "b", Duration::seconds(30), t0() + Duration::seconds(31))
+        .await
+        .expect("b");
+    let other = IdempotencyKey::new("remediator", "ws-2#reboot#1");
+    let late =
+        ledger.acquire_idempotency(&other, &hash, t0() + Duration::seconds(32), MINUTES_5, Some(&a.fence())).await;
+    assert!(matches!(late, Err(LedgerError::FencingRejected { token: 1, .. })), "{late:?}");
+    assert!(a.fence().check(t0() + Duration::seconds(32)).is_err(), "A's own clock check says the lease ran out");
+    assert!(b.fence().check(t0() + Duration::seconds(32)).is_ok());
+    let current =
+        ledger.acquire_idempotency(&other, &hash, t0() + Duration::seconds(32), MINUTES_5, Some(&b.fence())).await;
+    assert!(matches!(current, Ok(Acquired::Proceed(_))), "{current:?}");
+}
+
+#[tokio::test]
+async fn claims_left_in_progress_past_their_expiry_are_found_by_the_index_and_released() {
+    let (ledger, _db) = ledger().await;
+    let hash = payload_hash(&"x");
+    let claim = |id: &str| IdempotencyKey::new("pool-scaler", id);
+    // a: left in progress (its invocation died); b: completed; c: in progress and not expired yet;
+    // d: another function's, left in progress
+    for id in ["a", "b", "c"] {
+        let remaining = if id == "c" { StdDuration::from_secs(3600) } else { StdDuration::from_secs(60) };
+        let acquired = ledger.acquire_idempotency(&claim(id), &hash, t0(), remaining, None).await.expect("claim");
+        if let (Acquired::Proceed(proof), "b") = (&acquired, id) {
+            ledger.complete_idempotency(proof, &"done", t0()).await.expect("complete");
+        }
+    }
+    let other = IdempotencyKey::new("remediator", "d");
+    ledger.acquire_idempotency(&other, &hash, t0(), StdDuration::from_secs(60), None).await.expect("claim d");
+    assert_eq!(
+        ledger.release_stale_claims("pool-scaler", t0() + Duration::seconds(30)).await.expect("early"),
+        Vec::<String>::new()
+    );
+    let released = ledger.release_stale_claims("pool-scaler", t0() + Duration::seconds(61)).await.expect("sweep");
+    assert_eq!(released, vec!["a".to_owned()]);
+    // a is free again, b is still completed, c still in progress, d untouched
+    let now = t0() + Duration::seconds(62);
+    assert!(matches!(
+        ledger.acquire_idempotency(&claim("a"), &hash, now, MINUTES_5, None).await,
+        Ok(Acquired::Proceed(_))
+    ));
+    assert!(matches!(
+        ledger.acquire_idempotency(&claim("b"), &hash, now, MINUTES_5, None).await,
+        Ok(Acquired::AlreadyCompleted { .. })
+    ));
+    assert!(matches!(
+        ledger.acquire_idempotency(&claim("c"), &hash, now, MINUTES_5, None).await,
+        Err(LedgerError::InProgress { .. })
+    ));
+    assert_eq!(ledger.release_stale_claims("remediator", now).await.expect("sweep d"), vec!["d".to_owned()]);
+    assert_eq!(ledger.release_stale_claims("remediator", now).await.expect("again"), Vec::<String>::new());
 }

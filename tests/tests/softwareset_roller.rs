@@ -172,15 +172,23 @@ async fn a_second_rollout_on_the_same_environments_is_refused_and_pause_resume_a
     h.deliver_to_roller(command("Rollout Requested", "req-1", serde_json::json!({ "softwareSetId": "101" })))
         .await
         .unwrap();
+    // another set on the same environments is refused
     let refused = h
-        .deliver_to_roller(command("Rollout Requested", "req-2", serde_json::json!({ "softwareSetId": "101" })))
+        .deliver_to_roller(command("Rollout Requested", "req-2", serde_json::json!({ "softwareSetId": "100" })))
         .await
         .unwrap_err();
     assert!(refused.message.contains("one active rollout per environment"), "{}", refused.message);
     assert_eq!(refused.class.as_str(), "NonRetryable");
-    // paused: nothing moves through the canary's update night
+    // the same set again is answered by the rollout that covers it, and commands addressed to it reach that one
+    let covered = h
+        .deliver_to_roller(command("Rollout Requested", "req-3", serde_json::json!({ "softwareSetId": "101" })))
+        .await
+        .unwrap();
+    assert_eq!(covered.status, "already-rolling");
+    // paused (through the covered request's id): nothing moves through the canary's update night
     let control = |kind: &str, id: &str| command(kind, id, serde_json::json!({ "rolloutId": "req-1" }));
-    assert_eq!(h.deliver_to_roller(control("Rollout Paused", "p1")).await.unwrap().status, "paused");
+    let via_alias = command("Rollout Paused", "p1", serde_json::json!({ "rolloutId": "req-3" }));
+    assert_eq!(h.deliver_to_roller(via_alias).await.unwrap().status, "paused");
     roll_for(&h, 30).await;
     assert_eq!(update_environment_calls(&h).len(), 1, "only the canary, applied before the pause");
     assert_eq!(h.deliver_to_roller(control("Rollout Resumed", "r1")).await.unwrap().status, "resumed");

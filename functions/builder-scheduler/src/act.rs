@@ -154,6 +154,7 @@ pub async fn act(
             dry_run: ctx.dry_run && !matches!(action, Action::Report { .. }),
             now: ctx.now,
             remaining: ctx.remaining,
+            fence: ctx.fence,
         };
         let performed = perform_once(
             effect,

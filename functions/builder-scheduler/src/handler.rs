@@ -10,7 +10,9 @@ use autopilot_shared::events::{self, ApiCall, CloudTrailCall, Input};
 use autopilot_shared::ledger::state::Versioned;
 use autopilot_shared::resource::{ResourceKind, ResourceRef};
 pub use autopilot_shared::runtime::{Config, Deps};
-use autopilot_shared::runtime::{acquire_function_lease, call_account, classified, is_own_call, load_policy};
+use autopilot_shared::runtime::{
+    acquire_function_lease, call_account, classified, finish_under_lease, is_own_call, load_policy,
+};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
@@ -46,9 +48,18 @@ pub async fn handle(
         report.status = "busy".into();
         return Ok(report);
     };
-    let result = reconcile(deps, &active.policy, &correlation_id, active.dry_run, &lease.fence(), now, remaining).await;
+    let result = reconcile(
+        deps,
+        &active.policy,
+        &correlation_id,
+        active.dry_run,
+        &lease.fence_on(deps.clock.clone()),
+        now,
+        remaining,
+    )
+    .await;
     // The lease is given back whatever happened; losing it now only matters to the next holder's token.
-    let _ = deps.ledger.release_lease(&lease).await;
+    finish_under_lease(deps, FUNCTION, &lease, &correlation_id).await;
     let (api_calls, actions) = result?;
     report.status = "reconciled".into();
     report.api_calls = api_calls;

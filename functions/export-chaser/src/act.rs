@@ -77,6 +77,7 @@ fn effect<'a, P: Serialize>(
         dry_run,
         now: ctx.now,
         remaining: ctx.remaining,
+        fence: ctx.fence,
     }
 }
 

@@ -13,7 +13,9 @@ use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use autopilot_shared::ledger::{Ledger, LedgerError};
 use autopilot_shared::policy::values::parse_duration;
 use autopilot_shared::resource::{ResourceKind, ResourceRef};
-use autopilot_shared::runtime::{ActivePolicy, acquire_function_lease, begin, call_account, classified, is_own_call};
+use autopilot_shared::runtime::{
+    ActivePolicy, begin, call_account, classified, finish_under_lease, is_own_call, lease_or_yield,
+};
 pub use autopilot_shared::runtime::{Config, Deps};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet};
@@ -34,41 +36,51 @@ pub async fn handle(
     let correlation_id = report.correlation_id.clone();
     let origin = input.origin(&deps.config.region);
     let aws = deps.aws.with_deadline(remaining);
+    if matches!(input, Input::AppStreamSession(_) | Input::WorkSpacesAccess(_) | Input::Alarm(_))
+        || matches!(&input, Input::Command(command) if !matches!(command.command, Command::ExportRequested(_)))
+    {
+        return Err(not_ours(&correlation_id));
+    }
+    // Every input runs under the function lease (a job is created, adopted or stepped by one invocation at a
+    // time, and a holder paused past its lease cannot act): a tick yields to the holder, a command or a
+    // CloudTrail call is retried.
+    let must_not_be_lost = !matches!(input, Input::Tick(_));
+    let Some(lease) = lease_or_yield(deps, FUNCTION, &correlation_id, now, remaining, must_not_be_lost).await? else {
+        report.status = "busy".into();
+        return Ok(report);
+    };
+    let fence = lease.fence_on(deps.clock.clone());
     let ctx = ActContext {
         aws: &aws,
         ledger: &deps.ledger,
         function: FUNCTION,
         correlation_id: &correlation_id,
         dry_run: active.dry_run,
-        fence: None,
+        fence: Some(&fence),
         now,
         remaining,
         event_bus: deps.config.event_bus.as_deref(),
     };
-    match &input {
+    let result = match &input {
         Input::Command(command) => match &command.command {
             Command::ExportRequested(request) => requested(&ctx, &active, request, &origin, report).await,
             _ => Err(not_ours(&correlation_id)),
         },
         Input::CloudTrail(event) => adopt_from_cloudtrail(deps, &ctx, &active, &event.detail, report).await,
         Input::Tick(_) => {
-            let Some(lease) = acquire_function_lease(deps, FUNCTION, &correlation_id, now, remaining).await? else {
-                report.status = "busy".into();
-                return Ok(report);
-            };
-            let fence = lease.fence();
-            let ctx = ActContext { fence: Some(&fence), ..ctx };
             let mut result = chase_all(&ctx, &active, &origin, &mut report).await;
             if result.is_ok() {
                 result = chase_imports(&ctx, &mut report).await;
             }
-            let _ = deps.ledger.release_lease(&lease).await;
-            result?;
-            report.status = "chased".into();
-            Ok(report)
+            result.map(|()| {
+                report.status = "chased".into();
+                report
+            })
         }
         Input::AppStreamSession(_) | Input::WorkSpacesAccess(_) | Input::Alarm(_) => Err(not_ours(&correlation_id)),
-    }
+    };
+    finish_under_lease(deps, FUNCTION, &lease, &correlation_id).await;
+    result
 }
 
 fn not_ours(correlation_id: &str) -> AutopilotError {

@@ -153,6 +153,7 @@ pub async fn act(
             dry_run: ctx.dry_run,
             now: ctx.now,
             remaining: ctx.remaining,
+            fence: Some(ctx.fence),
         };
         let performed = perform_once(
             effect,

@@ -12,7 +12,9 @@ use autopilot_shared::ledger::idempotency::{Acquired, IdempotencyKey};
 use autopilot_shared::ledger::state::Versioned;
 use autopilot_shared::resource::{ResourceKind, ResourceRef};
 pub use autopilot_shared::runtime::{Config, Deps};
-use autopilot_shared::runtime::{call_account, classified, is_own_call, lease_or_yield, load_policy};
+use autopilot_shared::runtime::{
+    call_account, classified, finish_under_lease, is_own_call, lease_or_yield, load_policy,
+};
 use std::collections::BTreeMap;
 
 /// The function's name: its service name in logs, metrics and ledger keys.
@@ -48,7 +50,7 @@ pub async fn handle(
     if scope != Scope::All {
         let minute = now.format("%Y-%m-%dT%H:%M").to_string();
         let key = IdempotencyKey::new(FUNCTION, format!("debounce#{scope:?}#{minute}"));
-        match deps.ledger.acquire_idempotency(&key, "debounce", now, remaining).await {
+        match deps.ledger.acquire_idempotency(&key, "debounce", now, remaining, None).await {
             Ok(Acquired::Proceed(claim)) => {
                 deps.ledger.complete_idempotency(&claim, &"reconciled", now).await.map_err(classified)?;
             }
@@ -72,11 +74,21 @@ pub async fn handle(
         return Ok(report);
     };
 
-    let result =
-        reconcile(deps, &aws, &policy, &scope, &epoch, &correlation_id, report.dry_run, &lease.fence(), now, remaining)
-            .await;
+    let result = reconcile(
+        deps,
+        &aws,
+        &policy,
+        &scope,
+        &epoch,
+        &correlation_id,
+        report.dry_run,
+        &lease.fence_on(deps.clock.clone()),
+        now,
+        remaining,
+    )
+    .await;
     // The lease is given back whatever happened; losing it now only matters to the next holder's token.
-    let _ = deps.ledger.release_lease(&lease).await;
+    finish_under_lease(deps, FUNCTION, &lease, &correlation_id).await;
     let (observation, actions) = result?;
     report.status = "reconciled".into();
     report.api_calls = observation.api_calls

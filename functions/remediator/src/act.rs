@@ -150,6 +150,7 @@ fn effect<'a>(ctx: &'a ActContext<'a>, decision: &Decision, action: &'a Action) 
         dry_run: ctx.dry_run && !matches!(action, Action::Escalate { .. }),
         now: ctx.now,
         remaining: ctx.remaining,
+        fence: ctx.fence,
     }
 }
 

@@ -12,7 +12,9 @@ use autopilot_shared::events::{ApiCall, CloudTrailCall, Command, Input};
 use autopilot_shared::policy::{AlarmScope, RemediationPolicy};
 use autopilot_shared::resource::{ResourceKind, ResourceRef};
 pub use autopilot_shared::runtime::{Config, Deps};
-use autopilot_shared::runtime::{call_account, classified, is_own_call, lease_or_yield, load_policy};
+use autopilot_shared::runtime::{
+    call_account, classified, finish_under_lease, is_own_call, lease_or_yield, load_policy,
+};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
@@ -60,7 +62,7 @@ pub async fn handle(
         report.status = "busy".into();
         return Ok(report);
     };
-    let fence = lease.fence();
+    let fence = lease.fence_on(deps.clock.clone());
     let aws = deps.aws.with_deadline(remaining);
     let ctx = ActContext {
         aws: &aws,
@@ -75,7 +77,7 @@ pub async fn handle(
     };
     let (account, _) = input.origin(&deps.config.region);
     let result = sweep(deps, &ctx, policy, &scope, &request, &account).await;
-    let _ = deps.ledger.release_lease(&lease).await;
+    finish_under_lease(deps, FUNCTION, &lease, &correlation_id).await;
     let (api_calls, actions) = result?;
     report.status = "swept".into();
     report.api_calls = api_calls;
@@ -116,6 +118,12 @@ fn scope_of(input: &Input, policy: Option<&RemediationPolicy>) -> Result<Option<
                     requested.resource_id
                 )));
             }
+            if let Some(expected) = id_format_problem(&requested.resource_type, &id) {
+                return Err(AutopilotError::invalid_input(format!(
+                    "detail.resourceId: {:?} is not a {} id ({expected})",
+                    requested.resource_id, requested.resource_type
+                )));
+            }
             let mut request = Request { workspace: None, at: command.envelope.time };
             let scope = match requested.resource_type.as_str() {
                 "workspace" => {
@@ -141,6 +149,36 @@ fn scope_of(input: &Input, policy: Option<&RemediationPolicy>) -> Result<Option<
             )));
         }
     }))
+}
+
+/// What a resource id of `resource_type` must look like, when `id` does not (the services' own patterns):
+/// `None` when it does, or when the type is unknown (reported on its own).
+fn id_format_problem(resource_type: &str, id: &str) -> Option<&'static str> {
+    let lower_alnum = |s: &str| s.chars().all(|c| c.is_ascii_digit() || c.is_ascii_lowercase());
+    let (ok, expected) = match resource_type {
+        "workspace" => (
+            id.strip_prefix("ws-").is_some_and(|r| (8..=63).contains(&r.len()) && lower_alnum(r)),
+            "ws- and 8 to 63 lowercase letters or digits",
+        ),
+        "directory" => (
+            id.strip_prefix("d-").is_some_and(|r| {
+                (8..=63).contains(&r.len()) && r.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+            }) || id.strip_prefix("wsd-").is_some_and(|r| (8..=63).contains(&r.len()) && lower_alnum(r)),
+            "d- and 8 to 63 lowercase hex digits, or wsd- and 8 to 63 lowercase letters or digits",
+        ),
+        "workspaces-pool" => (
+            id.strip_prefix("wspool-").is_some_and(|r| r.len() == 9 && lower_alnum(r)),
+            "wspool- and 9 lowercase letters or digits",
+        ),
+        "fleet" | "image-builder" => (
+            id.len() <= 100
+                && id.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && id.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)),
+            "up to 100 letters, digits, _ . or -, starting with a letter or digit",
+        ),
+        _ => (true, ""),
+    };
+    (!ok).then_some(expected)
 }
 
 /// Observe, decide, act for one scope.

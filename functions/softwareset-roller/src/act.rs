@@ -21,6 +21,9 @@ use std::collections::BTreeMap;
 
 /// The work item kind of rollouts.
 pub const KIND: &str = "ROLLOUT";
+/// Work-item kind of a request answered by another rollout (`ROLLOUTREF#<request id>` → the rollout's id), so
+/// that pause, resume and abort addressed to the request reach the rollout that covers it.
+pub const ALIAS_KIND: &str = "ROLLOUTREF";
 /// How long a finished rollout stays in the ledger.
 pub const KEEP_FINISHED: Duration = Duration::days(400);
 
@@ -89,6 +92,7 @@ pub async fn notify(
         dry_run: false,
         now: ctx.now,
         remaining: ctx.remaining,
+        fence: ctx.fence,
     };
     perform_once(
         effect,
@@ -226,6 +230,7 @@ pub async fn step(
             dry_run: ctx.dry_run,
             now: ctx.now,
             remaining: ctx.remaining,
+            fence: ctx.fence,
         };
         let performed =
             perform_once(effect, async || call(ctx, action).await, async || Ok(())).await.map_err(classified)?;

@@ -14,14 +14,15 @@ use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use autopilot_shared::policy::RolloutPolicy;
 use autopilot_shared::resource::{ResourceKind, ResourceRef, account_region};
 pub use autopilot_shared::runtime::{Config, Deps};
-use autopilot_shared::runtime::{begin, classified, lease_or_yield};
+use autopilot_shared::runtime::{begin, classified, finish_under_lease, lease_or_yield};
 use std::collections::BTreeMap;
 
 /// The function's name: its service name in logs, metrics and ledger keys.
 pub const FUNCTION: &str = "softwareset-roller";
 
 /// What one invocation did; `status` is `requested`, `duplicate`, `dry-run`, `paused`, `resumed`, `aborted`,
-/// `stepped`, `busy` or `no-rollouts` (the policy has no `rollouts` section).
+/// `already-rolling` (the set is already rolling to those environments), `stepped`, `busy` or `no-rollouts`
+/// (the policy has no `rollouts` section).
 pub type Report = autopilot_shared::runtime::Report<StepReport>;
 
 /// Handles one event. `remaining` is the invocation's remaining time.
@@ -55,7 +56,7 @@ pub async fn handle(
         report.status = "busy".into();
         return Ok(report);
     };
-    let fence = lease.fence();
+    let fence = lease.fence_on(deps.clock.clone());
     let aws = deps.aws.with_deadline(remaining);
     let ctx = ActContext {
         aws: &aws,
@@ -81,7 +82,7 @@ pub async fn handle(
         }
         None => Box::pin(tick(&ctx, &policy, &origin, &mut report)).await,
     };
-    let _ = deps.ledger.release_lease(&lease).await;
+    finish_under_lease(deps, FUNCTION, &lease, &correlation_id).await;
     result.map(|()| report)
 }
 
@@ -149,6 +150,21 @@ async fn start(
     let resource = ResourceRef::new(&seen.origin.0, &seen.origin.1, ResourceKind::Rollout, id)
         .map_err(AutopilotError::invalid_input)?
         .key();
+    if let Some(covering) = plan::covering(target, &planned, &active) {
+        // The set is already rolling to every environment the rings hold (a rollout started automatically
+        // while this request waited for a retry, or an earlier request): nothing to start, nothing refused.
+        let reason = format!("software set {target} is already rolling out in rollout {covering}");
+        match ctx.ledger.put_work_item(act::ALIAS_KIND, id, &covering, None, ctx.fence, ctx.now, false, None).await {
+            Ok(_) | Err(LedgerError::VersionConflict { .. }) => {}
+            Err(error) => return Err(classified(error)),
+        }
+        ctx.ledger
+            .append_audit(&audit(ctx, resource, "Rollout Requested", AuditOutcome::Skipped, reason))
+            .await
+            .map_err(classified)?;
+        report.status = "already-rolling".into();
+        return Ok(());
+    }
     if let Some(reason) = plan::refusal(target, sets, &planned, &active, ctx.now) {
         ctx.ledger
             .append_audit(&audit(ctx, resource, "Rollout Requested", AuditOutcome::Failed, reason.clone()))
@@ -231,8 +247,17 @@ async fn controlled(
     what: Control,
     report: &mut Report,
 ) -> Result<(), AutopilotError> {
-    let Some(stored) = ctx.ledger.get_work_item::<Rollout>(act::KIND, &control.rollout_id).await.map_err(classified)?
-    else {
+    let get = async |id: &str| ctx.ledger.get_work_item::<Rollout>(act::KIND, id).await.map_err(classified);
+    let mut stored = get(&control.rollout_id).await?;
+    if stored.is_none() {
+        // A request answered by the rollout that already covered it reaches that rollout.
+        let alias =
+            ctx.ledger.get_work_item::<String>(act::ALIAS_KIND, &control.rollout_id).await.map_err(classified)?;
+        if let Some(alias) = alias {
+            stored = get(&alias.state).await?;
+        }
+    }
+    let Some(stored) = stored else {
         return Err(AutopilotError::invalid_input(format!("detail.rolloutId: no rollout {}", control.rollout_id)));
     };
     let mut rollout = stored.state;

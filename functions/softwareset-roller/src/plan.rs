@@ -56,6 +56,21 @@ pub fn candidate<'a>(
         .max_by_key(|s| s.released_at)
 }
 
+/// The active rollout that already rolls `target` to every environment the rings hold, if one does: a request
+/// for the same set is then answered by it (`already-rolling`), not refused.
+pub fn covering<'a>(target: &str, planned: &[RingProgress], active: &'a [Rollout]) -> Option<&'a str> {
+    active
+        .iter()
+        .filter(|r| !r.status.is_final() && r.target_set == target)
+        .find(|r| {
+            planned
+                .iter()
+                .flat_map(|ring| &ring.environments)
+                .all(|e| r.rings.iter().flat_map(|ring| &ring.environments).any(|o| o.id == e.id))
+        })
+        .map(|r| r.id.as_str())
+}
+
 /// Why a rollout of `target` cannot start now, if it cannot: the set is unknown or past its support, the rings
 /// hold no environment, or an environment is in another active rollout.
 pub fn refusal(
@@ -185,6 +200,9 @@ mod tests {
             commands: Default::default(),
         };
         let reason = refusal("101", &sets, &planned, std::slice::from_ref(&active), t(12)).unwrap();
+        // the same set over the same environments is covered by the active rollout, another set is refused
+        assert_eq!(covering("101", &planned, std::slice::from_ref(&active)), Some("r0"));
+        assert_eq!(covering("100", &planned, std::slice::from_ref(&active)), None);
         assert!(reason.contains("one active rollout per environment") && reason.contains("e1"), "{reason}");
         let mut done = active;
         done.status = Status::Completed;

@@ -1,7 +1,9 @@
 //! A fault gate in the product's own HTTP path: every AWS SDK client of a [`GatedEstate`] (the simulated EUC
 //! services, EventBridge and the ledger's DynamoDB) sends through one [`Gate`] that counts requests and can
 //! *crash* the invocation right after its k-th request was served: the service has acted, the response never
-//! arrives, and the caller drops the handler future, exactly as a Lambda sandbox that dies mid-invocation.
+//! arrives, and the caller drops the handler future, exactly as a Lambda sandbox that dies mid-invocation. It
+//! can also *hold* the k-th response until released: an invocation paused at that point (a slow network, a
+//! frozen sandbox) while another one runs.
 
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, SharedHttpClient, SharedHttpConnector, http_client_fn,
@@ -18,11 +20,23 @@ pub struct Gate {
     /// 0: never crash.
     crash_at: AtomicU64,
     crashed: watch::Sender<bool>,
+    /// 0: never hold.
+    hold_at: AtomicU64,
+    /// Whether a response is being held now.
+    held: watch::Sender<bool>,
+    release: tokio::sync::Notify,
 }
 
 impl Default for Gate {
     fn default() -> Self {
-        Self { requests: AtomicU64::new(0), crash_at: AtomicU64::new(0), crashed: watch::Sender::new(false) }
+        Self {
+            requests: AtomicU64::new(0),
+            crash_at: AtomicU64::new(0),
+            crashed: watch::Sender::new(false),
+            hold_at: AtomicU64::new(0),
+            held: watch::Sender::new(false),
+            release: tokio::sync::Notify::new(),
+        }
     }
 }
 
@@ -41,6 +55,24 @@ impl Gate {
         let at = k.map_or(0, |k| self.requests() + k);
         self.crash_at.store(at, Ordering::SeqCst);
         self.crashed.send_replace(false);
+    }
+
+    /// Hold the response of the `k`-th request from now until [`Gate::release`] (`None`: never).
+    pub fn hold_after(&self, k: Option<u64>) {
+        let at = k.map_or(0, |k| self.requests() + k);
+        self.hold_at.store(at, Ordering::SeqCst);
+    }
+
+    /// Resolves once a response is being held.
+    pub async fn holding(&self) {
+        let mut held = self.held.subscribe();
+        let _ = held.wait_for(|h| *h).await;
+    }
+
+    /// Lets the held response through.
+    pub fn release(&self) {
+        self.hold_at.store(0, Ordering::SeqCst);
+        self.release.notify_one();
     }
 
     /// Runs `work` until it ends or the gate crashes it; `None` when it was crashed (and dropped).
@@ -79,10 +111,17 @@ impl HttpConnector for Gated {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let n = self.gate.requests.fetch_add(1, Ordering::SeqCst) + 1;
         let crash = n == self.gate.crash_at.load(Ordering::SeqCst);
+        let hold = n == self.gate.hold_at.load(Ordering::SeqCst);
         let served = self.inner.call(request);
         let gate = Arc::clone(&self.gate);
         HttpConnectorFuture::new(async move {
             let response = served.await;
+            if hold {
+                let released = gate.release.notified();
+                gate.held.send_replace(true);
+                released.await;
+                gate.held.send_replace(false);
+            }
             if crash {
                 // The service has answered; the caller never learns it.
                 gate.crashed.send_replace(true);

@@ -1,9 +1,11 @@
-//! Reliability experiments (`autopilot chaos` and `tests/tests/reliability.rs`): the functions' sample
-//! scenarios under duplicate delivery, crashes at every request and a ledger outage, and malformed input, each
-//! compared with an undisturbed baseline.
+//! Reliability experiments (`autopilot chaos`, `tests/tests/reliability.rs`, `tests/tests/faults.rs`): the
+//! functions' sample scenarios under duplicate delivery, crashes at every request, a ledger outage (between and
+//! during invocations), overlapping invocations and a holder paused past its lease, throttling / 5xx / latency /
+//! per-item batch failures, and malformed input, each compared with an undisturbed baseline.
 
 pub mod bad_input;
 pub mod experiments;
+pub mod faults;
 pub mod gate;
 pub mod scenario;
 
@@ -48,7 +50,7 @@ pub async fn run(options: &Options) -> Result<(String, bool), String> {
     }
     for function in Function::ALL {
         let c = experiments::crashes(function, options.crash_every).await?;
-        let ok = c.failures.is_empty();
+        let ok = c.failures.is_empty() && c.stale_claims == 0;
         held &= ok;
         table.push_str(&format!(
             "| crash after request k | {} | {} runs, {} deliveries | {} | no repeated or lost call in {}/{}, outcome events differed in {}, stale claims {}{} |\n",
@@ -83,6 +85,52 @@ pub async fn run(options: &Options) -> Result<(String, bool), String> {
             if ok { String::new() } else { format!("; {} {}", o.other_outcomes.join("; "), o.failures.join("; ")) },
         ));
     }
+    for function in Function::ALL {
+        let o = experiments::ledger_outage_mid(function, 3).await?;
+        let ok = o.failures.is_empty() && o.stale_claims == 0;
+        held &= ok;
+        table.push_str(&format!(
+            "| ledger stopped mid-invocation, after every 3rd request | {} | {} runs | {} | ended {:?}, AWS mutations while down {} (each claimed before), converged {}/{}, stale claims {}{} |\n",
+            o.function,
+            o.outages,
+            if ok { "held" } else { "FAILED" },
+            o.outcomes,
+            o.calls_while_down,
+            o.converged,
+            o.outages,
+            o.stale_claims,
+            if ok { String::new() } else { format!("; {}", o.failures.join("; ")) },
+        ));
+    }
+    for function in Function::ALL {
+        for past_lease in [false, true] {
+            let o = experiments::overlap(function, past_lease, 1).await?;
+            let ok = o.failures.is_empty();
+            held &= ok;
+            let what = if past_lease {
+                format!("A paused past its lease at every request of {}, B takes over", o.event)
+            } else {
+                format!("overlapping ticks: A paused at every request of {}, B 1 s later", o.event)
+            };
+            table.push_str(&format!(
+                "| {what} | {} | {} runs | {} | B yielded {}, acted {}; A ended {:?}; A's calls / fenced writes after its lease {} / {}; converged {}/{}{} |\n",
+                o.function,
+                o.runs,
+                if ok { "held" } else { "FAILED" },
+                o.b_yielded,
+                o.b_acted,
+                o.a_outcomes,
+                o.calls_after_lease,
+                o.writes_after_lease,
+                o.converged,
+                o.runs,
+                if ok { String::new() } else { format!("; {}", o.failures.join("; ")) },
+            ));
+        }
+    }
+    let fault_runs = faults::all(&faults::PROFILES).await?;
+    held &= fault_runs.iter().all(faults::FaultRun::held);
+    table.push_str(&faults::table_rows(&fault_runs));
     let root = bad_input::workspace_root();
     let mut figures = bad_input::run_corpus(&root)?;
     figures.absorb(bad_input::run_properties(options.cases, options.seed));

@@ -84,6 +84,9 @@ pub struct Run {
     pub outage_at: Option<usize>,
     /// What that delivery did.
     pub outage: Option<OutageSeen>,
+    /// Stop the ledger in the middle of the delivery that makes this request (counted from the start of the
+    /// run), once, and start it again when that delivery has ended ([`Run::deliver_once`]).
+    pub outage_after_request: Option<u64>,
 }
 
 /// One delivery made while the ledger was down.
@@ -134,6 +137,7 @@ impl Run {
             deliveries: 0,
             outage_at: None,
             outage: None,
+            outage_after_request: None,
         })
     }
 
@@ -149,10 +153,42 @@ impl Run {
         }
     }
 
-    /// Delivers `event` once: `Some(result)`, or `None` when the gate crashed the invocation.
+    /// Delivers `event` once: `Some(result)`, or `None` when the gate crashed the invocation. When the delivery
+    /// makes the request [`Run::outage_after_request`] names, the ledger is stopped right after it was served and
+    /// started again when the delivery has ended.
     pub async fn deliver_once(&mut self, event: &Value) -> Option<Result<Value, AutopilotError>> {
         self.deliveries += 1;
-        let outcome = self.gate.run(self.function.invoke(&self.deps, event.clone(), REMAINING)).await;
+        if let Some(k) = self.outage_after_request {
+            let made = self.gate.requests();
+            if k > made {
+                self.gate.hold_after(Some(k - made));
+            }
+        }
+        let mut seen = None;
+        let outcome = {
+            let mut work = std::pin::pin!(self.gate.run(self.function.invoke(&self.deps, event.clone(), REMAINING)));
+            tokio::select! {
+                biased;
+                outcome = &mut work => outcome,
+                () = self.gate.holding() => {
+                    self.local.dynamo.stop().await;
+                    let before = self.mutating_calls();
+                    self.gate.release();
+                    let outcome = work.await;
+                    let calls_during = self.mutating_calls() - before;
+                    if let Err(error) = self.local.dynamo.restart().await {
+                        tracing::error!(%error, "could not restart the ledger");
+                    }
+                    seen = Some(OutageSeen { outcome: outcome_kind(&outcome).to_owned(), calls_during });
+                    outcome
+                }
+            }
+        };
+        self.gate.hold_after(None);
+        if seen.is_some() {
+            self.outage = seen;
+            self.outage_after_request = None;
+        }
         let kind = outcome_kind(&outcome);
         if kind != "ok" {
             *self.errors.entry(kind.to_owned()).or_default() += 1;
@@ -216,8 +252,13 @@ impl Run {
     /// each copy retried as EventBridge would when it failed retryably), then the settling ticks. Returns the
     /// first failure, if any.
     pub async fn scenario(&mut self, copies: usize, concurrent: bool) -> Result<(), String> {
+        self.samples(copies, concurrent).await?;
+        self.settle(0, copies).await
+    }
+
+    /// The samples part of [`Run::scenario`] (slots `0..n`).
+    pub async fn samples(&mut self, copies: usize, concurrent: bool) -> Result<(), String> {
         let events = sample_events(self.function)?;
-        let n = events.len();
         for (i, (name, event)) in events.iter().enumerate() {
             self.outage(i, event).await?;
             if concurrent && copies > 1 {
@@ -242,7 +283,13 @@ impl Run {
                 }
             }
         }
-        for t in 0..SETTLE_TICKS {
+        Ok(())
+    }
+
+    /// The settling ticks of [`Run::scenario`] from tick `from` on (slots `n + from..`).
+    pub async fn settle(&mut self, from: usize, copies: usize) -> Result<(), String> {
+        let n = sample_events(self.function)?.len();
+        for t in from..SETTLE_TICKS {
             self.advance_to(self.slot(n + t));
             let tick = self.tick();
             self.outage(n + t, &tick).await?;
@@ -251,6 +298,38 @@ impl Run {
             }
         }
         Ok(())
+    }
+
+    /// Slots of the scenario: the samples, then the settling ticks.
+    pub fn slots(&self) -> Result<usize, String> {
+        Ok(sample_events(self.function)?.len() + SETTLE_TICKS)
+    }
+
+    /// The event of slot `j` (a sample, or a settling tick at the slot's time), with its name.
+    pub fn slot_event(&self, j: usize) -> Result<(String, Value), String> {
+        let events = sample_events(self.function)?;
+        Ok(match events.into_iter().nth(j) {
+            Some((name, event)) => (name.to_owned(), event),
+            None => (
+                format!("settling tick {}", (j + SETTLE_TICKS).saturating_sub(self.slots()?)),
+                crate::tick_event(&format!("euc-autopilot-{}", self.function.name()), self.slot(j)),
+            ),
+        })
+    }
+
+    /// Delivers slots `range` of the scenario once each, in order (EventBridge's retries included); returns
+    /// the mutating AWS calls each slot made.
+    pub async fn deliver_slots(&mut self, range: std::ops::Range<usize>) -> Result<Vec<usize>, String> {
+        let mut made = Vec::new();
+        for j in range {
+            self.advance_to(self.slot(j));
+            let (name, event) = self.slot_event(j)?;
+            let before = self.mutating_calls();
+            self.outage(j, &event).await?;
+            self.deliver(j, &event).await.map_err(|e| format!("{name}: {e}"))?;
+            made.push(self.mutating_calls() - before);
+        }
+        Ok(made)
     }
 
     /// The side effects so far, read from the simulator's call log, its captured events and the ledger.
@@ -277,6 +356,20 @@ impl Run {
         let now = self.local.simulator.now();
         let items = self.ledger_items().await?;
         Ok(items.iter().filter(|item| autopilot_shared::ledger::idempotency::is_stale_claim(item, now)).count())
+    }
+
+    /// The ledger's versioned items (resource state, work items), `pk/sk → version`: what a fenced write
+    /// changes.
+    pub async fn versions(&self) -> Result<BTreeMap<String, String>, String> {
+        let items = self.ledger_items().await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| {
+                let version = item.get("version")?.as_n().ok()?;
+                let sk = item.get(autopilot_shared::ledger::keys::SK)?.as_s().ok()?;
+                Some((format!("{}/{sk}", pk(item)), version.clone()))
+            })
+            .collect())
     }
 
     /// Every ledger item (outside the gate: bookkeeping of the experiment, not of the function).

@@ -7,8 +7,9 @@
 //! bug). On success the caller acts, then calls `complete`; when the action fails it calls `release`, which
 //! deletes the record so a retry can run. The same key with a different payload is an error.
 
+use super::lease::{Fence, FencedPutFailure};
 use super::{Item, Key, Ledger, LedgerError, is_condition_failed, keys, n, s};
-use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +37,12 @@ struct Record {
     business_key: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     response: Option<String>,
+    /// While INPROGRESS: the index entry (`CLAIMS#<function>` / in-progress expiry) by which claims left in
+    /// progress are found and released ([`Ledger::release_stale_claims`]). Removed on completion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi1pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gsi1sk: Option<String>,
 }
 
 /// A business event's identity: the function and a key from business identity (e.g. schedule ARN +
@@ -99,13 +106,16 @@ pub enum Acquired {
 }
 
 impl Ledger {
-    /// Tries to claim `key` for this invocation. `remaining` is the invocation's remaining time.
+    /// Tries to claim `key` for this invocation. `remaining` is the invocation's remaining time. With a
+    /// `fence` the claim is one transaction with the lease check: a worker that lost its lease cannot claim
+    /// (`FencingRejected`), so it cannot act either.
     pub async fn acquire_idempotency(
         &self,
         key: &IdempotencyKey,
         payload_hash: &str,
         now: DateTime<Utc>,
         remaining: std::time::Duration,
+        fence: Option<&Fence>,
     ) -> Result<Acquired, LedgerError> {
         let remaining = Duration::from_std(remaining).unwrap_or(Duration::MAX).max(MIN_IN_PROGRESS);
         let in_progress_until_ms = (now + remaining).timestamp_millis();
@@ -118,33 +128,57 @@ impl Ledger {
             payload_hash: payload_hash.into(),
             business_key: key.business_key.clone(),
             response: None,
+            gsi1pk: Some(keys::claims_in_progress(&key.function)),
+            gsi1sk: Some(keys::claim_expiry(in_progress_until_ms)),
         };
         let item: Item = serde_dynamo::to_item(&record).map_err(|e| LedgerError::corrupt(&key.key(), e))?;
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(
-                "attribute_not_exists(pk) OR expires_at < :now OR (#status = :inprogress AND in_progress_expires_at < :now_ms)",
-            )
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":now", n(now.timestamp()))
-            .expression_attribute_values(":now_ms", n(now.timestamp_millis()))
-            .expression_attribute_values(":inprogress", s(INPROGRESS))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        let error = match result {
-            Ok(_) => return Ok(Acquired::Proceed(Claim { key: key.clone(), in_progress_until_ms })),
-            Err(error) => error,
-        };
-        if !is_condition_failed(&error) {
-            return Err(LedgerError::unavailable("PutItem idempotency", &error));
-        }
-        let existing = match error.into_service_error() {
-            aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(e) => e.item,
-            _ => None,
+        let claimed = Acquired::Proceed(Claim { key: key.clone(), in_progress_until_ms });
+        let condition = "attribute_not_exists(pk) OR expires_at < :now OR (#status = :inprogress AND in_progress_expires_at < :now_ms)";
+        let values = [
+            (":now".to_owned(), n(now.timestamp())),
+            (":now_ms".to_owned(), n(now.timestamp_millis())),
+            (":inprogress".to_owned(), s(INPROGRESS)),
+        ];
+        let names = [("#status".to_owned(), "status".to_owned())];
+        let existing = if let Some(fence) = fence {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression(condition)
+                .set_expression_attribute_names(Some(names.into()))
+                .set_expression_attribute_values(Some(values.into()))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .build()
+                .map_err(|e| LedgerError::Unavailable { operation: "Put", message: e.to_string() })?;
+            match self.put_fenced(fence, now, put, "TransactWriteItems idempotency").await {
+                Ok(()) => return Ok(claimed),
+                Err(FencedPutFailure::Fence) => return Err(fence.rejected()),
+                Err(FencedPutFailure::Condition(existing)) => existing,
+                Err(FencedPutFailure::Unavailable(error)) => return Err(error),
+            }
+        } else {
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression(condition)
+                .set_expression_attribute_names(Some(names.into()))
+                .set_expression_attribute_values(Some(values.into()))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .send()
+                .await;
+            let error = match result {
+                Ok(_) => return Ok(claimed),
+                Err(error) => error,
+            };
+            if !is_condition_failed(&error) {
+                return Err(LedgerError::unavailable("PutItem idempotency", &error));
+            }
+            match error.into_service_error() {
+                aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(e) => e.item,
+                _ => None,
+            }
         };
         let existing = match existing {
             Some(item) => item,
@@ -200,7 +234,9 @@ impl Ledger {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(super::key_item(&key)))
-            .update_expression("SET #status = :completed, #response = :response, expires_at = :expires")
+            .update_expression(
+                "SET #status = :completed, #response = :response, expires_at = :expires REMOVE gsi1pk, gsi1sk",
+            )
             .condition_expression("#status = :inprogress AND in_progress_expires_at = :mine")
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#response", "response")
@@ -240,6 +276,47 @@ impl Ledger {
             }
             Err(error) => Err(LedgerError::unavailable("DeleteItem idempotency", &error)),
         }
+    }
+
+    /// Releases `function`'s claims left INPROGRESS past their in-progress expiry at `now` (the invocation that
+    /// took them ended without settling them: a crash, a timeout, a lost ledger). Such a claim would be taken
+    /// over by the next acquisition anyway; releasing it keeps the ledger saying only what is true. One index
+    /// query (sparse: only claims in progress are in it) and one conditional delete per stale claim. Returns the
+    /// business keys released.
+    pub async fn release_stale_claims(&self, function: &str, now: DateTime<Utc>) -> Result<Vec<String>, LedgerError> {
+        let items: Vec<Item> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(keys::GSI1)
+            .key_condition_expression("#pk = :pk AND #sk < :now")
+            .expression_attribute_names("#pk", keys::GSI1_PK)
+            .expression_attribute_names("#sk", keys::GSI1_SK)
+            .expression_attribute_values(":pk", s(keys::claims_in_progress(function)))
+            .expression_attribute_values(":now", s(keys::claim_expiry(now.timestamp_millis())))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(|e| LedgerError::unavailable("Query stale claims", &e))?;
+        let mut released = Vec::new();
+        for item in items {
+            let Ok(record) = serde_dynamo::from_item::<_, Record>(item) else { continue };
+            if record.status != INPROGRESS || record.in_progress_expires_at >= now.timestamp_millis() {
+                continue;
+            }
+            let claim = Claim {
+                key: IdempotencyKey::new(function, record.business_key.clone()),
+                in_progress_until_ms: record.in_progress_expires_at,
+            };
+            match self.release_idempotency(&claim).await {
+                Ok(()) => released.push(record.business_key),
+                Err(LedgerError::IdempotencyLost { .. }) => {} // taken over or settled meanwhile
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(released)
     }
 
     pub(super) async fn get_item(&self, key: &Key) -> Result<Option<Item>, LedgerError> {

@@ -11,7 +11,8 @@ pub const PK: &str = "pk";
 pub const SK: &str = "sk";
 /// TTL attribute (epoch seconds). Housekeeping only: expiry is always checked against stored timestamps.
 pub const TTL: &str = "expires_at";
-/// The one global secondary index: audit records by resource, and (sparsely) open work items by kind.
+/// The one global secondary index: audit records by resource, and (sparsely) open work items by kind and
+/// idempotency claims in progress by function.
 pub const GSI1: &str = "gsi1";
 pub const GSI1_PK: &str = "gsi1pk";
 pub const GSI1_SK: &str = "gsi1sk";
@@ -34,6 +35,17 @@ pub const IDEMPOTENCY_PREFIX: &str = "IDEMP#";
 /// Idempotency record: one per business event per function.
 pub fn idempotency(function: &str, business_key: &str) -> Key {
     Key { pk: format!("{IDEMPOTENCY_PREFIX}{function}"), sk: sha256_hex(business_key.as_bytes()) }
+}
+
+/// Index partition of a function's idempotency claims still in progress (sparse: a claim leaves it when it
+/// completes, and is deleted when released).
+pub fn claims_in_progress(function: &str) -> String {
+    format!("CLAIMS#{function}")
+}
+
+/// Index sort key of a claim in progress: its in-progress expiry in epoch milliseconds, zero-padded to sort.
+pub fn claim_expiry(in_progress_until_ms: i64) -> String {
+    format!("{:015}", in_progress_until_ms.max(0))
 }
 
 /// Lease over a scope (a resource key, or a function's tick).

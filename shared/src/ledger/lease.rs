@@ -5,9 +5,11 @@
 //! expired ([`Fence`]); a holder that was paused past its lease therefore cannot overwrite newer work.
 
 use super::{Item, Ledger, LedgerError, is_condition_failed, keys, n, s};
+use crate::clock::Clock;
 use aws_sdk_dynamodb::types::{ConditionCheck, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
+use std::sync::Arc;
 
 /// A held lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,23 +21,55 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// The fence to attach to writes made under this lease.
+    /// The fence to attach to writes made under this lease, checked at the time each write passes.
     pub fn fence(&self) -> Fence {
-        Fence { scope: self.scope.clone(), holder: self.holder.clone(), token: self.token }
+        Fence {
+            scope: self.scope.clone(),
+            holder: self.holder.clone(),
+            token: self.token,
+            expires_at: self.expires_at,
+            clock: None,
+        }
+    }
+
+    /// The fence, checked at `clock`'s current time as well: what a function attaches, so that an invocation
+    /// paused past its lease (its decision time long gone) is caught by the clock, not only by a newer token.
+    pub fn fence_on(&self, clock: Arc<dyn Clock>) -> Fence {
+        Fence { clock: Some(clock), ..self.fence() }
     }
 }
 
-/// What a protected write is conditioned on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a protected write (and every claim of an effect) is conditioned on.
+#[derive(Debug, Clone)]
 pub struct Fence {
     pub scope: String,
     pub holder: String,
     pub token: u64,
+    /// When the lease runs out: no AWS call is started and no protected write made at or after it.
+    pub expires_at: DateTime<Utc>,
+    clock: Option<Arc<dyn Clock>>,
 }
 
 impl Fence {
-    /// The transaction element that rejects the write unless this fence is still current at `now`.
+    /// The time a check made at `at` uses: the later of `at` and the fence's clock.
+    fn now(&self, at: DateTime<Utc>) -> DateTime<Utc> {
+        self.clock.as_ref().map_or(at, |clock| clock.now().max(at))
+    }
+
+    /// Whether the lease is still held (by this fence's own reckoning, no IO) at `at`: the check made right
+    /// before an AWS call, which DynamoDB cannot condition. `LeaseLost` once it has run out.
+    pub fn check(&self, at: DateTime<Utc>) -> Result<(), LedgerError> {
+        if self.now(at) < self.expires_at {
+            Ok(())
+        } else {
+            Err(LedgerError::LeaseLost { scope: self.scope.clone(), token: self.token })
+        }
+    }
+
+    /// The transaction element that rejects the write unless this fence is still current at `now` (or the
+    /// fence's clock, if later).
     pub(super) fn condition_check(&self, table: &str, now: DateTime<Utc>) -> Result<ConditionCheck, LedgerError> {
+        let now = self.now(now);
         ConditionCheck::builder()
             .table_name(table)
             .set_key(Some(super::key_item(&keys::lease(&self.scope))))
@@ -178,6 +212,57 @@ impl Ledger {
                 Err(LedgerError::LeaseLost { scope: lease.scope.clone(), token: lease.token })
             }
             Err(error) => Err(LedgerError::unavailable("UpdateItem lease release", &error)),
+        }
+    }
+}
+
+/// Why a fenced put did not happen.
+pub(super) enum FencedPutFailure {
+    /// The fence is stale or its lease has run out.
+    Fence,
+    /// The put's own condition failed; the item as it was, when DynamoDB returned it.
+    Condition(Option<Item>),
+    Unavailable(LedgerError),
+}
+
+impl Ledger {
+    /// `put` in one transaction with `fence`'s condition check: the one way every fenced write is made.
+    pub(super) async fn put_fenced(
+        &self,
+        fence: &Fence,
+        now: DateTime<Utc>,
+        put: aws_sdk_dynamodb::types::Put,
+        operation: &'static str,
+    ) -> Result<(), FencedPutFailure> {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+        use aws_sdk_dynamodb::types::TransactWriteItem;
+        let check = fence.condition_check(&self.table, now).map_err(FencedPutFailure::Unavailable)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().condition_check(check).build())
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .send()
+            .await;
+        let error = match result {
+            Ok(_) => return Ok(()),
+            Err(error) => error,
+        };
+        let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = error.as_service_error() else {
+            return Err(FencedPutFailure::Unavailable(LedgerError::unavailable(operation, &error)));
+        };
+        let reasons = cancelled.cancellation_reasons();
+        let failed =
+            |index: usize| reasons.get(index).and_then(|r| r.code.as_deref()) == Some("ConditionalCheckFailed");
+        if failed(0) {
+            Err(FencedPutFailure::Fence)
+        } else if failed(1) {
+            Err(FencedPutFailure::Condition(reasons.get(1).and_then(|r| r.item.clone())))
+        } else {
+            Err(FencedPutFailure::Unavailable(LedgerError::Unavailable {
+                operation,
+                message: format!("cancelled: {reasons:?}"),
+            }))
         }
     }
 }

@@ -42,6 +42,9 @@ pub struct Ledger {
 pub enum LedgerError {
     #[error("the ledger table is unavailable ({operation}): {message}")]
     Unavailable { operation: &'static str, message: String },
+    /// DynamoDB refused the request itself (`ValidationException`): retrying the same request cannot help.
+    #[error("the ledger refused the request ({operation}): {message}")]
+    Refused { operation: &'static str, message: String },
     #[error("idempotency record for {business_key:?} is in progress until {in_progress_until_ms} ms")]
     InProgress { business_key: String, in_progress_until_ms: i64 },
     #[error(
@@ -67,15 +70,18 @@ pub enum LedgerError {
 impl Classify for LedgerError {
     fn class(&self) -> ErrorClass {
         match self {
+            // A lost lease, a rejected fence or a claim taken over: another invocation took over; the event is
+            // delivered again and finds the work done (or does what is left), so it must not go to the
+            // dead-letter queue.
             LedgerError::Unavailable { .. }
             | LedgerError::InProgress { .. }
             | LedgerError::LeaseHeld { .. }
-            | LedgerError::VersionConflict { .. } => ErrorClass::Retryable,
-            LedgerError::PayloadMismatch { .. } | LedgerError::InvalidPolicy(_) => ErrorClass::InvalidInput,
-            LedgerError::IdempotencyLost { .. }
             | LedgerError::LeaseLost { .. }
             | LedgerError::FencingRejected { .. }
-            | LedgerError::Corrupt { .. } => ErrorClass::NonRetryable,
+            | LedgerError::IdempotencyLost { .. }
+            | LedgerError::VersionConflict { .. } => ErrorClass::Retryable,
+            LedgerError::PayloadMismatch { .. } | LedgerError::InvalidPolicy(_) => ErrorClass::InvalidInput,
+            LedgerError::Refused { .. } | LedgerError::Corrupt { .. } => ErrorClass::NonRetryable,
         }
     }
 }
@@ -85,7 +91,12 @@ impl LedgerError {
         operation: &'static str,
         error: &SdkError<E, R>,
     ) -> Self {
-        LedgerError::Unavailable { operation, message: crate::error::sdk_error_message(error) }
+        let message = crate::error::sdk_error_message(error);
+        if error.as_service_error().and_then(ProvideErrorMetadata::code) == Some("ValidationException") {
+            LedgerError::Refused { operation, message }
+        } else {
+            LedgerError::Unavailable { operation, message }
+        }
     }
 
     fn corrupt(key: &Key, error: impl std::fmt::Display) -> Self {

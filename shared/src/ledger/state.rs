@@ -2,11 +2,10 @@
 //! (`EXPORT#…`, `IMPORT#…`, `ROLLOUT#…`). Every write names the version it expects (optimistic
 //! concurrency) and may carry a lease [`Fence`].
 
-use super::lease::Fence;
+use super::lease::{Fence, FencedPutFailure};
 use super::{Item, Key, Ledger, LedgerError, is_condition_failed, keys, n, number, s};
 use crate::resource::ResourceRef;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -178,39 +177,11 @@ impl Ledger {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(|e| LedgerError::Unavailable { operation: "Put", message: e.to_string() })?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(
-                TransactWriteItem::builder().condition_check(fence.condition_check(&self.table, now)?).build(),
-            )
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(version),
-            Err(error) => match error.into_service_error() {
-                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
-                    let reasons = cancelled.cancellation_reasons.unwrap_or_default();
-                    let failed = |index: usize| {
-                        reasons.get(index).and_then(|r| r.code.as_deref()) == Some("ConditionalCheckFailed")
-                    };
-                    if failed(0) {
-                        Err(fence.rejected())
-                    } else if failed(1) {
-                        Err(conflict(reasons.get(1).and_then(|r| r.item.as_ref())))
-                    } else {
-                        Err(LedgerError::Unavailable {
-                            operation: "TransactWriteItems state",
-                            message: format!("cancelled: {reasons:?}"),
-                        })
-                    }
-                }
-                other => Err(LedgerError::Unavailable {
-                    operation: "TransactWriteItems state",
-                    message: format!("{other:?}"),
-                }),
-            },
+        match self.put_fenced(fence, now, put, "TransactWriteItems state").await {
+            Ok(()) => Ok(version),
+            Err(FencedPutFailure::Fence) => Err(fence.rejected()),
+            Err(FencedPutFailure::Condition(old)) => Err(conflict(old.as_ref())),
+            Err(FencedPutFailure::Unavailable(error)) => Err(error),
         }
     }
 }

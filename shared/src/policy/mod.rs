@@ -264,6 +264,9 @@ impl Policy {
                 }
                 _ => (path, message),
             };
+            // serde names the Rust type; an operator needs to know what the document should be.
+            let reason = reason
+                .replace("expected struct Document", "expected a policy document (a YAML mapping with `version: 1`)");
             PolicyError(vec![ValidationError { path, reason }])
         })?;
         validate(document)
