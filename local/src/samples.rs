@@ -32,6 +32,8 @@ pub const EXPECTATIONS: [(&str, &[(&str, Expect)]); 5] = [
             ("workspaces-access.json", Status("reconciled")),    // the pools of directory d-9067a1b2c3 now
             ("manual-stop-fleet.json", Status("recorded")),      // alice stopped sales-fleet
             ("manual-update-workspaces-pool.json", Status("recorded")),
+            ("tag-resource-fleet.json", Status("tags-changed")), // sales-fleet's cached tags are stale
+            ("create-tags-pool.json", Status("tags-changed")),
         ],
     ),
     (
@@ -43,6 +45,7 @@ pub const EXPECTATIONS: [(&str, &[(&str, Expect)]); 5] = [
             ("create-image.json", Status("recorded")), // a snapshot is coming
             ("manual-stop-image-builder.json", Status("recorded")),
             ("tick.json", Status("reconciled")),
+            ("untag-resource-image-builder.json", Status("tags-changed")),
         ],
     ),
     (
@@ -63,6 +66,7 @@ pub const EXPECTATIONS: [(&str, &[(&str, Expect)]); 5] = [
             ("rollout-paused.json", Status("paused")),       // that rollout (its id is the request's event id)
             ("rollout-resumed.json", Status("resumed")),
             ("tick.json", Status("stepped")),
+            ("tag-resource-environment.json", Status("tags-changed")), // envcanary01's cached tags are stale
             ("rollout-aborted.json", Status("aborted")),
         ],
     ),

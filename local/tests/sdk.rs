@@ -466,3 +466,42 @@ async fn application_auto_scaling_reports_the_targets_another_owner_scales() {
         .expect("describe");
     assert!(fleets.scalable_targets().is_empty());
 }
+
+#[tokio::test]
+async fn tags_are_written_and_removed_with_each_services_own_calls() {
+    let (local, aws) = start(&demo(), 1).await;
+    // WorkSpaces: CreateTags / DeleteTags by id
+    let tag = |key: &str, value: &str| aws_sdk_workspaces::types::Tag::builder().key(key).value(value).build().unwrap();
+    aws.workspaces
+        .create_tags()
+        .resource_id("wspool-sales0001")
+        .tags(tag("autopilot/skip", "true"))
+        .send()
+        .await
+        .unwrap();
+    aws.workspaces.delete_tags().resource_id("wspool-sales0001").tag_keys("autopilot/capacity").send().await.unwrap();
+    let pool = local.simulator.with_world(|w| w.pools["wspool-sales0001"].tags.clone());
+    assert_eq!(pool.get("autopilot/skip").map(String::as_str), Some("true"));
+    assert!(!pool.contains_key("autopilot/capacity"), "{pool:?}");
+    let missing = aws.workspaces.create_tags().resource_id("wspool-nope").tags(tag("a", "b")).send().await.unwrap_err();
+    assert!(missing.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()), "{missing:?}");
+
+    // AppStream (CBOR): TagResource / UntagResource by ARN
+    let fleet = "arn:aws:appstream:eu-central-1:123456789012:fleet/engineering-fleet";
+    aws.appstream.tag_resource().resource_arn(fleet).tags("autopilot/skip", "true").send().await.unwrap();
+    aws.appstream.untag_resource().resource_arn(fleet).tag_keys("autopilot/capacity").send().await.unwrap();
+    let tags = aws.appstream.list_tags_for_resource().resource_arn(fleet).send().await.unwrap();
+    assert_eq!(tags.tags().cloned().unwrap_or_default(), [("autopilot/skip".to_owned(), "true".to_owned())].into());
+
+    // Thin Client (restJson1): POST and DELETE /tags/{resourceArn}
+    let environment = "arn:aws:thinclient:eu-central-1:123456789012:environment/envcanary01";
+    aws.thinclient.tag_resource().resource_arn(environment).tags("site", "hq").send().await.unwrap();
+    aws.thinclient.untag_resource().resource_arn(environment).tag_keys("autopilot/ring").send().await.unwrap();
+    let tags = aws.thinclient.list_tags_for_resource().resource_arn(environment).send().await.unwrap();
+    assert_eq!(tags.tags().cloned().unwrap_or_default(), [("site".to_owned(), "hq".to_owned())].into());
+
+    let logged: Vec<String> = local.simulator.calls().iter().filter(|c| c.ok()).map(|c| c.operation.clone()).collect();
+    for operation in ["CreateTags", "DeleteTags", "TagResource", "UntagResource"] {
+        assert!(logged.iter().any(|o| o == operation), "{operation} in the call log: {logged:?}");
+    }
+}

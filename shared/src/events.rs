@@ -6,6 +6,7 @@
 //! silently ignored). AWS-authored details require the fields we use and tolerate fields AWS adds later,
 //! because AWS extends its event shapes without notice and a new field must not stop automation.
 
+use crate::resource::{ResourceKind, ResourceRef};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
@@ -268,6 +269,13 @@ pub enum ApiCall {
         workspace_id: String,
         workspace_state: String,
     },
+    /// Tags added to or removed from a resource: `TagResource` / `UntagResource` (AppStream and Thin Client, by
+    /// ARN) or `CreateTags` / `DeleteTags` (WorkSpaces, by id). `named` is the ARN or id as the request gave it;
+    /// `resource` what it names, when that is a kind EUC Autopilot knows (not a stack, say).
+    TagsChanged {
+        named: String,
+        resource: Option<ResourceRef>,
+    },
 }
 
 #[derive(Deserialize)]
@@ -351,6 +359,50 @@ struct WorkspaceStateParams {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
+struct ArnParams {
+    resource_arn: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ResourceIdParams {
+    resource_id: String,
+}
+
+/// The resource an AppStream or Thin Client ARN names (`arn:<partition>:<service>:<region>:<account>:<type>/<id>`).
+fn resource_of_arn(arn: &str) -> Option<ResourceRef> {
+    let [_, _, service, region, account, resource] = arn.splitn(6, ':').collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    let (kind, id) = resource.split_once('/')?;
+    let kind = match (service, kind) {
+        ("appstream", "fleet") => ResourceKind::Fleet,
+        ("appstream", "image-builder") => ResourceKind::ImageBuilder,
+        ("appstream", "image") => ResourceKind::Image,
+        ("thinclient", "environment") => ResourceKind::Environment,
+        ("thinclient", "device") => ResourceKind::Device,
+        ("thinclient", "softwareset") => ResourceKind::SoftwareSet,
+        _ => return None,
+    };
+    ResourceRef::new(account, region, kind, id).ok()
+}
+
+/// The WorkSpaces resource an id names, by its prefix (`wspool-`, `ws-`, `d-`).
+fn workspaces_resource(id: &str, account: &str, region: &str) -> Option<ResourceRef> {
+    let kind = if id.starts_with("wspool-") {
+        ResourceKind::WorkspacesPool
+    } else if id.starts_with("ws-") {
+        ResourceKind::Workspace
+    } else if id.starts_with("d-") {
+        ResourceKind::Directory
+    } else {
+        return None;
+    };
+    ResourceRef::new(account, region, kind, id).ok()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct EnvironmentParams {
     id: String,
     desired_software_set_id: Option<String>,
@@ -365,6 +417,15 @@ fn elements<T: DeserializeOwned>(value: Option<&serde_json::Value>, path: &str) 
 }
 
 impl CloudTrailCall {
+    /// The account the call was made in (`userIdentity.accountId`), or `000000000000` when the record has none.
+    pub fn account(&self) -> &str {
+        self.user_identity
+            .get("accountId")
+            .and_then(serde_json::Value::as_str)
+            .filter(|account| !account.is_empty())
+            .unwrap_or("000000000000")
+    }
+
     /// Interprets the call. A call that failed (`errorCode`) or that we do not handle is an error naming it.
     pub fn api_call(&self) -> Result<ApiCall, EventError> {
         if let Some(code) = &self.error_code {
@@ -438,6 +499,14 @@ impl CloudTrailCall {
                 let p: EnvironmentParams = elements(request, REQ)?;
                 ApiCall::UpdateEnvironment { id: p.id, desired_software_set_id: p.desired_software_set_id }
             }
+            ("appstream.amazonaws.com" | "thinclient.amazonaws.com", "TagResource" | "UntagResource") => {
+                let named = elements::<ArnParams>(request, REQ)?.resource_arn;
+                ApiCall::TagsChanged { resource: resource_of_arn(&named), named }
+            }
+            ("workspaces.amazonaws.com", "CreateTags" | "DeleteTags") => {
+                let named = elements::<ResourceIdParams>(request, REQ)?.resource_id;
+                ApiCall::TagsChanged { resource: workspaces_resource(&named, self.account(), &self.aws_region), named }
+            }
             (source, name) => {
                 return Err(EventError {
                     path: "detail.eventName".into(),
@@ -493,6 +562,10 @@ impl ApiCall {
                 ("detail.requestParameters.workspaceId", workspace_id.as_str()),
                 ("detail.requestParameters.workspaceState", workspace_state.as_str()),
             ],
+            ApiCall::TagsChanged { named, .. } if named.starts_with("arn:") => {
+                vec![("detail.requestParameters.resourceArn", named.as_str())]
+            }
+            ApiCall::TagsChanged { named, .. } => vec![("detail.requestParameters.resourceId", named.as_str())],
         }
     }
 }

@@ -1,8 +1,14 @@
 //! Look-ups several functions need: one paginated pass over pools, fleets or image builders (each page counted
-//! in `pages`), and per-resource tags (the services' Describe/List calls do not return them).
+//! in `pages`), and per-resource tags (the services' Describe/List calls do not return them), read through the
+//! ledger's tag cache ([`cached_tags`]) by every function that reads them each tick.
 
 use crate::clients::AwsClients;
 use crate::error::ObserveError;
+use crate::ledger::Ledger;
+use crate::ledger::tags::TagCacheEntry;
+use crate::resource::{ResourceKind, ResourceRef};
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -87,6 +93,140 @@ pub async fn image_builders(
 
 /// Parallel per-resource look-ups at most, in every function.
 pub const CONCURRENCY: usize = 8;
+
+/// Up to this many resources (a reconcile of one fleet, or of one directory's pools), their cache entries are
+/// read one by one; more (a tick), and the kind's whole partition is read with one paginated Query.
+const READ_ONE_BY_ONE: usize = CONCURRENCY;
+
+/// A resource whose tags are wanted: its identity (the cache key), what its service's tag call takes (the ARN
+/// of an AppStream or Thin Client resource, the id of a WorkSpaces one), and what the caller carries along.
+#[derive(Debug, Clone)]
+pub struct TagLookup<T> {
+    pub resource: ResourceRef,
+    pub target: String,
+    pub item: T,
+}
+
+/// The tags of every one of `wanted` (all of `kind`), in their order, with the tag calls made counted in
+/// `calls`: cached tags where they are fresh ([`crate::ledger::tags`]: tag-change events mark what changed,
+/// and entries are read again after at most a day), the service's per-resource tag call (bounded by
+/// [`CONCURRENCY`]) for the rest, which are then cached. Nothing is acted on without its tags: a cache that
+/// cannot be read means reading every tag; a cache that cannot be written is logged and the tags just read are
+/// used. A failed tag call fails the look-up, after caching what was read before it (a throttled tick leaves less
+/// for the next).
+pub async fn cached_tags<T>(
+    aws: &AwsClients,
+    ledger: &Ledger,
+    now: DateTime<Utc>,
+    kind: ResourceKind,
+    wanted: Vec<TagLookup<T>>,
+    calls: &AtomicU32,
+) -> Result<Vec<(ResourceRef, T, BTreeMap<String, String>)>, ObserveError> {
+    let cache = read_cache(ledger, kind, &wanted).await;
+    let mut tags: Vec<Option<BTreeMap<String, String>>> = wanted
+        .iter()
+        .map(|w| cache.get(&w.resource.key()).and_then(|entry| entry.fresh(&w.resource, now)).cloned())
+        .collect();
+    let due: Vec<(usize, &TagLookup<T>)> =
+        wanted.iter().enumerate().filter(|(index, _)| tags[*index].is_none()).collect();
+    metrics::counter!("tags_from_cache").increment((wanted.len() - due.len()) as u64);
+    metrics::counter!("tags_read").increment(due.len() as u64);
+    let what = format!("{} tags", kind.as_str());
+    let mut reads = futures::stream::iter(due)
+        .map(|(index, lookup)| {
+            calls.fetch_add(1, Ordering::Relaxed);
+            let what = what.as_str();
+            async move { read_tags(aws, kind, &lookup.target, what).await.map(|tags| (index, tags)) }
+        })
+        .buffer_unordered(CONCURRENCY);
+    let (mut read, mut failure) = (Vec::new(), None);
+    while let Some(result) = reads.next().await {
+        match result {
+            Ok(found) => read.push(found),
+            Err(error) => {
+                failure = Some(error);
+                break;
+            }
+        }
+    }
+    drop(reads);
+    if !read.is_empty() {
+        let entries: Vec<(ResourceRef, BTreeMap<String, String>)> =
+            read.iter().map(|(index, found)| (wanted[*index].resource.clone(), found.clone())).collect();
+        if let Err(error) = ledger.put_cached_tags(&entries, now).await {
+            tracing::warn!(%error, kind = kind.as_str(), "tags read but not cached: read again next time");
+        }
+    }
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    for (index, found) in read {
+        tags[index] = Some(found);
+    }
+    Ok(wanted
+        .into_iter()
+        .zip(tags)
+        .map(|(lookup, tags)| (lookup.resource, lookup.item, tags.unwrap_or_default()))
+        .collect())
+}
+
+/// The cache entries of `wanted`, by resource key; none when the cache cannot be read.
+async fn read_cache<T>(
+    ledger: &Ledger,
+    kind: ResourceKind,
+    wanted: &[TagLookup<T>],
+) -> BTreeMap<String, TagCacheEntry> {
+    if wanted.is_empty() {
+        return BTreeMap::new();
+    }
+    let result = if wanted.len() <= READ_ONE_BY_ONE {
+        futures::stream::iter(wanted)
+            .map(|w| async move { ledger.tag_cache_of(&w.resource).await.map(|entry| (w.resource.key(), entry)) })
+            .buffer_unordered(CONCURRENCY)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<BTreeMap<_, _>, _>>()
+    } else {
+        ledger.tag_cache(kind).await
+    };
+    result.unwrap_or_else(|error| {
+        tracing::warn!(%error, kind = kind.as_str(), "tag cache unreadable: every tag is read from its service");
+        BTreeMap::new()
+    })
+}
+
+/// One resource's tags from its service: `DescribeTags` (WorkSpaces, by id) or `ListTagsForResource` (AppStream
+/// and Thin Client, by ARN).
+async fn read_tags(
+    aws: &AwsClients,
+    kind: ResourceKind,
+    target: &str,
+    what: &str,
+) -> Result<BTreeMap<String, String>, ObserveError> {
+    match kind.service() {
+        "workspaces" => workspaces_tags(aws, target, what).await,
+        "appstream" => appstream_tags(aws, target, what).await,
+        _ => thinclient_tags(aws, target, what).await,
+    }
+}
+
+/// A tag-change call ([`crate::events::ApiCall::TagsChanged`]) naming `resource`: when it is of one of the
+/// `cached` kinds, its cached tags are marked changed as of the call's time (never later than `now`; the next
+/// look-up reads them again). The status the handler answers: `tags-changed`, or `ignored` for a kind this
+/// function does not cache. Idempotent, unfenced (a cache write): a redelivery marks the same time again.
+pub async fn tags_changed(
+    ledger: &Ledger,
+    call: &crate::events::CloudTrailCall,
+    resource: Option<&ResourceRef>,
+    now: DateTime<Utc>,
+    cached: &[ResourceKind],
+) -> Result<&'static str, crate::ledger::LedgerError> {
+    let Some(resource) = resource.filter(|r| cached.contains(&r.kind())) else { return Ok("ignored") };
+    ledger.mark_tags_changed(resource, call.event_time.min(now)).await?;
+    tracing::info!(%resource, "tags changed: cached tags marked stale");
+    Ok("tags-changed")
+}
 
 /// The tags of an AppStream resource (fleet, image builder, image, stack) by ARN; `what` names it in errors.
 pub async fn appstream_tags(aws: &AwsClients, arn: &str, what: &str) -> Result<BTreeMap<String, String>, ObserveError> {

@@ -206,11 +206,7 @@ pub fn is_own_call(call: &CloudTrailCall, own_role_name: &str) -> bool {
 
 /// The account a CloudTrail call was made in (`000000000000` when the event does not say).
 pub fn call_account(call: &CloudTrailCall) -> &str {
-    call.user_identity
-        .get("accountId")
-        .and_then(serde_json::Value::as_str)
-        .filter(|account| !account.is_empty())
-        .unwrap_or("000000000000")
+    call.account()
 }
 
 /// The Lambda entry point every function's `main` calls: logging, metrics and dependencies are built once

@@ -396,3 +396,75 @@ async fn claims_left_in_progress_past_their_expiry_are_found_by_the_index_and_re
     assert_eq!(ledger.release_stale_claims("remediator", now).await.expect("sweep d"), vec!["d".to_owned()]);
     assert_eq!(ledger.release_stale_claims("remediator", now).await.expect("again"), Vec::<String>::new());
 }
+
+// ---- tag cache --------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn cached_tags_are_written_in_batches_loaded_by_kind_and_marked_stale_by_a_change() {
+    let (ledger, _db) = ledger().await;
+    let fleet = |i: usize| ResourceRef::new("123456789012", "eu-central-1", ResourceKind::Fleet, format!("fleet-{i}"));
+    // 60 fleets (three BatchWriteItem calls), one with no tags at all, and a pool in another partition
+    let read: Vec<_> = (0..60)
+        .map(|i| {
+            let tags = if i == 0 { Default::default() } else { [("team".to_owned(), format!("t{i}"))].into() };
+            (fleet(i).unwrap(), tags)
+        })
+        .collect();
+    ledger.put_cached_tags(&read, t0()).await.expect("batch write");
+    let pool = ResourceRef::new("123456789012", "eu-central-1", ResourceKind::WorkspacesPool, "wspool-1").unwrap();
+    ledger.put_cached_tags(&[(pool.clone(), [("k".to_owned(), "v".to_owned())].into())], t0()).await.expect("pool");
+
+    let fleets = ledger.tag_cache(ResourceKind::Fleet).await.expect("load");
+    assert_eq!(fleets.len(), 60);
+    let one = &fleets[&fleet(1).unwrap().key()];
+    assert_eq!(one.cached, Some(([("team".to_owned(), "t1".to_owned())].into(), t0())));
+    assert_eq!(fleets[&fleet(0).unwrap().key()].cached, Some((Default::default(), t0())), "no tags is cached too");
+    assert!(one.fresh(&fleet(1).unwrap(), t0() + Duration::hours(11)).is_some());
+    assert!(one.fresh(&fleet(1).unwrap(), t0() + Duration::hours(24)).is_none(), "past its maximum age");
+    assert_eq!(ledger.tag_cache(ResourceKind::WorkspacesPool).await.expect("pools").len(), 1);
+
+    // one resource: its own items only (fleet-1 is a prefix of fleet-10 … fleet-19)
+    assert_eq!(&ledger.tag_cache_of(&fleet(1).unwrap()).await.expect("one"), one);
+    assert_eq!(ledger.tag_cache_of(&fleet(99).unwrap()).await.expect("none"), Default::default());
+
+    // a change marks the entry stale, even when the tags read before it are written back after it
+    let changed = t0() + Duration::minutes(2);
+    ledger.mark_tags_changed(&fleet(1).unwrap(), changed).await.expect("mark");
+    ledger.put_cached_tags(&read[1..2], t0() + Duration::minutes(1)).await.expect("a stale write-back");
+    let entry = ledger.tag_cache_of(&fleet(1).unwrap()).await.expect("marked");
+    assert_eq!(entry.changed_at, Some(changed));
+    assert!(entry.fresh(&fleet(1).unwrap(), changed + Duration::minutes(1)).is_none());
+    // an older or redelivered event keeps the latest change; a read after the change is fresh again
+    ledger.mark_tags_changed(&fleet(1).unwrap(), t0()).await.expect("older");
+    ledger.mark_tags_changed(&fleet(1).unwrap(), changed).await.expect("again");
+    ledger.put_cached_tags(&read[1..2], changed + Duration::minutes(5)).await.expect("read after");
+    let entry = ledger.tag_cache_of(&fleet(1).unwrap()).await.expect("read again");
+    assert_eq!(entry.changed_at, Some(changed));
+    assert!(entry.fresh(&fleet(1).unwrap(), changed + Duration::minutes(6)).is_some());
+}
+
+#[tokio::test]
+async fn many_states_are_read_in_batches_with_their_versions_and_missing_ones_left_out() {
+    let (ledger, _db) = ledger().await;
+    let fleet = |i: usize| {
+        ResourceRef::new("123456789012", "eu-central-1", ResourceKind::Fleet, format!("fleet-{i}")).expect("valid")
+    };
+    // 230 stored states (three batches of at most 100), some written twice, and 5 resources never stored
+    for i in 0..230 {
+        let state = PoolState { desired: i as u32, last_action: "init".into() };
+        ledger.put_state(&fleet(i), &state, None, None, t0()).await.expect("create");
+        if i % 50 == 0 {
+            ledger.put_state(&fleet(i), &state, Some(1), None, t0()).await.expect("update");
+        }
+    }
+    let wanted: Vec<ResourceRef> = (0..235).map(fleet).collect();
+    let found = ledger.get_states::<PoolState>(&wanted).await.expect("batch read");
+    assert_eq!(found.len(), 230);
+    for i in 0..235 {
+        let one = ledger.get_state::<PoolState>(&fleet(i)).await.expect("read");
+        let batched = found.get(&fleet(i).key());
+        assert_eq!(one.as_ref().map(|v| (v.version, &v.state)), batched.map(|v| (v.version, &v.state)), "fleet-{i}");
+    }
+    assert_eq!(found[&fleet(50).key()].version, 2);
+    assert!(ledger.get_states::<PoolState>(&[]).await.expect("nothing to read").is_empty());
+}

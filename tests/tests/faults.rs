@@ -5,7 +5,7 @@
 //! (`cargo test -p autopilot-tests --test faults -- --nocapture`).
 //!
 //! The 25 runs go at once: most of a faulted run is waiting (SDK back-off, added latency), so the test takes
-//! about as long as its slowest run (the builder-scheduler's five slowed reads, 5 × 16.4 s).
+//! about as long as its slowest run (the pool-scaler's three slowed calls one after another, 3 × 16.4 s).
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -55,8 +55,8 @@ fn every_function_converges_under_throttling_5xx_latency_and_batch_failures() {
         }
         if !r.fired() {
             wrong.push(format!(
-                "the fault did not fire (throttled {}, 5xx {}, failed items {}, slowed calls {} in {} ms)",
-                r.throttled, r.server_errors, r.batch_item_failures, r.slowed_calls, r.wall_ms
+                "the fault did not fire (throttled {}, 5xx {}, failed items {}, slowed calls {} ({} in sequence) in {} ms)",
+                r.throttled, r.server_errors, r.batch_item_failures, r.slowed_calls, r.slowed_in_sequence, r.wall_ms
             ));
         }
         assert_eq!(r.held(), wrong.is_empty(), "{r:?}");

@@ -30,9 +30,12 @@ rollouts:
 #[tokio::test]
 async fn observes_environments_sets_and_the_devices_of_a_ring_with_their_status() {
     let h = Harness::start(ESTATE, POLICY, 1).await;
-    let (envs, calls) = environments(&h.deps.aws).await.unwrap();
+    let (ledger, now, region) = (&h.deps.ledger, h.local.simulator.now(), autopilot_local::LOCAL_REGION);
+    let (envs, calls) = environments(&h.deps.aws, ledger, now, region).await.unwrap();
     assert_eq!(envs.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["envbroad0001", "envcanary01"]);
     assert_eq!(calls, 3, "one list page and one tag look-up per environment");
+    let (cached, calls) = environments(&h.deps.aws, ledger, now, region).await.unwrap();
+    assert_eq!((cached, calls), (envs.clone(), 1), "then the tags come from the ledger's cache");
     let canary = envs.iter().find(|e| e.id == "envcanary01").unwrap();
     assert_eq!(canary.tags.get("autopilot/ring").map(String::as_str), Some("canary"));
     assert_eq!((canary.update_mode.as_str(), canary.desired_software_set_id.as_deref()), ("USE_DESIRED", Some("100")));

@@ -206,7 +206,7 @@ enum Scope {
 
 /// Every mutating action the functions are granted, with the only resources it may be granted on. An action that
 /// is neither here, nor a read (`Describe*`, `List*`, `Get*`), nor in `WITHOUT_RESOURCE_TYPE` is a violation.
-const SCOPES: [(&str, Scope); 20] = [
+const SCOPES: [(&str, Scope); 21] = [
     ("workspaces:UpdateWorkspacesPool", Scope::Arn("workspaces", "workspacespool")),
     ("workspaces:StartWorkspacesPool", Scope::Arn("workspaces", "workspacespool")),
     ("workspaces:StopWorkspacesPool", Scope::Arn("workspaces", "workspacespool")),
@@ -224,6 +224,7 @@ const SCOPES: [(&str, Scope); 20] = [
     ("dynamodb:PutItem", Scope::Ledger),
     ("dynamodb:UpdateItem", Scope::Ledger),
     ("dynamodb:DeleteItem", Scope::Ledger),
+    ("dynamodb:BatchWriteItem", Scope::Ledger),
     ("dynamodb:Query", Scope::Ledger),
     ("dynamodb:ConditionCheckItem", Scope::Ledger),
     ("events:PutEvents", Scope::Bus),

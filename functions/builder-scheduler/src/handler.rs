@@ -1,13 +1,15 @@
 //! The handler: a tick reconciles every builder under the function's lease (observe, decide, act); a
 //! CloudTrail call updates one builder's memory (when a run began, a person's start or stop, an image being
-//! created) so the next tick decides with it. Callable in-process (the `autopilot` tool and the tests).
+//! created) so the next tick decides with it, or marks its cached tags stale (a tag change). Callable
+//! in-process (the `autopilot` tool and the tests).
 
 use crate::act::{ActContext, ActionReport, act};
 use crate::decide::{Change, Direction, Memory, plan};
-use crate::observe::observe;
+use crate::observe::{CACHED_TAGS, observe};
 use autopilot_shared::error::AutopilotError;
 use autopilot_shared::events::{self, ApiCall, CloudTrailCall, Input};
 use autopilot_shared::ledger::state::Versioned;
+use autopilot_shared::lookups::tags_changed;
 use autopilot_shared::resource::{ResourceKind, ResourceRef};
 pub use autopilot_shared::runtime::{Config, Deps};
 use autopilot_shared::runtime::{
@@ -19,7 +21,9 @@ use std::collections::BTreeMap;
 /// The function's name: its service name in logs, metrics and ledger keys.
 pub const FUNCTION: &str = "builder-scheduler";
 
-/// What one invocation did; `status` is `reconciled`, `recorded` (a CloudTrail call noted), `ours` (our own call echoed), `ignored`, or `busy` (another invocation holds the lease).
+/// What one invocation did; `status` is `reconciled`, `recorded` (a CloudTrail call noted), `ours` (our own call
+/// echoed), `tags-changed` (a builder's cached tags marked stale), `ignored`, or `busy` (another invocation holds
+/// the lease).
 pub type Report = autopilot_shared::runtime::Report<ActionReport>;
 
 /// Handles one event. `remaining` is the invocation's remaining time.
@@ -78,13 +82,9 @@ async fn reconcile(
 ) -> Result<(u32, Vec<ActionReport>), AutopilotError> {
     let started = std::time::Instant::now();
     let aws = deps.aws.with_deadline(remaining);
-    let observation = observe(&aws, &deps.config.region).await.map_err(classified)?;
-    let mut stored: BTreeMap<String, Versioned<Memory>> = BTreeMap::new();
-    for builder in &observation.builders {
-        if let Some(memory) = deps.ledger.get_state::<Memory>(&builder.resource).await.map_err(classified)? {
-            stored.insert(builder.resource.key(), memory);
-        }
-    }
+    let observation = observe(&aws, &deps.ledger, now, &deps.config.region).await.map_err(classified)?;
+    let resources: Vec<_> = observation.builders.iter().map(|r| r.resource.clone()).collect();
+    let stored: BTreeMap<String, Versioned<Memory>> = deps.ledger.get_states(&resources).await.map_err(classified)?;
     let memories: BTreeMap<String, Memory> = stored.iter().map(|(k, v)| (k.clone(), v.state.clone())).collect();
     let decisions = plan(&observation.builders, policy, &memories, &deps.config.tag_prefix, now);
     let running = observation.builders.iter().filter(|b| b.state == "RUNNING").count();
@@ -122,6 +122,11 @@ async fn record_call(
     now: DateTime<Utc>,
 ) -> Result<Report, AutopilotError> {
     let api_call = call.api_call().map_err(classified)?;
+    if let ApiCall::TagsChanged { resource, .. } = &api_call {
+        report.status =
+            tags_changed(&deps.ledger, call, resource.as_ref(), now, &CACHED_TAGS).await.map_err(classified)?.into();
+        return Ok(report);
+    }
     let name = match &api_call {
         ApiCall::StartImageBuilder { name }
         | ApiCall::CreateImageBuilder { name }

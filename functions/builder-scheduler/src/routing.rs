@@ -1,16 +1,25 @@
-//! Which events reach the builder-scheduler. `template.yaml` declares the same EventBridge rule; a test checks
+//! Which events reach the builder-scheduler. `template.yaml` declares the same EventBridge rules; a test checks
 //! that both agree, and `autopilot simulate` routes injected events with [`routes`].
 
 use autopilot_shared::events::CLOUDTRAIL_DETAIL_TYPE;
 pub use autopilot_shared::events::Rule;
 
 /// The rules; schedule ticks come from EventBridge Scheduler, not from a rule.
-pub const EVENT_RULES: [Rule; 1] = [Rule {
-    name: "BuilderSchedulerBuilderCalls",
-    source: "aws.appstream",
-    detail_type: CLOUDTRAIL_DETAIL_TYPE,
-    event_names: &["StartImageBuilder", "StopImageBuilder", "CreateImageBuilder", "CreateImage"],
-}];
+pub const EVENT_RULES: [Rule; 2] = [
+    Rule {
+        name: "BuilderSchedulerBuilderCalls",
+        source: "aws.appstream",
+        detail_type: CLOUDTRAIL_DETAIL_TYPE,
+        event_names: &["StartImageBuilder", "StopImageBuilder", "CreateImageBuilder", "CreateImage"],
+    },
+    // Tag changes mark a builder's cached tags stale.
+    Rule {
+        name: "BuilderSchedulerTagChanges",
+        source: "aws.appstream",
+        detail_type: CLOUDTRAIL_DETAIL_TYPE,
+        event_names: &["TagResource", "UntagResource"],
+    },
+];
 
 /// Whether EventBridge would deliver `event` to the builder-scheduler through one of its rules.
 pub fn routes(event: &serde_json::Value) -> bool {
@@ -28,10 +37,12 @@ mod tests {
         assert!(routes(&read(&events.join("cloudtrail-start-image-builder.json"))));
         assert!(routes(&read(&events.join("cloudtrail-stop-image-builder.json"))));
         assert!(routes(&read(&events.join("cloudtrail-create-image-builder.json"))));
+        assert!(routes(&read(&events.join("cloudtrail-tag-resource-fleet.json"))), "a fleet's: ignored by the handler");
+        assert!(!routes(&read(&events.join("cloudtrail-create-tags-pool.json"))));
         assert!(!routes(&read(&events.join("cloudtrail-update-fleet.json"))));
         assert!(!routes(&read(&events.join("cloudtrail-create-export-image-task.json"))));
         // every sample in events/builder-scheduler/ parses and reaches the function (ticks come from the schedule)
         let samples = check_samples(&events.join("builder-scheduler"), &EVENT_RULES);
-        assert_eq!(samples, Ok(5));
+        assert_eq!(samples, Ok(6));
     }
 }

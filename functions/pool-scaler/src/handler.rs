@@ -3,13 +3,14 @@
 
 use crate::act::{ActContext, ActionReport, act};
 use crate::decide::{Decision, Memory, plan};
-use crate::observe::{Observation, Scope, observe};
+use crate::observe::{CACHED_TAGS, Observation, Scope, observe};
 use autopilot_shared::clients::AwsClients;
 use autopilot_shared::error::AutopilotError;
 use autopilot_shared::events::{self, ApiCall, Input};
 use autopilot_shared::ledger::LedgerError;
 use autopilot_shared::ledger::idempotency::{Acquired, IdempotencyKey};
 use autopilot_shared::ledger::state::Versioned;
+use autopilot_shared::lookups::tags_changed;
 use autopilot_shared::resource::{ResourceKind, ResourceRef};
 pub use autopilot_shared::runtime::{Config, Deps};
 use autopilot_shared::runtime::{
@@ -20,7 +21,9 @@ use std::collections::BTreeMap;
 /// The function's name: its service name in logs, metrics and ledger keys.
 pub const FUNCTION: &str = "pool-scaler";
 
-/// What one invocation did; `status` is `reconciled`, `recorded` (manual change noted), `ours`, `ignored`, `debounced`, or `busy` (another invocation holds the lease).
+/// What one invocation did; `status` is `reconciled`, `recorded` (manual change noted), `tags-changed` (a pool's
+/// or fleet's cached tags marked stale), `ours`, `ignored`, `debounced`, or `busy` (another invocation holds the
+/// lease).
 pub type Report = autopilot_shared::runtime::Report<ActionReport>;
 
 /// Handles one event. `remaining` is the invocation's remaining time.
@@ -112,7 +115,7 @@ async fn reconcile(
     remaining: std::time::Duration,
 ) -> Result<(Observation, Vec<ActionReport>), AutopilotError> {
     let started = std::time::Instant::now();
-    let observation = observe(aws, scope, &deps.config.region).await.map_err(classified)?;
+    let observation = observe(aws, &deps.ledger, now, scope, &deps.config.region).await.map_err(classified)?;
     for resource in &observation.resources {
         let labels = [("resource", resource.resource.id().to_owned())];
         metrics::gauge!("desired_capacity", &labels).set(f64::from(resource.desired));
@@ -120,12 +123,8 @@ async fn reconcile(
             if resource.desired == 0 { 0.0 } else { f64::from(resource.in_use) / f64::from(resource.desired) };
         metrics::gauge!("utilization", &labels).set(utilization);
     }
-    let mut stored: BTreeMap<String, Versioned<Memory>> = BTreeMap::new();
-    for resource in &observation.resources {
-        if let Some(memory) = deps.ledger.get_state::<Memory>(&resource.resource).await.map_err(classified)? {
-            stored.insert(resource.resource.key(), memory);
-        }
-    }
+    let resources: Vec<_> = observation.resources.iter().map(|r| r.resource.clone()).collect();
+    let stored: BTreeMap<String, Versioned<Memory>> = deps.ledger.get_states(&resources).await.map_err(classified)?;
     let memories: BTreeMap<String, Memory> = stored.iter().map(|(k, v)| (k.clone(), v.state.clone())).collect();
     let decisions: Vec<Decision> = plan(&observation.resources, policy, &memories, &deps.config.tag_prefix, now);
     for decision in &decisions {
@@ -148,7 +147,8 @@ async fn reconcile(
     Ok((observation, actions))
 }
 
-/// A CloudTrail call that changed a pool or fleet: unless we made it, remember it as a manual change.
+/// A CloudTrail call that changed a pool or fleet: unless we made it, remember it as a manual change. A call
+/// that changed one's tags marks its cached tags stale, whoever made it.
 async fn record_manual_change(
     deps: &Deps,
     call: &events::CloudTrailCall,
@@ -156,11 +156,17 @@ async fn record_manual_change(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Report, AutopilotError> {
     let mut report = Report { status: "recorded".into(), ..Report::new(correlation_id) };
+    let api_call = call.api_call().map_err(classified)?;
+    if let ApiCall::TagsChanged { resource, .. } = &api_call {
+        report.status =
+            tags_changed(&deps.ledger, call, resource.as_ref(), now, &CACHED_TAGS).await.map_err(classified)?.into();
+        return Ok(report);
+    }
     if is_own_call(call, &deps.config.own_role_name) {
         report.status = "ours".into();
         return Ok(report);
     }
-    let (kind, id) = match call.api_call().map_err(classified)? {
+    let (kind, id) = match api_call {
         ApiCall::UpdateWorkspacesPool { pool_id, .. }
         | ApiCall::StartWorkspacesPool { pool_id }
         | ApiCall::StopWorkspacesPool { pool_id } => (ResourceKind::WorkspacesPool, pool_id),

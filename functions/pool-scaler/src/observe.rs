@@ -1,16 +1,21 @@
 //! The observe step: one paginated Describe pass per service (WorkSpaces Pools, AppStream fleets), the tags of
-//! each resource (neither service returns tags with its Describe), and one pass over Application Auto Scaling's
-//! registered targets per namespace.
+//! each resource (neither service returns tags with its Describe: read through the ledger's tag cache, so a
+//! tick asks only for what changed or is due), and one pass over Application Auto Scaling's registered targets
+//! per namespace.
 
 use crate::decide::{Kind, Observed};
 use autopilot_shared::clients::AwsClients;
 use autopilot_shared::error::ObserveError;
-use autopilot_shared::lookups::{self, CONCURRENCY, appstream_tags, workspaces_tags};
+use autopilot_shared::ledger::Ledger;
+use autopilot_shared::lookups::{self, TagLookup, cached_tags};
 use autopilot_shared::resource::{ResourceKind, ResourceRef, account_region};
 use aws_sdk_applicationautoscaling::types::ServiceNamespace;
-use futures::{StreamExt, TryStreamExt};
-use std::collections::{BTreeMap, BTreeSet};
+use chrono::{DateTime, Utc};
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The kinds whose tags the pool-scaler caches (its tag-change rules name their services).
+pub const CACHED_TAGS: [ResourceKind; 2] = [ResourceKind::WorkspacesPool, ResourceKind::Fleet];
 
 /// What one reconcile looks at: everything, or one resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +34,13 @@ pub struct Observation {
     pub api_calls: u32,
 }
 
-pub async fn observe(aws: &AwsClients, scope: &Scope, region: &str) -> Result<Observation, ObserveError> {
+pub async fn observe(
+    aws: &AwsClients,
+    ledger: &Ledger,
+    now: DateTime<Utc>,
+    scope: &Scope,
+    region: &str,
+) -> Result<Observation, ObserveError> {
     let calls = AtomicU32::new(0);
     let count = || calls.fetch_add(1, Ordering::Relaxed);
     let mut resources = Vec::new();
@@ -61,7 +72,12 @@ pub async fn observe(aws: &AwsClients, scope: &Scope, region: &str) -> Result<Ob
         }
     }
 
-    if want_pools {
+    // Pools and fleets are listed side by side (different services, each at its own pace).
+    let observe_pools = async {
+        let mut pools_seen: Vec<Observed> = Vec::new();
+        if !want_pools {
+            return Ok::<_, ObserveError>(pools_seen);
+        }
         let pool_id = match scope {
             Scope::Pool(id) => Some(id.as_str()),
             _ => None,
@@ -70,26 +86,19 @@ pub async fn observe(aws: &AwsClients, scope: &Scope, region: &str) -> Result<Ob
         if let Scope::Directory(directory) = scope {
             pools.retain(|p| p.directory_id() == directory);
         }
-        let tagged: Vec<(aws_sdk_workspaces::types::WorkspacesPool, BTreeMap<String, String>)> =
-            futures::stream::iter(pools)
-                .map(|pool| {
-                    count();
-                    async move {
-                        let tags = workspaces_tags(aws, pool.pool_id(), "pool tags").await?;
-                        Ok::<_, ObserveError>((pool, tags))
-                    }
-                })
-                .buffer_unordered(CONCURRENCY)
-                .try_collect()
-                .await?;
-        for (pool, tags) in tagged {
-            let (account, pool_region) = account_region(pool.pool_arn(), region);
-            let Ok(resource) = ResourceRef::new(account, pool_region, ResourceKind::WorkspacesPool, pool.pool_id())
-            else {
-                continue;
-            };
+        let wanted = pools
+            .into_iter()
+            .filter_map(|pool| {
+                let (account, pool_region) = account_region(pool.pool_arn(), region);
+                let resource =
+                    ResourceRef::new(account, pool_region, ResourceKind::WorkspacesPool, pool.pool_id()).ok()?;
+                Some(TagLookup { resource, target: pool.pool_id().to_owned(), item: pool })
+            })
+            .collect();
+        let tagged = cached_tags(aws, ledger, now, ResourceKind::WorkspacesPool, wanted, &calls).await?;
+        for (resource, pool, tags) in tagged {
             let capacity = pool.capacity_status();
-            resources.push(Observed {
+            pools_seen.push(Observed {
                 resource,
                 name: pool.pool_name().to_owned(),
                 kind: Kind::Pool,
@@ -101,29 +110,32 @@ pub async fn observe(aws: &AwsClients, scope: &Scope, region: &str) -> Result<Ob
                 tags,
             });
         }
-    }
 
-    if want_fleets {
+        Ok(pools_seen)
+    };
+    let observe_fleets = async {
+        let mut fleets_seen: Vec<Observed> = Vec::new();
+        if !want_fleets {
+            return Ok::<_, ObserveError>(fleets_seen);
+        }
         let name = match scope {
             Scope::Fleet(name) => Some(name.as_str()),
             _ => None,
         };
         let fleets = lookups::fleets(aws, name, &calls).await?;
-        let tagged: Vec<(aws_sdk_appstream::types::Fleet, BTreeMap<String, String>)> = futures::stream::iter(fleets)
-            .map(|fleet| {
-                count();
-                async move {
-                    let tags = appstream_tags(aws, fleet.arn().unwrap_or_default(), "fleet tags").await?;
-                    Ok::<_, ObserveError>((fleet, tags))
-                }
+        let wanted = fleets
+            .into_iter()
+            .filter_map(|fleet| {
+                let arn = fleet.arn().unwrap_or_default().to_owned();
+                let (account, fleet_region) = account_region(&arn, region);
+                let name = fleet.name().unwrap_or_default();
+                let resource = ResourceRef::new(account, fleet_region, ResourceKind::Fleet, name).ok()?;
+                Some(TagLookup { resource, target: arn, item: fleet })
             })
-            .buffer_unordered(CONCURRENCY)
-            .try_collect()
-            .await?;
-        for (fleet, tags) in tagged {
+            .collect();
+        let tagged = cached_tags(aws, ledger, now, ResourceKind::Fleet, wanted, &calls).await?;
+        for (resource, fleet, tags) in tagged {
             let name = fleet.name().unwrap_or_default().to_owned();
-            let (account, fleet_region) = account_region(fleet.arn().unwrap_or_default(), region);
-            let Ok(resource) = ResourceRef::new(account, fleet_region, ResourceKind::Fleet, &name) else { continue };
             let multi = fleet.max_sessions_per_instance().is_some_and(|n| n > 1);
             let status = fleet.compute_capacity_status();
             let (desired, in_use) = match (multi, status) {
@@ -133,7 +145,7 @@ pub async fn observe(aws: &AwsClients, scope: &Scope, region: &str) -> Result<Ob
                 }
                 (false, Some(s)) => (s.desired().unwrap_or_default(), s.in_use().unwrap_or_default()),
             };
-            resources.push(Observed {
+            fleets_seen.push(Observed {
                 resource,
                 kind: if multi { Kind::MultiSessionFleet } else { Kind::SingleSessionFleet },
                 state: fleet.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
@@ -145,7 +157,12 @@ pub async fn observe(aws: &AwsClients, scope: &Scope, region: &str) -> Result<Ob
                 tags,
             });
         }
-    }
+
+        Ok(fleets_seen)
+    };
+    let (pools_seen, fleets_seen) = futures::try_join!(observe_pools, observe_fleets)?;
+    resources.extend(pools_seen);
+    resources.extend(fleets_seen);
     resources.sort_by(|a, b| a.resource.cmp(&b.resource));
     Ok(Observation { resources, api_calls: calls.into_inner() })
 }

@@ -5,7 +5,7 @@ use autopilot_shared::events::CLOUDTRAIL_DETAIL_TYPE;
 pub use autopilot_shared::events::Rule;
 
 /// The rules; schedule ticks come from EventBridge Scheduler, not from a rule.
-pub const EVENT_RULES: [Rule; 4] = [
+pub const EVENT_RULES: [Rule; 6] = [
     Rule {
         name: "PoolScalerSessionEvents",
         source: "aws.appstream",
@@ -30,6 +30,19 @@ pub const EVENT_RULES: [Rule; 4] = [
         detail_type: CLOUDTRAIL_DETAIL_TYPE,
         event_names: &["UpdateFleet", "StartFleet", "StopFleet"],
     },
+    // Tag changes mark the cached tags of the pool or fleet stale.
+    Rule {
+        name: "PoolScalerPoolTagChanges",
+        source: "aws.workspaces",
+        detail_type: CLOUDTRAIL_DETAIL_TYPE,
+        event_names: &["CreateTags", "DeleteTags"],
+    },
+    Rule {
+        name: "PoolScalerFleetTagChanges",
+        source: "aws.appstream",
+        detail_type: CLOUDTRAIL_DETAIL_TYPE,
+        event_names: &["TagResource", "UntagResource"],
+    },
 ];
 
 /// Whether EventBridge would deliver `event` to the pool-scaler through one of its rules.
@@ -52,10 +65,13 @@ mod tests {
         assert!(routes(&sample("workspaces-access.json")));
         assert!(routes(&sample("cloudtrail-update-fleet.json")));
         assert!(routes(&sample("cloudtrail-stop-workspaces-pool.json")));
+        assert!(routes(&sample("cloudtrail-tag-resource-fleet.json")));
+        assert!(routes(&sample("cloudtrail-create-tags-pool.json")));
+        assert!(!routes(&sample("cloudtrail-tag-resource-environment.json")));
         assert!(!routes(&sample("cloudtrail-create-export-image-task.json")));
         assert!(!routes(&sample("command-export-requested.json")));
         // every sample in events/pool-scaler/ parses and reaches the function (ticks come from the schedule)
         let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/pool-scaler");
-        assert_eq!(autopilot_shared::events::check_samples(&folder, &EVENT_RULES), Ok(5));
+        assert_eq!(autopilot_shared::events::check_samples(&folder, &EVENT_RULES), Ok(7));
     }
 }

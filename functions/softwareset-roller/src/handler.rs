@@ -1,16 +1,18 @@
 //! The handler: `Rollout Requested` starts a rollout (refused with a reason when it cannot), `Rollout Paused` /
 //! `Resumed` / `Aborted` control one, and a tick warns of ending support, announces a new software set (and
-//! starts its rollout unless approval is required), and steps every open rollout. Everything that changes a
+//! starts its rollout unless approval is required), and steps every open rollout. A tag change of an
+//! environment (CloudTrail) marks its cached tags stale. Everything that changes a
 //! rollout runs under the function lease, so two requests cannot both claim an environment.
 
 use crate::act::{self, ActContext, StepReport, notify};
 use crate::machine::{Rollout, Status, Transition, supported};
-use crate::observe::{EnvironmentView, SoftwareSetView, environments, software_sets};
+use crate::observe::{CACHED_TAGS, EnvironmentView, SoftwareSetView, environments, software_sets};
 use crate::plan;
 use autopilot_shared::error::AutopilotError;
-use autopilot_shared::events::{Command, Input, RolloutControl};
+use autopilot_shared::events::{ApiCall, CloudTrailCall, Command, Input, RolloutControl};
 use autopilot_shared::ledger::LedgerError;
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
+use autopilot_shared::lookups::tags_changed;
 use autopilot_shared::policy::RolloutPolicy;
 use autopilot_shared::resource::{ResourceKind, ResourceRef, account_region};
 pub use autopilot_shared::runtime::{Config, Deps};
@@ -21,8 +23,9 @@ use std::collections::BTreeMap;
 pub const FUNCTION: &str = "softwareset-roller";
 
 /// What one invocation did; `status` is `requested`, `duplicate`, `dry-run`, `paused`, `resumed`, `aborted`,
-/// `already-rolling` (the set is already rolling to those environments), `stepped`, `busy` or `no-rollouts`
-/// (the policy has no `rollouts` section).
+/// `already-rolling` (the set is already rolling to those environments), `stepped`, `busy`, `no-rollouts`
+/// (the policy has no `rollouts` section), `tags-changed` (an environment's cached tags marked stale) or
+/// `ignored` (a tag change of something else).
 pub type Report = autopilot_shared::runtime::Report<StepReport>;
 
 /// Handles one event. `remaining` is the invocation's remaining time.
@@ -37,7 +40,8 @@ pub async fn handle(
     let command = match &input {
         Input::Command(command) => Some(&command.command),
         Input::Tick(_) => None,
-        Input::CloudTrail(_) | Input::AppStreamSession(_) | Input::WorkSpacesAccess(_) | Input::Alarm(_) => {
+        Input::CloudTrail(event) => return tags_changed_call(deps, &event.detail, now, report).await,
+        Input::AppStreamSession(_) | Input::WorkSpacesAccess(_) | Input::Alarm(_) => {
             return Err(AutopilotError::invalid_input(format!(
                 "{FUNCTION} does not handle this input (event {correlation_id}); check the EventBridge rules"
             )));
@@ -86,6 +90,25 @@ pub async fn handle(
     result.map(|()| report)
 }
 
+/// A CloudTrail call: an environment's tags changed (its cached tags are marked stale); no other call reaches
+/// the roller.
+async fn tags_changed_call(
+    deps: &Deps,
+    call: &CloudTrailCall,
+    now: chrono::DateTime<chrono::Utc>,
+    mut report: Report,
+) -> Result<Report, AutopilotError> {
+    let ApiCall::TagsChanged { resource, .. } = call.api_call().map_err(classified)? else {
+        return Err(AutopilotError::invalid_input(format!(
+            "{FUNCTION} does not handle this input ({}, event {}); check the EventBridge rules",
+            call.event_name, report.correlation_id
+        )));
+    };
+    report.status =
+        tags_changed(&deps.ledger, call, resource.as_ref(), now, &CACHED_TAGS).await.map_err(classified)?.into();
+    Ok(report)
+}
+
 /// Every open rollout, freshly read.
 async fn open_rollouts(ctx: &ActContext<'_>) -> Result<Vec<(Rollout, u64)>, AutopilotError> {
     let listed = ctx.ledger.open_work_items::<Rollout>(act::KIND).await.map_err(classified)?;
@@ -124,7 +147,7 @@ async fn observe_all(
     origin: &(String, String),
     report: &mut Report,
 ) -> Result<Seen, AutopilotError> {
-    let (envs, env_calls) = environments(ctx.aws).await.map_err(classified)?;
+    let (envs, env_calls) = environments(ctx.aws, ctx.ledger, ctx.now, &origin.1).await.map_err(classified)?;
     let (sets, set_calls) = software_sets(ctx.aws).await.map_err(classified)?;
     report.api_calls += env_calls + set_calls;
     Ok(Seen { envs, sets, origin: origin.clone() })

@@ -1,4 +1,5 @@
-//! The observe step: environments (with their tags), software sets, and the devices of the rings being gated.
+//! The observe step: environments (with their tags, through the ledger's tag cache), software sets, and the
+//! devices of the rings being gated.
 //!
 //! API fact: `ListDevices` returns summaries without `softwareSetUpdateStatus` or `softwareSetComplianceStatus`
 //! (only `GetDevice` has them), and it cannot filter by environment. So the devices are listed once, and only
@@ -7,10 +8,16 @@
 use crate::gate::DeviceView;
 use autopilot_shared::clients::AwsClients;
 use autopilot_shared::error::ObserveError;
-use autopilot_shared::lookups::{CONCURRENCY, thinclient_tags};
+use autopilot_shared::ledger::Ledger;
+use autopilot_shared::lookups::{CONCURRENCY, TagLookup, cached_tags};
+use autopilot_shared::resource::{ResourceKind, ResourceRef, account_region};
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::AtomicU32;
+
+/// The kinds whose tags the softwareset-roller caches (its tag-change rule names their service).
+pub const CACHED_TAGS: [ResourceKind; 1] = [ResourceKind::Environment];
 
 fn instant(value: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
     value.and_then(|d| DateTime::<Utc>::from_timestamp(d.secs(), d.subsec_nanos()))
@@ -52,8 +59,10 @@ pub struct SoftwareSetView {
     pub validation_status: String,
 }
 
-/// Every environment with its tags, and the calls made.
-pub async fn environments(aws: &AwsClients) -> Result<(Vec<EnvironmentView>, u32), ObserveError> {
+/// Every environment (one paginated `ListEnvironments` pass, without tags), and the calls made.
+pub async fn list_environments(
+    aws: &AwsClients,
+) -> Result<(Vec<aws_sdk_workspacesthinclient::types::EnvironmentSummary>, u32), ObserveError> {
     let (mut found, mut calls, mut token) = (Vec::new(), 0u32, None);
     loop {
         calls += 1;
@@ -67,29 +76,50 @@ pub async fn environments(aws: &AwsClients) -> Result<(Vec<EnvironmentView>, u32
         found.extend(page.environments().iter().cloned());
         token = page.next_token().map(str::to_owned);
         if token.is_none() {
-            break;
+            return Ok((found, calls));
         }
     }
-    calls += found.len() as u32;
-    let views = futures::stream::iter(found)
-        .map(|e| async move {
+}
+
+/// Every environment with its tags (read through the ledger's tag cache, so a tick asks only for what changed
+/// or is due), and the calls made. `region`: where an environment whose ARN names none is.
+pub async fn environments(
+    aws: &AwsClients,
+    ledger: &Ledger,
+    now: DateTime<Utc>,
+    region: &str,
+) -> Result<(Vec<EnvironmentView>, u32), ObserveError> {
+    let (found, listed) = list_environments(aws).await?;
+    let wanted = found
+        .into_iter()
+        .filter_map(|e| {
             let arn = e.arn().unwrap_or_default().to_owned();
-            let tags = thinclient_tags(aws, &arn, "environment tags").await?;
-            Ok::<_, ObserveError>(EnvironmentView {
-                id: e.id().unwrap_or_default().to_owned(),
-                name: e.name().unwrap_or_default().to_owned(),
-                arn,
-                desired_software_set_id: e.desired_software_set_id().map(str::to_owned),
-                update_mode: e.software_set_update_mode().map(|m| m.as_str().to_owned()).unwrap_or_default(),
-                tags,
-            })
+            let (account, env_region) = account_region(&arn, region);
+            let id = e.id().unwrap_or_default();
+            match ResourceRef::new(account, env_region, ResourceKind::Environment, id) {
+                Ok(resource) => Some(TagLookup { resource, target: arn, item: e }),
+                Err(_) => {
+                    tracing::warn!(%id, "environment with an unusable id or ARN: not rolled out to");
+                    None
+                }
+            }
         })
-        .buffer_unordered(CONCURRENCY)
-        .try_collect::<Vec<_>>()
-        .await?;
-    let mut views = views;
+        .collect();
+    let calls = AtomicU32::new(listed);
+    let tagged = cached_tags(aws, ledger, now, ResourceKind::Environment, wanted, &calls).await?;
+    let mut views: Vec<EnvironmentView> = tagged
+        .into_iter()
+        .map(|(_, e, tags)| EnvironmentView {
+            id: e.id().unwrap_or_default().to_owned(),
+            name: e.name().unwrap_or_default().to_owned(),
+            arn: e.arn().unwrap_or_default().to_owned(),
+            desired_software_set_id: e.desired_software_set_id().map(str::to_owned),
+            update_mode: e.software_set_update_mode().map(|m| m.as_str().to_owned()).unwrap_or_default(),
+            tags,
+        })
+        .collect();
     views.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok((views, calls))
+    Ok((views, calls.into_inner()))
 }
 
 /// Every software set, and the calls made.

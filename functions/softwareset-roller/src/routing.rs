@@ -1,10 +1,10 @@
-//! Which events reach the softwareset-roller. `template.yaml` declares the same EventBridge rule; a test
+//! Which events reach the softwareset-roller. `template.yaml` declares the same EventBridge rules; a test
 //! checks that both agree, and `autopilot simulate` routes injected events with [`routes`].
 
 pub use autopilot_shared::events::Rule;
 
 /// The rules; schedule ticks come from EventBridge Scheduler, not from a rule.
-pub const EVENT_RULES: [Rule; 4] = [
+pub const EVENT_RULES: [Rule; 5] = [
     Rule {
         name: "SoftwareSetRolloutRequests",
         source: autopilot_shared::events::AUTOPILOT_SOURCE,
@@ -29,6 +29,13 @@ pub const EVENT_RULES: [Rule; 4] = [
         detail_type: "Rollout Aborted",
         event_names: &[],
     },
+    // Tag changes mark an environment's cached tags stale.
+    Rule {
+        name: "SoftwareSetRollerTagChanges",
+        source: "aws.thinclient",
+        detail_type: autopilot_shared::events::CLOUDTRAIL_DETAIL_TYPE,
+        event_names: &["TagResource", "UntagResource"],
+    },
 ];
 
 /// Whether EventBridge would deliver `event` to the softwareset-roller through one of its rules.
@@ -49,7 +56,9 @@ mod tests {
         }
         assert!(!routes(&read(&events.join("command-export-requested.json"))));
         assert!(!routes(&read(&events.join("cloudtrail-update-environment.json"))));
+        assert!(routes(&read(&events.join("cloudtrail-tag-resource-environment.json"))));
+        assert!(!routes(&read(&events.join("cloudtrail-tag-resource-fleet.json"))));
         // every sample in events/softwareset-roller/ parses and reaches the function (ticks come from the schedule)
-        assert_eq!(check_samples(&events.join("softwareset-roller"), &EVENT_RULES), Ok(5));
+        assert_eq!(check_samples(&events.join("softwareset-roller"), &EVENT_RULES), Ok(6));
     }
 }

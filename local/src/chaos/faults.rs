@@ -92,6 +92,9 @@ pub struct FaultRun {
     pub server_errors: usize,
     pub batch_item_failures: usize,
     pub slowed_calls: usize,
+    /// Slowed calls one after another: calls that arrived within the added latency of an earlier one (a
+    /// function's concurrent look-ups, e.g. the tags of two builders) count once.
+    pub slowed_in_sequence: usize,
     /// Added latency per slowed call, ms (0 unless `latency`).
     pub latency_ms: u64,
     /// Wall time of the faulted run, ms.
@@ -121,10 +124,11 @@ impl FaultRun {
         match self.profile {
             "throttle" => self.throttled > 0,
             _ if server_error_rate(self.profile).is_some() => self.server_errors > 0,
-            // The slowed operations are called one at a time: the run took at least their added latency.
+            // The run took at least the added latency of the slowed calls made one after another.
             "latency" => {
                 self.slowed_calls > 0
-                    && self.wall_ms >= self.latency_ms.saturating_mul(u64::try_from(self.slowed_calls).unwrap_or(0))
+                    && self.wall_ms
+                        >= self.latency_ms.saturating_mul(u64::try_from(self.slowed_in_sequence).unwrap_or(0))
             }
             "batch-failures" => self.batch_item_failures > 0,
             _ => false,
@@ -161,6 +165,7 @@ impl FaultRun {
             server_errors: 0,
             batch_item_failures: 0,
             slowed_calls: 0,
+            slowed_in_sequence: 0,
             latency_ms: 0,
             wall_ms: 0,
             failed_actions: 0,
@@ -424,7 +429,19 @@ pub async fn faults(function: Function, profile: &'static str) -> Result<FaultRu
                     .any(|later| later.at == c.at && later.operation == c.operation && later.parameters == c.parameters)
         })
         .count();
-    let slowed_calls = log.iter().filter(|c| faults.latency_ms.contains_key(&c.operation)).count();
+    let latency_ms = faults.latency_ms.values().copied().max().unwrap_or(0);
+    let mut slowed_at: Vec<u64> =
+        log.iter().filter(|c| faults.latency_ms.contains_key(&c.operation)).map(|c| c.wall_ms).collect();
+    slowed_at.sort_unstable();
+    let slowed_calls = slowed_at.len();
+    let mut last_wave: Option<u64> = None;
+    let mut slowed_in_sequence = 0;
+    for at in slowed_at {
+        if last_wave.is_none_or(|wave| at >= wave.saturating_add(latency_ms)) {
+            slowed_in_sequence += 1;
+            last_wave = Some(at);
+        }
+    }
     let (requests, baseline_requests) = (run.gate.requests(), base.gate.requests());
     let (deliveries, baseline_deliveries) = (run.deliveries, base.deliveries);
     let signed = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
@@ -446,7 +463,8 @@ pub async fn faults(function: Function, profile: &'static str) -> Result<FaultRu
         server_errors,
         batch_item_failures,
         slowed_calls,
-        latency_ms: faults.latency_ms.values().copied().max().unwrap_or(0),
+        slowed_in_sequence,
+        latency_ms,
         wall_ms,
         failed_actions,
         missing_calls: comparison.missing,

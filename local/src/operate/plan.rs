@@ -268,7 +268,7 @@ async fn support_warnings(
         Ok(fleets) => arns.extend(fleets.iter().filter_map(|f| f.arn().map(str::to_owned))),
         Err(error) => notes.push(format!("AppStream fleets not read: {error}")),
     }
-    let environments = softwareset_roller::observe::environments(aws).await;
+    let environments = softwareset_roller::observe::list_environments(aws).await;
     let sets = softwareset_roller::observe::software_sets(aws).await;
     let (environments, sets) = match (environments, sets) {
         (Ok((environments, _)), Ok((sets, _))) => (environments, sets),
@@ -277,7 +277,7 @@ async fn support_warnings(
             (Vec::new(), Vec::new())
         }
     };
-    arns.extend(environments.iter().map(|e| e.arn.clone()));
+    arns.extend(environments.iter().filter_map(|e| e.arn().map(str::to_owned)));
     let in_use: Vec<SoftwareSetInUse> = sets
         .iter()
         .map(|set| SoftwareSetInUse {
@@ -286,8 +286,8 @@ async fn support_warnings(
             supported_until: set.supported_until,
             environments: environments
                 .iter()
-                .filter(|e| e.desired_software_set_id.as_deref() == Some(set.id.as_str()))
-                .map(|e| e.name.clone())
+                .filter(|e| e.desired_software_set_id() == Some(set.id.as_str()))
+                .map(|e| e.name().unwrap_or_default().to_owned())
                 .collect(),
         })
         .collect();

@@ -26,6 +26,8 @@ pub fn handle(world: &mut World, operation: &str, input: &Value) -> ApiResult {
         "ListExportImageTasks" => list_exports(world, input),
         "CreateImportedImage" => create_imported_image(world, input),
         "ListTagsForResource" => list_tags(world, input),
+        "TagResource" => tag_resource(world, input),
+        "UntagResource" => untag_resource(world, input),
         other => Err(ApiError::invalid(
             "UnknownOperationException",
             format!("the simulator does not implement AppStream {other}"),
@@ -423,18 +425,38 @@ fn create_imported_image(world: &mut World, input: &Value) -> ApiResult {
     Ok(body)
 }
 
-fn list_tags(world: &mut World, input: &Value) -> ApiResult {
+/// The tags of the fleet, image builder or image `ResourceArn` names.
+fn tags_of<'w>(world: &'w mut World, input: &Value) -> Result<&'w mut BTreeMap<String, String>, ApiError> {
     let arn = required_str(input, "ResourceArn", CODES)?;
-    let (kind, name) = arn
-        .rsplit_once(':')
-        .and_then(|(_, r)| r.split_once('/'))
-        .ok_or_else(|| ApiError::not_found(format!("The resource {arn} does not exist.")))?;
-    let tags = match kind {
-        "fleet" => world.fleets.get(name).map(|f| &f.tags),
-        "image-builder" => world.builders.get(name).map(|b| &b.tags),
-        "image" => world.images.get(name).map(|i| &i.tags),
+    let missing = || ApiError::not_found(format!("The resource {arn} does not exist."));
+    let (kind, name) = arn.rsplit_once(':').and_then(|(_, r)| r.split_once('/')).ok_or_else(missing)?;
+    match kind {
+        "fleet" => world.fleets.get_mut(name).map(|f| &mut f.tags),
+        "image-builder" => world.builders.get_mut(name).map(|b| &mut b.tags),
+        "image" => world.images.get_mut(name).map(|i| &mut i.tags),
         _ => None,
     }
-    .ok_or_else(|| ApiError::not_found(format!("The resource {arn} does not exist.")))?;
-    Ok(json!({ "Tags": tags }))
+    .ok_or_else(missing)
+}
+
+fn list_tags(world: &mut World, input: &Value) -> ApiResult {
+    Ok(json!({ "Tags": tags_of(world, input)? }))
+}
+
+/// `TagResource`: `Tags` (a map, required) added to or overwriting the resource's.
+fn tag_resource(world: &mut World, input: &Value) -> ApiResult {
+    let tags: BTreeMap<String, String> = input
+        .get("Tags")
+        .and_then(Value::as_object)
+        .map(|tags| tags.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
+        .filter(|tags: &BTreeMap<String, String>| !tags.is_empty())
+        .ok_or_else(|| ApiError::invalid(CODES.validation, "Tags must hold at least one tag"))?;
+    tags_of(world, input)?.extend(tags);
+    Ok(json!({}))
+}
+
+/// `UntagResource`: the `TagKeys` (required) removed; keys the resource does not carry are ignored.
+fn untag_resource(world: &mut World, input: &Value) -> ApiResult {
+    let keys = super::tag_keys(input, CODES)?;
+    super::remove_tags(tags_of(world, input)?, keys)
 }

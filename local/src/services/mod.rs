@@ -75,3 +75,21 @@ pub(crate) fn limit(input: &Value, member: &str, default: usize, max: usize, cod
 pub(crate) fn epoch(t: chrono::DateTime<chrono::Utc>) -> Value {
     Value::from(t.timestamp_millis() as f64 / 1000.0)
 }
+
+/// The `TagKeys` of an untag request (required, at least one).
+pub(crate) fn tag_keys(input: &Value, codes: Codes) -> Result<Vec<String>, ApiError> {
+    string_list(input, "TagKeys")
+        .filter(|keys| !keys.is_empty())
+        .ok_or_else(|| ApiError::invalid(codes.validation, "TagKeys must name at least one key"))
+}
+
+/// Removes `keys` from a resource's tags; keys it does not carry are ignored.
+pub(crate) fn remove_tags(
+    tags: &mut std::collections::BTreeMap<String, String>,
+    keys: Vec<String>,
+) -> Result<Value, ApiError> {
+    for key in keys {
+        tags.remove(&key);
+    }
+    Ok(serde_json::json!({}))
+}

@@ -36,6 +36,8 @@ pub fn operation_name(method: &str, path: &str) -> &'static str {
         ("GET", ["devices", _]) => "GetDevice",
         ("PATCH", ["devices", _]) => "UpdateDevice",
         ("GET", ["tags", ..]) => "ListTagsForResource",
+        ("POST", ["tags", ..]) => "TagResource",
+        ("DELETE", ["tags", ..]) => "UntagResource",
         _ => "Unknown",
     }
 }
@@ -88,16 +90,23 @@ pub fn handle(
             Ok(json!({ "device": device_json(world, device, true) }))
         }
         ("PATCH", ["devices", id]) => update_device(world, id, body),
-        ("GET", ["tags", arn @ ..]) => {
-            let arn = arn.join("/");
-            let id = arn.rsplit('/').next().unwrap_or_default();
-            let tags = world
-                .environments
-                .get(id)
-                .map(|e| &e.tags)
-                .or_else(|| world.devices.get(id).map(|d| &d.tags))
-                .ok_or_else(|| not_found("resource", &arn))?;
-            Ok(json!({ "tags": tags }))
+        ("GET", ["tags", arn @ ..]) => Ok(json!({ "tags": tags_of(world, &arn.join("/"))? })),
+        ("POST", ["tags", arn @ ..]) => {
+            let tags: BTreeMap<String, String> = body
+                .get("tags")
+                .and_then(Value::as_object)
+                .map(|tags| tags.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
+                .filter(|tags: &BTreeMap<String, String>| !tags.is_empty())
+                .ok_or_else(|| validation("tags must hold at least one tag"))?;
+            tags_of(world, &arn.join("/"))?.extend(tags);
+            Ok(json!({}))
+        }
+        // `tagKeys` is a repeated query parameter; the simulator's query map keeps one value (local/README.md)
+        ("DELETE", ["tags", arn @ ..]) => {
+            let key =
+                query.get("tagKeys").map(|k| percent_decode(k)).ok_or_else(|| validation("tagKeys is required"))?;
+            tags_of(world, &arn.join("/"))?.remove(&key);
+            Ok(json!({}))
         }
         _ => Err(ApiError::new(
             "UnknownOperationException",
@@ -105,6 +114,15 @@ pub fn handle(
             format!("the simulator does not implement {method} {path}"),
         )),
     }
+}
+
+/// The tags of the environment or device an ARN names (by the id after its last `/`).
+fn tags_of<'w>(world: &'w mut World, arn: &str) -> Result<&'w mut BTreeMap<String, String>, ApiError> {
+    let id = arn.rsplit('/').next().unwrap_or_default();
+    if let Some(environment) = world.environments.get_mut(id) {
+        return Ok(&mut environment.tags);
+    }
+    world.devices.get_mut(id).map(|d| &mut d.tags).ok_or_else(|| not_found("resource", arn))
 }
 
 /// One page of a list, rendering only the items on it.

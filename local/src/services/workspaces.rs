@@ -5,6 +5,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::world::{Pending, World, durations};
 use chrono::Duration;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
 pub const CODES: Codes =
     Codes { validation: "InvalidParameterValuesException", invalid_state: "InvalidResourceStateException" };
@@ -27,6 +28,8 @@ pub fn handle(world: &mut World, operation: &str, input: &Value) -> ApiResult {
         "RebuildWorkspaces" => rebuild(world, input),
         "ModifyWorkspaceState" => modify_state(world, input),
         "DescribeTags" => describe_tags(world, input),
+        "CreateTags" => create_tags(world, input),
+        "DeleteTags" => delete_tags(world, input),
         other => Err(ApiError::invalid(
             "UnknownOperationException",
             format!("the simulator does not implement WorkSpaces {other}"),
@@ -378,15 +381,44 @@ fn modify_state(world: &mut World, input: &Value) -> ApiResult {
     Ok(json!({}))
 }
 
-fn describe_tags(world: &mut World, input: &Value) -> ApiResult {
+/// The tags of the WorkSpace or pool `ResourceId` names.
+fn tags_of<'w>(world: &'w mut World, input: &Value) -> Result<&'w mut BTreeMap<String, String>, ApiError> {
     let id = required_str(input, "ResourceId", CODES)?;
-    let tags = if let Some(w) = world.workspaces.get(id) {
-        &w.tags
-    } else if let Some(p) = world.pools.get(id) {
-        &p.tags
-    } else {
-        return Err(ApiError::not_found(format!("The resource {id} was not found.")));
-    };
-    let list: Vec<Value> = tags.iter().map(|(k, v)| json!({ "Key": k, "Value": v })).collect();
+    if let Some(workspace) = world.workspaces.get_mut(id) {
+        return Ok(&mut workspace.tags);
+    }
+    match world.pools.get_mut(id) {
+        Some(pool) => Ok(&mut pool.tags),
+        None => Err(ApiError::not_found(format!("The resource {id} was not found."))),
+    }
+}
+
+fn describe_tags(world: &mut World, input: &Value) -> ApiResult {
+    let list: Vec<Value> = tags_of(world, input)?.iter().map(|(k, v)| json!({ "Key": k, "Value": v })).collect();
     Ok(json!({ "TagList": list }))
+}
+
+/// `CreateTags`: `Tags` (`[{Key, Value}]`, required) added to or overwriting the resource's.
+fn create_tags(world: &mut World, input: &Value) -> ApiResult {
+    let tags: Vec<(String, String)> = input
+        .get("Tags")
+        .and_then(Value::as_array)
+        .map(|tags| {
+            tags.iter()
+                .filter_map(|t| {
+                    let key = t.get("Key").and_then(Value::as_str)?;
+                    Some((key.to_owned(), t.get("Value").and_then(Value::as_str).unwrap_or_default().to_owned()))
+                })
+                .collect()
+        })
+        .filter(|tags: &Vec<(String, String)>| !tags.is_empty())
+        .ok_or_else(|| ApiError::invalid(CODES.validation, "Tags must name at least one tag with a Key"))?;
+    tags_of(world, input)?.extend(tags);
+    Ok(json!({}))
+}
+
+/// `DeleteTags`: the `TagKeys` (required) removed from the resource; keys it does not carry are ignored.
+fn delete_tags(world: &mut World, input: &Value) -> ApiResult {
+    let keys = super::tag_keys(input, CODES)?;
+    super::remove_tags(tags_of(world, input)?, keys)
 }

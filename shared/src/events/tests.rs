@@ -168,3 +168,55 @@ fn cloudtrail_rules_take_successful_calls_only() {
     let refused = rejected(event);
     assert!(refused.contains("detail.errorCode") && refused.contains("AccessDenied"), "{refused}");
 }
+
+#[test]
+fn tag_changes_name_the_resource_whose_tags_changed() {
+    let call = |event: serde_json::Value| match parse(event) {
+        Ok(Input::CloudTrail(event)) => event.detail.api_call().map_err(|e| e.to_string()),
+        other => Err(format!("not a CloudTrail call: {other:?}")),
+    };
+    let resource = |kind, id: &str| ResourceRef::new("123456789012", "eu-central-1", kind, id).ok();
+    let fleet_arn = "arn:aws:appstream:eu-central-1:123456789012:fleet/sales-fleet";
+    assert_eq!(
+        call(sample("cloudtrail-tag-resource-fleet.json")),
+        Ok(ApiCall::TagsChanged { named: fleet_arn.into(), resource: resource(ResourceKind::Fleet, "sales-fleet") })
+    );
+    assert_eq!(
+        call(sample("cloudtrail-create-tags-pool.json")),
+        Ok(ApiCall::TagsChanged {
+            named: "wspool-1a2b3c4d5".into(),
+            resource: resource(ResourceKind::WorkspacesPool, "wspool-1a2b3c4d5")
+        })
+    );
+    assert_eq!(
+        call(sample("cloudtrail-tag-resource-environment.json")),
+        Ok(ApiCall::TagsChanged {
+            named: "arn:aws:thinclient:eu-central-1:123456789012:environment/envcanary01".into(),
+            resource: resource(ResourceKind::Environment, "envcanary01")
+        })
+    );
+    // an UntagResource of a builder; of a stack (no kind of ours); DeleteTags of a WorkSpace; an id of no known kind
+    let mut untag = sample("cloudtrail-tag-resource-fleet.json");
+    untag["detail"]["eventName"] = serde_json::json!("UntagResource");
+    untag["detail"]["requestParameters"] = serde_json::json!({
+        "resourceArn": "arn:aws:appstream:eu-central-1:123456789012:image-builder/golden-builder",
+        "tagKeys": ["autopilot/skip"]
+    });
+    let builder = resource(ResourceKind::ImageBuilder, "golden-builder");
+    assert!(matches!(call(untag.clone()), Ok(ApiCall::TagsChanged { resource, .. }) if resource == builder));
+    untag["detail"]["requestParameters"]["resourceArn"] =
+        serde_json::json!("arn:aws:appstream:eu-central-1:123456789012:stack/sales");
+    assert!(matches!(call(untag.clone()), Ok(ApiCall::TagsChanged { resource: None, .. })));
+    let mut delete = sample("cloudtrail-create-tags-pool.json");
+    delete["detail"]["eventName"] = serde_json::json!("DeleteTags");
+    delete["detail"]["requestParameters"] = serde_json::json!({ "resourceId": "ws-a1b2c3d4e", "tagKeys": ["owner"] });
+    let workspace = resource(ResourceKind::Workspace, "ws-a1b2c3d4e");
+    assert!(matches!(call(delete.clone()), Ok(ApiCall::TagsChanged { resource, .. }) if resource == workspace));
+    delete["detail"]["requestParameters"]["resourceId"] = serde_json::json!("wsb-0123456");
+    assert!(matches!(call(delete), Ok(ApiCall::TagsChanged { resource: None, .. })));
+    // the ARN is required, and bounded like every name
+    untag["detail"]["requestParameters"] = serde_json::json!({ "tagKeys": ["x"] });
+    assert_eq!(rejected(untag.clone()), "invalid event: detail.requestParameters: missing field `resourceArn`");
+    untag["detail"]["requestParameters"] = serde_json::json!({ "resourceArn": format!("arn:{}", "x".repeat(2000)) });
+    assert!(rejected(untag).starts_with("invalid event: detail.requestParameters.resourceArn:"));
+}

@@ -1,7 +1,7 @@
 //! The ledger's key schema, in one place (DESIGN §4): attribute names, the secondary index and how every
 //! item kind builds its `pk`/`sk`. `template.yaml`, the local tool and the tests all use these.
 
-use crate::resource::ResourceRef;
+use crate::resource::{ResourceKind, ResourceRef};
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use sha2::{Digest, Sha256};
 
@@ -91,6 +91,26 @@ pub fn audit_resource(resource_key: &str) -> String {
     format!("AUDITRES#{resource_key}")
 }
 
+/// Partition of the cached tags of one resource kind (`TAGS#fleet`): a tick loads a kind's entries with one
+/// paginated Query.
+pub fn tag_cache(kind: ResourceKind) -> String {
+    format!("TAGS#{}", kind.as_str())
+}
+
+/// A resource's cached tags: `<resource key>#READ` in its kind's partition.
+pub fn cached_tags(resource: &ResourceRef) -> Key {
+    Key { pk: tag_cache(resource.kind()), sk: format!("{}#{TAGS_READ}", resource.key()) }
+}
+
+/// When a resource's tags last changed (a tag-change event): `<resource key>#CHANGED`, beside its entry.
+pub fn tags_changed(resource: &ResourceRef) -> Key {
+    Key { pk: tag_cache(resource.kind()), sk: format!("{}#{TAGS_CHANGED}", resource.key()) }
+}
+
+/// The sort-key suffixes of the two tag-cache items.
+pub const TAGS_READ: &str = "READ";
+pub const TAGS_CHANGED: &str = "CHANGED";
+
 /// Config document partition and version sort keys (`v000001`, …; zero-padded so they sort).
 pub const CONFIG_PK: &str = "CONFIG";
 
@@ -101,7 +121,6 @@ pub fn config_version(version: u32) -> Key {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resource::ResourceKind;
     use chrono::TimeZone;
 
     #[test]
@@ -117,5 +136,8 @@ mod tests {
         assert_eq!(day.pk, "AUDIT#2026-11-21");
         assert_eq!(day.sk, "2026-11-21T06:00:00.000Z#appstream#123456789012#us-east-1#fleet#sales#UpdateFleet#evt-1");
         assert_eq!(by_resource.pk, "AUDITRES#appstream#123456789012#us-east-1#fleet#sales");
+        assert_eq!(cached_tags(&fleet).pk, "TAGS#fleet");
+        assert_eq!(cached_tags(&fleet).sk, "appstream#123456789012#us-east-1#fleet#sales#READ");
+        assert_eq!(tags_changed(&fleet).sk, "appstream#123456789012#us-east-1#fleet#sales#CHANGED");
     }
 }

@@ -6,7 +6,8 @@
 //! - [`lease`]: one worker per scope, with fencing tokens;
 //! - [`state`]: versioned resource state (optimistic concurrency, optionally fenced);
 //! - [`audit`]: append-only decision records, by day and by resource;
-//! - [`config`]: policy document versions.
+//! - [`config`]: policy document versions;
+//! - [`tags`]: the tag cache (`TAGS#<kind>`), invalidated by tag-change events.
 //!
 //! Items are converted with `serde_dynamo`; the only hand-built attribute values are the small expression
 //! values next to the expressions that use them.
@@ -18,6 +19,7 @@ pub mod keys;
 pub mod lease;
 pub mod state;
 pub mod table;
+pub mod tags;
 
 use crate::error::{Classify, ErrorClass};
 use aws_sdk_dynamodb::Client;
