@@ -5,8 +5,10 @@
 //!
 //! Building clients does no network IO, so it is safe in a Lambda's init phase.
 
+use crate::pacing::Pacer;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
     BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextMut, InterceptorContext,
@@ -74,22 +76,37 @@ impl AwsClients {
         Self::from_sdk_config(&load_sdk_config().await)
     }
 
-    /// Builds every client from one configuration.
+    /// Builds every client from one configuration, all sending through one [`Pacer`] (each operation at the
+    /// rate its service allows; see [`crate::pacing`]) over the configuration's HTTP client (the SDK's default
+    /// HTTPS client when it names none).
     pub fn from_sdk_config(config: &SdkConfig) -> Self {
+        let pacer = Pacer::new();
+        let http = config.http_client().unwrap_or_else(default_https_client);
+        let config = config.to_builder().http_client(pacer.http_client(http)).build();
+        let config = &config;
+        macro_rules! built {
+            ($sdk:ident) => {
+                $sdk::Client::from_conf(
+                    $sdk::config::Builder::from(config).retry_classifier(pacer.classifier()).build(),
+                )
+            };
+        }
         let thinclient = aws_sdk_workspacesthinclient::config::Builder::from(config)
             .interceptor(StripHostPrefixForCustomEndpoint)
+            .retry_classifier(pacer.classifier())
             .build();
         Self {
-            workspaces: aws_sdk_workspaces::Client::new(config),
-            autoscaling: aws_sdk_applicationautoscaling::Client::new(config),
+            workspaces: built!(aws_sdk_workspaces),
+            autoscaling: built!(aws_sdk_applicationautoscaling),
             appstream: aws_sdk_appstream::Client::from_conf(
                 aws_sdk_appstream::config::Builder::from(config)
                     .retry_classifier(AppStreamRequestLimitExceeded)
+                    .retry_classifier(pacer.classifier())
                     .build(),
             ),
             thinclient: aws_sdk_workspacesthinclient::Client::from_conf(thinclient),
-            dynamodb: aws_sdk_dynamodb::Client::new(config),
-            eventbridge: aws_sdk_eventbridge::Client::new(config),
+            dynamodb: built!(aws_sdk_dynamodb),
+            eventbridge: built!(aws_sdk_eventbridge),
         }
     }
 
@@ -129,6 +146,22 @@ impl AwsClients {
             eventbridge: rebuilt!(aws_sdk_eventbridge, self.eventbridge),
         }
     }
+}
+
+/// The SDK's default HTTPS client (hyper 1, rustls with aws-lc, proxy settings from the environment), built
+/// explicitly so that the [`Pacer`] can wrap it. No IO until the first request.
+fn default_https_client() -> SharedHttpClient {
+    use aws_smithy_http_client::{Builder, ConnectorBuilder, proxy::ProxyConfig, tls};
+    Builder::new().build_with_connector_fn(move |settings, runtime_components| {
+        let mut connector =
+            ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = runtime_components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
 }
 
 /// Whether an operation only reads (its name starts with `Describe`, `List` or `Get`).

@@ -8,6 +8,7 @@
 //! - [`clock`]: system and virtual clocks.
 //! - [`error`]: error classes and their mapping to Lambda diagnostics.
 //! - [`effect`]: one side effect exactly once (idempotency, dry-run, audit) and outcome events.
+//! - [`pacing`]: each AWS operation sent at the rate its service allows (learnt from throttling).
 //! - [`lookups`]: per-resource look-ups several functions need (tags).
 //! - [`runtime`]: configuration, dependencies, policy loading, the function lease and the Lambda entry point.
 //! - [`support`]: AWS's announced end-of-support dates and the warnings operators see.
@@ -19,6 +20,7 @@ pub mod error;
 pub mod events;
 pub mod ledger;
 pub mod lookups;
+pub mod pacing;
 pub mod policy;
 pub mod resource;
 pub mod runtime;

@@ -115,58 +115,67 @@ pub async fn act(
     decisions: &[Decision],
     stored: &BTreeMap<String, Versioned<Memory>>,
 ) -> Result<Vec<ActionReport>, ActError> {
-    let mut reports = Vec::new();
-    for decision in decisions {
-        let key = decision.resource.key();
-        let previous = stored.get(&key);
-        let report = |result: &str, error: Option<String>| ActionReport {
-            resource: key.clone(),
-            name: decision.name.clone(),
-            outcome: decision.outcome.clone(),
-            reason: decision.reason.clone(),
-            result: result.to_owned(),
-            error,
-        };
-        let Outcome::Act(action) = decision.outcome else {
-            // No action; keep the memory (idle clock, manual change) if it changed.
-            if previous.map(|p| &p.state) != Some(&decision.memory) {
-                save_memory(ctx, decision, previous).await?;
-            }
-            reports.push(report("not-acted", None));
-            continue;
-        };
-        let name = action_name(decision.kind, action);
-        let effect = Effect {
-            ledger: ctx.ledger,
-            key: IdempotencyKey::new(ctx.function, format!("{key}#{}", ctx.epoch)),
-            payload: &action,
-            audit: AuditRecord {
-                at: ctx.now,
-                function: ctx.function.to_owned(),
-                resource: key.clone(),
-                action: name.to_owned(),
-                outcome: AuditOutcome::DryRun,
-                reason: decision.reason.clone(),
-                correlation_id: ctx.correlation_id.to_owned(),
-                details: serde_json::json!({ "action": action, "epoch": ctx.epoch, "name": decision.name }),
-            },
-            dry_run: ctx.dry_run,
-            now: ctx.now,
-            remaining: ctx.remaining,
-            fence: Some(ctx.fence),
-        };
-        let performed = perform_once(
-            effect,
-            async || call(ctx.aws, decision, action).await.map_err(CallError::Failed),
-            async || save_memory(ctx, decision, previous).await,
-        )
-        .await?;
-        if let Performed::Failed(error) = &performed {
-            announce_failure(ctx, decision, name, error).await;
+    // One lane per operation: a paced UpdateFleet never holds up the pools' updates (`pacing::in_lanes`).
+    let lane = |decision: &Decision| match decision.outcome {
+        Outcome::Act(action) => action_name(decision.kind, action),
+        _ => "memory",
+    };
+    autopilot_shared::pacing::in_lanes(decisions, lane, |decision| act_on(ctx, decision, stored)).await
+}
+
+/// One decision: its action exactly once (or its memory kept), and its report.
+async fn act_on(
+    ctx: &ActContext<'_>,
+    decision: &Decision,
+    stored: &BTreeMap<String, Versioned<Memory>>,
+) -> Result<ActionReport, ActError> {
+    let key = decision.resource.key();
+    let previous = stored.get(&key);
+    let report = |result: &str, error: Option<String>| ActionReport {
+        resource: key.clone(),
+        name: decision.name.clone(),
+        outcome: decision.outcome.clone(),
+        reason: decision.reason.clone(),
+        result: result.to_owned(),
+        error,
+    };
+    let Outcome::Act(action) = decision.outcome else {
+        // No action; keep the memory (idle clock, manual change) if it changed.
+        if previous.map(|p| &p.state) != Some(&decision.memory) {
+            save_memory(ctx, decision, previous).await?;
         }
-        reports.push(report(performed.as_str(), performed.detail()));
+        return Ok(report("not-acted", None));
+    };
+    let name = action_name(decision.kind, action);
+    let effect = Effect {
+        ledger: ctx.ledger,
+        key: IdempotencyKey::new(ctx.function, format!("{key}#{}", ctx.epoch)),
+        payload: &action,
+        audit: AuditRecord {
+            at: ctx.now,
+            function: ctx.function.to_owned(),
+            resource: key.clone(),
+            action: name.to_owned(),
+            outcome: AuditOutcome::DryRun,
+            reason: decision.reason.clone(),
+            correlation_id: ctx.correlation_id.to_owned(),
+            details: serde_json::json!({ "action": action, "epoch": ctx.epoch, "name": decision.name }),
+        },
+        dry_run: ctx.dry_run,
+        now: ctx.now,
+        remaining: ctx.remaining,
+        fence: Some(ctx.fence),
+    };
+    let performed = perform_once(
+        effect,
+        async || call(ctx.aws, decision, action).await.map_err(CallError::Failed),
+        async || save_memory(ctx, decision, previous).await,
+    )
+    .await?;
+    if let Performed::Failed(error) = &performed {
+        announce_failure(ctx, decision, name, error).await;
     }
-    Ok(reports)
+    Ok(report(performed.as_str(), performed.detail()))
 }
 
 async fn save_memory(

@@ -59,7 +59,12 @@ pub async fn observe(
     let count = || calls.fetch_add(1, Ordering::Relaxed);
     let mut seen = Seen::default();
 
-    if scope.wants_workspaces() {
+    // The four services are listed side by side (each at its own pace).
+    let observe_workspaces = async {
+        let mut workspaces_seen: Vec<_> = Vec::new();
+        if !scope.wants_workspaces() {
+            return Ok::<_, ObserveError>(workspaces_seen);
+        }
         let directory = match scope {
             Scope::Directory(directory) => Some(directory.clone()),
             Scope::Workspace(id) => {
@@ -112,7 +117,7 @@ pub async fn observe(
                 tracing::warn!(%id, "WorkSpace with an unusable id: not touched");
                 continue;
             };
-            seen.workspaces.push(SeenWorkspace {
+            workspaces_seen.push(SeenWorkspace {
                 resource,
                 id: id.to_owned(),
                 directory_id: workspace.directory_id().unwrap_or_default().to_owned(),
@@ -122,22 +127,22 @@ pub async fn observe(
                 connected: None,
             });
         }
-        let look_up: Vec<usize> = (0..seen.workspaces.len())
-            .filter(|&i| in_trouble(&seen.workspaces[i].state) || requested == Some(seen.workspaces[i].id.as_str()))
+        let look_up: Vec<usize> = (0..workspaces_seen.len())
+            .filter(|&i| in_trouble(&workspaces_seen[i].state) || requested == Some(workspaces_seen[i].id.as_str()))
             .collect();
         let tags: Vec<(usize, BTreeMap<String, String>)> = futures::stream::iter(look_up.iter().copied())
             .map(|index| {
                 count();
-                let id = seen.workspaces[index].id.clone();
+                let id = workspaces_seen[index].id.clone();
                 async move { Ok::<_, ObserveError>((index, workspaces_tags(aws, &id, "WorkSpace tags").await?)) }
             })
             .buffer_unordered(CONCURRENCY)
             .try_collect()
             .await?;
         for (index, tags) in tags {
-            seen.workspaces[index].tags = tags;
+            workspaces_seen[index].tags = tags;
         }
-        let ids: Vec<String> = look_up.iter().map(|&i| seen.workspaces[i].id.clone()).collect();
+        let ids: Vec<String> = look_up.iter().map(|&i| workspaces_seen[i].id.clone()).collect();
         let mut connected = BTreeMap::new();
         for chunk in ids.chunks(BATCH) {
             count();
@@ -160,12 +165,17 @@ pub async fn observe(
                 }
             }
         }
-        for workspace in &mut seen.workspaces {
+        for workspace in &mut workspaces_seen {
             workspace.connected = connected.get(&workspace.id).copied().flatten();
         }
-    }
 
-    if matches!(scope, Scope::All | Scope::Pool(_)) {
+        Ok(workspaces_seen)
+    };
+    let observe_pools = async {
+        let mut pools_seen: Vec<_> = Vec::new();
+        if !matches!(scope, Scope::All | Scope::Pool(_)) {
+            return Ok::<_, ObserveError>(pools_seen);
+        }
         let pool_id = match scope {
             Scope::Pool(id) => Some(id.as_str()),
             _ => None,
@@ -186,7 +196,7 @@ pub async fn observe(
                     )
                 })
                 .collect();
-            seen.pools.push(SeenResource {
+            pools_seen.push(SeenResource {
                 resource,
                 name: pool.pool_id().to_owned(),
                 state: pool.state().as_str().to_owned(),
@@ -194,22 +204,27 @@ pub async fn observe(
                 tags: BTreeMap::new(),
             });
         }
-        let troubled: Vec<usize> = (0..seen.pools.len()).filter(|&i| !seen.pools[i].errors.is_empty()).collect();
+        let troubled: Vec<usize> = (0..pools_seen.len()).filter(|&i| !pools_seen[i].errors.is_empty()).collect();
         let tags: Vec<(usize, BTreeMap<String, String>)> = futures::stream::iter(troubled)
             .map(|index| {
                 count();
-                let id = seen.pools[index].name.clone();
+                let id = pools_seen[index].name.clone();
                 async move { Ok::<_, ObserveError>((index, workspaces_tags(aws, &id, "pool tags").await?)) }
             })
             .buffer_unordered(CONCURRENCY)
             .try_collect()
             .await?;
         for (index, tags) in tags {
-            seen.pools[index].tags = tags;
+            pools_seen[index].tags = tags;
         }
-    }
 
-    if matches!(scope, Scope::All | Scope::Fleet(_)) {
+        Ok(pools_seen)
+    };
+    let observe_fleets = async {
+        let mut fleets_seen: Vec<_> = Vec::new();
+        if !matches!(scope, Scope::All | Scope::Fleet(_)) {
+            return Ok::<_, ObserveError>(fleets_seen);
+        }
         let name = match scope {
             Scope::Fleet(name) => Some(name.as_str()),
             _ => None,
@@ -230,7 +245,7 @@ pub async fn observe(
                 })
                 .collect();
             arns.push(fleet.arn().unwrap_or_default().to_owned());
-            seen.fleets.push(SeenResource {
+            fleets_seen.push(SeenResource {
                 resource,
                 name,
                 state: fleet.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
@@ -238,11 +253,16 @@ pub async fn observe(
                 tags: BTreeMap::new(),
             });
         }
-        let troubled: Vec<usize> = (0..seen.fleets.len()).filter(|&i| !seen.fleets[i].errors.is_empty()).collect();
-        seen.fleets = with_appstream_tags(aws, seen.fleets, &arns, &troubled, &count, "fleet tags").await?;
-    }
+        let troubled: Vec<usize> = (0..fleets_seen.len()).filter(|&i| !fleets_seen[i].errors.is_empty()).collect();
+        fleets_seen = with_appstream_tags(aws, fleets_seen, &arns, &troubled, &count, "fleet tags").await?;
 
-    if matches!(scope, Scope::All | Scope::Builder(_)) {
+        Ok(fleets_seen)
+    };
+    let observe_builders = async {
+        let mut builders_seen: Vec<_> = Vec::new();
+        if !matches!(scope, Scope::All | Scope::Builder(_)) {
+            return Ok::<_, ObserveError>(builders_seen);
+        }
         let name = match scope {
             Scope::Builder(name) => Some(name.as_str()),
             _ => None,
@@ -255,7 +275,7 @@ pub async fn observe(
                 continue;
             };
             arns.push(builder.arn().unwrap_or_default().to_owned());
-            seen.builders.push(SeenResource {
+            builders_seen.push(SeenResource {
                 resource,
                 name,
                 state: builder.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
@@ -269,9 +289,17 @@ pub async fn observe(
                 tags: BTreeMap::new(),
             });
         }
-        let troubled: Vec<usize> = (0..seen.builders.len()).filter(|&i| seen.builders[i].state == "FAILED").collect();
-        seen.builders = with_appstream_tags(aws, seen.builders, &arns, &troubled, &count, "image builder tags").await?;
-    }
+        let troubled: Vec<usize> = (0..builders_seen.len()).filter(|&i| builders_seen[i].state == "FAILED").collect();
+        builders_seen = with_appstream_tags(aws, builders_seen, &arns, &troubled, &count, "image builder tags").await?;
+
+        Ok(builders_seen)
+    };
+    let (workspaces, pools, fleets, builders) =
+        futures::try_join!(observe_workspaces, observe_pools, observe_fleets, observe_builders)?;
+    seen.workspaces = workspaces;
+    seen.pools = pools;
+    seen.fleets = fleets;
+    seen.builders = builders;
 
     Ok(Observation { seen, api_calls: calls.into_inner() })
 }

@@ -18,6 +18,11 @@ pub struct Versioned<T> {
     pub state: T,
 }
 
+/// Keys per `BatchGetItem` (DynamoDB's maximum).
+pub const BATCH_GET: usize = 100;
+/// Rounds of a batch before unprocessed keys are an error.
+const BATCH_ROUNDS: usize = 5;
+
 fn found_version(item: Option<&Item>) -> Option<u64> {
     item.and_then(|item| number(item, "version")).and_then(|v| u64::try_from(v).ok())
 }
@@ -29,6 +34,59 @@ impl Ledger {
         resource: &ResourceRef,
     ) -> Result<Option<Versioned<T>>, LedgerError> {
         self.get_versioned(&keys::resource_state(resource)).await
+    }
+
+    /// Reads the states of many resources (strongly consistent), keyed by [`ResourceRef::key`]: one
+    /// `BatchGetItem` per [`BATCH_GET`] resources instead of a `GetItem` each. Keys DynamoDB leaves unprocessed
+    /// (throttling) are asked again, a bounded number of times.
+    pub async fn get_states<T: DeserializeOwned>(
+        &self,
+        resources: &[ResourceRef],
+    ) -> Result<std::collections::BTreeMap<String, Versioned<T>>, LedgerError> {
+        let mut found = std::collections::BTreeMap::new();
+        let by_pk: std::collections::BTreeMap<String, (String, Key)> = resources
+            .iter()
+            .map(|r| {
+                let key = keys::resource_state(r);
+                (key.pk.clone(), (r.key(), key))
+            })
+            .collect();
+        for chunk in resources.chunks(BATCH_GET) {
+            let mut wanted: Vec<std::collections::HashMap<String, AttributeValue>> =
+                chunk.iter().map(|r| super::key_item(&keys::resource_state(r))).collect();
+            for _ in 0..BATCH_ROUNDS {
+                if wanted.is_empty() {
+                    break;
+                }
+                let request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut wanted)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| LedgerError::Unavailable { operation: "BatchGetItem", message: e.to_string() })?;
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| LedgerError::unavailable("BatchGetItem state", &e))?;
+                for item in output.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                    let pk = item.get(keys::PK).and_then(|v| v.as_s().ok());
+                    if let Some((resource, key)) = pk.and_then(|pk| by_pk.get(pk)) {
+                        found.insert(resource.clone(), versioned_from_item(key, item)?);
+                    }
+                }
+                wanted =
+                    output.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
+            }
+            if !wanted.is_empty() {
+                return Err(LedgerError::Unavailable {
+                    operation: "BatchGetItem",
+                    message: format!("{} keys still unprocessed after {BATCH_ROUNDS} rounds", wanted.len()),
+                });
+            }
+        }
+        Ok(found)
     }
 
     /// Writes a resource's state. `expected`: `None` = must not exist yet, `Some(v)` = must be at version v.
