@@ -6,8 +6,10 @@
 //! - [`services`]: the operations; [`server`]: protocols, faults, admin API; [`wire`]: CBOR ↔ JSON;
 //! - [`people`]: simulated administrators working on image builders;
 //! - [`functions`]: the five functions invoked in-process; [`operate`]: the operator commands;
-//! - [`calllog`]: the record of every call; [`dynamo`]: the embedded DynamoDB; [`generate`]: large estates.
+//! - [`calllog`]: the record of every call; [`dynamo`]: the embedded DynamoDB; [`generate`]: large estates;
+//! - [`runtime_api`]: a local Lambda Runtime API that runs the functions' release binaries as Lambda does.
 
+pub mod bench;
 pub mod calllog;
 pub mod chaos;
 pub mod dynamo;
@@ -19,6 +21,7 @@ pub mod health;
 pub mod operate;
 pub mod people;
 pub mod rng;
+pub mod runtime_api;
 pub mod samples;
 pub mod server;
 pub mod services;
@@ -50,8 +53,9 @@ pub fn tick_event(schedule: &str, at: chrono::DateTime<chrono::Utc>) -> serde_js
     })
 }
 
-/// A CloudTrail `AWS API Call via CloudTrail` event for an AppStream or WorkSpaces call (by its name) made by
-/// `actor` (an assumed-role ARN) at `at`, as EventBridge delivers it.
+/// A CloudTrail `AWS API Call via CloudTrail` event for an AppStream, WorkSpaces or Thin Client call made by
+/// `actor` (an assumed-role ARN) at `at`, as EventBridge delivers it. The service is the call's (by its name; a
+/// `TagResource` / `UntagResource` by the service its `resourceArn` names).
 pub fn cloudtrail_event(
     event_name: &str,
     request_parameters: serde_json::Value,
@@ -61,7 +65,15 @@ pub fn cloudtrail_event(
     let time = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let id = format!("ct-{event_name}-{}-{}", at.timestamp(), request_parameters);
     let id = autopilot_shared::ledger::keys::sha256_hex(id.as_bytes())[..32].to_owned();
-    let service = if event_name.contains("Workspace") { "workspaces" } else { "appstream" };
+    let arn_service = request_parameters.get("resourceArn").and_then(serde_json::Value::as_str).and_then(|arn| {
+        arn.split(':').nth(2).filter(|service| ["appstream", "thinclient", "workspaces"].contains(service))
+    });
+    let service = match (event_name, arn_service) {
+        ("TagResource" | "UntagResource", Some(service)) => service,
+        ("CreateTags" | "DeleteTags", _) => "workspaces",
+        (name, _) if name.contains("Workspace") => "workspaces",
+        _ => "appstream",
+    };
     serde_json::json!({
         "version": "0",
         "id": id,

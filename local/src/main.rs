@@ -123,6 +123,32 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Performance figures (release build): API calls per tick against their lower bound, wall time at the
+    /// services' rate limits against the bound those imply, CPU per 1,000 resources, cold start, peak memory,
+    /// zip sizes and the demo's wall time, on generated estates; prints a table and writes `--out`.
+    Bench {
+        /// Estate sizes (pools + fleets; builders, exports, environments, devices and WorkSpaces in proportion)
+        /// of the call and CPU figures.
+        #[arg(long, value_delimiter = ',', default_value = "100,1000,10000")]
+        sizes: Vec<u32>,
+        /// Estate size of the runs at the rate limits (0 skips them).
+        #[arg(long, default_value_t = 1000)]
+        throughput_size: u32,
+        /// Spawns of each function binary for the cold start (0 skips cold start and peak memory).
+        #[arg(long, default_value_t = 20)]
+        spawns: usize,
+        /// Estate size of the peak-memory tick.
+        #[arg(long, default_value_t = 10000)]
+        memory_size: u32,
+        /// Skip timing `autopilot demo`.
+        #[arg(long)]
+        no_demo: bool,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Where the results go.
+        #[arg(long, default_value = "bench/results.json")]
+        out: PathBuf,
+    },
     /// Read the audit trail from the ledger, oldest first.
     Audit {
         #[arg(long, env = "AUTOPILOT_TABLE")]
@@ -237,6 +263,25 @@ async fn run(cli: Cli) -> Result<(), String> {
                 autopilot_local::chaos::run(&autopilot_local::chaos::Options { crash_every, cases, seed }).await?;
             println!("{table}");
             if held { Ok(()) } else { Err("an experiment did not hold (FAILED rows above)".into()) }
+        }
+        Command::Bench { sizes, throughput_size, spawns, memory_size, no_demo, seed, out } => {
+            use autopilot_local::bench;
+            let options =
+                bench::Options { sizes, throughput_size, spawns, memory_size, demo: !no_demo, seed, out: out.clone() };
+            let results = bench::run(&options).await?;
+            print!("{}", bench::render(&results));
+            if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            }
+            let json = serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?;
+            std::fs::write(&out, json + "\n").map_err(|e| format!("{}: {e}", out.display()))?;
+            println!("written to {}", out.display());
+            let failures = bench::failures(&results);
+            if failures.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{} figure(s) missed their goal: {}", failures.len(), failures.join("; ")))
+            }
         }
         Command::Demo { out, seed } => {
             std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;

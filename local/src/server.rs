@@ -101,6 +101,16 @@ impl Simulator {
         self.lock().log.clone()
     }
 
+    /// How many calls have been answered so far.
+    pub fn call_count(&self) -> usize {
+        self.lock().log.len()
+    }
+
+    /// The calls answered after the first `from`.
+    pub fn calls_since(&self, from: usize) -> Vec<CallRecord> {
+        self.lock().log.get(from..).map(<[CallRecord]>::to_vec).unwrap_or_default()
+    }
+
     /// The HTTP router serving every simulated service and the admin API.
     pub fn router(&self) -> Router {
         Router::new().fallback(dispatch).with_state(self.clone())

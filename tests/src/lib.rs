@@ -4,7 +4,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test harness: a failed set-up is a failed test
 
-pub mod runtime_api;
+pub use autopilot_local::runtime_api;
 
 use autopilot_local::LocalEstate;
 use autopilot_local::estate::Estate;

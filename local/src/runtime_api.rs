@@ -7,7 +7,7 @@
 //!
 //! ```no_run
 //! # async fn example(binary: &std::path::Path) -> Result<(), String> {
-//! use autopilot_tests::runtime_api::{Program, RuntimeApi};
+//! use autopilot_local::runtime_api::{Program, RuntimeApi};
 //! let api = RuntimeApi::start().await?;
 //! let program = Program::native(binary);
 //! let mut process = api.spawn_function(&program, "pool-scaler", Vec::new()).map_err(|e| e.to_string())?;
@@ -41,6 +41,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 /// The account in the invoked function ARN.
 const ACCOUNT: &str = "123456789012";
+
+/// Lambda's limit on an invocation's response payload (6 MB).
+pub const RESPONSE_LIMIT: usize = 6 * 1024 * 1024;
 
 /// How long [`RuntimeApi::invoke`] waits past the deadline before it gives up on an answer.
 const GRACE: Duration = Duration::from_secs(5);
@@ -229,6 +232,9 @@ impl RuntimeApi {
             .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
             .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
             .route("/2018-06-01/runtime/init/error", post(init_error))
+            // Lambda takes responses up to its invocation payload limit; axum's default (2 MB) would turn a
+            // large report into a lost answer.
+            .layer(axum::extract::DefaultBodyLimit::max(RESPONSE_LIMIT))
             .with_state(Arc::clone(&shared));
         let addr = SocketAddr::from(([127, 0, 0, 1], 0));
         let listener =
@@ -241,7 +247,7 @@ impl RuntimeApi {
     }
 
     /// Starts `program` as Lambda starts a custom runtime's `bootstrap`: a clean environment with `env` (e.g.
-    /// [`autopilot_local::LocalEstate::env`] and the function's own variables) and the variables Lambda
+    /// [`crate::LocalEstate::env`] and the function's own variables) and the variables Lambda
     /// reserves (`AWS_LAMBDA_RUNTIME_API` pointing here, `AWS_LAMBDA_FUNCTION_NAME` = `function`,
     /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` = 256, `AWS_LAMBDA_FUNCTION_VERSION` = `$LATEST`, log group and
     /// stream, `TZ`). Its standard output and error are collected ([`FunctionProcess::output`]).
