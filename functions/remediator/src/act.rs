@@ -395,3 +395,9 @@ async fn note(ctx: &ActContext<'_>, decision: &Decision) -> Result<Option<&'stat
         Note::Deferred => "deferred",
     }))
 }
+
+impl autopilot_shared::runtime::ReportItem for ActionReport {
+    fn result(&self) -> &str {
+        &self.result
+    }
+}

@@ -81,7 +81,7 @@ pub async fn handle(
     let (api_calls, actions) = result?;
     report.status = "swept".into();
     report.api_calls = api_calls;
-    report.actions = actions;
+    report.set_actions(actions);
     Ok(report)
 }
 
