@@ -8,7 +8,7 @@ use crate::ledger::Ledger;
 use crate::ledger::tags::TagCacheEntry;
 use crate::resource::{ResourceKind, ResourceRef};
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -107,13 +107,12 @@ pub struct TagLookup<T> {
     pub item: T,
 }
 
+/// A resource with its tags: its identity, what the caller carried along, its tags.
+pub type Tagged<T> = (ResourceRef, T, BTreeMap<String, String>);
+
 /// The tags of every one of `wanted` (all of `kind`), in their order, with the tag calls made counted in
-/// `calls`: cached tags where they are fresh ([`crate::ledger::tags`]: tag-change events mark what changed,
-/// and entries are read again after at most a day), the service's per-resource tag call (bounded by
-/// [`CONCURRENCY`]) for the rest, which are then cached. Nothing is acted on without its tags: a cache that
-/// cannot be read means reading every tag; a cache that cannot be written is logged and the tags just read are
-/// used. A failed tag call fails the look-up, after caching what was read before it (a throttled tick leaves less
-/// for the next).
+/// `calls`: [`cached_tags_streamed`], collected. A failed tag call fails the look-up (after caching what was
+/// read before it).
 pub async fn cached_tags<T>(
     aws: &AwsClients,
     ledger: &Ledger,
@@ -121,53 +120,133 @@ pub async fn cached_tags<T>(
     kind: ResourceKind,
     wanted: Vec<TagLookup<T>>,
     calls: &AtomicU32,
-) -> Result<Vec<(ResourceRef, T, BTreeMap<String, String>)>, ObserveError> {
-    let cache = read_cache(ledger, kind, &wanted).await;
-    let mut tags: Vec<Option<BTreeMap<String, String>>> = wanted
-        .iter()
-        .map(|w| cache.get(&w.resource.key()).and_then(|entry| entry.fresh(&w.resource, now)).cloned())
+) -> Result<Vec<Tagged<T>>, ObserveError> {
+    let count = wanted.len();
+    let indexed = wanted
+        .into_iter()
+        .enumerate()
+        .map(|(index, w)| TagLookup { resource: w.resource, target: w.target, item: (index, w.item) })
         .collect();
-    let due: Vec<(usize, &TagLookup<T>)> =
-        wanted.iter().enumerate().filter(|(index, _)| tags[*index].is_none()).collect();
-    metrics::counter!("tags_from_cache").increment((wanted.len() - due.len()) as u64);
-    metrics::counter!("tags_read").increment(due.len() as u64);
-    let what = format!("{} tags", kind.as_str());
-    let mut reads = futures::stream::iter(due)
-        .map(|(index, lookup)| {
-            calls.fetch_add(1, Ordering::Relaxed);
-            let what = what.as_str();
-            async move { read_tags(aws, kind, &lookup.target, what).await.map(|tags| (index, tags)) }
-        })
-        .buffer_unordered(CONCURRENCY);
-    let (mut read, mut failure) = (Vec::new(), None);
-    while let Some(result) = reads.next().await {
-        match result {
-            Ok(found) => read.push(found),
-            Err(error) => {
-                failure = Some(error);
-                break;
+    let mut batches = std::pin::pin!(cached_tags_streamed(aws, ledger, now, kind, indexed, calls));
+    let mut tagged = Vec::with_capacity(count);
+    while let Some(batch) = batches.next().await {
+        tagged.extend(batch?);
+    }
+    tagged.sort_by_key(|(_, (index, _), _)| *index);
+    Ok(tagged.into_iter().map(|(resource, (_, item), tags)| (resource, item, tags)).collect())
+}
+
+/// The tags of every one of `wanted` (all of `kind`) as they become known, so a caller can act on some
+/// resources while the others' tags are still being read; the tag calls made are counted in `calls`. First one
+/// batch of every resource whose cached tags are fresh ([`crate::ledger::tags`]: tag-change events mark what
+/// changed, and entries are read again after at most a day), in `wanted`'s order; then the rest, read with
+/// the service's per-resource tag call (bounded by [`CONCURRENCY`]), in batches as the reads complete. The tags
+/// read are cached [`CACHE_WRITE`] at a time (and the rest at the end). Nothing is acted on without its tags: a
+/// cache that cannot be read means reading every tag; a cache that cannot be written is logged and the tags
+/// just read are used. A failed tag call ends the stream with its error, after caching what was read before it
+/// (a throttled tick leaves less for the next); the reads still in flight are dropped.
+pub fn cached_tags_streamed<'a, T: 'a>(
+    aws: &'a AwsClients,
+    ledger: &'a Ledger,
+    now: DateTime<Utc>,
+    kind: ResourceKind,
+    wanted: Vec<TagLookup<T>>,
+    calls: &'a AtomicU32,
+) -> impl Stream<Item = Result<Vec<Tagged<T>>, ObserveError>> + 'a {
+    futures::stream::once(async move {
+        let cache = read_cache(ledger, kind, &wanted).await;
+        let (mut fresh, mut due) = (Vec::new(), Vec::new());
+        for lookup in wanted {
+            match cache.get(&lookup.resource.key()).and_then(|entry| entry.fresh(&lookup.resource, now)).cloned() {
+                Some(tags) => fresh.push((lookup.resource, lookup.item, tags)),
+                None => due.push(lookup),
             }
         }
-    }
-    drop(reads);
-    if !read.is_empty() {
-        let entries: Vec<(ResourceRef, BTreeMap<String, String>)> =
-            read.iter().map(|(index, found)| (wanted[*index].resource.clone(), found.clone())).collect();
-        if let Err(error) = ledger.put_cached_tags(&entries, now).await {
-            tracing::warn!(%error, kind = kind.as_str(), "tags read but not cached: read again next time");
+        metrics::counter!("tags_from_cache").increment(fresh.len() as u64);
+        metrics::counter!("tags_read").increment(due.len() as u64);
+        let reads = futures::stream::iter(due)
+            .map(move |lookup| {
+                calls.fetch_add(1, Ordering::Relaxed);
+                async move {
+                    let what = format!("{} tags", kind.as_str());
+                    read_tags(aws, kind, &lookup.target, &what).await.map(|tags| (lookup, tags))
+                }
+            })
+            .buffer_unordered(CONCURRENCY)
+            .ready_chunks(CONCURRENCY);
+        let fresh = Some(fresh).filter(|fresh| !fresh.is_empty()).map(Ok);
+        let reading = Reading { reads: Some(Box::pin(reads)), unsaved: Vec::new() };
+        let read = futures::stream::unfold(reading, move |reading| reading.next_batch(ledger, kind, now));
+        futures::stream::iter(fresh).chain(read)
+    })
+    .flatten()
+}
+
+/// The tag reads of [`cached_tags_streamed`] under way, and the tags read but not cached yet.
+struct Reading<S> {
+    /// Each item: the reads completed since the last (at most [`CONCURRENCY`]); `None` once one failed.
+    reads: Option<std::pin::Pin<Box<S>>>,
+    unsaved: Vec<(ResourceRef, BTreeMap<String, String>)>,
+}
+
+impl<S, T> Reading<S>
+where
+    S: Stream<Item = Vec<Result<(TagLookup<T>, BTreeMap<String, String>), ObserveError>>>,
+{
+    /// The next batch of resources read (caching whole batches of them), or the first failure (after caching
+    /// everything read); `None` when done.
+    async fn next_batch(
+        mut self,
+        ledger: &Ledger,
+        kind: ResourceKind,
+        now: DateTime<Utc>,
+    ) -> Option<(Result<Vec<Tagged<T>>, ObserveError>, Self)> {
+        let Some(chunk) = self.reads.as_mut()?.next().await else {
+            cache_tags(ledger, kind, now, &mut self.unsaved, 1).await;
+            return None;
+        };
+        let mut batch = Vec::with_capacity(chunk.len());
+        let mut failure = None;
+        for result in chunk {
+            match result {
+                Ok((lookup, tags)) => {
+                    self.unsaved.push((lookup.resource.clone(), tags.clone()));
+                    batch.push((lookup.resource, lookup.item, tags));
+                }
+                Err(error) => failure = failure.or(Some(error)),
+            }
         }
+        if let Some(error) = failure {
+            self.reads = None; // the reads in flight are dropped
+            cache_tags(ledger, kind, now, &mut self.unsaved, 1).await;
+            return Some((Err(error), self));
+        }
+        cache_tags(ledger, kind, now, &mut self.unsaved, CACHE_WRITE).await;
+        Some((Ok(batch), self))
     }
-    if let Some(error) = failure {
-        return Err(error);
+}
+
+/// Tags read are cached this many at a time (one `BatchWriteItem`) while the rest are read.
+pub const CACHE_WRITE: usize = 25;
+
+/// Caches the whole multiples of `at_least` among `unsaved` (a failure is logged: read again next time), and
+/// keeps the rest.
+async fn cache_tags(
+    ledger: &Ledger,
+    kind: ResourceKind,
+    now: DateTime<Utc>,
+    unsaved: &mut Vec<(ResourceRef, BTreeMap<String, String>)>,
+    at_least: usize,
+) {
+    let ready = unsaved.len() / at_least * at_least;
+    if ready == 0 {
+        return;
     }
-    for (index, found) in read {
-        tags[index] = Some(found);
+    let rest = unsaved.split_off(ready);
+    if let Err(error) = ledger.put_cached_tags(unsaved, now).await {
+        tracing::warn!(%error, kind = kind.as_str(), "tags read but not cached: read again next time");
     }
-    Ok(wanted
-        .into_iter()
-        .zip(tags)
-        .map(|(lookup, tags)| (lookup.resource, lookup.item, tags.unwrap_or_default()))
-        .collect())
+    *unsaved = rest;
 }
 
 /// The cache entries of `wanted`, by resource key; none when the cache cannot be read.

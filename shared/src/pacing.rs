@@ -276,7 +276,8 @@ mod tests {
 /// Runs `work` on every item: the items of one lane (same `lane` key, e.g. the operation they call) one after
 /// another in their order, the lanes at the same time — so the pace of one operation never holds up another,
 /// and each resource's calls keep their order. Results come back in the items' order; when a lane fails, the
-/// other lanes still finish (nothing is dropped half-done) and the first error is returned.
+/// other lanes still finish (nothing is dropped half-done) and the first error is returned. The items all known
+/// at once: [`in_lanes_streamed`] over them.
 pub async fn in_lanes<'a, T, K, R, E, Fut>(
     items: &'a [T],
     lane: impl Fn(&T) -> K,
@@ -286,32 +287,72 @@ where
     K: Ord,
     Fut: std::future::Future<Output = Result<R, E>>,
 {
-    let mut lanes: std::collections::BTreeMap<K, Vec<usize>> = std::collections::BTreeMap::new();
-    for (index, item) in items.iter().enumerate() {
-        lanes.entry(lane(item)).or_default().push(index);
-    }
+    in_lanes_streamed(futures::stream::iter(items), |item: &&'a T| lane(item), work).await
+}
+
+/// [`in_lanes`] over items that arrive over time (a reconcile acts on a resource as soon as its tags are
+/// known, while the others' are still being read): a lane starts with its first item, its items run one after
+/// another in their order of arrival, the lanes side by side, while `items` is still read. Results come back
+/// in the order the items arrived. When a lane fails it runs none of its later items; the other lanes, and the
+/// reading of `items`, go on to the end (nothing is dropped half-done); then the error of the earliest-arrived
+/// failed item is returned.
+pub async fn in_lanes_streamed<T, K, R, E, Fut>(
+    items: impl futures::Stream<Item = T>,
+    lane: impl Fn(&T) -> K,
+    work: impl Fn(T) -> Fut,
+) -> Result<Vec<R>, E>
+where
+    K: Ord,
+    Fut: std::future::Future<Output = Result<R, E>>,
+{
+    use futures::StreamExt;
+    use futures::channel::mpsc;
     let work = &work;
-    let finished = futures::future::join_all(lanes.into_values().map(|indices| async move {
-        let mut done = Vec::with_capacity(indices.len());
-        for index in indices {
-            match work(&items[index]).await {
-                Ok(result) => done.push((index, result)),
-                Err(error) => return (done, Some(error)),
-            }
+    // Each lane is a future draining its own queue; the feed starts a lane (sends it to `run`) with its first item.
+    let (start_lane, lanes) = mpsc::unbounded();
+    let feed = async move {
+        let mut queues: std::collections::BTreeMap<K, mpsc::UnboundedSender<(usize, T)>> =
+            std::collections::BTreeMap::new();
+        let mut items = std::pin::pin!(items);
+        let mut arrived = 0;
+        while let Some(item) = items.next().await {
+            let queue = queues.entry(lane(&item)).or_insert_with(|| {
+                let (queue, mut queued) = mpsc::unbounded::<(usize, T)>();
+                let _ = start_lane.unbounded_send(async move {
+                    let mut done = Vec::new();
+                    while let Some((index, item)) = queued.next().await {
+                        match work(item).await {
+                            Ok(result) => done.push((index, result)),
+                            Err(error) => return (done, Some((index, error))),
+                        }
+                    }
+                    (done, None)
+                });
+                queue
+            });
+            // A lane that failed has stopped: the send fails and the item is not run, as in `in_lanes`.
+            let _ = queue.unbounded_send((arrived, item));
+            arrived += 1;
         }
-        (done, None)
-    }))
-    .await;
-    let mut results: Vec<Option<R>> = std::iter::repeat_with(|| None).take(items.len()).collect();
-    let mut first_error = None;
+        // Dropping the queues ends each lane once it has run what it was given.
+        arrived
+    };
+    let run = lanes.buffer_unordered(usize::MAX).collect::<Vec<_>>();
+    let (arrived, finished) = futures::join!(feed, run);
+    let mut results: Vec<Option<R>> = std::iter::repeat_with(|| None).take(arrived).collect();
+    let mut first_error: Option<(usize, E)> = None;
     for (done, error) in finished {
         for (index, result) in done {
             results[index] = Some(result);
         }
-        first_error = first_error.or(error);
+        if let Some((index, error)) = error
+            && first_error.as_ref().is_none_or(|(first, _)| index < *first)
+        {
+            first_error = Some((index, error));
+        }
     }
     match first_error {
-        Some(error) => Err(error),
+        Some((_, error)) => Err(error),
         None => Ok(results.into_iter().flatten().collect()),
     }
 }
@@ -354,5 +395,69 @@ mod lane_tests {
         let mut seen = seen.into_inner().unwrap_or_else(PoisonError::into_inner);
         seen.sort_unstable();
         assert_eq!(seen, vec![1, 2, 4], "lane a stopped at its failure; lane b finished");
+    }
+
+    /// `items` delivered over time: each after its delay (seconds) from the one before.
+    fn arriving<T>(items: Vec<(u64, T)>) -> impl futures::Stream<Item = T> {
+        use futures::StreamExt;
+        futures::stream::iter(items).then(|(delay, item)| async move {
+            tokio::time::sleep(Duration::from_secs(delay)).await;
+            item
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lane_starts_with_its_first_item_while_the_items_are_still_arriving() {
+        // a1 at 0 s, b2 and a3 at 1 s, b4 at 5 s; each item takes 2 s
+        let items = arriving(vec![(0, ("a", 1)), (1, ("b", 2)), (0, ("a", 3)), (4, ("b", 4))]);
+        let started = tokio::time::Instant::now();
+        let starts = std::sync::Mutex::new(Vec::new());
+        let results = in_lanes_streamed(
+            items,
+            |item| item.0,
+            |item| {
+                let starts = &starts;
+                async move {
+                    starts.lock().unwrap_or_else(PoisonError::into_inner).push((item.1, started.elapsed().as_secs()));
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    Ok::<_, String>(item.1 * 10)
+                }
+            },
+        )
+        .await;
+        assert_eq!(results, Ok(vec![10, 20, 30, 40]), "in the order of arrival");
+        let starts = starts.into_inner().unwrap_or_else(PoisonError::into_inner);
+        // a1 ran while the rest was still arriving; a3 waited for a1 (one lane: in order); b4 found lane b idle
+        assert_eq!(starts, vec![(1, 0), (2, 1), (3, 2), (4, 5)]);
+        assert_eq!(started.elapsed(), Duration::from_secs(7), "the last item's arrival plus its own work");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_lane_stops_the_others_finish_and_the_earliest_arrived_failure_is_returned() {
+        // a1 fails after 3 s; b2 fails at once (1 s); a3 arrives after a1 failed; c4 arrives last
+        let items = arriving(vec![(0, ("a", 1)), (1, ("b", 2)), (3, ("a", 3)), (1, ("c", 4))]);
+        let seen = std::sync::Mutex::new(Vec::new());
+        let failed = in_lanes_streamed(
+            items,
+            |item| item.0,
+            |item| {
+                let seen = &seen;
+                async move {
+                    seen.lock().unwrap_or_else(PoisonError::into_inner).push(item.1);
+                    match item.1 {
+                        1 => {
+                            tokio::time::sleep(Duration::from_secs(3)).await;
+                            Err(format!("{} failed", item.1))
+                        }
+                        2 => Err(format!("{} failed", item.1)),
+                        _ => Ok(item.1),
+                    }
+                }
+            },
+        )
+        .await;
+        assert_eq!(failed, Err("1 failed".to_owned()), "the earliest-arrived failure, not the first in time");
+        let seen = seen.into_inner().unwrap_or_else(PoisonError::into_inner);
+        assert_eq!(seen, vec![1, 2, 4], "lane a ran nothing after its failure; lane c, started last, ran");
     }
 }

@@ -73,3 +73,27 @@ async fn a_reconcile_at_the_rate_limits_loses_no_action() {
     assert!(run.mutations > 0, "{run:?}");
     assert!(run.bound_s > 0.0 && !run.limiting_operation.is_empty(), "{run:?}");
 }
+
+/// A tick deciding more resources than a report lists still answers with every result counted, failures and
+/// actions listed first, and stays small (Lambda's response limit is 6 MB).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_tick_answers_with_a_bounded_report() {
+    use autopilot_shared::runtime::LISTED_ITEMS;
+    let scale = Scale::of(1_400); // about 1,100 of them selected by the demo policy's rules
+    let local = autopilot_local::LocalEstate::start(&bench::estate::estate(scale, 1), 1, 0).await.unwrap();
+    bench::estate::prepare(&local, scale).await.unwrap();
+    let at = local.simulator.now() + chrono::Duration::minutes(5);
+    let run = bench::tick::tick(&local, Function::PoolScaler, at).await.unwrap();
+    let mutations = run.mutations() as usize;
+    let report = run.outcome.unwrap();
+    let listed = report["actions"].as_array().unwrap();
+    let counted: u64 = report["results"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum();
+    assert!(counted > LISTED_ITEMS as u64, "{}", report["results"]);
+    assert_eq!(listed.len(), LISTED_ITEMS);
+    assert_eq!(report["omitted"].as_u64().unwrap(), counted - LISTED_ITEMS as u64, "every decision counted");
+    let applied = report["results"]["applied"].as_u64().unwrap() as usize;
+    assert!(applied > 0 && applied == mutations, "{}", report["results"]);
+    let results: Vec<&str> = listed.iter().map(|a| a["result"].as_str().unwrap()).collect();
+    assert!(results[..applied.min(LISTED_ITEMS)].iter().all(|r| *r == "applied"), "acted-on items first");
+    assert!(serde_json::to_vec(&report).unwrap().len() < 1024 * 1024);
+}

@@ -12,7 +12,9 @@ use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use autopilot_shared::ledger::idempotency::IdempotencyKey;
 use autopilot_shared::ledger::state::Versioned;
 use aws_sdk_appstream::error::ProvideErrorMetadata;
+use futures::Stream;
 use serde::Serialize;
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 
 /// Service error codes that mean "the builder is no longer in the state we decided on" (from the SDK's error
@@ -96,91 +98,119 @@ async fn call(ctx: &ActContext<'_>, decision: &Decision, action: &Action) -> Res
     }
 }
 
-/// Carries out the decisions. `stored` holds each builder's memory as read (with its version).
+/// Carries out the decisions. `stored` holds each builder's memory as read (with its version). Reports in
+/// resource order: [`act_streamed`] over them.
 pub async fn act(
     ctx: &ActContext<'_>,
     decisions: &[Decision],
     stored: &BTreeMap<String, Versioned<Memory>>,
 ) -> Result<Vec<ActionReport>, ActError> {
-    let mut reports = Vec::with_capacity(decisions.len());
-    for decision in decisions {
-        let key = decision.resource.key();
-        let previous = stored.get(&key);
-        let audit = |action: &str| AuditRecord {
-            at: ctx.now,
-            function: ctx.function.to_owned(),
-            resource: key.clone(),
-            action: action.to_owned(),
-            outcome: AuditOutcome::DryRun,
-            reason: decision.reason.clone(),
-            correlation_id: ctx.correlation_id.to_owned(),
-            details: serde_json::json!({ "name": decision.name, "state": decision.state }),
-        };
-        let report = |result: &str, error: Option<String>| ActionReport {
-            resource: key.clone(),
-            name: decision.name.clone(),
-            state: decision.state.clone(),
-            outcome: decision.outcome.clone(),
-            reason: decision.reason.clone(),
-            result: result.to_owned(),
-            error,
-        };
-        let Outcome::Act(action) = &decision.outcome else {
-            let previous_memory = previous.map(|p| &p.state);
-            if decision.outcome == Outcome::Defer
-                && previous_memory.and_then(|m| m.deferred.as_ref()) != decision.memory.deferred.as_ref()
-            {
-                // Each deferral (cause and state) is recorded once, with its reason.
-                let mut record = audit("StopImageBuilder");
-                record.outcome = AuditOutcome::Deferred;
-                ctx.ledger.append_audit(&record).await?;
-                metrics::counter!("deferrals").increment(1);
-                tracing::info!(resource = %key, reason = %decision.reason, "stop deferred");
-            }
-            if previous_memory != Some(&decision.memory) {
-                save_memory(ctx, decision, previous).await?;
-            }
-            reports.push(report("not-acted", None));
-            continue;
-        };
-        let mut record = audit(action.name());
-        record.details["action"] = serde_json::json!(action);
-        let effect = Effect {
-            ledger: ctx.ledger,
-            key: IdempotencyKey::new(ctx.function, action.business_key(&key)),
-            payload: action,
-            audit: record,
-            // Reports describe; they change nothing and are sent in dry-run too.
-            dry_run: ctx.dry_run && !matches!(action, Action::Report { .. }),
-            now: ctx.now,
-            remaining: ctx.remaining,
-            fence: ctx.fence,
-        };
-        let performed = perform_once(
-            effect,
-            async || call(ctx, decision, action).await,
-            async || save_memory(ctx, decision, previous).await,
-        )
-        .await?;
-        match &performed {
-            // A dry-run warning still counts as given, or the would-stop would never be recorded.
-            Performed::DryRun if matches!(action, Action::Warn { .. }) => save_memory(ctx, decision, previous).await?,
-            Performed::Failed(error) if matches!(action, Action::Start { .. } | Action::Stop { .. }) => {
-                let detail = serde_json::json!({
-                    "resource": key,
-                    "imageBuilder": decision.name,
-                    "action": action.name(),
-                    "reason": decision.reason,
-                    "error": error,
-                    "correlationId": ctx.correlation_id,
-                });
-                let _ = announce(&ctx.aws.eventbridge, ctx.event_bus, "Image Builder Action Failed", &detail).await;
-            }
-            _ => {}
+    act_streamed(ctx, futures::stream::iter(decisions), stored).await
+}
+
+/// Carries out decisions as they arrive (a builder is acted on as soon as it is decided, while the others' tags
+/// are still being read), one lane per kind of action (`pacing::in_lanes_streamed`: a paced StartImageBuilder
+/// never holds up the stops), and reports on every one in resource order (the order `observe` sorts in).
+/// `stored` holds each builder's memory as read (with its version).
+pub async fn act_streamed<D: Borrow<Decision>>(
+    ctx: &ActContext<'_>,
+    decisions: impl Stream<Item = D>,
+    stored: &BTreeMap<String, Versioned<Memory>>,
+) -> Result<Vec<ActionReport>, ActError> {
+    let lane = |decision: &D| match &decision.borrow().outcome {
+        Outcome::Act(action) => action.name(),
+        _ => "memory",
+    };
+    let mut reports = autopilot_shared::pacing::in_lanes_streamed(decisions, lane, |decision| async move {
+        let decision = decision.borrow();
+        act_on(ctx, decision, stored).await.map(|report| (decision.resource.clone(), report))
+    })
+    .await?;
+    reports.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(reports.into_iter().map(|(_, report)| report).collect())
+}
+
+/// One decision: its action exactly once per cause (or its deferral recorded and its memory kept), and its
+/// report.
+async fn act_on(
+    ctx: &ActContext<'_>,
+    decision: &Decision,
+    stored: &BTreeMap<String, Versioned<Memory>>,
+) -> Result<ActionReport, ActError> {
+    let key = decision.resource.key();
+    let previous = stored.get(&key);
+    let audit = |action: &str| AuditRecord {
+        at: ctx.now,
+        function: ctx.function.to_owned(),
+        resource: key.clone(),
+        action: action.to_owned(),
+        outcome: AuditOutcome::DryRun,
+        reason: decision.reason.clone(),
+        correlation_id: ctx.correlation_id.to_owned(),
+        details: serde_json::json!({ "name": decision.name, "state": decision.state }),
+    };
+    let report = |result: &str, error: Option<String>| ActionReport {
+        resource: key.clone(),
+        name: decision.name.clone(),
+        state: decision.state.clone(),
+        outcome: decision.outcome.clone(),
+        reason: decision.reason.clone(),
+        result: result.to_owned(),
+        error,
+    };
+    let Outcome::Act(action) = &decision.outcome else {
+        let previous_memory = previous.map(|p| &p.state);
+        if decision.outcome == Outcome::Defer
+            && previous_memory.and_then(|m| m.deferred.as_ref()) != decision.memory.deferred.as_ref()
+        {
+            // Each deferral (cause and state) is recorded once, with its reason.
+            let mut record = audit("StopImageBuilder");
+            record.outcome = AuditOutcome::Deferred;
+            ctx.ledger.append_audit(&record).await?;
+            metrics::counter!("deferrals").increment(1);
+            tracing::info!(resource = %key, reason = %decision.reason, "stop deferred");
         }
-        reports.push(report(performed.as_str(), performed.detail()));
+        if previous_memory != Some(&decision.memory) {
+            save_memory(ctx, decision, previous).await?;
+        }
+        return Ok(report("not-acted", None));
+    };
+    let mut record = audit(action.name());
+    record.details["action"] = serde_json::json!(action);
+    let effect = Effect {
+        ledger: ctx.ledger,
+        key: IdempotencyKey::new(ctx.function, action.business_key(&key)),
+        payload: action,
+        audit: record,
+        // Reports describe; they change nothing and are sent in dry-run too.
+        dry_run: ctx.dry_run && !matches!(action, Action::Report { .. }),
+        now: ctx.now,
+        remaining: ctx.remaining,
+        fence: ctx.fence,
+    };
+    let performed = perform_once(
+        effect,
+        async || call(ctx, decision, action).await,
+        async || save_memory(ctx, decision, previous).await,
+    )
+    .await?;
+    match &performed {
+        // A dry-run warning still counts as given, or the would-stop would never be recorded.
+        Performed::DryRun if matches!(action, Action::Warn { .. }) => save_memory(ctx, decision, previous).await?,
+        Performed::Failed(error) if matches!(action, Action::Start { .. } | Action::Stop { .. }) => {
+            let detail = serde_json::json!({
+                "resource": key,
+                "imageBuilder": decision.name,
+                "action": action.name(),
+                "reason": decision.reason,
+                "error": error,
+                "correlationId": ctx.correlation_id,
+            });
+            let _ = announce(&ctx.aws.eventbridge, ctx.event_bus, "Image Builder Action Failed", &detail).await;
+        }
+        _ => {}
     }
-    Ok(reports)
+    Ok(report(performed.as_str(), performed.detail()))
 }
 
 async fn save_memory(
@@ -192,4 +222,10 @@ async fn save_memory(
         .put_state(&decision.resource, &decision.memory, previous.map(|p| p.version), ctx.fence, ctx.now)
         .await
         .map(drop)
+}
+
+impl autopilot_shared::runtime::ReportItem for ActionReport {
+    fn result(&self) -> &str {
+        &self.result
+    }
 }

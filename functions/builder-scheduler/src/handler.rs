@@ -3,9 +3,9 @@
 //! created) so the next tick decides with it, or marks its cached tags stale (a tag change). Callable
 //! in-process (the `autopilot` tool and the tests).
 
-use crate::act::{ActContext, ActionReport, act};
+use crate::act::{ActContext, ActionReport, act_streamed};
 use crate::decide::{Change, Direction, Memory, plan};
-use crate::observe::{CACHED_TAGS, observe};
+use crate::observe::{CACHED_TAGS, list, tagged};
 use autopilot_shared::error::AutopilotError;
 use autopilot_shared::events::{self, ApiCall, CloudTrailCall, Input};
 use autopilot_shared::ledger::state::Versioned;
@@ -16,7 +16,9 @@ use autopilot_shared::runtime::{
     acquire_function_lease, call_account, classified, finish_under_lease, is_own_call, load_policy,
 };
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU32;
 
 /// The function's name: its service name in logs, metrics and ledger keys.
 pub const FUNCTION: &str = "builder-scheduler";
@@ -67,10 +69,15 @@ pub async fn handle(
     let (api_calls, actions) = result?;
     report.status = "reconciled".into();
     report.api_calls = api_calls;
-    report.actions = actions;
+    report.set_actions(actions);
     Ok(report)
 }
 
+/// Observe, decide, act, pipelined: every builder is listed first, then every listed builder's memory is read
+/// (one batched pass), then the tags stream in and each batch is decided (pure) and handed to the act step's
+/// lanes while the rest are still read, so the reads and the (slower) starts and stops overlap. A failed tag
+/// read stops the stream: what was already decided is carried out, then the reconcile fails. Returns the AWS
+/// calls made and a report on every decision, in resource order.
 async fn reconcile(
     deps: &Deps,
     policy: &autopilot_shared::policy::Policy,
@@ -82,16 +89,28 @@ async fn reconcile(
 ) -> Result<(u32, Vec<ActionReport>), AutopilotError> {
     let started = std::time::Instant::now();
     let aws = deps.aws.with_deadline(remaining);
-    let observation = observe(&aws, &deps.ledger, now, &deps.config.region).await.map_err(classified)?;
-    let resources: Vec<_> = observation.builders.iter().map(|r| r.resource.clone()).collect();
+    let calls = AtomicU32::new(0);
+    // Observe: the listing, then the memories…
+    let listed = list(&aws, &deps.config.region, &calls).await.map_err(classified)?;
+    let running = listed.iter().filter(|b| b.item.state == "RUNNING").count();
+    metrics::gauge!("builders_running").set(running as f64);
+    let resources: Vec<_> = listed.iter().map(|b| b.resource.clone()).collect();
     let stored: BTreeMap<String, Versioned<Memory>> = deps.ledger.get_states(&resources).await.map_err(classified)?;
     let memories: BTreeMap<String, Memory> = stored.iter().map(|(k, v)| (k.clone(), v.state.clone())).collect();
-    let decisions = plan(&observation.builders, policy, &memories, &deps.config.tag_prefix, now);
-    let running = observation.builders.iter().filter(|b| b.state == "RUNNING").count();
-    metrics::gauge!("builders_running").set(running as f64);
-    for decision in &decisions {
-        tracing::debug!(resource = %decision.resource, outcome = ?decision.outcome, reason = %decision.reason, "decided");
-    }
+    // …then the tags, batch by batch as they become known, each batch decided at once (pure)…
+    let mut failure = None;
+    let decisions = tagged(&aws, &deps.ledger, now, listed, &calls)
+        .scan(&mut failure, |failure, batch| {
+            std::future::ready(batch.map_err(|error| **failure = Some(error)).ok())
+        })
+        .flat_map(|batch| {
+            let decisions = plan(&batch, policy, &memories, &deps.config.tag_prefix, now);
+            for decision in &decisions {
+                tracing::debug!(resource = %decision.resource, outcome = ?decision.outcome, reason = %decision.reason, "decided");
+            }
+            futures::stream::iter(decisions)
+        });
+    // …and acted on while the rest are read.
     let ctx = ActContext {
         aws: &aws,
         ledger: &deps.ledger,
@@ -103,9 +122,12 @@ async fn reconcile(
         remaining,
         event_bus: deps.config.event_bus.as_deref(),
     };
-    let actions = act(&ctx, &decisions, &stored).await.map_err(|e| classified(e.0))?;
+    let actions = act_streamed(&ctx, decisions, &stored).await.map_err(|e| classified(e.0))?;
+    if let Some(error) = failure {
+        return Err(classified(error));
+    }
     let calls =
-        observation.api_calls + actions.iter().filter(|a| a.result == "applied" || a.error.is_some()).count() as u32;
+        calls.into_inner() + actions.iter().filter(|a| a.result == "applied" || a.error.is_some()).count() as u32;
     metrics::counter!("api_calls").increment(u64::from(calls));
     metrics::histogram!("reconcile_duration_ms").record(started.elapsed().as_secs_f64() * 1000.0);
     Ok((calls, actions))

@@ -1,14 +1,18 @@
-//! The observe step: one paginated `DescribeImageBuilders` pass and the tags of each builder (the Describe
-//! does not return them: read through the ledger's tag cache, so a tick asks only for what changed or is due).
+//! The observe step: one paginated `DescribeImageBuilders` pass ([`list`]) and the tags of each builder
+//! ([`tagged`]: the Describe does not return them: read through the ledger's tag cache, so a tick asks only
+//! for what changed or is due). The tags come as a stream, so a reconcile decides and acts on a builder as soon
+//! as its tags are known instead of after every tag has been read.
 
 use crate::decide::Observed;
 use autopilot_shared::clients::AwsClients;
 use autopilot_shared::error::ObserveError;
 use autopilot_shared::ledger::Ledger;
-use autopilot_shared::lookups::{self, TagLookup, cached_tags};
+use autopilot_shared::lookups::{self, TagLookup, cached_tags_streamed};
 use autopilot_shared::resource::{ResourceKind, ResourceRef, account_region};
 use chrono::{DateTime, Utc};
-use std::sync::atomic::AtomicU32;
+use futures::{Stream, StreamExt};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The kinds whose tags the builder-scheduler caches (its tag-change rule names their service).
 pub const CACHED_TAGS: [ResourceKind; 1] = [ResourceKind::ImageBuilder];
@@ -20,6 +24,7 @@ pub struct Observation {
     pub api_calls: u32,
 }
 
+/// The whole observe step at once: [`list`], then [`tagged`], collected and sorted by resource.
 pub async fn observe(
     aws: &AwsClients,
     ledger: &Ledger,
@@ -27,34 +32,57 @@ pub async fn observe(
     region: &str,
 ) -> Result<Observation, ObserveError> {
     let calls = AtomicU32::new(0);
-    let builders = lookups::image_builders(aws, None, &calls).await?;
-    let wanted: Vec<_> = builders
+    let listed = list(aws, region, &calls).await?;
+    let mut builders = Vec::with_capacity(listed.len());
+    let mut batches = std::pin::pin!(tagged(aws, ledger, now, listed, &calls));
+    while let Some(batch) = batches.next().await {
+        builders.extend(batch?);
+    }
+    builders.sort_by(|a, b| a.resource.cmp(&b.resource));
+    Ok(Observation { builders, api_calls: calls.load(Ordering::Relaxed) })
+}
+
+/// The listing half of the observe step: every image builder (one paginated `DescribeImageBuilders` pass), each
+/// an [`Observed`] with no tags yet. Calls counted in `calls`.
+pub async fn list(aws: &AwsClients, region: &str, calls: &AtomicU32) -> Result<Vec<TagLookup<Observed>>, ObserveError> {
+    let builders = lookups::image_builders(aws, None, calls).await?;
+    Ok(builders
         .into_iter()
         .filter_map(|builder| {
             let arn = builder.arn().unwrap_or_default().to_owned();
             let (account, builder_region) = account_region(&arn, region);
             let name = builder.name().unwrap_or_default();
             match ResourceRef::new(account, builder_region, ResourceKind::ImageBuilder, name) {
-                Ok(resource) => Some(TagLookup { resource, target: arn, item: builder }),
+                Ok(resource) => {
+                    let observed = Observed {
+                        resource: resource.clone(),
+                        name: name.to_owned(),
+                        state: builder.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                        tags: BTreeMap::new(),
+                        errors: autopilot_shared::error::appstream_resource_errors(builder.image_builder_errors()),
+                    };
+                    Some(TagLookup { resource, target: arn, item: observed })
+                }
                 Err(_) => {
                     tracing::warn!(%name, "image builder with an unusable name or ARN: not touched");
                     None
                 }
             }
         })
-        .collect();
-    let tagged = cached_tags(aws, ledger, now, ResourceKind::ImageBuilder, wanted, &calls).await?;
-    let mut observed = Vec::with_capacity(tagged.len());
-    for (resource, builder, tags) in tagged {
-        let name = builder.name().unwrap_or_default().to_owned();
-        observed.push(Observed {
-            resource,
-            name,
-            state: builder.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
-            tags,
-            errors: autopilot_shared::error::appstream_resource_errors(builder.image_builder_errors()),
-        });
-    }
-    observed.sort_by(|a, b| a.resource.cmp(&b.resource));
-    Ok(Observation { builders: observed, api_calls: calls.into_inner() })
+        .collect())
+}
+
+/// The tagging half of the observe step: every listed builder with its tags, in batches as they become known
+/// (`lookups::cached_tags_streamed`: first those cached, then the ones read), in no particular order. Tag
+/// calls counted in `calls`; a failed one ends the stream with its error.
+pub fn tagged<'a>(
+    aws: &'a AwsClients,
+    ledger: &'a Ledger,
+    now: DateTime<Utc>,
+    listed: Vec<TagLookup<Observed>>,
+    calls: &'a AtomicU32,
+) -> impl Stream<Item = Result<Vec<Observed>, ObserveError>> + 'a {
+    cached_tags_streamed(aws, ledger, now, ResourceKind::ImageBuilder, listed, calls).map(|batch| {
+        batch.map(|batch| batch.into_iter().map(|(_, observed, tags)| Observed { tags, ..observed }).collect())
+    })
 }

@@ -12,7 +12,9 @@ use autopilot_shared::ledger::lease::Fence;
 use autopilot_shared::ledger::state::Versioned;
 use autopilot_shared::ledger::{Ledger, LedgerError};
 use chrono::{DateTime, Utc};
+use futures::Stream;
 use serde::Serialize;
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 
 /// Everything the act step needs besides the decisions.
@@ -109,18 +111,39 @@ fn action_name(kind: Kind, action: Action) -> &'static str {
     }
 }
 
-/// Carries out the decisions. `stored` holds each resource's memory as read (with its version).
+/// Carries out the decisions. `stored` holds each resource's memory as read (with its version). Reports in
+/// resource order: [`act_streamed`] over them.
 pub async fn act(
     ctx: &ActContext<'_>,
     decisions: &[Decision],
     stored: &BTreeMap<String, Versioned<Memory>>,
 ) -> Result<Vec<ActionReport>, ActError> {
-    // One lane per operation: a paced UpdateFleet never holds up the pools' updates (`pacing::in_lanes`).
-    let lane = |decision: &Decision| match decision.outcome {
-        Outcome::Act(action) => action_name(decision.kind, action),
-        _ => "memory",
+    act_streamed(ctx, futures::stream::iter(decisions), stored).await
+}
+
+/// Carries out decisions as they arrive (a resource is acted on as soon as it is decided, while the others'
+/// tags are still being read), and reports on every one in resource order (the order `observe` sorts in).
+/// `stored` holds each resource's memory as read (with its version).
+pub async fn act_streamed<D: Borrow<Decision>>(
+    ctx: &ActContext<'_>,
+    decisions: impl Stream<Item = D>,
+    stored: &BTreeMap<String, Versioned<Memory>>,
+) -> Result<Vec<ActionReport>, ActError> {
+    // One lane per operation: a paced UpdateFleet never holds up the pools' updates (`pacing::in_lanes_streamed`).
+    let lane = |decision: &D| {
+        let decision = decision.borrow();
+        match decision.outcome {
+            Outcome::Act(action) => action_name(decision.kind, action),
+            _ => "memory",
+        }
     };
-    autopilot_shared::pacing::in_lanes(decisions, lane, |decision| act_on(ctx, decision, stored)).await
+    let mut reports = autopilot_shared::pacing::in_lanes_streamed(decisions, lane, |decision| async move {
+        let decision = decision.borrow();
+        act_on(ctx, decision, stored).await.map(|report| (decision.resource.clone(), report))
+    })
+    .await?;
+    reports.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(reports.into_iter().map(|(_, report)| report).collect())
 }
 
 /// One decision: its action exactly once (or its memory kept), and its report.
@@ -200,4 +223,10 @@ async fn announce_failure(ctx: &ActContext<'_>, decision: &Decision, action: &st
         "correlationId": ctx.correlation_id,
     });
     let _ = announce(&ctx.aws.eventbridge, ctx.event_bus, "Capacity Action Failed", &detail).await;
+}
+
+impl autopilot_shared::runtime::ReportItem for ActionReport {
+    fn result(&self) -> &str {
+        &self.result
+    }
 }

@@ -1,9 +1,9 @@
 //! The handler: parse the input, pick the scope and the decision epoch, take the lease, observe, decide, act,
 //! and report. Callable in-process (the `autopilot` tool and the tests call it directly).
 
-use crate::act::{ActContext, ActionReport, act};
+use crate::act::{ActContext, ActionReport, act_streamed};
 use crate::decide::{Decision, Memory, plan};
-use crate::observe::{CACHED_TAGS, Observation, Scope, observe};
+use crate::observe::{CACHED_TAGS, Scope, list, tagged};
 use autopilot_shared::clients::AwsClients;
 use autopilot_shared::error::AutopilotError;
 use autopilot_shared::events::{self, ApiCall, Input};
@@ -16,7 +16,9 @@ pub use autopilot_shared::runtime::{Config, Deps};
 use autopilot_shared::runtime::{
     call_account, classified, finish_under_lease, is_own_call, lease_or_yield, load_policy,
 };
+use futures::StreamExt;
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU32;
 
 /// The function's name: its service name in logs, metrics and ledger keys.
 pub const FUNCTION: &str = "pool-scaler";
@@ -92,15 +94,20 @@ pub async fn handle(
     .await;
     // The lease is given back whatever happened; losing it now only matters to the next holder's token.
     finish_under_lease(deps, FUNCTION, &lease, &correlation_id).await;
-    let (observation, actions) = result?;
+    let (observe_calls, actions) = result?;
     report.status = "reconciled".into();
-    report.api_calls = observation.api_calls
-        + actions.iter().filter(|a| matches!(a.result.as_str(), "applied" | "failed")).count() as u32;
+    report.api_calls =
+        observe_calls + actions.iter().filter(|a| matches!(a.result.as_str(), "applied" | "failed")).count() as u32;
     metrics::counter!("api_calls").increment(u64::from(report.api_calls));
-    report.actions = actions;
+    report.set_actions(actions);
     Ok(report)
 }
 
+/// Observe, decide, act, pipelined: everything in scope is listed first, then every listed resource's memory is
+/// read (one batched pass), then the tags stream in and each batch is decided (pure) and handed to the act
+/// step's lanes while the rest are still read, so the reads and the (slower) mutations overlap. A failed tag
+/// read stops the stream: what was already decided is carried out, then the reconcile fails. Returns the
+/// observe step's AWS calls and a report on every decision, in resource order.
 #[allow(clippy::too_many_arguments)]
 async fn reconcile(
     deps: &Deps,
@@ -113,23 +120,35 @@ async fn reconcile(
     fence: &autopilot_shared::ledger::lease::Fence,
     now: chrono::DateTime<chrono::Utc>,
     remaining: std::time::Duration,
-) -> Result<(Observation, Vec<ActionReport>), AutopilotError> {
+) -> Result<(u32, Vec<ActionReport>), AutopilotError> {
     let started = std::time::Instant::now();
-    let observation = observe(aws, &deps.ledger, now, scope, &deps.config.region).await.map_err(classified)?;
-    for resource in &observation.resources {
-        let labels = [("resource", resource.resource.id().to_owned())];
-        metrics::gauge!("desired_capacity", &labels).set(f64::from(resource.desired));
-        let utilization =
-            if resource.desired == 0 { 0.0 } else { f64::from(resource.in_use) / f64::from(resource.desired) };
-        metrics::gauge!("utilization", &labels).set(utilization);
-    }
-    let resources: Vec<_> = observation.resources.iter().map(|r| r.resource.clone()).collect();
-    let stored: BTreeMap<String, Versioned<Memory>> = deps.ledger.get_states(&resources).await.map_err(classified)?;
+    let calls = AtomicU32::new(0);
+    // Observe: the listing, then the memories…
+    let listed = list(aws, scope, &deps.config.region, &calls).await.map_err(classified)?;
+    // Estate totals, not one metric per resource: each dimension value is a CloudWatch custom metric of its own
+    // (10,000 pools and fleets would be 20,000 billed metrics). Per resource: the audit trail and the logs.
+    let (desired, in_use) =
+        listed.iter().fold((0u64, 0u64), |(d, u), r| (d + u64::from(r.desired), u + u64::from(r.in_use)));
+    metrics::gauge!("desired_capacity").set(desired as f64);
+    metrics::gauge!("sessions_in_use").set(in_use as f64);
+    metrics::gauge!("utilization").set(if desired == 0 { 0.0 } else { in_use as f64 / desired as f64 });
+    let stored: BTreeMap<String, Versioned<Memory>> =
+        deps.ledger.get_states(&listed.resources()).await.map_err(classified)?;
     let memories: BTreeMap<String, Memory> = stored.iter().map(|(k, v)| (k.clone(), v.state.clone())).collect();
-    let decisions: Vec<Decision> = plan(&observation.resources, policy, &memories, &deps.config.tag_prefix, now);
-    for decision in &decisions {
-        tracing::debug!(resource = %decision.resource, outcome = ?decision.outcome, reason = %decision.reason, "decided");
-    }
+    // …then the tags, batch by batch as they become known, each batch decided at once (pure)…
+    let mut failure = None;
+    let decisions = tagged(aws, &deps.ledger, now, listed, &calls)
+        .scan(&mut failure, |failure, batch| {
+            std::future::ready(batch.map_err(|error| **failure = Some(error)).ok())
+        })
+        .flat_map(|batch| {
+            let decisions: Vec<Decision> = plan(&batch, policy, &memories, &deps.config.tag_prefix, now);
+            for decision in &decisions {
+                tracing::debug!(resource = %decision.resource, outcome = ?decision.outcome, reason = %decision.reason, "decided");
+            }
+            futures::stream::iter(decisions)
+        });
+    // …and acted on while the rest are read.
     let ctx = ActContext {
         aws,
         ledger: &deps.ledger,
@@ -142,9 +161,12 @@ async fn reconcile(
         remaining,
         event_bus: deps.config.event_bus.as_deref(),
     };
-    let actions = act(&ctx, &decisions, &stored).await.map_err(|e| classified(e.0))?;
+    let actions = act_streamed(&ctx, decisions, &stored).await.map_err(|e| classified(e.0))?;
+    if let Some(error) = failure {
+        return Err(classified(error));
+    }
     metrics::histogram!("reconcile_duration_ms").record(started.elapsed().as_secs_f64() * 1000.0);
-    Ok((observation, actions))
+    Ok((calls.into_inner(), actions))
 }
 
 /// A CloudTrail call that changed a pool or fleet: unless we made it, remember it as a manual change. A call

@@ -1,17 +1,19 @@
-//! The observe step: one paginated Describe pass per service (WorkSpaces Pools, AppStream fleets), the tags of
-//! each resource (neither service returns tags with its Describe: read through the ledger's tag cache, so a
-//! tick asks only for what changed or is due), and one pass over Application Auto Scaling's registered targets
-//! per namespace.
+//! The observe step: one paginated Describe pass per service (WorkSpaces Pools, AppStream fleets), one pass over
+//! Application Auto Scaling's registered targets per namespace ([`list`]), and the tags of each resource
+//! ([`tagged`]: neither service returns tags with its Describe: read through the ledger's tag cache, so a tick
+//! asks only for what changed or is due). The tags come as a stream, so a reconcile decides and acts on a
+//! resource as soon as its tags are known instead of after every tag has been read.
 
 use crate::decide::{Kind, Observed};
 use autopilot_shared::clients::AwsClients;
 use autopilot_shared::error::ObserveError;
 use autopilot_shared::ledger::Ledger;
-use autopilot_shared::lookups::{self, TagLookup, cached_tags};
+use autopilot_shared::lookups::{self, TagLookup, cached_tags_streamed};
 use autopilot_shared::resource::{ResourceKind, ResourceRef, account_region};
 use aws_sdk_applicationautoscaling::types::ServiceNamespace;
 use chrono::{DateTime, Utc};
-use std::collections::BTreeSet;
+use futures::{Stream, StreamExt};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The kinds whose tags the pool-scaler caches (its tag-change rules name their services).
@@ -34,6 +36,26 @@ pub struct Observation {
     pub api_calls: u32,
 }
 
+/// The pools and fleets in scope as listed, before their tags are known (each an [`Observed`] with no tags yet).
+#[derive(Debug, Clone, Default)]
+pub struct Listed {
+    pub pools: Vec<TagLookup<Observed>>,
+    pub fleets: Vec<TagLookup<Observed>>,
+}
+
+impl Listed {
+    /// Every listed resource's identity.
+    pub fn resources(&self) -> Vec<ResourceRef> {
+        self.pools.iter().chain(&self.fleets).map(|listed| listed.resource.clone()).collect()
+    }
+
+    /// Every listed resource (with no tags yet).
+    pub fn iter(&self) -> impl Iterator<Item = &Observed> {
+        self.pools.iter().chain(&self.fleets).map(|listed| &listed.item)
+    }
+}
+
+/// The whole observe step at once: [`list`], then [`tagged`], collected and sorted by resource.
 pub async fn observe(
     aws: &AwsClients,
     ledger: &Ledger,
@@ -42,9 +64,21 @@ pub async fn observe(
     region: &str,
 ) -> Result<Observation, ObserveError> {
     let calls = AtomicU32::new(0);
-    let count = || calls.fetch_add(1, Ordering::Relaxed);
+    let listed = list(aws, scope, region, &calls).await?;
     let mut resources = Vec::new();
+    let mut batches = std::pin::pin!(tagged(aws, ledger, now, listed, &calls));
+    while let Some(batch) = batches.next().await {
+        resources.extend(batch?);
+    }
+    resources.sort_by(|a, b| a.resource.cmp(&b.resource));
+    Ok(Observation { resources, api_calls: calls.load(Ordering::Relaxed) })
+}
 
+/// The listing half of the observe step: Application Auto Scaling's registered targets (one pass per
+/// namespace), then the pools and fleets in `scope` (one paginated Describe pass each, side by side: different
+/// services, each at its own pace). Calls counted in `calls`.
+pub async fn list(aws: &AwsClients, scope: &Scope, region: &str, calls: &AtomicU32) -> Result<Listed, ObserveError> {
+    let count = || calls.fetch_add(1, Ordering::Relaxed);
     let want_pools = matches!(scope, Scope::All | Scope::Pool(_) | Scope::Directory(_));
     let want_fleets = matches!(scope, Scope::All | Scope::Fleet(_));
     let mut managed: BTreeSet<String> = BTreeSet::new();
@@ -71,98 +105,99 @@ pub async fn observe(
             }
         }
     }
+    let managed = &managed;
 
-    // Pools and fleets are listed side by side (different services, each at its own pace).
-    let observe_pools = async {
-        let mut pools_seen: Vec<Observed> = Vec::new();
+    let list_pools = async {
         if !want_pools {
-            return Ok::<_, ObserveError>(pools_seen);
+            return Ok::<_, ObserveError>(Vec::new());
         }
         let pool_id = match scope {
             Scope::Pool(id) => Some(id.as_str()),
             _ => None,
         };
-        let mut pools = lookups::workspaces_pools(aws, pool_id, &calls).await?;
+        let mut pools = lookups::workspaces_pools(aws, pool_id, calls).await?;
         if let Scope::Directory(directory) = scope {
             pools.retain(|p| p.directory_id() == directory);
         }
-        let wanted = pools
+        Ok(pools
             .into_iter()
             .filter_map(|pool| {
                 let (account, pool_region) = account_region(pool.pool_arn(), region);
                 let resource =
                     ResourceRef::new(account, pool_region, ResourceKind::WorkspacesPool, pool.pool_id()).ok()?;
-                Some(TagLookup { resource, target: pool.pool_id().to_owned(), item: pool })
+                let capacity = pool.capacity_status();
+                let observed = Observed {
+                    resource: resource.clone(),
+                    name: pool.pool_name().to_owned(),
+                    kind: Kind::Pool,
+                    state: pool.state().as_str().to_owned(),
+                    stoppable: pool.running_mode().as_str() == "AUTO_STOP",
+                    desired: capacity.map_or(0, |c| c.desired_user_sessions().max(0) as u32),
+                    in_use: capacity.map_or(0, |c| c.active_user_sessions().max(0) as u32),
+                    managed_by_autoscaling: managed.contains(&format!("workspacespool/{}", pool.pool_id())),
+                    tags: BTreeMap::new(),
+                };
+                Some(TagLookup { resource, target: pool.pool_id().to_owned(), item: observed })
             })
-            .collect();
-        let tagged = cached_tags(aws, ledger, now, ResourceKind::WorkspacesPool, wanted, &calls).await?;
-        for (resource, pool, tags) in tagged {
-            let capacity = pool.capacity_status();
-            pools_seen.push(Observed {
-                resource,
-                name: pool.pool_name().to_owned(),
-                kind: Kind::Pool,
-                state: pool.state().as_str().to_owned(),
-                stoppable: pool.running_mode().as_str() == "AUTO_STOP",
-                desired: capacity.map_or(0, |c| c.desired_user_sessions().max(0) as u32),
-                in_use: capacity.map_or(0, |c| c.active_user_sessions().max(0) as u32),
-                managed_by_autoscaling: managed.contains(&format!("workspacespool/{}", pool.pool_id())),
-                tags,
-            });
-        }
-
-        Ok(pools_seen)
+            .collect())
     };
-    let observe_fleets = async {
-        let mut fleets_seen: Vec<Observed> = Vec::new();
+    let list_fleets = async {
         if !want_fleets {
-            return Ok::<_, ObserveError>(fleets_seen);
+            return Ok::<_, ObserveError>(Vec::new());
         }
         let name = match scope {
             Scope::Fleet(name) => Some(name.as_str()),
             _ => None,
         };
-        let fleets = lookups::fleets(aws, name, &calls).await?;
-        let wanted = fleets
+        let fleets = lookups::fleets(aws, name, calls).await?;
+        Ok(fleets
             .into_iter()
             .filter_map(|fleet| {
                 let arn = fleet.arn().unwrap_or_default().to_owned();
                 let (account, fleet_region) = account_region(&arn, region);
-                let name = fleet.name().unwrap_or_default();
-                let resource = ResourceRef::new(account, fleet_region, ResourceKind::Fleet, name).ok()?;
-                Some(TagLookup { resource, target: arn, item: fleet })
+                let name = fleet.name().unwrap_or_default().to_owned();
+                let resource = ResourceRef::new(account, fleet_region, ResourceKind::Fleet, &name).ok()?;
+                let multi = fleet.max_sessions_per_instance().is_some_and(|n| n > 1);
+                let status = fleet.compute_capacity_status();
+                let (desired, in_use) = match (multi, status) {
+                    (_, None) => (0, 0),
+                    (true, Some(s)) => {
+                        (s.desired_user_sessions().unwrap_or_default(), s.active_user_sessions().unwrap_or_default())
+                    }
+                    (false, Some(s)) => (s.desired().unwrap_or_default(), s.in_use().unwrap_or_default()),
+                };
+                let observed = Observed {
+                    resource: resource.clone(),
+                    kind: if multi { Kind::MultiSessionFleet } else { Kind::SingleSessionFleet },
+                    state: fleet.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                    stoppable: fleet.fleet_type().is_none_or(|t| t.as_str() != "ELASTIC"),
+                    desired: desired.max(0) as u32,
+                    in_use: in_use.max(0) as u32,
+                    managed_by_autoscaling: managed.contains(&format!("fleet/{name}")),
+                    name,
+                    tags: BTreeMap::new(),
+                };
+                Some(TagLookup { resource, target: arn, item: observed })
             })
-            .collect();
-        let tagged = cached_tags(aws, ledger, now, ResourceKind::Fleet, wanted, &calls).await?;
-        for (resource, fleet, tags) in tagged {
-            let name = fleet.name().unwrap_or_default().to_owned();
-            let multi = fleet.max_sessions_per_instance().is_some_and(|n| n > 1);
-            let status = fleet.compute_capacity_status();
-            let (desired, in_use) = match (multi, status) {
-                (_, None) => (0, 0),
-                (true, Some(s)) => {
-                    (s.desired_user_sessions().unwrap_or_default(), s.active_user_sessions().unwrap_or_default())
-                }
-                (false, Some(s)) => (s.desired().unwrap_or_default(), s.in_use().unwrap_or_default()),
-            };
-            fleets_seen.push(Observed {
-                resource,
-                kind: if multi { Kind::MultiSessionFleet } else { Kind::SingleSessionFleet },
-                state: fleet.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
-                stoppable: fleet.fleet_type().is_none_or(|t| t.as_str() != "ELASTIC"),
-                desired: desired.max(0) as u32,
-                in_use: in_use.max(0) as u32,
-                managed_by_autoscaling: managed.contains(&format!("fleet/{name}")),
-                name,
-                tags,
-            });
-        }
-
-        Ok(fleets_seen)
+            .collect())
     };
-    let (pools_seen, fleets_seen) = futures::try_join!(observe_pools, observe_fleets)?;
-    resources.extend(pools_seen);
-    resources.extend(fleets_seen);
-    resources.sort_by(|a, b| a.resource.cmp(&b.resource));
-    Ok(Observation { resources, api_calls: calls.into_inner() })
+    let (pools, fleets) = futures::try_join!(list_pools, list_fleets)?;
+    Ok(Listed { pools, fleets })
+}
+
+/// The tagging half of the observe step: every listed resource with its tags, in batches as they become known
+/// (`lookups::cached_tags_streamed`: first those cached, then the ones read, pools' and fleets' side by side),
+/// in no particular order. Tag calls counted in `calls`; a failed one ends the stream with its error.
+pub fn tagged<'a>(
+    aws: &'a AwsClients,
+    ledger: &'a Ledger,
+    now: DateTime<Utc>,
+    listed: Listed,
+    calls: &'a AtomicU32,
+) -> impl Stream<Item = Result<Vec<Observed>, ObserveError>> + 'a {
+    let pools = cached_tags_streamed(aws, ledger, now, ResourceKind::WorkspacesPool, listed.pools, calls);
+    let fleets = cached_tags_streamed(aws, ledger, now, ResourceKind::Fleet, listed.fleets, calls);
+    futures::stream::select(pools, fleets).map(|batch| {
+        batch.map(|batch| batch.into_iter().map(|(_, observed, tags)| Observed { tags, ..observed }).collect())
+    })
 }
