@@ -445,7 +445,7 @@ pub fn render(results: &Results) -> String {
         );
         let _ = writeln!(
             out,
-            "{:<19} {:>8} {:>8} {:>7} {:<28} {:>8} {:>7} {:>9} {:>10} {:>7}",
+            "{:<19} {:>8} {:>8} {:>7} {:<28} {:>8} {:>7} {:>9} {:>10} {:>7} {:>12}",
             "function",
             "wall s",
             "bound s",
@@ -455,12 +455,13 @@ pub fn render(results: &Results) -> String {
             "ratio",
             "throttled",
             "mutations",
-            "failed"
+            "failed",
+            "CPU ÷ bound"
         );
         for t in &results.throughput {
             let _ = writeln!(
                 out,
-                "{:<19} {:>8.2} {:>8.2} {:>7.3} {:<28} {:>8.2} {:>7.3} {:>9} {:>10} {:>7} {}",
+                "{:<19} {:>8.2} {:>8.2} {:>7.3} {:<28} {:>8.2} {:>7.3} {:>9} {:>10} {:>7} {:>11.2}% {}",
                 t.function,
                 t.wall_s,
                 t.bound_s,
@@ -471,6 +472,7 @@ pub fn render(results: &Results) -> String {
                 t.throttled,
                 format!("{}/{}", t.mutations, t.mutations_unthrottled),
                 t.failed_actions,
+                t.cpu_share_of_bound * 100.0,
                 if t.bound_s < throughput::MIN_JUDGED_BOUND_S && t.failed_actions == 0 {
                     "n/a (bound < 1 s)"
                 } else {

@@ -46,6 +46,10 @@ pub struct Throughput {
     pub mutations_unthrottled: u64,
     /// Requests that failed other than by throttling, plus mutations missing against the unthrottled run.
     pub failed_actions: u64,
+    /// CPU time of the function's thread in this reconcile, and its share of the bound: how much of the time the
+    /// rate limits impose the program's own work takes (the SDK and the ledger included).
+    pub cpu_s: f64,
+    pub cpu_share_of_bound: f64,
     pub outcome: String,
 }
 
@@ -102,6 +106,8 @@ pub async fn reconcile(function: Function, scale: Scale, seed: u64) -> Result<Th
         mutations: run.mutations(),
         mutations_unthrottled: free.mutations(),
         failed_actions,
+        cpu_s: run.cpu.as_secs_f64(),
+        cpu_share_of_bound: if bound_s > 0.0 { run.cpu.as_secs_f64() / bound_s } else { 0.0 },
         outcome: match &run.outcome {
             Ok(_) => "ok".into(),
             Err(e) => e.clone(),

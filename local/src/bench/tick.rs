@@ -67,7 +67,9 @@ pub async fn tick(local: &LocalEstate, function: Function, at: DateTime<Utc>) ->
     let gate = crate::chaos::gate::Gate::new();
     let deps = local.deps_through(Some(gate.http_client()));
     let event = crate::tick_event(&format!("euc-autopilot-{}", function.name()), at);
-    let (cpu, wall, outcome) = tokio::task::spawn_blocking(move || {
+    // A thread of its own, named so a profiler can pick it out (`perf report --comms bench-tick`).
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let run = move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -79,9 +81,12 @@ pub async fn tick(local: &LocalEstate, function: Function, at: DateTime<Utc>) ->
         let cpu = thread_cpu()?.saturating_sub(cpu_before);
         drop(runtime);
         Ok::<_, String>((cpu, wall, outcome.map_err(|e| e.to_string())))
-    })
-    .await
-    .map_err(|e| format!("the tick's thread failed: {e}"))??;
+    };
+    let thread = std::thread::Builder::new().name("bench-tick".into()).spawn(move || {
+        let _ = sender.send(run());
+    });
+    thread.map_err(|e| format!("cannot start the tick's thread: {e}"))?;
+    let (cpu, wall, outcome) = receiver.await.map_err(|_| "the tick's thread failed".to_owned())??;
     let calls = local.simulator.calls_since(before);
     let ledger_requests = gate.requests().saturating_sub(calls.len() as u64);
     Ok(TickRun { calls, cpu, wall, outcome, ledger_requests })
