@@ -287,3 +287,29 @@ async fn dry_run_creates_no_task_and_keeps_no_job() {
                 && r.outcome == autopilot_shared::ledger::audit::Outcome::DryRun)
     );
 }
+
+#[tokio::test]
+async fn a_tick_that_lists_the_task_where_the_job_last_saw_it_writes_nothing() {
+    let h = Harness::start(ESTATE, POLICY, 12).await;
+    h.deliver_to_exports(request("req-quiet")).await.unwrap();
+    let ledger = h.local.ledger();
+    let version = async || {
+        let job = ledger.get_work_item::<export_chaser::decide::Job>(export_chaser::act::KIND, "req-quiet").await;
+        job.unwrap().expect("the job exists").version
+    };
+    h.local.simulator.advance(Duration::minutes(5));
+    h.export_tick().await;
+    let seen = version().await;
+    // Still EXPORTING at every tick for the next 30 minutes: looked at every tick, written never.
+    for _ in 0..6 {
+        h.local.simulator.advance(Duration::minutes(5));
+        let report = h.export_tick().await;
+        assert_eq!(report.actions.len(), 1, "{report:?}");
+        assert_eq!(report.actions[0].result, "unchanged", "{report:?}");
+    }
+    assert_eq!(version().await, seen, "no write while the task stays where it was");
+    // The task completes: that is written, and announced once.
+    chase_for(&h, 90).await;
+    assert_eq!(h.outcome_events("Export Completed").len(), 1);
+    assert!(version().await > seen);
+}

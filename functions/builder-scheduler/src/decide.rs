@@ -115,7 +115,9 @@ pub struct Memory {
     /// The state seen at the last tick, and since when.
     pub last_seen_state: Option<String>,
     pub state_since: Option<DateTime<Utc>>,
-    /// The last tick that saw the builder down (STOPPED or STOPPING): older start events are stale.
+    /// The first tick of the current (or last) down period that saw the builder down (STOPPED or STOPPING):
+    /// start events older than it belong to an earlier run. Set when the builder is seen going down, not at
+    /// every tick it stays down, so a stopped builder's memory is not rewritten every tick.
     pub last_down_at: Option<DateTime<Utc>>,
     /// When the current run began (a CloudTrail event's time, our start, or first sight).
     pub running_since: Option<DateTime<Utc>>,
@@ -251,7 +253,9 @@ pub fn track(observed: &Observed, mut memory: Memory, now: DateTime<Utc>) -> Mem
     }
     match class.is_up() {
         Some(false) => {
-            memory.last_down_at = Some(now);
+            if was_up != Some(false) || memory.last_down_at.is_none() {
+                memory.last_down_at = Some(now);
+            }
             memory.running_since = None;
             memory.snapshot_requested_at = None;
         }

@@ -167,7 +167,7 @@ async fn record_call(
     let mut memory = stored.as_ref().map(|s| s.state.clone()).unwrap_or_default();
     let before = memory.clone();
     match api_call {
-        // A start older than the last time we saw the builder down belongs to an earlier run.
+        // A start older than the down period we saw the builder in belongs to an earlier run.
         ApiCall::StartImageBuilder { .. } | ApiCall::CreateImageBuilder { .. }
             if memory.last_down_at.is_none_or(|down| at >= down) =>
         {

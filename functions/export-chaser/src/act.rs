@@ -150,6 +150,21 @@ fn record_task(job: &mut Job, task: &TaskView, now: DateTime<Utc>) {
     }
 }
 
+/// Whether `step` would only move the job's next check: the task is where the job last saw it and there is
+/// nothing to announce. For a task the tick's listing shows (read every tick at no extra cost) such a step
+/// writes nothing; the next tick looks again.
+pub fn changes_nothing(job: &Job, task: &TaskView, step: &Step, now: DateTime<Utc>) -> bool {
+    let Step::Chase { escalate: false, report: None, .. } = step else { return false };
+    let mut seen = job.clone();
+    record_task(&mut seen, task, now);
+    seen == *job
+}
+
+/// The report of a step that [`changes_nothing`]: nothing done, nothing written.
+pub fn unchanged(job: &Job, step: &Step) -> StepReport {
+    StepReport { job: job.id.clone(), step: format!("{step:?}"), result: "unchanged".into(), detail: None, api_calls: 0 }
+}
+
 /// Carries out `step` for `job` (read at `version`); returns what it did. `task` is what the service said.
 pub async fn step(
     ctx: &ActContext<'_>,

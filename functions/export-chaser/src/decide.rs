@@ -135,7 +135,8 @@ pub enum Step {
     },
 }
 
-/// How often a task of this age is looked at: every tick at first, rarer as it ages (exports take hours).
+/// How often a task of this age is asked for when the tick's listing misses it (`GetExportImageTask`): every
+/// tick at first, rarer as it ages (exports take hours). A listed task is looked at every tick, for free.
 pub fn poll_interval(age: Duration) -> Duration {
     if age < Duration::minutes(15) {
         Duration::minutes(5)

@@ -356,28 +356,35 @@ async fn chase_all(
     let (listed, calls) = list_tasks(ctx.aws, Vec::new()).await.map_err(classified)?;
     report.api_calls += calls;
     let by_id: BTreeMap<&str, &TaskView> = listed.iter().map(|t| (t.task_id.as_str(), t)).collect();
-    let jobs = ctx.ledger.open_work_items::<Job>(act::KIND).await.map_err(classified)?;
+    // The open jobs from the index (eventually consistent), then each read fresh: one BatchGetItem per 100.
+    let ids: Vec<String> =
+        ctx.ledger.open_work_items::<Job>(act::KIND).await.map_err(classified)?.into_iter().map(|(id, _)| id).collect();
+    let mut fresh = ctx.ledger.get_work_items::<Job>(act::KIND, &ids).await.map_err(classified)?;
     let mut known: BTreeSet<String> = BTreeSet::new();
-    for (_, job) in jobs {
-        let Some(fresh) = act::load(ctx.ledger, &job.state.id).await? else { continue };
+    for id in &ids {
+        let Some(fresh) = fresh.remove(id) else { continue };
         let (job, version) = (fresh.state, fresh.version);
         if !job.is_open() || job.next_check_at > ctx.now && job.current().is_some_and(|a| a.task_id.is_some()) {
             known.extend(job.attempts.iter().filter_map(|a| a.task_id.clone()));
             continue;
         }
         let task_id = job.current().and_then(|a| a.task_id.clone());
-        let task = match task_id.as_deref() {
+        let (task, listed) = match task_id.as_deref() {
             Some(id) => match by_id.get(id) {
-                Some(task) => Some((*task).clone()),
+                Some(task) => (Some((*task).clone()), true),
                 None => {
                     report.api_calls += 1;
-                    get_task(ctx.aws, id).await.map_err(classified)?
+                    (get_task(ctx.aws, id).await.map_err(classified)?, false)
                 }
             },
-            None => None,
+            None => (None, false),
         };
         let step = decide(&job, task.as_ref(), ctx.now);
-        let done = act::step(ctx, job, version, task.as_ref(), step).await?;
+        let done = match task.as_ref().filter(|task| listed && act::changes_nothing(&job, task, &step, ctx.now)) {
+            // The listing is read every tick: a task it shows where the job last saw it needs no write.
+            Some(_) => act::unchanged(&job, &step),
+            None => act::step(ctx, job, version, task.as_ref(), step).await?,
+        };
         report.api_calls += done.api_calls;
         if let Some(id) = done.detail.as_ref().filter(|_| done.result == "adopted" || done.result == "applied") {
             known.insert(id.clone());

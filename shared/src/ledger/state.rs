@@ -37,29 +37,43 @@ impl Ledger {
     }
 
     /// Reads the states of many resources (strongly consistent), keyed by [`ResourceRef::key`]: one
-    /// `BatchGetItem` per [`BATCH_GET`] resources instead of a `GetItem` each. Keys DynamoDB leaves unprocessed
-    /// (throttling) are asked again, a bounded number of times.
+    /// `BatchGetItem` per [`BATCH_GET`] resources instead of a `GetItem` each.
     pub async fn get_states<T: DeserializeOwned>(
         &self,
         resources: &[ResourceRef],
     ) -> Result<std::collections::BTreeMap<String, Versioned<T>>, LedgerError> {
+        self.get_many(resources.iter().map(|r| (r.key(), keys::resource_state(r))).collect()).await
+    }
+
+    /// Reads many work items of `kind` (strongly consistent), keyed by id: one `BatchGetItem` per
+    /// [`BATCH_GET`] ids instead of a `GetItem` each.
+    pub async fn get_work_items<T: DeserializeOwned>(
+        &self,
+        kind: &str,
+        ids: &[String],
+    ) -> Result<std::collections::BTreeMap<String, Versioned<T>>, LedgerError> {
+        self.get_many(ids.iter().map(|id| (id.clone(), keys::work_item(kind, id))).collect()).await
+    }
+
+    /// Reads the versioned items at `wanted` (a name for each and its key), strongly consistent, one
+    /// `BatchGetItem` per [`BATCH_GET`] keys; what exists comes back under its name. Keys DynamoDB leaves
+    /// unprocessed (throttling) are asked again, a bounded number of times.
+    async fn get_many<T: DeserializeOwned>(
+        &self,
+        wanted: Vec<(String, Key)>,
+    ) -> Result<std::collections::BTreeMap<String, Versioned<T>>, LedgerError> {
         let mut found = std::collections::BTreeMap::new();
-        let by_pk: std::collections::BTreeMap<String, (String, Key)> = resources
-            .iter()
-            .map(|r| {
-                let key = keys::resource_state(r);
-                (key.pk.clone(), (r.key(), key))
-            })
-            .collect();
-        for chunk in resources.chunks(BATCH_GET) {
-            let mut wanted: Vec<std::collections::HashMap<String, AttributeValue>> =
-                chunk.iter().map(|r| super::key_item(&keys::resource_state(r))).collect();
+        for chunk in wanted.chunks(BATCH_GET) {
+            let by_pk: std::collections::BTreeMap<&str, &(String, Key)> =
+                chunk.iter().map(|named| (named.1.pk.as_str(), named)).collect();
+            let mut keys_left: Vec<std::collections::HashMap<String, AttributeValue>> =
+                chunk.iter().map(|(_, key)| super::key_item(key)).collect();
             for _ in 0..BATCH_ROUNDS {
-                if wanted.is_empty() {
+                if keys_left.is_empty() {
                     break;
                 }
                 let request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
-                    .set_keys(Some(std::mem::take(&mut wanted)))
+                    .set_keys(Some(std::mem::take(&mut keys_left)))
                     .consistent_read(true)
                     .build()
                     .map_err(|e| LedgerError::Unavailable { operation: "BatchGetItem", message: e.to_string() })?;
@@ -69,20 +83,20 @@ impl Ledger {
                     .request_items(&self.table, request)
                     .send()
                     .await
-                    .map_err(|e| LedgerError::unavailable("BatchGetItem state", &e))?;
+                    .map_err(|e| LedgerError::unavailable("BatchGetItem", &e))?;
                 for item in output.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
                     let pk = item.get(keys::PK).and_then(|v| v.as_s().ok());
-                    if let Some((resource, key)) = pk.and_then(|pk| by_pk.get(pk)) {
-                        found.insert(resource.clone(), versioned_from_item(key, item)?);
+                    if let Some((name, key)) = pk.and_then(|pk| by_pk.get(pk.as_str())) {
+                        found.insert(name.clone(), versioned_from_item(key, item)?);
                     }
                 }
-                wanted =
+                keys_left =
                     output.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
             }
-            if !wanted.is_empty() {
+            if !keys_left.is_empty() {
                 return Err(LedgerError::Unavailable {
                     operation: "BatchGetItem",
-                    message: format!("{} keys still unprocessed after {BATCH_ROUNDS} rounds", wanted.len()),
+                    message: format!("{} keys still unprocessed after {BATCH_ROUNDS} rounds", keys_left.len()),
                 });
             }
         }

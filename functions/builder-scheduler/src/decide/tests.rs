@@ -305,3 +305,20 @@ proptest! {
         prop_assert!(!d.reason.is_empty());
     }
 }
+
+#[test]
+fn a_builder_that_stays_down_keeps_its_memory_unchanged() {
+    // Seen going down at 19:00: the down period starts then…
+    let running = seen("RUNNING", berlin(9, 0));
+    let went_down = track(&builder("golden", "STOPPED"), running, berlin(19, 0));
+    assert_eq!(went_down.last_down_at, Some(berlin(19, 0)));
+    assert_eq!(went_down.running_since, None);
+    // …and every later tick that finds it still down changes nothing, so nothing is written.
+    let later = track(&builder("golden", "STOPPED"), went_down.clone(), berlin(23, 0));
+    assert_eq!(later, went_down);
+    let stopped = decide(&builder("golden", "STOPPED"), went_down.clone(), berlin(23, 0));
+    assert_eq!(stopped.memory, went_down);
+    // First sight of a stopped builder (no memory) starts a down period too.
+    let first = track(&builder("golden", "STOPPED"), Memory::default(), berlin(23, 0));
+    assert_eq!(first.last_down_at, Some(berlin(23, 0)));
+}
