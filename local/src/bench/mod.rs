@@ -70,9 +70,6 @@ pub struct TickFigures {
     pub outcome: String,
     /// Requests to the ledger (DynamoDB), not EUC API calls.
     pub ledger_requests: u64,
-    /// The kernel's split of the tick's CPU time, in clock ticks: user mode, kernel.
-    pub user_ticks: u64,
-    pub kernel_ticks: u64,
     /// Calls by operation.
     pub operations: std::collections::BTreeMap<String, u64>,
 }
@@ -95,42 +92,26 @@ pub struct CpuFigures {
     pub resources: u32,
     pub cpu_ms: f64,
     pub cpu_ms_per_1000: f64,
-    /// The share of that CPU time spent in the kernel (the kernel's sampled split, summed over the ticks):
-    /// loopback TCP to the simulator and the embedded DynamoDB and waking their threads, i.e. the network.
-    pub kernel_share: f64,
-    /// `cpu_ms_per_1000` without that share: the program's own work in user mode.
-    pub user_ms_per_1000: f64,
 }
 
 /// [`CpuFigures`] from the ticks.
 pub fn cpu(ticks: &[TickFigures]) -> Vec<CpuFigures> {
     let mut figures: Vec<CpuFigures> = Vec::new();
-    let mut split: Vec<(u64, u64)> = Vec::new();
     for t in ticks {
         let resources = Scale::of(t.size).resources();
-        match figures.iter().position(|f| f.size == t.size && f.tick == t.tick) {
-            Some(i) => {
-                figures[i].cpu_ms += t.cpu_ms;
-                split[i] = (split[i].0 + t.user_ticks, split[i].1 + t.kernel_ticks);
-            }
-            None => {
-                figures.push(CpuFigures {
-                    size: t.size,
-                    tick: t.tick,
-                    resources,
-                    cpu_ms: t.cpu_ms,
-                    cpu_ms_per_1000: 0.0,
-                    kernel_share: 0.0,
-                    user_ms_per_1000: 0.0,
-                });
-                split.push((t.user_ticks, t.kernel_ticks));
-            }
+        match figures.iter_mut().find(|f| f.size == t.size && f.tick == t.tick) {
+            Some(f) => f.cpu_ms += t.cpu_ms,
+            None => figures.push(CpuFigures {
+                size: t.size,
+                tick: t.tick,
+                resources,
+                cpu_ms: t.cpu_ms,
+                cpu_ms_per_1000: 0.0,
+            }),
         }
     }
-    for (f, (user, kernel)) in figures.iter_mut().zip(split) {
+    for f in &mut figures {
         f.cpu_ms_per_1000 = f.cpu_ms * 1000.0 / f64::from(f.resources.max(1));
-        f.kernel_share = kernel as f64 / (user + kernel).max(1) as f64;
-        f.user_ms_per_1000 = f.cpu_ms_per_1000 * (1.0 - f.kernel_share);
     }
     figures
 }
@@ -215,8 +196,6 @@ pub async fn ticks_and_decide(size: u32, seed: u64) -> Result<(Vec<TickFigures>,
                 wall_ms: ms(run.wall),
                 outcome: outcome(&run.outcome),
                 ledger_requests: run.ledger_requests,
-                user_ticks: run.user_ticks,
-                kernel_ticks: run.kernel_ticks,
                 operations: run.by_operation(),
             });
         }
@@ -437,15 +416,13 @@ pub fn render(results: &Results) -> String {
         for c in &results.cpu {
             let _ = writeln!(
                 out,
-                "{:>6} {:<6} {:>7} resources {:>9.1} ms CPU {:>8.2} ms per 1,000 {} (in the kernel {:.0}%; user mode {:.2} ms per 1,000)",
+                "{:>6} {:<6} {:>7} resources {:>9.1} ms CPU {:>8.2} ms per 1,000 {}",
                 c.size,
                 c.tick,
                 c.resources,
                 c.cpu_ms,
                 c.cpu_ms_per_1000,
-                mark(c.cpu_ms_per_1000 < goals::CPU_MS_PER_1000),
-                c.kernel_share * 100.0,
-                c.user_ms_per_1000,
+                mark(c.cpu_ms_per_1000 < goals::CPU_MS_PER_1000)
             );
         }
     }
@@ -550,47 +527,4 @@ pub fn render(results: &Results) -> String {
         let _ = writeln!(out, "\nautopilot demo (one simulated week, demo estate): {wall:.1} s wall");
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn tick(function: &str, tick: &'static str, cpu_ms: f64, user_ticks: u64, kernel_ticks: u64) -> TickFigures {
-        TickFigures {
-            size: 100,
-            function: function.into(),
-            tick,
-            resources: 100,
-            calls: 1,
-            bound: bound::Bound::default(),
-            ratio: 1.0,
-            cpu_ms,
-            cpu_ms_per_1000: 0.0,
-            wall_ms: 0.0,
-            outcome: "ok".into(),
-            ledger_requests: 0,
-            user_ticks,
-            kernel_ticks,
-            operations: Default::default(),
-        }
-    }
-
-    #[test]
-    fn cpu_per_1000_sums_the_functions_and_splits_off_the_kernel_share_of_all_their_ticks() {
-        let resources = f64::from(Scale::of(100).resources());
-        let figures = cpu(&[
-            tick("pool-scaler", "first", 30.0, 2, 1),
-            tick("remediator", "first", 10.0, 1, 0),
-            tick("pool-scaler", "steady", 5.0, 0, 0),
-        ]);
-        assert_eq!(figures.len(), 2);
-        let first = &figures[0];
-        assert_eq!((first.tick, first.cpu_ms), ("first", 40.0));
-        assert!((first.cpu_ms_per_1000 - 40_000.0 / resources).abs() < 1e-9);
-        assert!((first.kernel_share - 0.25).abs() < 1e-9, "1 of 4 clock ticks in the kernel");
-        assert!((first.user_ms_per_1000 - first.cpu_ms_per_1000 * 0.75).abs() < 1e-9);
-        // No clock tick sampled: no kernel share claimed.
-        assert_eq!((figures[1].kernel_share, figures[1].user_ms_per_1000), (0.0, figures[1].cpu_ms_per_1000));
-    }
 }

@@ -277,22 +277,16 @@ fn peak_rss_kib(status: &str) -> Option<u64> {
     (words.next() == Some("kB")).then_some(kib)
 }
 
-/// `utime + stime` in milliseconds from the text of `/proc/<pid>/stat`.
+/// `utime + stime` in milliseconds from the text of `/proc/<pid>/stat`. The command name (field 2) is in
+/// parentheses and may hold spaces, so fields are counted after its closing parenthesis: `utime` is field 14,
+/// `stime` field 15.
 fn cpu_ms(stat: &str) -> Option<f64> {
-    let (utime, stime) = cpu_ticks(stat)?;
-    let ticks = utime.checked_add(stime)?;
-    Some(ticks as f64 * 1000.0 / CLOCK_TICKS_PER_SECOND as f64)
-}
-
-/// `utime` and `stime` (clock ticks in user mode and in the kernel) from the text of `/proc/<pid>/stat` or
-/// `/proc/thread-self/stat`. The command name (field 2) is in parentheses and may hold spaces, so fields are
-/// counted after its closing parenthesis: `utime` is field 14, `stime` field 15.
-pub fn cpu_ticks(stat: &str) -> Option<(u64, u64)> {
     let (_, after_name) = stat.rsplit_once(')')?;
     let mut fields = after_name.split_whitespace().skip(11);
     let utime: u64 = fields.next()?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
-    Some((utime, stime))
+    let ticks = utime.checked_add(stime)?;
+    Some(ticks as f64 * 1000.0 / CLOCK_TICKS_PER_SECOND as f64)
 }
 
 /// The median of sorted figures (the mean of the middle two for an even count).
@@ -332,7 +326,6 @@ mod tests {
         // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime …
         let stat = "4242 (tokio worker) 1) S 1 4242 4242 0 -1 4194304 900 0 0 0 37 5 0 0 20 0 3 0";
         assert_eq!(cpu_ms(stat), Some(420.0));
-        assert_eq!(cpu_ticks(stat), Some((37, 5)));
         assert_eq!(cpu_ms("4242 (cut"), None);
     }
 }

@@ -25,11 +25,6 @@ pub struct TickRun {
     pub outcome: Result<serde_json::Value, String>,
     /// Requests to the ledger (DynamoDB) during the tick.
     pub ledger_requests: u64,
-    /// The kernel's split of the thread's CPU time: clock ticks in user mode and in the kernel (loopback
-    /// TCP to the simulator and the embedded DynamoDB, waking their threads). Sampled, so only a sum over
-    /// many ticks gives a useful share.
-    pub user_ticks: u64,
-    pub kernel_ticks: u64,
 }
 
 impl TickRun {
@@ -79,33 +74,22 @@ pub async fn tick(local: &LocalEstate, function: Function, at: DateTime<Utc>) ->
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start a runtime: {e}"))?;
-        let (cpu_before, times_before) = (thread_cpu()?, thread_times()?);
+        let cpu_before = thread_cpu()?;
         let started = Instant::now();
         let outcome = runtime.block_on(function.invoke(&deps, event, INVOCATION_TIME));
         let wall = started.elapsed();
         let cpu = thread_cpu()?.saturating_sub(cpu_before);
-        let times = thread_times()?;
-        let times = (times.0.saturating_sub(times_before.0), times.1.saturating_sub(times_before.1));
         drop(runtime);
-        Ok::<_, String>((cpu, times, wall, outcome.map_err(|e| e.to_string())))
+        Ok::<_, String>((cpu, wall, outcome.map_err(|e| e.to_string())))
     };
     let thread = std::thread::Builder::new().name("bench-tick".into()).spawn(move || {
         let _ = sender.send(run());
     });
     thread.map_err(|e| format!("cannot start the tick's thread: {e}"))?;
-    let (cpu, (user_ticks, kernel_ticks), wall, outcome) =
-        receiver.await.map_err(|_| "the tick's thread failed".to_owned())??;
+    let (cpu, wall, outcome) = receiver.await.map_err(|_| "the tick's thread failed".to_owned())??;
     let calls = local.simulator.calls_since(before);
     let ledger_requests = gate.requests().saturating_sub(calls.len() as u64);
-    Ok(TickRun { calls, cpu, wall, outcome, ledger_requests, user_ticks, kernel_ticks })
-}
-
-/// The calling thread's CPU time so far in user mode and in the kernel, in clock ticks (Linux:
-/// `/proc/thread-self/stat`).
-pub fn thread_times() -> Result<(u64, u64), String> {
-    let text = std::fs::read_to_string("/proc/thread-self/stat")
-        .map_err(|e| format!("cannot read this thread's CPU times (/proc/thread-self/stat; Linux only): {e}"))?;
-    super::process::cpu_ticks(&text).ok_or_else(|| format!("unexpected /proc/thread-self/stat: {text:?}"))
+    Ok(TickRun { calls, cpu, wall, outcome, ledger_requests })
 }
 
 /// CPU time of the calling thread so far (Linux: `/proc/thread-self/schedstat`, nanoseconds on the CPU).
