@@ -162,7 +162,13 @@ pub fn changes_nothing(job: &Job, task: &TaskView, step: &Step, now: DateTime<Ut
 
 /// The report of a step that [`changes_nothing`]: nothing done, nothing written.
 pub fn unchanged(job: &Job, step: &Step) -> StepReport {
-    StepReport { job: job.id.clone(), step: format!("{step:?}"), result: "unchanged".into(), detail: None, api_calls: 0 }
+    StepReport {
+        job: job.id.clone(),
+        step: format!("{step:?}"),
+        result: "unchanged".into(),
+        detail: None,
+        api_calls: 0,
+    }
 }
 
 /// Carries out `step` for `job` (read at `version`); returns what it did. `task` is what the service said.
