@@ -8,6 +8,7 @@ use autopilot_shared::error::{Classify, ErrorClass};
 use autopilot_shared::ledger::LedgerError;
 use autopilot_shared::ledger::audit::{Appended, AuditRecord, Outcome};
 use autopilot_shared::ledger::idempotency::{Acquired, IdempotencyKey, payload_hash};
+use autopilot_shared::ledger::state::StateWrite;
 use autopilot_shared::resource::{ResourceKind, ResourceRef};
 use chrono::Duration;
 use common::{ledger, t0};
@@ -265,6 +266,64 @@ async fn optimistic_version_conflicts_are_detected_and_reported() {
             .expect("read")
             .is_none()
     );
+}
+
+#[tokio::test]
+async fn many_states_are_written_in_transactions_and_a_stale_version_or_fence_fails_as_one_write_would() {
+    let (ledger, _db, requests) = common::counted_ledger().await;
+    let fleet = |i: usize| {
+        ResourceRef::new("123456789012", "eu-central-1", ResourceKind::Fleet, format!("fleet-{i}")).expect("valid")
+    };
+    let fleets: Vec<ResourceRef> = (0..250).map(fleet).collect();
+    let states: Vec<PoolState> = (0..250).map(|i| PoolState { desired: i, last_action: "init".into() }).collect();
+    let lease = ledger.acquire_lease("tick#builder-scheduler", "a", Duration::seconds(30), t0()).await.expect("lease");
+    let fence = lease.fence();
+    let writes = |expected: &dyn Fn(usize) -> Option<u64>| -> Vec<StateWrite<'_, PoolState>> {
+        (0..250).map(|i| StateWrite { resource: &fleets[i], state: &states[i], expected: expected(i) }).collect()
+    };
+
+    // 250 new states under a fence: three transactions of at most 99 puts (the fence's check is the 100th)
+    let before = requests.get();
+    ledger.put_states(&writes(&|_| None), Some(&fence), t0()).await.expect("batched write");
+    assert_eq!(requests.get() - before, 3);
+    let found = ledger.get_states::<PoolState>(&fleets).await.expect("read");
+    assert!(found.values().all(|v| v.version == 1) && found.len() == 250);
+    assert_eq!(found[&fleet(249).key()].state.desired, 249);
+
+    // unfenced, a single write, and nothing to write
+    let before = requests.get();
+    ledger.put_states(&writes(&|_| Some(1))[..1], None, t0()).await.expect("one write");
+    ledger.put_states::<PoolState>(&[], Some(&fence), t0()).await.expect("no write");
+    assert_eq!(requests.get() - before, 1);
+
+    // fleet-120 moves on after it was read: the batch that holds it (fleets 99..198) is refused as a whole and
+    // written one by one, so fleets 99..120 land and the conflict is the error; the first batch landed, the
+    // third was never tried
+    let moved = ledger.put_state(&fleet(120), &states[120], Some(1), None, t0()).await.expect("moved on");
+    assert_eq!(moved, 2);
+    let before = requests.get();
+    let conflict = ledger.put_states(&writes(&|i| Some(if i == 0 { 2 } else { 1 })), Some(&fence), t0()).await;
+    match conflict {
+        Err(LedgerError::VersionConflict { expected: Some(1), found: Some(2), ref key }) => {
+            assert!(key.contains("fleet-120"), "{key}");
+        }
+        other => panic!("expected a version conflict on fleet-120, got {other:?}"),
+    }
+    // one transaction, one refused, 21 single writes and the one that conflicts
+    assert_eq!(requests.get() - before, 1 + 1 + 21 + 1);
+    let found = ledger.get_states::<PoolState>(&fleets).await.expect("read");
+    let versions = |range: std::ops::Range<usize>| range.map(|i| found[&fleet(i).key()].version).collect::<Vec<_>>();
+    assert_eq!(versions(0..1), [3]);
+    assert!(versions(1..120).iter().all(|&v| v == 2), "{:?}", versions(1..120));
+    assert!(versions(121..250).iter().all(|&v| v == 1), "{:?}", versions(121..250));
+
+    // a fence whose lease ran out: nothing is written
+    let late = ledger
+        .put_states(&writes(&|i| Some(found[&fleet(i).key()].version)), Some(&fence), t0() + Duration::seconds(31))
+        .await;
+    assert!(matches!(late, Err(LedgerError::FencingRejected { .. })), "{late:?}");
+    let after = ledger.get_states::<PoolState>(&fleets).await.expect("read");
+    assert_eq!(after, found);
 }
 
 // ---- audit ------------------------------------------------------------------------------------------------

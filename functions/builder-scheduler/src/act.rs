@@ -10,7 +10,7 @@ use autopilot_shared::error::sdk_error_message;
 use autopilot_shared::ledger::LedgerError;
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use autopilot_shared::ledger::idempotency::IdempotencyKey;
-use autopilot_shared::ledger::state::Versioned;
+use autopilot_shared::ledger::state::{StateWrite, Versioned};
 use aws_sdk_appstream::error::ProvideErrorMetadata;
 use futures::Stream;
 use serde::Serialize;
@@ -121,22 +121,34 @@ pub async fn act_streamed<D: Borrow<Decision>>(
         Outcome::Act(action) => action.name(),
         _ => "memory",
     };
-    let mut reports = autopilot_shared::pacing::in_lanes_streamed(decisions, lane, |decision| async move {
+    let mut acted = autopilot_shared::pacing::in_lanes_streamed(decisions, lane, |decision| async move {
         let decision = decision.borrow();
-        act_on(ctx, decision, stored).await.map(|report| (decision.resource.clone(), report))
+        let (report, unsaved) = act_on(ctx, decision, stored).await?;
+        let memory = unsaved.then(|| decision.memory.clone());
+        Ok::<_, ActError>((decision.resource.clone(), report, memory))
     })
     .await?;
-    reports.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(reports.into_iter().map(|(_, report)| report).collect())
+    // The memories that changed without an action (most of a tick's writes: builders moving between states),
+    // in as few ledger requests as it allows rather than one each.
+    let writes: Vec<StateWrite<'_, Memory>> = acted
+        .iter()
+        .filter_map(|(resource, _, memory)| {
+            let expected = stored.get(&resource.key()).map(|p| p.version);
+            memory.as_ref().map(|state| StateWrite { resource, state, expected })
+        })
+        .collect();
+    ctx.ledger.put_states(&writes, ctx.fence, ctx.now).await?;
+    acted.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(acted.into_iter().map(|(_, report, _)| report).collect())
 }
 
-/// One decision: its action exactly once per cause (or its deferral recorded and its memory kept), and its
-/// report.
+/// One decision: its action exactly once per cause (its memory written with it), or its deferral recorded;
+/// its report, and whether its memory changed and is still to be written (no action wrote it).
 async fn act_on(
     ctx: &ActContext<'_>,
     decision: &Decision,
     stored: &BTreeMap<String, Versioned<Memory>>,
-) -> Result<ActionReport, ActError> {
+) -> Result<(ActionReport, bool), ActError> {
     let key = decision.resource.key();
     let previous = stored.get(&key);
     let audit = |action: &str| AuditRecord {
@@ -170,10 +182,7 @@ async fn act_on(
             metrics::counter!("deferrals").increment(1);
             tracing::info!(resource = %key, reason = %decision.reason, "stop deferred");
         }
-        if previous_memory != Some(&decision.memory) {
-            save_memory(ctx, decision, previous).await?;
-        }
-        return Ok(report("not-acted", None));
+        return Ok((report("not-acted", None), previous_memory != Some(&decision.memory)));
     };
     let mut record = audit(action.name());
     record.details["action"] = serde_json::json!(action);
@@ -210,7 +219,7 @@ async fn act_on(
         }
         _ => {}
     }
-    Ok(report(performed.as_str(), performed.detail()))
+    Ok((report(performed.as_str(), performed.detail()), false))
 }
 
 async fn save_memory(

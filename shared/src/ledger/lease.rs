@@ -216,14 +216,17 @@ impl Ledger {
     }
 }
 
-/// Why a fenced put did not happen.
+/// Why a fenced put (or transaction of puts) did not happen.
 pub(super) enum FencedPutFailure {
     /// The fence is stale or its lease has run out.
     Fence,
-    /// The put's own condition failed; the item as it was, when DynamoDB returned it.
+    /// A put's own condition failed (the first that did); the item as it was, when DynamoDB returned it.
     Condition(Option<Item>),
     Unavailable(LedgerError),
 }
+
+/// Items per `TransactWriteItems` (DynamoDB's maximum), the fence's condition check included.
+pub const TRANSACT_MAX: usize = 100;
 
 impl Ledger {
     /// `put` in one transaction with `fence`'s condition check: the one way every fenced write is made.
@@ -234,16 +237,30 @@ impl Ledger {
         put: aws_sdk_dynamodb::types::Put,
         operation: &'static str,
     ) -> Result<(), FencedPutFailure> {
+        self.put_all(Some(fence), now, vec![put], operation).await
+    }
+
+    /// `puts` in one transaction (all or none), after `fence`'s condition check when there is one: at most
+    /// [`TRANSACT_MAX`] items in all.
+    pub(super) async fn put_all(
+        &self,
+        fence: Option<&Fence>,
+        now: DateTime<Utc>,
+        puts: Vec<aws_sdk_dynamodb::types::Put>,
+        operation: &'static str,
+    ) -> Result<(), FencedPutFailure> {
         use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
         use aws_sdk_dynamodb::types::TransactWriteItem;
-        let check = fence.condition_check(&self.table, now).map_err(FencedPutFailure::Unavailable)?;
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().condition_check(check).build())
-            .transact_items(TransactWriteItem::builder().put(put).build())
-            .send()
-            .await;
+        let checks = match fence {
+            Some(fence) => {
+                let check = fence.condition_check(&self.table, now).map_err(FencedPutFailure::Unavailable)?;
+                vec![TransactWriteItem::builder().condition_check(check).build()]
+            }
+            None => Vec::new(),
+        };
+        let first_put = checks.len();
+        let items = checks.into_iter().chain(puts.into_iter().map(|put| TransactWriteItem::builder().put(put).build()));
+        let result = self.client.transact_write_items().set_transact_items(Some(items.collect())).send().await;
         let error = match result {
             Ok(_) => return Ok(()),
             Err(error) => error,
@@ -254,15 +271,15 @@ impl Ledger {
         let reasons = cancelled.cancellation_reasons();
         let failed =
             |index: usize| reasons.get(index).and_then(|r| r.code.as_deref()) == Some("ConditionalCheckFailed");
-        if failed(0) {
-            Err(FencedPutFailure::Fence)
-        } else if failed(1) {
-            Err(FencedPutFailure::Condition(reasons.get(1).and_then(|r| r.item.clone())))
-        } else {
-            Err(FencedPutFailure::Unavailable(LedgerError::Unavailable {
+        if first_put == 1 && failed(0) {
+            return Err(FencedPutFailure::Fence);
+        }
+        match (first_put..reasons.len()).find(|&index| failed(index)) {
+            Some(index) => Err(FencedPutFailure::Condition(reasons[index].item.clone())),
+            None => Err(FencedPutFailure::Unavailable(LedgerError::Unavailable {
                 operation,
                 message: format!("cancelled: {reasons:?}"),
-            }))
+            })),
         }
     }
 }

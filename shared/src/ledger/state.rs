@@ -2,7 +2,7 @@
 //! (`EXPORT#…`, `IMPORT#…`, `ROLLOUT#…`). Every write names the version it expects (optimistic
 //! concurrency) and may carry a lease [`Fence`].
 
-use super::lease::{Fence, FencedPutFailure};
+use super::lease::{Fence, FencedPutFailure, TRANSACT_MAX};
 use super::{Item, Key, Ledger, LedgerError, is_condition_failed, keys, n, number, s};
 use crate::resource::ResourceRef;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure};
@@ -193,22 +193,8 @@ impl Ledger {
         expires_at: Option<DateTime<Utc>>,
         index: Option<(String, String)>,
     ) -> Result<u64, LedgerError> {
-        let version = expected.map_or(1, |v| v + 1);
-        let mut item = super::key_item(key);
-        item.insert("version".into(), n(version));
-        item.insert("updated_at".into(), s(now.to_rfc3339_opts(SecondsFormat::Millis, true)));
-        item.insert("state".into(), serde_dynamo::to_attribute_value(state).map_err(|e| LedgerError::corrupt(key, e))?);
-        if let Some(expires_at) = expires_at {
-            item.insert(keys::TTL.into(), n(expires_at.timestamp()));
-        }
-        if let Some((partition, sort)) = index {
-            item.insert(keys::GSI1_PK.into(), s(partition));
-            item.insert(keys::GSI1_SK.into(), s(sort));
-        }
-        let (condition, expected_value) = match expected {
-            None => ("attribute_not_exists(pk)", None),
-            Some(v) => ("version = :expected", Some(n(v))),
-        };
+        let write = VersionedWrite::new(key, state, expected, now, expires_at, index)?;
+        let version = write.version;
         let conflict = |found: Option<&Item>| LedgerError::VersionConflict {
             key: format!("{}/{}", key.pk, key.sk),
             expected,
@@ -220,9 +206,9 @@ impl Ledger {
                 .client
                 .put_item()
                 .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression(condition)
-                .set_expression_attribute_values(expected_value.map(|v| [(":expected".to_owned(), v)].into()))
+                .set_item(Some(write.item))
+                .condition_expression(write.condition)
+                .set_expression_attribute_values(write.values)
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                 .send()
                 .await;
@@ -241,20 +227,111 @@ impl Ledger {
             };
         };
 
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(condition)
-            .set_expression_attribute_values(expected_value.map(|v| [(":expected".to_owned(), v)].into()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(|e| LedgerError::Unavailable { operation: "Put", message: e.to_string() })?;
-        match self.put_fenced(fence, now, put, "TransactWriteItems state").await {
+        match self.put_fenced(fence, now, write.put(&self.table)?, "TransactWriteItems state").await {
             Ok(()) => Ok(version),
             Err(FencedPutFailure::Fence) => Err(fence.rejected()),
             Err(FencedPutFailure::Condition(old)) => Err(conflict(old.as_ref())),
             Err(FencedPutFailure::Unavailable(error)) => Err(error),
         }
+    }
+
+    /// Writes many resources' states, each as [`Ledger::put_state`] would (versioned; fenced when `fence` is
+    /// given), in as few requests as DynamoDB allows: one `TransactWriteItems` per [`TRANSACT_MAX`] items, the
+    /// fence's check taking one place, instead of a request each. A transaction is all or none: when one is
+    /// refused for an item's version, its writes are made one by one instead, so the writes before the first
+    /// conflict land and the conflict is the error, as with `put_state` in turn.
+    pub async fn put_states<T: Serialize>(
+        &self,
+        writes: &[StateWrite<'_, T>],
+        fence: Option<&Fence>,
+        now: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        let one_by_one = async |chunk: &[StateWrite<'_, T>]| {
+            for write in chunk {
+                self.put_state(write.resource, write.state, write.expected, fence, now).await?;
+            }
+            Ok::<_, LedgerError>(())
+        };
+        for chunk in writes.chunks(TRANSACT_MAX - usize::from(fence.is_some())) {
+            if chunk.len() == 1 {
+                one_by_one(chunk).await?;
+                continue;
+            }
+            let puts = chunk
+                .iter()
+                .map(|w| {
+                    VersionedWrite::new(&keys::resource_state(w.resource), w.state, w.expected, now, None, None)?
+                        .put(&self.table)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            match self.put_all(fence, now, puts, "TransactWriteItems states").await {
+                Ok(()) => {}
+                Err(FencedPutFailure::Fence) if let Some(fence) = fence => return Err(fence.rejected()),
+                // (Only a fenced transaction can answer `Fence`.)
+                Err(FencedPutFailure::Condition(..) | FencedPutFailure::Fence) => one_by_one(chunk).await?,
+                Err(FencedPutFailure::Unavailable(error)) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One write of [`Ledger::put_states`]: the resource, its new state, and the version it was read at (`None` =
+/// must not exist yet).
+#[derive(Debug, Clone, Copy)]
+pub struct StateWrite<'a, T> {
+    pub resource: &'a ResourceRef,
+    pub state: &'a T,
+    pub expected: Option<u64>,
+}
+
+/// A versioned item ready to write: the item at its next version, and the condition that it is still at the
+/// version it was read at.
+struct VersionedWrite {
+    version: u64,
+    item: Item,
+    condition: &'static str,
+    values: Option<std::collections::HashMap<String, AttributeValue>>,
+}
+
+impl VersionedWrite {
+    fn new<T: Serialize>(
+        key: &Key,
+        state: &T,
+        expected: Option<u64>,
+        now: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
+        index: Option<(String, String)>,
+    ) -> Result<Self, LedgerError> {
+        let version = expected.map_or(1, |v| v + 1);
+        let mut item = super::key_item(key);
+        item.insert("version".into(), n(version));
+        item.insert("updated_at".into(), s(now.to_rfc3339_opts(SecondsFormat::Millis, true)));
+        item.insert("state".into(), serde_dynamo::to_attribute_value(state).map_err(|e| LedgerError::corrupt(key, e))?);
+        if let Some(expires_at) = expires_at {
+            item.insert(keys::TTL.into(), n(expires_at.timestamp()));
+        }
+        if let Some((partition, sort)) = index {
+            item.insert(keys::GSI1_PK.into(), s(partition));
+            item.insert(keys::GSI1_SK.into(), s(sort));
+        }
+        let (condition, values) = match expected {
+            None => ("attribute_not_exists(pk)", None),
+            Some(v) => ("version = :expected", Some([(":expected".to_owned(), n(v))].into())),
+        };
+        Ok(VersionedWrite { version, item, condition, values })
+    }
+
+    /// The write as one element of a transaction.
+    fn put(self, table: &str) -> Result<Put, LedgerError> {
+        Put::builder()
+            .table_name(table)
+            .set_item(Some(self.item))
+            .condition_expression(self.condition)
+            .set_expression_attribute_values(self.values)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| LedgerError::Unavailable { operation: "Put", message: e.to_string() })
     }
 }
 

@@ -39,6 +39,42 @@ pub fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::from_conf(config)
 }
 
+/// Counts the requests a client sends (each attempt of each operation).
+#[derive(Debug, Clone, Default)]
+pub struct RequestCount(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl RequestCount {
+    pub fn get(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for RequestCount {
+    fn name(&self) -> &'static str {
+        "RequestCount"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+/// A ledger on a fresh embedded DynamoDB with the table created, and the count of the requests it sends.
+pub async fn counted_ledger() -> (Ledger, EmbeddedDynamo, RequestCount) {
+    let dynamo = start_dynamo().await;
+    let count = RequestCount::default();
+    let config = dynamodb_client(&dynamo.endpoint).config().to_builder().interceptor(count.clone()).build();
+    let client = aws_sdk_dynamodb::Client::from_conf(config);
+    table::create_table(&client, TABLE).await.expect("create ledger table");
+    (Ledger::new(client, TABLE), dynamo, count)
+}
+
 /// A ledger on a fresh embedded DynamoDB with the table created.
 pub async fn ledger() -> (Ledger, EmbeddedDynamo) {
     let dynamo = start_dynamo().await;
