@@ -6,6 +6,7 @@
 //! - [`events`]: typed EventBridge inputs, parsed strictly.
 //! - [`telemetry`]: JSON logs with Powertools keys, EMF metrics, correlation ids.
 //! - [`clock`]: system and virtual clocks.
+//! - [`cpu`]: CPU time by step of a tick (decide, act), counted only where `autopilot bench` turns it on.
 //! - [`error`]: error classes and their mapping to Lambda diagnostics.
 //! - [`effect`]: one side effect exactly once (idempotency, dry-run, audit) and outcome events.
 //! - [`pacing`]: each AWS operation sent at the rate its service allows (learnt from throttling).
@@ -15,6 +16,7 @@
 
 pub mod clients;
 pub mod clock;
+pub mod cpu;
 pub mod effect;
 pub mod error;
 pub mod events;

@@ -15,7 +15,7 @@ async fn every_tick_stays_within_the_call_bound() {
     assert_eq!(ticks.len(), 10, "five functions, first and steady tick");
     for t in &ticks {
         println!(
-            "{:<19} {:<6} calls {:>4} bound {:>4} ({:?}) ratio {:.3} ledger {:>4} {}",
+            "{:<19} {:<6} calls {:>4} bound {:>4} ({:?}) ratio {:.3} ledger {:>4} CPU {:.1} d+a {:.1} {}",
             t.function,
             t.tick,
             t.calls,
@@ -23,9 +23,20 @@ async fn every_tick_stays_within_the_call_bound() {
             t.bound,
             t.ratio,
             t.ledger_requests,
+            t.cpu_ms,
+            t.decide_act_cpu_ms,
             t.outcome
         );
         assert!(!t.outcome.starts_with("error"), "{} {} tick failed: {}", t.function, t.tick, t.outcome);
+        // Every function decides on every tick; its decide + act steps are part of its whole tick.
+        assert!(
+            t.decide_act_cpu_ms > 0.0 && t.decide_act_cpu_ms <= t.cpu_ms,
+            "{} {} tick: {} ms in decide + act of {} ms",
+            t.function,
+            t.tick,
+            t.decide_act_cpu_ms,
+            t.cpu_ms
+        );
         assert!(
             t.ratio <= goals::CALL_RATIO,
             "{} {} tick: {} calls for a bound of {:?}: {:?}",

@@ -5,6 +5,7 @@
 //! or unknown states are sent in dry-run too (they describe, they change nothing).
 
 use crate::decide::{Action, Decision, Memory, Outcome};
+use autopilot_shared::cpu::{self, Step};
 use autopilot_shared::effect::{CallError, Effect, Performed, announce, perform_once};
 use autopilot_shared::error::sdk_error_message;
 use autopilot_shared::ledger::LedgerError;
@@ -123,7 +124,7 @@ pub async fn act_streamed<D: Borrow<Decision>>(
     };
     let mut acted = autopilot_shared::pacing::in_lanes_streamed(decisions, lane, |decision| async move {
         let decision = decision.borrow();
-        let (report, unsaved) = act_on(ctx, decision, stored).await?;
+        let (report, unsaved) = cpu::metered(Step::Act, act_on(ctx, decision, stored)).await?;
         let memory = unsaved.then(|| decision.memory.clone());
         Ok::<_, ActError>((decision.resource.clone(), report, memory))
     })
@@ -137,7 +138,7 @@ pub async fn act_streamed<D: Borrow<Decision>>(
             memory.as_ref().map(|state| StateWrite { resource, state, expected })
         })
         .collect();
-    ctx.ledger.put_states(&writes, ctx.fence, ctx.now).await?;
+    cpu::metered(Step::Act, ctx.ledger.put_states(&writes, ctx.fence, ctx.now)).await?;
     acted.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(acted.into_iter().map(|(_, report, _)| report).collect())
 }

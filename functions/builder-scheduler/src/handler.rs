@@ -6,6 +6,7 @@
 use crate::act::{ActContext, ActionReport, act_streamed};
 use crate::decide::{Change, Direction, Memory, plan};
 use crate::observe::{CACHED_TAGS, list, tagged};
+use autopilot_shared::cpu::{self, Step};
 use autopilot_shared::error::AutopilotError;
 use autopilot_shared::events::{self, ApiCall, CloudTrailCall, Input};
 use autopilot_shared::ledger::state::Versioned;
@@ -104,7 +105,8 @@ async fn reconcile(
             std::future::ready(batch.map_err(|error| **failure = Some(error)).ok())
         })
         .flat_map(|batch| {
-            let decisions = plan(&batch, policy, &memories, &deps.config.tag_prefix, now);
+            let decisions =
+                cpu::measure(Step::Decide, || plan(&batch, policy, &memories, &deps.config.tag_prefix, now));
             for decision in &decisions {
                 tracing::debug!(resource = %decision.resource, outcome = ?decision.outcome, reason = %decision.reason, "decided");
             }

@@ -7,6 +7,7 @@ use crate::act::{self, ActContext, StepReport};
 use crate::decide::{Job, Origin, TaskView, decide};
 use crate::imports::{self, ImportJob, decide_import};
 use crate::observe::{get_task, list_tasks};
+use autopilot_shared::cpu::{self, Step};
 use autopilot_shared::error::{AutopilotError, sdk_error_class, sdk_error_message};
 use autopilot_shared::events::{ApiCall, CloudTrailCall, Command, ExportRequested, Input};
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
@@ -379,11 +380,11 @@ async fn chase_all(
             },
             None => (None, false),
         };
-        let step = decide(&job, task.as_ref(), ctx.now);
+        let step = cpu::measure(Step::Decide, || decide(&job, task.as_ref(), ctx.now));
         let done = match task.as_ref().filter(|task| listed && act::changes_nothing(&job, task, &step, ctx.now)) {
             // The listing is read every tick: a task it shows where the job last saw it needs no write.
             Some(_) => act::unchanged(&job, &step),
-            None => act::step(ctx, job, version, task.as_ref(), step).await?,
+            None => cpu::metered(Step::Act, act::step(ctx, job, version, task.as_ref(), step)).await?,
         };
         report.api_calls += done.api_calls;
         if let Some(id) = done.detail.as_ref().filter(|_| done.result == "adopted" || done.result == "applied") {

@@ -4,6 +4,7 @@
 
 use crate::decide::{Action, Decision, Kind, Memory, Outcome};
 use autopilot_shared::clients::AwsClients;
+use autopilot_shared::cpu::{self, Step};
 use autopilot_shared::effect::{CallError, Effect, Performed, announce, perform_once};
 use autopilot_shared::error::sdk_error_message;
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
@@ -139,7 +140,8 @@ pub async fn act_streamed<D: Borrow<Decision>>(
     };
     let mut reports = autopilot_shared::pacing::in_lanes_streamed(decisions, lane, |decision| async move {
         let decision = decision.borrow();
-        act_on(ctx, decision, stored).await.map(|report| (decision.resource.clone(), report))
+        let report = cpu::metered(Step::Act, act_on(ctx, decision, stored)).await?;
+        Ok::<_, ActError>((decision.resource.clone(), report))
     })
     .await?;
     reports.sort_by(|a, b| a.0.cmp(&b.0));

@@ -5,6 +5,7 @@ use crate::act::{ActContext, ActionReport, act_streamed};
 use crate::decide::{Decision, Memory, plan};
 use crate::observe::{CACHED_TAGS, Scope, list, tagged};
 use autopilot_shared::clients::AwsClients;
+use autopilot_shared::cpu::{self, Step};
 use autopilot_shared::error::AutopilotError;
 use autopilot_shared::events::{self, ApiCall, Input};
 use autopilot_shared::ledger::LedgerError;
@@ -142,7 +143,8 @@ async fn reconcile(
             std::future::ready(batch.map_err(|error| **failure = Some(error)).ok())
         })
         .flat_map(|batch| {
-            let decisions: Vec<Decision> = plan(&batch, policy, &memories, &deps.config.tag_prefix, now);
+            let decisions: Vec<Decision> =
+                cpu::measure(Step::Decide, || plan(&batch, policy, &memories, &deps.config.tag_prefix, now));
             for decision in &decisions {
                 tracing::debug!(resource = %decision.resource, outcome = ?decision.outcome, reason = %decision.reason, "decided");
             }

@@ -7,6 +7,7 @@
 use crate::act::{self, ActContext, ActionReport, Stored};
 use crate::decide::{self, Budget, Episode, Inputs, Request};
 use crate::observe::{Scope, observe};
+use autopilot_shared::cpu::{self, Step};
 use autopilot_shared::error::AutopilotError;
 use autopilot_shared::events::{ApiCall, CloudTrailCall, Command, Input};
 use autopilot_shared::policy::{AlarmScope, RemediationPolicy};
@@ -196,25 +197,24 @@ async fn sweep(
     let episodes: BTreeMap<String, Episode> =
         stored.episodes.iter().map(|(k, v)| (k.clone(), v.state.clone())).collect();
     let budgets: BTreeMap<String, Budget> = stored.budgets.iter().map(|(k, v)| (k.clone(), v.state)).collect();
-    let plan = decide::plan(
-        &observation.seen,
-        Inputs {
-            policy,
-            episodes: &episodes,
-            budgets: &budgets,
-            tag_prefix: &deps.config.tag_prefix,
-            now: ctx.now,
-            request,
-            full_sweep: *scope == Scope::All,
-        },
-    );
+    let inputs = Inputs {
+        policy,
+        episodes: &episodes,
+        budgets: &budgets,
+        tag_prefix: &deps.config.tag_prefix,
+        now: ctx.now,
+        request,
+        full_sweep: *scope == Scope::All,
+    };
+    let plan = cpu::measure(Step::Decide, || decide::plan(&observation.seen, inputs));
     let unhealthy =
         observation.seen.workspaces.iter().filter(|w| matches!(w.state.as_str(), "UNHEALTHY" | "IMPAIRED")).count();
     metrics::gauge!("workspaces_unhealthy").set(unhealthy as f64);
     for decision in &plan.decisions {
         tracing::debug!(resource = %decision.resource, action = ?decision.action, reason = %decision.reason, "decided");
     }
-    let (actions, act_calls) = act::act(ctx, &plan, &stored).await.map_err(|e| classified(e.0))?;
+    let (actions, act_calls) =
+        cpu::metered(Step::Act, act::act(ctx, &plan, &stored)).await.map_err(|e| classified(e.0))?;
     let calls = observation.api_calls + act_calls;
     metrics::counter!("api_calls").increment(u64::from(calls));
     metrics::histogram!("reconcile_duration_ms").record(started.elapsed().as_secs_f64() * 1000.0);

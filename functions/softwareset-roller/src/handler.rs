@@ -8,6 +8,7 @@ use crate::act::{self, ActContext, StepReport, notify};
 use crate::machine::{Rollout, Status, Transition, supported};
 use crate::observe::{CACHED_TAGS, EnvironmentView, SoftwareSetView, environments, software_sets};
 use crate::plan;
+use autopilot_shared::cpu::{self, Step};
 use autopilot_shared::error::AutopilotError;
 use autopilot_shared::events::{ApiCall, CloudTrailCall, Command, Input, RolloutControl};
 use autopilot_shared::ledger::LedgerError;
@@ -383,7 +384,8 @@ async fn tick(
     for (rollout, version) in open_rollouts(ctx).await? {
         let (observation, calls) = act::observe_ring(ctx.aws, &rollout, policy, &by_id, ctx.now).await?;
         report.api_calls += calls;
-        let done = act::step(ctx, rollout, version, policy, observation.as_ref(), &supported_sets).await?;
+        let step = act::step(ctx, rollout, version, policy, observation.as_ref(), &supported_sets);
+        let done = cpu::metered(Step::Act, step).await?;
         report.api_calls += done.api_calls;
         report.actions.push(done);
     }
@@ -398,7 +400,7 @@ async fn tick(
             let reason = format!("environment {} runs software set {} supported until {until}", env.id, set.id);
             let notice = format!("support-ending#{}", set.id);
             let event = "Software Set Support Ending";
-            notice_once(
+            let notice = notice_once(
                 ctx,
                 account_region(&env.arn, &seen.origin.1),
                 ResourceKind::Environment,
@@ -407,19 +409,19 @@ async fn tick(
                 event,
                 detail,
                 reason,
-            )
-            .await?;
+            );
+            cpu::metered(Step::Act, notice).await?;
         }
     }
 
     // A new software set: announce once; start its rollout unless approval is required.
-    let planned = plan::rings(policy, envs);
-    if let Some(set) = plan::candidate(sets, &planned, ctx.now) {
+    let candidate = cpu::measure(Step::Decide, || plan::candidate(sets, &plan::rings(policy, envs), ctx.now));
+    if let Some(set) = candidate {
         let detail = serde_json::json!({ "softwareSet": set.id, "version": set.version, "releasedAt": set.released_at,
             "supportedUntil": set.supported_until, "approvalRequired": policy.require_approval });
         let reason = format!("software set {} ({}) is newer than what the rings run", set.id, set.version);
         let event = "Software Set Available";
-        notice_once(
+        let notice = notice_once(
             ctx,
             account_region(&set.arn, &seen.origin.1),
             ResourceKind::SoftwareSet,
@@ -428,12 +430,13 @@ async fn tick(
             event,
             detail,
             reason.clone(),
-        )
-        .await?;
+        );
+        cpu::metered(Step::Act, notice).await?;
         let busy = open_rollouts(ctx).await?.iter().any(|(r, _)| !r.status.is_final());
         if !policy.require_approval && !busy {
             let id = format!("auto-{}", set.id);
-            if let Err(error) = Box::pin(start(ctx, policy, &id, &set.id, &seen, &reason, report)).await {
+            let started = Box::pin(start(ctx, policy, &id, &set.id, &seen, &reason, report));
+            if let Err(error) = cpu::metered(Step::Act, started).await {
                 tracing::warn!(%error, "automatic rollout not started");
             }
         }

@@ -64,8 +64,11 @@ pub struct TickFigures {
     pub calls: u64,
     pub bound: bound::Bound,
     pub ratio: f64,
+    /// CPU of the whole tick (observe + decide + act).
     pub cpu_ms: f64,
     pub cpu_ms_per_1000: f64,
+    /// The part of `cpu_ms` spent in the decide and act steps.
+    pub decide_act_cpu_ms: f64,
     pub wall_ms: f64,
     pub outcome: String,
     /// Requests to the ledger (DynamoDB), not EUC API calls.
@@ -83,13 +86,17 @@ pub struct DecideFigures {
     pub cpu_ms_per_1000: f64,
 }
 
-/// CPU of all five functions' ticks on one estate, per 1,000 resources of the estate.
+/// CPU of all five functions' ticks on one estate, per 1,000 resources of the estate: the decide and act
+/// steps (the goal's measure) and the whole ticks (observing too).
 #[derive(Debug, Clone, Serialize)]
 pub struct CpuFigures {
     pub size: u32,
     pub tick: &'static str,
     /// Every resource of the estate ([`Scale::resources`]).
     pub resources: u32,
+    pub decide_act_ms: f64,
+    pub decide_act_ms_per_1000: f64,
+    /// Whole ticks.
     pub cpu_ms: f64,
     pub cpu_ms_per_1000: f64,
 }
@@ -100,11 +107,16 @@ pub fn cpu(ticks: &[TickFigures]) -> Vec<CpuFigures> {
     for t in ticks {
         let resources = Scale::of(t.size).resources();
         match figures.iter_mut().find(|f| f.size == t.size && f.tick == t.tick) {
-            Some(f) => f.cpu_ms += t.cpu_ms,
+            Some(f) => {
+                f.cpu_ms += t.cpu_ms;
+                f.decide_act_ms += t.decide_act_cpu_ms;
+            }
             None => figures.push(CpuFigures {
                 size: t.size,
                 tick: t.tick,
                 resources,
+                decide_act_ms: t.decide_act_cpu_ms,
+                decide_act_ms_per_1000: 0.0,
                 cpu_ms: t.cpu_ms,
                 cpu_ms_per_1000: 0.0,
             }),
@@ -112,6 +124,7 @@ pub fn cpu(ticks: &[TickFigures]) -> Vec<CpuFigures> {
     }
     for f in &mut figures {
         f.cpu_ms_per_1000 = f.cpu_ms * 1000.0 / f64::from(f.resources.max(1));
+        f.decide_act_ms_per_1000 = f.decide_act_ms * 1000.0 / f64::from(f.resources.max(1));
     }
     figures
 }
@@ -193,6 +206,7 @@ pub async fn ticks_and_decide(size: u32, seed: u64) -> Result<(Vec<TickFigures>,
                 ratio: calls as f64 / bound.total().max(1) as f64,
                 cpu_ms,
                 cpu_ms_per_1000: cpu_ms * 1000.0 / f64::from(resources.max(1)),
+                decide_act_cpu_ms: ms(run.steps.decide + run.steps.act),
                 wall_ms: ms(run.wall),
                 outcome: outcome(&run.outcome),
                 ledger_requests: run.ledger_requests,
@@ -340,8 +354,11 @@ pub fn failures(results: &Results) -> Vec<String> {
         }
     }
     for c in &results.cpu {
-        if c.cpu_ms_per_1000 > goals::CPU_MS_PER_1000 {
-            failed.push(format!("{} tick on {}: {:.1} ms CPU per 1,000 resources", c.tick, c.size, c.cpu_ms_per_1000));
+        if c.decide_act_ms_per_1000 > goals::CPU_MS_PER_1000 {
+            failed.push(format!(
+                "{} tick on {}: {:.1} ms CPU per 1,000 resources in decide + act",
+                c.tick, c.size, c.decide_act_ms_per_1000
+            ));
         }
     }
     for t in &results.throughput {
@@ -385,13 +402,13 @@ pub fn render(results: &Results) -> String {
         );
         let _ = writeln!(
             out,
-            "{:>6} {:<19} {:<6} {:>9} {:>8} {:>8} {:>7} {:>7} {:>9} {:>9}",
-            "size", "function", "tick", "resources", "calls", "bound", "ratio", "ledger", "CPU ms", "wall ms"
+            "{:>6} {:<19} {:<6} {:>9} {:>8} {:>8} {:>7} {:>7} {:>9} {:>9} {:>9}",
+            "size", "function", "tick", "resources", "calls", "bound", "ratio", "ledger", "CPU ms", "d+a ms", "wall ms"
         );
         for t in &results.ticks {
             let _ = writeln!(
                 out,
-                "{:>6} {:<19} {:<6} {:>9} {:>8} {:>8} {:>7.3} {:>7} {:>9.1} {:>9.0} {} {}",
+                "{:>6} {:<19} {:<6} {:>9} {:>8} {:>8} {:>7.3} {:>7} {:>9.1} {:>9.1} {:>9.0} {} {}",
                 t.size,
                 t.function,
                 t.tick,
@@ -401,6 +418,7 @@ pub fn render(results: &Results) -> String {
                 t.ratio,
                 t.ledger_requests,
                 t.cpu_ms,
+                t.decide_act_cpu_ms,
                 t.wall_ms,
                 mark(t.ratio <= goals::CALL_RATIO),
                 if t.outcome.starts_with("error") { t.outcome.as_str() } else { "" }
@@ -410,19 +428,26 @@ pub fn render(results: &Results) -> String {
     if !results.cpu.is_empty() {
         let _ = writeln!(
             out,
-            "\nCPU per 1,000 resources of the estate (goal < {} ms): the five functions' whole ticks on their own threads (observe + decide + act, the SDK's serialisation and signing and the ledger included), then the decide step alone",
+            "\nCPU per 1,000 resources of the estate, the five functions on their own threads: the decide + act steps (goal < {} ms; the SDK's serialisation and signing of the mutations and the ledger's bookkeeping included), the whole ticks (observing too: the listing, memories and tags), then the pool-scaler's decide step alone",
             goals::CPU_MS_PER_1000
+        );
+        let _ = writeln!(
+            out,
+            "{:>6} {:<6} {:>9} {:>13} {:>10} {:>13} {:>10}",
+            "size", "tick", "resources", "decide+act ms", "per 1,000", "whole tick ms", "per 1,000"
         );
         for c in &results.cpu {
             let _ = writeln!(
                 out,
-                "{:>6} {:<6} {:>7} resources {:>9.1} ms CPU {:>8.2} ms per 1,000 {}",
+                "{:>6} {:<6} {:>9} {:>13.1} {:>10.2} {:>13.1} {:>10.2} {}",
                 c.size,
                 c.tick,
                 c.resources,
+                c.decide_act_ms,
+                c.decide_act_ms_per_1000,
                 c.cpu_ms,
                 c.cpu_ms_per_1000,
-                mark(c.cpu_ms_per_1000 < goals::CPU_MS_PER_1000)
+                mark(c.decide_act_ms_per_1000 < goals::CPU_MS_PER_1000)
             );
         }
     }

@@ -20,6 +20,9 @@ pub struct TickRun {
     pub calls: Vec<CallRecord>,
     /// CPU time of the function's thread.
     pub cpu: Duration,
+    /// The part of it spent in the decide and act steps (`autopilot_shared::cpu`): the rest is observing (the
+    /// listing, the reads of memories and tags) and the runtime's own I/O driving.
+    pub steps: autopilot_shared::cpu::Steps,
     pub wall: Duration,
     /// The function's report, or its error.
     pub outcome: Result<serde_json::Value, String>,
@@ -76,31 +79,27 @@ pub async fn tick(local: &LocalEstate, function: Function, at: DateTime<Utc>) ->
             .map_err(|e| format!("cannot start a runtime: {e}"))?;
         let cpu_before = thread_cpu()?;
         let started = Instant::now();
+        autopilot_shared::cpu::start();
         let outcome = runtime.block_on(function.invoke(&deps, event, INVOCATION_TIME));
+        let steps = autopilot_shared::cpu::stop().unwrap_or_default();
         let wall = started.elapsed();
         let cpu = thread_cpu()?.saturating_sub(cpu_before);
         drop(runtime);
-        Ok::<_, String>((cpu, wall, outcome.map_err(|e| e.to_string())))
+        Ok::<_, String>((cpu, steps, wall, outcome.map_err(|e| e.to_string())))
     };
     let thread = std::thread::Builder::new().name("bench-tick".into()).spawn(move || {
         let _ = sender.send(run());
     });
     thread.map_err(|e| format!("cannot start the tick's thread: {e}"))?;
-    let (cpu, wall, outcome) = receiver.await.map_err(|_| "the tick's thread failed".to_owned())??;
+    let (cpu, steps, wall, outcome) = receiver.await.map_err(|_| "the tick's thread failed".to_owned())??;
     let calls = local.simulator.calls_since(before);
     let ledger_requests = gate.requests().saturating_sub(calls.len() as u64);
-    Ok(TickRun { calls, cpu, wall, outcome, ledger_requests })
+    Ok(TickRun { calls, cpu, steps, wall, outcome, ledger_requests })
 }
 
-/// CPU time of the calling thread so far (Linux: `/proc/thread-self/schedstat`, nanoseconds on the CPU).
+/// CPU time of the calling thread so far (user + kernel: `CLOCK_THREAD_CPUTIME_ID`).
 pub fn thread_cpu() -> Result<Duration, String> {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat")
-        .map_err(|e| format!("cannot read this thread's CPU time (/proc/thread-self/schedstat; Linux only): {e}"))?;
-    text.split_whitespace()
-        .next()
-        .and_then(|ns| ns.parse::<u64>().ok())
-        .map(Duration::from_nanos)
-        .ok_or_else(|| format!("unexpected /proc/thread-self/schedstat: {text:?}"))
+    autopilot_shared::cpu::thread_time().ok_or_else(|| "cannot read this thread's CPU time".to_owned())
 }
 
 /// CPU of the pool-scaler's decide step alone — pure, no IO — over every pool and fleet of `local`: observed
