@@ -11,12 +11,15 @@ use autopilot_shared::error::sdk_error_message;
 use autopilot_shared::ledger::LedgerError;
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use autopilot_shared::ledger::idempotency::IdempotencyKey;
+use autopilot_shared::ledger::lease::TRANSACT_MAX;
 use autopilot_shared::ledger::state::{StateWrite, Versioned};
+use autopilot_shared::resource::ResourceRef;
 use aws_sdk_appstream::error::ProvideErrorMetadata;
 use futures::Stream;
 use serde::Serialize;
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 /// Service error codes that mean "the builder is no longer in the state we decided on" (from the SDK's error
 /// models: `StopImageBuilder` refuses a builder that is not RUNNING with `OperationNotPermittedException`,
@@ -113,6 +116,10 @@ pub async fn act(
 /// are still being read), one lane per kind of action (`pacing::in_lanes_streamed`: a paced StartImageBuilder
 /// never holds up the stops), and reports on every one in resource order (the order `observe` sorts in).
 /// `stored` holds each builder's memory as read (with its version).
+///
+/// The memories that change without an action (most of a tick's writes: builders moving between states) are
+/// written a fenced transaction at a time (`Ledger::put_states`) as the "memory" lane fills one, and the rest
+/// once every lane has finished — also when another lane failed (its error is then the answer).
 pub async fn act_streamed<D: Borrow<Decision>>(
     ctx: &ActContext<'_>,
     decisions: impl Stream<Item = D>,
@@ -122,29 +129,56 @@ pub async fn act_streamed<D: Borrow<Decision>>(
         Outcome::Act(action) => action.name(),
         _ => "memory",
     };
-    let mut acted = autopilot_shared::pacing::in_lanes_streamed(decisions, lane, |decision| async move {
+    let store: Mutex<Vec<(ResourceRef, Memory)>> = Mutex::new(Vec::new());
+    let unsaved = &store;
+    let take = &|all: bool| {
+        let mut unsaved = unsaved.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        (all || unsaved.len() >= TRANSACT_MAX - 1).then(|| std::mem::take(&mut *unsaved))
+    };
+    let acted = autopilot_shared::pacing::in_lanes_streamed(decisions, lane, |decision| async move {
         let decision = decision.borrow();
-        let (report, unsaved) = cpu::metered(Step::Act, act_on(ctx, decision, stored)).await?;
-        let memory = unsaved.then(|| decision.memory.clone());
-        Ok::<_, ActError>((decision.resource.clone(), report, memory))
+        let (report, changed) = cpu::metered(Step::Act, act_on(ctx, decision, stored)).await?;
+        if changed {
+            unsaved
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push((decision.resource.clone(), decision.memory.clone()));
+            if let Some(full) = take(false) {
+                save_memories(ctx, &full, stored).await?;
+            }
+        }
+        Ok::<_, ActError>((decision.resource.clone(), report))
     })
-    .await?;
-    // The memories that changed without an action (most of a tick's writes: builders moving between states),
-    // in as few ledger requests as it allows rather than one each.
-    let writes: Vec<StateWrite<'_, Memory>> = acted
+    .await;
+    let rest = take(true).unwrap_or_default();
+    let saved = save_memories(ctx, &rest, stored).await;
+    let mut reports = acted?;
+    saved?;
+    reports.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(reports.into_iter().map(|(_, report)| report).collect())
+}
+
+/// Writes memories that changed without an action, each at the version it was read at.
+async fn save_memories(
+    ctx: &ActContext<'_>,
+    memories: &[(ResourceRef, Memory)],
+    stored: &BTreeMap<String, Versioned<Memory>>,
+) -> Result<(), ActError> {
+    let writes: Vec<StateWrite<'_, Memory>> = memories
         .iter()
-        .filter_map(|(resource, _, memory)| {
-            let expected = stored.get(&resource.key()).map(|p| p.version);
-            memory.as_ref().map(|state| StateWrite { resource, state, expected })
+        .map(|(resource, state)| StateWrite {
+            resource,
+            state,
+            expected: stored.get(&resource.key()).map(|p| p.version),
         })
         .collect();
     cpu::metered(Step::Act, ctx.ledger.put_states(&writes, ctx.fence, ctx.now)).await?;
-    acted.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(acted.into_iter().map(|(_, report, _)| report).collect())
+    Ok(())
 }
 
-/// One decision: its action exactly once per cause (its memory written with it), or its deferral recorded;
-/// its report, and whether its memory changed and is still to be written (no action wrote it).
+/// One decision: its action exactly once per cause (an applied action, or a dry-run warning, writes the
+/// memory with it); or no action, a deferral recorded once per cause. Answers its report, and whether its memory
+/// changed and is still to be written (no action wrote it: [`act_streamed`] writes those in batches).
 async fn act_on(
     ctx: &ActContext<'_>,
     decision: &Decision,

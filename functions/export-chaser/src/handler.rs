@@ -412,7 +412,7 @@ async fn chase_all(
     for task in unknown {
         let job = adopted_job(task, active, origin, ctx.now)?;
         if !claimed_by(&open, task) && act::load(ctx.ledger, &job.id).await?.is_none() {
-            adopt(ctx, &job).await?;
+            cpu::metered(Step::Act, adopt(ctx, &job)).await?;
             report.actions.push(StepReport {
                 job: job.id.clone(),
                 step: "Adopt".into(),
@@ -437,9 +437,10 @@ async fn chase_imports(ctx: &ActContext<'_>, report: &mut Report) -> Result<(), 
     report.api_calls += calls;
     for (_, job) in due {
         let image = images.get(&job.state.image_name);
-        let step = decide_import(&job.state, image, ctx.now);
+        let step = cpu::measure(Step::Decide, || decide_import(&job.state, image, ctx.now));
         let name = job.state.image_name.clone();
-        let result = imports::act(ctx, job.state, job.version, image, step.clone()).await.map_err(classified)?;
+        let acted = imports::act(ctx, job.state, job.version, image, step.clone());
+        let result = cpu::metered(Step::Act, acted).await.map_err(classified)?;
         report.actions.push(StepReport {
             job: format!("import-{name}"),
             step: format!("{step:?}"),

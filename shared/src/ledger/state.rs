@@ -235,11 +235,13 @@ impl Ledger {
         }
     }
 
-    /// Writes many resources' states, each as [`Ledger::put_state`] would (versioned; fenced when `fence` is
-    /// given), in as few requests as DynamoDB allows: one `TransactWriteItems` per [`TRANSACT_MAX`] items, the
-    /// fence's check taking one place, instead of a request each. A transaction is all or none: when one is
-    /// refused for an item's version, its writes are made one by one instead, so the writes before the first
-    /// conflict land and the conflict is the error, as with `put_state` in turn.
+    /// Writes many resources' states (each resource once), each as [`Ledger::put_state`] would (versioned;
+    /// fenced when `fence` is given), in as few requests as DynamoDB allows: one `TransactWriteItems` per
+    /// [`TRANSACT_MAX`] items, the fence's check taking one place, instead of a request each. A transaction is
+    /// all or none: when one is not accepted for any reason but the fence (an item's version moved, a
+    /// conflicting transaction, a request DynamoDB refuses, an outage), its writes are made one by one instead,
+    /// so each lands or fails as `put_state` in turn would: the writes before the first failure land and that
+    /// failure is the error. Earlier transactions stay written; later ones are not tried.
     pub async fn put_states<T: Serialize>(
         &self,
         writes: &[StateWrite<'_, T>],
@@ -267,9 +269,7 @@ impl Ledger {
             match self.put_all(fence, now, puts, "TransactWriteItems states").await {
                 Ok(()) => {}
                 Err(FencedPutFailure::Fence) if let Some(fence) = fence => return Err(fence.rejected()),
-                // (Only a fenced transaction can answer `Fence`.)
-                Err(FencedPutFailure::Condition(..) | FencedPutFailure::Fence) => one_by_one(chunk).await?,
-                Err(FencedPutFailure::Unavailable(error)) => return Err(error),
+                Err(_) => one_by_one(chunk).await?,
             }
         }
         Ok(())
