@@ -129,28 +129,26 @@ pub async fn act_streamed<D: Borrow<Decision>>(
         Outcome::Act(action) => action.name(),
         _ => "memory",
     };
-    let store: Mutex<Vec<(ResourceRef, Memory)>> = Mutex::new(Vec::new());
-    let unsaved = &store;
-    let take = &|all: bool| {
-        let mut unsaved = unsaved.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        (all || unsaved.len() >= TRANSACT_MAX - 1).then(|| std::mem::take(&mut *unsaved))
-    };
+    let unsaved: Mutex<Vec<(ResourceRef, Memory)>> = Mutex::new(Vec::new());
+    let unsaved = &unsaved;
     let acted = autopilot_shared::pacing::in_lanes_streamed(decisions, lane, |decision| async move {
         let decision = decision.borrow();
         let (report, changed) = cpu::metered(Step::Act, act_on(ctx, decision, stored)).await?;
         if changed {
-            unsaved
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push((decision.resource.clone(), decision.memory.clone()));
-            if let Some(full) = take(false) {
+            // One lock: add the memory and, when a transaction's worth has gathered, take them all.
+            let full = {
+                let mut unsaved = unsaved.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                unsaved.push((decision.resource.clone(), decision.memory.clone()));
+                (unsaved.len() >= TRANSACT_MAX - 1).then(|| std::mem::take(&mut *unsaved))
+            };
+            if let Some(full) = full {
                 save_memories(ctx, &full, stored).await?;
             }
         }
         Ok::<_, ActError>((decision.resource.clone(), report))
     })
     .await;
-    let rest = take(true).unwrap_or_default();
+    let rest = std::mem::take(&mut *unsaved.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
     let saved = save_memories(ctx, &rest, stored).await;
     let mut reports = acted?;
     saved?;
