@@ -7,6 +7,8 @@
 //!    complete (even when the bookkeeping failed: the call was made); when the service refused because the resource moved on (a deferral), or the call failed,
 //!    release the claim so a later delivery can try again, and audit why.
 //!
+//! [`perform_once_with_state`] does the same when the bookkeeping is a resource's state, writing the audit, the
+//! state and the completion in one transaction (one by one, in that order, when the transaction is refused).
 //! [`perform_batch`] does the same for a batch call (one claim per item, one call, one settlement per item).
 //!
 //! Ledger failures abort (the caller returns a retryable error); everything about the AWS call is a result.
@@ -14,6 +16,7 @@
 use crate::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use crate::ledger::idempotency::{Acquired, Claim, IdempotencyKey, payload_hash};
 use crate::ledger::lease::Fence;
+use crate::ledger::state::StateWrite;
 use crate::ledger::{Ledger, LedgerError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -106,16 +109,60 @@ pub async fn perform_once<P: Serialize>(
     call: impl AsyncFnOnce() -> Result<(), CallError>,
     applied: impl AsyncFnOnce() -> Result<(), LedgerError>,
 ) -> Result<Performed, LedgerError> {
-    let Some(claim) = claim(&effect).await? else { return Ok(Performed::Duplicate) };
-    if effect.dry_run {
-        return dry_run(effect, &claim).await;
+    match claim_and_call(&effect, call).await? {
+        Claimed::Done(performed) => Ok(performed),
+        Claimed::Called(claim, result) => settle(effect, &claim, result, applied).await,
     }
-    still_held(&effect, &[&claim]).await?;
-    let result = call().await;
-    settle(effect, &claim, result, applied).await
 }
 
-/// Performs a batch of effects with one call (e.g. `RebootWorkspaces`, 25 ids): each effect is claimed on its
+/// [`perform_once`] for the common case where the bookkeeping after a successful call is the resource's new
+/// state (`state`, fenced like the effect): the audit record, the state and the claim's completion are written
+/// in one transaction ([`Ledger::complete_with_record`]) instead of three requests. When that transaction is
+/// refused (a concurrent delivery moved the state's version on, the fence, an outage) nothing of it was
+/// written, and the three are written one by one exactly as [`perform_once`] writes them: the audit, then the
+/// state (its error is the answer), then the completion.
+pub async fn perform_once_with_state<P: Serialize, S: Serialize>(
+    effect: Effect<'_, P>,
+    call: impl AsyncFnOnce() -> Result<(), CallError>,
+    state: StateWrite<'_, S>,
+) -> Result<Performed, LedgerError> {
+    let (claim, result) = match claim_and_call(&effect, call).await? {
+        Claimed::Done(performed) => return Ok(performed),
+        Claimed::Called(claim, result) => (claim, result),
+    };
+    let Effect { ledger, fence, now, .. } = effect;
+    if result.is_ok() {
+        let mut audit = effect.audit.clone();
+        audit.outcome = AuditOutcome::Applied;
+        let response = applied_response(&audit);
+        if ledger.complete_with_record(&claim, &response, &audit, &state, fence, now).await {
+            return Ok(count_applied(&audit));
+        }
+    }
+    let write = async || ledger.put_state(state.resource, state.state, state.expected, fence, now).await.map(drop);
+    settle(effect, &claim, result, write).await
+}
+
+/// Where an effect stands after its claim and call: done without a call (a duplicate, a dry run), or called.
+enum Claimed {
+    Done(Performed),
+    Called(Claim, Result<(), CallError>),
+}
+
+/// Claims the effect; a duplicate or a dry run ends there, otherwise (the lease still held) the call is made.
+async fn claim_and_call<P: Serialize>(
+    effect: &Effect<'_, P>,
+    call: impl AsyncFnOnce() -> Result<(), CallError>,
+) -> Result<Claimed, LedgerError> {
+    let Some(claim) = claim(effect).await? else { return Ok(Claimed::Done(Performed::Duplicate)) };
+    if effect.dry_run {
+        return dry_run(effect, &claim).await.map(Claimed::Done);
+    }
+    still_held(effect, &[&claim]).await?;
+    Ok(Claimed::Called(claim, call().await))
+}
+
+/// Performs a batch of effects with one call/// Performs a batch of effects with one call (e.g. `RebootWorkspaces`, 25 ids): each effect is claimed on its
 /// own (duplicates drop out), the claimed ones are passed to `call` by index, and each is settled with its own
 /// result. `call` answers one result per index it was given, in order; an `Err` fails every item. Returns one
 /// [`Performed`] per effect, in order.
@@ -135,7 +182,7 @@ pub async fn perform_batch<P: Serialize>(
     let dry = effects.iter().flatten().any(|e| e.dry_run);
     if dry || claimed.is_empty() {
         for (index, claim) in &claimed {
-            if let Some(effect) = effects[*index].take() {
+            if let Some(effect) = &effects[*index] {
                 performed[*index] = dry_run(effect, claim).await?;
             }
         }
@@ -189,11 +236,11 @@ async fn claim<P: Serialize>(effect: &Effect<'_, P>) -> Result<Option<Claim>, Le
 }
 
 /// Dry-run: the would-act is audited and the claim completed.
-async fn dry_run<P: Serialize>(effect: Effect<'_, P>, claim: &Claim) -> Result<Performed, LedgerError> {
-    let Effect { ledger, mut audit, now, .. } = effect;
+async fn dry_run<P: Serialize>(effect: &Effect<'_, P>, claim: &Claim) -> Result<Performed, LedgerError> {
+    let mut audit = effect.audit.clone();
     audit.outcome = AuditOutcome::DryRun;
-    ledger.append_audit(&audit).await?;
-    ledger.complete_idempotency(claim, &serde_json::json!({ "dry_run": true }), now).await?;
+    effect.ledger.append_audit(&audit).await?;
+    effect.ledger.complete_idempotency(claim, &serde_json::json!({ "dry_run": true }), effect.now).await?;
     metrics::counter!("actions_dry_run").increment(1);
     Ok(Performed::DryRun)
 }
@@ -216,11 +263,9 @@ async fn settle<P: Serialize>(
             // The claim completes even when the bookkeeping fails (a lost fence, a version race): the call was
             // made, and only a completed claim tells a redelivery so.
             let bookkeeping = applied().await;
-            ledger.complete_idempotency(claim, &serde_json::json!({ "applied": action }), now).await?;
+            ledger.complete_idempotency(claim, &applied_response(&audit), now).await?;
             bookkeeping?;
-            metrics::counter!("actions_applied").increment(1);
-            tracing::info!(resource = %audit.resource, action = %action, reason = %audit.reason, "applied");
-            Ok(Performed::Applied)
+            Ok(count_applied(&audit))
         }
         Err(error) => {
             ledger.release_idempotency(claim).await?;
@@ -241,6 +286,18 @@ async fn settle<P: Serialize>(
             Ok(performed)
         }
     }
+}
+
+/// What a completed claim answers a redelivery with after a successful call.
+fn applied_response(audit: &AuditRecord) -> serde_json::Value {
+    serde_json::json!({ "applied": audit.action })
+}
+
+/// Counts and logs an applied effect, once its bookkeeping is written.
+fn count_applied(audit: &AuditRecord) -> Performed {
+    metrics::counter!("actions_applied").increment(1);
+    tracing::info!(resource = %audit.resource, action = %audit.action, reason = %audit.reason, "applied");
+    Performed::Applied
 }
 
 /// Publishes one outcome event (source `euc.autopilot`) to `bus`; the error says why it was not accepted.

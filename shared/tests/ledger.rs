@@ -4,6 +4,7 @@
 
 mod common;
 
+use autopilot_shared::effect::{CallError, Effect, Performed, perform_once_with_state};
 use autopilot_shared::error::{Classify, ErrorClass};
 use autopilot_shared::ledger::LedgerError;
 use autopilot_shared::ledger::audit::{Appended, AuditRecord, Outcome};
@@ -324,6 +325,87 @@ async fn many_states_are_written_in_transactions_and_a_stale_version_or_fence_fa
     assert!(matches!(late, Err(LedgerError::FencingRejected { .. })), "{late:?}");
     let after = ledger.get_states::<PoolState>(&fleets).await.expect("read");
     assert_eq!(after, found);
+}
+
+/// An applied effect whose bookkeeping is a state: the audit record, the state and the claim's completion go in
+/// one fenced transaction; when that is refused (the state moved on after it was read), nothing of it was
+/// written and the three are written one by one as `perform_once` writes them: audit, state (its conflict is the
+/// error), completion. Either way a redelivery is a duplicate and makes no second call.
+#[tokio::test]
+async fn an_applied_effect_is_audited_recorded_and_completed_in_one_transaction_or_one_by_one_when_refused() {
+    let (ledger, _db, requests) = common::counted_ledger().await;
+    let fleet =
+        |name: &str| ResourceRef::new("123456789012", "eu-central-1", ResourceKind::Fleet, name).expect("valid");
+    let lease = ledger.acquire_lease("tick#pool-scaler", "a", Duration::seconds(30), t0()).await.expect("lease");
+    let fence = lease.fence();
+    let state = PoolState { desired: 4, last_action: "UpdateFleet".into() };
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let call = async || {
+        calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok::<(), CallError>(())
+    };
+    let effect = |resource: &ResourceRef| Effect {
+        ledger: &ledger,
+        key: IdempotencyKey::new("pool-scaler", format!("{}#epoch-1", resource.key())),
+        payload: &"UpdateFleet",
+        audit: AuditRecord {
+            at: t0(),
+            function: "pool-scaler".into(),
+            resource: resource.key(),
+            action: "UpdateFleet".into(),
+            outcome: Outcome::DryRun,
+            reason: "in-hours".into(),
+            correlation_id: "evt-1".into(),
+            details: serde_json::json!({}),
+        },
+        dry_run: false,
+        now: t0(),
+        remaining: MINUTES_5,
+        fence: Some(&fence),
+    };
+    let audited = async |resource: &ResourceRef| {
+        ledger
+            .audit_by_resource(&resource.key())
+            .await
+            .expect("audit")
+            .into_iter()
+            .map(|r| r.outcome)
+            .collect::<Vec<_>>()
+    };
+
+    // GIVEN a fleet never recorded: WHEN the effect is performed, THEN two ledger requests (the claim, one
+    // transaction) and the state, the audit and the completed claim are all there
+    let a = fleet("a");
+    let before = requests.get();
+    let write = StateWrite { resource: &a, state: &state, expected: None };
+    let performed = perform_once_with_state(effect(&a), &call, write.clone()).await.expect("performed");
+    assert_eq!(performed, Performed::Applied);
+    assert_eq!(requests.get() - before, 2);
+    assert_eq!(
+        ledger.get_state::<PoolState>(&a).await.expect("read").map(|v| (v.version, v.state)),
+        Some((1, state.clone()))
+    );
+    assert_eq!(audited(&a).await, [Outcome::Applied]);
+    let again = perform_once_with_state(effect(&a), &call, write).await.expect("redelivered");
+    assert_eq!((again, calls.load(std::sync::atomic::Ordering::SeqCst)), (Performed::Duplicate, 1));
+
+    // GIVEN a fleet whose state moved on (version 2) after it was read at version 1: the transaction is refused
+    // and nothing of it written; one by one, the audit lands, the state conflicts (the error), the claim completes
+    let b = fleet("b");
+    ledger.put_state(&b, &state, None, None, t0()).await.expect("v1");
+    ledger.put_state(&b, &state, Some(1), None, t0()).await.expect("v2");
+    let before = requests.get();
+    let write = StateWrite { resource: &b, state: &state, expected: Some(1) };
+    let conflict = perform_once_with_state(effect(&b), &call, write.clone()).await;
+    assert!(
+        matches!(conflict, Err(LedgerError::VersionConflict { expected: Some(1), found: Some(2), .. })),
+        "{conflict:?}"
+    );
+    assert_eq!(requests.get() - before, 1 + 1 + 3, "claim, refused transaction, audit, state, completion");
+    assert_eq!(audited(&b).await, [Outcome::Applied]);
+    assert_eq!(ledger.get_state::<PoolState>(&b).await.expect("read").map(|v| v.version), Some(2));
+    let again = perform_once_with_state(effect(&b), &call, write).await.expect("redelivered");
+    assert_eq!((again, calls.load(std::sync::atomic::Ordering::SeqCst)), (Performed::Duplicate, 2));
 }
 
 // ---- audit ------------------------------------------------------------------------------------------------

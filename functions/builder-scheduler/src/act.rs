@@ -6,7 +6,7 @@
 
 use crate::decide::{Action, Decision, Memory, Outcome};
 use autopilot_shared::cpu::{self, Step};
-use autopilot_shared::effect::{CallError, Effect, Performed, announce, perform_once};
+use autopilot_shared::effect::{CallError, Effect, Performed, announce, perform_once_with_state};
 use autopilot_shared::error::sdk_error_message;
 use autopilot_shared::ledger::LedgerError;
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
@@ -230,10 +230,10 @@ async fn act_on(
         remaining: ctx.remaining,
         fence: ctx.fence,
     };
-    let performed = perform_once(
+    let performed = perform_once_with_state(
         effect,
         async || call(ctx, decision, action).await,
-        async || save_memory(ctx, decision, previous).await,
+        StateWrite { resource: &decision.resource, state: &decision.memory, expected: previous.map(|p| p.version) },
     )
     .await?;
     match &performed {

@@ -5,12 +5,12 @@
 use crate::decide::{Action, Decision, Kind, Memory, Outcome};
 use autopilot_shared::clients::AwsClients;
 use autopilot_shared::cpu::{self, Step};
-use autopilot_shared::effect::{CallError, Effect, Performed, announce, perform_once};
+use autopilot_shared::effect::{CallError, Effect, Performed, announce, perform_once_with_state};
 use autopilot_shared::error::sdk_error_message;
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use autopilot_shared::ledger::idempotency::IdempotencyKey;
 use autopilot_shared::ledger::lease::Fence;
-use autopilot_shared::ledger::state::Versioned;
+use autopilot_shared::ledger::state::{StateWrite, Versioned};
 use autopilot_shared::ledger::{Ledger, LedgerError};
 use chrono::{DateTime, Utc};
 use futures::Stream;
@@ -191,10 +191,10 @@ async fn act_on(
         remaining: ctx.remaining,
         fence: Some(ctx.fence),
     };
-    let performed = perform_once(
+    let performed = perform_once_with_state(
         effect,
         async || call(ctx.aws, decision, action).await.map_err(CallError::Failed),
-        async || save_memory(ctx, decision, previous).await,
+        memory_write(decision, previous),
     )
     .await?;
     if let Performed::Failed(error) = &performed {
@@ -208,10 +208,13 @@ async fn save_memory(
     decision: &Decision,
     previous: Option<&Versioned<Memory>>,
 ) -> Result<(), LedgerError> {
-    ctx.ledger
-        .put_state(&decision.resource, &decision.memory, previous.map(|p| p.version), Some(ctx.fence), ctx.now)
-        .await
-        .map(drop)
+    let write = memory_write(decision, previous);
+    ctx.ledger.put_state(write.resource, write.state, write.expected, Some(ctx.fence), ctx.now).await.map(drop)
+}
+
+/// The decision's memory, at the version it was read at.
+fn memory_write<'a>(decision: &'a Decision, previous: Option<&Versioned<Memory>>) -> StateWrite<'a, Memory> {
+    StateWrite { resource: &decision.resource, state: &decision.memory, expected: previous.map(|p| p.version) }
 }
 
 /// Publishes `Capacity Action Failed`; a failure to publish is logged, not fatal (the audit holds the record).

@@ -2,7 +2,7 @@
 //! (the table) and by resource (GSI1), both in time order; kept for [`DEFAULT_RETENTION`] via TTL.
 
 use super::{Item, Ledger, LedgerError, is_condition_failed, keys, n, s};
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, Put};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -56,18 +56,12 @@ impl Ledger {
     /// Appends a record. The key is derived from time, resource, action and correlation id, so the same
     /// decision recorded twice is stored once.
     pub async fn append_audit(&self, record: &AuditRecord) -> Result<Appended, LedgerError> {
-        let (by_day, by_resource) = keys::audit(record.at, &record.resource, &record.action, &record.correlation_id);
-        let mut item: Item = serde_dynamo::to_item(record).map_err(|e| LedgerError::corrupt(&by_day, e))?;
-        item.extend(super::key_item(&by_day));
-        item.insert(keys::GSI1_PK.into(), s(by_resource.pk));
-        item.insert(keys::GSI1_SK.into(), s(by_resource.sk));
-        item.insert(keys::TTL.into(), n((record.at + DEFAULT_RETENTION).timestamp()));
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
+            .set_item(Some(audit_item(record)?))
+            .condition_expression(AUDIT_ONCE)
             .send()
             .await;
         match result {
@@ -115,4 +109,29 @@ impl Ledger {
             })
             .collect()
     }
+}
+
+/// An audit record is written once: a second write of the same record (a redelivery) changes nothing.
+const AUDIT_ONCE: &str = "attribute_not_exists(pk)";
+
+/// The item of an audit record: by day (the table's key) and by resource (the index), kept for
+/// [`DEFAULT_RETENTION`].
+fn audit_item(record: &AuditRecord) -> Result<Item, LedgerError> {
+    let (by_day, by_resource) = keys::audit(record.at, &record.resource, &record.action, &record.correlation_id);
+    let mut item: Item = serde_dynamo::to_item(record).map_err(|e| LedgerError::corrupt(&by_day, e))?;
+    item.extend(super::key_item(&by_day));
+    item.insert(keys::GSI1_PK.into(), s(by_resource.pk));
+    item.insert(keys::GSI1_SK.into(), s(by_resource.sk));
+    item.insert(keys::TTL.into(), n((record.at + DEFAULT_RETENTION).timestamp()));
+    Ok(item)
+}
+
+/// [`Ledger::append_audit`]'s write as one element of a transaction.
+pub(super) fn audit_put(table: &str, record: &AuditRecord) -> Result<Put, LedgerError> {
+    Put::builder()
+        .table_name(table)
+        .set_item(Some(audit_item(record)?))
+        .condition_expression(AUDIT_ONCE)
+        .build()
+        .map_err(|e| LedgerError::Unavailable { operation: "Put", message: e.to_string() })
 }

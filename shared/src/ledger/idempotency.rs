@@ -7,9 +7,11 @@
 //! bug). On success the caller acts, then calls `complete`; when the action fails it calls `release`, which
 //! deletes the record so a retry can run. The same key with a different payload is an error.
 
+use super::audit::{AuditRecord, audit_put};
 use super::lease::{Fence, FencedPutFailure};
+use super::state::StateWrite;
 use super::{Item, Key, Ledger, LedgerError, is_condition_failed, keys, n, s};
-use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -227,24 +229,16 @@ impl Ledger {
         response: &impl Serialize,
         now: DateTime<Utc>,
     ) -> Result<(), LedgerError> {
-        let response = serde_json::to_string(response).map_err(|e| LedgerError::corrupt(&claim.key.key(), e))?;
-        let key = claim.key.key();
+        let update = completion(&self.table, claim, response, now)?;
         let result = self
             .client
             .update_item()
-            .table_name(&self.table)
-            .set_key(Some(super::key_item(&key)))
-            .update_expression(
-                "SET #status = :completed, #response = :response, expires_at = :expires REMOVE gsi1pk, gsi1sk",
-            )
-            .condition_expression("#status = :inprogress AND in_progress_expires_at = :mine")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#response", "response")
-            .expression_attribute_values(":completed", s(COMPLETED))
-            .expression_attribute_values(":inprogress", s(INPROGRESS))
-            .expression_attribute_values(":response", s(response))
-            .expression_attribute_values(":expires", n((now + DEFAULT_EXPIRY).timestamp()))
-            .expression_attribute_values(":mine", n(claim.in_progress_until_ms))
+            .table_name(update.table_name)
+            .set_key(Some(update.key))
+            .update_expression(update.update_expression)
+            .set_condition_expression(update.condition_expression)
+            .set_expression_attribute_names(update.expression_attribute_names)
+            .set_expression_attribute_values(update.expression_attribute_values)
             .send()
             .await;
         match result {
@@ -253,6 +247,38 @@ impl Ledger {
                 Err(LedgerError::IdempotencyLost { business_key: claim.key.business_key.clone() })
             }
             Err(error) => Err(LedgerError::unavailable("UpdateItem idempotency", &error)),
+        }
+    }
+
+    /// Completes `claim` together with the audit record of the call it guarded and the resource's new state,
+    /// in one transaction (fenced when `fence` is given): one request where [`Ledger::append_audit`],
+    /// [`Ledger::put_state`] and [`Ledger::complete_idempotency`] make three, and all three or none. Answers
+    /// whether they were written; when not (the state's version moved, the fence, the audit already there,
+    /// a conflicting transaction, an outage), nothing was, and the caller writes them one by one, which
+    /// records each that can be and says why the rest cannot.
+    pub async fn complete_with_record<T: Serialize>(
+        &self,
+        claim: &Claim,
+        response: &impl Serialize,
+        audit: &AuditRecord,
+        state: &StateWrite<'_, T>,
+        fence: Option<&Fence>,
+        now: DateTime<Utc>,
+    ) -> bool {
+        let items = || -> Result<Vec<TransactWriteItem>, LedgerError> {
+            Ok(vec![
+                TransactWriteItem::builder().put(audit_put(&self.table, audit)?).build(),
+                TransactWriteItem::builder().put(state.put(&self.table, now)?).build(),
+                TransactWriteItem::builder().update(completion(&self.table, claim, response, now)?).build(),
+            ])
+        };
+        let Ok(items) = items() else { return false };
+        match self.write_all(fence, now, items, "TransactWriteItems completion").await {
+            Ok(()) => true,
+            Err(_) => {
+                tracing::debug!(key = %claim.key.business_key, "completion with its record refused; written one by one");
+                false
+            }
         }
     }
 
@@ -331,4 +357,32 @@ impl Ledger {
             .map_err(|e| LedgerError::unavailable("GetItem", &e))?;
         Ok(output.item)
     }
+}
+
+/// [`Ledger::complete_idempotency`]'s write: the claim, still ours (in progress until the instant we set),
+/// becomes COMPLETED with `response`, kept for [`DEFAULT_EXPIRY`]. Also one element of a transaction.
+pub(super) fn completion(
+    table: &str,
+    claim: &Claim,
+    response: &impl Serialize,
+    now: DateTime<Utc>,
+) -> Result<Update, LedgerError> {
+    let key = claim.key.key();
+    let response = serde_json::to_string(response).map_err(|e| LedgerError::corrupt(&key, e))?;
+    Update::builder()
+        .table_name(table)
+        .set_key(Some(super::key_item(&key)))
+        .update_expression(
+            "SET #status = :completed, #response = :response, expires_at = :expires REMOVE gsi1pk, gsi1sk",
+        )
+        .condition_expression("#status = :inprogress AND in_progress_expires_at = :mine")
+        .expression_attribute_names("#status", "status")
+        .expression_attribute_names("#response", "response")
+        .expression_attribute_values(":completed", s(COMPLETED))
+        .expression_attribute_values(":inprogress", s(INPROGRESS))
+        .expression_attribute_values(":response", s(response))
+        .expression_attribute_values(":expires", n((now + DEFAULT_EXPIRY).timestamp()))
+        .expression_attribute_values(":mine", n(claim.in_progress_until_ms))
+        .build()
+        .map_err(|e| LedgerError::Unavailable { operation: "Update", message: e.to_string() })
 }

@@ -6,7 +6,7 @@
 
 use super::{Item, Ledger, LedgerError, is_condition_failed, keys, n, s};
 use crate::clock::Clock;
-use aws_sdk_dynamodb::types::{ConditionCheck, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{ConditionCheck, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -249,8 +249,20 @@ impl Ledger {
         puts: Vec<aws_sdk_dynamodb::types::Put>,
         operation: &'static str,
     ) -> Result<(), FencedPutFailure> {
+        let items = puts.into_iter().map(|put| TransactWriteItem::builder().put(put).build()).collect();
+        self.write_all(fence, now, items, operation).await
+    }
+
+    /// `items` (puts, updates) in one transaction (all or none), after `fence`'s condition check when there is
+    /// one: at most [`TRANSACT_MAX`] items in all. The one routine every ledger transaction goes through.
+    pub(super) async fn write_all(
+        &self,
+        fence: Option<&Fence>,
+        now: DateTime<Utc>,
+        items: Vec<TransactWriteItem>,
+        operation: &'static str,
+    ) -> Result<(), FencedPutFailure> {
         use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-        use aws_sdk_dynamodb::types::TransactWriteItem;
         let checks = match fence {
             Some(fence) => {
                 let check = fence.condition_check(&self.table, now).map_err(FencedPutFailure::Unavailable)?;
@@ -259,7 +271,7 @@ impl Ledger {
             None => Vec::new(),
         };
         let first_put = checks.len();
-        let items = checks.into_iter().chain(puts.into_iter().map(|put| TransactWriteItem::builder().put(put).build()));
+        let items = checks.into_iter().chain(items);
         let result = self.client.transact_write_items().set_transact_items(Some(items.collect())).send().await;
         let error = match result {
             Ok(_) => return Ok(()),

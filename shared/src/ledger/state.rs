@@ -259,13 +259,7 @@ impl Ledger {
                 one_by_one(chunk).await?;
                 continue;
             }
-            let puts = chunk
-                .iter()
-                .map(|w| {
-                    VersionedWrite::new(&keys::resource_state(w.resource), w.state, w.expected, now, None, None)?
-                        .put(&self.table)
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            let puts = chunk.iter().map(|w| w.put(&self.table, now)).collect::<Result<Vec<_>, _>>()?;
             match self.put_all(fence, now, puts, "TransactWriteItems states").await {
                 Ok(()) => {}
                 Err(FencedPutFailure::Fence) if let Some(fence) = fence => return Err(fence.rejected()),
@@ -283,6 +277,14 @@ pub struct StateWrite<'a, T> {
     pub resource: &'a ResourceRef,
     pub state: &'a T,
     pub expected: Option<u64>,
+}
+
+impl<T: Serialize> StateWrite<'_, T> {
+    /// The write as one element of a transaction.
+    pub(super) fn put(&self, table: &str, now: DateTime<Utc>) -> Result<Put, LedgerError> {
+        VersionedWrite::new(&keys::resource_state(self.resource), self.state, self.expected, now, None, None)?
+            .put(table)
+    }
 }
 
 /// A versioned item ready to write: the item at its next version, and the condition that it is still at the
