@@ -118,9 +118,10 @@ pub async fn perform_once<P: Serialize>(
 /// [`perform_once`] for the common case where the bookkeeping after a successful call is the resource's new
 /// state (`state`, fenced like the effect): the audit record, the state and the claim's completion are written
 /// in one transaction ([`Ledger::complete_with_record`]) instead of three requests. When that transaction is
-/// refused (a concurrent delivery moved the state's version on, the fence, an outage) nothing of it was
-/// written, and the three are written one by one exactly as [`perform_once`] writes them: the audit, then the
-/// state (its error is the answer), then the completion.
+/// refused (a concurrent delivery moved the state's version on, the fence, an outage), the three are written
+/// one by one exactly as [`perform_once`] writes them: the audit, then the state (its error is the answer),
+/// then the completion. A cancelled transaction wrote nothing; one whose outcome the SDK never learnt may have
+/// committed, and the one-by-one writes then answer a retryable `IdempotencyLost` (a redelivery is a duplicate).
 pub async fn perform_once_with_state<P: Serialize, S: Serialize>(
     effect: Effect<'_, P>,
     call: impl AsyncFnOnce() -> Result<(), CallError>,
@@ -162,7 +163,7 @@ async fn claim_and_call<P: Serialize>(
     Ok(Claimed::Called(claim, call().await))
 }
 
-/// Performs a batch of effects with one call/// Performs a batch of effects with one call (e.g. `RebootWorkspaces`, 25 ids): each effect is claimed on its
+/// Performs a batch of effects with one call (e.g. `RebootWorkspaces`, 25 ids): each effect is claimed on its
 /// own (duplicates drop out), the claimed ones are passed to `call` by index, and each is settled with its own
 /// result. `call` answers one result per index it was given, in order; an `Err` fails every item. Returns one
 /// [`Performed`] per effect, in order.

@@ -230,6 +230,7 @@ impl Ledger {
         now: DateTime<Utc>,
     ) -> Result<(), LedgerError> {
         let update = completion(&self.table, claim, response, now)?;
+        // Every field `completion` sets, sent as an `UpdateItem` (a field added there must be added here).
         let result = self
             .client
             .update_item()
@@ -253,9 +254,12 @@ impl Ledger {
     /// Completes `claim` together with the audit record of the call it guarded and the resource's new state,
     /// in one transaction (fenced when `fence` is given): one request where [`Ledger::append_audit`],
     /// [`Ledger::put_state`] and [`Ledger::complete_idempotency`] make three, and all three or none. Answers
-    /// whether they were written; when not (the state's version moved, the fence, the audit already there,
-    /// a conflicting transaction, an outage), nothing was, and the caller writes them one by one, which
-    /// records each that can be and says why the rest cannot.
+    /// whether they were written; when not, the caller writes them one by one, which records each that can be
+    /// and says why the rest cannot. A cancelled transaction (the state's version moved, the fence, the audit
+    /// already there, a conflicting transaction) wrote nothing. An outcome the SDK could not learn (every
+    /// attempt timed out or failed after the request was sent) may have committed: the one-by-one writes then
+    /// find the audit there, the state moved on and the claim completed, and answer `IdempotencyLost` — a
+    /// retryable error, after which a redelivery finds the claim completed and does not call again.
     pub async fn complete_with_record<T: Serialize>(
         &self,
         claim: &Claim,
@@ -275,7 +279,11 @@ impl Ledger {
         let Ok(items) = items() else { return false };
         match self.write_all(fence, now, items, "TransactWriteItems completion").await {
             Ok(()) => true,
-            Err(_) => {
+            Err(FencedPutFailure::Unavailable(error)) => {
+                tracing::warn!(key = %claim.key.business_key, %error, "completion with its record failed; written one by one");
+                false
+            }
+            Err(FencedPutFailure::Fence | FencedPutFailure::Condition(_)) => {
                 tracing::debug!(key = %claim.key.business_key, "completion with its record refused; written one by one");
                 false
             }

@@ -216,11 +216,11 @@ impl Ledger {
     }
 }
 
-/// Why a fenced put (or transaction of puts) did not happen.
+/// Why a transaction of writes ([`Ledger::write_all`]), fenced or not, did not happen.
 pub(super) enum FencedPutFailure {
     /// The fence is stale or its lease has run out.
     Fence,
-    /// A put's own condition failed (the first that did); the item as it was, when DynamoDB returned it.
+    /// A write's own condition failed (the first that did); the item as it was, when DynamoDB returned it.
     Condition(Option<Item>),
     Unavailable(LedgerError),
 }
@@ -270,7 +270,7 @@ impl Ledger {
             }
             None => Vec::new(),
         };
-        let first_put = checks.len();
+        let first_write = checks.len();
         let items = checks.into_iter().chain(items);
         let result = self.client.transact_write_items().set_transact_items(Some(items.collect())).send().await;
         let error = match result {
@@ -283,10 +283,10 @@ impl Ledger {
         let reasons = cancelled.cancellation_reasons();
         let failed =
             |index: usize| reasons.get(index).and_then(|r| r.code.as_deref()) == Some("ConditionalCheckFailed");
-        if first_put == 1 && failed(0) {
+        if first_write == 1 && failed(0) {
             return Err(FencedPutFailure::Fence);
         }
-        match (first_put..reasons.len()).find(|&index| failed(index)) {
+        match (first_write..reasons.len()).find(|&index| failed(index)) {
             Some(index) => Err(FencedPutFailure::Condition(reasons[index].item.clone())),
             None => Err(FencedPutFailure::Unavailable(LedgerError::Unavailable {
                 operation,
