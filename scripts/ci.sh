@@ -5,13 +5,13 @@ cd "$(dirname "$0")/.."
 start=$(date +%s)
 step() { printf '\n== %s\n' "$*"; }
 
-step "Python tools in .venv (boto3 for the simulator tests, cfn-lint and the serverless rules for the template)"
+step "Python tools in .venv (boto3 and the AWS CLI for the simulator tests, cfn-lint and the serverless rules for the template)"
 # The linters are pinned: a new release with new rules must not break CI without a change here.
 lint_tools=(cfn-lint==1.58.0 cfn-lint-serverless==0.3.6)
 tools_ready() {
   .venv/bin/python - "${lint_tools[@]}" <<'PY' >/dev/null 2>&1
 import importlib.metadata, sys
-import boto3, cfnlint, cfn_lint_serverless  # noqa: F401 (each must import)
+import awscli, boto3, cfnlint, cfn_lint_serverless  # noqa: F401 (each must import)
 for pin in sys.argv[1:]:
     name, version = pin.split("==")
     assert importlib.metadata.version(name) == version, pin
@@ -19,13 +19,26 @@ PY
 }
 if ! tools_ready; then
   [ -x .venv/bin/python ] || python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check boto3 "${lint_tools[@]}"
+  .venv/bin/pip install --quiet --disable-pip-version-check boto3 awscli "${lint_tools[@]}"
 fi
 .venv/bin/python -c "import boto3; print('boto3', boto3.__version__)"
+.venv/bin/aws --version
+
+step "Node tools in scripts/iam (the Service Authorization Reference as data, an independent IAM evaluator)"
+# Pinned by scripts/iam/package-lock.json; used by the IAM test (tests/tests/iam.rs) and the data check below.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs npm >/dev/null
+fi
+node --version
+[ -d scripts/iam/node_modules/@cloud-copilot/iam-simulate ] || npm ci --prefix scripts/iam --no-audit --no-fund --silent
+node scripts/iam/sar.mjs --check local/src/iam/sar.json
 
 step "cfn-lint template.yaml (with the serverless rules)"
 .venv/bin/cfn-lint --version
-.venv/bin/cfn-lint --append-rules cfn_lint_serverless.rules -t template.yaml
+# Informational checks too (I3011: stateful resources say what happens to them on delete and replace).
+.venv/bin/cfn-lint --include-checks I --append-rules cfn_lint_serverless.rules -t template.yaml
 
 step "qemu-aarch64 (runs the packaged arm64 bootstraps in the runtime test on a non-arm64 machine)"
 # Debian's qemu-user and the arm64 C library; without them the runtime test says so and runs native binaries.

@@ -20,6 +20,9 @@ pub struct CallRecord {
     /// `ok`, or the error code returned.
     pub outcome: String,
     pub status: u16,
+    /// The identity that signed the request (its access key: a function's name, `operator`, `admin`); none for
+    /// the simulated people's in-process calls.
+    pub caller: Option<String>,
 }
 
 impl CallRecord {

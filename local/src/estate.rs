@@ -39,6 +39,10 @@ pub struct Estate {
     pub devices: Vec<DeviceGroupSpec>,
     #[serde(default)]
     pub faults: Faults,
+    /// The roles the stack lets the export-chaser pass to AppStream (the template's `ExportRoleArns`); default:
+    /// `arn:aws:iam::<account>:role/AppStreamExportRole`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export_role_arns: Option<Vec<String>>,
 }
 
 fn default_account() -> String {
@@ -480,6 +484,10 @@ pub struct Faults {
     /// Per batch operation: share of items that fail in `FailedRequests`.
     #[serde(default)]
     pub batch_failure_rate: BTreeMap<String, f64>,
+    /// Per batch operation: the `ErrorCode` of those failures (default `InternalError`; e.g.
+    /// `InvalidResourceState.Workspace`: the WorkSpace changed state just before the call).
+    #[serde(default)]
+    pub batch_failure_code: BTreeMap<String, String>,
     #[serde(default)]
     pub exports: ExportFaults,
 }
@@ -549,6 +557,13 @@ pub struct EstateError {
 
 impl Estate {
     /// Parses and validates an estate file.
+    /// The template parameter `ExportRoleArns` of the local stack.
+    pub fn export_role_arns(&self) -> Vec<String> {
+        self.export_role_arns
+            .clone()
+            .unwrap_or_else(|| vec![format!("arn:aws:iam::{}:role/AppStreamExportRole", self.account)])
+    }
+
     pub fn from_yaml(text: &str) -> Result<Self, EstateError> {
         let estate: Self = serde_yaml_ng::from_str(text).map_err(|e| EstateError {
             path: e.location().map(|l| format!("line {}", l.line())).unwrap_or_default(),

@@ -5,6 +5,35 @@ use autopilot_shared::error::AutopilotError;
 use autopilot_shared::runtime::Deps;
 use serde_json::Value;
 
+/// Every function's dependencies (each signed as its own role): what the simulations deliver events with.
+#[derive(Debug, Clone)]
+pub struct Crew {
+    deps: Vec<Deps>,
+}
+
+impl Crew {
+    /// Dependencies for each of [`Function::ALL`], built by `build`.
+    pub fn new(build: impl Fn(Function) -> Deps) -> Self {
+        Self { deps: Function::ALL.iter().map(|f| build(*f)).collect() }
+    }
+
+    /// The dependencies of `function`.
+    pub fn of(&self, function: Function) -> &Deps {
+        let index = Function::ALL.iter().position(|f| *f == function).unwrap_or_default();
+        &self.deps[index]
+    }
+
+    /// Handles `event` as `function`'s Lambda would ([`Function::invoke`] with its own dependencies).
+    pub async fn invoke(
+        &self,
+        function: Function,
+        event: Value,
+        remaining: std::time::Duration,
+    ) -> Result<Value, AutopilotError> {
+        function.invoke(self.of(function), event, remaining).await
+    }
+}
+
 /// One of the five functions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Function {
@@ -34,6 +63,11 @@ impl Function {
             Function::SoftwareSetRoller => softwareset_roller::FUNCTION,
             Function::Remediator => remediator::FUNCTION,
         }
+    }
+
+    /// The function of that name (`pool-scaler`, …).
+    pub fn named(name: &str) -> Option<Function> {
+        Function::ALL.into_iter().find(|f| f.name() == name)
     }
 
     /// Whether its EventBridge rules (its `routing.rs`, mirrored in `template.yaml`) deliver `event` to it.

@@ -189,5 +189,6 @@ fn empty() -> Estate {
         software_sets: Vec::new(),
         devices: Vec::new(),
         faults: Default::default(),
+        export_role_arns: None,
     }
 }

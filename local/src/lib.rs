@@ -18,6 +18,7 @@ pub mod estate;
 pub mod functions;
 pub mod generate;
 pub mod health;
+pub mod iam;
 pub mod operate;
 pub mod people;
 pub mod rng;
@@ -110,6 +111,28 @@ pub const LOCAL_REGION: &str = "eu-central-1";
 pub const SIMULATED_SERVICES: [&str; 5] =
     ["WORKSPACES", "APPSTREAM", "WORKSPACES_THIN_CLIENT", "EVENTBRIDGE", "APPLICATION_AUTO_SCALING"];
 
+/// Who a set of local clients signs its requests as (the access key of their credentials; see [`iam`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identity {
+    /// A function's execution role, as `template.yaml` defines it.
+    Function(functions::Function),
+    /// The `OperatorPolicy` of `template.yaml` (`autopilot plan | audit | config`).
+    Operator,
+    /// An administrator: anything is allowed (test set-up, the simulated people).
+    Admin,
+}
+
+impl Identity {
+    /// The access key id that names this identity to the local estate.
+    pub fn access_key(self) -> &'static str {
+        match self {
+            Identity::Function(function) => function.name(),
+            Identity::Operator => iam::OPERATOR,
+            Identity::Admin => iam::ADMIN,
+        }
+    }
+}
+
 /// A simulator and an embedded DynamoDB listening on loopback.
 #[derive(Debug)]
 pub struct LocalEstate {
@@ -129,7 +152,12 @@ impl LocalEstate {
             tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         let endpoint = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
         let dynamo_port = if port == 0 { 0 } else { port.saturating_add(1) };
-        let dynamo = dynamo::start(SocketAddr::from(([127, 0, 0, 1], dynamo_port)), dynamo::DEFAULT_TABLE).await?;
+        let dynamo = dynamo::start(
+            SocketAddr::from(([127, 0, 0, 1], dynamo_port)),
+            dynamo::DEFAULT_TABLE,
+            simulator.authorizer(),
+        )
+        .await?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let router = simulator.router();
         tokio::spawn(async move {
@@ -142,23 +170,40 @@ impl LocalEstate {
         Ok(Self { simulator, endpoint, dynamo, _stop: stop })
     }
 
-    /// The product's SDK clients pointed at this estate: the simulator for the EUC services, EventBridge and
-    /// Application Auto Scaling; the embedded DynamoDB for the ledger. Dummy credentials.
-    pub fn clients(&self) -> autopilot_shared::clients::AwsClients {
-        self.clients_through(None)
+    /// The names of the local stack's resources (table, project bus, role prefix).
+    pub fn names(&self) -> iam::StackNames {
+        self.simulator.authorizer().names.clone()
     }
 
-    /// [`Self::clients`], every request sent through `http` (e.g. a [`chaos::gate::Gate`]) when given.
+    /// The product's SDK clients pointed at this estate, signed as an administrator: the simulator for the EUC
+    /// services, EventBridge and Application Auto Scaling; the embedded DynamoDB for the ledger.
+    pub fn clients(&self) -> autopilot_shared::clients::AwsClients {
+        self.clients_as(Identity::Admin)
+    }
+
+    /// [`Self::clients`] signed as `identity`.
+    pub fn clients_as(&self, identity: Identity) -> autopilot_shared::clients::AwsClients {
+        self.clients_through(None, identity)
+    }
+
+    /// [`Self::clients_as`], every request sent through `http` (e.g. a [`chaos::gate::Gate`]) when given.
     pub fn clients_through(
         &self,
         http: Option<aws_smithy_runtime_api::client::http::SharedHttpClient>,
+        identity: Identity,
     ) -> autopilot_shared::clients::AwsClients {
         let config = |endpoint: &str| {
             let mut config = aws_config::SdkConfig::builder()
                 .behavior_version(aws_config::BehaviorVersion::latest())
                 .region(aws_config::Region::new(LOCAL_REGION))
                 .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
-                    aws_sdk_dynamodb::config::Credentials::new("local", "local", None, None, "autopilot-local"),
+                    aws_sdk_dynamodb::config::Credentials::new(
+                        identity.access_key(),
+                        "local",
+                        None,
+                        None,
+                        "autopilot-local",
+                    ),
                 ))
                 .endpoint_url(endpoint)
                 .retry_config(autopilot_shared::clients::retry_config())
@@ -173,34 +218,41 @@ impl LocalEstate {
         clients
     }
 
-    /// A function's dependencies wired to this estate, with the simulator's virtual clock (every function
-    /// takes the same [`autopilot_shared::runtime::Deps`]).
-    pub fn deps(&self) -> autopilot_shared::runtime::Deps {
-        self.deps_through(None)
+    /// A function's dependencies wired to this estate, signed as its role, with the simulator's virtual clock
+    /// (every function takes the same [`autopilot_shared::runtime::Deps`]).
+    pub fn deps_for(&self, function: functions::Function) -> autopilot_shared::runtime::Deps {
+        self.deps_through(None, Identity::Function(function))
     }
 
-    /// [`Self::deps`] with every request (ledger included) sent through `http` when given.
+    /// Every function's dependencies, each signed as its own role.
+    pub fn crew(&self) -> functions::Crew {
+        functions::Crew::new(|function| self.deps_for(function))
+    }
+
+    /// The dependencies signed as `identity`, every request (ledger included) sent through `http` when given.
     pub fn deps_through(
         &self,
         http: Option<aws_smithy_runtime_api::client::http::SharedHttpClient>,
+        identity: Identity,
     ) -> autopilot_shared::runtime::Deps {
-        let aws = self.clients_through(http);
+        let aws = self.clients_through(http, identity);
+        let names = self.names();
         autopilot_shared::runtime::Deps {
-            ledger: autopilot_shared::ledger::Ledger::new(aws.dynamodb.clone(), dynamo::DEFAULT_TABLE),
+            ledger: autopilot_shared::ledger::Ledger::new(aws.dynamodb.clone(), names.table.clone()),
             aws,
             clock: std::sync::Arc::new(self.simulator.clone()),
             config: autopilot_shared::runtime::Config {
-                table: dynamo::DEFAULT_TABLE.into(),
+                table: names.table,
                 tag_prefix: autopilot_shared::policy::tags::DEFAULT_TAG_PREFIX.into(),
                 force_dry_run: false,
-                event_bus: Some("euc-autopilot".into()),
-                own_role_name: "euc-autopilot".into(),
+                event_bus: Some(names.event_bus),
+                own_role_name: names.role_prefix,
                 region: LOCAL_REGION.into(),
             },
         }
     }
 
-    /// The ledger on the embedded DynamoDB.
+    /// The ledger on the embedded DynamoDB, as an administrator.
     pub fn ledger(&self) -> autopilot_shared::ledger::Ledger {
         autopilot_shared::ledger::Ledger::new(self.clients().dynamodb, dynamo::DEFAULT_TABLE)
     }
@@ -210,21 +262,35 @@ impl LocalEstate {
         self.env().into_iter().map(|(name, value)| format!("export {name}={value}")).collect()
     }
 
-    /// The environment a function binary or an operator command needs to use this estate instead of AWS:
-    /// `AWS_ENDPOINT_URL_<SERVICE>` for every simulated service and DynamoDB, the region, dummy credentials
-    /// and the ledger table.
+    /// The environment an operator command or any AWS client (the AWS CLI, boto3, the SDKs) needs to use this
+    /// estate instead of AWS, signed as the operator: [`Self::env_as`] with [`Identity::Operator`].
     pub fn env(&self) -> Vec<(String, String)> {
+        self.env_as(Identity::Operator)
+    }
+
+    /// The environment of a process that uses this estate as `identity`: `AWS_ENDPOINT_URL_<SERVICE>` for
+    /// every simulated service and DynamoDB, the region (`AWS_REGION` for the SDKs, `AWS_DEFAULT_REGION` for
+    /// the AWS CLI), no Thin Client host prefix (`AWS_DISABLE_HOST_PREFIX_INJECTION`: the CLI and boto3 would
+    /// send to `api.127.0.0.1`), credentials naming the identity, the stack's table, bus and role prefix, and
+    /// the estate's clock (`AUTOPILOT_CLOCK_URL`: the functions and operator commands take "now" from it).
+    pub fn env_as(&self, identity: Identity) -> Vec<(String, String)> {
         let mut vars: Vec<(String, String)> =
             SIMULATED_SERVICES.iter().map(|s| (format!("AWS_ENDPOINT_URL_{s}"), self.endpoint.clone())).collect();
         vars.insert(3, ("AWS_ENDPOINT_URL_DYNAMODB".into(), self.dynamo.endpoint.clone()));
+        let names = self.names();
         for (name, value) in [
             ("AWS_REGION", LOCAL_REGION),
-            ("AWS_ACCESS_KEY_ID", "local"),
+            ("AWS_DEFAULT_REGION", LOCAL_REGION),
+            ("AWS_DISABLE_HOST_PREFIX_INJECTION", "true"),
+            ("AWS_ACCESS_KEY_ID", identity.access_key()),
             ("AWS_SECRET_ACCESS_KEY", "local"),
-            ("AUTOPILOT_TABLE", dynamo::DEFAULT_TABLE),
+            ("AUTOPILOT_TABLE", names.table.as_str()),
+            ("AUTOPILOT_EVENT_BUS", names.event_bus.as_str()),
+            ("AUTOPILOT_ROLE_NAME", names.role_prefix.as_str()),
         ] {
             vars.push((name.into(), value.into()));
         }
+        vars.push((autopilot_shared::clock::CLOCK_URL_VAR.into(), format!("{}/_sim/clock", self.endpoint)));
         vars
     }
 }

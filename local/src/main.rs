@@ -26,17 +26,26 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the simulated estate and an embedded DynamoDB on loopback until interrupted.
+    /// Serve the simulated estate and an embedded DynamoDB on loopback until interrupted; prints the `export`
+    /// lines that point any AWS client (the AWS CLI, boto3, the SDKs, the functions) at it.
     Serve {
-        /// The estate file (YAML), e.g. local/estates/demo.yaml.
+        /// The estate file (YAML). Default: the estate the sample events in events/ name
+        /// (local/estates/samples.yaml), with their policy stored.
         #[arg(long)]
-        estate: PathBuf,
+        estate: Option<PathBuf>,
+        /// A policy document to store in the ledger at start (default with the samples' estate: theirs).
+        #[arg(long)]
+        policy: Option<PathBuf>,
         /// Port of the simulator (DynamoDB takes the next one); 0 picks free ports.
         #[arg(long, default_value_t = 4566)]
         port: u16,
         /// Seed of every random choice (demand noise, faults, ids).
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// The estate's clock follows the wall clock (from the estate's start) instead of moving only when
+        /// `POST /_sim/advance` is called.
+        #[arg(long)]
+        realtime: bool,
     },
     /// Run the functions against a simulated estate on the virtual clock and write calls, audit, events, a
     /// summary and a report into --out.
@@ -106,6 +115,9 @@ enum Command {
         /// The account of the resources (found from their ARNs when not given).
         #[arg(long)]
         account: Option<String>,
+        /// The stack's RemediationAlarmPrefix (alarms named otherwise never reach the remediator).
+        #[arg(long, env = "AUTOPILOT_ALARM_PREFIX", default_value = remediator::routing::ALARM_PREFIX)]
+        alarm_prefix: String,
         /// Print the plan as JSON.
         #[arg(long)]
         json: bool,
@@ -219,21 +231,7 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Command::Serve { estate, port, seed } => {
-            let text =
-                std::fs::read_to_string(&estate).map_err(|e| format!("cannot read {}: {e}", estate.display()))?;
-            let estate = Estate::from_yaml(&text).map_err(|e| e.to_string())?;
-            let local = LocalEstate::start(&estate, seed, port).await?;
-            let mut out = std::io::stdout().lock();
-            for line in local.env_lines() {
-                writeln!(out, "{line}").map_err(|e| e.to_string())?;
-            }
-            writeln!(out, "ready").map_err(|e| e.to_string())?;
-            out.flush().map_err(|e| e.to_string())?;
-            drop(out);
-            tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
-            Ok(())
-        }
+        Command::Serve { estate, policy, port, seed, realtime } => serve(estate, policy, port, seed, realtime).await,
         Command::Simulate { estate, policy, from, to, tick, events, seed, out, redeliver } => {
             if !(0.0..=1.0).contains(&redeliver) {
                 return Err(format!("--redeliver {redeliver}: a probability between 0 and 1"));
@@ -331,7 +329,7 @@ async fn operate(command: Command) -> Result<(), String> {
         Command::Config { command: ConfigCommand::Push { table, policy } } => {
             let document = operate::read(&policy)?;
             let ledger = operate::ledger(&table).await;
-            match config::push(&ledger, &policy.display().to_string(), &document, chrono::Utc::now()).await? {
+            match config::push(&ledger, &policy.display().to_string(), &document, operate::now().await?).await? {
                 config::Pushed::Unchanged { version } => {
                     println!("unchanged: {} is version {version} already; nothing stored", policy.display());
                 }
@@ -350,12 +348,12 @@ async fn operate(command: Command) -> Result<(), String> {
                 None => return Err(format!("no policy is stored in {table}")),
             }
         }
-        Command::Plan { table, policy, tag_prefix, role_name, account, json } => {
+        Command::Plan { table, policy, tag_prefix, role_name, account, alarm_prefix, json } => {
             let policy = match policy {
                 Some(path) => Some((path.display().to_string(), operate::read(&path)?)),
                 None => None,
             };
-            let options = plan::Options { table, policy, tag_prefix, own_role_name: role_name, account };
+            let options = plan::Options { table, policy, tag_prefix, own_role_name: role_name, account, alarm_prefix };
             let found = plan::plan(&options).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&found).map_err(|e| e.to_string())?);
@@ -368,7 +366,7 @@ async fn operate(command: Command) -> Result<(), String> {
             }
         }
         Command::Audit { table, since, resource, function, json } => {
-            let now = chrono::Utc::now();
+            let now = operate::now().await?;
             let query = audit::Query { since: audit::parse_since(&since, now)?, until: now, resource, function };
             let records = audit::read(&operate::ledger(&table).await, &query).await?;
             if json {
@@ -383,6 +381,65 @@ async fn operate(command: Command) -> Result<(), String> {
         }
         _ => return Err("not an operator command".into()),
     }
+    Ok(())
+}
+
+/// `autopilot serve`: the estate and its ledger until interrupted.
+async fn serve(
+    estate: Option<PathBuf>,
+    policy: Option<PathBuf>,
+    port: u16,
+    seed: u64,
+    realtime: bool,
+) -> Result<(), String> {
+    use autopilot_local::{Identity, functions::Function, samples};
+    let read =
+        |path: &PathBuf| std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()));
+    let (estate_text, estate_name) = match &estate {
+        Some(path) => (read(path)?, path.display().to_string()),
+        None => (samples::ESTATE.to_owned(), "local/estates/samples.yaml (the sample events' estate)".to_owned()),
+    };
+    let policy = match (&policy, &estate) {
+        (Some(path), _) => Some((read(path)?, path.display().to_string())),
+        (None, None) => Some((samples::POLICY.to_owned(), "local/estates/samples-policy.yaml".to_owned())),
+        (None, Some(_)) => None,
+    };
+    let estate = Estate::from_yaml(&estate_text).map_err(|e| format!("{estate_name}: {e}"))?;
+    let local = LocalEstate::start(&estate, seed, port).await?;
+    if let Some((document, name)) = &policy {
+        autopilot_local::operate::validate::validate(name, document)?;
+        local.ledger().put_policy(document, local.simulator.now()).await.map_err(|e| format!("{name}: {e}"))?;
+    }
+    if realtime {
+        local.simulator.follow_wall_clock();
+    }
+    let mut out = std::io::stdout().lock();
+    let mut line = |text: String| writeln!(out, "{text}").map_err(|e| e.to_string());
+    line(format!(
+        "# the local estate {estate_name}, clock at {} ({})",
+        local.simulator.now().to_rfc3339(),
+        if realtime { "following the wall clock" } else { "moves on POST /_sim/advance?minutes=N" }
+    ))?;
+    if let Some((_, name)) = &policy {
+        line(format!("# policy stored: {name}"))?;
+    }
+    line(
+        "# signed as the operator (OperatorPolicy of template.yaml); AWS_ACCESS_KEY_ID names the identity every".into(),
+    )?;
+    let functions: Vec<&str> = Function::ALL.iter().map(|f| Identity::Function(*f).access_key()).collect();
+    line(format!(
+        "# request is authorised as: {} (each function's role), {}, {} (anything)",
+        functions.join(", "),
+        Identity::Operator.access_key(),
+        Identity::Admin.access_key()
+    ))?;
+    for export in local.env_lines() {
+        line(export)?;
+    }
+    line("ready".into())?;
+    out.flush().map_err(|e| e.to_string())?;
+    drop(out);
+    tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
     Ok(())
 }
 

@@ -8,6 +8,9 @@ use crate::LocalEstate;
 /// The estate the samples name (start: the samples' time, 2026-11-23T06:00Z).
 pub const ESTATE: &str = include_str!("../estates/samples.yaml");
 
+/// The policy the samples run against (live: every sample acts).
+pub const POLICY: &str = include_str!("../estates/samples-policy.yaml");
+
 /// What a sample must come back with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Expect {

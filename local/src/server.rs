@@ -1,11 +1,14 @@
 //! The simulator's HTTP front: one listener for WorkSpaces (awsJson1_1), AppStream (Smithy RPC v2 CBOR and
 //! awsJson1_1), Thin Client (restJson1) and EventBridge (awsJson1_1), plus an admin API under `/_sim/` for
-//! clock control, the call log and captured events. Requests are not sign-checked. Faults from the estate
-//! (throttling per operation, 5xx rates, latency) are applied here, before the operation runs.
+//! clock control, the call log and captured events. Every request is authorised first, as AWS does, against
+//! the policy of the identity its SigV4 credential names ([`crate::iam`]; signatures themselves are not
+//! verified). Faults from the estate (throttling per operation, 5xx rates, latency) are applied next, before
+//! the operation runs.
 
 use crate::calllog::{self, CallRecord};
 use crate::error::ApiError;
 use crate::estate::Estate;
+use crate::iam::{Authorizer, Refusal, request::ServiceRequest};
 use crate::services;
 use crate::wire;
 use crate::world::World;
@@ -41,29 +44,60 @@ struct SimState {
     log: Vec<CallRecord>,
     buckets: HashMap<String, Bucket>,
     started: Instant,
+    /// When set, the virtual clock follows the wall clock from this pair (wall instant, virtual instant).
+    realtime: Option<(Instant, DateTime<Utc>)>,
 }
 
 /// A running simulated estate. Cheap to clone; clones share state.
 #[derive(Debug, Clone)]
 pub struct Simulator {
     state: Arc<Mutex<SimState>>,
+    authorizer: Arc<Authorizer>,
 }
 
 impl Simulator {
     pub fn new(estate: &Estate, seed: u64) -> Result<Self, String> {
         let world = World::from_estate(estate, seed)?;
+        let authorizer = Authorizer::local(
+            &estate.account,
+            &estate.region,
+            crate::dynamo::DEFAULT_TABLE,
+            &estate.export_role_arns(),
+        )
+        .map_err(|e| format!("the local identities cannot be built from template.yaml: {e}"))?;
         Ok(Self {
             state: Arc::new(Mutex::new(SimState {
                 world,
                 log: Vec::new(),
                 buckets: HashMap::new(),
                 started: Instant::now(),
+                realtime: None,
             })),
+            authorizer: Arc::new(authorizer),
         })
     }
 
+    /// The identities requests are authorised as, and every authorisation decided (shared with the embedded
+    /// DynamoDB of the same estate).
+    pub fn authorizer(&self) -> Arc<Authorizer> {
+        self.authorizer.clone()
+    }
+
     fn lock(&self) -> MutexGuard<'_, SimState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((wall, virtual_start)) = state.realtime {
+            let to = virtual_start + Duration::from_std(wall.elapsed()).unwrap_or_default();
+            state.world.advance_to(to);
+        }
+        state
+    }
+
+    /// From now on the virtual clock moves with the wall clock (one second a second) from where it stands
+    /// (`autopilot serve --realtime`); `/_sim/advance` still jumps ahead.
+    pub fn follow_wall_clock(&self) {
+        let mut state = self.lock();
+        let now = state.world.now;
+        state.realtime = Some((Instant::now(), now));
     }
 
     /// The virtual time.
@@ -76,6 +110,7 @@ impl Simulator {
         let mut state = self.lock();
         let to = state.world.now + by;
         state.world.advance_to(to);
+        reanchor(&mut state);
         state.world.now
     }
 
@@ -83,6 +118,7 @@ impl Simulator {
     pub fn advance_to(&self, to: DateTime<Utc>) -> DateTime<Utc> {
         let mut state = self.lock();
         state.world.advance_to(to);
+        reanchor(&mut state);
         state.world.now
     }
 
@@ -118,8 +154,9 @@ impl Simulator {
 
     /// Calls a body-protocol operation in process (`workspaces`, `appstream`, `eventbridge`), exactly as a
     /// request over HTTP would be answered and logged, minus the added latency.
+    /// In-process calls are made as an administrator (the simulated people): they are not authorised.
     pub fn invoke(&self, service: &str, operation: &str, input: &Value) -> Result<Value, ApiError> {
-        self.call(service, operation, Protocol::AwsJson, Request::Body(input)).0
+        self.call(service, operation, Protocol::AwsJson, Request::Body(input), &Caller::InProcess).0
     }
 
     /// Answers one request as the real service would (used by the router and by in-process callers).
@@ -129,7 +166,12 @@ impl Simulator {
         operation: &str,
         protocol: Protocol,
         request: Request<'_>,
+        caller: &Caller,
     ) -> (Result<Value, ApiError>, u64) {
+        let refused = match caller {
+            Caller::Refused { error, .. } => Some(error.clone()),
+            _ => None,
+        };
         let mut state = self.lock();
         let wall_ms = u64::try_from(state.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let throttle_code = match (service, protocol) {
@@ -137,6 +179,9 @@ impl Simulator {
             _ => "ThrottlingException",
         };
         let result = (|| {
+            if let Some(error) = refused {
+                return Err(error);
+            }
             if let Some(rate) = state.world.faults.throttle_per_second.get(operation).copied() {
                 let bucket = state
                     .buckets
@@ -199,10 +244,73 @@ impl Simulator {
             parameters,
             outcome: result.as_ref().map_or_else(|e| e.code.to_owned(), |_| "ok".to_owned()),
             status: result.as_ref().map_or_else(|e| e.status, |_| 200),
+            caller: caller.key().map(str::to_owned),
         };
         state.log.push(record);
         let latency = state.world.faults.latency_ms.get(operation).copied().unwrap_or(0);
         (result, latency)
+    }
+}
+
+/// After a jump of a clock that follows the wall clock, it follows on from where the jump left it.
+fn reanchor(state: &mut SimState) {
+    if state.realtime.is_some() {
+        state.realtime = Some((Instant::now(), state.world.now));
+    }
+}
+
+/// Who made a request, as far as the simulator has decided.
+#[derive(Debug, Clone)]
+enum Caller {
+    /// An in-process call ([`Simulator::invoke`]): the simulated people, as administrators.
+    InProcess,
+    /// A request signed by the identity `key`, authorised.
+    Allowed { key: String },
+    /// A request refused before it ran (unknown credential, not authorised).
+    Refused { key: Option<String>, error: ApiError },
+}
+
+impl Caller {
+    fn key(&self) -> Option<&str> {
+        match self {
+            Caller::InProcess => None,
+            Caller::Allowed { key } => Some(key),
+            Caller::Refused { key, .. } => key.as_deref(),
+        }
+    }
+}
+
+/// The IAM service prefix of a simulated service.
+fn iam_service(service: &str) -> &str {
+    match service {
+        "eventbridge" => "events",
+        "autoscaling" => "application-autoscaling",
+        other => other,
+    }
+}
+
+/// Authenticates and authorises a request as AWS would, before it runs.
+fn authorize(sim: &Simulator, headers: &HeaderMap, protocol: Protocol, request: &ServiceRequest<'_>) -> Caller {
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
+    // restJson1 answers authentication and authorisation failures with 403, the JSON protocols with 400.
+    let status = if protocol == Protocol::RestJson { 403 } else { 400 };
+    let authorizer = &sim.authorizer;
+    let (principal, region) = match authorizer.authenticate(authorization) {
+        Ok(found) => found,
+        Err(refusal) => return Caller::Refused { key: None, error: refusal_error(refusal, status) },
+    };
+    let key = principal.key.clone();
+    match authorizer.authorize(principal, request, Some(&region)) {
+        Ok(()) => Caller::Allowed { key },
+        Err(refusal) => Caller::Refused { key: Some(key), error: refusal_error(refusal, status) },
+    }
+}
+
+fn refusal_error(refusal: Refusal, status: u16) -> ApiError {
+    match refusal {
+        Refusal::Unauthenticated { code, message } => ApiError::new(code, status, message),
+        Refusal::Denied { message } => ApiError::new("AccessDeniedException", status, message),
+        Refusal::Unmapped(gap) => ApiError::new("InternalFailure", 500, gap.to_string()),
     }
 }
 
@@ -338,7 +446,18 @@ async fn dispatch(State(sim): State<Simulator>, method: Method, uri: Uri, header
         Protocol::RestJson => Request::Rest { method: method.as_str(), path: &path, query: &query, body: &input },
         _ => Request::Body(&input),
     };
-    let (result, latency_ms) = sim.call(service, &operation, protocol, request);
+    let caller = authorize(
+        &sim,
+        &headers,
+        protocol,
+        &ServiceRequest {
+            service: iam_service(service),
+            operation: &operation,
+            input: &input,
+            path: (protocol == Protocol::RestJson).then_some(path.as_str()),
+        },
+    );
+    let (result, latency_ms) = sim.call(service, &operation, protocol, request, &caller);
     if latency_ms > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(latency_ms)).await;
     }
@@ -366,6 +485,13 @@ fn admin_api(sim: &Simulator, method: &Method, path: &str, query: &BTreeMap<Stri
                 "fleets": w.fleets.values().map(|f| (f.name.clone(), json!(f.totals))).collect::<serde_json::Map<_, _>>(),
             })
         })),
-        _ => (StatusCode::NOT_FOUND, "admin paths: GET clock, POST advance?minutes=N|to=T, GET calls, GET events, GET totals").into_response(),
+        ("GET", "authorizations") => json_response(json!(
+            sim.authorizer
+                .decisions()
+                .into_iter()
+                .map(|(a, decision)| json!({ "principal": a.principal, "action": a.action, "resource": a.resource, "context": a.context, "decision": decision }))
+                .collect::<Vec<_>>()
+        )),
+        _ => (StatusCode::NOT_FOUND, "admin paths: GET clock, POST advance?minutes=N|to=T, GET calls, GET events, GET totals, GET authorizations").into_response(),
     }
 }

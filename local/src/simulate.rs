@@ -147,6 +147,16 @@ pub struct Summary {
     pub builders: BuilderSummary,
     pub exports: Vec<ExportRow>,
     pub workspaces: crate::health::HealthSummary,
+    /// Every request was authorised against its identity's role in `template.yaml`, as AWS would.
+    pub iam: IamSummary,
+}
+
+/// What IAM decided over a run: the distinct authorisations (identity, action, resource, context) and the
+/// refusals among them, as `identity: action on resource` (a healthy run has none).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IamSummary {
+    pub authorizations: usize,
+    pub refused: Vec<String>,
 }
 
 /// One sample of a resource for the charts.
@@ -423,7 +433,7 @@ pub async fn simulate(options: &Options) -> Result<Summary, String> {
     let local = LocalEstate::start(&estate, options.seed, 0).await?;
     let ledger = local.ledger();
     ledger.put_policy(&policy_text, options.from).await.map_err(|e| e.to_string())?;
-    let deps = local.deps();
+    let crew = local.crew();
     let activity = crate::people::builder_activity(&estate, options.from, options.to)?;
     let first_starts: BTreeMap<String, DateTime<Utc>> = activity
         .iter()
@@ -459,12 +469,12 @@ pub async fn simulate(options: &Options) -> Result<Summary, String> {
                 (None, None) => break,
             };
             let Some(event) = event else { continue };
-            if deliver(&deps, &event, &mut failed).await {
+            if deliver(&crew, &event, &mut failed).await {
                 delivered += 1;
                 let extra = extra_copies(&mut duplicates, options.redeliver);
                 redelivered += extra;
                 for _ in 0..extra {
-                    deliver(&deps, &event, &mut failed).await;
+                    deliver(&crew, &event, &mut failed).await;
                 }
             } else {
                 not_routed += 1;
@@ -477,7 +487,7 @@ pub async fn simulate(options: &Options) -> Result<Summary, String> {
             let extra = extra_copies(&mut duplicates, options.redeliver);
             redelivered += extra;
             for _ in 0..=extra {
-                if let Err(error) = function.invoke(&deps, tick.clone(), INVOCATION_TIME).await {
+                if let Err(error) = crew.invoke(function, tick.clone(), INVOCATION_TIME).await {
                     tracing::warn!(%error, schedule, "tick failed");
                     failed.push(format!("{now} {schedule} tick: {error}"));
                 }
@@ -522,6 +532,10 @@ pub async fn simulate(options: &Options) -> Result<Summary, String> {
         builders,
         exports: export_rows(&local, &ledger).await?,
         workspaces,
+        iam: IamSummary {
+            authorizations: local.simulator.authorizer().decisions().len(),
+            refused: local.simulator.authorizer().refusals(),
+        },
     };
 
     let write = |name: &str, text: String| {
@@ -536,6 +550,8 @@ pub async fn simulate(options: &Options) -> Result<Summary, String> {
     });
     write("events.jsonl", outcome_events)?;
     write("summary.json", serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())?)?;
+    let matrix = local.simulator.authorizer().matrix();
+    write("authorizations.json", serde_json::to_string(&matrix).map_err(|e| e.to_string())?)?;
     std::fs::create_dir_all(options.out.join("charts")).map_err(|e| e.to_string())?;
     for (id, samples) in &series {
         write(&format!("charts/{id}.svg"), chart(id, samples))?;
@@ -627,12 +643,12 @@ fn rollout_section(with_chart: bool) -> String {
 const INVOCATION_TIME: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Delivers an event to every function whose rules match it, as EventBridge would; false when none does.
-async fn deliver(deps: &autopilot_shared::runtime::Deps, event: &Value, failed: &mut Vec<String>) -> bool {
+async fn deliver(crew: &crate::functions::Crew, event: &Value, failed: &mut Vec<String>) -> bool {
     let mut routed = false;
     for function in Function::ALL {
         if function.routes(event) {
             routed = true;
-            if let Err(error) = function.invoke(deps, event.clone(), INVOCATION_TIME).await {
+            if let Err(error) = crew.invoke(function, event.clone(), INVOCATION_TIME).await {
                 tracing::warn!(%error, ?function, "event failed");
                 let id = event.get("id").and_then(Value::as_str).unwrap_or_default();
                 failed.push(format!("{function:?} event {id}: {error}"));
@@ -1002,6 +1018,13 @@ pub fn goals(summary: &Summary) -> Vec<String> {
         ),
     ];
     goals.extend(builder_goal);
+    goals.push(format!(
+        "{} {} requests refused by IAM of {} authorisations (goal: none: the template's roles are wide enough){}",
+        mark(summary.iam.refused.is_empty()),
+        summary.iam.refused.len(),
+        summary.iam.authorizations,
+        if summary.iam.refused.is_empty() { String::new() } else { format!(": {}", summary.iam.refused.join("; ")) }
+    ));
     goals.push(format!(
         "{} {} failed invocations (goal: none)",
         mark(summary.failed_invocations.is_empty()),

@@ -20,6 +20,26 @@ pub const TIMESTAMP_MEMBERS: &[&str] = &[
     "SubscriptionLastUsedDate",
 ];
 
+/// A URI path segment or query value with its `%XX` escapes decoded (restJson1 puts ARNs in paths); an escape
+/// that is not two hex digits is kept as it is.
+pub fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(byte) = text.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(byte);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Decodes a CBOR request body. An empty body is an empty object.
 pub fn cbor_to_json(bytes: &[u8]) -> Result<Value, String> {
     if bytes.is_empty() {
@@ -93,6 +113,14 @@ fn to_cbor(value: &Value, timestamp: bool) -> Cbor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percent_escapes_are_decoded_and_broken_ones_kept() {
+        assert_eq!(percent_decode("arn%3Aaws%3Athinclient%2Fenv"), "arn:aws:thinclient/env");
+        assert_eq!(percent_decode("50%"), "50%");
+        assert_eq!(percent_decode("%é1"), "%é1");
+        assert_eq!(percent_decode("%zz"), "%zz");
+    }
 
     #[test]
     fn round_trip_keeps_values_and_tags_timestamps() {

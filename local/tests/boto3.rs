@@ -7,9 +7,10 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 fn python() -> PathBuf {
     if let Ok(path) = std::env::var("AUTOPILOT_PYTHON") {
@@ -27,24 +28,14 @@ fn boto3_drives_every_service_through_autopilot_serve() {
         python.display()
     );
     let estate = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("estates/demo.yaml");
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_autopilot"))
-        .args(["serve", "--estate"])
-        .arg(&estate)
-        .args(["--port", "0", "--seed", "7"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("autopilot serve starts");
-    let mut env = Vec::new();
-    for line in BufReader::new(serve.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        if line == "ready" {
-            break;
-        }
-        let (name, value) = line.strip_prefix("export ").and_then(|l| l.split_once('=')).expect("export line");
-        env.push((name.to_owned(), value.to_owned()));
-    }
+    let args =
+        ["--estate".as_ref(), estate.as_os_str(), "--port".as_ref(), "0".as_ref(), "--seed".as_ref(), "7".as_ref()];
+    let (mut serve, lines) = common::serve(env!("CARGO_BIN_EXE_autopilot"), &args);
+    let env = common::exports(&lines);
     // an endpoint for each of the five simulated services and DynamoDB, the region, credentials and table
     assert_eq!(env.iter().filter(|(n, _)| n.starts_with("AWS_ENDPOINT_URL_")).count(), 6, "{env:?}");
+    assert!(env.iter().any(|(n, v)| n == "AWS_DEFAULT_REGION" && v == "eu-central-1"), "{env:?}");
+    assert!(env.iter().any(|(n, v)| n == "AWS_DISABLE_HOST_PREFIX_INJECTION" && v == "true"), "{env:?}");
     assert!(env.iter().any(|(n, v)| n == "AWS_REGION" && v == "eu-central-1"), "{env:?}");
     let output = Command::new(&python)
         .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/boto3_client.py"))

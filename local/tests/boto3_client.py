@@ -5,7 +5,8 @@ import json, os, sys
 import boto3, botocore
 from botocore.config import Config
 
-session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="eu-central-1")
+# signed as the local estate's administrator: the protocols are under test here, not IAM
+session = boto3.session.Session(aws_access_key_id="admin", aws_secret_access_key="local", region_name="eu-central-1")
 no_retry = Config(retries={"max_attempts": 1, "mode": "standard"})
 checks = []
 
@@ -54,7 +55,7 @@ def appstream_client(protocol):
     with open(os.path.join(folder, "appstream", model["metadata"]["apiVersion"], "service-2.json"), "w") as out:
         json.dump(model, out)
     os.environ["AWS_DATA_PATH"] = folder
-    json_session = boto3.session.Session(botocore_session=botocore.session.Session(), aws_access_key_id="test", aws_secret_access_key="test", region_name="eu-central-1")
+    json_session = boto3.session.Session(botocore_session=botocore.session.Session(), aws_access_key_id="admin", aws_secret_access_key="local", region_name="eu-central-1")
     return json_session.client("appstream", config=no_retry)
 
 for protocol in ["smithy-rpc-v2-cbor", "json"]:

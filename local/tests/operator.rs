@@ -40,6 +40,9 @@ impl Served {
             if line == "ready" {
                 break;
             }
+            if line.starts_with('#') {
+                continue;
+            }
             let (name, value) = line.strip_prefix("export ").unwrap().split_once('=').unwrap();
             env.push((name.to_owned(), value.to_owned()));
         }
@@ -62,18 +65,31 @@ impl Served {
     }
 
     fn ledger(&self) -> Ledger {
-        Ledger::new(autopilot_local::dynamo::client(self.var("AWS_ENDPOINT_URL_DYNAMODB")), self.var("AUTOPILOT_TABLE"))
+        Ledger::new(
+            autopilot_local::dynamo::client(self.var("AWS_ENDPOINT_URL_DYNAMODB"), autopilot_local::iam::ADMIN),
+            self.var("AUTOPILOT_TABLE"),
+        )
+    }
+
+    /// The body of `GET /_sim/<path>` (the simulator's admin API).
+    fn admin(&self, path: &str) -> String {
+        let address = self.var("AWS_ENDPOINT_URL_WORKSPACES").trim_start_matches("http://").to_owned();
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        write!(stream, "GET /_sim/{path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response.split_once("\r\n\r\n").unwrap().1.to_owned()
     }
 
     /// The simulator's call log (admin API), one JSON record per call.
     fn calls(&self) -> Vec<serde_json::Value> {
-        let address = self.var("AWS_ENDPOINT_URL_WORKSPACES").trim_start_matches("http://").to_owned();
-        let mut stream = std::net::TcpStream::connect(&address).unwrap();
-        write!(stream, "GET /_sim/calls HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let body = response.split_once("\r\n\r\n").unwrap().1;
-        body.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+        self.admin("calls").lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+
+    /// The estate's time: the operator commands run on it (`AUTOPILOT_CLOCK_URL`).
+    fn now(&self) -> chrono::DateTime<Utc> {
+        let clock: serde_json::Value = serde_json::from_str(&self.admin("clock")).unwrap();
+        chrono::DateTime::parse_from_rfc3339(clock["now"].as_str().unwrap()).unwrap().with_timezone(&Utc)
     }
 }
 
@@ -209,7 +225,8 @@ fn plan_tells_what_each_function_would_do_and_changes_nothing() {
 fn scan_count(served: &Served) -> usize {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
-        let client = autopilot_local::dynamo::client(served.var("AWS_ENDPOINT_URL_DYNAMODB"));
+        let client =
+            autopilot_local::dynamo::client(served.var("AWS_ENDPOINT_URL_DYNAMODB"), autopilot_local::iam::ADMIN);
         let output = client.scan().table_name(served.var("AUTOPILOT_TABLE")).send().await.unwrap();
         output.items().len()
     })
@@ -218,7 +235,8 @@ fn scan_count(served: &Served) -> usize {
 #[test]
 fn audit_reads_the_trail_by_time_resource_and_function() {
     let served = Served::start();
-    let now = Utc::now();
+    // the audit command reads the estate's clock, as the functions do
+    let now = served.now();
     let record = |hours: i64, function: &str, resource: &str, action: &str| AuditRecord {
         at: now - Duration::hours(hours),
         function: function.into(),

@@ -430,7 +430,7 @@ async fn appstream_throttles_are_retried_by_the_products_clients() {
             .behavior_version(aws_config::BehaviorVersion::latest())
             .region(plain.config().region().cloned())
             .endpoint_url(&local.endpoint)
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "test"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("admin", "local", None, None, "test"))
             .retry_config(autopilot_shared::clients::retry_config())
             .build(),
     );

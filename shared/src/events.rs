@@ -26,6 +26,48 @@ pub struct Rule {
     pub detail_type: &'static str,
     /// `detail.eventName` values (CloudTrail rules only).
     pub event_names: &'static [&'static str],
+    /// Further conditions on the event's `detail`.
+    pub detail: &'static [DetailMatch],
+}
+
+/// A condition of a rule's pattern on one field of the event's `detail`: a dotted path (through a list, any
+/// item may match, as EventBridge matches arrays) and what its value must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DetailMatch {
+    pub path: &'static str,
+    pub is: Matcher,
+}
+
+/// What a [`DetailMatch`]'s value must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Matcher {
+    /// One of these strings.
+    AnyOf(&'static [&'static str]),
+    /// A string starting with this.
+    Prefix(&'static str),
+}
+
+impl DetailMatch {
+    fn holds(&self, detail: &serde_json::Value) -> bool {
+        let mut values = vec![detail];
+        for segment in self.path.split('.') {
+            values = values
+                .into_iter()
+                .flat_map(|v| match v {
+                    serde_json::Value::Array(items) => items.iter().filter_map(|i| i.get(segment)).collect::<Vec<_>>(),
+                    other => other.get(segment).into_iter().collect(),
+                })
+                .collect();
+        }
+        let flattened = values.into_iter().flat_map(|v| match v {
+            serde_json::Value::Array(items) => items.iter().collect::<Vec<_>>(),
+            other => vec![other],
+        });
+        flattened.filter_map(serde_json::Value::as_str).any(|text| match self.is {
+            Matcher::AnyOf(allowed) => allowed.contains(&text),
+            Matcher::Prefix(prefix) => text.starts_with(prefix),
+        })
+    }
 }
 
 /// The detail-type of CloudTrail's management events on EventBridge.
@@ -45,6 +87,7 @@ impl Rule {
         self.source == field("source")
             && self.detail_type == field("detail-type")
             && (self.event_names.is_empty() || self.event_names.contains(&event_name))
+            && self.detail.iter().all(|m| event.get("detail").is_some_and(|d| m.holds(d)))
             && (self.detail_type != CLOUDTRAIL_DETAIL_TYPE
                 || event.get("detail").and_then(|d| d.get("errorCode")).is_none())
     }

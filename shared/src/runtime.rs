@@ -3,7 +3,7 @@
 //! our own CloudTrail calls, and the Lambda entry point ([`serve`]).
 
 use crate::clients::AwsClients;
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, EstateClock, SystemClock};
 use crate::error::{AutopilotError, Classify};
 use crate::events::CloudTrailCall;
 use crate::ledger::lease::Lease;
@@ -263,14 +263,18 @@ where
     let metrics = telemetry::init_metrics(function)?;
     let config = Config::from_env()?;
     let aws = AwsClients::from_env().await;
-    let deps = Deps {
-        ledger: Ledger::new(aws.dynamodb.clone(), config.table.clone()),
-        aws,
-        clock: Arc::new(SystemClock),
-        config,
+    // A local estate's clock when `AUTOPILOT_CLOCK_URL` is set (never on AWS), read at each invocation.
+    let estate_clock = EstateClock::from_env().map(Arc::new);
+    let clock: Arc<dyn Clock> = match &estate_clock {
+        Some(clock) => clock.clone(),
+        None => Arc::new(SystemClock),
     };
-    let (deps, handler) = (&deps, &handler);
+    let deps = Deps { ledger: Ledger::new(aws.dynamodb.clone(), config.table.clone()), aws, clock, config };
+    let (deps, handler, estate_clock) = (&deps, &handler, &estate_clock);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        if let Some(clock) = estate_clock {
+            clock.sync().await.map_err(|e| AutopilotError::retryable(e.to_string()))?;
+        }
         let now_ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or_default();
         let remaining = std::time::Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
         let correlation_id = event.payload.get("id").and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();

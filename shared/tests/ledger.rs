@@ -460,11 +460,11 @@ async fn only_valid_policy_documents_are_stored_and_the_newest_is_current() {
         ),
         other => panic!("invalid document accepted: {other:?}"),
     }
-    let v2 = example.replace("dry_run: false", "dry_run: true");
+    let v2 = example.replace("dry_run: true ", "dry_run: false");
     assert_eq!(ledger.put_policy(&v2, t0()).await.expect("store v2"), 2);
     let current = ledger.current_policy().await.expect("read").expect("exists");
     assert_eq!(current.version, 2);
-    assert!(current.policy.dry_run());
+    assert!(!current.policy.dry_run());
     assert_eq!(current.document, v2);
 }
 

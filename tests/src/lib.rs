@@ -8,6 +8,7 @@ pub use autopilot_local::runtime_api;
 
 use autopilot_local::LocalEstate;
 use autopilot_local::estate::Estate;
+use autopilot_local::functions::Function;
 use autopilot_shared::error::AutopilotError;
 use autopilot_shared::runtime::Deps;
 
@@ -19,8 +20,11 @@ const REMAINING: std::time::Duration = std::time::Duration::from_secs(60);
 /// A running estate with a policy, ready for the functions.
 pub struct Harness {
     pub local: LocalEstate,
-    /// The dependencies every function takes.
+    /// Dependencies signed as an administrator, for a test's own reads and set-up (the ledger, a person's
+    /// calls).
     pub deps: Deps,
+    /// Each function's dependencies, signed as its own role: what the deliveries below use.
+    pub crew: autopilot_local::functions::Crew,
 }
 
 impl Harness {
@@ -30,8 +34,9 @@ impl Harness {
         let local = LocalEstate::start(&estate, seed, 0).await.expect("local estate starts");
         let ledger = local.ledger();
         ledger.put_policy(policy, local.simulator.now()).await.expect("policy stored");
-        let deps = local.deps();
-        Harness { local, deps }
+        let deps = local.deps_through(None, autopilot_local::Identity::Admin);
+        let crew = local.crew();
+        Harness { local, deps, crew }
     }
 
     /// Delivers one pool-scaler tick at the current virtual time.
@@ -42,7 +47,7 @@ impl Harness {
 
     /// Delivers any event to the pool-scaler.
     pub async fn deliver(&self, event: serde_json::Value) -> Result<pool_scaler::Report, AutopilotError> {
-        Box::pin(pool_scaler::handle(&self.deps, event, REMAINING)).await
+        Box::pin(pool_scaler::handle(self.crew.of(Function::PoolScaler), event, REMAINING)).await
     }
 
     /// Delivers one builder-scheduler tick at the current virtual time.
@@ -56,7 +61,7 @@ impl Harness {
         &self,
         event: serde_json::Value,
     ) -> Result<builder_scheduler::Report, AutopilotError> {
-        Box::pin(builder_scheduler::handle(&self.deps, event, REMAINING)).await
+        Box::pin(builder_scheduler::handle(self.crew.of(Function::BuilderScheduler), event, REMAINING)).await
     }
 
     /// Delivers one export-chaser tick at the current virtual time.
@@ -67,7 +72,7 @@ impl Harness {
 
     /// Delivers any event to the export-chaser.
     pub async fn deliver_to_exports(&self, event: serde_json::Value) -> Result<export_chaser::Report, AutopilotError> {
-        Box::pin(export_chaser::handle(&self.deps, event, REMAINING)).await
+        Box::pin(export_chaser::handle(self.crew.of(Function::ExportChaser), event, REMAINING)).await
     }
 
     /// Delivers one softwareset-roller tick at the current virtual time.
@@ -81,7 +86,7 @@ impl Harness {
         &self,
         event: serde_json::Value,
     ) -> Result<softwareset_roller::Report, AutopilotError> {
-        Box::pin(softwareset_roller::handle(&self.deps, event, REMAINING)).await
+        Box::pin(softwareset_roller::handle(self.crew.of(Function::SoftwareSetRoller), event, REMAINING)).await
     }
 
     /// Delivers one remediator tick at the current virtual time.
@@ -92,7 +97,7 @@ impl Harness {
 
     /// Delivers any event to the remediator.
     pub async fn deliver_to_remediator(&self, event: serde_json::Value) -> Result<remediator::Report, AutopilotError> {
-        Box::pin(remediator::handle(&self.deps, event, REMAINING)).await
+        Box::pin(remediator::handle(self.crew.of(Function::Remediator), event, REMAINING)).await
     }
 
     /// Ticks the pool-scaler every `every` minutes for `minutes` minutes of virtual time.

@@ -80,10 +80,15 @@ async fn the_pool_scaler_starts_without_network_and_reports_its_peak_memory() {
 
     // WHEN the binary handles one tick
     let event = autopilot_local::tick_event("euc-autopilot-pool-scaler", local.simulator.now());
-    let invocation =
-        process::invoke_once(&binary, "euc-autopilot-pool-scaler", local.env(), event, Duration::from_secs(60))
-            .await
-            .unwrap();
+    let invocation = process::invoke_once(
+        &binary,
+        "euc-autopilot-pool-scaler",
+        local.env_as(autopilot_local::Identity::Function(autopilot_local::functions::Function::PoolScaler)),
+        event,
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
     let status = invocation.outcome.as_ref().map(|report| report.get("status").cloned());
     eprintln!(
         "tick: {:.1} ms, peak RSS {} KiB, CPU {} ms, status {status:?}",

@@ -9,7 +9,7 @@
 //! be done it says so loudly and runs a native release build of the same packages instead.
 //!
 //! The estate `local/estates/samples.yaml` holds the resources the samples name (the policy is
-//! `examples/autopilot.yaml`, whose names the samples share; `autopilot_local::samples` has the delivery order
+//! `local/estates/samples-policy.yaml`, whose names the samples share; `autopilot_local::samples` has the delivery order
 //! and each sample's expected outcome), so each sample does what it describes rather than meeting an empty estate. The functions
 //! run on the system clock, the simulator on its virtual clock: only outcomes are asserted.
 
@@ -17,6 +17,7 @@
 
 use autopilot_local::LocalEstate;
 use autopilot_local::estate::Estate;
+use autopilot_local::functions::Function;
 use autopilot_local::samples::Expect::{self, Error, Status};
 use autopilot_local::samples::{ESTATE, EXPECTATIONS, prepare};
 use autopilot_tests::runtime_api::{ARM64_SYSROOT, Program, RuntimeApi};
@@ -185,19 +186,15 @@ fn native_release() -> Programs {
 async fn run_function(function: &str, program: &Program, expectations: &[(&str, Expect)]) -> Vec<String> {
     let estate = Estate::from_yaml(ESTATE).expect("estate parses");
     let local = LocalEstate::start(&estate, 1, 0).await.expect("local estate starts");
-    let policy = std::fs::read_to_string(root().join("examples/autopilot.yaml")).unwrap();
-    local.ledger().put_policy(&policy, local.simulator.now()).await.expect("policy stored");
+    let policy = autopilot_local::samples::POLICY;
+    local.ledger().put_policy(policy, local.simulator.now()).await.expect("policy stored");
     prepare(function, &local);
 
     let api = RuntimeApi::start().await.expect("runtime API starts");
-    let mut env = local.env();
-    for (name, value) in [
-        ("AUTOPILOT_EVENT_BUS", "euc-autopilot"),
-        ("AUTOPILOT_DRY_RUN", "false"),
-        ("AUTOPILOT_ROLE_NAME", "euc-autopilot"),
-    ] {
-        env.push((name.into(), value.into()));
-    }
+    // The function's own role (its access key), the estate's table, bus and clock.
+    let identity = Function::named(function).map(autopilot_local::Identity::Function).expect("a function");
+    let mut env = local.env_as(identity);
+    env.push(("AUTOPILOT_DRY_RUN".into(), "false".into()));
     let mut process =
         api.spawn_function(program, &format!("euc-autopilot-{function}"), env).expect("the binary starts");
     let Some(ready) = api.first_poll(Duration::from_secs(30)).await else {

@@ -49,6 +49,28 @@ fn every_functions_rules_match_its_routing_table() {
             assert_eq!(strings(&pattern["source"]), [rule.source], "{}", rule.name);
             assert_eq!(strings(&pattern["detail-type"]), [rule.detail_type], "{}", rule.name);
             assert_eq!(strings(&pattern["detail"]["eventName"]), rule.event_names, "{}", rule.name);
+            for condition in rule.detail {
+                let mut declared_value = &pattern["detail"];
+                for segment in condition.path.split('.') {
+                    declared_value = &declared_value[segment];
+                }
+                match condition.is {
+                    autopilot_shared::events::Matcher::AnyOf(values) => {
+                        assert_eq!(strings(declared_value), values, "{}: detail.{}", rule.name, condition.path);
+                    }
+                    autopilot_shared::events::Matcher::Prefix(prefix) => {
+                        // the template takes the prefix from a parameter whose default is the code's
+                        let parameter = declared_value[0]["prefix"]["Ref"].as_str().unwrap_or_default();
+                        let default = template["Parameters"][parameter]["Default"].as_str();
+                        assert_eq!(default, Some(prefix), "{}: detail.{} prefix", rule.name, condition.path);
+                    }
+                }
+            }
+            let declared_fields = pattern["detail"].as_mapping().map_or(0, |m| m.len());
+            let code_fields = rule.detail.len()
+                + usize::from(!rule.event_names.is_empty())
+                + usize::from(rule.detail_type == autopilot_shared::events::CLOUDTRAIL_DETAIL_TYPE);
+            assert_eq!(declared_fields, code_fields, "{}: detail conditions in the template and the code", rule.name);
             if rule.detail_type == autopilot_shared::events::CLOUDTRAIL_DETAIL_TYPE {
                 // successful calls only, as `Rule::matches` says: a failed call is not bad input for the DLQ
                 let only_successes: Value = serde_yaml_ng::from_str("[{ exists: false }]").unwrap();
@@ -206,7 +228,7 @@ enum Scope {
 
 /// Every mutating action the functions are granted, with the only resources it may be granted on. An action that
 /// is neither here, nor a read (`Describe*`, `List*`, `Get*`), nor in `WITHOUT_RESOURCE_TYPE` is a violation.
-const SCOPES: [(&str, Scope); 21] = [
+const SCOPES: [(&str, Scope); 23] = [
     ("workspaces:UpdateWorkspacesPool", Scope::Arn("workspaces", "workspacespool")),
     ("workspaces:StartWorkspacesPool", Scope::Arn("workspaces", "workspacespool")),
     ("workspaces:StopWorkspacesPool", Scope::Arn("workspaces", "workspacespool")),
@@ -221,6 +243,8 @@ const SCOPES: [(&str, Scope); 21] = [
     ("thinclient:UpdateSoftwareSet", Scope::Arn("thinclient", "softwareset")),
     ("thinclient:GetDevice", Scope::Arn("thinclient", "device")),
     ("dynamodb:GetItem", Scope::Ledger),
+    ("dynamodb:BatchGetItem", Scope::Ledger),
+    ("dynamodb:Scan", Scope::Ledger),
     ("dynamodb:PutItem", Scope::Ledger),
     ("dynamodb:UpdateItem", Scope::Ledger),
     ("dynamodb:DeleteItem", Scope::Ledger),
@@ -230,8 +254,13 @@ const SCOPES: [(&str, Scope); 21] = [
     ("events:PutEvents", Scope::Bus),
 ];
 
-/// Mutating actions AWS defines without a resource type: `Resource: "*"` is the only possible scope.
-const WITHOUT_RESOURCE_TYPE: [&str; 1] = ["appstream:CreateExportImageTask"];
+/// The action's resource types in AWS's Service Authorization Reference (`local/src/iam/sar.json`), spelt as AWS
+/// spells the action; `None` when the reference has no such action.
+fn resource_types(action: &str) -> Option<(String, Vec<String>)> {
+    let reference = autopilot_local::iam::request::reference().unwrap();
+    let (service, name) = action.split_once(':')?;
+    reference.action(service, name).map(|(spelt, types)| (spelt.to_owned(), types.to_vec()))
+}
 
 /// Services whose resources must never be terminated or deleted by this project.
 const EUC_SERVICES: [&str; 3] = ["workspaces", "appstream", "thinclient"];
@@ -352,13 +381,25 @@ fn statement_violations(kind: PolicyKind, statement: &Value) -> Vec<String> {
         if resources.is_empty() {
             found.push(format!("{action} has no Resource"));
         }
+        let Some((spelt, types)) = resource_types(action) else {
+            found.push(format!("{action} is not an action of AWS's Service Authorization Reference"));
+            continue;
+        };
+        if spelt != action {
+            found.push(format!("{action} is spelt {spelt} by AWS"));
+        }
+        // An action without resource types is authorised on "*" only: a statement scoped to ARNs never allows it.
+        if types.is_empty() {
+            for resource in resources.iter().filter(|resource| resource.as_str() != "*") {
+                found.push(format!("{action} on {resource}: AWS authorises it on \"*\" only, so this never allows it"));
+            }
+            continue;
+        }
         if let Some((_, scope)) = SCOPES.iter().find(|(scoped, _)| scoped.eq_ignore_ascii_case(action)) {
             for resource in resources.iter().filter(|resource| !in_scope(*scope, resource)) {
                 found.push(format!("{action} on {resource}: not a resource of its type"));
             }
-        } else if WITHOUT_RESOURCE_TYPE.iter().any(|unscoped| unscoped.eq_ignore_ascii_case(action))
-            || is_read(operation)
-        {
+        } else if is_read(operation) {
             // `Resource: "*"` is allowed (AWS defines no resource type, or it only reads)
         } else {
             found.push(format!("{action} mutates but is not in the test's table of scoped actions"));
@@ -515,8 +556,25 @@ fn the_checker_reports_a_mutation_on_another_resource_type() {
 
 #[test]
 fn the_checker_reports_a_mutation_it_has_no_scope_for() {
-    let template = function_with("{ Effect: Allow, Action: s3:PutObject, Resource: 'arn:aws:s3:::bucket/*' }");
-    assert_reported(&template, "s3:PutObject mutates but is not in the test's table");
+    let workspaces = "{ Fn::Sub: 'arn:${AWS::Partition}:workspaces:${AWS::Region}:${AWS::AccountId}:workspace/*' }";
+    let template =
+        function_with(&format!("{{ Effect: Allow, Action: workspaces:ModifyWorkspaceState, Resource: {workspaces} }}"));
+    assert_reported(&template, "workspaces:ModifyWorkspaceState mutates but is not in the test's table");
+}
+
+#[test]
+fn the_checker_reports_actions_aws_does_not_define_and_scopes_that_never_match() {
+    // a typo is an action no role could ever use
+    let template = function_with("{ Effect: Allow, Action: appstream:ListTagForResource, Resource: '*' }");
+    assert_reported(
+        &template,
+        "appstream:ListTagForResource is not an action of AWS's Service Authorization Reference",
+    );
+    // an action without resource types scoped to ARNs is never allowed (AWS authorises it on "*")
+    let builders = "{ Fn::Sub: 'arn:${AWS::Partition}:appstream:${AWS::Region}:${AWS::AccountId}:image-builder/*' }";
+    let template =
+        function_with(&format!("{{ Effect: Allow, Action: appstream:ListTagsForResource, Resource: {builders} }}"));
+    assert_reported(&template, "appstream:ListTagsForResource on arn:${AWS::Partition}:appstream");
 }
 
 #[test]

@@ -11,6 +11,7 @@ pub const EVENT_RULES: [Rule; 2] = [
         source: "aws.appstream",
         detail_type: CLOUDTRAIL_DETAIL_TYPE,
         event_names: &["StartImageBuilder", "StopImageBuilder", "CreateImageBuilder", "CreateImage"],
+        detail: &[],
     },
     // Tag changes mark a builder's cached tags stale.
     Rule {
@@ -18,6 +19,7 @@ pub const EVENT_RULES: [Rule; 2] = [
         source: "aws.appstream",
         detail_type: CLOUDTRAIL_DETAIL_TYPE,
         event_names: &["TagResource", "UntagResource"],
+        detail: &[],
     },
 ];
 

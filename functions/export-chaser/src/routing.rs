@@ -11,12 +11,14 @@ pub const EVENT_RULES: [Rule; 2] = [
         source: autopilot_shared::events::AUTOPILOT_SOURCE,
         detail_type: "Export Requested",
         event_names: &[],
+        detail: &[],
     },
     Rule {
         name: "ExportChaserCloudTrail",
         source: "aws.appstream",
         detail_type: CLOUDTRAIL_DETAIL_TYPE,
         event_names: &["CreateExportImageTask", "CreateImportedImage"],
+        detail: &[],
     },
 ];
 

@@ -11,24 +11,28 @@ pub const EVENT_RULES: [Rule; 6] = [
         source: "aws.appstream",
         detail_type: "AppStream Session Notification",
         event_names: &[],
+        detail: &[],
     },
     Rule {
         name: "PoolScalerAccessEvents",
         source: "aws.workspaces",
         detail_type: "WorkSpaces Access",
         event_names: &[],
+        detail: &[],
     },
     Rule {
         name: "PoolScalerPoolChanges",
         source: "aws.workspaces",
         detail_type: CLOUDTRAIL_DETAIL_TYPE,
         event_names: &["UpdateWorkspacesPool", "StartWorkspacesPool", "StopWorkspacesPool"],
+        detail: &[],
     },
     Rule {
         name: "PoolScalerFleetChanges",
         source: "aws.appstream",
         detail_type: CLOUDTRAIL_DETAIL_TYPE,
         event_names: &["UpdateFleet", "StartFleet", "StopFleet"],
+        detail: &[],
     },
     // Tag changes mark the cached tags of the pool or fleet stale.
     Rule {
@@ -36,12 +40,14 @@ pub const EVENT_RULES: [Rule; 6] = [
         source: "aws.workspaces",
         detail_type: CLOUDTRAIL_DETAIL_TYPE,
         event_names: &["CreateTags", "DeleteTags"],
+        detail: &[],
     },
     Rule {
         name: "PoolScalerFleetTagChanges",
         source: "aws.appstream",
         detail_type: CLOUDTRAIL_DETAIL_TYPE,
         event_names: &["TagResource", "UntagResource"],
+        detail: &[],
     },
 ];
 

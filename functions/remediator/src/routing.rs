@@ -1,8 +1,12 @@
 //! Which events reach the remediator. `template.yaml` declares the same EventBridge rules; a test checks that
 //! both agree, and `autopilot simulate` routes injected events with [`routes`].
 
-use autopilot_shared::events::CLOUDTRAIL_DETAIL_TYPE;
 pub use autopilot_shared::events::Rule;
+use autopilot_shared::events::{CLOUDTRAIL_DETAIL_TYPE, DetailMatch, Matcher};
+
+/// The default of the template's `RemediationAlarmPrefix`: only alarms named with it reach the remediator
+/// (`remediation.alarms` names alarms; `autopilot plan` notes one the stack would never deliver).
+pub const ALARM_PREFIX: &str = "euc-";
 
 /// The rules; schedule ticks come from EventBridge Scheduler, not from a rule.
 pub const EVENT_RULES: [Rule; 3] = [
@@ -11,18 +15,27 @@ pub const EVENT_RULES: [Rule; 3] = [
         source: autopilot_shared::events::AUTOPILOT_SOURCE,
         detail_type: "Remediation Requested",
         event_names: &[],
+        detail: &[],
     },
     Rule {
         name: "RemediatorAlarms",
         source: "aws.cloudwatch",
         detail_type: "CloudWatch Alarm State Change",
         event_names: &[],
+        // Only alarms going into ALARM whose name starts with the stack's `RemediationAlarmPrefix`: not every
+        // alarm of the account (each would be an invocation, competing with the ticks for the function's
+        // reserved concurrency).
+        detail: &[
+            DetailMatch { path: "state.value", is: Matcher::AnyOf(&["ALARM"]) },
+            DetailMatch { path: "alarmName", is: Matcher::Prefix(ALARM_PREFIX) },
+        ],
     },
     Rule {
         name: "RemediatorMaintenanceCalls",
         source: "aws.workspaces",
         detail_type: CLOUDTRAIL_DETAIL_TYPE,
         event_names: &["ModifyWorkspaceState"],
+        detail: &[],
     },
 ];
 

@@ -10,24 +10,28 @@ pub const EVENT_RULES: [Rule; 5] = [
         source: autopilot_shared::events::AUTOPILOT_SOURCE,
         detail_type: "Rollout Requested",
         event_names: &[],
+        detail: &[],
     },
     Rule {
         name: "SoftwareSetRolloutPauses",
         source: autopilot_shared::events::AUTOPILOT_SOURCE,
         detail_type: "Rollout Paused",
         event_names: &[],
+        detail: &[],
     },
     Rule {
         name: "SoftwareSetRolloutResumes",
         source: autopilot_shared::events::AUTOPILOT_SOURCE,
         detail_type: "Rollout Resumed",
         event_names: &[],
+        detail: &[],
     },
     Rule {
         name: "SoftwareSetRolloutAborts",
         source: autopilot_shared::events::AUTOPILOT_SOURCE,
         detail_type: "Rollout Aborted",
         event_names: &[],
+        detail: &[],
     },
     // Tag changes mark an environment's cached tags stale.
     Rule {
@@ -35,6 +39,7 @@ pub const EVENT_RULES: [Rule; 5] = [
         source: "aws.thinclient",
         detail_type: autopilot_shared::events::CLOUDTRAIL_DETAIL_TYPE,
         event_names: &["TagResource", "UntagResource"],
+        detail: &[],
     },
 ];
 

@@ -94,7 +94,7 @@ fn export_image(k: u32) -> String {
 pub async fn prepare(local: &LocalEstate, scale: Scale) -> Result<(), String> {
     let now = local.simulator.now();
     local.ledger().put_policy(POLICY, now).await.map_err(|e| e.to_string())?;
-    let deps = local.deps();
+    let deps = local.deps_for(Function::ExportChaser);
     for k in 0..scale.exports {
         let event = serde_json::json!({
             "version": "0",

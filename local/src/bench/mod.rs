@@ -229,7 +229,14 @@ pub async fn memory(size: u32, seed: u64) -> Result<Vec<MemoryFigures>, String> 
         let at = local.simulator.advance(chrono::Duration::minutes(5));
         let event = crate::tick_event(&format!("euc-autopilot-{}", function.name()), at);
         let binary = process::binary(function.name())?;
-        let run = process::invoke_once(&binary, function.name(), local.env(), event, tick::INVOCATION_TIME).await?;
+        let run = process::invoke_once(
+            &binary,
+            function.name(),
+            local.env_as(crate::Identity::Function(function)),
+            event,
+            tick::INVOCATION_TIME,
+        )
+        .await?;
         let zip = PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()))
             .join("lambda")
             .join(function.name())

@@ -21,13 +21,9 @@ const COUNT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Linux architecture Lambda offers (x86_64, arm64); read without `libc` (no `unsafe` here), so assumed.
 const CLOCK_TICKS_PER_SECOND: u64 = 100;
 
-/// The variables template.yaml gives every function besides the ledger table, as a local estate needs them
-/// (the same values as [`crate::LocalEstate::deps`]); the caller's environment wins.
-const FUNCTION_DEFAULTS: [(&str, &str); 3] = [
-    ("AUTOPILOT_EVENT_BUS", "euc-autopilot"),
-    ("AUTOPILOT_DRY_RUN", "false"),
-    ("AUTOPILOT_ROLE_NAME", "euc-autopilot"),
-];
+/// The variable template.yaml gives every function that a local estate's environment
+/// ([`crate::LocalEstate::env_as`]) does not: live, not dry-run; the caller's environment wins.
+const FUNCTION_DEFAULTS: [(&str, &str); 1] = [("AUTOPILOT_DRY_RUN", "false")];
 
 /// Spawn → first `GET …/invocation/next` (Lambda's init phase) of one binary, `runs` times.
 #[derive(Debug, Clone, PartialEq)]

@@ -68,7 +68,7 @@ pub async fn tick(local: &LocalEstate, function: Function, at: DateTime<Utc>) ->
     // Every request goes through a counting gate (never crashes, never holds): the ledger's requests are the
     // gate's count minus the simulator's.
     let gate = crate::chaos::gate::Gate::new();
-    let deps = local.deps_through(Some(gate.http_client()));
+    let deps = local.deps_through(Some(gate.http_client()), crate::Identity::Function(function));
     let event = crate::tick_event(&format!("euc-autopilot-{}", function.name()), at);
     // A thread of its own, named so a profiler can pick it out (`perf report --comms bench-tick`).
     let (sender, receiver) = tokio::sync::oneshot::channel();
@@ -105,7 +105,7 @@ pub fn thread_cpu() -> Result<Duration, String> {
 /// CPU of the pool-scaler's decide step alone — pure, no IO — over every pool and fleet of `local`: observed
 /// once, then decided `rounds` times on this thread. Per 1,000 resources, and the resources.
 pub async fn pool_scaler_decide(local: &LocalEstate, rounds: u32) -> Result<(u32, f64), String> {
-    let deps = local.deps();
+    let deps = local.deps_for(Function::PoolScaler);
     let now = local.simulator.now();
     let scope = pool_scaler::observe::Scope::All;
     let observation = pool_scaler::observe::observe(&deps.aws, &deps.ledger, now, &scope, crate::LOCAL_REGION)

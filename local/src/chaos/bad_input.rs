@@ -1839,7 +1839,7 @@ fn policy_properties(root: &Path, cases: u32, seed: u64) -> Figures {
 // ---------------------------------------------------------------------------------------------------------------
 
 /// The functions' real entry points (`handle`, as [`Function::invoke`] calls it) against a local estate
-/// (`local/estates/samples.yaml` with `examples/autopilot.yaml` stored as the policy):
+/// (`local/estates/samples.yaml` with `local/estates/samples-policy.yaml` stored as the policy):
 /// - every `handlers/<function>/*.json` file to that function: each parses, and each must be refused as
 ///   `InvalidInput` with the text `expected.yaml` gives (bad ARNs, account ids, resource ids, inputs the
 ///   function does not handle);
@@ -1854,13 +1854,12 @@ pub async fn run_handlers(root: &Path, cases: u32, seed: u64) -> Result<Figures,
     let estate = crate::estate::Estate::from_yaml(&read(root.join("local").join("estates").join("samples.yaml"))?)
         .map_err(|e| format!("local/estates/samples.yaml: {e}"))?;
     let local = crate::LocalEstate::start(&estate, seed, 0).await?;
-    let policy = read(root.join("examples").join("autopilot.yaml"))?;
     local
         .ledger()
-        .put_policy(&policy, local.simulator.now())
+        .put_policy(crate::samples::POLICY, local.simulator.now())
         .await
-        .map_err(|e| format!("examples/autopilot.yaml cannot be stored: {e}"))?;
-    let deps = local.deps();
+        .map_err(|e| format!("local/estates/samples-policy.yaml cannot be stored: {e}"))?;
+    let crew = local.crew();
     let dir = corpus_dir(root);
     let expected = expectations(&dir)?;
     let mut figures = Figures::default();
@@ -1877,7 +1876,7 @@ pub async fn run_handlers(root: &Path, cases: u32, seed: u64) -> Result<Figures,
             if let Err(error) = events::parse(event.clone()) {
                 figures.corpus_problem(format!("{name}: must parse (the event parser's cases go in events/): {error}"));
             }
-            let outcome = invoke(function, &deps, event).await;
+            let outcome = invoke(function, crew.of(function), event).await;
             let wanted = expected.get(&name).map(String::as_str);
             judge(&mut figures, &name, outcome, Expect::Reject(wanted), Tally::Handlers, |e| Rejection::handler(&e));
             figures.handler_cases += 1;
@@ -1892,7 +1891,7 @@ pub async fn run_handlers(root: &Path, cases: u32, seed: u64) -> Result<Figures,
             continue;
         };
         for function in Function::ALL {
-            let outcome = invoke(function, &deps, event.clone()).await;
+            let outcome = invoke(function, crew.of(function), event.clone()).await;
             let label = format!("{name} → {}", function.name());
             judge(&mut figures, &label, outcome, Expect::Reject(None), Tally::Handlers, |e| Rejection::handler(&e));
             figures.handler_cases += 1;
@@ -1907,7 +1906,7 @@ pub async fn run_handlers(root: &Path, cases: u32, seed: u64) -> Result<Figures,
         let mut event = sample.event.clone();
         renumber(&mut event, format!("bad-input-{seed}-sample-{index}"));
         for function in Function::ALL {
-            if let Outcome::Rejected(error) = invoke(function, &deps, event.clone()).await
+            if let Outcome::Rejected(error) = invoke(function, crew.of(function), event.clone()).await
                 && error.class == ErrorClass::Retryable
             {
                 retryable_anyway.insert((index, function.name()));
@@ -1926,7 +1925,7 @@ pub async fn run_handlers(root: &Path, cases: u32, seed: u64) -> Result<Figures,
         let parsed = guarded(|| events::parse(built.event.clone()));
         let refused = matches!(parsed, Outcome::Rejected(_));
         for function in Function::ALL {
-            let outcome = invoke(function, &deps, built.event.clone()).await;
+            let outcome = invoke(function, crew.of(function), built.event.clone()).await;
             let label = format!("{} → {}", built.label, function.name());
             figures.handler_cases += 1;
             if refused {

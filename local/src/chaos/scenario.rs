@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The policy the samples are written for.
-pub const POLICY: &str = include_str!("../../../examples/autopilot.yaml");
+pub const POLICY: &str = samples::POLICY;
 
 /// Time between two deliveries of the scenario.
 pub const SLOT: Duration = Duration::minutes(5);
@@ -125,7 +125,7 @@ impl Run {
         local.ledger().put_policy(POLICY, local.simulator.now()).await.map_err(|e| e.to_string())?;
         samples::prepare(function.name(), &local);
         let gate = Gate::new();
-        let deps = local.deps_through(Some(gate.http_client()));
+        let deps = local.deps_through(Some(gate.http_client()), crate::Identity::Function(function));
         let start = local.simulator.now();
         Ok(Run {
             function,

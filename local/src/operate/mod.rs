@@ -19,6 +19,17 @@ pub async fn ledger(table: &str) -> Ledger {
     Ledger::new(AwsClients::from_env().await.dynamodb, table)
 }
 
+/// "Now" for an operator command: the local estate's time when `AUTOPILOT_CLOCK_URL` is set (`autopilot serve`
+/// prints it), so plan, audit and config agree with the functions; the wall clock otherwise.
+pub async fn now() -> Result<chrono::DateTime<chrono::Utc>, String> {
+    Ok(clock().await?.now())
+}
+
+/// The operator commands' clock (see [`now`]).
+pub async fn clock() -> Result<std::sync::Arc<dyn autopilot_shared::clock::Clock>, String> {
+    autopilot_shared::clock::from_env().await.map_err(|e| e.to_string())
+}
+
 /// Reads a file for a command, naming it in the error.
 pub fn read(path: &std::path::Path) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))

@@ -16,7 +16,6 @@ use crate::dynamo::DEFAULT_TABLE;
 use crate::estate::Estate;
 use crate::functions::Function;
 use autopilot_shared::clients::AwsClients;
-use autopilot_shared::clock::SystemClock;
 use autopilot_shared::error::message_chain;
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome};
 use autopilot_shared::ledger::{Ledger, keys};
@@ -27,7 +26,6 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
 
 /// Characters of an event's detail the text output shows.
@@ -49,6 +47,8 @@ pub struct Options {
     pub own_role_name: String,
     /// The account the resources are in; found from their ARNs when not given.
     pub account: Option<String>,
+    /// The stack's `RemediationAlarmPrefix`: only alarms named with it reach the remediator.
+    pub alarm_prefix: String,
 }
 
 /// One function's plan.
@@ -96,7 +96,8 @@ pub async fn plan(options: &Options) -> Result<Plan, String> {
         sdk.region().map(ToString::to_string).ok_or("no AWS region: set AWS_REGION or a profile with a region")?;
     let real = AwsClients::from_sdk_config(&sdk);
     let guarded = real.read_only();
-    let now = Utc::now();
+    let clock = super::clock().await?;
+    let now = clock.now();
 
     let scratch = LocalEstate::start(&Estate::from_yaml("{}").map_err(|e| e.to_string())?, 1, 0).await?;
     let scratch_clients = scratch.clients();
@@ -123,6 +124,9 @@ pub async fn plan(options: &Options) -> Result<Plan, String> {
     };
 
     let mut notes = Vec::new();
+    if let Some(stored) = scratch_ledger.current_policy().await.map_err(|e| e.to_string())? {
+        notes.extend(undeliverable_alarms(&stored.policy, &options.alarm_prefix));
+    }
     let (warnings, found_account) = support_warnings(&guarded, now, &mut notes).await;
     let account = options.account.clone().or(found_account).unwrap_or_else(|| "000000000000".to_owned());
 
@@ -132,7 +136,7 @@ pub async fn plan(options: &Options) -> Result<Plan, String> {
     let deps = Deps {
         aws,
         ledger: scratch_ledger.clone(),
-        clock: Arc::new(SystemClock),
+        clock: clock.clone(),
         config: Config {
             table: DEFAULT_TABLE.into(),
             tag_prefix: options.tag_prefix.clone(),
@@ -155,7 +159,7 @@ pub async fn plan(options: &Options) -> Result<Plan, String> {
         });
         let mut decisions = Vec::new();
         let mut day = now.date_naive();
-        while day <= Utc::now().date_naive() {
+        while day <= clock.now().date_naive() {
             decisions.extend(scratch_ledger.audit_by_day(day).await.map_err(|e| e.to_string())?);
             day = day.succ_opt().ok_or("date out of range")?;
         }
@@ -171,6 +175,20 @@ pub async fn plan(options: &Options) -> Result<Plan, String> {
         functions.push(FunctionPlan { function: function.name().into(), status, error, api_calls, decisions, events });
     }
     Ok(Plan { at: now, account, region, policy, memory, functions, warnings, notes })
+}
+
+/// A note for each alarm `remediation.alarms` names that the stack's alarm rule never delivers (its name does
+/// not start with the stack's `RemediationAlarmPrefix`).
+fn undeliverable_alarms(policy: &autopilot_shared::policy::Policy, prefix: &str) -> Vec<String> {
+    let alarms = policy.remediation.iter().flat_map(|r| r.alarms.keys());
+    alarms
+        .filter(|name| !name.starts_with(prefix))
+        .map(|name| {
+            format!(
+                "remediation.alarms.{name}: the stack delivers only alarms whose name starts with {prefix:?} (its RemediationAlarmPrefix); rename the alarm or redeploy with another prefix"
+            )
+        })
+        .collect()
 }
 
 /// A schedule tick for `function` as EventBridge Scheduler delivers it.

@@ -49,7 +49,7 @@ pub fn handle(
     query: &BTreeMap<String, String>,
     body: &Value,
 ) -> ApiResult {
-    let segments: Vec<String> = path.trim_matches('/').split('/').map(percent_decode).collect();
+    let segments: Vec<String> = path.trim_matches('/').split('/').map(crate::wire::percent_decode).collect();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     match (method, segments.as_slice()) {
         ("GET", ["environments"]) => {
@@ -103,8 +103,10 @@ pub fn handle(
         }
         // `tagKeys` is a repeated query parameter; the simulator's query map keeps one value (local/README.md)
         ("DELETE", ["tags", arn @ ..]) => {
-            let key =
-                query.get("tagKeys").map(|k| percent_decode(k)).ok_or_else(|| validation("tagKeys is required"))?;
+            let key = query
+                .get("tagKeys")
+                .map(|k| crate::wire::percent_decode(k))
+                .ok_or_else(|| validation("tagKeys is required"))?;
             tags_of(world, &arn.join("/"))?.remove(&key);
             Ok(json!({}))
         }
@@ -143,25 +145,6 @@ fn list<T: Clone>(
     let (items, next) = page(items, query.get("nextToken").map(String::as_str), size, CODES)?;
     let items: Vec<Value> = items.into_iter().map(render).collect();
     Ok(json!({ member: items, "nextToken": next }))
-}
-
-fn percent_decode(segment: &str) -> String {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(byte) = u8::from_str_radix(&segment[i + 1..i + 3], 16)
-        {
-            out.push(byte);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn day_name(day: Weekday) -> &'static str {

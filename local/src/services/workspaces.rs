@@ -285,12 +285,14 @@ fn batch(world: &mut World, input: &Value, member: &str, operation: &str) -> Api
         ));
     }
     let failure_rate = world.faults.batch_failure_rate.get(operation).copied().unwrap_or(0.0);
+    let failure_code =
+        world.faults.batch_failure_code.get(operation).cloned().unwrap_or_else(|| "InternalError".into());
     let now = world.now;
     let mut failures = Vec::new();
     for request in &requests {
         let id = required_str(request, "WorkspaceId", CODES)?;
         if world.rng.chance(failure_rate) {
-            failures.push(failed(id, "InternalError", "The request could not be processed; try again."));
+            failures.push(failed(id, &failure_code, "The request could not be processed; try again."));
             continue;
         }
         let Some(workspace) = world.workspaces.get_mut(id) else {

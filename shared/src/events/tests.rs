@@ -156,6 +156,7 @@ fn cloudtrail_rules_take_successful_calls_only() {
         source: "aws.appstream",
         detail_type: CLOUDTRAIL_DETAIL_TYPE,
         event_names: &["StopFleet"],
+        detail: &[],
     };
     let mut event = sample("cloudtrail-stop-fleet.json");
     assert!(rule.matches(&event), "the successful call is delivered");
@@ -167,6 +168,34 @@ fn cloudtrail_rules_take_successful_calls_only() {
     // Were it delivered anyway (an older deployment's rule), it is refused by name, not misread.
     let refused = rejected(event);
     assert!(refused.contains("detail.errorCode") && refused.contains("AccessDenied"), "{refused}");
+}
+
+#[test]
+fn detail_conditions_match_as_eventbridge_patterns_do() {
+    use crate::events::{DetailMatch, Matcher};
+    let rule = Rule {
+        name: "Alarms",
+        source: "aws.cloudwatch",
+        detail_type: "CloudWatch Alarm State Change",
+        event_names: &[],
+        detail: &[
+            DetailMatch { path: "state.value", is: Matcher::AnyOf(&["ALARM"]) },
+            DetailMatch { path: "alarmName", is: Matcher::Prefix("euc-") },
+            DetailMatch {
+                path: "configuration.metrics.metricStat.metric.namespace",
+                is: Matcher::AnyOf(&["AWS/AppStream"]),
+            },
+        ],
+    };
+    let mut event = sample("cloudwatch-alarm-state-change.json");
+    assert!(rule.matches(&event), "through the metrics list, any item may match");
+    event["detail"]["alarmName"] = "billing-alarm".into();
+    assert!(!rule.matches(&event), "another prefix");
+    event["detail"]["alarmName"] = "euc-x".into();
+    event["detail"]["state"]["value"] = "OK".into();
+    assert!(!rule.matches(&event), "another state");
+    event["detail"] = serde_json::Value::Null;
+    assert!(!rule.matches(&event), "no detail");
 }
 
 #[test]

@@ -44,6 +44,12 @@ pub struct Ledger {
 pub enum LedgerError {
     #[error("the ledger table is unavailable ({operation}): {message}")]
     Unavailable { operation: &'static str, message: String },
+    /// The function's role may not make this request (`AccessDeniedException`): only a change of its IAM policy
+    /// helps.
+    #[error(
+        "the function's role may not use the ledger ({operation}): {message}; grant the action in its policy (template.yaml)"
+    )]
+    AccessDenied { operation: &'static str, message: String },
     /// DynamoDB refused the request itself (`ValidationException`): retrying the same request cannot help.
     #[error("the ledger refused the request ({operation}): {message}")]
     Refused { operation: &'static str, message: String },
@@ -83,7 +89,9 @@ impl Classify for LedgerError {
             | LedgerError::IdempotencyLost { .. }
             | LedgerError::VersionConflict { .. } => ErrorClass::Retryable,
             LedgerError::PayloadMismatch { .. } | LedgerError::InvalidPolicy(_) => ErrorClass::InvalidInput,
-            LedgerError::Refused { .. } | LedgerError::Corrupt { .. } => ErrorClass::NonRetryable,
+            LedgerError::Refused { .. } | LedgerError::AccessDenied { .. } | LedgerError::Corrupt { .. } => {
+                ErrorClass::NonRetryable
+            }
         }
     }
 }
@@ -94,10 +102,12 @@ impl LedgerError {
         error: &SdkError<E, R>,
     ) -> Self {
         let message = crate::error::sdk_error_message(error);
-        if error.as_service_error().and_then(ProvideErrorMetadata::code) == Some("ValidationException") {
-            LedgerError::Refused { operation, message }
-        } else {
-            LedgerError::Unavailable { operation, message }
+        match error.as_service_error().and_then(ProvideErrorMetadata::code) {
+            Some("ValidationException") => LedgerError::Refused { operation, message },
+            Some("AccessDeniedException" | "UnrecognizedClientException") => {
+                LedgerError::AccessDenied { operation, message }
+            }
+            _ => LedgerError::Unavailable { operation, message },
         }
     }
 

@@ -27,6 +27,9 @@ fn the_shipped_example_validates() {
     let Ok(policy) = policy else { return };
     assert_eq!(policy.capacity.len(), 2);
     assert_eq!(policy.schedules.len(), 3);
+    // a safe first hour: nothing acts until the operator goes live, and no rollout starts without approval
+    assert!(policy.dry_run(), "the example starts in dry-run");
+    assert_eq!(policy.rollouts.as_ref().map(|r| r.require_approval), Some(true));
     assert_eq!(policy.rollouts.as_ref().map(|r| r.rings.len()), Some(3));
     // ring without gates inherits the defaults; ring gates override field by field
     let rings = policy.rollouts.as_ref().map(|r| r.rings.clone()).unwrap_or_default();
@@ -36,7 +39,7 @@ fn the_shipped_example_validates() {
     assert_eq!(rings[0].bake, Duration::hours(4));
     assert_eq!(rings[1].bake, Duration::hours(24));
     let rollouts = policy.rollouts.as_ref().unwrap();
-    assert!(rollouts.auto_rollback && !rollouts.include_use_latest && !rollouts.require_approval);
+    assert!(rollouts.auto_rollback && !rollouts.include_use_latest && rollouts.require_approval);
     assert_eq!(rollouts.warn_support_ending, Duration::days(30));
     // defaults when the fields are absent
     let minimal = Policy::from_yaml("version: 1\nrollouts:\n  rings: [{ name: a, select: { names: [e] } }]\n").unwrap();
