@@ -12,7 +12,7 @@ for _ in range(10):
     start = time.perf_counter()
     p = subprocess.Popen(["target/release/autopilot", "serve", "--estate", "local/estates/demo.yaml", "--port", "0"], stdout=subprocess.PIPE, text=True)
     for line in p.stdout:
-        if line.strip() == "ready":
+        if line.strip().startswith("# ready"):
             break
     samples.append((time.perf_counter() - start) * 1000)
     p.kill(); p.wait()

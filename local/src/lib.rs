@@ -104,6 +104,10 @@ pub const PERSON: &str = "arn:aws:sts::123456789012:assumed-role/EUCAdmin/alice"
 
 use std::net::SocketAddr;
 
+/// The last line `autopilot serve` prints once it serves: a shell comment, so its whole output can be `eval`ed
+/// or `source`d.
+pub const READY: &str = "# ready: serving until interrupted";
+
 /// The region of every local estate.
 pub const LOCAL_REGION: &str = "eu-central-1";
 

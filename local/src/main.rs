@@ -5,10 +5,10 @@
 //! - `autopilot validate`, `config push|show`, `plan`, `audit`: the operator commands (`operate`), against
 //!   the default AWS credentials and region or the `AWS_ENDPOINT_URL_*` variables `serve` prints.
 
-use autopilot_local::LocalEstate;
 use autopilot_local::estate::Estate;
 use autopilot_local::generate::{Sizes, generate};
 use autopilot_local::simulate::{Options, Summary, goals, simulate};
+use autopilot_local::{LocalEstate, READY};
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
@@ -395,6 +395,7 @@ async fn serve(
     use autopilot_local::{Identity, functions::Function, samples};
     let read =
         |path: &PathBuf| std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()));
+    let estate_file = estate.clone();
     let (estate_text, estate_name) = match &estate {
         Some(path) => (read(path)?, path.display().to_string()),
         None => (samples::ESTATE.to_owned(), "local/estates/samples.yaml (the sample events' estate)".to_owned()),
@@ -406,6 +407,12 @@ async fn serve(
     };
     let estate = Estate::from_yaml(&estate_text).map_err(|e| format!("{estate_name}: {e}"))?;
     let local = LocalEstate::start(&estate, seed, port).await?;
+    if estate_file.is_none() {
+        // what the samples need beyond the estate file (the export task a CloudTrail sample reports)
+        for function in Function::ALL {
+            samples::prepare(function.name(), &local);
+        }
+    }
     if let Some((document, name)) = &policy {
         autopilot_local::operate::validate::validate(name, document)?;
         local.ledger().put_policy(document, local.simulator.now()).await.map_err(|e| format!("{name}: {e}"))?;
@@ -436,7 +443,7 @@ async fn serve(
     for export in local.env_lines() {
         line(export)?;
     }
-    line("ready".into())?;
+    line(READY.into())?;
     out.flush().map_err(|e| e.to_string())?;
     drop(out);
     tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;

@@ -639,8 +639,8 @@ fn rollout_section(with_chart: bool) -> String {
     out
 }
 
-/// The remaining time each simulated invocation gets.
-const INVOCATION_TIME: std::time::Duration = std::time::Duration::from_secs(60);
+/// The remaining time each simulated invocation gets: the `Timeout` template.yaml gives every function.
+const INVOCATION_TIME: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Delivers an event to every function whose rules match it, as EventBridge would; false when none does.
 async fn deliver(crew: &crate::functions::Crew, event: &Value, failed: &mut Vec<String>) -> bool {

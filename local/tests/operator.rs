@@ -37,7 +37,7 @@ impl Served {
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         for line in lines.by_ref() {
             let line = line.unwrap();
-            if line == "ready" {
+            if line == autopilot_local::READY {
                 break;
             }
             if line.starts_with('#') {

@@ -131,6 +131,11 @@ impl AwsClients {
     /// The same clients with operation timeouts derived from an invocation's remaining time. Cheap: no IO.
     pub fn with_deadline(&self, remaining: Duration) -> Self {
         let timeouts = timeouts_for(remaining);
+        // An invocation with at least the longest operation time left (a fresh Lambda invocation of this stack)
+        // asks for the timeouts the clients were built with: nothing to rebuild.
+        if self.workspaces.config().timeout_config() == Some(&timeouts) {
+            return self.clone();
+        }
         // Rebuilding from a client's own config keeps its interceptors and retry classifiers.
         macro_rules! rebuilt {
             ($sdk:ident, $client:expr) => {

@@ -313,13 +313,13 @@ impl PolicyDocument {
 
 /// IAM's wildcard match: `*` any run of characters, `?` any one; actions compare without case.
 pub fn glob(pattern: &str, text: &str, ignore_case: bool) -> bool {
-    let fold = |s: &str| if ignore_case { s.to_ascii_lowercase() } else { s.to_owned() };
-    let (pattern, text) = (fold(pattern).into_bytes(), fold(text).into_bytes());
+    let (pattern, text) = (pattern.as_bytes(), text.as_bytes());
+    let same = |a: u8, b: u8| if ignore_case { a.eq_ignore_ascii_case(&b) } else { a == b };
     // Iterative matching with backtracking to the last `*`.
     let (mut p, mut t) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while t < text.len() {
-        if p < pattern.len() && (pattern[p] == b'?' || pattern[p] == text[t]) {
+        if p < pattern.len() && (pattern[p] == b'?' || same(pattern[p], text[t])) {
             p += 1;
             t += 1;
         } else if p < pattern.len() && pattern[p] == b'*' {

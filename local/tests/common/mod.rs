@@ -36,7 +36,7 @@ pub fn serve(bin: &str, args: &[&std::ffi::OsStr]) -> (std::process::Child, Vec<
     let mut lines = Vec::new();
     for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
         let line = line.unwrap();
-        if line == "ready" {
+        if line == autopilot_local::READY {
             break;
         }
         lines.push(line);

@@ -30,6 +30,19 @@ pub struct StoredPolicy {
 }
 
 impl Ledger {
+    /// `document` parsed, from the cache when it is the document parsed last.
+    fn parse_policy(&self, document: &str) -> Result<Policy, LedgerError> {
+        let mut cache = self.parsed_policy.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((cached, policy)) = cache.as_ref()
+            && cached == document
+        {
+            return Ok(policy.clone());
+        }
+        let policy = Policy::from_yaml(document)?;
+        *cache = Some((document.to_owned(), policy.clone()));
+        Ok(policy)
+    }
+
     /// Validates `document` and stores it as the next version. Returns the new version number.
     pub async fn put_policy(&self, document: &str, now: DateTime<Utc>) -> Result<u32, LedgerError> {
         Policy::from_yaml(document)?;
@@ -96,7 +109,7 @@ impl Ledger {
     /// The current (highest-version) policy, validated again on read, or `None` when none was stored.
     pub async fn current_policy(&self) -> Result<Option<StoredPolicy>, LedgerError> {
         let Some(record) = self.latest_config().await? else { return Ok(None) };
-        let policy = Policy::from_yaml(&record.document)?;
+        let policy = self.parse_policy(&record.document)?;
         Ok(Some(StoredPolicy {
             version: record.version,
             created_at: record.created_at,

@@ -37,6 +37,9 @@ pub type Item = HashMap<String, AttributeValue>;
 pub struct Ledger {
     client: Client,
     table: String,
+    /// The last policy document read and its parse, shared by clones: a warm invocation whose stored document
+    /// has not changed does not parse it again.
+    parsed_policy: std::sync::Arc<std::sync::Mutex<Option<(String, crate::policy::Policy)>>>,
 }
 
 /// What can go wrong with the ledger.
@@ -139,7 +142,7 @@ fn number(item: &Item, name: &str) -> Option<i64> {
 
 impl Ledger {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self { client, table: table.into(), parsed_policy: Default::default() }
     }
 
     pub fn table(&self) -> &str {
