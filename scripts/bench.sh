@@ -7,6 +7,6 @@
 # version. Run it on an otherwise idle machine: cold start and throughput are wall-clock figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --locked -p autopilot-local -p pool-scaler -p builder-scheduler -p export-chaser \
+cargo build --release --locked -p autopilot-cli -p pool-scaler -p builder-scheduler -p export-chaser \
   -p softwareset-roller -p remediator --bins
 exec target/release/autopilot bench "$@"

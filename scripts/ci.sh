@@ -33,7 +33,7 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 fi
 node --version
 [ -d scripts/iam/node_modules/@cloud-copilot/iam-simulate ] || npm ci --prefix scripts/iam --no-audit --no-fund --silent
-node scripts/iam/sar.mjs --check local/src/iam/sar.json
+node scripts/iam/sar.mjs --check sim/src/iam/sar.json
 
 step "cfn-lint template.yaml (with the serverless rules)"
 .venv/bin/cfn-lint --version

@@ -3,14 +3,14 @@
 # time (process spawn to the `ready` line, median of 10). Slow (a release build); not part of the check command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --locked -p autopilot-local --bin autopilot --example sim_throughput >/dev/null
+cargo build --release --locked -p autopilot-cli --bin autopilot --example sim_throughput >/dev/null
 target/release/examples/sim_throughput
 python3 - <<'PY'
 import statistics, subprocess, time
 samples = []
 for _ in range(10):
     start = time.perf_counter()
-    p = subprocess.Popen(["target/release/autopilot", "serve", "--estate", "local/estates/demo.yaml", "--port", "0"], stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen(["target/release/autopilot", "serve", "--estate", "sim/estates/demo.yaml", "--port", "0"], stdout=subprocess.PIPE, text=True)
     for line in p.stdout:
         if line.strip().startswith("# ready"):
             break

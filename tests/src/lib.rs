@@ -4,15 +4,15 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test harness: a failed set-up is a failed test
 
-pub use autopilot_local::runtime_api;
+pub use autopilot_sim::runtime_api;
 
-use autopilot_local::LocalEstate;
-use autopilot_local::estate::Estate;
-use autopilot_local::functions::Function;
+use autopilot_functions::Function;
 use autopilot_shared::error::AutopilotError;
 use autopilot_shared::runtime::Deps;
+use autopilot_sim::LocalEstate;
+use autopilot_sim::estate::Estate;
 
-pub use autopilot_local::calllog::{CallRecord, is_mutating};
+pub use autopilot_sim::calllog::{CallRecord, is_mutating};
 
 /// How long each in-process invocation may take.
 const REMAINING: std::time::Duration = std::time::Duration::from_secs(60);
@@ -24,7 +24,7 @@ pub struct Harness {
     /// calls).
     pub deps: Deps,
     /// Each function's dependencies, signed as its own role: what the deliveries below use.
-    pub crew: autopilot_local::functions::Crew,
+    pub crew: autopilot_functions::Crew,
 }
 
 impl Harness {
@@ -34,14 +34,14 @@ impl Harness {
         let local = LocalEstate::start(&estate, seed, 0).await.expect("local estate starts");
         let ledger = local.ledger();
         ledger.put_policy(policy, local.simulator.now()).await.expect("policy stored");
-        let deps = local.deps_through(None, autopilot_local::Identity::Admin);
-        let crew = local.crew();
+        let deps = local.deps_through(None, autopilot_sim::Identity::Admin);
+        let crew = autopilot_lab::crew(&local);
         Harness { local, deps, crew }
     }
 
     /// Delivers one pool-scaler tick at the current virtual time.
     pub async fn tick(&self) -> pool_scaler::Report {
-        let event = autopilot_local::tick_event("euc-autopilot-pool-scaler", self.local.simulator.now());
+        let event = autopilot_sim::tick_event("euc-autopilot-pool-scaler", self.local.simulator.now());
         self.deliver(event).await.expect("tick handled")
     }
 
@@ -52,7 +52,7 @@ impl Harness {
 
     /// Delivers one builder-scheduler tick at the current virtual time.
     pub async fn builder_tick(&self) -> builder_scheduler::Report {
-        let event = autopilot_local::tick_event("euc-autopilot-builder-scheduler", self.local.simulator.now());
+        let event = autopilot_sim::tick_event("euc-autopilot-builder-scheduler", self.local.simulator.now());
         self.deliver_to_builders(event).await.expect("tick handled")
     }
 
@@ -66,7 +66,7 @@ impl Harness {
 
     /// Delivers one export-chaser tick at the current virtual time.
     pub async fn export_tick(&self) -> export_chaser::Report {
-        let event = autopilot_local::tick_event("euc-autopilot-export-chaser", self.local.simulator.now());
+        let event = autopilot_sim::tick_event("euc-autopilot-export-chaser", self.local.simulator.now());
         self.deliver_to_exports(event).await.expect("tick handled")
     }
 
@@ -77,7 +77,7 @@ impl Harness {
 
     /// Delivers one softwareset-roller tick at the current virtual time.
     pub async fn roller_tick(&self) -> softwareset_roller::Report {
-        let event = autopilot_local::tick_event("euc-autopilot-softwareset-roller", self.local.simulator.now());
+        let event = autopilot_sim::tick_event("euc-autopilot-softwareset-roller", self.local.simulator.now());
         self.deliver_to_roller(event).await.expect("tick handled")
     }
 
@@ -91,7 +91,7 @@ impl Harness {
 
     /// Delivers one remediator tick at the current virtual time.
     pub async fn remediator_tick(&self) -> remediator::Report {
-        let event = autopilot_local::tick_event("euc-autopilot-remediator", self.local.simulator.now());
+        let event = autopilot_sim::tick_event("euc-autopilot-remediator", self.local.simulator.now());
         self.deliver_to_remediator(event).await.expect("tick handled")
     }
 

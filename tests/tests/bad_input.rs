@@ -6,7 +6,7 @@
 //!
 //! A CI-sized run; `autopilot chaos` runs the same code with many more cases.
 
-use autopilot_local::chaos::bad_input::{self, Figures};
+use autopilot_lab::chaos::bad_input::{self, Figures};
 
 /// Generated cases per parser (events, policies) in CI; the handler run takes a fraction (each case is five
 /// invocations against the local estate). `AUTOPILOT_BAD_INPUT_CASES` and `AUTOPILOT_BAD_INPUT_SEED` override

@@ -4,8 +4,8 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use autopilot_local::bench::{self, estate::Scale, goals, throughput};
-use autopilot_local::functions::Function;
+use autopilot_functions::Function;
+use autopilot_lab::bench::{self, estate::Scale, goals, throughput};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_tick_stays_within_the_call_bound() {
@@ -96,7 +96,7 @@ async fn a_reconcile_at_the_rate_limits_loses_no_action() {
 async fn a_large_tick_answers_with_a_bounded_report() {
     use autopilot_shared::runtime::LISTED_ITEMS;
     let scale = Scale::of(1_400); // about 1,100 of them selected by the demo policy's rules
-    let local = autopilot_local::LocalEstate::start(&bench::estate::estate(scale, 1), 1, 0).await.unwrap();
+    let local = autopilot_sim::LocalEstate::start(&bench::estate::estate(scale, 1), 1, 0).await.unwrap();
     bench::estate::prepare(&local, scale).await.unwrap();
     let at = local.simulator.now() + chrono::Duration::minutes(5);
     let run = bench::tick::tick(&local, Function::PoolScaler, at).await.unwrap();

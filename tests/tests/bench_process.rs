@@ -1,4 +1,4 @@
-//! `autopilot bench`'s process figures (`autopilot_local::bench::process`) on a real binary: the pool-scaler's
+//! `autopilot bench`'s process figures (`autopilot_lab::bench::process`) on a real binary: the pool-scaler's
 //! cold start makes no network connection before its first poll, and a tick of the demo estate answers with a
 //! peak resident set read from `/proc`.
 //!
@@ -8,9 +8,9 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use autopilot_local::LocalEstate;
-use autopilot_local::bench::process::{self, ColdStart};
-use autopilot_local::estate::Estate;
+use autopilot_lab::bench::process::{self, ColdStart};
+use autopilot_sim::LocalEstate;
+use autopilot_sim::estate::Estate;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -72,18 +72,18 @@ async fn the_pool_scaler_starts_without_network_and_reports_its_peak_memory() {
     assert!(0.0 < cold.min_ms && cold.min_ms <= cold.median_ms && cold.median_ms <= cold.max_ms, "{cold:?}");
 
     // GIVEN the demo estate with its policy
-    let estate = Estate::from_yaml(&std::fs::read_to_string(root().join("local/estates/demo.yaml")).unwrap()).unwrap();
+    let estate = Estate::from_yaml(&std::fs::read_to_string(root().join("sim/estates/demo.yaml")).unwrap()).unwrap();
     let local = LocalEstate::start(&estate, 1, 0).await.unwrap();
-    let policy = std::fs::read_to_string(root().join("local/estates/demo-policy.yaml")).unwrap();
+    let policy = std::fs::read_to_string(root().join("sim/estates/demo-policy.yaml")).unwrap();
     local.ledger().put_policy(&policy, local.simulator.now()).await.unwrap();
     let calls_before = local.simulator.calls().len();
 
     // WHEN the binary handles one tick
-    let event = autopilot_local::tick_event("euc-autopilot-pool-scaler", local.simulator.now());
+    let event = autopilot_sim::tick_event("euc-autopilot-pool-scaler", local.simulator.now());
     let invocation = process::invoke_once(
         &binary,
         "euc-autopilot-pool-scaler",
-        local.env_as(autopilot_local::Identity::Function(autopilot_local::functions::Function::PoolScaler)),
+        local.env_as(autopilot_sim::Identity::Function(autopilot_functions::Function::PoolScaler.name())),
         event,
         Duration::from_secs(60),
     )

@@ -4,8 +4,8 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use autopilot_local::{PERSON, cloudtrail_event};
 use autopilot_shared::ledger::audit::Outcome as AuditOutcome;
+use autopilot_sim::{PERSON, cloudtrail_event};
 use autopilot_tests::{CallRecord, Harness};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
@@ -168,7 +168,7 @@ async fn duplicate_and_out_of_order_deliveries_make_one_action() {
     h.deliver_to_builders(stale_stop).await.unwrap();
     h.run_builders_until(new_york(1, 1, 10), 5).await;
     // WHEN the 01:10 tick is delivered three times in a row and twice at once
-    let tick = autopilot_local::tick_event("euc-autopilot-builder-scheduler", new_york(1, 1, 10));
+    let tick = autopilot_sim::tick_event("euc-autopilot-builder-scheduler", new_york(1, 1, 10));
     for _ in 0..3 {
         h.deliver_to_builders(tick.clone()).await.unwrap();
     }
@@ -223,7 +223,7 @@ async fn a_throttled_describe_is_retried_and_no_stop_is_missed() {
     // two back-to-back deliveries per tick make the second Describe wait for a token
     let mut now = h.local.simulator.now();
     while now < new_york(0, 18, 10) {
-        let tick = autopilot_local::tick_event("euc-autopilot-builder-scheduler", now);
+        let tick = autopilot_sim::tick_event("euc-autopilot-builder-scheduler", now);
         h.deliver_to_builders(tick.clone()).await.unwrap();
         h.deliver_to_builders(tick).await.unwrap();
         now = h.local.simulator.advance(Duration::minutes(5));

@@ -6,9 +6,9 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use autopilot_local::chaos::scenario::Run;
-use autopilot_local::functions::Function;
-use autopilot_local::iam::template::Stack;
+use autopilot_functions::Function;
+use autopilot_lab::chaos::scenario::Run;
+use autopilot_sim::iam::template::Stack;
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -50,8 +50,8 @@ static WRITTEN: std::sync::LazyLock<Written> = std::sync::LazyLock::new(Written:
 /// The dashboard's `EucAutopilot` metrics: `(Some(function), metric)` for a series of one function,
 /// `(None, metric)` for a `SEARCH` over every function.
 fn drawn() -> BTreeSet<(Option<String>, String)> {
-    let settings = autopilot_local::iam::local_settings("123456789012", "eu-central-1", "ledger", &[]);
-    let stack = Stack::new(autopilot_local::iam::TEMPLATE, settings).unwrap();
+    let settings = autopilot_sim::iam::local_settings("123456789012", "eu-central-1", "ledger", &[]);
+    let stack = Stack::new(autopilot_sim::iam::TEMPLATE, settings).unwrap();
     let dashboard = &stack.template()["Resources"]["Dashboard"]["Properties"]["DashboardBody"];
     let body = stack.resolve(dashboard).unwrap().unwrap();
     let body: serde_json::Value = serde_json::from_str(body.as_str().unwrap()).unwrap();
@@ -75,7 +75,7 @@ fn drawn() -> BTreeSet<(Option<String>, String)> {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_dashboard_draws_only_metrics_the_functions_write() {
     metrics::set_global_recorder(&*WRITTEN).unwrap();
-    let dry_run = autopilot_local::samples::POLICY.replace("dry_run: false", "dry_run: true");
+    let dry_run = autopilot_lab::samples::POLICY.replace("dry_run: false", "dry_run: true");
     let failing_reboots = "batch_failure_rate: { RebootWorkspaces: 1.0 }";
     let changed_state = "{ batch_failure_rate: { RebootWorkspaces: 1.0 }, batch_failure_code: { RebootWorkspaces: InvalidResourceState.Workspace } }";
     let mut written: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();

@@ -239,11 +239,11 @@ async fn imported_by_a_person(h: &Harness, name: &str) {
             &json!({ "Name": name, "SourceAmiId": "ami-0abc", "IamRoleArn": "arn:aws:iam::123456789012:role/r" }),
         )
         .unwrap();
-    let event = autopilot_local::cloudtrail_event(
+    let event = autopilot_sim::cloudtrail_event(
         "CreateImportedImage",
         json!({ "name": name, "sourceAmiId": "ami-0abc" }),
         h.local.simulator.now(),
-        autopilot_local::PERSON,
+        autopilot_sim::PERSON,
     );
     assert_eq!(h.deliver_to_exports(event.clone()).await.unwrap().status, "adopted");
     assert_eq!(h.deliver_to_exports(event).await.unwrap().status, "ours", "a redelivery adopts nothing new");

@@ -1,6 +1,6 @@
 //! Faults (reliability issue, item 4): every function's sample scenario under throttling, 5xx at 10% and 30%,
 //! latency near the SDK's per-attempt timeout and per-item batch failures, the faults on for the whole run
-//! (`autopilot_local::chaos::faults`). Every run converges to the undisturbed run's calls within
+//! (`autopilot_lab::chaos::faults`). Every run converges to the undisturbed run's calls within
 //! `EXTRA_TICKS` ticks, nothing repeated, lost or left failed, and every fault fired. The figures are printed
 //! (`cargo test -p autopilot-tests --test faults -- --nocapture`).
 //!
@@ -9,8 +9,8 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use autopilot_local::chaos::faults::{self, EXTRA_TICKS, PROFILES};
-use autopilot_local::functions::Function;
+use autopilot_functions::Function;
+use autopilot_lab::chaos::faults::{self, EXTRA_TICKS, PROFILES};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()

@@ -6,9 +6,9 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use autopilot_local::chaos::scenario::Run;
-use autopilot_local::functions::Function;
-use autopilot_local::simulate::{Options, simulate};
+use autopilot_functions::Function;
+use autopilot_lab::chaos::scenario::Run;
+use autopilot_lab::simulate::{Options, simulate};
 use chrono::{DateTime, Duration, Utc};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -64,8 +64,8 @@ async fn every_function_is_allowed_what_it_does_and_an_independent_evaluator_agr
     let from: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-11-23T00:00:00Z").unwrap().with_timezone(&Utc);
     let out = scratch("week");
     let summary = simulate(&Options {
-        estate: root().join("local/estates/demo.yaml"),
-        policy: root().join("local/estates/demo-policy.yaml"),
+        estate: root().join("sim/estates/demo.yaml"),
+        policy: root().join("sim/estates/demo-policy.yaml"),
         from,
         to: from + Duration::days(7),
         tick: Duration::minutes(30),
@@ -91,11 +91,11 @@ async fn every_function_is_allowed_what_it_does_and_an_independent_evaluator_agr
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_request_the_role_does_not_allow_is_refused_as_aws_refuses_it() {
-    use autopilot_local::{Identity, LocalEstate, estate::Estate};
+    use autopilot_sim::{Identity, LocalEstate, estate::Estate};
     // GIVEN the samples' estate and the remediator's clients
-    let estate = Estate::from_yaml(autopilot_local::samples::ESTATE).unwrap();
+    let estate = Estate::from_yaml(autopilot_lab::samples::ESTATE).unwrap();
     let local = LocalEstate::start(&estate, 1, 0).await.unwrap();
-    let remediator = local.clients_as(Identity::Function(Function::Remediator));
+    let remediator = local.clients_as(Identity::Function(Function::Remediator.name()));
 
     // WHEN the remediator tries to scale a fleet and write to another table
     let fleet = remediator

@@ -5,7 +5,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use autopilot_local::functions::Function;
+use autopilot_functions::Function;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 

@@ -95,7 +95,7 @@ async fn a_tick_delivered_three_times_makes_one_mutating_call() {
     h.local.simulator.with_world_mut(|w| w.fleets.get_mut("engineering-fleet").unwrap().capacity.desired = 30);
     h.local.simulator.with_world_mut(|w| w.fleets.get_mut("engineering-fleet").unwrap().capacity.actual = 30);
     // WHEN the same tick arrives three times, sequentially and then concurrently
-    let event = autopilot_local::tick_event("euc-autopilot-pool-scaler", h.local.simulator.now());
+    let event = autopilot_sim::tick_event("euc-autopilot-pool-scaler", h.local.simulator.now());
     for _ in 0..3 {
         h.deliver(event.clone()).await.unwrap();
     }

@@ -1,11 +1,11 @@
-//! Reliability under at-least-once delivery (issue 10): the experiments of `autopilot_local::chaos` at CI size,
+//! Reliability under at-least-once delivery (issue 10): the experiments of `autopilot_lab::chaos` at CI size,
 //! with their figures printed (`cargo test -p autopilot-tests --test reliability -- --nocapture`); `autopilot
 //! chaos` runs the same experiments at full size and prints a table.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use autopilot_local::chaos::experiments;
-use autopilot_local::functions::Function;
+use autopilot_functions::Function;
+use autopilot_lab::chaos::experiments;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()

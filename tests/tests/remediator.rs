@@ -4,8 +4,8 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use autopilot_local::{PERSON, cloudtrail_event};
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
+use autopilot_sim::{PERSON, cloudtrail_event};
 use autopilot_tests::{CallRecord, Harness};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
@@ -333,7 +333,7 @@ async fn duplicate_events_make_one_action() {
     h.remediator_tick().await;
     h.local.simulator.advance(Duration::minutes(15));
     // WHEN the 08:20 tick is delivered three times in a row and twice at the same time
-    let tick = autopilot_local::tick_event("euc-autopilot-remediator", h.local.simulator.now());
+    let tick = autopilot_sim::tick_event("euc-autopilot-remediator", h.local.simulator.now());
     for _ in 0..3 {
         h.deliver_to_remediator(tick.clone()).await.unwrap();
     }

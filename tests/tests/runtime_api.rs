@@ -8,18 +8,18 @@
 //! (Debian's `qemu-user` and `libc6-arm64-cross`, which `scripts/ci.sh` installs) elsewhere. Where that cannot
 //! be done it says so loudly and runs a native release build of the same packages instead.
 //!
-//! The estate `local/estates/samples.yaml` holds the resources the samples name (the policy is
-//! `local/estates/samples-policy.yaml`, whose names the samples share; `autopilot_local::samples` has the delivery order
+//! The estate `sim/estates/samples.yaml` holds the resources the samples name (the policy is
+//! `sim/estates/samples-policy.yaml`, whose names the samples share; `autopilot_lab::samples` has the delivery order
 //! and each sample's expected outcome), so each sample does what it describes rather than meeting an empty estate. The functions
 //! run on the system clock, the simulator on its virtual clock: only outcomes are asserted.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use autopilot_local::LocalEstate;
-use autopilot_local::estate::Estate;
-use autopilot_local::functions::Function;
-use autopilot_local::samples::Expect::{self, Error, Status};
-use autopilot_local::samples::{ESTATE, EXPECTATIONS, prepare};
+use autopilot_functions::Function;
+use autopilot_lab::samples::Expect::{self, Error, Status};
+use autopilot_lab::samples::{ESTATE, EXPECTATIONS, prepare};
+use autopilot_sim::LocalEstate;
+use autopilot_sim::estate::Estate;
 use autopilot_tests::runtime_api::{ARM64_SYSROOT, Program, RuntimeApi};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -186,13 +186,13 @@ fn native_release() -> Programs {
 async fn run_function(function: &str, program: &Program, expectations: &[(&str, Expect)]) -> Vec<String> {
     let estate = Estate::from_yaml(ESTATE).expect("estate parses");
     let local = LocalEstate::start(&estate, 1, 0).await.expect("local estate starts");
-    let policy = autopilot_local::samples::POLICY;
+    let policy = autopilot_lab::samples::POLICY;
     local.ledger().put_policy(policy, local.simulator.now()).await.expect("policy stored");
     prepare(function, &local);
 
     let api = RuntimeApi::start().await.expect("runtime API starts");
     // The function's own role (its access key), the estate's table, bus and clock.
-    let identity = Function::named(function).map(autopilot_local::Identity::Function).expect("a function");
+    let identity = Function::named(function).map(|f| autopilot_sim::Identity::Function(f.name())).expect("a function");
     let mut env = local.env_as(identity);
     env.push(("AUTOPILOT_DRY_RUN".into(), "false".into()));
     let mut process =

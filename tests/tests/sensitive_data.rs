@@ -13,7 +13,7 @@
 //! THEN no marker appears in any line a function writes — its own, the AWS SDK's, hyper's — while the capture
 //! demonstrably works: thousands of lines, the resources' ids, the functions' decisions and the SDK's own lines.
 //!
-//! The simulator and the embedded DynamoDB run in this process too; their lines (targets `autopilot_local`,
+//! The simulator and the embedded DynamoDB run in this process too; their lines (targets `autopilot_sim`,
 //! `dynoxide`) are not a function's and are left out. Before `MAX_LOG_LEVEL` capped TRACE at DEBUG this test
 //! found the SDK writing WorkSpaces user names and every pool, fleet, builder, image and WorkSpace tag at TRACE.
 
@@ -130,7 +130,7 @@ impl Capture {
             .map(|line| (line.to_owned(), serde_json::from_str::<Value>(line).expect("every line is JSON")))
             .filter(|(_, json)| {
                 let target = json["target"].as_str().unwrap_or_default();
-                !target.starts_with("autopilot_local") && !target.starts_with("dynoxide")
+                !target.starts_with("autopilot_sim") && !target.starts_with("dynoxide")
             })
             .collect()
     }

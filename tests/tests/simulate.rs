@@ -2,7 +2,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use autopilot_local::simulate::{Options, simulate};
+use autopilot_lab::simulate::{Options, simulate};
 use chrono::{DateTime, Duration, Utc};
 use std::path::PathBuf;
 
@@ -13,8 +13,8 @@ fn root() -> PathBuf {
 fn options(out: &str) -> Options {
     let from: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-11-23T05:00:00Z").unwrap().with_timezone(&Utc);
     Options {
-        estate: root().join("local/estates/demo.yaml"),
-        policy: root().join("local/estates/demo-policy.yaml"),
+        estate: root().join("sim/estates/demo.yaml"),
+        policy: root().join("sim/estates/demo-policy.yaml"),
         from,
         to: from + Duration::hours(6),
         tick: Duration::minutes(5),

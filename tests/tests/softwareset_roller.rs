@@ -30,7 +30,7 @@ rollouts:
 #[tokio::test]
 async fn observes_environments_sets_and_the_devices_of_a_ring_with_their_status() {
     let h = Harness::start(ESTATE, POLICY, 1).await;
-    let (ledger, now, region) = (&h.deps.ledger, h.local.simulator.now(), autopilot_local::LOCAL_REGION);
+    let (ledger, now, region) = (&h.deps.ledger, h.local.simulator.now(), autopilot_sim::LOCAL_REGION);
     let (envs, calls) = environments(&h.deps.aws, ledger, now, region).await.unwrap();
     assert_eq!(envs.iter().map(|e| e.id.as_str()).collect::<Vec<_>>(), ["envbroad0001", "envcanary01"]);
     assert_eq!(calls, 3, "one list page and one tag look-up per environment");

@@ -5,7 +5,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use autopilot_local::{PERSON, cloudtrail_event};
+use autopilot_sim::{PERSON, cloudtrail_event};
 use autopilot_tests::{CallRecord, Harness};
 use chrono::Duration;
 use serde_json::json;

@@ -254,10 +254,10 @@ const SCOPES: [(&str, Scope); 23] = [
     ("events:PutEvents", Scope::Bus),
 ];
 
-/// The action's resource types in AWS's Service Authorization Reference (`local/src/iam/sar.json`), spelt as AWS
+/// The action's resource types in AWS's Service Authorization Reference (`sim/src/iam/sar.json`), spelt as AWS
 /// spells the action; `None` when the reference has no such action.
 fn resource_types(action: &str) -> Option<(String, Vec<String>)> {
-    let reference = autopilot_local::iam::request::reference().unwrap();
+    let reference = autopilot_sim::iam::request::reference().unwrap();
     let (service, name) = action.split_once(':')?;
     reference.action(service, name).map(|(spelt, types)| (spelt.to_owned(), types.to_vec()))
 }

@@ -14,6 +14,8 @@
 
 pub mod audit;
 pub mod config;
+#[cfg(feature = "embedded")]
+pub mod embedded;
 pub mod idempotency;
 pub mod keys;
 pub mod lease;

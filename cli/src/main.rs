@@ -1,0 +1,177 @@
+//! The `autopilot` command. The operator commands — `validate`, `config push|show`, `plan`, `audit` ([`operate`]) —
+//! work against the default AWS credentials and region, or any endpoints the `AWS_ENDPOINT_URL_*` variables name.
+//! With the `local` feature (the default) it also runs the local estate ([`local`]): `serve`, `demo`, `simulate`,
+//! `chaos`, `bench`, `estate generate`. `cargo install --path cli --no-default-features` gives the operator
+//! commands alone, without the simulator and the lab in the build.
+
+#[cfg(feature = "local")]
+mod local;
+mod operate;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "autopilot",
+    about = "EUC Autopilot: operator commands (validate, config, plan, audit) and the local estate (serve, demo, simulate, chaos, bench)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate a policy document: every problem with its path and reason; exit code 1 when invalid.
+    Validate {
+        /// The policy document (YAML).
+        policy: PathBuf,
+    },
+    /// Policy versions in the ledger.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// What every function would do now and why: each function's observe + decide, dry-run, with clients
+    /// that refuse every write; plus end-of-support warnings. Exit code 1 when a function cannot plan.
+    Plan {
+        /// The deployed ledger table: its policy and memory are used (read only).
+        #[arg(long, env = "AUTOPILOT_TABLE")]
+        table: Option<String>,
+        /// Plan with this policy document instead of the stored one.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Prefix of the policy tags (the stack's TagPrefix).
+        #[arg(long, env = "AUTOPILOT_TAG_PREFIX", default_value = autopilot_shared::policy::tags::DEFAULT_TAG_PREFIX)]
+        tag_prefix: String,
+        /// Role-name prefix of the deployed functions (the stack name followed by `-`).
+        #[arg(long, env = "AUTOPILOT_ROLE_NAME", default_value = "euc-autopilot")]
+        role_name: String,
+        /// The account of the resources (found from their ARNs when not given).
+        #[arg(long)]
+        account: Option<String>,
+        /// The stack's RemediationAlarmPrefix (alarms named otherwise never reach the remediator).
+        #[arg(long, env = "AUTOPILOT_ALARM_PREFIX", default_value = autopilot_functions::remediator::routing::ALARM_PREFIX)]
+        alarm_prefix: String,
+        /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read the audit trail from the ledger, oldest first.
+    Audit {
+        #[arg(long, env = "AUTOPILOT_TABLE")]
+        table: String,
+        /// An RFC 3339 instant or a duration back from now (90m, 24h, 7d).
+        #[arg(long, default_value = "24h")]
+        since: String,
+        /// A resource key (appstream#<account>#<region>#fleet#<name>) or a bare resource id or name.
+        #[arg(long)]
+        resource: Option<String>,
+        /// Only this function's records (pool-scaler, builder-scheduler, export-chaser, softwareset-roller,
+        /// remediator).
+        #[arg(long)]
+        function: Option<String>,
+        /// One JSON record per line.
+        #[arg(long)]
+        json: bool,
+    },
+
+    #[cfg(feature = "local")]
+    #[command(flatten)]
+    Local(local::LocalCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate a policy document, then store it as the next version (refused when invalid; not stored again
+    /// when unchanged); prints the diff against the current version.
+    Push {
+        #[arg(long, env = "AUTOPILOT_TABLE")]
+        table: String,
+        policy: PathBuf,
+    },
+    /// Print the current version and its document.
+    Show {
+        #[arg(long, env = "AUTOPILOT_TABLE")]
+        table: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("autopilot: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    use operate::{audit, config, plan, validate};
+    match cli.command {
+        Command::Validate { policy } => {
+            let summary = validate::validate(&policy.display().to_string(), &operate::read(&policy)?)?;
+            println!("{summary}");
+        }
+        Command::Config { command: ConfigCommand::Push { table, policy } } => {
+            let document = operate::read(&policy)?;
+            let ledger = operate::ledger(&table).await;
+            match config::push(&ledger, &policy.display().to_string(), &document, operate::now().await?).await? {
+                config::Pushed::Unchanged { version } => {
+                    println!("unchanged: {} is version {version} already; nothing stored", policy.display());
+                }
+                config::Pushed::Stored { version, previous, diff } => {
+                    print!("{diff}");
+                    match previous {
+                        Some(previous) => println!("stored as version {version} (was {previous}) in {table}"),
+                        None => println!("stored as version {version} (the first) in {table}"),
+                    }
+                }
+            }
+        }
+        Command::Config { command: ConfigCommand::Show { table } } => {
+            match config::show(&operate::ledger(&table).await).await? {
+                Some((version, document)) => print!("# version {version}\n{document}"),
+                None => return Err(format!("no policy is stored in {table}")),
+            }
+        }
+        Command::Plan { table, policy, tag_prefix, role_name, account, alarm_prefix, json } => {
+            let policy = match policy {
+                Some(path) => Some((path.display().to_string(), operate::read(&path)?)),
+                None => None,
+            };
+            let options = plan::Options { table, policy, tag_prefix, own_role_name: role_name, account, alarm_prefix };
+            let found = plan::plan(&options).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&found).map_err(|e| e.to_string())?);
+            } else {
+                print!("{}", plan::render(&found));
+            }
+            let failures = found.failures();
+            if !failures.is_empty() {
+                return Err(format!("{} function(s) could not plan: {}", failures.len(), failures.join("; ")));
+            }
+        }
+        Command::Audit { table, since, resource, function, json } => {
+            let now = operate::now().await?;
+            let query = audit::Query { since: audit::parse_since(&since, now)?, until: now, resource, function };
+            let records = audit::read(&operate::ledger(&table).await, &query).await?;
+            if json {
+                for record in &records {
+                    println!("{}", serde_json::to_string(record).map_err(|e| e.to_string())?);
+                }
+            } else if records.is_empty() {
+                println!("no audit records in {table} since {}", query.since.to_rfc3339());
+            } else {
+                print!("{}", audit::render(&records));
+            }
+        }
+        #[cfg(feature = "local")]
+        Command::Local(command) => return local::run(command).await,
+    }
+    Ok(())
+}

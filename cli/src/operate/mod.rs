@@ -1,0 +1,37 @@
+//! The operator commands of the `autopilot` tool, against a real account (default AWS credentials and region)
+//! or any endpoints the `AWS_ENDPOINT_URL_*` variables name (`autopilot serve` prints them):
+//!
+//! - [`validate`]: check a policy document, every problem with its path and reason;
+//! - [`config`]: store a policy document as the next version, with the diff against the current one;
+//! - [`plan`]: what every function would do now and why (their real code, dry-run, read-only clients);
+//! - [`audit`]: read the audit trail from the ledger.
+
+pub mod audit;
+pub mod config;
+pub mod plan;
+pub mod scratch;
+pub mod validate;
+
+use autopilot_shared::clients::AwsClients;
+use autopilot_shared::ledger::Ledger;
+
+/// The ledger `table` through the default AWS configuration (credentials, region, endpoint variables).
+pub async fn ledger(table: &str) -> Ledger {
+    Ledger::new(AwsClients::from_env().await.dynamodb, table)
+}
+
+/// "Now" for an operator command: the local estate's time when `AUTOPILOT_CLOCK_URL` is set (`autopilot serve`
+/// prints it), so plan, audit and config agree with the functions; the wall clock otherwise.
+pub async fn now() -> Result<chrono::DateTime<chrono::Utc>, String> {
+    Ok(clock().await?.now())
+}
+
+/// The operator commands' clock (see [`now`]).
+pub async fn clock() -> Result<std::sync::Arc<dyn autopilot_shared::clock::Clock>, String> {
+    autopilot_shared::clock::from_env().await.map_err(|e| e.to_string())
+}
+
+/// Reads a file for a command, naming it in the error.
+pub fn read(path: &std::path::Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}

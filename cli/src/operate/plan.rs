@@ -1,0 +1,360 @@
+//! `autopilot plan`: what every function would do now, and why, without changing anything.
+//!
+//! Each function's real tick handler runs once, forced dry-run, with:
+//! - the EUC service clients of the default AWS configuration (or the `AWS_ENDPOINT_URL_*` variables), wrapped
+//!   so that every operation that is not a read is refused before it is sent ([`AwsClients::read_only`]);
+//! - a scratch ledger (embedded DynamoDB) holding a copy of the deployed ledger's memory — policy versions,
+//!   resource state, work items, budgets; not the audit, idempotency records or leases — so decisions continue
+//!   from what the deployed functions remember, and the real ledger is only read;
+//! - a scratch EventBridge that captures the events the functions would send.
+//!
+//! The plan is each function's dry-run audit records (would / skipped / deferred, with the reason) and
+//! captured events, plus the end-of-support warnings (DESIGN §6).
+
+use super::scratch::{Scratch, TABLE as DEFAULT_TABLE};
+use autopilot_functions::Function;
+use autopilot_shared::clients::AwsClients;
+use autopilot_shared::error::message_chain;
+use autopilot_shared::ledger::audit::{AuditRecord, Outcome};
+use autopilot_shared::ledger::keys;
+use autopilot_shared::runtime::{Config, Deps};
+use autopilot_shared::support::{SoftwareSetInUse, SupportWarning};
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU32;
+
+/// Characters of an event's detail the text output shows.
+const EVENT_TEXT: usize = 160;
+/// The time each function's tick gets.
+const REMAINING: std::time::Duration = std::time::Duration::from_secs(300);
+/// Ledger partitions not copied into the scratch ledger: history and coordination, not memory.
+const NOT_COPIED: [&str; 3] = ["AUDIT#", "IDEMP#", "LEASE#"];
+
+/// What to plan with.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The deployed ledger: its current policy (unless `policy` is given) and its memory are used.
+    pub table: Option<String>,
+    /// A policy document to plan with instead of the stored one: `(file name, document)`.
+    pub policy: Option<(String, String)>,
+    pub tag_prefix: String,
+    /// Role-name prefix of the deployment (CloudTrail calls by it are the functions' own).
+    pub own_role_name: String,
+    /// The account the resources are in; found from their ARNs when not given.
+    pub account: Option<String>,
+    /// The stack's `RemediationAlarmPrefix`: only alarms named with it reach the remediator.
+    pub alarm_prefix: String,
+}
+
+/// One function's plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct FunctionPlan {
+    pub function: String,
+    /// The handler's status word (`reconciled`, `swept`, `busy`, …), or `error`.
+    pub status: String,
+    /// The error type and message when the function could not plan.
+    pub error: Option<String>,
+    pub api_calls: u64,
+    /// Its decisions as audit records: `dry-run` (would act), `skipped`, `deferred`, with reasons.
+    pub decisions: Vec<AuditRecord>,
+    /// The events it would send (`detail-type`, `detail`).
+    pub events: Vec<Value>,
+}
+
+/// The whole plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub at: DateTime<Utc>,
+    pub account: String,
+    pub region: String,
+    /// Where the policy came from.
+    pub policy: String,
+    /// What memory the functions started from.
+    pub memory: String,
+    pub functions: Vec<FunctionPlan>,
+    pub warnings: Vec<SupportWarning>,
+    /// Anything that could not be looked at (e.g. a service not offered in the region).
+    pub notes: Vec<String>,
+}
+
+impl Plan {
+    /// Functions that could not plan.
+    pub fn failures(&self) -> Vec<String> {
+        self.functions.iter().filter_map(|f| f.error.as_ref().map(|e| format!("{}: {e}", f.function))).collect()
+    }
+}
+
+/// Runs every function's observe + decide in dry-run (see the module documentation).
+pub async fn plan(options: &Options) -> Result<Plan, String> {
+    let sdk = autopilot_shared::clients::load_sdk_config().await;
+    let region =
+        sdk.region().map(ToString::to_string).ok_or("no AWS region: set AWS_REGION or a profile with a region")?;
+    let real = AwsClients::from_sdk_config(&sdk);
+    let guarded = real.read_only();
+    let clock = super::clock().await?;
+    let now = clock.now();
+
+    let scratch = Scratch::new(&region).await?;
+    let scratch_ledger = scratch.ledger.clone();
+
+    let memory = match &options.table {
+        Some(table) => {
+            let copied = copy_memory(&real.dynamodb, table, &scratch.dynamodb).await?;
+            format!("{copied} item(s) of resource state, work items and policy versions copied from {table}")
+        }
+        None => "none (no --table): every resource is seen for the first time".to_owned(),
+    };
+    let policy = match (&options.policy, &options.table) {
+        (Some((name, document)), _) => {
+            super::validate::validate(name, document)?;
+            scratch_ledger.put_policy(document, now).await.map_err(|e| e.to_string())?;
+            format!("{name} (not stored)")
+        }
+        (None, Some(table)) => match scratch_ledger.current_policy_document().await.map_err(|e| e.to_string())? {
+            Some((version, _)) => format!("version {version} stored in {table}"),
+            None => return Err(format!("no policy is stored in {table}: pass --policy <file>")),
+        },
+        (None, None) => return Err("give --table <ledger table> or --policy <file> (or both)".into()),
+    };
+
+    let mut notes = Vec::new();
+    if let Some(stored) = scratch_ledger.current_policy().await.map_err(|e| e.to_string())? {
+        notes.extend(undeliverable_alarms(&stored.policy, &options.alarm_prefix));
+    }
+    let (warnings, found_account) = support_warnings(&guarded, now, &mut notes).await;
+    let account = options.account.clone().or(found_account).unwrap_or_else(|| "000000000000".to_owned());
+
+    let mut aws = guarded;
+    aws.dynamodb = scratch.dynamodb.clone();
+    aws.eventbridge = scratch.eventbridge.clone();
+    let deps = Deps {
+        aws,
+        ledger: scratch_ledger.clone(),
+        clock: clock.clone(),
+        config: Config {
+            table: DEFAULT_TABLE.into(),
+            tag_prefix: options.tag_prefix.clone(),
+            force_dry_run: true,
+            event_bus: Some("euc-autopilot-plan".into()),
+            own_role_name: options.own_role_name.clone(),
+            region: region.clone(),
+        },
+    };
+    let mut functions = Vec::new();
+    for function in Function::ALL {
+        let events_before = scratch.event_count();
+        let tick = tick_event(function.name(), &account, &region, now);
+        let result = function.invoke(&deps, tick, REMAINING).await;
+        let events = scratch.events_since(events_before);
+        let mut decisions = Vec::new();
+        let mut day = now.date_naive();
+        while day <= clock.now().date_naive() {
+            decisions.extend(scratch_ledger.audit_by_day(day).await.map_err(|e| e.to_string())?);
+            day = day.succ_opt().ok_or("date out of range")?;
+        }
+        decisions.retain(|r| r.function == function.name());
+        let (status, error, api_calls) = match result {
+            Ok(report) => (
+                report["status"].as_str().unwrap_or_default().to_owned(),
+                None,
+                report["api_calls"].as_u64().unwrap_or_default(),
+            ),
+            Err(error) => ("error".to_owned(), Some(format!("{}: {}", error.class.as_str(), error.message)), 0),
+        };
+        functions.push(FunctionPlan { function: function.name().into(), status, error, api_calls, decisions, events });
+    }
+    Ok(Plan { at: now, account, region, policy, memory, functions, warnings, notes })
+}
+
+/// A note for each alarm `remediation.alarms` names that the stack's alarm rule never delivers (its name does
+/// not start with the stack's `RemediationAlarmPrefix`).
+fn undeliverable_alarms(policy: &autopilot_shared::policy::Policy, prefix: &str) -> Vec<String> {
+    let alarms = policy.remediation.iter().flat_map(|r| r.alarms.keys());
+    alarms
+        .filter(|name| !name.starts_with(prefix))
+        .map(|name| {
+            format!(
+                "remediation.alarms.{name}: the stack delivers only alarms whose name starts with {prefix:?} (its RemediationAlarmPrefix); rename the alarm or redeploy with another prefix"
+            )
+        })
+        .collect()
+}
+
+/// A schedule tick for `function` as EventBridge Scheduler delivers it.
+fn tick_event(function: &str, account: &str, region: &str, now: DateTime<Utc>) -> Value {
+    json!({
+        "version": "0",
+        "id": format!("plan-{function}-{}", now.timestamp_millis()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.scheduler",
+        "account": account,
+        "time": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "region": region,
+        "resources": [],
+        "detail": {}
+    })
+}
+
+/// Copies the deployed ledger's memory (everything but audit, idempotency records and leases) into the
+/// scratch ledger; the number of items copied. Only reads `table`.
+async fn copy_memory(
+    from: &aws_sdk_dynamodb::Client,
+    table: &str,
+    to: &aws_sdk_dynamodb::Client,
+) -> Result<usize, String> {
+    let mut filter = Vec::new();
+    let mut values = HashMap::new();
+    for (i, prefix) in NOT_COPIED.iter().enumerate() {
+        filter.push(format!("begins_with({}, :p{i})", keys::PK));
+        values.insert(format!(":p{i}"), AttributeValue::S((*prefix).into()));
+    }
+    let mut pages = from
+        .scan()
+        .table_name(table)
+        .filter_expression(format!("NOT ({})", filter.join(" OR ")))
+        .set_expression_attribute_values(Some(values))
+        .consistent_read(true)
+        .into_paginator()
+        .items()
+        .send();
+    let mut items = Vec::new();
+    while let Some(item) = pages.next().await {
+        items.push(item.map_err(|e| format!("cannot read the ledger {table}: {}", message_chain(&e)))?);
+    }
+    let copied = items.len();
+    for chunk in items.chunks(25) {
+        let mut requests: Vec<WriteRequest> = chunk
+            .iter()
+            .map(|item| {
+                PutRequest::builder()
+                    .set_item(Some(item.clone()))
+                    .build()
+                    .map(|put| WriteRequest::builder().put_request(put).build())
+                    .map_err(|e| e.to_string())
+            })
+            .collect::<Result<_, _>>()?;
+        for _ in 0..10 {
+            if requests.is_empty() {
+                break;
+            }
+            let output = to
+                .batch_write_item()
+                .request_items(DEFAULT_TABLE, requests)
+                .send()
+                .await
+                .map_err(|e| format!("scratch ledger: {}", message_chain(&e)))?;
+            requests = output.unprocessed_items.and_then(|mut u| u.remove(DEFAULT_TABLE)).unwrap_or_default();
+        }
+        if !requests.is_empty() {
+            return Err("scratch ledger: items left unprocessed after 10 attempts".into());
+        }
+    }
+    Ok(copied)
+}
+
+/// End-of-support warnings from a read-only look at pools, Thin Client environments and software sets, and
+/// the account their ARNs name.
+async fn support_warnings(
+    aws: &AwsClients,
+    now: DateTime<Utc>,
+    notes: &mut Vec<String>,
+) -> (Vec<SupportWarning>, Option<String>) {
+    let pages = AtomicU32::new(0);
+    let mut arns: Vec<String> = Vec::new();
+    let pools = match autopilot_shared::lookups::workspaces_pools(aws, None, &pages).await {
+        Ok(pools) => {
+            arns.extend(pools.iter().map(|p| p.pool_arn().to_owned()));
+            pools.len()
+        }
+        Err(error) => {
+            notes.push(format!("WorkSpaces Pools not read: {error}"));
+            0
+        }
+    };
+    match autopilot_shared::lookups::fleets(aws, None, &pages).await {
+        Ok(fleets) => arns.extend(fleets.iter().filter_map(|f| f.arn().map(str::to_owned))),
+        Err(error) => notes.push(format!("AppStream fleets not read: {error}")),
+    }
+    let environments = autopilot_functions::softwareset_roller::observe::list_environments(aws).await;
+    let sets = autopilot_functions::softwareset_roller::observe::software_sets(aws).await;
+    let (environments, sets) = match (environments, sets) {
+        (Ok((environments, _)), Ok((sets, _))) => (environments, sets),
+        (Err(error), _) | (_, Err(error)) => {
+            notes.push(format!("WorkSpaces Thin Client not read: {error}"));
+            (Vec::new(), Vec::new())
+        }
+    };
+    arns.extend(environments.iter().filter_map(|e| e.arn().map(str::to_owned)));
+    let in_use: Vec<SoftwareSetInUse> = sets
+        .iter()
+        .map(|set| SoftwareSetInUse {
+            id: set.id.clone(),
+            version: set.version.clone(),
+            supported_until: set.supported_until,
+            environments: environments
+                .iter()
+                .filter(|e| e.desired_software_set_id() == Some(set.id.as_str()))
+                .map(|e| e.name().unwrap_or_default().to_owned())
+                .collect(),
+        })
+        .collect();
+    let account = arns.iter().find_map(|arn| arn.split(':').nth(4).filter(|a| !a.is_empty()).map(str::to_owned));
+    (autopilot_shared::support::warnings(now, pools, environments.len(), &in_use), account)
+}
+
+/// The plan as text for a terminal.
+pub fn render(plan: &Plan) -> String {
+    let mut out = format!(
+        "autopilot plan at {} (account {}, region {})\npolicy: {}\nmemory: {}\nnothing was changed: the functions ran in dry-run with clients that refuse every write; the ledger was only read\n",
+        plan.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        plan.account,
+        plan.region,
+        plan.policy,
+        plan.memory
+    );
+    for f in &plan.functions {
+        out.push_str(&format!("\n{} ({}, {} API calls)\n", f.function, f.status, f.api_calls));
+        if let Some(error) = &f.error {
+            out.push_str(&format!("  could not plan: {error}\n"));
+        }
+        if f.decisions.is_empty() && f.events.is_empty() && f.error.is_none() {
+            out.push_str("  nothing to do\n");
+        }
+        for d in &f.decisions {
+            // nothing applies in a plan: what reached the scratch ledger or bus is what would happen
+            let word = match d.outcome {
+                Outcome::Applied => "would",
+                other => super::audit::outcome_word(other),
+            };
+            out.push_str(&format!("  {:<8} {:<26} {:<40} {}\n", word, d.action, short_resource(&d.resource), d.reason));
+        }
+        for e in &f.events {
+            let mut detail = e["detail"].to_string();
+            if detail.len() > EVENT_TEXT {
+                let cut = (0..=EVENT_TEXT).rev().find(|i| detail.is_char_boundary(*i)).unwrap_or_default();
+                detail.truncate(cut);
+                detail.push_str("… (--json shows all)");
+            }
+            out.push_str(&format!("  event    {:<26} {detail}\n", e["detail-type"].as_str().unwrap_or_default()));
+        }
+    }
+    if !plan.warnings.is_empty() {
+        out.push_str("\nend of support\n");
+        for w in &plan.warnings {
+            out.push_str(&format!("  ! {}\n", w.message));
+        }
+    }
+    for note in &plan.notes {
+        out.push_str(&format!("\nnote: {note}\n"));
+    }
+    out
+}
+
+/// `fleet/sales` for `appstream#<account>#<region>#fleet#sales`; other keys as they are.
+fn short_resource(key: &str) -> String {
+    let parts: Vec<&str> = key.split('#').collect();
+    if parts.len() >= 5 { format!("{}/{}", parts[3], parts[4..].join("#")) } else { key.to_owned() }
+}

@@ -1,0 +1,52 @@
+//! `autopilot validate <policy>`: the full validation the functions and `config push` apply.
+
+use autopilot_shared::policy::Policy;
+
+/// A one-paragraph summary of a valid document, or every problem as `<file>: <path>: <reason>` lines.
+pub fn validate(name: &str, document: &str) -> Result<String, String> {
+    match Policy::from_yaml(document) {
+        Ok(policy) => Ok(summary(name, &policy)),
+        Err(error) => {
+            let mut lines: Vec<String> = error.0.iter().map(|problem| format!("{name}: {problem}")).collect();
+            lines.push(format!("{name}: invalid ({} problem(s)); nothing was stored", error.0.len()));
+            Err(lines.join("\n"))
+        }
+    }
+}
+
+/// What a valid document configures.
+pub fn summary(name: &str, policy: &Policy) -> String {
+    let section = |present: bool| if present { "yes" } else { "no" };
+    format!(
+        "{name}: valid (version {}): {} schedule(s), {} calendar(s), {} capacity rule(s), {} image-builder rule(s), \
+         rollouts: {}, remediation: {}, dry_run: {}",
+        policy.version,
+        policy.schedules.len(),
+        policy.calendars.len(),
+        policy.capacity.len(),
+        policy.image_builders.len(),
+        section(policy.rollouts.is_some()),
+        section(policy.remediation.is_some()),
+        policy.dry_run()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_examples_are_valid_and_problems_name_their_path() {
+        for (name, text) in [
+            ("examples/autopilot.yaml", include_str!("../../../examples/autopilot.yaml")),
+            ("demo-policy.yaml", include_str!("../../../sim/estates/demo-policy.yaml")),
+        ] {
+            let summary = validate(name, text).unwrap_or_else(|e| e);
+            assert!(summary.starts_with(&format!("{name}: valid")), "{summary}");
+        }
+        let broken = "version: 1\nschedules:\n  office:\n    timezone: Europe/Nowhere\n    periods: []\n";
+        let Err(errors) = validate("p.yaml", broken) else { panic!("accepted {broken}") };
+        assert!(errors.contains("p.yaml: schedules.office"), "{errors}");
+        assert!(errors.ends_with("nothing was stored"), "{errors}");
+    }
+}

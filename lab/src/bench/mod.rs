@@ -1,0 +1,562 @@
+//! `autopilot bench`: performance figures as ratios against the physical bounds — the services' page sizes and
+//! rate limits, and Lambda's start-up — on generated estates (see `README.md`, "Performance").
+//!
+//! - [`estate`]: the benchmark estates; [`tick`]: one measured tick; [`bound`]: the lower bound of a tick's
+//!   calls; [`throughput`]: a reconcile at the rate limits;
+//! - [`process`]: the release binaries under a local Lambda Runtime API (cold start, peak memory).
+
+pub mod bound;
+pub mod estate;
+pub mod process;
+pub mod throughput;
+pub mod tick;
+
+use autopilot_functions::Function;
+use autopilot_sim::LocalEstate;
+use estate::Scale;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The goals (issue 11), in one place: the table marks each figure against them.
+pub mod goals {
+    /// Calls of a tick ÷ their lower bound.
+    pub const CALL_RATIO: f64 = 1.05;
+    /// Wall time of a reconcile at the rate limits ÷ the bound they imply.
+    pub const THROUGHPUT_RATIO: f64 = 1.2;
+    /// CPU milliseconds per 1,000 resources per tick.
+    pub const CPU_MS_PER_1000: f64 = 20.0;
+    /// Cold start (spawn → first `/next`), median, milliseconds.
+    pub const COLD_START_MS: f64 = 20.0;
+    /// Peak resident memory during a 10,000-resource tick, MiB.
+    pub const PEAK_RSS_MIB: f64 = 64.0;
+    /// Zip size per function, MiB.
+    pub const ZIP_MIB: f64 = 8.0;
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Estate sizes (pools + fleets) for the call and CPU figures.
+    pub sizes: Vec<u32>,
+    /// Estate size of the rate-limit runs (0: skip them).
+    pub throughput_size: u32,
+    /// Spawns per binary for the cold start (0: skip the process figures).
+    pub spawns: usize,
+    /// Estate size of the peak-memory tick.
+    pub memory_size: u32,
+    /// Time `autopilot demo` (spawned from this executable).
+    pub demo: bool,
+    pub seed: u64,
+    /// Where the results go (JSON).
+    pub out: PathBuf,
+}
+
+/// One function's tick on one estate.
+#[derive(Debug, Clone, Serialize)]
+pub struct TickFigures {
+    pub size: u32,
+    pub function: String,
+    /// `first` (the function has never seen the estate) or `steady` (the next tick, 5 minutes later).
+    pub tick: &'static str,
+    /// Resources the function reads (see [`Scale::seen_by`]).
+    pub resources: u32,
+    pub calls: u64,
+    pub bound: bound::Bound,
+    pub ratio: f64,
+    /// CPU of the whole tick (observe + decide + act).
+    pub cpu_ms: f64,
+    pub cpu_ms_per_1000: f64,
+    /// The part of `cpu_ms` spent in the decide and act steps.
+    pub decide_act_cpu_ms: f64,
+    pub wall_ms: f64,
+    pub outcome: String,
+    /// Requests to the ledger (DynamoDB), not EUC API calls.
+    pub ledger_requests: u64,
+    /// Calls by operation.
+    pub operations: std::collections::BTreeMap<String, u64>,
+}
+
+/// CPU of the pool-scaler's decide step alone (pure), per 1,000 pools and fleets.
+#[derive(Debug, Clone, Serialize)]
+pub struct DecideFigures {
+    pub size: u32,
+    pub function: String,
+    pub resources: u32,
+    pub cpu_ms_per_1000: f64,
+}
+
+/// CPU of all five functions' ticks on one estate, per 1,000 resources of the estate: the decide and act
+/// steps (the goal's measure) and the whole ticks (observing too).
+#[derive(Debug, Clone, Serialize)]
+pub struct CpuFigures {
+    pub size: u32,
+    pub tick: &'static str,
+    /// Every resource of the estate ([`Scale::resources`]).
+    pub resources: u32,
+    pub decide_act_ms: f64,
+    pub decide_act_ms_per_1000: f64,
+    /// Whole ticks.
+    pub cpu_ms: f64,
+    pub cpu_ms_per_1000: f64,
+}
+
+/// [`CpuFigures`] from the ticks.
+pub fn cpu(ticks: &[TickFigures]) -> Vec<CpuFigures> {
+    let mut figures: Vec<CpuFigures> = Vec::new();
+    for t in ticks {
+        let resources = Scale::of(t.size).resources();
+        match figures.iter_mut().find(|f| f.size == t.size && f.tick == t.tick) {
+            Some(f) => {
+                f.cpu_ms += t.cpu_ms;
+                f.decide_act_ms += t.decide_act_cpu_ms;
+            }
+            None => figures.push(CpuFigures {
+                size: t.size,
+                tick: t.tick,
+                resources,
+                decide_act_ms: t.decide_act_cpu_ms,
+                decide_act_ms_per_1000: 0.0,
+                cpu_ms: t.cpu_ms,
+                cpu_ms_per_1000: 0.0,
+            }),
+        }
+    }
+    for f in &mut figures {
+        f.cpu_ms_per_1000 = f.cpu_ms * 1000.0 / f64::from(f.resources.max(1));
+        f.decide_act_ms_per_1000 = f.decide_act_ms * 1000.0 / f64::from(f.resources.max(1));
+    }
+    figures
+}
+
+/// A binary's cold start.
+#[derive(Debug, Clone, Serialize)]
+pub struct ColdStartFigures {
+    pub function: String,
+    pub median_ms: f64,
+    pub min_ms: f64,
+    pub max_ms: f64,
+    pub runs: usize,
+    pub init_connections: u64,
+}
+
+/// A binary's tick on the memory estate, and its zip.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemoryFigures {
+    pub function: String,
+    pub size: u32,
+    pub peak_rss_mib: f64,
+    pub wall_ms: f64,
+    pub outcome: String,
+    /// `target/lambda/<function>/bootstrap.zip` (arm64, `scripts/package.sh`), when built.
+    pub zip_mib: Option<f64>,
+}
+
+/// Everything measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Results {
+    pub machine: String,
+    pub command: String,
+    pub ticks: Vec<TickFigures>,
+    pub cpu: Vec<CpuFigures>,
+    pub decide: Vec<DecideFigures>,
+    pub throughput: Vec<throughput::Throughput>,
+    pub cold_start: Vec<ColdStartFigures>,
+    pub memory: Vec<MemoryFigures>,
+    pub demo_wall_s: Option<f64>,
+}
+
+fn outcome(result: &Result<serde_json::Value, String>) -> String {
+    match result {
+        Ok(report) => report.get("status").and_then(|s| s.as_str()).unwrap_or("ok").to_owned(),
+        Err(error) => format!("error: {error}"),
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Every function's first and steady tick on an estate of `size`.
+pub async fn ticks(size: u32, seed: u64) -> Result<Vec<TickFigures>, String> {
+    Ok(ticks_and_decide(size, seed).await?.0)
+}
+
+/// [`ticks`], then the pool-scaler's decide step alone on the same estate.
+pub async fn ticks_and_decide(size: u32, seed: u64) -> Result<(Vec<TickFigures>, DecideFigures), String> {
+    let scale = Scale::of(size);
+    let local = LocalEstate::start(&estate::estate(scale, seed), seed, 0).await?;
+    estate::prepare(&local, scale).await?;
+    let start = local.simulator.now() + chrono::Duration::minutes(5);
+    let mut figures = Vec::new();
+    for (tick, at) in [("first", start), ("steady", start + chrono::Duration::minutes(5))] {
+        for function in Function::ALL {
+            let run = tick::tick(&local, function, at).await?;
+            let bound = local.simulator.with_world(|w| bound::of(function, w, &run, tick == "first"));
+            let calls = run.calls.len() as u64;
+            let resources = scale.seen_by(function);
+            let cpu_ms = ms(run.cpu);
+            figures.push(TickFigures {
+                size,
+                function: function.name().to_owned(),
+                tick,
+                resources,
+                calls,
+                bound,
+                ratio: calls as f64 / bound.total().max(1) as f64,
+                cpu_ms,
+                cpu_ms_per_1000: cpu_ms * 1000.0 / f64::from(resources.max(1)),
+                decide_act_cpu_ms: ms(run.steps.decide + run.steps.act),
+                wall_ms: ms(run.wall),
+                outcome: outcome(&run.outcome),
+                ledger_requests: run.ledger_requests,
+                operations: run.by_operation(),
+            });
+        }
+    }
+    let (resources, cpu_ms_per_1000) = tick::pool_scaler_decide(&local, 20).await?;
+    let decide = DecideFigures { size, function: Function::PoolScaler.name().to_owned(), resources, cpu_ms_per_1000 };
+    Ok((figures, decide))
+}
+
+/// Each function's release binary on a prepared estate of `size`: one tick as Lambda runs it, its peak memory.
+pub async fn memory(size: u32, seed: u64) -> Result<Vec<MemoryFigures>, String> {
+    let scale = Scale::of(size);
+    let mut figures = Vec::new();
+    for function in Function::ALL {
+        let local = LocalEstate::start(&estate::estate(scale, seed), seed, 0).await?;
+        estate::prepare(&local, scale).await?;
+        let at = local.simulator.advance(chrono::Duration::minutes(5));
+        let event = autopilot_sim::tick_event(&format!("euc-autopilot-{}", function.name()), at);
+        let binary = process::binary(function.name())?;
+        let run = process::invoke_once(
+            &binary,
+            function.name(),
+            local.env_as(autopilot_sim::Identity::Function(function.name())),
+            event,
+            tick::INVOCATION_TIME,
+        )
+        .await?;
+        let zip = PathBuf::from(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()))
+            .join("lambda")
+            .join(function.name())
+            .join("bootstrap.zip");
+        figures.push(MemoryFigures {
+            function: function.name().to_owned(),
+            size,
+            peak_rss_mib: run.peak_rss_kib as f64 / 1024.0,
+            wall_ms: run.wall_ms,
+            outcome: outcome(&run.outcome),
+            zip_mib: std::fs::metadata(&zip).ok().map(|m| m.len() as f64 / (1024.0 * 1024.0)),
+        });
+    }
+    Ok(figures)
+}
+
+/// Every function binary's cold start, `spawns` times each.
+pub async fn cold_starts(spawns: usize) -> Result<Vec<ColdStartFigures>, String> {
+    let mut figures = Vec::new();
+    for function in Function::ALL {
+        let binary = process::binary(function.name())?;
+        let c = process::cold_start(&binary, function.name(), spawns).await?;
+        figures.push(ColdStartFigures {
+            function: function.name().to_owned(),
+            median_ms: c.median_ms,
+            min_ms: c.min_ms,
+            max_ms: c.max_ms,
+            runs: c.runs,
+            init_connections: c.init_connections,
+        });
+    }
+    Ok(figures)
+}
+
+/// Wall time of `autopilot demo`, spawned from this executable into a scratch directory.
+pub fn demo_wall() -> Result<f64, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
+    let out = std::env::temp_dir().join(format!("autopilot-bench-demo-{}", std::process::id()));
+    let started = std::time::Instant::now();
+    let status = std::process::Command::new(exe)
+        .args(["demo", "--out"])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run autopilot demo: {e}"))?;
+    let wall = started.elapsed().as_secs_f64();
+    let _ = std::fs::remove_dir_all(&out);
+    if status.success() { Ok(wall) } else { Err(format!("autopilot demo failed: {status}")) }
+}
+
+/// The machine the figures come from.
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
+    format!("{cpus} CPUs, {model}, {} {}", std::env::consts::OS, std::env::consts::ARCH)
+}
+
+/// Runs everything `options` asks for.
+pub async fn run(options: &Options) -> Result<Results, String> {
+    let mut results = Results {
+        machine: machine(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        ticks: Vec::new(),
+        cpu: Vec::new(),
+        decide: Vec::new(),
+        throughput: Vec::new(),
+        cold_start: Vec::new(),
+        memory: Vec::new(),
+        demo_wall_s: None,
+    };
+    for &size in &options.sizes {
+        eprintln!("bench: ticks on {size} pools + fleets");
+        let (figures, decide) = ticks_and_decide(size, options.seed).await?;
+        results.ticks.extend(figures);
+        results.decide.push(decide);
+    }
+    results.cpu = cpu(&results.ticks);
+    if options.throughput_size > 0 {
+        for function in Function::ALL {
+            eprintln!("bench: {} at the rate limits ({} pools + fleets)", function.name(), options.throughput_size);
+            results
+                .throughput
+                .push(throughput::reconcile(function, Scale::of(options.throughput_size), options.seed).await?);
+        }
+    }
+    if options.spawns > 0 {
+        eprintln!("bench: cold starts ({} spawns per function)", options.spawns);
+        results.cold_start = cold_starts(options.spawns).await?;
+        eprintln!("bench: peak memory ({} pools + fleets)", options.memory_size);
+        results.memory = memory(options.memory_size, options.seed).await?;
+    }
+    if options.demo {
+        eprintln!("bench: autopilot demo");
+        results.demo_wall_s = Some(demo_wall()?);
+    }
+    Ok(results)
+}
+
+/// Whether every figure meets its goal.
+pub fn failures(results: &Results) -> Vec<String> {
+    let mut failed = Vec::new();
+    for t in &results.ticks {
+        if t.ratio > goals::CALL_RATIO {
+            failed.push(format!("{} {} tick on {}: {:.2} calls per bound call", t.function, t.tick, t.size, t.ratio));
+        }
+        if t.outcome.starts_with("error") {
+            failed.push(format!("{} {} tick on {}: {}", t.function, t.tick, t.size, t.outcome));
+        }
+    }
+    for d in &results.decide {
+        if d.cpu_ms_per_1000 > goals::CPU_MS_PER_1000 {
+            failed.push(format!("{} decide on {}: {:.2} ms CPU per 1,000", d.function, d.size, d.cpu_ms_per_1000));
+        }
+    }
+    for c in &results.cpu {
+        if c.decide_act_ms_per_1000 > goals::CPU_MS_PER_1000 {
+            failed.push(format!(
+                "{} tick on {}: {:.1} ms CPU per 1,000 resources in decide + act",
+                c.tick, c.size, c.decide_act_ms_per_1000
+            ));
+        }
+    }
+    for t in &results.throughput {
+        if (t.ratio > goals::THROUGHPUT_RATIO && t.bound_s >= throughput::MIN_JUDGED_BOUND_S) || t.failed_actions > 0 {
+            failed.push(format!(
+                "{} at the rate limits: {:.2}× the bound, {} failed",
+                t.function, t.ratio, t.failed_actions
+            ));
+        }
+    }
+    for c in &results.cold_start {
+        if c.median_ms > goals::COLD_START_MS || c.init_connections > 0 {
+            failed.push(format!(
+                "{} cold start {:.1} ms, {} connections in init",
+                c.function, c.median_ms, c.init_connections
+            ));
+        }
+    }
+    for m in &results.memory {
+        if m.peak_rss_mib > goals::PEAK_RSS_MIB || m.zip_mib.is_some_and(|z| z > goals::ZIP_MIB) {
+            failed.push(format!("{} peak {:.1} MiB, zip {:?} MiB", m.function, m.peak_rss_mib, m.zip_mib));
+        }
+    }
+    failed
+}
+
+fn mark(ok: bool) -> &'static str {
+    if ok { "ok" } else { "MISSED" }
+}
+
+/// The table `autopilot bench` prints.
+pub fn render(results: &Results) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, "machine: {}", results.machine);
+    if !results.ticks.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nEUC API calls per tick ÷ their lower bound (goal ≤ {}); ledger = DynamoDB requests",
+            goals::CALL_RATIO
+        );
+        let _ = writeln!(
+            out,
+            "{:>6} {:<19} {:<6} {:>9} {:>8} {:>8} {:>7} {:>7} {:>9} {:>9} {:>9}",
+            "size", "function", "tick", "resources", "calls", "bound", "ratio", "ledger", "CPU ms", "d+a ms", "wall ms"
+        );
+        for t in &results.ticks {
+            let _ = writeln!(
+                out,
+                "{:>6} {:<19} {:<6} {:>9} {:>8} {:>8} {:>7.3} {:>7} {:>9.1} {:>9.1} {:>9.0} {} {}",
+                t.size,
+                t.function,
+                t.tick,
+                t.resources,
+                t.calls,
+                t.bound.total(),
+                t.ratio,
+                t.ledger_requests,
+                t.cpu_ms,
+                t.decide_act_cpu_ms,
+                t.wall_ms,
+                mark(t.ratio <= goals::CALL_RATIO),
+                if t.outcome.starts_with("error") { t.outcome.as_str() } else { "" }
+            );
+        }
+    }
+    if !results.cpu.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nCPU per 1,000 resources of the estate, the five functions on their own threads: the decide + act steps (goal < {} ms; the SDK's serialisation and signing of the mutations and the ledger's bookkeeping included), the whole ticks (observing too: the listing, memories and tags), then the pool-scaler's decide step alone",
+            goals::CPU_MS_PER_1000
+        );
+        let _ = writeln!(
+            out,
+            "{:>6} {:<6} {:>9} {:>13} {:>10} {:>13} {:>10}",
+            "size", "tick", "resources", "decide+act ms", "per 1,000", "whole tick ms", "per 1,000"
+        );
+        for c in &results.cpu {
+            let _ = writeln!(
+                out,
+                "{:>6} {:<6} {:>9} {:>13.1} {:>10.2} {:>13.1} {:>10.2} {}",
+                c.size,
+                c.tick,
+                c.resources,
+                c.decide_act_ms,
+                c.decide_act_ms_per_1000,
+                c.cpu_ms,
+                c.cpu_ms_per_1000,
+                mark(c.decide_act_ms_per_1000 < goals::CPU_MS_PER_1000)
+            );
+        }
+    }
+    for d in &results.decide {
+        let _ = writeln!(
+            out,
+            "{:>6} {} decide step alone: {} resources, {:.3} ms CPU per 1,000 {}",
+            d.size,
+            d.function,
+            d.resources,
+            d.cpu_ms_per_1000,
+            mark(d.cpu_ms_per_1000 < goals::CPU_MS_PER_1000)
+        );
+    }
+    if !results.throughput.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nreconcile at the rate limits ÷ the bound they imply (goal ≤ {}, 0 failed)",
+            goals::THROUGHPUT_RATIO
+        );
+        let _ = writeln!(
+            out,
+            "{:<19} {:>8} {:>8} {:>7} {:<28} {:>8} {:>7} {:>9} {:>10} {:>7} {:>12}",
+            "function",
+            "wall s",
+            "bound s",
+            "ratio",
+            "limiting operation",
+            "phased s",
+            "ratio",
+            "throttled",
+            "mutations",
+            "failed",
+            "CPU ÷ bound"
+        );
+        for t in &results.throughput {
+            let _ = writeln!(
+                out,
+                "{:<19} {:>8.2} {:>8.2} {:>7.3} {:<28} {:>8.2} {:>7.3} {:>9} {:>10} {:>7} {:>11.2}% {}",
+                t.function,
+                t.wall_s,
+                t.bound_s,
+                t.ratio,
+                t.limiting_operation,
+                t.phased_bound_s,
+                if t.phased_bound_s > 0.0 { t.wall_s / t.phased_bound_s } else { 0.0 },
+                t.throttled,
+                format!("{}/{}", t.mutations, t.mutations_unthrottled),
+                t.failed_actions,
+                t.cpu_share_of_bound * 100.0,
+                if t.bound_s < throughput::MIN_JUDGED_BOUND_S && t.failed_actions == 0 {
+                    "n/a (bound < 1 s)"
+                } else {
+                    mark(t.ratio <= goals::THROUGHPUT_RATIO && t.failed_actions == 0)
+                }
+            );
+        }
+    }
+    if !results.cold_start.is_empty() {
+        let _ = writeln!(
+            out,
+            "\ncold start: spawn → first /next (goal median ≤ {} ms, no network in init)",
+            goals::COLD_START_MS
+        );
+        for c in &results.cold_start {
+            let _ = writeln!(
+                out,
+                "{:<19} median {:>6.2} ms  min {:>6.2}  max {:>6.2}  runs {:>3}  connections in init {} {}",
+                c.function,
+                c.median_ms,
+                c.min_ms,
+                c.max_ms,
+                c.runs,
+                c.init_connections,
+                mark(c.median_ms <= goals::COLD_START_MS && c.init_connections == 0)
+            );
+        }
+    }
+    if !results.memory.is_empty() {
+        let _ = writeln!(
+            out,
+            "\npeak RSS of one tick (goal ≤ {} MiB) and zip size (goal ≤ {} MiB)",
+            goals::PEAK_RSS_MIB,
+            goals::ZIP_MIB
+        );
+        for m in &results.memory {
+            let zip = m.zip_mib.map_or("not built (scripts/package.sh)".to_owned(), |z| format!("{z:.2} MiB"));
+            let _ = writeln!(
+                out,
+                "{:<19} size {:>6}  peak {:>6.1} MiB  wall {:>8.0} ms  {:<10} zip {} {}",
+                m.function,
+                m.size,
+                m.peak_rss_mib,
+                m.wall_ms,
+                m.outcome,
+                zip,
+                mark(m.peak_rss_mib <= goals::PEAK_RSS_MIB && m.zip_mib.is_none_or(|z| z <= goals::ZIP_MIB))
+            );
+        }
+    }
+    if let Some(wall) = results.demo_wall_s {
+        let _ = writeln!(out, "\nautopilot demo (one simulated week, demo estate): {wall:.1} s wall");
+    }
+    out
+}

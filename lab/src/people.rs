@@ -1,0 +1,153 @@
+//! Simulated people: what administrators do to image builders in `autopilot simulate` (the estate's `work`
+//! sessions). At a session's start a person starts the builder if it is stopped; at its end, with
+//! `create_image`, they create an image (the builder snapshots). Nobody ever stops a builder: that is the
+//! waste the builder-scheduler exists for. Each action is a call in the simulator's log and a CloudTrail
+//! event for the functions, made as [`autopilot_sim::PERSON`].
+
+use autopilot_shared::policy::values::{parse_days, parse_time_of_day};
+use autopilot_sim::Simulator;
+use autopilot_sim::estate::Estate;
+use chrono::{DateTime, Datelike, Duration, Utc};
+use chrono_tz::Tz;
+use serde_json::{Value, json};
+
+/// What a person does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Act {
+    StartBuilder,
+    CreateImage,
+}
+
+/// One action on one builder at one instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Activity {
+    pub at: DateTime<Utc>,
+    pub builder: String,
+    pub act: Act,
+}
+
+/// Every action of the estate's `work` sessions in `[from, to)`, in time order. Errors name the builder and
+/// the field.
+pub fn builder_activity(estate: &Estate, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Activity>, String> {
+    let mut activity = Vec::new();
+    for (index, builder) in estate.image_builders.iter().enumerate() {
+        let Some(work) = &builder.work else { continue };
+        let path = format!("image_builders[{index}].work");
+        let timezone: Tz = work
+            .timezone
+            .parse()
+            .map_err(|_| format!("{path}.timezone: {} is not an IANA time zone", work.timezone))?;
+        for (n, session) in work.sessions.iter().enumerate() {
+            let path = format!("{path}.sessions[{n}]");
+            let days = parse_days(&session.days).map_err(|e| format!("{path}.days: {e}"))?;
+            let start = parse_time_of_day(&session.start).map_err(|e| format!("{path}.start: {e}"))?;
+            if !(session.hours > 0.0 && session.hours <= 24.0) {
+                return Err(format!("{path}.hours: {} is not in (0, 24]", session.hours));
+            }
+            let length = Duration::minutes((session.hours * 60.0).round() as i64);
+            let mut date = from.with_timezone(&timezone).date_naive() - Duration::days(1);
+            while autopilot_shared::policy::schedule::resolve_local(timezone, date.and_time(start)) < to {
+                let begins = autopilot_shared::policy::schedule::resolve_local(timezone, date.and_time(start));
+                if days.contains(&date.weekday()) {
+                    let mut push = |at: DateTime<Utc>, act: Act| {
+                        if at >= from && at < to {
+                            activity.push(Activity { at, builder: builder.name.clone(), act });
+                        }
+                    };
+                    push(begins, Act::StartBuilder);
+                    if session.create_image {
+                        push(begins + length, Act::CreateImage);
+                    }
+                }
+                date = date.succ_opt().ok_or("date out of range")?;
+            }
+        }
+    }
+    activity.sort_by(|a, b| (a.at, &a.builder).cmp(&(b.at, &b.builder)));
+    Ok(activity)
+}
+
+/// Carries out one action on the simulator (at its current time) and returns the CloudTrail event it makes,
+/// or `None` when the person had nothing to do (the builder was not in a state for it).
+pub fn perform(simulator: &Simulator, activity: &Activity) -> Option<Value> {
+    let at = simulator.now();
+    match activity.act {
+        Act::StartBuilder => {
+            let stopped =
+                simulator.with_world(|w| w.builders.get(&activity.builder).is_some_and(|b| b.state == "STOPPED"));
+            if !stopped {
+                return None;
+            }
+            simulator.invoke("appstream", "StartImageBuilder", &json!({ "Name": activity.builder })).ok()?;
+            Some(autopilot_sim::cloudtrail_event(
+                "StartImageBuilder",
+                json!({ "name": activity.builder }),
+                at,
+                autopilot_sim::PERSON,
+            ))
+        }
+        Act::CreateImage => {
+            let image = format!("{}-{}", activity.builder, at.format("%Y%m%d%H%M"));
+            simulator.with_world_mut(|w| w.create_image_from_builder(&activity.builder, &image)).ok()?;
+            Some(autopilot_sim::cloudtrail_event(
+                "CreateImage",
+                json!({ "imageBuilderName": activity.builder, "imageName": image }),
+                at,
+                autopilot_sim::PERSON,
+            ))
+        }
+    }
+}
+
+/// The *always running once started* baseline of one builder: billed from the moment it is first up (at the
+/// start when the estate says it runs, else at its first work session) to the end of the simulation.
+pub fn baseline_hours(
+    initially_billing: bool,
+    first_start: Option<DateTime<Utc>>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> f64 {
+    let up = if initially_billing { Some(from) } else { first_start };
+    up.map_or(0.0, |up| (to - up).num_minutes().max(0) as f64 / 60.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weekly_sessions_become_actions_in_local_time() {
+        let estate = autopilot_sim::estate::Estate::from_yaml(
+            r#"
+image_builders:
+  - name: b
+    work:
+      timezone: Europe/Berlin
+      sessions: [{ days: mon-fri, start: "09:00", hours: 2, create_image: true }]
+"#,
+        )
+        .unwrap();
+        let from = DateTime::parse_from_rfc3339("2026-11-23T00:00:00Z").unwrap().with_timezone(&Utc);
+        let activity = builder_activity(&estate, from, from + Duration::days(7)).unwrap();
+        assert_eq!(activity.len(), 10);
+        assert_eq!(
+            activity[0],
+            Activity { at: from + Duration::hours(8), builder: "b".into(), act: Act::StartBuilder }
+        );
+        assert_eq!(activity[1].at, from + Duration::hours(10));
+        assert_eq!(activity[1].act, Act::CreateImage);
+        assert_eq!(baseline_hours(false, Some(activity[0].at), from, from + Duration::days(7)), 7.0 * 24.0 - 8.0);
+        assert_eq!(baseline_hours(true, None, from, from + Duration::days(1)), 24.0);
+    }
+
+    #[test]
+    fn bad_sessions_are_named() {
+        let estate = autopilot_sim::estate::Estate::from_yaml(
+            "image_builders:\n  - name: b\n    work: { sessions: [{ days: someday, start: \"09:00\", hours: 2 }] }\n",
+        )
+        .unwrap();
+        let now = Utc::now();
+        let error = builder_activity(&estate, now, now + Duration::days(1)).unwrap_err();
+        assert!(error.starts_with("image_builders[0].work.sessions[0].days:"), "{error}");
+    }
+}
