@@ -3,9 +3,11 @@
 //! escalations, deferrals and skips, a chart of unhealthy WorkSpaces over time in both runs, and the report
 //! section.
 
+use crate::chart::{Line, line_chart};
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome};
 use autopilot_sim::Simulator;
 use autopilot_sim::estate::Estate;
+use autopilot_sim::server::SimulatorError;
 use autopilot_sim::world::World;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -56,10 +58,13 @@ impl HealthTimeline {
     /// The chart, when the estate has WorkSpaces.
     pub fn chart(&self) -> Option<String> {
         (!self.with.is_empty() && self.with.iter().chain(&self.without).any(|n| *n > 0)).then(|| {
-            crate::simulate::line_chart(
+            line_chart(
                 "unhealthy WorkSpaces: with the remediator and without (baseline)",
                 &self.at,
-                &[("without", "#d62728", self.without.clone()), ("with", "#2ca02c", self.with.clone())],
+                &[
+                    Line { label: "without", colour: "#d62728", values: self.without.clone() },
+                    Line { label: "with", colour: "#2ca02c", values: self.with.clone() },
+                ],
             )
         })
     }
@@ -72,7 +77,7 @@ pub fn baseline(
     seed: u64,
     timeline: &mut HealthTimeline,
     to: DateTime<Utc>,
-) -> Result<(f64, u64), String> {
+) -> Result<(f64, u64), SimulatorError> {
     let sim = Simulator::new(estate, seed)?;
     for at in timeline.at.clone() {
         sim.advance_to(at);
@@ -124,8 +129,8 @@ pub fn saving(summary: &HealthSummary) -> f64 {
     }
 }
 
-/// The report's WorkSpaces section.
-pub fn section(summary: &HealthSummary, with_chart: bool) -> String {
+/// The report's WorkSpaces section, with the chart at `chart` (relative to the report) when one was written.
+pub fn section(summary: &HealthSummary, chart: Option<&str>) -> String {
     let mut out = String::from("\n## WorkSpaces health\n\n");
     let escalations: Vec<String> = summary.escalations.iter().map(|(cause, n)| format!("{n} {cause}")).collect();
     let _ = writeln!(
@@ -148,8 +153,8 @@ pub fn section(summary: &HealthSummary, with_chart: bool) -> String {
         summary.deferrals,
         summary.skips,
     );
-    if with_chart {
-        out.push_str("![WorkSpaces health](charts/workspaces-health.svg)\n");
+    if let Some(chart) = chart {
+        let _ = writeln!(out, "![WorkSpaces health]({chart})");
     }
     out
 }

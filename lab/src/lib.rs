@@ -2,12 +2,14 @@
 //!
 //! - [`simulate`]: `autopilot simulate` / `demo`: a run of every function on the virtual clock, with baselines, a
 //!   summary and a report; [`health`]: its WorkSpaces health section; [`people`]: simulated administrators;
+//!   [`chart`]: the reports' SVG line charts;
 //! - [`samples`]: the sample events of each function as a scenario (the estate they name, order, outcomes);
 //! - [`chaos`]: reliability experiments (`autopilot chaos`); [`bench`]: performance figures (`autopilot bench`);
 //! - [`transcript`]: a function's sample scenario written down (answers, audit, events), to compare runs.
 
 pub mod bench;
 pub mod chaos;
+pub mod chart;
 pub mod health;
 pub mod people;
 pub mod samples;

@@ -26,9 +26,29 @@ pub struct Activity {
     pub act: Act,
 }
 
+/// Why the estate's work sessions cannot become actions: the field (`image_builders[0].work.timezone`, …) and
+/// what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+pub enum ActivityError {
+    #[error("{path}.timezone: {zone} is not an IANA time zone")]
+    NotATimezone { path: String, zone: String },
+    #[error("{path}.days: {reason}")]
+    Days { path: String, reason: String },
+    #[error("{path}.start: {reason}")]
+    Start { path: String, reason: String },
+    #[error("{path}.hours: {hours} is not in (0, 24]")]
+    Hours { path: String, hours: f64 },
+    #[error("date out of range")]
+    DateOutOfRange,
+}
+
 /// Every action of the estate's `work` sessions in `[from, to)`, in time order. Errors name the builder and
 /// the field.
-pub fn builder_activity(estate: &Estate, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<Activity>, String> {
+pub fn builder_activity(
+    estate: &Estate,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Activity>, ActivityError> {
     let mut activity = Vec::new();
     for (index, builder) in estate.image_builders.iter().enumerate() {
         let Some(work) = &builder.work else { continue };
@@ -36,13 +56,15 @@ pub fn builder_activity(estate: &Estate, from: DateTime<Utc>, to: DateTime<Utc>)
         let timezone: Tz = work
             .timezone
             .parse()
-            .map_err(|_| format!("{path}.timezone: {} is not an IANA time zone", work.timezone))?;
+            .map_err(|_| ActivityError::NotATimezone { path: path.clone(), zone: work.timezone.clone() })?;
         for (n, session) in work.sessions.iter().enumerate() {
             let path = format!("{path}.sessions[{n}]");
-            let days = parse_days(&session.days).map_err(|e| format!("{path}.days: {e}"))?;
-            let start = parse_time_of_day(&session.start).map_err(|e| format!("{path}.start: {e}"))?;
+            let days = parse_days(&session.days)
+                .map_err(|e| ActivityError::Days { path: path.clone(), reason: e.to_string() })?;
+            let start = parse_time_of_day(&session.start)
+                .map_err(|e| ActivityError::Start { path: path.clone(), reason: e.to_string() })?;
             if !(session.hours > 0.0 && session.hours <= 24.0) {
-                return Err(format!("{path}.hours: {} is not in (0, 24]", session.hours));
+                return Err(ActivityError::Hours { path, hours: session.hours });
             }
             let length = Duration::minutes((session.hours * 60.0).round() as i64);
             let mut date = from.with_timezone(&timezone).date_naive() - Duration::days(1);
@@ -59,7 +81,7 @@ pub fn builder_activity(estate: &Estate, from: DateTime<Utc>, to: DateTime<Utc>)
                         push(begins + length, Act::CreateImage);
                     }
                 }
-                date = date.succ_opt().ok_or("date out of range")?;
+                date = date.succ_opt().ok_or(ActivityError::DateOutOfRange)?;
             }
         }
     }
@@ -147,7 +169,7 @@ image_builders:
         )
         .unwrap();
         let now = Utc::now();
-        let error = builder_activity(&estate, now, now + Duration::days(1)).unwrap_err();
+        let error = builder_activity(&estate, now, now + Duration::days(1)).unwrap_err().to_string();
         assert!(error.starts_with("image_builders[0].work.sessions[0].days:"), "{error}");
     }
 }

@@ -91,11 +91,20 @@ pub fn folder(function: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../events").join(function)
 }
 
+/// Why a sample could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SampleError {
+    #[error("{}: {source}", path.display())]
+    Read { path: std::path::PathBuf, source: std::io::Error },
+    #[error("{}: {source}", path.display())]
+    Json { path: std::path::PathBuf, source: serde_json::Error },
+}
+
 /// The sample `name` of `function`, parsed.
-pub fn read(function: &str, name: &str) -> Result<serde_json::Value, String> {
+pub fn read(function: &str, name: &str) -> Result<serde_json::Value, SampleError> {
     let path = folder(function).join(name);
-    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+    let bytes = std::fs::read(&path).map_err(|source| SampleError::Read { path: path.clone(), source })?;
+    serde_json::from_slice(&bytes).map_err(|source| SampleError::Json { path, source })
 }
 
 /// The samples of `function` in delivery order, with what each must come back with.

@@ -4,6 +4,7 @@
 //! cannot go unnoticed.
 
 use crate::Function;
+use crate::chaos::ChaosError;
 use crate::chaos::scenario::{Run, SETTLE_TICKS};
 use crate::samples;
 use autopilot_shared::ledger::audit::AuditRecord;
@@ -11,28 +12,31 @@ use serde_json::{Value, json};
 
 /// Runs `function`'s samples (the invalid ones too) each in its slot, then the settling ticks, and writes down
 /// what came out.
-pub async fn transcript(function: Function) -> Result<Value, String> {
+pub async fn transcript(function: Function) -> Result<Value, ChaosError> {
     let mut run = Run::start(function, None).await?;
     let mut answers = Vec::new();
     let expectations = samples::expectations(function.name());
     for (i, (name, _)) in expectations.iter().enumerate() {
         let event = samples::read(function.name(), name)?;
         let answer = run.deliver(i, &event).await;
-        answers.push(json!({ "delivery": name, "answer": answer.unwrap_or_else(|error| json!({ "error": error })) }));
+        answers.push(
+            json!({ "delivery": name, "answer": answer.unwrap_or_else(|error| json!({ "error": error.to_string() })) }),
+        );
     }
     for t in 0..SETTLE_TICKS {
         let slot = expectations.len() + t;
         run.advance_to(run.slot(slot));
         let tick = run.tick();
         let answer = run.deliver(slot, &tick).await;
-        answers.push(json!({ "delivery": format!("tick {t}"), "answer": answer.unwrap_or_else(|error| json!({ "error": error })) }));
+        let answer = answer.unwrap_or_else(|error| json!({ "error": error.to_string() }));
+        answers.push(json!({ "delivery": format!("tick {t}"), "answer": answer }));
     }
     let start = run.slot(0).date_naive();
     let mut audit: Vec<AuditRecord> = Vec::new();
     let mut day = start;
     while day <= run.local.simulator.now().date_naive() {
-        audit.extend(run.local.ledger().audit_by_day(day).await.map_err(|e| e.to_string())?);
-        day = day.succ_opt().ok_or("date out of range")?;
+        audit.extend(run.local.ledger().audit_by_day(day).await?);
+        day = day.succ_opt().ok_or(ChaosError::NoNextDay(day))?;
     }
     let events: Vec<Value> = run
         .local

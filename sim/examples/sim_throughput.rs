@@ -6,7 +6,7 @@ use autopilot_sim::generate::{Sizes, generate};
 use std::time::Instant;
 
 #[tokio::main]
-async fn main() -> Result<(), String> {
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let estate = generate(Sizes { pools: 1_000, fleets: 1_000, ..Sizes::default() }, 1);
     let started = Instant::now();
     let local = LocalEstate::start(&estate, 1, 0).await?;
@@ -17,13 +17,7 @@ async fn main() -> Result<(), String> {
     let started = Instant::now();
     let mut token: Option<String> = None;
     for _ in 0..pages {
-        let page = aws
-            .workspaces
-            .describe_workspaces_pools()
-            .set_next_token(token.take())
-            .send()
-            .await
-            .map_err(|e| format!("{e:?}"))?;
+        let page = aws.workspaces.describe_workspaces_pools().set_next_token(token.take()).send().await?;
         token = page.next_token().map(str::to_owned);
     }
     let describe_rate = f64::from(pages) / started.elapsed().as_secs_f64();
@@ -45,13 +39,7 @@ async fn main() -> Result<(), String> {
                 .desired_instances(i32::try_from(n % 50).unwrap_or(1) + 1)
                 .build()
         };
-        aws.appstream
-            .update_fleet()
-            .name(name)
-            .compute_capacity(capacity)
-            .send()
-            .await
-            .map_err(|e| format!("{e:?}"))?;
+        aws.appstream.update_fleet().name(name).compute_capacity(capacity).send().await?;
     }
     let update_rate = f64::from(updates) / started.elapsed().as_secs_f64();
 

@@ -129,6 +129,17 @@ impl Identity {
     }
 }
 
+/// Why a local estate cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalEstateError {
+    #[error(transparent)]
+    Simulator(#[from] server::SimulatorError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Dynamo(#[from] dynamo::StartError),
+}
+
 /// A simulator and an embedded DynamoDB listening on loopback.
 #[derive(Debug)]
 pub struct LocalEstate {
@@ -141,20 +152,19 @@ pub struct LocalEstate {
 impl LocalEstate {
     /// Starts both servers. `port` 0 picks free ports; otherwise the simulator takes `port` and DynamoDB
     /// `port + 1`.
-    pub async fn start(estate: &estate::Estate, seed: u64, port: u16) -> Result<Self, String> {
+    pub async fn start(estate: &estate::Estate, seed: u64, port: u16) -> Result<Self, LocalEstateError> {
         let simulator = Simulator::new(estate, seed)?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let listener =
-            tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-        let endpoint = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+        let listen = |source| LocalEstateError::Listen { addr, source };
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(listen)?;
+        let endpoint = format!("http://{}", listener.local_addr().map_err(listen)?);
         let dynamo_port = if port == 0 { 0 } else { port.saturating_add(1) };
         let dynamo = dynamo::start(
             SocketAddr::from(([127, 0, 0, 1], dynamo_port)),
             dynamo::DEFAULT_TABLE,
             simulator.authorizer(),
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let router = simulator.router();
         tokio::spawn(async move {

@@ -6,7 +6,7 @@
 //! One [`RuntimeApi`] serves one function process (one sandbox), like Lambda:
 //!
 //! ```no_run
-//! # async fn example(binary: &std::path::Path) -> Result<(), String> {
+//! # async fn example(binary: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
 //! use autopilot_sim::runtime_api::{Program, RuntimeApi};
 //! let api = RuntimeApi::start().await?;
 //! let program = Program::native(binary);
@@ -198,6 +198,14 @@ async fn init_error(State(shared): State<Arc<Shared>>, headers: HeaderMap, body:
     accepted()
 }
 
+/// Why the Runtime API cannot start: it found no port on loopback.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr}: {source}")]
+pub struct ListenError {
+    pub addr: SocketAddr,
+    pub source: std::io::Error,
+}
+
 /// A Lambda Runtime API on a free loopback port.
 #[derive(Debug)]
 pub struct RuntimeApi {
@@ -217,7 +225,7 @@ impl Drop for RuntimeApi {
 
 impl RuntimeApi {
     /// Starts the API on `127.0.0.1:0` (region `eu-central-1` in the function ARN).
-    pub async fn start() -> Result<Self, String> {
+    pub async fn start() -> Result<Self, ListenError> {
         let (queue, receiver) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             queue: tokio::sync::Mutex::new(receiver),
@@ -237,9 +245,9 @@ impl RuntimeApi {
             .layer(axum::extract::DefaultBodyLimit::max(RESPONSE_LIMIT))
             .with_state(Arc::clone(&shared));
         let addr = SocketAddr::from(([127, 0, 0, 1], 0));
-        let listener =
-            tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-        let address = listener.local_addr().map_err(|e| e.to_string())?.to_string();
+        let listen = |source| ListenError { addr, source };
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(listen)?;
+        let address = listener.local_addr().map_err(listen)?.to_string();
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });

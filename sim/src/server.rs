@@ -48,6 +48,15 @@ struct SimState {
     realtime: Option<(Instant, DateTime<Utc>)>,
 }
 
+/// Why a simulator cannot be made from an estate.
+#[derive(Debug, thiserror::Error)]
+pub enum SimulatorError {
+    #[error(transparent)]
+    World(#[from] crate::world::WorldError),
+    #[error("the local identities cannot be built from template.yaml: {0}")]
+    Identities(#[source] crate::iam::IamError),
+}
+
 /// A running simulated estate. Cheap to clone; clones share state.
 #[derive(Debug, Clone)]
 pub struct Simulator {
@@ -56,7 +65,7 @@ pub struct Simulator {
 }
 
 impl Simulator {
-    pub fn new(estate: &Estate, seed: u64) -> Result<Self, String> {
+    pub fn new(estate: &Estate, seed: u64) -> Result<Self, SimulatorError> {
         let world = World::from_estate(estate, seed)?;
         let authorizer = Authorizer::local(
             &estate.account,
@@ -64,7 +73,7 @@ impl Simulator {
             crate::dynamo::DEFAULT_TABLE,
             &estate.export_role_arns(),
         )
-        .map_err(|e| format!("the local identities cannot be built from template.yaml: {e}"))?;
+        .map_err(SimulatorError::Identities)?;
         Ok(Self {
             state: Arc::new(Mutex::new(SimState {
                 world,
@@ -417,7 +426,7 @@ async fn dispatch(State(sim): State<Simulator>, method: Method, uri: Uri, header
         }
         match wire::cbor_to_json(&body) {
             Ok(input) => ("appstream", operation.to_owned(), Protocol::Cbor, input),
-            Err(message) => return bad_request(Protocol::Cbor, "appstream", message),
+            Err(error) => return bad_request(Protocol::Cbor, "appstream", error.to_string()),
         }
     } else if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
         let (prefix, operation) = target.split_once('.').unwrap_or((target, ""));

@@ -158,10 +158,10 @@ fn malformed_estates_are_rejected_with_a_reason() {
     let bad_zone =
         Estate::from_yaml("workspaces_pools: [{ id: p, name: n, demand: { timezone: Mars/Base, weekday: [] } }]")
             .unwrap();
-    let error = Simulator::new(&bad_zone, 1).unwrap_err();
+    let error = Simulator::new(&bad_zone, 1).unwrap_err().to_string();
     assert!(error.contains("workspaces_pools[0].demand"), "{error}");
     let orphan = Estate::from_yaml("devices: [{ environment: nope, count: 1, current_software_set_id: '1' }]").unwrap();
-    assert!(Simulator::new(&orphan, 1).unwrap_err().contains("devices[0].environment"));
+    assert!(Simulator::new(&orphan, 1).unwrap_err().to_string().contains("devices[0].environment"));
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! largest page sizes, the per-item reads the APIs force (each item once), the mutations actually made and the
 //! outcome-event batches (10 entries per `PutEvents` within one announcement). What a tick made above it is waste.
 //!
-//! Per function, what it must see (DESIGN: selection is by tag and state, so every candidate is listed):
+//! Per function, what it must see (selection is by tag and state, so every candidate is listed):
 //! - pool-scaler: every pool (`DescribeWorkspacesPools`, 10 per page) and fleet (`DescribeFleets`, 25), and
 //!   the Application Auto Scaling targets of both namespaces (`DescribeScalableTargets`, 50);
 //! - builder-scheduler: every image builder (`DescribeImageBuilders`, 25);
@@ -54,10 +54,22 @@ fn distinct(run: &TickRun, operations: &[&str]) -> u64 {
 
 const TAG_READS: [&str; 2] = ["DescribeTags", "ListTagsForResource"];
 
-/// The bound of `run`, a tick of `function` on `world` (as it was during the tick); `first` when the function
+/// Which tick of a function a bound is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tick {
+    /// Nothing known yet: every resource's tags are read once.
+    First,
+    /// A later tick: tags come from the ledger's tag cache.
+    Steady,
+}
+
+/// The bound of `run`, a tick of `function` on `world` (as it was during the tick); `tick` says whether the function
 /// had not seen the estate before.
-pub fn of(function: Function, world: &World, run: &TickRun, first: bool) -> Bound {
-    let tags = |n: usize| if first { n as u64 } else { 0 };
+pub fn of(function: Function, world: &World, run: &TickRun, tick: Tick) -> Bound {
+    let tags = |n: usize| match tick {
+        Tick::First => n as u64,
+        Tick::Steady => 0,
+    };
     let (pools, fleets, builders) = (world.pools.len(), world.fleets.len(), world.builders.len());
     let mut bound = match function {
         Function::PoolScaler => Bound {

@@ -1,6 +1,7 @@
 //! The benchmark estates: `n` pools + fleets (half each) with image builders, images being exported, Thin Client
 //! environments with devices and WorkSpaces in proportion, under the demo policy.
 
+use super::BenchError;
 use autopilot_functions::Function;
 use autopilot_sim::LocalEstate;
 use autopilot_sim::estate::{Estate, ImageSpec, Placement};
@@ -91,9 +92,9 @@ fn export_image(k: u32) -> String {
 
 /// Stores the policy and has the export-chaser start one export per export image (`Export Requested`), so a
 /// tick finds tasks in flight.
-pub async fn prepare(local: &LocalEstate, scale: Scale) -> Result<(), String> {
+pub async fn prepare(local: &LocalEstate, scale: Scale) -> Result<(), BenchError> {
     let now = local.simulator.now();
-    local.ledger().put_policy(POLICY, now).await.map_err(|e| e.to_string())?;
+    local.ledger().put_policy(POLICY, now).await?;
     let deps = local.deps_for(Function::ExportChaser.name());
     for k in 0..scale.exports {
         let event = serde_json::json!({
@@ -114,7 +115,7 @@ pub async fn prepare(local: &LocalEstate, scale: Scale) -> Result<(), String> {
         Function::ExportChaser
             .invoke(&deps, event, std::time::Duration::from_secs(60))
             .await
-            .map_err(|e| format!("export {k} could not be requested: {e}"))?;
+            .map_err(|source| BenchError::RequestExport { export: k, source })?;
     }
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! `autopilot bench`: performance figures as ratios against the physical bounds — the services' page sizes and
-//! rate limits, and Lambda's start-up — on generated estates (see `README.md`, "Performance").
+//! rate limits, and Lambda's start-up — on generated estates (see `docs/performance.md`).
 //!
 //! - [`estate`]: the benchmark estates; [`tick`]: one measured tick; [`bound`]: the lower bound of a tick's
 //!   calls; [`throughput`]: a reconcile at the rate limits;
@@ -12,13 +12,17 @@ pub mod throughput;
 pub mod tick;
 
 use autopilot_functions::Function;
-use autopilot_sim::LocalEstate;
+use autopilot_shared::error::AutopilotError;
+use autopilot_shared::ledger::LedgerError;
+use autopilot_shared::policy::PolicyError;
+use autopilot_sim::{LocalEstate, LocalEstateError};
 use estate::Scale;
+use process::ProcessError;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The goals (issue 11), in one place: the table marks each figure against them.
+/// The goals, in one place: the table marks each figure against them.
 pub mod goals {
     /// Calls of a tick ÷ their lower bound.
     pub const CALL_RATIO: f64 = 1.05;
@@ -32,6 +36,37 @@ pub mod goals {
     pub const PEAK_RSS_MIB: f64 = 64.0;
     /// Zip size per function, MiB.
     pub const ZIP_MIB: f64 = 8.0;
+}
+
+/// Why a benchmark could not be run (a figure that misses its goal is in [`failures`], not here).
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Start(#[from] LocalEstateError),
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error(transparent)]
+    Observe(#[from] autopilot_shared::error::ObserveError),
+    #[error("export {export} could not be requested: {source}")]
+    RequestExport { export: u32, source: AutopilotError },
+    #[error("cannot start a runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    #[error("cannot start the tick's thread: {0}")]
+    TickThread(#[source] std::io::Error),
+    #[error("the tick's thread failed")]
+    TickThreadFailed,
+    #[error("cannot read this thread's CPU time")]
+    ThreadCpu,
+    #[error("cannot find this executable: {0}")]
+    CurrentExe(#[source] std::io::Error),
+    #[error("cannot run autopilot demo: {0}")]
+    RunDemo(#[source] std::io::Error),
+    #[error("autopilot demo failed: {0}")]
+    DemoFailed(std::process::ExitStatus),
 }
 
 /// What to run.
@@ -166,7 +201,7 @@ pub struct Results {
     pub demo_wall_s: Option<f64>,
 }
 
-fn outcome(result: &Result<serde_json::Value, String>) -> String {
+fn outcome(result: &Result<serde_json::Value, impl std::fmt::Display>) -> String {
     match result {
         Ok(report) => report.get("status").and_then(|s| s.as_str()).unwrap_or("ok").to_owned(),
         Err(error) => format!("error: {error}"),
@@ -178,12 +213,12 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// Every function's first and steady tick on an estate of `size`.
-pub async fn ticks(size: u32, seed: u64) -> Result<Vec<TickFigures>, String> {
+pub async fn ticks(size: u32, seed: u64) -> Result<Vec<TickFigures>, BenchError> {
     Ok(ticks_and_decide(size, seed).await?.0)
 }
 
 /// [`ticks`], then the pool-scaler's decide step alone on the same estate.
-pub async fn ticks_and_decide(size: u32, seed: u64) -> Result<(Vec<TickFigures>, DecideFigures), String> {
+pub async fn ticks_and_decide(size: u32, seed: u64) -> Result<(Vec<TickFigures>, DecideFigures), BenchError> {
     let scale = Scale::of(size);
     let local = LocalEstate::start(&estate::estate(scale, seed), seed, 0).await?;
     estate::prepare(&local, scale).await?;
@@ -192,7 +227,9 @@ pub async fn ticks_and_decide(size: u32, seed: u64) -> Result<(Vec<TickFigures>,
     for (tick, at) in [("first", start), ("steady", start + chrono::Duration::minutes(5))] {
         for function in Function::ALL {
             let run = tick::tick(&local, function, at).await?;
-            let bound = local.simulator.with_world(|w| bound::of(function, w, &run, tick == "first"));
+            let bound = local.simulator.with_world(|w| {
+                bound::of(function, w, &run, if tick == "first" { bound::Tick::First } else { bound::Tick::Steady })
+            });
             let calls = run.calls.len() as u64;
             let resources = scale.seen_by(function);
             let cpu_ms = ms(run.cpu);
@@ -220,7 +257,7 @@ pub async fn ticks_and_decide(size: u32, seed: u64) -> Result<(Vec<TickFigures>,
 }
 
 /// Each function's release binary on a prepared estate of `size`: one tick as Lambda runs it, its peak memory.
-pub async fn memory(size: u32, seed: u64) -> Result<Vec<MemoryFigures>, String> {
+pub async fn memory(size: u32, seed: u64) -> Result<Vec<MemoryFigures>, BenchError> {
     let scale = Scale::of(size);
     let mut figures = Vec::new();
     for function in Function::ALL {
@@ -254,7 +291,7 @@ pub async fn memory(size: u32, seed: u64) -> Result<Vec<MemoryFigures>, String> 
 }
 
 /// Every function binary's cold start, `spawns` times each.
-pub async fn cold_starts(spawns: usize) -> Result<Vec<ColdStartFigures>, String> {
+pub async fn cold_starts(spawns: usize) -> Result<Vec<ColdStartFigures>, BenchError> {
     let mut figures = Vec::new();
     for function in Function::ALL {
         let binary = process::binary(function.name())?;
@@ -272,8 +309,8 @@ pub async fn cold_starts(spawns: usize) -> Result<Vec<ColdStartFigures>, String>
 }
 
 /// Wall time of `autopilot demo`, spawned from this executable into a scratch directory.
-pub fn demo_wall() -> Result<f64, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
+pub fn demo_wall() -> Result<f64, BenchError> {
+    let exe = std::env::current_exe().map_err(BenchError::CurrentExe)?;
     let out = std::env::temp_dir().join(format!("autopilot-bench-demo-{}", std::process::id()));
     let started = std::time::Instant::now();
     let status = std::process::Command::new(exe)
@@ -282,10 +319,10 @@ pub fn demo_wall() -> Result<f64, String> {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()
-        .map_err(|e| format!("cannot run autopilot demo: {e}"))?;
+        .map_err(BenchError::RunDemo)?;
     let wall = started.elapsed().as_secs_f64();
     let _ = std::fs::remove_dir_all(&out);
-    if status.success() { Ok(wall) } else { Err(format!("autopilot demo failed: {status}")) }
+    if status.success() { Ok(wall) } else { Err(BenchError::DemoFailed(status)) }
 }
 
 /// The machine the figures come from.
@@ -304,7 +341,7 @@ fn machine() -> String {
 }
 
 /// Runs everything `options` asks for.
-pub async fn run(options: &Options) -> Result<Results, String> {
+pub async fn run(options: &Options) -> Result<Results, BenchError> {
     let mut results = Results {
         machine: machine(),
         command: std::env::args().collect::<Vec<_>>().join(" "),

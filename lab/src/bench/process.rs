@@ -5,7 +5,7 @@
 //!
 //! Linux only for [`invoke_once`]: the figures come from `/proc/<pid>/status` and `/proc/<pid>/stat`.
 
-use autopilot_sim::runtime_api::{FunctionProcess, Program, RuntimeApi};
+use autopilot_sim::runtime_api::{FunctionProcess, InvocationError, ListenError, Program, RuntimeApi};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -25,6 +25,52 @@ const CLOCK_TICKS_PER_SECOND: u64 = 100;
 /// ([`autopilot_sim::LocalEstate::env_as`]) does not: live, not dry-run; the caller's environment wins.
 const FUNCTION_DEFAULTS: [(&str, &str); 1] = [("AUTOPILOT_DRY_RUN", "false")];
 
+/// Why a binary could not be started, measured or kept alive.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("a cold start needs at least one run")]
+    NoRuns,
+    #[error("no cold start was measured")]
+    NothingMeasured,
+    #[error(transparent)]
+    RuntimeApi(#[from] ListenError),
+    #[error("measuring an invocation reads /proc, which {os} does not have")]
+    NoProc { os: &'static str },
+    #[error("cannot tell where this executable is: {0}")]
+    CurrentExe(#[source] std::io::Error),
+    #[error("{} has no directory", exe.display())]
+    NoDirectory { exe: PathBuf },
+    #[error("{} is missing: build the functions' release binaries first with `cargo build --release --bins`", path.display())]
+    MissingBinary { path: PathBuf },
+    #[error("cannot start {}: {source}", path.display())]
+    Spawn { path: PathBuf, source: std::io::Error },
+    #[error(
+        "{function} never asked for an event within {:?} (still running: {running}, init error: {init_error}):\n{tail}",
+        INIT_TIMEOUT
+    )]
+    NeverPolled { function: String, running: bool, init_error: String, tail: String },
+    #[error("{function} exited during the invocation ({outcome:?}):\n{tail}")]
+    Exited { function: String, outcome: Result<serde_json::Value, InvocationError>, tail: String },
+    #[error("cannot stop {function}{}: {source}", pid.map(|pid| format!(" (pid {pid})")).unwrap_or_default())]
+    Stop { function: String, pid: Option<u32>, source: std::io::Error },
+    #[error("cannot read /proc/{pid}/{file}: {source}")]
+    ReadProc { pid: u32, file: String, source: std::io::Error },
+    #[error("no VmHWM in /proc/{pid}/status:\n{status}")]
+    NoPeakRss { pid: u32, status: String },
+    #[error("no utime and stime in /proc/{pid}/stat: {stat}")]
+    NoCpuTime { pid: u32, stat: String },
+    #[error("cannot listen on loopback: {0}")]
+    Listen(#[source] std::io::Error),
+    #[error("cannot connect to the counting listener: {0}")]
+    Connect(#[source] std::io::Error),
+    #[error(transparent)]
+    LocalAddress(std::io::Error),
+    #[error("the counting listener stopped")]
+    CounterStopped,
+    #[error("the counting listener did not accept within {:?}", COUNT_TIMEOUT)]
+    CounterTimeout,
+}
+
 /// Spawn → first `GET …/invocation/next` (Lambda's init phase) of one binary, `runs` times.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ColdStart {
@@ -42,9 +88,9 @@ pub struct ColdStart {
 /// Lambda gives it and every AWS endpoint (each `AWS_ENDPOINT_URL_*`, the global `AWS_ENDPOINT_URL` and the
 /// instance metadata service) pointed at a loopback listener that only counts connections; kills each process at
 /// its first poll. `function` is the name the process is told (`AWS_LAMBDA_FUNCTION_NAME`).
-pub async fn cold_start(binary: &Path, function: &str, runs: usize) -> Result<ColdStart, String> {
+pub async fn cold_start(binary: &Path, function: &str, runs: usize) -> Result<ColdStart, ProcessError> {
     if runs == 0 {
-        return Err("a cold start needs at least one run".into());
+        return Err(ProcessError::NoRuns);
     }
     let program = Program::native(binary);
     let mut counter = ConnectionCounter::start().await?;
@@ -57,7 +103,7 @@ pub async fn cold_start(binary: &Path, function: &str, runs: usize) -> Result<Co
     let init_connections = counter.count().await?;
     times.sort_by(f64::total_cmp);
     Ok(ColdStart {
-        median_ms: median(&times).ok_or("no cold start was measured")?,
+        median_ms: median(&times).ok_or(ProcessError::NothingMeasured)?,
         min_ms: times.first().copied().unwrap_or_default(),
         max_ms: times.last().copied().unwrap_or_default(),
         runs,
@@ -70,7 +116,7 @@ pub async fn cold_start(binary: &Path, function: &str, runs: usize) -> Result<Co
 pub struct Invocation {
     /// The function's response, or the error it posted (`errorType: errorMessage`; `Harness.Timeout` when no
     /// answer came in time).
-    pub outcome: Result<serde_json::Value, String>,
+    pub outcome: Result<serde_json::Value, InvocationError>,
     /// From handing the event over to the answer.
     pub wall_ms: f64,
     /// `VmHWM` of the process from `/proc/<pid>/status` after the invocation answered, in KiB: the peak resident
@@ -92,9 +138,9 @@ pub async fn invoke_once(
     env: Vec<(String, String)>,
     event: serde_json::Value,
     timeout: Duration,
-) -> Result<Invocation, String> {
+) -> Result<Invocation, ProcessError> {
     if !cfg!(target_os = "linux") {
-        return Err(format!("measuring an invocation reads /proc, which {} does not have", std::env::consts::OS));
+        return Err(ProcessError::NoProc { os: std::env::consts::OS });
     }
     let mut env = env;
     for (name, value) in FUNCTION_DEFAULTS {
@@ -108,29 +154,30 @@ pub async fn invoke_once(
         return Err(never_polled(&api, &mut process, function));
     }
     let started = Instant::now();
-    let outcome = api.invoke(event, timeout).await.map_err(|error| error.to_string());
+    let outcome = api.invoke(event, timeout).await;
     let wall_ms = millis(started.elapsed());
     if !process.is_running() {
-        return Err(format!("{function} exited during the invocation ({outcome:?}):\n{}", process.output_tail(20)));
+        let tail = process.output_tail(20);
+        return Err(ProcessError::Exited { function: function.to_owned(), outcome, tail });
     }
     let pid = process.child.id();
     let status = read_proc(pid, "status")?;
     let stat = read_proc(pid, "stat")?;
-    process.kill().map_err(|e| format!("cannot stop {function} (pid {pid}): {e}"))?;
+    process.kill().map_err(|source| ProcessError::Stop { function: function.to_owned(), pid: Some(pid), source })?;
     Ok(Invocation {
         outcome,
         wall_ms,
-        peak_rss_kib: peak_rss_kib(&status).ok_or_else(|| format!("no VmHWM in /proc/{pid}/status:\n{status}"))?,
-        cpu_ms: cpu_ms(&stat).ok_or_else(|| format!("no utime and stime in /proc/{pid}/stat: {stat}"))?,
+        peak_rss_kib: peak_rss_kib(&status).ok_or_else(|| ProcessError::NoPeakRss { pid, status: status.clone() })?,
+        cpu_ms: cpu_ms(&stat).ok_or_else(|| ProcessError::NoCpuTime { pid, stat: stat.clone() })?,
     })
 }
 
 /// The release binary of `function` (its package name, e.g. `pool-scaler`) next to the running executable:
 /// `target/release/<function>` when running from `target/release`, `target/debug` or `target/debug/deps` (a
 /// test), else the executable's own directory.
-pub fn binary(function: &str) -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot tell where this executable is: {e}"))?;
-    let mut dir = exe.parent().ok_or_else(|| format!("{} has no directory", exe.display()))?;
+pub fn binary(function: &str) -> Result<PathBuf, ProcessError> {
+    let exe = std::env::current_exe().map_err(ProcessError::CurrentExe)?;
+    let mut dir = exe.parent().ok_or_else(|| ProcessError::NoDirectory { exe: exe.clone() })?;
     if dir.ends_with("deps") {
         dir = dir.parent().unwrap_or(dir);
     }
@@ -139,25 +186,18 @@ pub fn binary(function: &str) -> Result<PathBuf, String> {
         _ => dir.to_path_buf(),
     };
     let path = release.join(function);
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(format!(
-            "{} is missing: build the functions' release binaries first with `cargo build --release --bins`",
-            path.display()
-        ))
-    }
+    if path.is_file() { Ok(path) } else { Err(ProcessError::MissingBinary { path }) }
 }
 
 /// Starts `program` under a fresh Runtime API and kills it at its first poll: the time from spawn to that poll.
-async fn spawn_to_first_poll(program: &Program, function: &str, env: &[(String, String)]) -> Result<f64, String> {
+async fn spawn_to_first_poll(program: &Program, function: &str, env: &[(String, String)]) -> Result<f64, ProcessError> {
     let api = RuntimeApi::start().await?;
     let mut process = spawn(&api, program, function, env.to_vec())?;
     let Some(ready) = api.first_poll(INIT_TIMEOUT).await else {
         return Err(never_polled(&api, &mut process, function));
     };
     let took = millis(ready.saturating_duration_since(process.spawned_at));
-    process.kill().map_err(|e| format!("cannot stop {function}: {e}"))?;
+    process.kill().map_err(|source| ProcessError::Stop { function: function.to_owned(), pid: None, source })?;
     Ok(took)
 }
 
@@ -166,19 +206,21 @@ fn spawn(
     program: &Program,
     function: &str,
     env: Vec<(String, String)>,
-) -> Result<FunctionProcess, String> {
-    api.spawn_function(program, function, env).map_err(|e| format!("cannot start {}: {e}", program.path.display()))
+) -> Result<FunctionProcess, ProcessError> {
+    api.spawn_function(program, function, env)
+        .map_err(|source| ProcessError::Spawn { path: program.path.clone(), source })
 }
 
 /// Why a process never asked for an event, with the end of its output.
-fn never_polled(api: &RuntimeApi, process: &mut FunctionProcess, function: &str) -> String {
+fn never_polled(api: &RuntimeApi, process: &mut FunctionProcess, function: &str) -> ProcessError {
     let running = process.is_running();
     let _ = process.kill();
-    format!(
-        "{function} never asked for an event within {INIT_TIMEOUT:?} (still running: {running}, init error: {}):\n{}",
-        api.init_error().map_or_else(|| "none".into(), |e| e.to_string()),
-        process.output_tail(20)
-    )
+    ProcessError::NeverPolled {
+        function: function.to_owned(),
+        running,
+        init_error: api.init_error().map_or_else(|| "none".into(), |e| e.to_string()),
+        tail: process.output_tail(20),
+    }
 }
 
 /// The environment of a cold start: what the functions need to initialise (region, dummy credentials, ledger
@@ -222,11 +264,10 @@ impl Drop for ConnectionCounter {
 }
 
 impl ConnectionCounter {
-    async fn start() -> Result<Self, String> {
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .map_err(|e| format!("cannot listen on loopback: {e}"))?;
-        let address = listener.local_addr().map_err(|e| e.to_string())?;
+    async fn start() -> Result<Self, ProcessError> {
+        let listener =
+            tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.map_err(ProcessError::Listen)?;
+        let address = listener.local_addr().map_err(ProcessError::LocalAddress)?;
         let (sender, accepted) = mpsc::unbounded_channel();
         let task = tokio::spawn(async move {
             while let Ok((connection, peer)) = listener.accept().await {
@@ -245,24 +286,26 @@ impl ConnectionCounter {
 
     /// Connections accepted so far, not counting its own: the kernel hands connections to `accept` in the order
     /// they were established, so once a connection made now has been accepted, every earlier one has been too.
-    async fn count(&mut self) -> Result<u64, String> {
-        let own = tokio::net::TcpStream::connect(self.address)
-            .await
-            .map_err(|e| format!("cannot connect to the counting listener: {e}"))?;
-        let own = own.local_addr().map_err(|e| e.to_string())?;
+    async fn count(&mut self) -> Result<u64, ProcessError> {
+        let own = tokio::net::TcpStream::connect(self.address).await.map_err(ProcessError::Connect)?;
+        let own = own.local_addr().map_err(ProcessError::LocalAddress)?;
         loop {
             match tokio::time::timeout(COUNT_TIMEOUT, self.accepted.recv()).await {
                 Ok(Some(peer)) if peer == own => return Ok(self.counted),
                 Ok(Some(_)) => self.counted += 1,
-                Ok(None) => return Err("the counting listener stopped".into()),
-                Err(_) => return Err(format!("the counting listener did not accept within {COUNT_TIMEOUT:?}")),
+                Ok(None) => return Err(ProcessError::CounterStopped),
+                Err(_) => return Err(ProcessError::CounterTimeout),
             }
         }
     }
 }
 
-fn read_proc(pid: u32, file: &str) -> Result<String, String> {
-    std::fs::read_to_string(format!("/proc/{pid}/{file}")).map_err(|e| format!("cannot read /proc/{pid}/{file}: {e}"))
+fn read_proc(pid: u32, file: &str) -> Result<String, ProcessError> {
+    std::fs::read_to_string(format!("/proc/{pid}/{file}")).map_err(|source| ProcessError::ReadProc {
+        pid,
+        file: file.to_owned(),
+        source,
+    })
 }
 
 /// `VmHWM` (peak resident set) in KiB from the text of `/proc/<pid>/status` (`VmHWM:    12345 kB`).

@@ -4,6 +4,7 @@
 //! imply: the largest `calls_op / R_op` (no schedule of the same calls can finish sooner, give or take the
 //! buckets' first second of burst).
 
+use super::BenchError;
 use super::estate::{self, Scale};
 use super::tick::{self, TickRun};
 use autopilot_functions::Function;
@@ -58,7 +59,7 @@ async fn first_tick(
     scale: Scale,
     seed: u64,
     limits: Option<BTreeMap<String, f64>>,
-) -> Result<TickRun, String> {
+) -> Result<TickRun, BenchError> {
     let local = LocalEstate::start(&estate::estate(scale, seed), seed, 0).await?;
     estate::prepare(&local, scale).await?;
     if let Some(limits) = limits {
@@ -69,7 +70,7 @@ async fn first_tick(
 }
 
 /// Times `function`'s first tick on a fresh estate of `scale` with every operation throttled at [`rate`].
-pub async fn reconcile(function: Function, scale: Scale, seed: u64) -> Result<Throughput, String> {
+pub async fn reconcile(function: Function, scale: Scale, seed: u64) -> Result<Throughput, BenchError> {
     let free = first_tick(function, scale, seed, None).await?;
     // Every operation the tick uses is throttled at its rate.
     let limits = free.by_operation().into_keys().map(|op| {
@@ -110,7 +111,7 @@ pub async fn reconcile(function: Function, scale: Scale, seed: u64) -> Result<Th
         cpu_share_of_bound: if bound_s > 0.0 { run.cpu.as_secs_f64() / bound_s } else { 0.0 },
         outcome: match &run.outcome {
             Ok(_) => "ok".into(),
-            Err(e) => e.clone(),
+            Err(e) => e.to_string(),
         },
     })
 }

@@ -3,6 +3,7 @@
 //! the function's own work — observe, decide and act, the SDK's serialisation included — and excludes the
 //! simulator and the embedded DynamoDB (their own threads) and every wait on the network.
 
+use super::BenchError;
 use autopilot_functions::Function;
 use autopilot_sim::LocalEstate;
 use autopilot_sim::calllog::CallRecord;
@@ -25,7 +26,7 @@ pub struct TickRun {
     pub steps: autopilot_shared::cpu::Steps,
     pub wall: Duration,
     /// The function's report, or its error.
-    pub outcome: Result<serde_json::Value, String>,
+    pub outcome: Result<serde_json::Value, autopilot_shared::error::AutopilotError>,
     /// Requests to the ledger (DynamoDB) during the tick.
     pub ledger_requests: u64,
 }
@@ -62,7 +63,7 @@ pub fn is_throttle(outcome: &str) -> bool {
 }
 
 /// Runs `function`'s schedule tick at `at` (the simulator's clock is moved there first).
-pub async fn tick(local: &LocalEstate, function: Function, at: DateTime<Utc>) -> Result<TickRun, String> {
+pub async fn tick(local: &LocalEstate, function: Function, at: DateTime<Utc>) -> Result<TickRun, BenchError> {
     local.simulator.advance_to(at);
     let before = local.simulator.call_count();
     // Every request goes through a counting gate (never crashes, never holds): the ledger's requests are the
@@ -73,10 +74,8 @@ pub async fn tick(local: &LocalEstate, function: Function, at: DateTime<Utc>) ->
     // A thread of its own, named so a profiler can pick it out (`perf report --comms bench-tick`).
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let run = move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start a runtime: {e}"))?;
+        let runtime =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(BenchError::Runtime)?;
         let cpu_before = thread_cpu()?;
         let started = Instant::now();
         autopilot_shared::cpu::start();
@@ -85,33 +84,32 @@ pub async fn tick(local: &LocalEstate, function: Function, at: DateTime<Utc>) ->
         let wall = started.elapsed();
         let cpu = thread_cpu()?.saturating_sub(cpu_before);
         drop(runtime);
-        Ok::<_, String>((cpu, steps, wall, outcome.map_err(|e| e.to_string())))
+        Ok::<_, BenchError>((cpu, steps, wall, outcome))
     };
     let thread = std::thread::Builder::new().name("bench-tick".into()).spawn(move || {
         let _ = sender.send(run());
     });
-    thread.map_err(|e| format!("cannot start the tick's thread: {e}"))?;
-    let (cpu, steps, wall, outcome) = receiver.await.map_err(|_| "the tick's thread failed".to_owned())??;
+    thread.map_err(BenchError::TickThread)?;
+    let (cpu, steps, wall, outcome) = receiver.await.map_err(|_| BenchError::TickThreadFailed)??;
     let calls = local.simulator.calls_since(before);
     let ledger_requests = gate.requests().saturating_sub(calls.len() as u64);
     Ok(TickRun { calls, cpu, steps, wall, outcome, ledger_requests })
 }
 
 /// CPU time of the calling thread so far (user + kernel: `CLOCK_THREAD_CPUTIME_ID`).
-pub fn thread_cpu() -> Result<Duration, String> {
-    autopilot_shared::cpu::thread_time().ok_or_else(|| "cannot read this thread's CPU time".to_owned())
+pub fn thread_cpu() -> Result<Duration, BenchError> {
+    autopilot_shared::cpu::thread_time().ok_or(BenchError::ThreadCpu)
 }
 
 /// CPU of the pool-scaler's decide step alone — pure, no IO — over every pool and fleet of `local`: observed
 /// once, then decided `rounds` times on this thread. Per 1,000 resources, and the resources.
-pub async fn pool_scaler_decide(local: &LocalEstate, rounds: u32) -> Result<(u32, f64), String> {
+pub async fn pool_scaler_decide(local: &LocalEstate, rounds: u32) -> Result<(u32, f64), BenchError> {
     let deps = local.deps_for(Function::PoolScaler.name());
     let now = local.simulator.now();
     let scope = pool_scaler::observe::Scope::All;
-    let observation = pool_scaler::observe::observe(&deps.aws, &deps.ledger, now, &scope, autopilot_sim::LOCAL_REGION)
-        .await
-        .map_err(|e| e.to_string())?;
-    let policy = autopilot_shared::policy::Policy::from_yaml(super::estate::POLICY).map_err(|e| e.to_string())?;
+    let observation =
+        pool_scaler::observe::observe(&deps.aws, &deps.ledger, now, &scope, autopilot_sim::LOCAL_REGION).await?;
+    let policy = autopilot_shared::policy::Policy::from_yaml(super::estate::POLICY)?;
     let memories = BTreeMap::new();
     let prefix = autopilot_shared::policy::tags::DEFAULT_TAG_PREFIX;
     // No await from here on: the work stays on this thread.

@@ -1,6 +1,7 @@
 //! The experiments, each on one function's sample scenario ([`Run::scenario`]) and each returning its figures.
 
-use super::scenario::{Effects, Run};
+use super::ChaosError;
+use super::scenario::{Arrival, Deliveries, Effects, Run};
 use autopilot_functions::Function;
 use serde::Serialize;
 
@@ -23,22 +24,22 @@ pub struct Duplicates {
 }
 
 /// The undisturbed run of `function`'s scenario.
-pub async fn baseline(function: Function) -> Result<(Run, Effects), String> {
+pub async fn baseline(function: Function) -> Result<(Run, Effects), ChaosError> {
     let mut run = Run::start(function, None).await?;
-    run.scenario(1, false).await?;
+    run.scenario(Deliveries::ONCE).await?;
     let effects = run.effects().await?;
     Ok((run, effects))
 }
 
-pub async fn duplicates(function: Function, copies: usize, concurrent: bool) -> Result<Duplicates, String> {
+pub async fn duplicates(function: Function, deliveries: Deliveries) -> Result<Duplicates, ChaosError> {
     let (_, base) = baseline(function).await?;
     let mut run = Run::start(function, None).await?;
-    run.scenario(copies, concurrent).await?;
+    run.scenario(deliveries).await?;
     let effects = run.effects().await?;
     Ok(Duplicates {
         function: function.name(),
-        copies,
-        concurrent,
+        copies: deliveries.copies,
+        concurrent: deliveries.arrival == Arrival::Together,
         deliveries: run.deliveries,
         errors: run.errors.clone(),
         baseline_mutations: base.mutation_count(),
@@ -70,7 +71,7 @@ pub struct Crashes {
     pub event_differences: Vec<String>,
 }
 
-pub async fn crashes(function: Function, every: u64) -> Result<Crashes, String> {
+pub async fn crashes(function: Function, every: u64) -> Result<Crashes, ChaosError> {
     let (base_run, base) = baseline(function).await?;
     let points = base_run.gate.requests();
     let mut result = Crashes {
@@ -87,7 +88,7 @@ pub async fn crashes(function: Function, every: u64) -> Result<Crashes, String> 
     while k <= points {
         let mut run = Run::start(function, None).await?;
         run.gate.crash_after(Some(k));
-        let outcome = run.scenario(1, false).await;
+        let outcome = run.scenario(Deliveries::ONCE).await;
         let effects = run.effects().await?;
         let differences = effects.differences(&base);
         result.crash_points += 1;
@@ -127,7 +128,7 @@ pub struct LedgerOutage {
     pub failures: Vec<String>,
 }
 
-pub async fn ledger_outage(function: Function, every: usize) -> Result<LedgerOutage, String> {
+pub async fn ledger_outage(function: Function, every: usize) -> Result<LedgerOutage, ChaosError> {
     let (_, base) = baseline(function).await?;
     let slots = super::scenario::sample_events(function)?.len() + super::scenario::SETTLE_TICKS;
     let mut result = LedgerOutage {
@@ -143,7 +144,7 @@ pub async fn ledger_outage(function: Function, every: usize) -> Result<LedgerOut
     for slot in (0..slots).step_by(every.max(1)) {
         let mut run = Run::start(function, None).await?;
         run.outage_at = Some(slot);
-        let outcome = run.scenario(1, false).await;
+        let outcome = run.scenario(Deliveries::ONCE).await;
         result.outages += 1;
         let seen = run.outage.take().unwrap_or_default();
         result.deliveries_during_outage += 1;
@@ -180,7 +181,7 @@ pub struct LedgerOutageMid {
     pub failures: Vec<String>,
 }
 
-pub async fn ledger_outage_mid(function: Function, every: u64) -> Result<LedgerOutageMid, String> {
+pub async fn ledger_outage_mid(function: Function, every: u64) -> Result<LedgerOutageMid, ChaosError> {
     let (base_run, base) = baseline(function).await?;
     let points = base_run.gate.requests();
     let mut result = LedgerOutageMid {
@@ -196,7 +197,7 @@ pub async fn ledger_outage_mid(function: Function, every: u64) -> Result<LedgerO
     while k <= points {
         let mut run = Run::start(function, None).await?;
         run.outage_after_request = Some(k);
-        let outcome = run.scenario(1, false).await;
+        let outcome = run.scenario(Deliveries::ONCE).await;
         k += every.max(1);
         let Some(seen) = run.outage.take() else { continue };
         result.outages += 1;
@@ -217,11 +218,20 @@ pub async fn ledger_outage_mid(function: Function, every: u64) -> Result<LedgerO
     Ok(result)
 }
 
+/// When the second invocation (B) of [`overlap`] comes while the first (A) is paused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BArrives {
+    /// One second later, while A holds the lease: B must yield.
+    WhileLeaseHeld,
+    /// After A's lease has run out (A was paused past it): B takes the lease over, and A, let go, must not act.
+    AfterLeaseExpired,
+}
+
 /// Overlap: invocation A is paused right after its k-th request (every `every`-th k of its delivery) while
 /// invocation B of the same function runs a tick of its own. A is the scenario's busiest schedule tick (the tick
 /// whose delivery makes the most AWS mutations in the baseline) and B comes one second later, while A holds the
-/// lease; or, `past_lease`, A is the busiest delivery of any kind (a tick on a tie) and B comes after A's lease
-/// has run out (A was paused past it).
+/// lease ([`BArrives::WhileLeaseHeld`]); or A is the busiest delivery of any kind (a tick on a tie) and B comes
+/// after A's lease has run out ([`BArrives::AfterLeaseExpired`]: `past_lease`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Overlap {
     pub function: &'static str,
@@ -246,9 +256,16 @@ pub struct Overlap {
     pub failures: Vec<String>,
 }
 
-/// The slot of `function`'s scenario whose delivery (a tick, if `ticks_only`) makes the most AWS mutations (a
-/// schedule tick on a tie), and how many.
-async fn busiest_slot(function: Function, ticks_only: bool) -> Result<(usize, usize), String> {
+/// Which deliveries [`busiest_slot`] chooses among.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Among {
+    Ticks,
+    Everything,
+}
+
+/// The slot of `function`'s scenario whose delivery (among `among`) makes the most AWS mutations (a schedule
+/// tick on a tie), and how many.
+async fn busiest_slot(function: Function, among: Among) -> Result<(usize, usize), ChaosError> {
     let mut run = Run::start(function, None).await?;
     let slots = run.slots()?;
     let made = run.deliver_slots(0..slots).await?;
@@ -256,18 +273,18 @@ async fn busiest_slot(function: Function, ticks_only: bool) -> Result<(usize, us
     for (j, mutations) in made.into_iter().enumerate() {
         let (_, event) = run.slot_event(j)?;
         let is_tick = event.get("detail-type").and_then(serde_json::Value::as_str) == Some("Scheduled Event");
-        if (is_tick || !ticks_only) && busiest.is_none_or(|(_, most)| (mutations, is_tick) > most) {
+        if (is_tick || among == Among::Everything) && busiest.is_none_or(|(_, most)| (mutations, is_tick) > most) {
             busiest = Some((j, (mutations, is_tick)));
         }
     }
-    busiest
-        .map(|(j, (mutations, _))| (j, mutations))
-        .ok_or_else(|| format!("{}: the scenario has no tick", function.name()))
+    busiest.map(|(j, (mutations, _))| (j, mutations)).ok_or(ChaosError::NoTick { function: function.name() })
 }
 
-pub async fn overlap(function: Function, past_lease: bool, every: u64) -> Result<Overlap, String> {
+pub async fn overlap(function: Function, b_arrives: BArrives, every: u64) -> Result<Overlap, ChaosError> {
+    let past_lease = b_arrives == BArrives::AfterLeaseExpired;
+    let among = if past_lease { Among::Everything } else { Among::Ticks };
     let (_, base) = baseline(function).await?;
-    let (slot, slot_mutations) = busiest_slot(function, !past_lease).await?;
+    let (slot, slot_mutations) = busiest_slot(function, among).await?;
     let mut result = Overlap {
         function: function.name(),
         past_lease,
@@ -348,7 +365,8 @@ pub async fn overlap(function: Function, past_lease: bool, every: u64) -> Result
         let a_failed = a_outcome != "ok";
         *result.a_outcomes.entry(a_outcome.split(':').next().unwrap_or_default().to_owned()).or_default() += 1;
         // EventBridge retries A's tick when it failed; then the rest of the scenario.
-        let retried = if a_failed { run.deliver(slot, &tick_a).await.map(drop) } else { Ok(()) };
+        let retried =
+            if a_failed { run.deliver(slot, &tick_a).await.map(drop).map_err(ChaosError::from) } else { Ok(()) };
         let finished = match retried {
             Ok(()) => run.deliver_slots(slot + 1..slots).await.map(drop),
             Err(error) => Err(error),

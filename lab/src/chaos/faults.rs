@@ -28,8 +28,9 @@
 //! retried to success), `missing_calls` baseline calls absent at the end, `repeated_calls` calls beyond the
 //! baseline's; all three must be 0.
 
+use super::ChaosError;
 use super::experiments;
-use super::scenario::{self, Run};
+use super::scenario::{self, Deliveries, Run};
 use crate::samples;
 use autopilot_functions::Function;
 use autopilot_shared::clients::timeouts_for;
@@ -200,8 +201,8 @@ fn operations(run: &Run) -> BTreeMap<String, usize> {
 
 /// The faults of `profile` for a function whose undisturbed run called `operations`, with a description;
 /// `None` when the profile does not apply. The samples' other faults (export outcomes) are kept.
-fn profile_faults(profile: &str, operations: &BTreeMap<String, usize>) -> Result<Option<(Faults, String)>, String> {
-    let mut faults = Estate::from_yaml(samples::ESTATE).map_err(|e| e.to_string())?.faults;
+fn profile_faults(profile: &str, operations: &BTreeMap<String, usize>) -> Result<Option<(Faults, String)>, ChaosError> {
+    let mut faults = Estate::from_yaml(samples::ESTATE)?.faults;
     let names = |ops: &mut dyn Iterator<Item = &String>| ops.map(String::as_str).collect::<Vec<_>>().join(", ");
     let described = match profile {
         "throttle" => {
@@ -234,7 +235,7 @@ fn profile_faults(profile: &str, operations: &BTreeMap<String, usize>) -> Result
             faults.batch_failure_rate = batch.iter().map(|op| ((*op).clone(), BATCH_FAILURE_RATE)).collect();
             format!("{:.0}% of the items of {} fail", BATCH_FAILURE_RATE * 100.0, names(&mut batch.into_iter()))
         }
-        other => return Err(format!("no fault profile {other:?} (one of {})", PROFILES.join(", "))),
+        other => return Err(ChaosError::NoProfile { profile: other.to_owned() }),
     };
     Ok(Some((faults, described)))
 }
@@ -246,13 +247,13 @@ fn server_error_rate(profile: &str) -> Option<f64> {
 }
 
 /// The run's audit records, oldest first.
-async fn audit_records(run: &Run) -> Result<Vec<AuditRecord>, String> {
+async fn audit_records(run: &Run) -> Result<Vec<AuditRecord>, ChaosError> {
     let ledger = run.local.ledger();
     let mut day = run.slot(0).date_naive();
     let mut records = Vec::new();
     while day <= run.local.simulator.now().date_naive() {
-        records.extend(ledger.audit_by_day(day).await.map_err(|e| format!("reading the audit: {e}"))?);
-        day = day.succ_opt().ok_or("no next day")?;
+        records.extend(ledger.audit_by_day(day).await.map_err(ChaosError::ReadAudit)?);
+        day = day.succ_opt().ok_or(ChaosError::NoNextDay(day))?;
     }
     records.sort_by_key(|r| r.at);
     Ok(records)
@@ -299,7 +300,7 @@ type Calls = BTreeMap<String, Vec<DateTime<Utc>>>;
 /// The run's [`Calls`] and how many batch items were failed on purpose. A failed item is matched to its call by
 /// operation, id and virtual time (the audit record's time is the invocation's, and the clock stands still
 /// within one).
-async fn calls(run: &Run) -> Result<(Calls, usize), String> {
+async fn calls(run: &Run) -> Result<(Calls, usize), ChaosError> {
     let mut failed = failed_batch_items(&audit_records(run).await?);
     let mut failed_items = 0;
     let mut calls = Calls::new();
@@ -361,16 +362,16 @@ async fn tick(run: &mut Run, slot: usize, failures: &mut Vec<String>) {
 
 /// `function`'s scenario under `profile` (one of [`PROFILES`]), then ticks until its calls equal those of the
 /// undisturbed run ticked alongside it, at most [`EXTRA_TICKS`]; the figures.
-pub async fn faults(function: Function, profile: &'static str) -> Result<FaultRun, String> {
+pub async fn faults(function: Function, profile: &'static str) -> Result<FaultRun, ChaosError> {
     let (mut base, _) = Box::pin(experiments::baseline(function)).await?;
     let Some((faults, injected)) = profile_faults(profile, &operations(&base))? else {
         return Ok(FaultRun::not_applicable(function, profile, "n/a: the function calls no batch operation"));
     };
-    let yaml = serde_yaml_ng::to_string(&faults).map_err(|e| e.to_string())?;
+    let yaml = serde_yaml_ng::to_string(&faults).map_err(ChaosError::WriteFaults)?;
     let started = std::time::Instant::now();
     let mut run = Box::pin(Run::start(function, Some(&yaml))).await?;
     let mut delivery_failures = Vec::new();
-    if let Err(error) = Box::pin(run.scenario(1, false)).await {
+    if let Err(error) = Box::pin(run.scenario(Deliveries::ONCE)).await {
         delivery_failures.push(format!("scenario: {error}"));
     }
     let first_extra = scenario::sample_events(function)?.len() + scenario::SETTLE_TICKS;
@@ -383,7 +384,7 @@ pub async fn faults(function: Function, profile: &'static str) -> Result<FaultRu
             let mut base_failures = Vec::new();
             Box::pin(tick(&mut base, slot, &mut base_failures)).await;
             if !base_failures.is_empty() {
-                return Err(format!("{}: the baseline failed: {}", function.name(), base_failures.join("; ")));
+                return Err(ChaosError::BaselineFailed { function: function.name(), failures: base_failures });
             }
         }
         let (mine, _) = Box::pin(calls(&run)).await?;
@@ -479,7 +480,7 @@ pub async fn faults(function: Function, profile: &'static str) -> Result<FaultRu
 
 /// Every function under every profile of `profiles`, all at once (most of a faulted run is waiting: back-off,
 /// added latency), in the order of [`Function::ALL`] within each profile.
-pub async fn all(profiles: &[&'static str]) -> Result<Vec<FaultRun>, String> {
+pub async fn all(profiles: &[&'static str]) -> Result<Vec<FaultRun>, ChaosError> {
     let runs = profiles.iter().flat_map(|profile| Function::ALL.map(|function| Box::pin(faults(function, profile))));
     futures::future::join_all(runs).await.into_iter().collect()
 }

@@ -4,12 +4,17 @@
 //! per-item batch failures, and malformed input, each compared with an undisturbed baseline.
 
 pub mod bad_input;
+mod error;
 pub mod experiments;
 pub mod faults;
 pub mod gate;
 pub mod scenario;
 
+pub use error::{ChaosError, ScanError};
+
 use autopilot_functions::Function;
+use experiments::BArrives;
+use scenario::{Arrival, Deliveries};
 
 /// What `autopilot chaos` runs.
 #[derive(Debug, Clone)]
@@ -23,19 +28,19 @@ pub struct Options {
 
 /// Runs every experiment and renders the results table; `Ok((table, held))`, `held` false when any
 /// experiment found a lost or repeated effect, a panic or a misclassified error.
-pub async fn run(options: &Options) -> Result<(String, bool), String> {
+pub async fn run(options: &Options) -> Result<(String, bool), ChaosError> {
     let mut held = true;
     let mut table =
         String::from("| experiment | function | runs / deliveries | result | figures |\n|---|---|---|---|---|\n");
     for function in Function::ALL {
         for copies in [2, 3, 10] {
-            for concurrent in [false, true] {
-                let d = experiments::duplicates(function, copies, concurrent).await?;
+            for arrival in [Arrival::OneByOne, Arrival::Together] {
+                let d = experiments::duplicates(function, Deliveries { copies, arrival }).await?;
                 let ok = d.differences.is_empty() && d.audit_records == d.baseline_audit_records;
                 held &= ok;
                 table.push_str(&format!(
                     "| duplicates ×{copies} {} | {} | {} deliveries | {} | calls {} (baseline {}), audit records {} (baseline {}){} |\n",
-                    if concurrent { "concurrent" } else { "sequential" },
+                    if d.concurrent { "concurrent" } else { "sequential" },
                     d.function,
                     d.deliveries,
                     if ok { "held" } else { "FAILED" },
@@ -103,11 +108,11 @@ pub async fn run(options: &Options) -> Result<(String, bool), String> {
         ));
     }
     for function in Function::ALL {
-        for past_lease in [false, true] {
-            let o = experiments::overlap(function, past_lease, 1).await?;
+        for b_arrives in [BArrives::WhileLeaseHeld, BArrives::AfterLeaseExpired] {
+            let o = experiments::overlap(function, b_arrives, 1).await?;
             let ok = o.failures.is_empty();
             held &= ok;
-            let what = if past_lease {
+            let what = if o.past_lease {
                 format!("A paused past its lease at every request of {}, B takes over", o.event)
             } else {
                 format!("overlapping ticks: A paused at every request of {}, B 1 s later", o.event)

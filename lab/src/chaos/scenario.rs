@@ -8,8 +8,9 @@
 //! into the slot (past the claim's in-progress expiry, as EventBridge's retry would be), so the baseline's
 //! clock and the disturbed run's clock agree at every slot.
 
+use super::ChaosError;
 use super::gate::Gate;
-use crate::samples::{self, Expect};
+use crate::samples::{self, Expect, SampleError};
 use autopilot_functions::Function;
 use autopilot_shared::error::{AutopilotError, ErrorClass};
 use autopilot_shared::runtime::Deps;
@@ -34,6 +35,38 @@ pub const REMAINING: std::time::Duration = std::time::Duration::from_secs(60);
 /// How often one delivery is retried after a retryable error or a crash before the run gives up on it
 /// (EventBridge retries for hours; a converging run needs far fewer).
 pub const MAX_RETRIES: usize = 20;
+
+/// How the copies of each delivery arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// One after another, each retried as EventBridge would before the next.
+    OneByOne,
+    /// All at once (the failed ones then retried as one).
+    Together,
+}
+
+/// The deliveries of a scenario: how many copies of each event, arriving how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deliveries {
+    pub copies: usize,
+    pub arrival: Arrival,
+}
+
+impl Deliveries {
+    /// Every event delivered once: the undisturbed scenario.
+    pub const ONCE: Deliveries = Deliveries { copies: 1, arrival: Arrival::OneByOne };
+}
+
+/// Why a delivery ended for good (it goes to the dead-letter queue).
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// An `InvalidInput` or `NonRetryable` error.
+    #[error(transparent)]
+    Refused(AutopilotError),
+    /// Still crashing or failing retryably after [`MAX_RETRIES`] retries; the last error (`None`: a crash).
+    #[error("still failing after {retries} retries: {}", last.as_ref().map_or("crashed".to_owned(), ToString::to_string))]
+    GaveUp { retries: usize, last: Option<AutopilotError> },
+}
 
 /// What a run did to the world: the side effects that must not repeat.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -105,7 +138,7 @@ impl std::fmt::Debug for Run {
 }
 
 /// The sample events of `function` that must succeed, in delivery order.
-pub fn sample_events(function: Function) -> Result<Vec<(&'static str, Value)>, String> {
+pub fn sample_events(function: Function) -> Result<Vec<(&'static str, Value)>, SampleError> {
     samples::expectations(function.name())
         .iter()
         .filter(|(_, expect)| matches!(expect, Expect::Status(_)))
@@ -116,13 +149,13 @@ pub fn sample_events(function: Function) -> Result<Vec<(&'static str, Value)>, S
 impl Run {
     /// A fresh estate (the samples' estate with `faults_yaml` merged into its `faults`) and ledger holding the
     /// samples' policy.
-    pub async fn start(function: Function, faults_yaml: Option<&str>) -> Result<Run, String> {
-        let mut estate = Estate::from_yaml(samples::ESTATE).map_err(|e| e.to_string())?;
+    pub async fn start(function: Function, faults_yaml: Option<&str>) -> Result<Run, ChaosError> {
+        let mut estate = Estate::from_yaml(samples::ESTATE)?;
         if let Some(faults) = faults_yaml {
-            estate.faults = serde_yaml_ng::from_str(faults).map_err(|e| format!("faults: {e}"))?;
+            estate.faults = serde_yaml_ng::from_str(faults).map_err(ChaosError::ParseFaults)?;
         }
         let local = LocalEstate::start(&estate, 1, 0).await?;
-        local.ledger().put_policy(POLICY, local.simulator.now()).await.map_err(|e| e.to_string())?;
+        local.ledger().put_policy(POLICY, local.simulator.now()).await?;
         samples::prepare(function.name(), &local);
         let gate = Gate::new();
         let deps = local.deps_through(Some(gate.http_client()), autopilot_sim::Identity::Function(function.name()));
@@ -199,18 +232,15 @@ impl Run {
     /// Delivers `event` in slot `i` as EventBridge would: again [`RETRY_AFTER`] later (and then every
     /// minute) while it crashes or fails retryably, up to [`MAX_RETRIES`] times. An `InvalidInput` or
     /// `NonRetryable` error ends the delivery (it goes to the dead-letter queue). Returns the last outcome.
-    pub async fn deliver(&mut self, i: usize, event: &Value) -> Result<Value, String> {
+    pub async fn deliver(&mut self, i: usize, event: &Value) -> Result<Value, DeliveryError> {
         self.advance_to(self.slot(i));
         let mut retries = 0;
         loop {
             match self.deliver_once(event).await {
                 Some(Ok(report)) => return Ok(report),
-                Some(Err(error)) if error.class != ErrorClass::Retryable => return Err(error.to_string()),
+                Some(Err(error)) if error.class != ErrorClass::Retryable => return Err(DeliveryError::Refused(error)),
                 outcome if retries >= MAX_RETRIES => {
-                    return Err(format!(
-                        "still failing after {retries} retries: {}",
-                        outcome.and_then(Result::err).map_or("crashed".to_owned(), |e| e.to_string())
-                    ));
+                    return Err(DeliveryError::GaveUp { retries, last: outcome.and_then(Result::err) });
                 }
                 _ => {
                     retries += 1;
@@ -229,7 +259,7 @@ impl Run {
     }
 
     /// When slot `i` is the outage's: stops the ledger, delivers `event` once, starts the ledger again.
-    async fn outage(&mut self, i: usize, event: &Value) -> Result<(), String> {
+    async fn outage(&mut self, i: usize, event: &Value) -> Result<(), ChaosError> {
         if self.outage_at != Some(i) {
             return Ok(());
         }
@@ -238,7 +268,7 @@ impl Run {
         let before = self.mutating_calls();
         let outcome = outcome_kind(&self.deliver_once(event).await).to_owned();
         let calls_during = self.mutating_calls() - before;
-        self.local.dynamo.restart().await.map_err(|e| e.to_string())?;
+        self.local.dynamo.restart().await.map_err(ChaosError::RestartLedger)?;
         self.outage = Some(OutageSeen { outcome, calls_during });
         Ok(())
     }
@@ -248,20 +278,20 @@ impl Run {
         autopilot_sim::tick_event(&format!("euc-autopilot-{}", self.function.name()), self.local.simulator.now())
     }
 
-    /// Delivers the samples, each `copies` times in its slot (sequentially, or all at once when `concurrent`,
-    /// each copy retried as EventBridge would when it failed retryably), then the settling ticks. Returns the
-    /// first failure, if any.
-    pub async fn scenario(&mut self, copies: usize, concurrent: bool) -> Result<(), String> {
-        self.samples(copies, concurrent).await?;
-        self.settle(0, copies).await
+    /// Delivers the samples, each as `deliveries` says in its slot (each copy retried as EventBridge would when
+    /// it failed retryably), then the settling ticks. Returns the first failure, if any.
+    pub async fn scenario(&mut self, deliveries: Deliveries) -> Result<(), ChaosError> {
+        self.samples(deliveries).await?;
+        self.settle(0, deliveries.copies).await
     }
 
     /// The samples part of [`Run::scenario`] (slots `0..n`).
-    pub async fn samples(&mut self, copies: usize, concurrent: bool) -> Result<(), String> {
+    pub async fn samples(&mut self, deliveries: Deliveries) -> Result<(), ChaosError> {
+        let Deliveries { copies, arrival } = deliveries;
         let events = sample_events(self.function)?;
         for (i, (name, event)) in events.iter().enumerate() {
             self.outage(i, event).await?;
-            if concurrent && copies > 1 {
+            if arrival == Arrival::Together && copies > 1 {
                 self.advance_to(self.slot(i));
                 let results = {
                     let invocations = (0..copies).map(|_| self.function.invoke(&self.deps, event.clone(), REMAINING));
@@ -275,11 +305,11 @@ impl Run {
                 // The failed copies are retried (each on its own; one retry stands for them all, as the
                 // idempotency key makes them one).
                 if failed > 0 {
-                    self.deliver(i, event).await.map_err(|e| format!("{name}: {e}"))?;
+                    self.deliver(i, event).await.map_err(|source| delivery(*name, source))?;
                 }
             } else {
                 for _ in 0..copies.max(1) {
-                    self.deliver(i, event).await.map_err(|e| format!("{name}: {e}"))?;
+                    self.deliver(i, event).await.map_err(|source| delivery(*name, source))?;
                 }
             }
         }
@@ -287,26 +317,26 @@ impl Run {
     }
 
     /// The settling ticks of [`Run::scenario`] from tick `from` on (slots `n + from..`).
-    pub async fn settle(&mut self, from: usize, copies: usize) -> Result<(), String> {
+    pub async fn settle(&mut self, from: usize, copies: usize) -> Result<(), ChaosError> {
         let n = sample_events(self.function)?.len();
         for t in from..SETTLE_TICKS {
             self.advance_to(self.slot(n + t));
             let tick = self.tick();
             self.outage(n + t, &tick).await?;
             for _ in 0..copies.max(1) {
-                self.deliver(n + t, &tick).await.map_err(|e| format!("settling tick {t}: {e}"))?;
+                self.deliver(n + t, &tick).await.map_err(|source| delivery(format!("settling tick {t}"), source))?;
             }
         }
         Ok(())
     }
 
     /// Slots of the scenario: the samples, then the settling ticks.
-    pub fn slots(&self) -> Result<usize, String> {
+    pub fn slots(&self) -> Result<usize, SampleError> {
         Ok(sample_events(self.function)?.len() + SETTLE_TICKS)
     }
 
     /// The event of slot `j` (a sample, or a settling tick at the slot's time), with its name.
-    pub fn slot_event(&self, j: usize) -> Result<(String, Value), String> {
+    pub fn slot_event(&self, j: usize) -> Result<(String, Value), SampleError> {
         let events = sample_events(self.function)?;
         Ok(match events.into_iter().nth(j) {
             Some((name, event)) => (name.to_owned(), event),
@@ -319,21 +349,21 @@ impl Run {
 
     /// Delivers slots `range` of the scenario once each, in order (EventBridge's retries included); returns
     /// the mutating AWS calls each slot made.
-    pub async fn deliver_slots(&mut self, range: std::ops::Range<usize>) -> Result<Vec<usize>, String> {
+    pub async fn deliver_slots(&mut self, range: std::ops::Range<usize>) -> Result<Vec<usize>, ChaosError> {
         let mut made = Vec::new();
         for j in range {
             self.advance_to(self.slot(j));
             let (name, event) = self.slot_event(j)?;
             let before = self.mutating_calls();
             self.outage(j, &event).await?;
-            self.deliver(j, &event).await.map_err(|e| format!("{name}: {e}"))?;
+            self.deliver(j, &event).await.map_err(|source| delivery(name, source))?;
             made.push(self.mutating_calls() - before);
         }
         Ok(made)
     }
 
     /// The side effects so far, read from the simulator's call log, its captured events and the ledger.
-    pub async fn effects(&self) -> Result<Effects, String> {
+    pub async fn effects(&self) -> Result<Effects, ChaosError> {
         let mut effects = Effects::default();
         for call in self.local.simulator.calls() {
             if call.ok() && call.is_estate_mutation() {
@@ -352,7 +382,7 @@ impl Run {
     }
 
     /// Idempotency records still INPROGRESS whose in-progress expiry has passed on the virtual clock.
-    pub async fn stale_claims(&self) -> Result<usize, String> {
+    pub async fn stale_claims(&self) -> Result<usize, ChaosError> {
         let now = self.local.simulator.now();
         let items = self.ledger_items().await?;
         Ok(items.iter().filter(|item| autopilot_shared::ledger::idempotency::is_stale_claim(item, now)).count())
@@ -360,7 +390,7 @@ impl Run {
 
     /// The ledger's versioned items (resource state, work items), `pk/sk → version`: what a fenced write
     /// changes.
-    pub async fn versions(&self) -> Result<BTreeMap<String, String>, String> {
+    pub async fn versions(&self) -> Result<BTreeMap<String, String>, ChaosError> {
         let items = self.ledger_items().await?;
         Ok(items
             .iter()
@@ -373,7 +403,7 @@ impl Run {
     }
 
     /// Every ledger item (outside the gate: bookkeeping of the experiment, not of the function).
-    async fn ledger_items(&self) -> Result<Vec<autopilot_shared::ledger::Item>, String> {
+    async fn ledger_items(&self) -> Result<Vec<autopilot_shared::ledger::Item>, ChaosError> {
         self.local
             .clients()
             .dynamodb
@@ -384,8 +414,13 @@ impl Run {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .map_err(|e| format!("scanning the ledger: {e}"))
+            .map_err(|error| ChaosError::ScanLedger(Box::new(error)))
     }
+}
+
+/// A delivery of the scenario, named, that ended for good.
+fn delivery(name: impl Into<String>, source: DeliveryError) -> ChaosError {
+    ChaosError::Delivery { name: name.into(), source }
 }
 
 /// `ok`, `crashed`, or the error class of one delivery's outcome.

@@ -97,7 +97,7 @@ impl Operator {
         match self {
             StringEquals | StringNotEquals => request == policy,
             StringEqualsIgnoreCase | StringNotEqualsIgnoreCase => request.eq_ignore_ascii_case(policy),
-            StringLike | StringNotLike => glob(policy, request, false),
+            StringLike | StringNotLike => glob(policy, request, Case::Sensitive),
             ArnEquals | ArnNotEquals | ArnLike | ArnNotLike => arn_like(policy, request),
             Bool => request.eq_ignore_ascii_case(policy),
             // decided on the key's presence alone, in `Condition::holds`
@@ -170,12 +170,12 @@ pub type Context = BTreeMap<String, Vec<String>>;
 impl Statement {
     fn applies(&self, action: &str, resource: &str, context: &Context) -> bool {
         let action_matches = match &self.actions {
-            Patterns::Any(patterns) => patterns.iter().any(|p| glob(p, action, true)),
-            Patterns::AllBut(patterns) => !patterns.iter().any(|p| glob(p, action, true)),
+            Patterns::Any(patterns) => patterns.iter().any(|p| glob(p, action, Case::Insensitive)),
+            Patterns::AllBut(patterns) => !patterns.iter().any(|p| glob(p, action, Case::Insensitive)),
         };
         let resource_matches = match &self.resources {
-            Patterns::Any(patterns) => patterns.iter().any(|p| glob(p, resource, false)),
-            Patterns::AllBut(patterns) => !patterns.iter().any(|p| glob(p, resource, false)),
+            Patterns::Any(patterns) => patterns.iter().any(|p| glob(p, resource, Case::Sensitive)),
+            Patterns::AllBut(patterns) => !patterns.iter().any(|p| glob(p, resource, Case::Sensitive)),
         };
         action_matches && resource_matches && self.conditions.iter().all(|c| c.holds(context))
     }
@@ -311,10 +311,20 @@ impl PolicyDocument {
     }
 }
 
-/// IAM's wildcard match: `*` any run of characters, `?` any one; actions compare without case.
-pub fn glob(pattern: &str, text: &str, ignore_case: bool) -> bool {
+/// How a pattern compares letters: actions without case, resources and condition values exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Case {
+    Sensitive,
+    Insensitive,
+}
+
+/// IAM's wildcard match: `*` any run of characters, `?` any one.
+pub fn glob(pattern: &str, text: &str, case: Case) -> bool {
     let (pattern, text) = (pattern.as_bytes(), text.as_bytes());
-    let same = |a: u8, b: u8| if ignore_case { a.eq_ignore_ascii_case(&b) } else { a == b };
+    let same = |a: u8, b: u8| match case {
+        Case::Insensitive => a.eq_ignore_ascii_case(&b),
+        Case::Sensitive => a == b,
+    };
     // Iterative matching with backtracking to the last `*`.
     let (mut p, mut t) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
@@ -341,7 +351,7 @@ pub fn glob(pattern: &str, text: &str, ignore_case: bool) -> bool {
 fn arn_like(pattern: &str, arn: &str) -> bool {
     let split = |s: &str| s.splitn(6, ':').map(str::to_owned).collect::<Vec<_>>();
     let (pattern, arn) = (split(pattern), split(arn));
-    pattern.len() == 6 && arn.len() == 6 && pattern.iter().zip(&arn).all(|(p, a)| glob(p, a, false))
+    pattern.len() == 6 && arn.len() == 6 && pattern.iter().zip(&arn).all(|(p, a)| glob(p, a, Case::Sensitive))
 }
 
 #[cfg(test)]
@@ -360,12 +370,12 @@ mod tests {
 
     #[test]
     fn wildcards_match_as_iam_documents() {
-        assert!(glob("workspaces:Describe*", "workspaces:describeworkspaces", true));
-        assert!(glob("arn:aws:appstream:*:1:fleet/*", "arn:aws:appstream:eu-central-1:1:fleet/a/b", false));
-        assert!(glob("a?c", "abc", false));
-        assert!(!glob("a?c", "ac", false));
-        assert!(!glob("arn:aws:x:::Fleet/*", "arn:aws:x:::fleet/a", false));
-        assert!(glob("*", "", false));
+        assert!(glob("workspaces:Describe*", "workspaces:describeworkspaces", Case::Insensitive));
+        assert!(glob("arn:aws:appstream:*:1:fleet/*", "arn:aws:appstream:eu-central-1:1:fleet/a/b", Case::Sensitive));
+        assert!(glob("a?c", "abc", Case::Sensitive));
+        assert!(!glob("a?c", "ac", Case::Sensitive));
+        assert!(!glob("arn:aws:x:::Fleet/*", "arn:aws:x:::fleet/a", Case::Sensitive));
+        assert!(glob("*", "", Case::Sensitive));
         assert!(arn_like("arn:aws:iam::*:role/*", "arn:aws:iam::123:role/x/y"));
         assert!(!arn_like("arn:aws:iam::*", "arn:aws:iam::123:role/x"));
     }

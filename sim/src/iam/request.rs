@@ -29,12 +29,30 @@ pub struct Reference {
     pub resource_types: BTreeMap<String, String>,
 }
 
-static REFERENCE: LazyLock<Result<Reference, String>> =
-    LazyLock::new(|| serde_json::from_str(include_str!("sar.json")).map_err(|e| format!("sar.json: {e}")));
+/// `sar.json` could not be read (the simulator was built with a broken copy).
+#[derive(Debug, thiserror::Error)]
+#[error("sar.json: {0}")]
+pub struct ReferenceError(#[source] serde_json::Error);
+
+static REFERENCE: LazyLock<Result<Reference, ReferenceError>> =
+    LazyLock::new(|| serde_json::from_str(include_str!("sar.json")).map_err(ReferenceError));
 
 /// The reference, read once.
-pub fn reference() -> Result<&'static Reference, String> {
-    REFERENCE.as_ref().map_err(Clone::clone)
+pub fn reference() -> Result<&'static Reference, &'static ReferenceError> {
+    REFERENCE.as_ref()
+}
+
+/// Why a resource's ARN cannot be written from the reference's format for its type.
+#[derive(Debug, thiserror::Error)]
+enum ArnError {
+    #[error("the reference has no ARN format for {resource_type}")]
+    NoFormat { resource_type: String },
+    #[error("{format} has fewer variables than {ids:?}")]
+    TooFewVariables { format: String, ids: Vec<String> },
+    #[error("{format}: unclosed variable")]
+    UnclosedVariable { format: String },
+    #[error("{format}: a variable left unfilled by {ids:?}")]
+    UnfilledVariable { format: String, ids: Vec<String> },
 }
 
 impl Reference {
@@ -80,7 +98,8 @@ pub struct ServiceRequest<'a> {
 
 /// Everything AWS authorises for `request`.
 pub fn authorizations(request: &ServiceRequest<'_>, target: &Target<'_>) -> Result<Vec<AuthRequest>, MappingError> {
-    let reference = reference().map_err(|reason| MappingError { action: request.operation.into(), reason })?;
+    let reference =
+        reference().map_err(|error| MappingError { action: request.operation.into(), reason: error.to_string() })?;
     let mut found = Vec::new();
     match (request.service, request.operation) {
         // A transaction has no IAM action: each item is authorised as the single-item operation it is.
@@ -133,7 +152,7 @@ fn action_requests(
     let mut resources = Vec::new();
     for resource_type in resource_types {
         let (name, required) = resource_type.strip_suffix('?').map_or((resource_type.as_str(), true), |n| (n, false));
-        let arns = arns_named(reference, request, name, target).map_err(fail)?;
+        let arns = arns_named(reference, request, name, target).map_err(|error| fail(error.to_string()))?;
         // A query or scan of an index is authorised on the index, which stands in for the table.
         let on_index = request.service == "dynamodb" && name == "table" && request.input.get("IndexName").is_some();
         if arns.is_empty() && required && !on_index {
@@ -199,7 +218,7 @@ fn arns_named(
     request: &ServiceRequest<'_>,
     name: &str,
     target: &Target<'_>,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, ArnError> {
     let input = request.input;
     // A full ARN the request gives (tagging operations) stands for itself when it is of this type.
     let tagged = strings_at(input, "ResourceArn")
@@ -247,8 +266,9 @@ fn arns_named(
         // Types the simulated operations never name: the request names none of them.
         _ => Vec::new(),
     };
-    let Some(format) = reference.resource_types.get(&format!("{}:{name}", request.service)) else {
-        return Err(format!("the reference has no ARN format for {}:{name}", request.service));
+    let resource_type = format!("{}:{name}", request.service);
+    let Some(format) = reference.resource_types.get(&resource_type) else {
+        return Err(ArnError::NoFormat { resource_type });
     };
     identifiers.into_iter().map(|ids| fill(format, target, &ids)).collect()
 }
@@ -268,19 +288,23 @@ fn arn_is_of_type(arn: &str, service: &str, name: &str) -> bool {
 }
 
 /// The ARN format with the partition, region, account and then each identifier variable, in order, filled in.
-fn fill(format: &str, target: &Target<'_>, ids: &[String]) -> Result<String, String> {
+fn fill(format: &str, target: &Target<'_>, ids: &[String]) -> Result<String, ArnError> {
     let mut arn = format
         .replace("${Partition}", target.partition)
         .replace("${Region}", target.region)
         .replace("${Account}", target.account);
     for id in ids {
-        let Some(start) = arn.find("${") else { return Err(format!("{format} has fewer variables than {ids:?}")) };
-        let end =
-            arn[start..].find('}').map(|e| start + e + 1).ok_or_else(|| format!("{format}: unclosed variable"))?;
+        let Some(start) = arn.find("${") else {
+            return Err(ArnError::TooFewVariables { format: format.to_owned(), ids: ids.to_vec() });
+        };
+        let end = arn[start..]
+            .find('}')
+            .map(|e| start + e + 1)
+            .ok_or_else(|| ArnError::UnclosedVariable { format: format.to_owned() })?;
         arn.replace_range(start..end, id);
     }
     if arn.contains("${") {
-        return Err(format!("{format}: a variable left unfilled by {ids:?}"));
+        return Err(ArnError::UnfilledVariable { format: format.to_owned(), ids: ids.to_vec() });
     }
     Ok(arn)
 }

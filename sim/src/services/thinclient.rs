@@ -54,20 +54,20 @@ pub fn handle(
     match (method, segments.as_slice()) {
         ("GET", ["environments"]) => {
             let items: Vec<_> = world.environments.values().collect();
-            list(&items, |e| environment_json(world, e, false), "environments", query)
+            list(&items, |e| environment_json(world, e, View::Summary), "environments", query)
         }
         ("GET", ["environments", id]) => {
             let environment = world.environments.get(*id).ok_or_else(|| not_found("environment", id))?;
-            Ok(json!({ "environment": environment_json(world, environment, true) }))
+            Ok(json!({ "environment": environment_json(world, environment, View::Full) }))
         }
         ("PATCH", ["environments", id]) => update_environment(world, id, body),
         ("GET", ["softwaresets"]) => {
             let items: Vec<_> = world.software_sets.values().collect();
-            list(&items, |s| software_set_json(world, s, false), "softwareSets", query)
+            list(&items, |s| software_set_json(world, s, View::Summary), "softwareSets", query)
         }
         ("GET", ["softwaresets", id]) => {
             let set = world.software_sets.get(*id).ok_or_else(|| not_found("software set", id))?;
-            Ok(json!({ "softwareSet": software_set_json(world, set, true) }))
+            Ok(json!({ "softwareSet": software_set_json(world, set, View::Full) }))
         }
         ("PATCH", ["softwaresets", id]) => {
             let status = body
@@ -83,11 +83,11 @@ pub fn handle(
         }
         ("GET", ["devices"]) => {
             let items: Vec<_> = world.devices.values().collect();
-            list(&items, |d| device_json(world, d, false), "devices", query)
+            list(&items, |d| device_json(world, d, View::Summary), "devices", query)
         }
         ("GET", ["devices", id]) => {
             let device = world.devices.get(*id).ok_or_else(|| not_found("device", id))?;
-            Ok(json!({ "device": device_json(world, device, true) }))
+            Ok(json!({ "device": device_json(world, device, View::Full) }))
         }
         ("PATCH", ["devices", id]) => update_device(world, id, body),
         ("GET", ["tags", arn @ ..]) => Ok(json!({ "tags": tags_of(world, &arn.join("/"))? })),
@@ -174,7 +174,14 @@ fn window_json(window: &Option<Window>) -> Value {
     }
 }
 
-fn environment_json(world: &World, e: &Environment, full: bool) -> Value {
+/// How much of a resource an answer shows: the summary a List returns, or everything a Get returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum View {
+    Summary,
+    Full,
+}
+
+fn environment_json(world: &World, e: &Environment, view: View) -> Value {
     let devices: Vec<&Device> = world.devices.values().filter(|d| d.environment_id == e.id).collect();
     let mut value = json!({
         "id": e.id,
@@ -191,7 +198,7 @@ fn environment_json(world: &World, e: &Environment, full: bool) -> Value {
         "updatedAt": epoch(e.updated_at),
         "arn": world.arn("thinclient", &e.account, &e.region, &format!("environment/{}", e.id)),
     });
-    if full {
+    if view == View::Full {
         let compliant = devices.iter().all(|d| Some(&d.current_software_set_id) == e.desired_software_set_id.as_ref());
         value["registeredDevicesCount"] = json!(devices.len());
         value["softwareSetComplianceStatus"] = json!(if e.desired_software_set_id.is_none() {
@@ -206,7 +213,7 @@ fn environment_json(world: &World, e: &Environment, full: bool) -> Value {
     value
 }
 
-fn software_set_json(world: &World, s: &SoftwareSet, full: bool) -> Value {
+fn software_set_json(world: &World, s: &SoftwareSet, view: View) -> Value {
     let mut value = json!({
         "id": s.id,
         "version": s.version,
@@ -215,13 +222,13 @@ fn software_set_json(world: &World, s: &SoftwareSet, full: bool) -> Value {
         "validationStatus": s.validation_status,
         "arn": world.arn("thinclient", &world.account, &world.region, &format!("softwareset/{}", s.id)),
     });
-    if full {
+    if view == View::Full {
         value["software"] = json!([{ "name": "thinclient-os", "version": s.version }]);
     }
     value
 }
 
-fn device_json(world: &World, d: &Device, full: bool) -> Value {
+fn device_json(world: &World, d: &Device, view: View) -> Value {
     let environment = world.environments.get(&d.environment_id);
     let mut value = json!({
         "id": d.id,
@@ -240,7 +247,7 @@ fn device_json(world: &World, d: &Device, full: bool) -> Value {
         "updatedAt": epoch(d.updated_at),
         "arn": world.arn("thinclient", &d.account, &d.region, &format!("device/{}", d.id)),
     });
-    if full {
+    if view == View::Full {
         let current_version = world.software_sets.get(&d.current_software_set_id).map(|s| s.version.clone());
         let up_to_date = d.desired_software_set_id.as_ref().is_none_or(|t| t == &d.current_software_set_id);
         value["currentSoftwareSetVersion"] = json!(current_version);
@@ -298,7 +305,7 @@ fn update_environment(world: &mut World, id: &str, body: &Value) -> ApiResult {
     }
     environment.updated_at = now;
     let environment = environment.clone();
-    Ok(json!({ "environment": environment_json(world, &environment, false) }))
+    Ok(json!({ "environment": environment_json(world, &environment, View::Summary) }))
 }
 
 fn update_device(world: &mut World, id: &str, body: &Value) -> ApiResult {
@@ -309,5 +316,5 @@ fn update_device(world: &mut World, id: &str, body: &Value) -> ApiResult {
     }
     device.updated_at = now;
     let device = device.clone();
-    Ok(json!({ "device": device_json(world, &device, false) }))
+    Ok(json!({ "device": device_json(world, &device, View::Summary) }))
 }

@@ -1,0 +1,59 @@
+//! Plain SVG line charts, for the reports of `autopilot simulate` (each resource's demand and capacity, the
+//! rollout per ring, unhealthy WorkSpaces with and without the remediator).
+
+use chrono::{DateTime, Utc};
+use std::fmt::Write as _;
+
+/// One series of a chart: its label in the legend, its colour (`#rrggbb`) and one value per instant.
+#[derive(Debug, Clone)]
+pub struct Line<'a> {
+    pub label: &'a str,
+    pub colour: &'a str,
+    pub values: Vec<u32>,
+}
+
+/// A plain SVG line chart: one labelled, coloured line per series over the instants `at`.
+pub fn line_chart(title: &str, at: &[DateTime<Utc>], lines: &[Line<'_>]) -> String {
+    let (width, height, margin) = (900.0, 260.0, 40.0);
+    let max = lines.iter().flat_map(|line| line.values.iter().copied()).max().unwrap_or(1).max(1) as f64;
+    let n = at.len().max(2) as f64 - 1.0;
+    let mut legend = String::new();
+    let mut polylines = String::new();
+    for (index, Line { label, colour, values }) in lines.iter().enumerate() {
+        let x = width - 330.0 + 110.0 * index as f64;
+        let _ = write!(legend, r#"<text x="{x}" y="20" fill="{colour}">{label}</text>"#);
+        let points: Vec<String> = values
+            .iter()
+            .enumerate()
+            .map(|(i, value)| {
+                format!(
+                    "{:.1},{:.1}",
+                    margin + (width - 2.0 * margin) * i as f64 / n,
+                    height - margin - (height - 2.0 * margin) * f64::from(*value) / max
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            polylines,
+            r#"<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{}"/>"#,
+            points.join(" ")
+        );
+    }
+    let first = at.first().map(|t| t.format("%a %d %b %H:%M").to_string()).unwrap_or_default();
+    let last = at.last().map(|t| t.format("%a %d %b %H:%M").to_string()).unwrap_or_default();
+    format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">
+<rect width="100%" height="100%" fill="white"/>
+<text x="{margin}" y="20" font-weight="bold">{title}</text>
+{legend}
+<line x1="{margin}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="black"/><line x1="{margin}" y1="{margin}" x2="{margin}" y2="{bottom}" stroke="black"/>
+<text x="4" y="{top_label}">{max}</text><text x="4" y="{bottom}">0</text>
+<text x="{margin}" y="{date_y}">{first}</text><text x="{right}" y="{date_y}" text-anchor="end">{last}</text>
+{polylines}</svg>
+"##,
+        bottom = height - margin,
+        right = width - margin,
+        top_label = margin + 4.0,
+        date_y = height - 12.0,
+    )
+}

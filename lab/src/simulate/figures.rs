@@ -1,0 +1,185 @@
+//! The figures of `summary.json` from the simulated world, its call log, the audit records and the outcome
+//! events: capacity and sessions per resource, image builders, exports and imports.
+
+use super::{BuilderFigures, BuilderSummary, Deferral, ExportRow, Figures, Options, ResourceFigures};
+use autopilot_shared::ledger::LedgerError;
+use autopilot_sim::LocalEstate;
+use autopilot_sim::calllog::{self, CallRecord};
+use autopilot_sim::estate::Estate;
+use autopilot_sim::world::World;
+use chrono::{DateTime, Duration, Utc};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Per-resource figures from a world and its call log.
+pub(super) fn figures(world: &World, calls: &[CallRecord]) -> (Figures, Vec<ResourceFigures>) {
+    let mut resources = Vec::new();
+    let mut per_resource = |id: &str, service: &str, totals: &autopilot_sim::world::Totals| {
+        let named: Vec<&CallRecord> = calls.iter().filter(|c| c.resource.as_deref() == Some(id)).collect();
+        resources.push(ResourceFigures {
+            id: id.to_owned(),
+            service: service.to_owned(),
+            figures: Figures {
+                capacity_hours: totals.capacity_hours,
+                served_session_minutes: totals.served_session_minutes,
+                session_requests: totals.session_requests(),
+                unserved_session_requests: totals.unserved_requests,
+                actions: named.iter().filter(|c| calllog::is_mutating(&c.operation) && c.ok()).count() as u64,
+                api_calls: named.len() as u64,
+            },
+        });
+    };
+    for pool in world.pools.values() {
+        per_resource(&pool.id, "workspaces", &pool.totals);
+    }
+    for fleet in world.fleets.values() {
+        per_resource(&fleet.name, "appstream", &fleet.totals);
+    }
+    let mut totals = Figures::default();
+    for resource in &resources {
+        totals.add(&resource.figures);
+    }
+    // Every call counts in the total, list calls included.
+    totals.api_calls = calls.iter().filter(|c| c.service != "eventbridge").count() as u64;
+    (totals, resources)
+}
+
+/// Every audit record of the simulated period.
+pub(super) async fn read_audit(
+    ledger: &autopilot_shared::ledger::Ledger,
+    options: &Options,
+) -> Result<Vec<autopilot_shared::ledger::audit::AuditRecord>, LedgerError> {
+    let mut records = Vec::new();
+    let mut day = options.from.date_naive();
+    while day <= options.to.date_naive() {
+        records.extend(ledger.audit_by_day(day).await?);
+        day = day.succ_opt().unwrap_or(day + Duration::days(1));
+    }
+    Ok(records)
+}
+
+/// Image builder figures: billed hours against the *always running once started* baseline, the
+/// builder-scheduler's starts, stops, warnings and deferrals.
+pub(super) fn builder_figures(
+    world: &World,
+    estate: &Estate,
+    first_starts: &BTreeMap<String, DateTime<Utc>>,
+    audit: &[autopilot_shared::ledger::audit::AuditRecord],
+    options: &Options,
+) -> BuilderSummary {
+    let mut summary = BuilderSummary::default();
+    for spec in &estate.image_builders {
+        let Some(builder) = world.builders.get(&spec.name) else { continue };
+        let initially_billing = !matches!(spec.state.as_str(), "STOPPED" | "STOPPING" | "FAILED" | "DELETING");
+        let baseline_hours = crate::people::baseline_hours(
+            initially_billing,
+            first_starts.get(&spec.name).copied(),
+            options.from,
+            options.to,
+        );
+        let resource_suffix = format!("#image-builder#{}", spec.name);
+        let deferrals: Vec<Deferral> = audit
+            .iter()
+            .filter(|r| {
+                r.function == builder_scheduler::FUNCTION
+                    && r.outcome == autopilot_shared::ledger::audit::Outcome::Deferred
+                    && r.resource.ends_with(&resource_suffix)
+            })
+            .map(|r| Deferral { at: r.at, reason: r.reason.clone() })
+            .collect();
+        // The function's own starts and stops, from its audit (people's starts are in the call log too).
+        let applied = |action: &str| {
+            audit
+                .iter()
+                .filter(|r| {
+                    r.function == builder_scheduler::FUNCTION
+                        && r.action == action
+                        && r.outcome == autopilot_shared::ledger::audit::Outcome::Applied
+                        && r.resource.ends_with(&resource_suffix)
+                })
+                .count() as u64
+        };
+        let running_hours = builder.running_minutes as f64 / 60.0;
+        let figures = BuilderFigures {
+            name: spec.name.clone(),
+            running_hours,
+            baseline_hours,
+            hours_saved: baseline_hours - running_hours,
+            starts: applied("StartImageBuilder"),
+            stops: applied("StopImageBuilder"),
+            stop_warnings: world
+                .events
+                .iter()
+                .filter(|e| {
+                    e.detail_type == "Image Builder Stop Scheduled"
+                        && e.detail.get("imageBuilder").and_then(Value::as_str) == Some(spec.name.as_str())
+                })
+                .count() as u64,
+            deferrals,
+        };
+        summary.running_hours += figures.running_hours;
+        summary.baseline_hours += figures.baseline_hours;
+        summary.hours_saved += figures.hours_saved;
+        summary.deferrals += figures.deferrals.len() as u64;
+        summary.builders.push(figures);
+    }
+    summary
+}
+
+/// Export and import rows: finished ones from the outcome events, open ones from the ledger.
+pub(super) async fn export_rows(
+    local: &LocalEstate,
+    ledger: &autopilot_shared::ledger::Ledger,
+) -> Result<Vec<ExportRow>, LedgerError> {
+    let events: Vec<(String, Value)> =
+        local.simulator.with_world(|w| w.events.iter().map(|e| (e.detail_type.clone(), e.detail.clone())).collect());
+    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
+    let minutes = |v: &Value| v.get("durationSeconds").and_then(Value::as_i64).map(|s| s / 60);
+    let stuck: Vec<String> = events
+        .iter()
+        .filter(|(t, _)| t == "Export Stuck" || t == "Image Import Stuck")
+        .filter_map(|(_, d)| text(d, "job").or_else(|| text(d, "image")))
+        .collect();
+    let mut rows = Vec::new();
+    for (detail_type, d) in &events {
+        let row = |kind: &str, attempts: u64, outcome: String, duration_minutes: Option<i64>| ExportRow {
+            kind: kind.into(),
+            image: text(d, "image").unwrap_or_default(),
+            ami_name: text(d, "amiName"),
+            attempts,
+            outcome,
+            duration_minutes,
+            escalated: stuck.iter().any(|s| Some(s) == text(d, "job").as_ref() || Some(s) == text(d, "image").as_ref()),
+        };
+        match detail_type.as_str() {
+            "Export Completed" => rows.push(row(
+                "export",
+                d.get("attempts").and_then(Value::as_u64).unwrap_or(1),
+                format!("COMPLETED {}", text(d, "amiId").unwrap_or_default()),
+                minutes(d),
+            )),
+            "Export Failed" => rows.push(row(
+                "export",
+                d.get("attempts").and_then(Value::as_array).map_or(0, |a| a.len() as u64),
+                format!("FAILED: {}", text(d, "reason").unwrap_or_default()),
+                None,
+            )),
+            "Image Import Completed" => rows.push(row("import", 1, "AVAILABLE".into(), minutes(d))),
+            "Image Import Failed" => rows.push(row("import", 1, "FAILED".into(), minutes(d))),
+            _ => {}
+        }
+    }
+    for (_, job) in ledger.open_work_items::<export_chaser::decide::Job>("EXPORT").await? {
+        let job = job.state;
+        rows.push(ExportRow {
+            kind: "export".into(),
+            image: job.image_name.clone(),
+            ami_name: Some(job.ami_name.clone()),
+            attempts: job.attempts.len() as u64,
+            outcome: format!("IN FLIGHT ({})", job.current().and_then(|a| a.state.clone()).unwrap_or_default()),
+            duration_minutes: None,
+            escalated: job.escalated_at.is_some(),
+        });
+    }
+    Ok(rows)
+}

@@ -1,0 +1,360 @@
+//! `autopilot simulate` and `autopilot demo`: run the functions in-process against the simulated estate on the
+//! virtual clock, tick by tick, deliver injected events as EventBridge rules would, and write the call log,
+//! audit records, outcome events, a summary and a report with charts; compare with two baselines computed on
+//! the same estate and seed: *static* (capacity fixed at the peak) and *schedule-only* (the schedule's minimums,
+//! no utilization tracking).
+//!
+//! - [`inputs`]: the input files, read and checked; [`baselines`]: the two baselines;
+//! - [`figures`]: the summary's figures; [`charts`]: what is charted and its SVGs; [`report`]: `report.md`.
+
+mod baselines;
+mod charts;
+mod error;
+mod figures;
+mod inputs;
+mod report;
+
+pub use error::{EventLineError, SimulateError};
+pub use inputs::{Injected, load};
+pub use report::goals;
+
+use autopilot_functions::Function;
+use autopilot_shared::policy::Policy;
+use autopilot_sim::LocalEstate;
+use autopilot_sim::calllog;
+use baselines::{schedule_only_baseline, static_baseline};
+use charts::{HEALTH_CHART, ROLLOUT_CHART, RolloutTimeline, Series, chart, resource_chart, sample_world};
+use chrono::{DateTime, Duration, Utc};
+use figures::{builder_figures, export_rows, figures, read_audit};
+use report::{report, rollout_section};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The demo estate (`autopilot demo`): a small mixed estate with a week of demand, faults and people.
+pub const DEMO_ESTATE: &str = include_str!("../../../sim/estates/demo.yaml");
+/// The demo's policy.
+pub const DEMO_POLICY: &str = include_str!("../../../sim/estates/demo-policy.yaml");
+
+/// What to simulate.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub estate: PathBuf,
+    pub policy: PathBuf,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub tick: Duration,
+    pub events: Option<PathBuf>,
+    pub seed: u64,
+    pub out: PathBuf,
+    /// Print progress to standard error.
+    pub progress: bool,
+    /// Share of deliveries (ticks and events) delivered again, as EventBridge sometimes does: each delivery is
+    /// followed by another with this probability (seeded; at most 10 copies). 0: none.
+    pub redeliver: f64,
+}
+
+/// The per-resource and total figures of `summary.json` (contract: these keys stay).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Figures {
+    pub capacity_hours: f64,
+    pub served_session_minutes: u64,
+    pub session_requests: u64,
+    pub unserved_session_requests: u64,
+    pub actions: u64,
+    pub api_calls: u64,
+}
+
+impl Figures {
+    fn add(&mut self, other: &Figures) {
+        self.capacity_hours += other.capacity_hours;
+        self.served_session_minutes += other.served_session_minutes;
+        self.session_requests += other.session_requests;
+        self.unserved_session_requests += other.unserved_session_requests;
+        self.actions += other.actions;
+        self.api_calls += other.api_calls;
+    }
+
+    /// Unserved share of session requests.
+    pub fn unserved_share(&self) -> f64 {
+        if self.session_requests == 0 {
+            0.0
+        } else {
+            self.unserved_session_requests as f64 / self.session_requests as f64
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ResourceFigures {
+    pub id: String,
+    pub service: String,
+    #[serde(flatten)]
+    pub figures: Figures,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Baselines {
+    #[serde(rename = "static")]
+    pub fixed: Figures,
+    pub schedule_only: Figures,
+}
+
+/// One image builder over the simulation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct BuilderFigures {
+    pub name: String,
+    /// Hours in a billing state (everything but STOPPED, STOPPING, FAILED, DELETING).
+    pub running_hours: f64,
+    /// Hours it would have billed if it ran from its first start to the end (nobody stops builders).
+    pub baseline_hours: f64,
+    pub hours_saved: f64,
+    pub starts: u64,
+    pub stops: u64,
+    pub stop_warnings: u64,
+    pub deferrals: Vec<Deferral>,
+}
+
+/// A stop the builder-scheduler deferred, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Deferral {
+    pub at: DateTime<Utc>,
+    pub reason: String,
+}
+
+/// Image builders: totals and per builder.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct BuilderSummary {
+    pub running_hours: f64,
+    pub baseline_hours: f64,
+    pub hours_saved: f64,
+    pub deferrals: u64,
+    pub builders: Vec<BuilderFigures>,
+}
+
+/// One export job or imported image over the simulation (from the export-chaser's outcome events and the
+/// jobs still open at the end).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExportRow {
+    /// `export` or `import`.
+    pub kind: String,
+    pub image: String,
+    pub ami_name: Option<String>,
+    pub attempts: u64,
+    /// COMPLETED, FAILED, IN FLIGHT, …, with the AMI id or the reason.
+    pub outcome: String,
+    pub duration_minutes: Option<i64>,
+    pub escalated: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub seed: u64,
+    pub ticks: u64,
+    pub events_delivered: u64,
+    /// Extra deliveries made by `--redeliver` (duplicates of ticks and events).
+    pub redelivered: u64,
+    pub events_not_routed: u64,
+    /// Invocations (ticks or events) that returned an error: each is an error a real deployment would log and
+    /// retry or dead-letter; a healthy run has none (bad input aside).
+    pub failed_invocations: Vec<String>,
+    pub totals: Figures,
+    pub baselines: Baselines,
+    pub resources: Vec<ResourceFigures>,
+    pub builders: BuilderSummary,
+    pub exports: Vec<ExportRow>,
+    pub workspaces: crate::health::HealthSummary,
+    /// Every request was authorised against its identity's role in `template.yaml`, as AWS would.
+    pub iam: IamSummary,
+}
+
+/// What IAM decided over a run: the distinct authorisations (identity, action, resource, context) and the
+/// refusals among them, as `identity: action on resource` (a healthy run has none).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IamSummary {
+    pub authorizations: usize,
+    pub refused: Vec<String>,
+}
+
+/// Runs a simulation and writes its outputs into `options.out`.
+pub async fn simulate(options: &Options) -> Result<Summary, SimulateError> {
+    let (estate, policy_text, events) = load(options)?;
+    let policy = Policy::from_yaml(&policy_text).map_err(SimulateError::ParsePolicy)?;
+    std::fs::create_dir_all(&options.out)
+        .map_err(|source| SimulateError::CreateOut { path: options.out.clone(), source })?;
+    let local = LocalEstate::start(&estate, options.seed, 0).await?;
+    let ledger = local.ledger();
+    ledger.put_policy(&policy_text, options.from).await?;
+    let crew = crate::crew(&local);
+    let activity = crate::people::builder_activity(&estate, options.from, options.to)?;
+    let first_starts: BTreeMap<String, DateTime<Utc>> = activity
+        .iter()
+        .rev()
+        .filter(|a| a.act == crate::people::Act::StartBuilder)
+        .map(|a| (a.builder.clone(), a.at))
+        .collect();
+    let mut people = activity.into_iter().peekable();
+
+    let mut series = Series::new();
+    let mut rollout = RolloutTimeline::default();
+    let mut health = crate::health::HealthTimeline::default();
+    let mut pending_events = events.into_iter().peekable();
+    let (mut ticks, mut delivered, mut not_routed) = (0u64, 0u64, 0u64);
+    let mut failed = Vec::new();
+    let total_ticks = ((options.to - options.from).num_minutes() / options.tick.num_minutes().max(1)).max(1);
+    let mut now = options.from;
+    let mut last_report = std::time::Instant::now();
+    let mut duplicates = autopilot_sim::rng::Rng::new(options.seed ^ 0x5eed_d0b1e);
+    let mut redelivered = 0_u64;
+    while now < options.to {
+        // Injected events and people's actions happen at their own time, before the tick that follows them.
+        loop {
+            let next_event = pending_events.peek().map(|(at, _)| *at).filter(|at| *at <= now);
+            let next_person = people.peek().map(|a| a.at).filter(|at| *at <= now);
+            let event = match (next_event, next_person) {
+                (Some(e), Some(p)) if p < e => people.next().and_then(|a| act_as_person(&local, &a)),
+                (None, Some(_)) => people.next().and_then(|a| act_as_person(&local, &a)),
+                (Some(_), _) => pending_events.next().map(|(at, event)| {
+                    local.simulator.advance_to(at);
+                    event
+                }),
+                (None, None) => break,
+            };
+            let Some(event) = event else { continue };
+            if deliver(&crew, &event, &mut failed).await {
+                delivered += 1;
+                let extra = extra_copies(&mut duplicates, options.redeliver);
+                redelivered += extra;
+                for _ in 0..extra {
+                    deliver(&crew, &event, &mut failed).await;
+                }
+            } else {
+                not_routed += 1;
+            }
+        }
+        local.simulator.advance_to(now);
+        for function in Function::ALL {
+            let schedule = function.name();
+            let tick = autopilot_sim::tick_event(&format!("euc-autopilot-{schedule}"), now);
+            let extra = extra_copies(&mut duplicates, options.redeliver);
+            redelivered += extra;
+            for _ in 0..=extra {
+                if let Err(error) = crew.invoke(function, tick.clone(), INVOCATION_TIME).await {
+                    tracing::warn!(%error, schedule, "tick failed");
+                    failed.push(format!("{now} {schedule} tick: {error}"));
+                }
+            }
+        }
+        ticks += 1;
+        local.simulator.with_world(|w| {
+            sample_world(w, &mut series);
+            rollout.sample(w, &policy);
+            health.sample(w);
+        });
+        if options.progress && last_report.elapsed() > std::time::Duration::from_secs(2) {
+            eprintln!("simulate: {now} ({}%)", ticks * 100 / total_ticks as u64);
+            last_report = std::time::Instant::now();
+        }
+        now += options.tick;
+    }
+    local.simulator.advance_to(options.to);
+
+    let calls = local.simulator.calls();
+    let (totals, resources) = local.simulator.with_world(|w| figures(w, &calls));
+    let audit_records = read_audit(&ledger, options).await?;
+    let builders = local.simulator.with_world(|w| builder_figures(w, &estate, &first_starts, &audit_records, options));
+    let baselines = Baselines {
+        fixed: static_baseline(&estate, &policy, options)?,
+        schedule_only: schedule_only_baseline(&estate, &policy, options)?,
+    };
+    let health_baseline = crate::health::baseline(&estate, options.seed, &mut health, options.to)?;
+    let workspaces = local.simulator.with_world(|w| crate::health::summary(w, &audit_records, health_baseline));
+    let summary = Summary {
+        from: options.from,
+        to: options.to,
+        seed: options.seed,
+        ticks,
+        events_delivered: delivered,
+        redelivered,
+        events_not_routed: not_routed,
+        failed_invocations: failed,
+        totals,
+        baselines,
+        resources,
+        builders,
+        exports: export_rows(&local, &ledger).await?,
+        workspaces,
+        iam: IamSummary {
+            authorizations: local.simulator.authorizer().decisions().len(),
+            refused: local.simulator.authorizer().refusals(),
+        },
+    };
+
+    let write = |name: &str, text: String| {
+        let path = options.out.join(name);
+        std::fs::write(&path, text).map_err(|source| SimulateError::Write { path, source })
+    };
+    write("calls.jsonl", calllog::to_jsonl(&calls))?;
+    let audit: String =
+        audit_records.iter().filter_map(|r| serde_json::to_string(r).ok()).map(|line| line + "\n").collect();
+    write("audit.jsonl", audit)?;
+    let outcome_events = local.simulator.with_world(|w| {
+        w.events.iter().filter_map(|e| serde_json::to_string(e).ok()).map(|l| l + "\n").collect::<String>()
+    });
+    write("events.jsonl", outcome_events)?;
+    write("summary.json", serde_json::to_string_pretty(&summary)?)?;
+    let matrix = local.simulator.authorizer().matrix();
+    write("authorizations.json", serde_json::to_string(&matrix)?)?;
+    std::fs::create_dir_all(options.out.join("charts")).map_err(SimulateError::CreateCharts)?;
+    for (id, samples) in &series {
+        write(&resource_chart(id), chart(id, samples))?;
+    }
+    let rollout_chart = rollout.chart().map(|svg| write(ROLLOUT_CHART, svg)).transpose()?.map(|()| ROLLOUT_CHART);
+    let health_chart = health.chart().map(|svg| write(HEALTH_CHART, svg)).transpose()?.map(|()| HEALTH_CHART);
+    let mut report_text = report(&summary, &series);
+    if summary.workspaces.workspaces > 0 {
+        report_text.push_str(&crate::health::section(&summary.workspaces, health_chart));
+    }
+    if rollout_chart.is_some() || !estate.environments.is_empty() {
+        report_text.push_str(&rollout_section(rollout_chart));
+    }
+    write("report.md", report_text)?;
+    Ok(summary)
+}
+
+/// The remaining time each simulated invocation gets: the `Timeout` template.yaml gives every function.
+const INVOCATION_TIME: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Delivers an event to every function whose rules match it, as EventBridge would; false when none does.
+async fn deliver(crew: &autopilot_functions::Crew, event: &Value, failed: &mut Vec<String>) -> bool {
+    let mut routed = false;
+    for function in Function::ALL {
+        if function.routes(event) {
+            routed = true;
+            if let Err(error) = crew.invoke(function, event.clone(), INVOCATION_TIME).await {
+                tracing::warn!(%error, ?function, "event failed");
+                let id = event.get("id").and_then(Value::as_str).unwrap_or_default();
+                failed.push(format!("{function:?} event {id}: {error}"));
+            }
+        }
+    }
+    routed
+}
+
+/// How many extra copies follow one delivery: each one more with probability `p`, at most 9 (10 in all).
+fn extra_copies(rng: &mut autopilot_sim::rng::Rng, p: f64) -> u64 {
+    let mut extra = 0;
+    while extra < 9 && p > 0.0 && rng.chance(p) {
+        extra += 1;
+    }
+    extra
+}
+
+/// A person's action at its time; the CloudTrail event it makes, if any.
+fn act_as_person(local: &LocalEstate, activity: &crate::people::Activity) -> Option<Value> {
+    local.simulator.advance_to(activity.at);
+    crate::people::perform(&local.simulator, activity)
+}
