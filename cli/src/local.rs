@@ -73,8 +73,9 @@ pub enum LocalCommand {
         command: EstateCommand,
     },
     /// Reliability experiments on every function's sample scenario: duplicate deliveries (2, 3, 10 times,
-    /// sequential and concurrent), a crash after every request, and bad input (corpus and generated); prints a
-    /// table. Exit code 1 when an experiment found a lost or repeated effect, a panic or a misclassified error.
+    /// sequential and concurrent), a crash after every request, the ledger stopped between and during
+    /// deliveries, overlapping invocations and a holder paused past its lease, faults (throttling, 5xx, latency,
+    /// per-item batch failures) and bad input (corpus and generated); prints a table. Exit code 1 when an experiment found a lost or repeated effect, a panic or a misclassified error.
     Chaos {
         /// Crash after every k-th request of each baseline scenario (1: every request).
         #[arg(long, default_value_t = 1)]
@@ -165,8 +166,9 @@ pub async fn run(command: LocalCommand) -> Result<(), String> {
             simulate_and_print(&options).await
         }
         LocalCommand::Chaos { crash_every, cases, seed } => {
-            let (table, held) =
-                autopilot_lab::chaos::run(&autopilot_lab::chaos::Options { crash_every, cases, seed }).await?;
+            let (table, held) = autopilot_lab::chaos::run(&autopilot_lab::chaos::Options { crash_every, cases, seed })
+                .await
+                .map_err(|e| e.to_string())?;
             println!("{table}");
             if held { Ok(()) } else { Err("an experiment did not hold (FAILED rows above)".into()) }
         }
@@ -174,7 +176,7 @@ pub async fn run(command: LocalCommand) -> Result<(), String> {
             use autopilot_lab::bench;
             let options =
                 bench::Options { sizes, throughput_size, spawns, memory_size, demo: !no_demo, seed, out: out.clone() };
-            let results = bench::run(&options).await?;
+            let results = bench::run(&options).await.map_err(|e| e.to_string())?;
             print!("{}", bench::render(&results));
             if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -246,7 +248,7 @@ async fn serve(
         (None, Some(_)) => None,
     };
     let estate = Estate::from_yaml(&estate_text).map_err(|e| format!("{estate_name}: {e}"))?;
-    let local = LocalEstate::start(&estate, seed, port).await?;
+    let local = LocalEstate::start(&estate, seed, port).await.map_err(|e| e.to_string())?;
     if estate_file.is_none() {
         // what the samples need beyond the estate file (the export task a CloudTrail sample reports)
         for function in autopilot_lab::Function::ALL {
@@ -292,7 +294,7 @@ async fn serve(
 }
 
 async fn simulate_and_print(options: &Options) -> Result<(), String> {
-    let summary = simulate(options).await?;
+    let summary = simulate(options).await.map_err(|e| e.to_string())?;
     print_summary(&summary, &options.out);
     Ok(())
 }

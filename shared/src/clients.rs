@@ -1,7 +1,7 @@
 //! The one place that builds AWS SDK clients: WorkSpaces, AppStream, Thin Client, DynamoDB and EventBridge,
 //! from one `aws_config` load. Standard retry mode, operation timeouts derived from the Lambda deadline,
 //! endpoint overrides through the standard `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>` variables
-//! (the SDK reads them), and the Thin Client host-prefix fix for custom endpoints (DESIGN §6).
+//! (the SDK reads them), and the Thin Client host-prefix fix for custom endpoints.
 //!
 //! Building clients does no network IO, so it is safe in a Lambda's init phase.
 

@@ -87,7 +87,7 @@ impl EstateClock {
     /// Reads the estate's time now; [`Clock::now`] follows it from here on.
     pub async fn sync(&self) -> Result<DateTime<Utc>, ClockError> {
         let fail = |reason: String| ClockError { url: self.url.clone(), reason };
-        let body = http_get(&self.url).await.map_err(fail)?;
+        let body = http_get(&self.url).await?;
         let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| fail(e.to_string()))?;
         let now = value["now"]
             .as_str()
@@ -106,16 +106,17 @@ impl Clock for EstateClock {
 }
 
 /// One plain-HTTP `GET` (the estate clock is on loopback).
-async fn http_get(url: &str) -> Result<Vec<u8>, String> {
+async fn http_get(url: &str) -> Result<Vec<u8>, ClockError> {
     use http_body_util::{BodyExt, Empty};
+    let fail = |reason: &dyn std::fmt::Display| ClockError { url: url.to_owned(), reason: reason.to_string() };
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<Empty<bytes::Bytes>>();
-    let uri: hyper::Uri = url.parse().map_err(|e| format!("{e}"))?;
-    let response = client.get(uri).await.map_err(|e| e.to_string())?;
+    let uri: hyper::Uri = url.parse().map_err(|e| fail(&e))?;
+    let response = client.get(uri).await.map_err(|e| fail(&e))?;
     if !response.status().is_success() {
-        return Err(format!("HTTP {}", response.status()));
+        return Err(fail(&format_args!("HTTP {}", response.status())));
     }
-    let body = response.into_body().collect().await.map_err(|e| e.to_string())?;
+    let body = response.into_body().collect().await.map_err(|e| fail(&e))?;
     Ok(body.to_bytes().to_vec())
 }
 

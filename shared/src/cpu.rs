@@ -1,5 +1,5 @@
 //! CPU time by step of a tick (decide, act), on the thread that runs it: for `autopilot bench`, which runs each
-//! tick on a thread of its own (README.md, "Performance"). Off unless [`start`] was called on the thread; then
+//! tick on a thread of its own (docs/performance.md). Off unless [`start`] was called on the thread; then
 //! every poll of a [`metered`] future and every [`measure`]d call adds the thread CPU time it took to its step.
 //! Off, each costs one thread-local read. What is not inside either belongs to neither step: the listing, the
 //! reads of memories and tags, and the HTTP connections' own tasks (writing and reading the bytes of every

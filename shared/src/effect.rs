@@ -36,6 +36,12 @@ pub struct ActContext<'a> {
     /// The invocation's remaining time.
     pub remaining: std::time::Duration,
     pub event_bus: Option<&'a str>,
+    /// The prefix of the policy's tags (`autopilot/`).
+    pub tag_prefix: &'a str,
+    /// The region the function runs in.
+    pub region: &'a str,
+    /// The prefix of this deployment's role names (its own CloudTrail calls are recognised by it).
+    pub own_role_name: &'a str,
 }
 
 /// How an AWS call ended, as the act step sees it.
@@ -60,15 +66,21 @@ pub enum Performed {
 }
 
 impl Performed {
+    /// The result reports count it under.
+    pub fn result(&self) -> crate::report::ActionResult {
+        use crate::report::ActionResult;
+        match self {
+            Performed::Applied => ActionResult::Applied,
+            Performed::DryRun => ActionResult::DryRun,
+            Performed::Duplicate => ActionResult::Duplicate,
+            Performed::Deferred(_) => ActionResult::Deferred,
+            Performed::Failed(_) => ActionResult::Failed,
+        }
+    }
+
     /// The word reports use: applied | dry-run | duplicate | deferred | failed.
     pub fn as_str(&self) -> &'static str {
-        match self {
-            Performed::Applied => "applied",
-            Performed::DryRun => "dry-run",
-            Performed::Duplicate => "duplicate",
-            Performed::Deferred(_) => "deferred",
-            Performed::Failed(_) => "failed",
-        }
+        self.result().as_str()
     }
 
     /// The error or deferral reason, if any.
@@ -301,13 +313,30 @@ fn count_applied(audit: &AuditRecord) -> Performed {
     Performed::Applied
 }
 
+/// Why an outcome event was not published.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AnnounceError {
+    /// EventBridge answered, and refused the entry (its message).
+    #[error("{0}")]
+    Rejected(String),
+    /// The `PutEvents` call failed (after the SDK's retries).
+    #[error("{0}")]
+    Call(String),
+}
+
+impl From<AnnounceError> for CallError {
+    fn from(error: AnnounceError) -> Self {
+        CallError::Failed(error.to_string())
+    }
+}
+
 /// Publishes one outcome event (source `euc.autopilot`) to `bus`; the error says why it was not accepted.
 pub async fn announce(
     eventbridge: &aws_sdk_eventbridge::Client,
     bus: Option<&str>,
     detail_type: &str,
     detail: &serde_json::Value,
-) -> Result<(), String> {
+) -> Result<(), AnnounceError> {
     let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
         .source(crate::events::AUTOPILOT_SOURCE)
         .detail_type(detail_type)
@@ -316,12 +345,14 @@ pub async fn announce(
         .build();
     let result = match eventbridge.put_events().entries(entry).send().await {
         Ok(output) if output.failed_entry_count() == 0 => Ok(()),
-        Ok(output) => Err(output
-            .entries()
-            .iter()
-            .find_map(|e| e.error_message().map(str::to_owned))
-            .unwrap_or_else(|| "rejected by EventBridge".to_owned())),
-        Err(error) => Err(crate::error::sdk_error_message(&error)),
+        Ok(output) => Err(AnnounceError::Rejected(
+            output
+                .entries()
+                .iter()
+                .find_map(|e| e.error_message().map(str::to_owned))
+                .unwrap_or_else(|| "rejected by EventBridge".to_owned()),
+        )),
+        Err(error) => Err(AnnounceError::Call(crate::error::sdk_error_message(&error))),
     };
     if let Err(error) = &result {
         tracing::warn!(detail_type, %error, "could not publish outcome event");

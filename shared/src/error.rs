@@ -35,7 +35,7 @@ pub trait Classify {
 }
 
 /// The error a handler returns to the runtime: a class and a message that says what is wrong.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{class:?}: {message}")]
 pub struct AutopilotError {
     pub class: ErrorClass,
@@ -47,16 +47,16 @@ impl AutopilotError {
         Self { class, message: message.into() }
     }
 
-    pub fn invalid_input(message: impl Into<String>) -> Self {
-        Self::new(ErrorClass::InvalidInput, message)
+    pub fn invalid_input(message: impl std::fmt::Display) -> Self {
+        Self::new(ErrorClass::InvalidInput, message.to_string())
     }
 
-    pub fn retryable(message: impl Into<String>) -> Self {
-        Self::new(ErrorClass::Retryable, message)
+    pub fn retryable(message: impl std::fmt::Display) -> Self {
+        Self::new(ErrorClass::Retryable, message.to_string())
     }
 
-    pub fn non_retryable(message: impl Into<String>) -> Self {
-        Self::new(ErrorClass::NonRetryable, message)
+    pub fn non_retryable(message: impl std::fmt::Display) -> Self {
+        Self::new(ErrorClass::NonRetryable, message.to_string())
     }
 
     /// Wraps any classified error, keeping its full message chain.

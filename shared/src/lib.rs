@@ -12,6 +12,9 @@
 //! - [`pacing`]: each AWS operation sent at the rate its service allows (learnt from throttling).
 //! - [`lookups`]: per-resource look-ups several functions need (tags).
 //! - [`runtime`]: configuration, dependencies, policy loading, the function lease and the Lambda entry point.
+//! - [`invocation`]: the invocation written once (route, policy, lease, work, report); a function supplies its steps.
+//! - [`reconcile`]: the pipelined reconcile of a listed population (list, memories, tags streaming into decide and act).
+//! - [`report`]: what an invocation answers: typed statuses and results, a bounded item list.
 //! - [`support`]: AWS's announced end-of-support dates and the warnings operators see.
 
 pub mod clients;
@@ -20,10 +23,13 @@ pub mod cpu;
 pub mod effect;
 pub mod error;
 pub mod events;
+pub mod invocation;
 pub mod ledger;
 pub mod lookups;
 pub mod pacing;
 pub mod policy;
+pub mod reconcile;
+pub mod report;
 pub mod resource;
 pub mod runtime;
 pub mod support;

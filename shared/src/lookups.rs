@@ -300,11 +300,12 @@ pub async fn tags_changed(
     resource: Option<&ResourceRef>,
     now: DateTime<Utc>,
     cached: &[ResourceKind],
-) -> Result<&'static str, crate::ledger::LedgerError> {
-    let Some(resource) = resource.filter(|r| cached.contains(&r.kind())) else { return Ok("ignored") };
+) -> Result<crate::report::Status, crate::ledger::LedgerError> {
+    use crate::report::Status;
+    let Some(resource) = resource.filter(|r| cached.contains(&r.kind())) else { return Ok(Status::Ignored) };
     ledger.mark_tags_changed(resource, call.event_time.min(now)).await?;
     tracing::info!(%resource, "tags changed: cached tags marked stale");
-    Ok("tags-changed")
+    Ok(Status::TagsChanged)
 }
 
 /// The tags of an AppStream resource (fleet, image builder, image, stack) by ARN; `what` names it in errors.

@@ -69,16 +69,46 @@ impl ResourceKind {
     }
 }
 
-/// The account and region an ARN names (`arn:<partition>:<service>:<region>:<account>:…`); an ARN without
-/// them (or none at all) gives `000000000000` and `fallback_region`.
-pub fn account_region(arn: &str, fallback_region: &str) -> (String, String) {
-    let parts: Vec<&str> = arn.split(':').collect();
-    match parts.as_slice() {
-        [_, _, _, region, account, ..] if !account.is_empty() && !region.is_empty() => {
-            ((*account).to_owned(), (*region).to_owned())
+/// An account and a region: where a resource lives, where an event comes from.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Place {
+    pub account: String,
+    pub region: String,
+}
+
+impl Place {
+    /// The account used when an event or an ARN does not say.
+    pub const UNKNOWN_ACCOUNT: &'static str = "000000000000";
+
+    /// The account and region an ARN names (`arn:<partition>:<service>:<region>:<account>:…`); an ARN without
+    /// them (or none at all) gives `000000000000` and `fallback_region`.
+    pub fn of_arn(arn: &str, fallback_region: &str) -> Self {
+        let parts: Vec<&str> = arn.split(':').collect();
+        match parts.as_slice() {
+            [_, _, _, region, account, ..] if !account.is_empty() && !region.is_empty() => {
+                Place { account: (*account).to_owned(), region: (*region).to_owned() }
+            }
+            _ => Place { account: Self::UNKNOWN_ACCOUNT.to_owned(), region: fallback_region.to_owned() },
         }
-        _ => ("000000000000".to_owned(), fallback_region.to_owned()),
     }
+
+    /// The resource `id` of `kind` here.
+    pub fn resource(&self, kind: ResourceKind, id: impl Into<String>) -> Result<ResourceRef, ResourceError> {
+        ResourceRef::new(&self.account, &self.region, kind, id)
+    }
+}
+
+/// Why a resource reference or key was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResourceError {
+    #[error("account {0:?} is not a 12-digit AWS account id")]
+    Account(String),
+    #[error("{what} {value:?} must be non-empty and must not contain '#'")]
+    Component { what: &'static str, value: String },
+    #[error("{0:?} is not a resource key (service#account#region#kind#id)")]
+    NotAKey(String),
+    #[error("{0:?} names an unknown resource kind")]
+    UnknownKind(String),
 }
 
 /// A resource in one account and region. Components never contain `#`, the ledger's key separator.
@@ -97,14 +127,14 @@ impl ResourceRef {
         region: impl Into<String>,
         kind: ResourceKind,
         id: impl Into<String>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ResourceError> {
         let (account, region, id) = (account.into(), region.into(), id.into());
         if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!("account {account:?} is not a 12-digit AWS account id"));
+            return Err(ResourceError::Account(account));
         }
         for (what, value) in [("region", &region), ("id", &id)] {
             if value.is_empty() || value.contains('#') {
-                return Err(format!("{what} {value:?} must be non-empty and must not contain '#'"));
+                return Err(ResourceError::Component { what, value: value.clone() });
             }
         }
         Ok(Self { account, region, kind, id })
@@ -132,15 +162,15 @@ impl ResourceRef {
     }
 
     /// The resource a [`ResourceRef::key`] names.
-    pub fn from_key(key: &str) -> Result<Self, String> {
+    pub fn from_key(key: &str) -> Result<Self, ResourceError> {
         let parts: Vec<&str> = key.split('#').collect();
         let [service, account, region, kind, id] = parts.as_slice() else {
-            return Err(format!("{key:?} is not a resource key (service#account#region#kind#id)"));
+            return Err(ResourceError::NotAKey(key.to_owned()));
         };
         let kind = ResourceKind::ALL
             .into_iter()
             .find(|k| k.as_str() == *kind && k.service() == *service)
-            .ok_or_else(|| format!("{key:?} names an unknown resource kind"))?;
+            .ok_or_else(|| ResourceError::UnknownKind(key.to_owned()))?;
         Self::new(*account, *region, kind, *id)
     }
 }

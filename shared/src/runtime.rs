@@ -10,13 +10,13 @@ use crate::ledger::lease::Lease;
 use crate::ledger::{Ledger, LedgerError};
 use crate::policy::Policy;
 use crate::policy::tags::DEFAULT_TAG_PREFIX;
+pub use crate::report::{LISTED_ITEMS, Report, ReportItem};
 use crate::telemetry::{self, InvocationContext};
 use chrono::{DateTime, Duration, Utc};
 use lambda_runtime::{LambdaEvent, service_fn};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Configuration read once at cold start (environment variables, see README).
+/// Configuration read once at cold start (environment variables, see docs/deploy.md, "Configuration").
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `AUTOPILOT_TABLE`: the ledger table.
@@ -35,11 +35,11 @@ pub struct Config {
 }
 
 impl Config {
-    /// Reads the environment; fails with a message naming the missing variable.
-    pub fn from_env() -> Result<Self, String> {
+    /// Reads the environment; fails naming the missing variable.
+    pub fn from_env() -> Result<Self, ConfigError> {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         Ok(Self {
-            table: var("AUTOPILOT_TABLE").ok_or("AUTOPILOT_TABLE is not set (the ledger table name)")?,
+            table: var("AUTOPILOT_TABLE").ok_or(ConfigError::Missing("AUTOPILOT_TABLE", "the ledger table name"))?,
             tag_prefix: var("AUTOPILOT_TAG_PREFIX").unwrap_or_else(|| DEFAULT_TAG_PREFIX.to_owned()),
             force_dry_run: var("AUTOPILOT_DRY_RUN").is_some_and(|v| v.eq_ignore_ascii_case("true")),
             event_bus: var("AUTOPILOT_EVENT_BUS"),
@@ -49,6 +49,14 @@ impl Config {
     }
 }
 
+/// The function's environment is incomplete.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is not set: its name and what it holds.
+    #[error("{0} is not set ({1})")]
+    Missing(&'static str, &'static str),
+}
+
 /// Clients, ledger, clock and configuration, built once per cold start.
 #[derive(Debug, Clone)]
 pub struct Deps {
@@ -56,74 +64,6 @@ pub struct Deps {
     pub ledger: Ledger,
     pub clock: Arc<dyn Clock>,
     pub config: Config,
-}
-
-/// What one invocation did (every function's handler returns one; `A` is its per-item report).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Report<A> {
-    /// The EventBridge event id.
-    pub correlation_id: String,
-    /// What happened, in one word (each function documents its words: `reconciled`, `busy`, `recorded`, …).
-    pub status: String,
-    pub dry_run: bool,
-    pub policy_version: u32,
-    pub api_calls: u32,
-    /// The items, at most [`LISTED_ITEMS`] of them: failures first, then what was done, then what was left
-    /// alone (`not-acted`), each group in decision order.
-    pub actions: Vec<A>,
-    /// Every item's result counted, the listed and the omitted alike (`applied`: 653, `not-acted`: 347, …).
-    pub results: BTreeMap<String, u32>,
-    /// Items beyond [`LISTED_ITEMS`] counted in `results` but not listed; the audit trail holds every action.
-    pub omitted: u32,
-}
-
-/// The most items a report lists. Lambda's response is at most 6 MB; a tick of a 10,000-resource estate would
-/// otherwise answer with more than 2 MB, and one of 30,000 would fail.
-pub const LISTED_ITEMS: usize = 1_000;
-
-/// An item of a report: its result word (`applied`, `failed`, `not-acted`, …).
-pub trait ReportItem {
-    fn result(&self) -> &str;
-}
-
-impl<A> Report<A> {
-    /// An empty report for the event `correlation_id`.
-    pub fn new(correlation_id: impl Into<String>) -> Self {
-        Self {
-            correlation_id: correlation_id.into(),
-            status: String::new(),
-            dry_run: false,
-            policy_version: 0,
-            api_calls: 0,
-            actions: Vec::new(),
-            results: BTreeMap::new(),
-            omitted: 0,
-        }
-    }
-}
-
-impl<A: ReportItem> Report<A> {
-    /// Records every item: all are counted in `results`, at most [`LISTED_ITEMS`] are listed — failures
-    /// first, then the ones acted on, then the ones left alone, each group in its original order.
-    pub fn set_actions(&mut self, mut items: Vec<A>) {
-        self.results.clear();
-        for item in &items {
-            *self.results.entry(item.result().to_owned()).or_insert(0) += 1;
-        }
-        if items.len() > LISTED_ITEMS {
-            let rank = |item: &A| match item.result() {
-                "failed" => 0,
-                "not-acted" => 2,
-                _ => 1,
-            };
-            items.sort_by_key(rank); // stable: decision order within a group
-            self.omitted = u32::try_from(items.len() - LISTED_ITEMS).unwrap_or(u32::MAX);
-            items.truncate(LISTED_ITEMS);
-        } else {
-            self.omitted = 0;
-        }
-        self.actions = items;
-    }
 }
 
 /// Any classified error as the error a handler returns.
@@ -151,25 +91,9 @@ pub async fn load_policy(deps: &Deps) -> Result<ActivePolicy, AutopilotError> {
     Ok(ActivePolicy { policy: stored.policy, version: stored.version, dry_run })
 }
 
-/// The start of an invocation that needs the policy for every input: the parsed input, its correlation id
-/// (the EventBridge event id), `now`, the policy, and an empty report carrying the dry-run flag and policy
-/// version.
-pub async fn begin<A>(
-    deps: &Deps,
-    payload: serde_json::Value,
-) -> Result<(crate::events::Input, DateTime<Utc>, ActivePolicy, Report<A>), AutopilotError> {
-    let input = crate::events::parse(payload).map_err(classified)?;
-    let now = deps.clock.now();
-    let active = load_policy(deps).await?;
-    let mut report = Report::new(input.id());
-    report.dry_run = active.dry_run;
-    report.policy_version = active.version;
-    Ok((input, now, active, report))
-}
-
 /// The lease a function holds while it reconciles a region: `None` when another invocation holds it (this one
 /// yields). Its duration is the invocation's remaining time, at least 30 s.
-pub async fn acquire_function_lease(
+async fn acquire_function_lease(
     deps: &Deps,
     function: &str,
     holder: &str,
@@ -246,11 +170,6 @@ pub fn is_own_call(call: &CloudTrailCall, own_role_name: &str) -> bool {
     actor.contains(&format!(":assumed-role/{own_role_name}"))
 }
 
-/// The account a CloudTrail call was made in (`000000000000` when the event does not say).
-pub fn call_account(call: &CloudTrailCall) -> &str {
-    call.account()
-}
-
 /// The Lambda entry point every function's `main` calls: logging, metrics and dependencies are built once
 /// (no network in init), then each event is handled inside its invocation context, metrics are flushed, and
 /// a failure is logged with its error type.
@@ -287,67 +206,4 @@ where
         })
     }))
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[derive(Debug, Clone, PartialEq, serde::Serialize)]
-    struct Item(u32, &'static str);
-
-    impl ReportItem for Item {
-        fn result(&self) -> &str {
-            self.1
-        }
-    }
-
-    #[test]
-    fn a_small_report_lists_every_item_in_order() {
-        let items = vec![Item(0, "not-acted"), Item(1, "applied"), Item(2, "failed")];
-        let mut report = Report::new("e");
-        report.set_actions(items.clone());
-        assert_eq!(report.actions, items);
-        assert_eq!(report.omitted, 0);
-        assert_eq!(
-            report.results,
-            BTreeMap::from([("applied".into(), 1), ("failed".into(), 1), ("not-acted".into(), 1)])
-        );
-    }
-
-    #[test]
-    fn a_large_report_lists_failures_then_actions_and_counts_everything() {
-        let total = LISTED_ITEMS as u32 + 500;
-        let items: Vec<Item> = (0..total)
-            .map(|i| {
-                Item(
-                    i,
-                    if i % 2 == 0 {
-                        "not-acted"
-                    } else if i % 301 == 0 {
-                        "failed"
-                    } else {
-                        "applied"
-                    },
-                )
-            })
-            .collect();
-        let failed = items.iter().filter(|i| i.1 == "failed").count();
-        let applied = items.iter().filter(|i| i.1 == "applied").count();
-        let mut report = Report::new("e");
-        report.set_actions(items);
-        assert_eq!(report.actions.len(), LISTED_ITEMS);
-        assert_eq!(report.omitted, 500);
-        assert_eq!(report.results.values().sum::<u32>(), total);
-        assert_eq!(report.results["failed"] as usize, failed);
-        assert!(report.actions[..failed].iter().all(|i| i.1 == "failed"));
-        assert!(report.actions[failed..failed + applied].iter().all(|i| i.1 == "applied"));
-        assert!(report.actions[failed + applied..].iter().all(|i| i.1 == "not-acted"));
-        let applied_ids: Vec<u32> = report.actions.iter().filter(|i| i.1 == "applied").map(|i| i.0).collect();
-        assert!(applied_ids.windows(2).all(|w| w[0] < w[1]), "decision order kept within a group");
-        // Bounded: a report of 30,000 items serialises to no more than one of LISTED_ITEMS.
-        let mut huge = Report::new("e");
-        huge.set_actions((0..30_000).map(|i| Item(i, "applied")).collect());
-        assert!(serde_json::to_vec(&huge).unwrap().len() < 64 * 1024);
-    }
 }

@@ -1,4 +1,4 @@
-//! End of support that AWS has announced (DESIGN §6) and the warnings operators see (`autopilot plan`, the
+//! End of support that AWS has announced and the warnings operators see (`autopilot plan`, the
 //! demo report): WorkSpaces Pools end on 2027-12-31, WorkSpaces Thin Client on 2027-03-31, and every software
 //! set carries its own `supportedUntil` (the roller never rolls one out past it).
 

@@ -165,13 +165,18 @@ pub fn init_logging(service: &str) {
 }
 
 /// The EMF metrics collector: call once in `main`, flush after every invocation with [`flush_metrics`].
-pub fn init_metrics(function: &str) -> Result<&'static metrics_cloudwatch_embedded::Collector, String> {
+pub fn init_metrics(function: &str) -> Result<&'static metrics_cloudwatch_embedded::Collector, MetricsInitError> {
     metrics_cloudwatch_embedded::Builder::new()
         .cloudwatch_namespace(METRICS_NAMESPACE)
         .with_dimension("function", function.to_owned())
         .init()
-        .map_err(|e| format!("could not initialise metrics: {e}"))
+        .map_err(|e| MetricsInitError(e.to_string()))
 }
+
+/// The metrics collector could not be installed (another one already is).
+#[derive(Debug, thiserror::Error)]
+#[error("could not initialise metrics: {0}")]
+pub struct MetricsInitError(String);
 
 /// Writes the invocation's metrics as one EMF document, tagged with the request and correlation ids.
 pub fn flush_metrics(

@@ -10,6 +10,7 @@ use autopilot_shared::ledger::LedgerError;
 use autopilot_shared::ledger::audit::{Appended, AuditRecord, Outcome};
 use autopilot_shared::ledger::idempotency::{Acquired, IdempotencyKey, payload_hash};
 use autopilot_shared::ledger::state::StateWrite;
+use autopilot_shared::ledger::state::{WorkItemListing, WorkItemWrite};
 use autopilot_shared::resource::{ResourceKind, ResourceRef};
 use chrono::Duration;
 use common::{ledger, t0};
@@ -243,16 +244,65 @@ async fn optimistic_version_conflicts_are_detected_and_reported() {
         other => panic!("expected a version conflict, got {other:?}"),
     }
     // work items use the same mechanism; open ones are listed by kind, closed ones drop out of the list
-    let v = ledger.put_work_item("EXPORT", "task-1", &state, None, None, t0(), true, None).await.expect("work item");
+    let v = ledger
+        .put_work_item(
+            WorkItemWrite {
+                kind: "EXPORT",
+                id: "task-1",
+                state: &state,
+                expected: None,
+                listing: WorkItemListing::Open,
+            },
+            None,
+            t0(),
+        )
+        .await
+        .expect("work item");
     assert_eq!(v, 1);
-    ledger.put_work_item("EXPORT", "task-2", &state, None, None, t0(), true, None).await.expect("work item");
-    ledger.put_work_item("IMPORT", "image-1", &state, None, None, t0(), true, None).await.expect("work item");
+    ledger
+        .put_work_item(
+            WorkItemWrite {
+                kind: "EXPORT",
+                id: "task-2",
+                state: &state,
+                expected: None,
+                listing: WorkItemListing::Open,
+            },
+            None,
+            t0(),
+        )
+        .await
+        .expect("work item");
+    ledger
+        .put_work_item(
+            WorkItemWrite {
+                kind: "IMPORT",
+                id: "image-1",
+                state: &state,
+                expected: None,
+                listing: WorkItemListing::Open,
+            },
+            None,
+            t0(),
+        )
+        .await
+        .expect("work item");
     let item = ledger.get_work_item::<PoolState>("EXPORT", "task-1").await.expect("read").expect("exists");
     assert_eq!(item.state, state);
     let open = ledger.open_work_items::<PoolState>("EXPORT").await.expect("list");
     assert_eq!(open.iter().map(|(id, v)| (id.as_str(), v.version)).collect::<Vec<_>>(), [("task-1", 1), ("task-2", 1)]);
     ledger
-        .put_work_item("EXPORT", "task-1", &state, Some(1), None, t0(), false, Some(t0() + Duration::days(30)))
+        .put_work_item(
+            WorkItemWrite {
+                kind: "EXPORT",
+                id: "task-1",
+                state: &state,
+                expected: Some(1),
+                listing: WorkItemListing::Closed { expires_at: Some(t0() + Duration::days(30)) },
+            },
+            None,
+            t0(),
+        )
         .await
         .expect("close");
     let open = ledger.open_work_items::<PoolState>("EXPORT").await.expect("list");

@@ -1,4 +1,4 @@
-//! Bad input (issue 10): the corpus in `tests/corpus/bad-input/` and property-based cases through the event
+//! Bad input: the corpus in `tests/corpus/bad-input/` and property-based cases through the event
 //! parser, the policy parser and the five functions' entry points. GIVEN malformed events (wrong types,
 //! missing fields, unknown detail types, huge and deeply nested payloads, invalid ARNs and ids, bytes that are
 //! not UTF-8) and invalid policy documents, WHEN they are parsed or delivered, THEN nothing panics and every

@@ -5,6 +5,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use autopilot_shared::ledger::audit::Outcome as AuditOutcome;
+use autopilot_shared::report::{ActionResult, Status};
 use autopilot_sim::{PERSON, cloudtrail_event};
 use autopilot_tests::{CallRecord, Harness};
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -85,7 +86,7 @@ async fn a_snapshotting_builder_is_stopped_after_the_snapshot_not_during() {
         new_york(0, 17, 52),
         PERSON,
     );
-    assert_eq!(h.deliver_to_builders(event).await.unwrap().status, "recorded");
+    assert_eq!(h.deliver_to_builders(event).await.unwrap().status, Status::Recorded);
     h.run_builders_until(new_york(0, 19, 0), 5).await;
     // THEN no stop was attempted while it was SNAPSHOTTING; it was stopped at the first tick after
     let stops = calls_for(&h, "StopImageBuilder", "office-b");
@@ -112,7 +113,7 @@ async fn started_by_a_person_at_23_10(tags: &str) -> Harness {
     h.local.simulator.advance_to(new_york(0, 23, 10));
     h.local.simulator.invoke("appstream", "StartImageBuilder", &json!({ "Name": "night-b" })).unwrap();
     let event = cloudtrail_event("StartImageBuilder", json!({ "name": "night-b" }), new_york(0, 23, 10), PERSON);
-    assert_eq!(h.deliver_to_builders(event).await.unwrap().status, "recorded");
+    assert_eq!(h.deliver_to_builders(event).await.unwrap().status, Status::Recorded);
     h.local.simulator.advance_to(new_york(0, 23, 15));
     h
 }
@@ -279,10 +280,13 @@ async fn a_stop_the_service_refuses_because_the_state_changed_is_a_deferral_not_
         now,
         remaining: std::time::Duration::from_secs(60),
         event_bus: None,
+        tag_prefix: &h.deps.config.tag_prefix,
+        region: &h.deps.config.region,
+        own_role_name: &h.deps.config.own_role_name,
     };
     let reports = act(&ctx, std::slice::from_ref(&decision), &Default::default()).await.unwrap();
     // THEN the refused stop is a deferral: audited as such, no failure event, and the next tick may stop it
-    assert_eq!(reports[0].result, "deferred", "{reports:?}");
+    assert_eq!(reports[0].result, ActionResult::Deferred, "{reports:?}");
     assert!(reports[0].error.as_deref().unwrap().starts_with("OperationNotPermittedException"), "{reports:?}");
     assert!(h.outcome_events("Image Builder Action Failed").is_empty());
     let audit = h.deps.ledger.audit_by_resource(&decision.resource.key()).await.unwrap();

@@ -7,7 +7,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use autopilot_functions::Function;
-use autopilot_lab::chaos::scenario::Run;
+use autopilot_lab::chaos::scenario::{Deliveries, Run};
 use autopilot_sim::iam::template::Stack;
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 use std::collections::{BTreeMap, BTreeSet};
@@ -88,7 +88,7 @@ async fn the_dashboard_draws_only_metrics_the_functions_write() {
             if let Some(policy) = policy {
                 run.local.ledger().put_policy(policy, run.local.simulator.now()).await.unwrap();
             }
-            let _ = run.scenario(1, false).await;
+            let _ = run.scenario(Deliveries::ONCE).await;
         }
         written.insert(function.name().to_owned(), WRITTEN.take());
     }

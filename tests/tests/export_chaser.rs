@@ -3,6 +3,8 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+use autopilot_shared::ledger::state::{WorkItemListing, WorkItemWrite};
+use autopilot_shared::report::{ActionResult, Status};
 use autopilot_tests::Harness;
 use chrono::Duration;
 use serde_json::json;
@@ -42,7 +44,7 @@ async fn chase_for(h: &Harness, minutes: i64) {
 async fn a_requested_export_is_created_once_chased_and_completed() {
     let h = Harness::start(ESTATE, POLICY, 1).await;
     let report = h.deliver_to_exports(request("req-1")).await.unwrap();
-    assert_eq!(report.status, "requested");
+    assert_eq!(report.status, Status::Requested);
     assert_eq!(creates(&h), 1);
     chase_for(&h, 120).await;
     let completed = h.outcome_events("Export Completed");
@@ -102,7 +104,17 @@ async fn a_crash_between_create_and_record_adopts_the_task_instead_of_creating_a
     job.attempts[0].state = None;
     h.deps
         .ledger
-        .put_work_item("EXPORT", "req-crash", &job, Some(stored.version), None, h.local.simulator.now(), true, None)
+        .put_work_item(
+            WorkItemWrite {
+                kind: "EXPORT",
+                id: "req-crash",
+                state: &job,
+                expected: Some(stored.version),
+                listing: WorkItemListing::Open,
+            },
+            None,
+            h.local.simulator.now(),
+        )
         .await
         .unwrap();
     // a redelivery and ticks recover the task from the list
@@ -245,8 +257,8 @@ async fn imported_by_a_person(h: &Harness, name: &str) {
         h.local.simulator.now(),
         autopilot_sim::PERSON,
     );
-    assert_eq!(h.deliver_to_exports(event.clone()).await.unwrap().status, "adopted");
-    assert_eq!(h.deliver_to_exports(event).await.unwrap().status, "ours", "a redelivery adopts nothing new");
+    assert_eq!(h.deliver_to_exports(event.clone()).await.unwrap().status, Status::Adopted);
+    assert_eq!(h.deliver_to_exports(event).await.unwrap().status, Status::Ours, "a redelivery adopts nothing new");
 }
 
 #[tokio::test]
@@ -275,7 +287,7 @@ async fn a_failed_import_is_reported_with_the_image_errors() {
 async fn dry_run_creates_no_task_and_keeps_no_job() {
     let policy = POLICY.replace("version: 1\n", "version: 1\ndefaults: { dry_run: true }\n");
     let h = Harness::start(ESTATE, &policy, 13).await;
-    assert_eq!(h.deliver_to_exports(request("req-dry")).await.unwrap().status, "dry-run");
+    assert_eq!(h.deliver_to_exports(request("req-dry")).await.unwrap().status, Status::DryRun);
     chase_for(&h, 30).await;
     assert_eq!(creates(&h), 0);
     assert!(h.deps.ledger.get_work_item::<export_chaser::decide::Job>("EXPORT", "req-dry").await.unwrap().is_none());
@@ -305,7 +317,7 @@ async fn a_tick_that_lists_the_task_where_the_job_last_saw_it_writes_nothing() {
         h.local.simulator.advance(Duration::minutes(5));
         let report = h.export_tick().await;
         assert_eq!(report.actions.len(), 1, "{report:?}");
-        assert_eq!(report.actions[0].result, "unchanged", "{report:?}");
+        assert_eq!(report.actions[0].result, ActionResult::Unchanged, "{report:?}");
     }
     assert_eq!(version().await, seen, "no write while the task stays where it was");
     // The task completes: that is written, and announced once.

@@ -1,4 +1,4 @@
-//! Faults (reliability issue, item 4): every function's sample scenario under throttling, 5xx at 10% and 30%,
+//! Faults: every function's sample scenario under throttling, 5xx at 10% and 30%,
 //! latency near the SDK's per-attempt timeout and per-item batch failures, the faults on for the whole run
 //! (`autopilot_lab::chaos::faults`). Every run converges to the undisturbed run's calls within
 //! `EXTRA_TICKS` ticks, nothing repeated, lost or left failed, and every fault fired. The figures are printed

@@ -7,7 +7,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use autopilot_functions::Function;
-use autopilot_lab::chaos::scenario::Run;
+use autopilot_lab::chaos::scenario::{Deliveries, Run};
 use autopilot_lab::simulate::{Options, simulate};
 use chrono::{DateTime, Duration, Utc};
 use std::path::{Path, PathBuf};
@@ -50,7 +50,7 @@ async fn every_function_is_allowed_what_it_does_and_an_independent_evaluator_agr
     for function in Function::ALL {
         let mut run = Run::start(function, None).await.unwrap();
         // WHEN it runs with IAM enforced
-        let outcome = run.scenario(1, false).await;
+        let outcome = run.scenario(Deliveries::ONCE).await;
         let authorizer = run.local.simulator.authorizer();
         refused.extend(authorizer.refusals().into_iter().map(|r| format!("{} samples: {r}", function.name())));
         assert!(outcome.is_ok() || !authorizer.refusals().is_empty(), "{}: {outcome:?}", function.name());

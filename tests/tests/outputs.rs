@@ -1,5 +1,5 @@
 //! The outcome events the functions send to the project bus: every one has a sample in `events/outputs/`
-//! (README "Events"), every name is one the code sends, and none is delivered back to a function by the
+//! (docs/events.md), every name is one the code sends, and none is delivered back to a function by the
 //! EventBridge rules (an outcome named like a command would be taken for one: a loop into the dead-letter
 //! queue).
 

@@ -5,6 +5,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+use autopilot_shared::report::ActionResult;
 use autopilot_tests::{CallRecord, Harness};
 
 const RESOURCES: usize = 40;
@@ -74,7 +75,7 @@ async fn the_pool_scaler_updates_fleets_while_other_fleets_tags_are_still_read()
     let names: Vec<&str> = report.actions.iter().map(|a| a.name.as_str()).collect();
     let expected: Vec<String> = (0..RESOURCES).map(|i| format!("fleet-{i:02}")).collect();
     assert_eq!(names, expected);
-    assert!(report.actions.iter().all(|a| a.result == "applied"), "{:?}", report.actions);
+    assert!(report.actions.iter().all(|a| a.result == ActionResult::Applied), "{:?}", report.actions);
     assert_eq!(report.api_calls, calls.iter().filter(|c| c.service != "eventbridge").count() as u32);
 }
 

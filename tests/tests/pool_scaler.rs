@@ -4,6 +4,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use autopilot_shared::ledger::audit::Outcome;
+use autopilot_shared::report::Status;
 use autopilot_tests::Harness;
 use chrono::{Duration, TimeZone, Utc};
 
@@ -263,7 +264,7 @@ async fn a_cloudtrail_manual_stop_is_honoured_and_our_own_calls_are_not_manual()
     event["detail"]["requestParameters"]["name"] = serde_json::json!("engineering-fleet");
     event["detail"]["eventTime"] = serde_json::json!(h.local.simulator.now().to_rfc3339());
     let recorded = h.deliver(event.clone()).await.unwrap();
-    assert_eq!(recorded.status, "recorded");
+    assert_eq!(recorded.status, Status::Recorded);
     // THEN the scaler does not start it again during the same schedule phase (no schedule: it stays honoured)
     let before = h.mutations().len();
     h.run(60, 5).await;
@@ -275,7 +276,7 @@ async fn a_cloudtrail_manual_stop_is_honoured_and_our_own_calls_are_not_manual()
     // and a CloudTrail record of the function's own role is not a manual change
     event["detail"]["userIdentity"]["arn"] =
         serde_json::json!("arn:aws:sts::123456789012:assumed-role/euc-autopilot-PoolScalerRole/pool-scaler");
-    assert_eq!(h.deliver(event).await.unwrap().status, "ours");
+    assert_eq!(h.deliver(event).await.unwrap().status, Status::Ours);
 }
 
 #[tokio::test]

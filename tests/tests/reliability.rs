@@ -1,11 +1,12 @@
-//! Reliability under at-least-once delivery (issue 10): the experiments of `autopilot_lab::chaos` at CI size,
+//! Reliability under at-least-once delivery: the experiments of `autopilot_lab::chaos` at CI size,
 //! with their figures printed (`cargo test -p autopilot-tests --test reliability -- --nocapture`); `autopilot
 //! chaos` runs the same experiments at full size and prints a table.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use autopilot_functions::Function;
-use autopilot_lab::chaos::experiments;
+use autopilot_lab::chaos::experiments::{self, BArrives};
+use autopilot_lab::chaos::scenario::{Arrival, Deliveries};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
@@ -17,8 +18,9 @@ fn duplicate_deliveries_make_one_side_effect_per_business_event() {
     let mut failures = Vec::new();
     for function in Function::ALL {
         for copies in [2, 3, 10] {
-            for concurrent in [false, true] {
-                let figures = runtime.block_on(experiments::duplicates(function, copies, concurrent)).unwrap();
+            for arrival in [Arrival::OneByOne, Arrival::Together] {
+                let figures =
+                    runtime.block_on(experiments::duplicates(function, Deliveries { copies, arrival })).unwrap();
                 eprintln!("{figures:?}");
                 if !figures.differences.is_empty() || figures.audit_records != figures.baseline_audit_records {
                     failures.push(format!("{figures:?}"));
@@ -32,7 +34,7 @@ fn duplicate_deliveries_make_one_side_effect_per_business_event() {
 /// Crash after every request of the undisturbed scenario (k = 1..n), then EventBridge's retry: the run must end
 /// with the baseline's AWS calls — none repeated, none lost — for every function, and no idempotency record
 /// left in progress past its expiry (the next invocation under the lease releases such claims). Outcome events may differ
-/// after a crash between `PutEvents` and its record (at least once; printed, and in README "Reliability").
+/// after a crash between `PutEvents` and its record (at least once; printed, and in docs/reliability.md).
 #[test]
 fn a_crash_after_any_request_converges_without_a_repeated_side_effect() {
     let runtime = runtime();
@@ -78,11 +80,11 @@ fn overlapping_invocations_act_once_and_a_holder_paused_past_its_lease_cannot_wr
     let runtime = runtime();
     let mut failures = Vec::new();
     for function in Function::ALL {
-        for past_lease in [false, true] {
-            let figures = runtime.block_on(experiments::overlap(function, past_lease, 1)).unwrap();
+        for b_arrives in [BArrives::WhileLeaseHeld, BArrives::AfterLeaseExpired] {
+            let figures = runtime.block_on(experiments::overlap(function, b_arrives, 1)).unwrap();
             eprintln!("{figures:?}");
             assert!(figures.runs > 3, "{}: the tick makes requests to pause after", function.name());
-            if past_lease {
+            if b_arrives == BArrives::AfterLeaseExpired {
                 assert!(figures.b_acted > 0, "{}: B took the expired lease over", function.name());
             } else {
                 assert!(figures.b_yielded > 0, "{}: B met A's lease and yielded", function.name());

@@ -5,6 +5,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
+use autopilot_shared::report::{ActionResult, Status};
 use autopilot_sim::{PERSON, cloudtrail_event};
 use autopilot_tests::{CallRecord, Harness};
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -302,10 +303,10 @@ async fn an_alarm_sweeps_only_its_scope_at_once() {
     h.local.simulator.advance(Duration::minutes(17));
     let now = h.local.simulator.now();
     let ignored = h.deliver_to_remediator(alarm("dir-a-unhealthy", "OK", now)).await.unwrap();
-    assert_eq!(ignored.status, "ignored");
-    assert_eq!(h.deliver_to_remediator(alarm("some-other-alarm", "ALARM", now)).await.unwrap().status, "ignored");
+    assert_eq!(ignored.status, Status::Ignored);
+    assert_eq!(h.deliver_to_remediator(alarm("some-other-alarm", "ALARM", now)).await.unwrap().status, Status::Ignored);
     let report = h.deliver_to_remediator(alarm("dir-a-unhealthy", "ALARM", now)).await.unwrap();
-    assert_eq!(report.status, "swept");
+    assert_eq!(report.status, Status::Swept);
     // THEN only directory A was read and only its WorkSpace was rebooted, at once
     let swept: Vec<CallRecord> = h.local.simulator.calls().into_iter().skip(before).collect();
     let describes: Vec<&CallRecord> = swept.iter().filter(|c| c.operation == "DescribeWorkspaces").collect();
@@ -429,7 +430,7 @@ async fn admin_maintenance_by_a_person_is_hands_off_and_a_request_skips_the_wait
         h.local.simulator.now(),
         PERSON,
     );
-    assert_eq!(h.deliver_to_remediator(call).await.unwrap().status, "recorded");
+    assert_eq!(h.deliver_to_remediator(call).await.unwrap().status, Status::Recorded);
     let request = json!({
         "version": "0", "id": "req-2", "detail-type": "Remediation Requested", "source": "euc.autopilot",
         "account": "123456789012", "time": h.local.simulator.now().to_rfc3339(), "region": "eu-central-1",
@@ -438,7 +439,7 @@ async fn admin_maintenance_by_a_person_is_hands_off_and_a_request_skips_the_wait
     let report = h.deliver_to_remediator(request).await.unwrap();
     // THEN the requested one is rebooted at once, without the 15-minute wait
     assert_eq!(calls(&h, "RebootWorkspaces").iter().map(ids).collect::<Vec<_>>(), [["ws-req000001"]]);
-    assert!(report.actions.iter().any(|a| a.result == "applied"), "{report:?}");
+    assert!(report.actions.iter().any(|a| a.result == ActionResult::Applied), "{report:?}");
     // AND over the next two hours the one in maintenance is never touched (it stays UNHEALTHY: a person has it)
     run(&h, 120, 5).await;
     assert!(calls(&h, "RebootWorkspaces").iter().all(|c| !ids(c).contains(&"ws-mnt000001".to_owned())));

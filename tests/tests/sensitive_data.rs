@@ -1,4 +1,4 @@
-//! Secrets and sensitive data never reach a log line (issue 10, item 7).
+//! Secrets and sensitive data never reach a log line.
 //!
 //! GIVEN an estate whose Thin Client environments and devices carry sensitive names, desktop endpoints,
 //! activation codes and tags, and whose pools, fleets, image builders, images and WorkSpaces carry
@@ -19,6 +19,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+use autopilot_shared::report::Status;
 use autopilot_tests::Harness;
 use chrono::Duration;
 use serde_json::Value;
@@ -180,7 +181,7 @@ async fn no_sensitive_value_reaches_any_log_line() {
     let h = Harness::start(ESTATE, POLICY, 7).await;
 
     // WHEN the export is requested and every function ticks every 10 minutes for 12 hours
-    assert_eq!(h.deliver_to_exports(export_request()).await.unwrap().status, "requested");
+    assert_eq!(h.deliver_to_exports(export_request()).await.unwrap().status, Status::Requested);
     let until = h.local.simulator.now() + Duration::hours(12);
     while h.local.simulator.now() < until {
         h.tick().await;

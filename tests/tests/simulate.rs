@@ -140,7 +140,7 @@ async fn bad_input_files_are_named_with_path_and_reason() {
     .unwrap();
     let mut opts = options("autopilot-simulate-bad-out");
     opts.policy = bad_policy.clone();
-    let error = simulate(&opts).await.unwrap_err();
+    let error = simulate(&opts).await.unwrap_err().to_string();
     assert!(
         error.contains("policy.yaml") && error.contains("schedules.s.periods[0].end: 25:00 is not a time of day"),
         "{error}"
@@ -150,12 +150,12 @@ async fn bad_input_files_are_named_with_path_and_reason() {
     std::fs::write(&bad_events, "{\"at\": \"2026-11-23T07:00:00Z\", \"event\": {\"source\": \"x\"}}\n").unwrap();
     let mut opts = options("autopilot-simulate-bad-out");
     opts.events = Some(bad_events);
-    let error = simulate(&opts).await.unwrap_err();
+    let error = simulate(&opts).await.unwrap_err().to_string();
     assert!(error.contains("events.jsonl:1") && error.contains("detail-type"), "{error}");
 
     let mut opts = options("autopilot-simulate-bad-out");
     opts.estate = dir.join("missing.yaml");
-    assert!(simulate(&opts).await.unwrap_err().contains("missing.yaml: cannot read"));
+    assert!(simulate(&opts).await.unwrap_err().to_string().contains("missing.yaml: cannot read"));
 }
 
 /// Successful mutating calls to the EUC services in a run's `calls.jsonl`: per resource, its operations in

@@ -3,6 +3,8 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+use autopilot_shared::ledger::state::{WorkItemListing, WorkItemWrite};
+use autopilot_shared::report::Status;
 use autopilot_tests::Harness;
 use softwareset_roller::gate::{evaluate, figures};
 use softwareset_roller::observe::{devices_of, environments, software_sets};
@@ -121,8 +123,8 @@ async fn three_rings_roll_to_completion_in_maintenance_windows_with_bake_times()
     assert_eq!(h.outcome_events("Software Set Available").len(), 1);
     assert!(update_environment_calls(&h).is_empty());
     let request = command("Rollout Requested", "req-101", serde_json::json!({ "softwareSetId": "101" }));
-    assert_eq!(h.deliver_to_roller(request.clone()).await.unwrap().status, "requested");
-    assert_eq!(h.deliver_to_roller(request).await.unwrap().status, "duplicate");
+    assert_eq!(h.deliver_to_roller(request.clone()).await.unwrap().status, Status::Requested);
+    assert_eq!(h.deliver_to_roller(request).await.unwrap().status, Status::Duplicate);
     roll_for(&h, 4 * 24).await;
     let completed = h.outcome_events("Rollout Completed");
     assert_eq!(completed.len(), 1, "{:?}", h.outcome_events("Rollout Halted"));
@@ -187,16 +189,16 @@ async fn a_second_rollout_on_the_same_environments_is_refused_and_pause_resume_a
         .deliver_to_roller(command("Rollout Requested", "req-3", serde_json::json!({ "softwareSetId": "101" })))
         .await
         .unwrap();
-    assert_eq!(covered.status, "already-rolling");
+    assert_eq!(covered.status, Status::AlreadyRolling);
     // paused (through the covered request's id): nothing moves through the canary's update night
     let control = |kind: &str, id: &str| command(kind, id, serde_json::json!({ "rolloutId": "req-1" }));
     let via_alias = command("Rollout Paused", "p1", serde_json::json!({ "rolloutId": "req-3" }));
-    assert_eq!(h.deliver_to_roller(via_alias).await.unwrap().status, "paused");
+    assert_eq!(h.deliver_to_roller(via_alias).await.unwrap().status, Status::Paused);
     roll_for(&h, 30).await;
     assert_eq!(update_environment_calls(&h).len(), 1, "only the canary, applied before the pause");
-    assert_eq!(h.deliver_to_roller(control("Rollout Resumed", "r1")).await.unwrap().status, "resumed");
+    assert_eq!(h.deliver_to_roller(control("Rollout Resumed", "r1")).await.unwrap().status, Status::Resumed);
     roll_for(&h, 2).await;
-    assert_eq!(h.deliver_to_roller(control("Rollout Aborted", "a1")).await.unwrap().status, "aborted");
+    assert_eq!(h.deliver_to_roller(control("Rollout Aborted", "a1")).await.unwrap().status, Status::Aborted);
     let calls = update_environment_calls(&h).len();
     roll_for(&h, 48).await;
     assert_eq!(update_environment_calls(&h).len(), calls, "an aborted rollout does nothing more");
@@ -265,7 +267,17 @@ async fn a_crash_after_applying_a_ring_but_before_saving_neither_reapplies_nor_s
                 .unwrap();
             let when = h.local.simulator.now();
             ledger
-                .put_work_item("ROLLOUT", "req-crash", &before.state, Some(now.version), None, when, true, None)
+                .put_work_item(
+                    WorkItemWrite {
+                        kind: "ROLLOUT",
+                        id: "req-crash",
+                        state: &before.state,
+                        expected: Some(now.version),
+                        listing: WorkItemListing::Open,
+                    },
+                    None,
+                    when,
+                )
                 .await
                 .unwrap();
             crashed = true;
@@ -305,7 +317,7 @@ async fn ending_support_is_announced_once_per_environment_and_dry_run_starts_not
         .deliver_to_roller(command("Rollout Requested", "req-dry", serde_json::json!({ "softwareSetId": "101" })))
         .await
         .unwrap();
-    assert_eq!(report.status, "dry-run");
+    assert_eq!(report.status, Status::DryRun);
     roll_for(&h, 24).await;
     assert!(update_environment_calls(&h).is_empty());
     assert!(h.outcome_events("Rollout Started").is_empty());

@@ -5,6 +5,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+use autopilot_shared::report::Status;
 use autopilot_sim::{PERSON, cloudtrail_event};
 use autopilot_tests::{CallRecord, Harness};
 use chrono::Duration;
@@ -139,7 +140,7 @@ async fn the_pool_scaler_reads_each_resources_tags_once_then_from_the_cache() {
     session["detail"]["fleetName"] = json!("engineering-fleet");
     let from = h.local.simulator.calls().len();
     let report = h.deliver(session).await.unwrap();
-    assert_eq!(report.status, "reconciled");
+    assert_eq!(report.status, Status::Reconciled);
     let calls = since(&h, from);
     assert_eq!(tag_reads(&calls), Vec::<String>::new());
     assert_eq!(report.api_calls, euc_calls(&calls));
@@ -177,9 +178,9 @@ async fn a_tag_change_event_makes_the_next_tick_read_that_resource_again_and_act
     );
     assert_eq!(pool_tagged["source"], "aws.workspaces");
     assert!(pool_scaler::routing::routes(&pool_tagged) && pool_scaler::routing::routes(&fleet_tagged));
-    assert_eq!(h.deliver(pool_tagged.clone()).await.unwrap().status, "tags-changed");
-    assert_eq!(h.deliver(fleet_tagged).await.unwrap().status, "tags-changed");
-    assert_eq!(h.deliver(pool_tagged).await.unwrap().status, "tags-changed", "a redelivery changes nothing more");
+    assert_eq!(h.deliver(pool_tagged.clone()).await.unwrap().status, Status::TagsChanged);
+    assert_eq!(h.deliver(fleet_tagged).await.unwrap().status, Status::TagsChanged);
+    assert_eq!(h.deliver(pool_tagged).await.unwrap().status, Status::TagsChanged, "a redelivery changes nothing more");
     // THEN the next tick reads exactly those two resources' tags again
     h.local.simulator.advance(Duration::minutes(5));
     let (report, calls) = scaler_tick(&h).await;
@@ -270,7 +271,7 @@ async fn the_builder_scheduler_reads_builder_tags_once_and_again_after_a_tag_cha
         PERSON,
     );
     assert!(builder_scheduler::routing::routes(&untagged));
-    assert_eq!(h.deliver_to_builders(untagged).await.unwrap().status, "tags-changed");
+    assert_eq!(h.deliver_to_builders(untagged).await.unwrap().status, Status::TagsChanged);
     // a fleet's tag change reaches the builder-scheduler too (same rule), and is not its business
     let fleet = cloudtrail_event(
         "TagResource",
@@ -278,7 +279,7 @@ async fn the_builder_scheduler_reads_builder_tags_once_and_again_after_a_tag_cha
         h.local.simulator.now(),
         PERSON,
     );
-    assert_eq!(h.deliver_to_builders(fleet).await.unwrap().status, "ignored");
+    assert_eq!(h.deliver_to_builders(fleet).await.unwrap().status, Status::Ignored);
     // the next tick reads that builder's tags alone, and the schedule no longer starts it at 06:30
     h.local.simulator.advance(Duration::minutes(5));
     let from = h.local.simulator.calls().len();
@@ -313,7 +314,7 @@ async fn the_roller_reads_environment_tags_once_and_again_after_a_tag_change() {
     );
     assert_eq!(tagged["source"], "aws.thinclient");
     assert!(softwareset_roller::routing::routes(&tagged) && !pool_scaler::routing::routes(&tagged));
-    assert_eq!(h.deliver_to_roller(tagged).await.unwrap().status, "tags-changed");
+    assert_eq!(h.deliver_to_roller(tagged).await.unwrap().status, Status::TagsChanged);
     // the next tick reads that environment's tags alone
     h.local.simulator.advance(Duration::minutes(5));
     let from = h.local.simulator.calls().len();

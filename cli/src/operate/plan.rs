@@ -9,7 +9,7 @@
 //! - a scratch EventBridge that captures the events the functions would send.
 //!
 //! The plan is each function's dry-run audit records (would / skipped / deferred, with the reason) and
-//! captured events, plus the end-of-support warnings (DESIGN §6).
+//! captured events, plus the end-of-support warnings.
 
 use super::scratch::{Scratch, TABLE as DEFAULT_TABLE};
 use autopilot_functions::Function;

@@ -13,6 +13,7 @@ use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use autopilot_shared::ledger::idempotency::IdempotencyKey;
 use autopilot_shared::ledger::lease::TRANSACT_MAX;
 use autopilot_shared::ledger::state::{StateWrite, Versioned};
+use autopilot_shared::report::ActionResult;
 use autopilot_shared::resource::ResourceRef;
 use aws_sdk_appstream::error::ProvideErrorMetadata;
 use futures::Stream;
@@ -42,8 +43,7 @@ pub struct ActionReport {
     pub state: String,
     pub outcome: Outcome,
     pub reason: String,
-    /// applied | dry-run | duplicate | deferred | failed | not-acted
-    pub result: String,
+    pub result: ActionResult,
     pub error: Option<String>,
 }
 
@@ -97,7 +97,7 @@ async fn call(ctx: &ActContext<'_>, decision: &Decision, action: &Action) -> Res
         }
         Action::Warn { .. } | Action::Report { .. } => {
             let detail = event_detail(ctx, decision, action);
-            announce(&ctx.aws.eventbridge, ctx.event_bus, action.name(), &detail).await.map_err(CallError::Failed)
+            announce(&ctx.aws.eventbridge, ctx.event_bus, action.name(), &detail).await.map_err(CallError::from)
         }
     }
 }
@@ -194,13 +194,13 @@ async fn act_on(
         correlation_id: ctx.correlation_id.to_owned(),
         details: serde_json::json!({ "name": decision.name, "state": decision.state }),
     };
-    let report = |result: &str, error: Option<String>| ActionReport {
+    let report = |result: ActionResult, error: Option<String>| ActionReport {
         resource: key.clone(),
         name: decision.name.clone(),
         state: decision.state.clone(),
         outcome: decision.outcome.clone(),
         reason: decision.reason.clone(),
-        result: result.to_owned(),
+        result,
         error,
     };
     let Outcome::Act(action) = &decision.outcome else {
@@ -215,7 +215,7 @@ async fn act_on(
             metrics::counter!("deferrals").increment(1);
             tracing::info!(resource = %key, reason = %decision.reason, "stop deferred");
         }
-        return Ok((report("not-acted", None), previous_memory != Some(&decision.memory)));
+        return Ok((report(ActionResult::NotActed, None), previous_memory != Some(&decision.memory)));
     };
     let mut record = audit(action.name());
     record.details["action"] = serde_json::json!(action);
@@ -252,7 +252,7 @@ async fn act_on(
         }
         _ => {}
     }
-    Ok((report(performed.as_str(), performed.detail()), false))
+    Ok((report(performed.result(), performed.detail()), false))
 }
 
 async fn save_memory(
@@ -266,8 +266,8 @@ async fn save_memory(
         .map(drop)
 }
 
-impl autopilot_shared::runtime::ReportItem for ActionReport {
+impl autopilot_shared::report::ReportItem for ActionReport {
     fn result(&self) -> &str {
-        &self.result
+        self.result.as_str()
     }
 }

@@ -1,7 +1,7 @@
 //! The decide step: a pure function from what was observed, the policy, what the ledger remembers and `now`
 //! to one decision per selected image builder, each with a reason an operator can read. No IO, no clock.
 //!
-//! Rules (issue 5, DESIGN §3 and §6):
+//! Rules:
 //! - start only from STOPPED, stop only from RUNNING; a stop that falls due while the builder is busy
 //!   (PENDING, SNAPSHOTTING, UPDATING, … any `PENDING_*`) is deferred, and the reason recorded;
 //! - DELETING is never touched; FAILED and unknown states are reported once and left alone;

@@ -8,7 +8,7 @@ use autopilot_shared::clients::AwsClients;
 use autopilot_shared::error::ObserveError;
 use autopilot_shared::ledger::Ledger;
 use autopilot_shared::lookups::{self, TagLookup, cached_tags_streamed};
-use autopilot_shared::resource::{ResourceKind, ResourceRef, account_region};
+use autopilot_shared::resource::{Place, ResourceKind};
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
 use std::collections::BTreeMap;
@@ -50,9 +50,8 @@ pub async fn list(aws: &AwsClients, region: &str, calls: &AtomicU32) -> Result<V
         .into_iter()
         .filter_map(|builder| {
             let arn = builder.arn().unwrap_or_default().to_owned();
-            let (account, builder_region) = account_region(&arn, region);
             let name = builder.name().unwrap_or_default();
-            match ResourceRef::new(account, builder_region, ResourceKind::ImageBuilder, name) {
+            match Place::of_arn(&arn, region).resource(ResourceKind::ImageBuilder, name) {
                 Ok(resource) => {
                     let observed = Observed {
                         resource: resource.clone(),

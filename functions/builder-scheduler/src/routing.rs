@@ -44,7 +44,7 @@ mod tests {
         assert!(!routes(&read(&events.join("cloudtrail-update-fleet.json"))));
         assert!(!routes(&read(&events.join("cloudtrail-create-export-image-task.json"))));
         // every sample in events/builder-scheduler/ parses and reaches the function (ticks come from the schedule)
-        let samples = check_samples(&events.join("builder-scheduler"), &EVENT_RULES);
+        let samples = check_samples(&events.join("builder-scheduler"), &EVENT_RULES).map_err(|e| e.to_string());
         assert_eq!(samples, Ok(6));
     }
 }

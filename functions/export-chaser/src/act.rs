@@ -15,6 +15,7 @@ use autopilot_shared::error::{AutopilotError, ErrorClass, sdk_error_class, sdk_e
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use autopilot_shared::ledger::idempotency::IdempotencyKey;
 use autopilot_shared::ledger::state::Versioned;
+use autopilot_shared::ledger::state::{WorkItemListing, WorkItemWrite};
 use autopilot_shared::ledger::{Ledger, LedgerError};
 use autopilot_shared::runtime::classified;
 use chrono::{DateTime, Duration, Utc};
@@ -26,14 +27,20 @@ pub const KIND: &str = "EXPORT";
 pub const KEEP_FINISHED: Duration = Duration::days(90);
 
 pub use autopilot_shared::effect::ActContext;
+use autopilot_shared::report::{ActionResult, ReportItem};
+
+impl ReportItem for StepReport {
+    fn result(&self) -> &str {
+        self.result.as_str()
+    }
+}
 
 /// What one step did to one job.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StepReport {
     pub job: String,
     pub step: String,
-    /// applied | dry-run | duplicate | deferred | failed | recorded | adopted | none
-    pub result: String,
+    pub result: ActionResult,
     pub detail: Option<String>,
     pub api_calls: u32,
 }
@@ -46,7 +53,19 @@ pub fn audit_resource(job: &Job) -> String {
 /// Saves a job (open ones stay listed; finished ones age out) and returns the new version.
 pub async fn save(ctx: &ActContext<'_>, job: &Job, version: Option<u64>) -> Result<u64, LedgerError> {
     let expires = (!job.is_open()).then_some(ctx.now + KEEP_FINISHED);
-    ctx.ledger.put_work_item(KIND, &job.id, job, version, ctx.fence, ctx.now, job.is_open(), expires).await
+    ctx.ledger
+        .put_work_item(
+            WorkItemWrite {
+                kind: KIND,
+                id: &job.id,
+                state: job,
+                expected: version,
+                listing: WorkItemListing::of(job.is_open(), expires),
+            },
+            ctx.fence,
+            ctx.now,
+        )
+        .await
 }
 
 fn audit(ctx: &ActContext<'_>, job: &Job, action: &str, reason: String) -> AuditRecord {
@@ -105,7 +124,7 @@ pub async fn notify_once(
 ) -> Result<Performed, LedgerError> {
     perform_once(
         effect(ctx, key, &detail, record, false),
-        async || announce(&ctx.aws.eventbridge, ctx.event_bus, detail_type, &detail).await.map_err(CallError::Failed),
+        async || announce(&ctx.aws.eventbridge, ctx.event_bus, detail_type, &detail).await.map_err(CallError::from),
         async || Ok(()),
     )
     .await
@@ -165,7 +184,7 @@ pub fn unchanged(job: &Job, step: &Step) -> StepReport {
     StepReport {
         job: job.id.clone(),
         step: format!("{step:?}"),
-        result: "unchanged".into(),
+        result: ActionResult::Unchanged,
         detail: None,
         api_calls: 0,
     }
@@ -182,7 +201,7 @@ pub async fn step(
     let mut report = StepReport {
         job: job.id.clone(),
         step: format!("{step:?}"),
-        result: "none".into(),
+        result: ActionResult::None,
         detail: None,
         api_calls: 0,
     };
@@ -204,7 +223,7 @@ pub async fn step(
                     record_task(&mut job, &task, ctx.now);
                     save(ctx, &job, Some(version)).await.map_err(ledger_error)?;
                     tracing::info!(job = %job.id, task = %task.task_id, "interrupted creation recovered: task adopted");
-                    report.result = "adopted".into();
+                    report.result = ActionResult::Adopted;
                     report.detail = Some(task.task_id);
                 }
                 None => {
@@ -249,12 +268,12 @@ pub async fn step(
                 job.reported_state = Some(state);
             }
             save(ctx, &job, Some(version)).await.map_err(ledger_error)?;
-            report.result = "recorded".into();
+            report.result = ActionResult::Recorded;
         }
         Step::RetryAt { at, attempt, reason } => {
             job.next_check_at = at;
             save(ctx, &job, Some(version)).await.map_err(ledger_error)?;
-            report.result = "recorded".into();
+            report.result = ActionResult::Recorded;
             report.detail = Some(format!("{reason}; attempt {attempt} at {at}"));
         }
         Step::Complete { ami_id } => {
@@ -269,7 +288,7 @@ pub async fn step(
                 notify(ctx, &job, "completed", "Export Completed", detail, reason).await.map_err(ledger_error)?;
             job.ending = Some(Ending::Completed { ami_id: ami_id.clone(), at: ctx.now });
             save(ctx, &job, Some(version)).await.map_err(ledger_error)?;
-            report.result = performed.as_str().into();
+            report.result = performed.result();
             report.detail = Some(ami_id);
         }
         Step::Fail { reason } => {
@@ -281,7 +300,7 @@ pub async fn step(
                 notify(ctx, &job, "failed", "Export Failed", detail, reason.clone()).await.map_err(ledger_error)?;
             job.ending = Some(Ending::Failed { at: ctx.now, reason: reason.clone() });
             save(ctx, &job, Some(version)).await.map_err(ledger_error)?;
-            report.result = performed.as_str().into();
+            report.result = performed.result();
             report.detail = Some(reason);
         }
     }
@@ -343,7 +362,7 @@ async fn create(
         }
         report.detail = Some(task.task_id.clone());
     }
-    report.result = performed.as_str().into();
+    report.result = performed.result();
     if let Performed::Failed(error) = &performed {
         if failure_class.get() != Some(&ErrorClass::NonRetryable) {
             // Throttled or unavailable after the SDK's own retries: the intent stays, the next step recovers

@@ -3,6 +3,8 @@
 //! once past `max_duration` (`Image Import Stuck`); unknown states reported once.
 
 use crate::decide::poll_interval;
+use autopilot_shared::ledger::state::{WorkItemListing, WorkItemWrite};
+use autopilot_shared::report::ActionResult;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -111,14 +113,14 @@ pub async fn describe(
     Ok((found, calls))
 }
 
-/// Carries out one import step; returns the result word for the report.
+/// Carries out one import step; returns its result for the report.
 pub async fn act(
     ctx: &crate::act::ActContext<'_>,
     mut job: ImportJob,
     version: u64,
     image: Option<&ImageView>,
     step: ImportStep,
-) -> Result<&'static str, autopilot_shared::ledger::LedgerError> {
+) -> Result<ActionResult, autopilot_shared::ledger::LedgerError> {
     use autopilot_shared::ledger::audit::{AuditRecord, Outcome};
     if let Some(image) = image {
         job.state = Some(image.state.clone());
@@ -147,7 +149,7 @@ pub async fn act(
     };
     let key = |what: &str| format!("import#{}#{}#{what}", job.image_name, job.requested_at.timestamp());
     let result = match step {
-        ImportStep::Sleep => return Ok("none"),
+        ImportStep::Sleep => return Ok(ActionResult::None),
         ImportStep::Chase { next, escalate, report } => {
             job.next_check_at = next;
             if escalate {
@@ -170,14 +172,14 @@ pub async fn act(
                 crate::act::notify_once(ctx, key(&format!("state-{state}")), record(event, reason), event, d).await?;
                 job.reported_state = Some(state);
             }
-            "recorded"
+            ActionResult::Recorded
         }
         ImportStep::Completed => {
             let event = "Image Import Completed";
             let d = detail(serde_json::json!({ "state": "AVAILABLE" }));
             crate::act::notify_once(ctx, key("completed"), record(event, "image AVAILABLE".into()), event, d).await?;
             job.ending = Some("AVAILABLE".into());
-            "applied"
+            ActionResult::Applied
         }
         ImportStep::Failed { errors } => {
             let event = "Image Import Failed";
@@ -185,7 +187,7 @@ pub async fn act(
             let d = detail(serde_json::json!({ "state": "FAILED", "errors": errors }));
             crate::act::notify_once(ctx, key("failed"), record(event, reason), event, d).await?;
             job.ending = Some("FAILED".into());
-            "applied"
+            ActionResult::Applied
         }
         ImportStep::Vanished => {
             let event = "Image Import Failed";
@@ -193,12 +195,24 @@ pub async fn act(
             let d = detail(serde_json::json!({ "state": "DELETED", "errors": [reason.clone()] }));
             crate::act::notify_once(ctx, key("failed"), record(event, reason), event, d).await?;
             job.ending = Some("DELETED".into());
-            "applied"
+            ActionResult::Applied
         }
     };
     let open = job.ending.is_none();
     let expires = (!open).then_some(ctx.now + crate::act::KEEP_FINISHED);
-    ctx.ledger.put_work_item(KIND, &job.image_name, &job, Some(version), ctx.fence, ctx.now, open, expires).await?;
+    ctx.ledger
+        .put_work_item(
+            WorkItemWrite {
+                kind: KIND,
+                id: &job.image_name,
+                state: &job,
+                expected: Some(version),
+                listing: WorkItemListing::of(open, expires),
+            },
+            ctx.fence,
+            ctx.now,
+        )
+        .await?;
     Ok(result)
 }
 

@@ -41,7 +41,7 @@ mod tests {
         assert!(!routes(&read(&events.join("command-rollout-requested.json"))));
         assert!(!routes(&read(&events.join("cloudtrail-start-image-builder.json"))));
         // every sample in events/export-chaser/ parses and reaches the function (ticks come from the schedule)
-        let samples = check_samples(&events.join("export-chaser"), &EVENT_RULES);
+        let samples = check_samples(&events.join("export-chaser"), &EVENT_RULES).map_err(|e| e.to_string());
         assert_eq!(samples, Ok(5));
     }
 }

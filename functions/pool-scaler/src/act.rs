@@ -7,32 +7,18 @@ use autopilot_shared::clients::AwsClients;
 use autopilot_shared::cpu::{self, Step};
 use autopilot_shared::effect::{CallError, Effect, Performed, announce, perform_once_with_state};
 use autopilot_shared::error::sdk_error_message;
+use autopilot_shared::ledger::LedgerError;
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use autopilot_shared::ledger::idempotency::IdempotencyKey;
-use autopilot_shared::ledger::lease::Fence;
 use autopilot_shared::ledger::state::{StateWrite, Versioned};
-use autopilot_shared::ledger::{Ledger, LedgerError};
-use chrono::{DateTime, Utc};
+use autopilot_shared::report::ActionResult;
+
 use futures::Stream;
 use serde::Serialize;
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
 
-/// Everything the act step needs besides the decisions.
-#[derive(Debug)]
-pub struct ActContext<'a> {
-    pub aws: &'a AwsClients,
-    pub ledger: &'a Ledger,
-    pub function: &'a str,
-    /// The decision epoch: the tick's schedule and time, or the event id. With the resource it keys idempotency.
-    pub epoch: &'a str,
-    pub correlation_id: &'a str,
-    pub dry_run: bool,
-    pub fence: &'a Fence,
-    pub now: DateTime<Utc>,
-    pub remaining: std::time::Duration,
-    pub event_bus: Option<&'a str>,
-}
+pub use autopilot_shared::effect::ActContext;
 
 /// What became of one decision.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -41,8 +27,7 @@ pub struct ActionReport {
     pub name: String,
     pub outcome: Outcome,
     pub reason: String,
-    /// applied | dry-run | duplicate | deferred | failed | not-acted
-    pub result: String,
+    pub result: ActionResult,
     pub error: Option<String>,
 }
 
@@ -52,9 +37,10 @@ pub struct ActionReport {
 pub struct ActError(#[from] pub LedgerError);
 
 /// The AWS call for an action.
-async fn call(aws: &AwsClients, decision: &Decision, action: Action) -> Result<(), String> {
+async fn call(aws: &AwsClients, decision: &Decision, action: Action) -> Result<(), CallError> {
     let id = decision.resource.id().to_owned();
-    let describe = |e: &dyn std::fmt::Debug| format!("{e:?}");
+    let failed = |message: String| CallError::Failed(message);
+    let describe = |e: &dyn std::fmt::Debug| failed(format!("{e:?}"));
     match (decision.kind, action) {
         (Kind::Pool, Action::SetDesired { to, .. }) => {
             let capacity = aws_sdk_workspaces::types::Capacity::builder()
@@ -68,14 +54,24 @@ async fn call(aws: &AwsClients, decision: &Decision, action: Action) -> Result<(
                 .send()
                 .await
                 .map(drop)
-                .map_err(|e| sdk_error_message(&e))
+                .map_err(|e| failed(sdk_error_message(&e)))
         }
-        (Kind::Pool, Action::Start) => {
-            aws.workspaces.start_workspaces_pool().pool_id(id).send().await.map(drop).map_err(|e| sdk_error_message(&e))
-        }
-        (Kind::Pool, Action::Stop) => {
-            aws.workspaces.stop_workspaces_pool().pool_id(id).send().await.map(drop).map_err(|e| sdk_error_message(&e))
-        }
+        (Kind::Pool, Action::Start) => aws
+            .workspaces
+            .start_workspaces_pool()
+            .pool_id(id)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| failed(sdk_error_message(&e))),
+        (Kind::Pool, Action::Stop) => aws
+            .workspaces
+            .stop_workspaces_pool()
+            .pool_id(id)
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| failed(sdk_error_message(&e))),
         (Kind::SingleSessionFleet | Kind::MultiSessionFleet, Action::SetDesired { to, .. }) => {
             let value = i32::try_from(to).unwrap_or(i32::MAX);
             let capacity = if decision.kind == Kind::MultiSessionFleet {
@@ -90,13 +86,13 @@ async fn call(aws: &AwsClients, decision: &Decision, action: Action) -> Result<(
                 .send()
                 .await
                 .map(drop)
-                .map_err(|e| sdk_error_message(&e))
+                .map_err(|e| failed(sdk_error_message(&e)))
         }
         (_, Action::Start) => {
-            aws.appstream.start_fleet().name(id).send().await.map(drop).map_err(|e| sdk_error_message(&e))
+            aws.appstream.start_fleet().name(id).send().await.map(drop).map_err(|e| failed(sdk_error_message(&e)))
         }
         (_, Action::Stop) => {
-            aws.appstream.stop_fleet().name(id).send().await.map(drop).map_err(|e| sdk_error_message(&e))
+            aws.appstream.stop_fleet().name(id).send().await.map(drop).map_err(|e| failed(sdk_error_message(&e)))
         }
     }
 }
@@ -116,17 +112,20 @@ fn action_name(kind: Kind, action: Action) -> &'static str {
 /// resource order: [`act_streamed`] over them.
 pub async fn act(
     ctx: &ActContext<'_>,
+    epoch: &str,
     decisions: &[Decision],
     stored: &BTreeMap<String, Versioned<Memory>>,
 ) -> Result<Vec<ActionReport>, ActError> {
-    act_streamed(ctx, futures::stream::iter(decisions), stored).await
+    act_streamed(ctx, epoch, futures::stream::iter(decisions), stored).await
 }
 
 /// Carries out decisions as they arrive (a resource is acted on as soon as it is decided, while the others'
 /// tags are still being read), and reports on every one in resource order (the order `observe` sorts in).
-/// `stored` holds each resource's memory as read (with its version).
+/// `stored` holds each resource's memory as read (with its version); `epoch` is the decision epoch (the tick's
+/// schedule and time, or the event id): with the resource it keys each action's idempotency.
 pub async fn act_streamed<D: Borrow<Decision>>(
     ctx: &ActContext<'_>,
+    epoch: &str,
     decisions: impl Stream<Item = D>,
     stored: &BTreeMap<String, Versioned<Memory>>,
 ) -> Result<Vec<ActionReport>, ActError> {
@@ -140,7 +139,7 @@ pub async fn act_streamed<D: Borrow<Decision>>(
     };
     let mut reports = autopilot_shared::pacing::in_lanes_streamed(decisions, lane, |decision| async move {
         let decision = decision.borrow();
-        let report = cpu::metered(Step::Act, act_on(ctx, decision, stored)).await?;
+        let report = cpu::metered(Step::Act, act_on(ctx, epoch, decision, stored)).await?;
         Ok::<_, ActError>((decision.resource.clone(), report))
     })
     .await?;
@@ -151,17 +150,18 @@ pub async fn act_streamed<D: Borrow<Decision>>(
 /// One decision: its action exactly once (or its memory kept), and its report.
 async fn act_on(
     ctx: &ActContext<'_>,
+    epoch: &str,
     decision: &Decision,
     stored: &BTreeMap<String, Versioned<Memory>>,
 ) -> Result<ActionReport, ActError> {
     let key = decision.resource.key();
     let previous = stored.get(&key);
-    let report = |result: &str, error: Option<String>| ActionReport {
+    let report = |result: ActionResult, error: Option<String>| ActionReport {
         resource: key.clone(),
         name: decision.name.clone(),
         outcome: decision.outcome.clone(),
         reason: decision.reason.clone(),
-        result: result.to_owned(),
+        result,
         error,
     };
     let Outcome::Act(action) = decision.outcome else {
@@ -169,12 +169,12 @@ async fn act_on(
         if previous.map(|p| &p.state) != Some(&decision.memory) {
             save_memory(ctx, decision, previous).await?;
         }
-        return Ok(report("not-acted", None));
+        return Ok(report(ActionResult::NotActed, None));
     };
     let name = action_name(decision.kind, action);
     let effect = Effect {
         ledger: ctx.ledger,
-        key: IdempotencyKey::new(ctx.function, format!("{key}#{}", ctx.epoch)),
+        key: IdempotencyKey::new(ctx.function, format!("{key}#{epoch}")),
         payload: &action,
         audit: AuditRecord {
             at: ctx.now,
@@ -184,23 +184,23 @@ async fn act_on(
             outcome: AuditOutcome::DryRun,
             reason: decision.reason.clone(),
             correlation_id: ctx.correlation_id.to_owned(),
-            details: serde_json::json!({ "action": action, "epoch": ctx.epoch, "name": decision.name }),
+            details: serde_json::json!({ "action": action, "epoch": epoch, "name": decision.name }),
         },
         dry_run: ctx.dry_run,
         now: ctx.now,
         remaining: ctx.remaining,
-        fence: Some(ctx.fence),
+        fence: ctx.fence,
     };
     let performed = perform_once_with_state(
         effect,
-        async || call(ctx.aws, decision, action).await.map_err(CallError::Failed),
+        async || call(ctx.aws, decision, action).await,
         memory_write(decision, previous),
     )
     .await?;
     if let Performed::Failed(error) = &performed {
         announce_failure(ctx, decision, name, error).await;
     }
-    Ok(report(performed.as_str(), performed.detail()))
+    Ok(report(performed.result(), performed.detail()))
 }
 
 async fn save_memory(
@@ -209,7 +209,7 @@ async fn save_memory(
     previous: Option<&Versioned<Memory>>,
 ) -> Result<(), LedgerError> {
     let write = memory_write(decision, previous);
-    ctx.ledger.put_state(write.resource, write.state, write.expected, Some(ctx.fence), ctx.now).await.map(drop)
+    ctx.ledger.put_state(write.resource, write.state, write.expected, ctx.fence, ctx.now).await.map(drop)
 }
 
 /// The decision's memory, at the version it was read at.
@@ -230,8 +230,8 @@ async fn announce_failure(ctx: &ActContext<'_>, decision: &Decision, action: &st
     let _ = announce(&ctx.aws.eventbridge, ctx.event_bus, "Capacity Action Failed", &detail).await;
 }
 
-impl autopilot_shared::runtime::ReportItem for ActionReport {
+impl autopilot_shared::report::ReportItem for ActionReport {
     fn result(&self) -> &str {
-        &self.result
+        self.result.as_str()
     }
 }

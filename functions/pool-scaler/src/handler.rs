@@ -1,24 +1,20 @@
-//! The handler: parse the input, pick the scope and the decision epoch, take the lease, observe, decide, act,
-//! and report. Callable in-process (the `autopilot` tool and the tests call it directly).
+//! The handler: the pool-scaler's steps in the shared invocation — a tick reconciles everything, a session or
+//! access event one fleet or directory (debounced: at most once a minute), a CloudTrail call is noted as a manual
+//! change (or marks cached tags stale). Callable in process (the `autopilot` tool and the tests call it directly).
 
 use crate::act::{ActContext, ActionReport, act_streamed};
 use crate::decide::{Decision, Memory, plan};
 use crate::observe::{CACHED_TAGS, Scope, list, tagged};
-use autopilot_shared::clients::AwsClients;
-use autopilot_shared::cpu::{self, Step};
 use autopilot_shared::error::AutopilotError;
 use autopilot_shared::events::{self, ApiCall, Input};
+use autopilot_shared::invocation::{self, Call, PolicyCell, Route, Steps, Worked, not_ours};
 use autopilot_shared::ledger::LedgerError;
 use autopilot_shared::ledger::idempotency::{Acquired, IdempotencyKey};
-use autopilot_shared::ledger::state::Versioned;
 use autopilot_shared::lookups::tags_changed;
-use autopilot_shared::resource::{ResourceKind, ResourceRef};
+use autopilot_shared::report::Status;
+use autopilot_shared::resource::ResourceKind;
+use autopilot_shared::runtime::{ActivePolicy, classified, is_own_call};
 pub use autopilot_shared::runtime::{Config, Deps};
-use autopilot_shared::runtime::{
-    call_account, classified, finish_under_lease, is_own_call, lease_or_yield, load_policy,
-};
-use futures::StreamExt;
-use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU32;
 
 /// The function's name: its service name in logs, metrics and ledger keys.
@@ -27,7 +23,7 @@ pub const FUNCTION: &str = "pool-scaler";
 /// What one invocation did; `status` is `reconciled`, `recorded` (manual change noted), `tags-changed` (a pool's
 /// or fleet's cached tags marked stale), `ours`, `ignored`, `debounced`, or `busy` (another invocation holds the
 /// lease).
-pub type Report = autopilot_shared::runtime::Report<ActionReport>;
+pub type Report = autopilot_shared::report::Report<ActionReport>;
 
 /// Handles one event. `remaining` is the invocation's remaining time.
 pub async fn handle(
@@ -35,97 +31,82 @@ pub async fn handle(
     payload: serde_json::Value,
     remaining: std::time::Duration,
 ) -> Result<Report, AutopilotError> {
-    let input = events::parse(payload).map_err(classified)?;
-    let correlation_id = input.id().to_owned();
-    let now = deps.clock.now();
-    let aws = deps.aws.with_deadline(remaining);
-    let (scope, epoch) = match &input {
-        Input::Tick(tick) => (Scope::All, Input::tick_key(tick)),
-        Input::AppStreamSession(event) => (Scope::Fleet(event.detail.fleet_name.clone()), correlation_id.clone()),
-        Input::WorkSpacesAccess(event) => (Scope::Directory(event.detail.directory_id.clone()), correlation_id.clone()),
-        Input::CloudTrail(event) => return record_manual_change(deps, &event.detail, &correlation_id, now).await,
-        Input::Alarm(_) | Input::Command(_) => {
-            return Err(AutopilotError::invalid_input(format!(
-                "{FUNCTION} does not handle this input (event {correlation_id}); check the EventBridge rules"
-            )));
-        }
-    };
-    let mut report = Report::new(correlation_id.clone());
-
-    // Session and access events come in bursts: reconcile a resource at most once a minute.
-    if scope != Scope::All {
-        let minute = now.format("%Y-%m-%dT%H:%M").to_string();
-        let key = IdempotencyKey::new(FUNCTION, format!("debounce#{scope:?}#{minute}"));
-        match deps.ledger.acquire_idempotency(&key, "debounce", now, remaining, None).await {
-            Ok(Acquired::Proceed(claim)) => {
-                deps.ledger.complete_idempotency(&claim, &"reconciled", now).await.map_err(classified)?;
-            }
-            Ok(Acquired::AlreadyCompleted { .. }) | Err(LedgerError::InProgress { .. }) => {
-                report.status = "debounced".into();
-                return Ok(report);
-            }
-            Err(other) => return Err(classified(other)),
-        }
-    }
-
-    let active = load_policy(deps).await?;
-    let policy = active.policy;
-    report.policy_version = active.version;
-    report.dry_run = active.dry_run;
-
-    // An event for one resource must not be lost while a tick runs: it fails retryably, EventBridge retries.
-    let Some(lease) = lease_or_yield(deps, FUNCTION, &correlation_id, now, remaining, scope != Scope::All).await?
-    else {
-        report.status = "busy".into();
-        return Ok(report);
-    };
-
-    let result = reconcile(
-        deps,
-        &aws,
-        &policy,
-        &scope,
-        &epoch,
-        &correlation_id,
-        report.dry_run,
-        &lease.fence_on(deps.clock.clone()),
-        now,
-        remaining,
-    )
-    .await;
-    // The lease is given back whatever happened; losing it now only matters to the next holder's token.
-    finish_under_lease(deps, FUNCTION, &lease, &correlation_id).await;
-    let (observe_calls, actions) = result?;
-    report.status = "reconciled".into();
-    report.api_calls =
-        observe_calls + actions.iter().filter(|a| matches!(a.result.as_str(), "applied" | "failed")).count() as u32;
-    metrics::counter!("api_calls").increment(u64::from(report.api_calls));
-    report.set_actions(actions);
-    Ok(report)
+    invocation::invoke(&PoolScaler, deps, payload, remaining).await
 }
 
-/// Observe, decide, act, pipelined: everything in scope is listed first, then every listed resource's memory is
-/// read (one batched pass), then the tags stream in and each batch is decided (pure) and handed to the act
-/// step's lanes while the rest are still read, so the reads and the (slower) mutations overlap. A failed tag
-/// read stops the stream: what was already decided is carried out, then the reconcile fails. Returns the
-/// observe step's AWS calls and a report on every decision, in resource order.
-#[allow(clippy::too_many_arguments)]
+/// What an input asks to reconcile: a scope, in a decision epoch (with the resource, it keys each action).
+#[derive(Debug)]
+pub struct Reconcile {
+    scope: Scope,
+    epoch: String,
+}
+
+struct PoolScaler;
+
+impl Steps for PoolScaler {
+    const FUNCTION: &'static str = FUNCTION;
+    type Work = Reconcile;
+    type Item = ActionReport;
+
+    async fn route(
+        &self,
+        call: &Call<'_>,
+        input: Input,
+        _: &mut PolicyCell<'_>,
+    ) -> Result<Route<Reconcile>, AutopilotError> {
+        let correlation_id = call.correlation_id.to_owned();
+        let (scope, epoch) = match &input {
+            Input::Tick(tick) => (Scope::All, Input::tick_key(tick)),
+            Input::AppStreamSession(event) => (Scope::Fleet(event.detail.fleet_name.clone()), correlation_id),
+            Input::WorkSpacesAccess(event) => (Scope::Directory(event.detail.directory_id.clone()), correlation_id),
+            Input::CloudTrail(event) => return record_manual_change(call, &event.detail).await.map(Route::Done),
+            Input::Alarm(_) | Input::Command(_) => return Err(not_ours(FUNCTION, call.correlation_id)),
+        };
+        let must_not_be_lost = scope != Scope::All;
+        // Session and access events come in bursts: reconcile a resource at most once a minute.
+        if must_not_be_lost && !first_this_minute(call, &scope).await? {
+            return Ok(Route::Done(Status::Debounced));
+        }
+        // An event for one resource must not be lost while a tick runs: it fails retryably, EventBridge retries.
+        Ok(Route::Work { work: Reconcile { scope, epoch }, must_not_be_lost })
+    }
+
+    async fn work(
+        &self,
+        ctx: &ActContext<'_>,
+        policy: &ActivePolicy,
+        work: Reconcile,
+    ) -> Result<Worked<ActionReport>, AutopilotError> {
+        reconcile(ctx, policy, &work).await
+    }
+}
+
+/// Whether this is the first reconcile of `scope` in the current minute (a completed idempotency claim per scope
+/// and minute).
+async fn first_this_minute(call: &Call<'_>, scope: &Scope) -> Result<bool, AutopilotError> {
+    let (ledger, now) = (&call.deps.ledger, call.now);
+    let minute = now.format("%Y-%m-%dT%H:%M").to_string();
+    let key = IdempotencyKey::new(FUNCTION, format!("debounce#{scope:?}#{minute}"));
+    match ledger.acquire_idempotency(&key, "debounce", now, call.remaining, None).await {
+        Ok(Acquired::Proceed(claim)) => {
+            ledger.complete_idempotency(&claim, &"reconciled", now).await.map_err(classified)?;
+            Ok(true)
+        }
+        Ok(Acquired::AlreadyCompleted { .. }) | Err(LedgerError::InProgress { .. }) => Ok(false),
+        Err(other) => Err(classified(other)),
+    }
+}
+
+/// Observe, decide, act, pipelined ([`autopilot_shared::reconcile::streamed`]): everything in scope listed, its
+/// memories read, then decided and acted on batch by batch as the tags are known. Returns the AWS calls made and
+/// a report on every decision, in resource order.
 async fn reconcile(
-    deps: &Deps,
-    aws: &AwsClients,
-    policy: &autopilot_shared::policy::Policy,
-    scope: &Scope,
-    epoch: &str,
-    correlation_id: &str,
-    dry_run: bool,
-    fence: &autopilot_shared::ledger::lease::Fence,
-    now: chrono::DateTime<chrono::Utc>,
-    remaining: std::time::Duration,
-) -> Result<(u32, Vec<ActionReport>), AutopilotError> {
-    let started = std::time::Instant::now();
+    ctx: &ActContext<'_>,
+    policy: &ActivePolicy,
+    work: &Reconcile,
+) -> Result<Worked<ActionReport>, AutopilotError> {
     let calls = AtomicU32::new(0);
-    // Observe: the listing, then the memories…
-    let listed = list(aws, scope, &deps.config.region, &calls).await.map_err(classified)?;
+    let listed = list(ctx.aws, &work.scope, ctx.region, &calls).await.map_err(classified)?;
     // Estate totals, not one metric per resource: each dimension value is a CloudWatch custom metric of its own
     // (10,000 pools and fleets would be 20,000 billed metrics). Per resource: the audit trail and the logs.
     let (desired, in_use) =
@@ -133,62 +114,34 @@ async fn reconcile(
     metrics::gauge!("desired_capacity").set(desired as f64);
     metrics::gauge!("sessions_in_use").set(in_use as f64);
     metrics::gauge!("utilization").set(if desired == 0 { 0.0 } else { in_use as f64 / desired as f64 });
-    let stored: BTreeMap<String, Versioned<Memory>> =
-        deps.ledger.get_states(&listed.resources()).await.map_err(classified)?;
-    let memories: BTreeMap<String, Memory> = stored.iter().map(|(k, v)| (k.clone(), v.state.clone())).collect();
-    // …then the tags, batch by batch as they become known, each batch decided at once (pure)…
-    let mut failure = None;
-    let decisions = tagged(aws, &deps.ledger, now, listed, &calls)
-        .scan(&mut failure, |failure, batch| {
-            std::future::ready(batch.map_err(|error| **failure = Some(error)).ok())
-        })
-        .flat_map(|batch| {
-            let decisions: Vec<Decision> =
-                cpu::measure(Step::Decide, || plan(&batch, policy, &memories, &deps.config.tag_prefix, now));
-            for decision in &decisions {
-                tracing::debug!(resource = %decision.resource, outcome = ?decision.outcome, reason = %decision.reason, "decided");
-            }
-            futures::stream::iter(decisions)
-        });
-    // …and acted on while the rest are read.
-    let ctx = ActContext {
-        aws,
-        ledger: &deps.ledger,
-        function: FUNCTION,
-        epoch,
-        correlation_id,
-        dry_run,
-        fence,
-        now,
-        remaining,
-        event_bus: deps.config.event_bus.as_deref(),
+    let resources = listed.resources();
+    let decide = |batch: &[_], memories: &_| -> Vec<Decision> {
+        let decisions = plan(batch, &policy.policy, memories, ctx.tag_prefix, ctx.now);
+        for decision in &decisions {
+            tracing::debug!(resource = %decision.resource, outcome = ?decision.outcome, reason = %decision.reason, "decided");
+        }
+        decisions
     };
-    let actions = act_streamed(&ctx, decisions, &stored).await.map_err(|e| classified(e.0))?;
-    if let Some(error) = failure {
-        return Err(classified(error));
-    }
-    metrics::histogram!("reconcile_duration_ms").record(started.elapsed().as_secs_f64() * 1000.0);
-    Ok((calls.into_inner(), actions))
+    let tagged = tagged(ctx.aws, ctx.ledger, ctx.now, listed, &calls);
+    let actions =
+        autopilot_shared::reconcile::streamed(ctx.ledger, &resources, tagged, decide, async |decisions, stored| {
+            act_streamed(ctx, &work.epoch, decisions, stored).await.map_err(|e| classified(e.0))
+        })
+        .await?;
+    let api_calls = calls.into_inner() + actions.iter().filter(|a| a.result.called()).count() as u32;
+    Ok(Worked { status: Status::Reconciled, api_calls, items: actions })
 }
 
 /// A CloudTrail call that changed a pool or fleet: unless we made it, remember it as a manual change. A call
 /// that changed one's tags marks its cached tags stale, whoever made it.
-async fn record_manual_change(
-    deps: &Deps,
-    call: &events::CloudTrailCall,
-    correlation_id: &str,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<Report, AutopilotError> {
-    let mut report = Report { status: "recorded".into(), ..Report::new(correlation_id) };
-    let api_call = call.api_call().map_err(classified)?;
+async fn record_manual_change(call: &Call<'_>, trail: &events::CloudTrailCall) -> Result<Status, AutopilotError> {
+    let deps = call.deps;
+    let api_call = trail.api_call().map_err(classified)?;
     if let ApiCall::TagsChanged { resource, .. } = &api_call {
-        report.status =
-            tags_changed(&deps.ledger, call, resource.as_ref(), now, &CACHED_TAGS).await.map_err(classified)?.into();
-        return Ok(report);
+        return tags_changed(&deps.ledger, trail, resource.as_ref(), call.now, &CACHED_TAGS).await.map_err(classified);
     }
-    if is_own_call(call, &deps.config.own_role_name) {
-        report.status = "ours".into();
-        return Ok(report);
+    if is_own_call(trail, &deps.config.own_role_name) {
+        return Ok(Status::Ours);
     }
     let (kind, id) = match api_call {
         ApiCall::UpdateWorkspacesPool { pool_id, .. }
@@ -197,17 +150,13 @@ async fn record_manual_change(
         ApiCall::UpdateFleet { name, .. } | ApiCall::StartFleet { name } | ApiCall::StopFleet { name } => {
             (ResourceKind::Fleet, name)
         }
-        _ => {
-            report.status = "ignored".into();
-            return Ok(report);
-        }
+        _ => return Ok(Status::Ignored),
     };
-    let resource =
-        ResourceRef::new(call_account(call), &call.aws_region, kind, id).map_err(AutopilotError::invalid_input)?;
+    let resource = trail.place().resource(kind, id).map_err(AutopilotError::invalid_input)?;
     let stored = deps.ledger.get_state::<Memory>(&resource).await.map_err(classified)?;
     let mut memory = stored.as_ref().map(|s| s.state.clone()).unwrap_or_default();
-    memory.manual_change_at = Some(call.event_time.min(now));
-    deps.ledger.put_state(&resource, &memory, stored.map(|s| s.version), None, now).await.map_err(classified)?;
+    memory.manual_change_at = Some(trail.event_time.min(call.now));
+    deps.ledger.put_state(&resource, &memory, stored.map(|s| s.version), None, call.now).await.map_err(classified)?;
     tracing::info!(resource = %resource, "manual change recorded");
-    Ok(report)
+    Ok(Status::Recorded)
 }

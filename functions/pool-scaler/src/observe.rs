@@ -9,7 +9,7 @@ use autopilot_shared::clients::AwsClients;
 use autopilot_shared::error::ObserveError;
 use autopilot_shared::ledger::Ledger;
 use autopilot_shared::lookups::{self, TagLookup, cached_tags_streamed};
-use autopilot_shared::resource::{ResourceKind, ResourceRef, account_region};
+use autopilot_shared::resource::{Place, ResourceKind, ResourceRef};
 use aws_sdk_applicationautoscaling::types::ServiceNamespace;
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
@@ -122,9 +122,9 @@ pub async fn list(aws: &AwsClients, scope: &Scope, region: &str, calls: &AtomicU
         Ok(pools
             .into_iter()
             .filter_map(|pool| {
-                let (account, pool_region) = account_region(pool.pool_arn(), region);
-                let resource =
-                    ResourceRef::new(account, pool_region, ResourceKind::WorkspacesPool, pool.pool_id()).ok()?;
+                let resource = Place::of_arn(pool.pool_arn(), region)
+                    .resource(ResourceKind::WorkspacesPool, pool.pool_id())
+                    .ok()?;
                 let capacity = pool.capacity_status();
                 let observed = Observed {
                     resource: resource.clone(),
@@ -154,9 +154,8 @@ pub async fn list(aws: &AwsClients, scope: &Scope, region: &str, calls: &AtomicU
             .into_iter()
             .filter_map(|fleet| {
                 let arn = fleet.arn().unwrap_or_default().to_owned();
-                let (account, fleet_region) = account_region(&arn, region);
                 let name = fleet.name().unwrap_or_default().to_owned();
-                let resource = ResourceRef::new(account, fleet_region, ResourceKind::Fleet, &name).ok()?;
+                let resource = Place::of_arn(&arn, region).resource(ResourceKind::Fleet, &name).ok()?;
                 let multi = fleet.max_sessions_per_instance().is_some_and(|n| n > 1);
                 let status = fleet.compute_capacity_status();
                 let (desired, in_use) = match (multi, status) {

@@ -78,6 +78,6 @@ mod tests {
         assert!(!routes(&sample("command-export-requested.json")));
         // every sample in events/pool-scaler/ parses and reaches the function (ticks come from the schedule)
         let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/pool-scaler");
-        assert_eq!(autopilot_shared::events::check_samples(&folder, &EVENT_RULES), Ok(7));
+        assert_eq!(autopilot_shared::events::check_samples(&folder, &EVENT_RULES).map_err(|e| e.to_string()), Ok(7));
     }
 }

@@ -14,6 +14,8 @@ use autopilot_shared::ledger::LedgerError;
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use autopilot_shared::ledger::idempotency::IdempotencyKey;
 use autopilot_shared::ledger::state::Versioned;
+use autopilot_shared::ledger::state::{WorkItemListing, WorkItemWrite};
+use autopilot_shared::report::ActionResult;
 use autopilot_shared::resource::ResourceRef;
 use aws_sdk_workspaces::error::ProvideErrorMetadata;
 use aws_sdk_workspaces::types::{RebootRequest, RebuildRequest};
@@ -50,7 +52,7 @@ pub struct ActionReport {
     pub action: Option<Action>,
     pub reason: String,
     /// applied | dry-run | duplicate | deferred | failed | skipped | noted | closed | not-acted
-    pub result: String,
+    pub result: ActionResult,
     pub error: Option<String>,
 }
 
@@ -90,13 +92,37 @@ impl Books<'_> {
                         None => None,
                     },
                 };
-                ctx.ledger.put_work_item(KIND, &key, episode, version, ctx.fence, ctx.now, true, None).await?
+                ctx.ledger
+                    .put_work_item(
+                        WorkItemWrite {
+                            kind: KIND,
+                            id: &key,
+                            state: episode,
+                            expected: version,
+                            listing: WorkItemListing::Open,
+                        },
+                        ctx.fence,
+                        ctx.now,
+                    )
+                    .await?
             }
             None => {
                 let Some(last) = self.stored.episodes.get(&key) else { return Ok(()) };
                 let closed = Episode { closed: true, ..last.state.clone() };
                 let expires = Some(ctx.now + CLOSED_RETENTION);
-                ctx.ledger.put_work_item(KIND, &key, &closed, known, ctx.fence, ctx.now, false, expires).await?
+                ctx.ledger
+                    .put_work_item(
+                        WorkItemWrite {
+                            kind: KIND,
+                            id: &key,
+                            state: &closed,
+                            expected: known,
+                            listing: WorkItemListing::Closed { expires_at: expires },
+                        },
+                        ctx.fence,
+                        ctx.now,
+                    )
+                    .await?
             }
         };
         if let Ok(mut versions) = self.versions.lock() {
@@ -124,7 +150,7 @@ fn audit(ctx: &ActContext<'_>, decision: &Decision, action: &str) -> AuditRecord
     }
 }
 
-fn report(decision: &Decision, result: &str, error: Option<String>) -> ActionReport {
+fn report(decision: &Decision, result: ActionResult, error: Option<String>) -> ActionReport {
     ActionReport {
         resource: decision.resource.key(),
         name: decision.name.clone(),
@@ -132,7 +158,7 @@ fn report(decision: &Decision, result: &str, error: Option<String>) -> ActionRep
         selection: decision.selection.clone(),
         action: decision.action.clone(),
         reason: decision.reason.clone(),
-        result: result.to_owned(),
+        result,
         error,
     }
 }
@@ -255,7 +281,17 @@ pub async fn act(ctx: &ActContext<'_>, plan: &Plan, stored: &Stored) -> Result<(
             let version = stored.budgets.get(selection).map(|b| b.version);
             let expires = Some(budget.window + Duration::hours(2));
             ctx.ledger
-                .put_work_item(BUDGET_KIND, selection, budget, version, ctx.fence, ctx.now, false, expires)
+                .put_work_item(
+                    WorkItemWrite {
+                        kind: BUDGET_KIND,
+                        id: selection,
+                        state: budget,
+                        expected: version,
+                        listing: WorkItemListing::Closed { expires_at: expires },
+                    },
+                    ctx.fence,
+                    ctx.now,
+                )
                 .await?;
         }
     }
@@ -287,7 +323,7 @@ pub async fn act(ctx: &ActContext<'_>, plan: &Plan, stored: &Stored) -> Result<(
             if performed == Performed::Applied {
                 applied.push(*decision);
             }
-            reports.push(report(decision, performed.as_str(), performed.detail()));
+            reports.push(report(decision, performed.result(), performed.detail()));
         }
     }
 
@@ -304,7 +340,7 @@ pub async fn act(ctx: &ActContext<'_>, plan: &Plan, stored: &Stored) -> Result<(
                                 let detail = escalation(ctx, decision, cause);
                                 announce(&ctx.aws.eventbridge, ctx.event_bus, "Escalation", &detail)
                                     .await
-                                    .map_err(CallError::Failed)
+                                    .map_err(CallError::from)
                             }
                             _ => rebuild(ctx, &decision.name).await,
                         }
@@ -321,7 +357,7 @@ pub async fn act(ctx: &ActContext<'_>, plan: &Plan, stored: &Stored) -> Result<(
                 if matches!(action, Action::Escalate { .. }) && performed.called() {
                     metrics::counter!("escalations").increment(1);
                 }
-                reports.push(report(decision, performed.as_str(), performed.detail()));
+                reports.push(report(decision, performed.result(), performed.detail()));
             }
             None => {
                 let result = note(ctx, decision).await?;
@@ -331,8 +367,8 @@ pub async fn act(ctx: &ActContext<'_>, plan: &Plan, stored: &Stored) -> Result<(
                 }
                 let result = match (result, &decision.episode) {
                     (Some(result), _) => result,
-                    (None, None) => "closed",
-                    (None, Some(_)) => "not-acted",
+                    (None, None) => ActionResult::Closed,
+                    (None, Some(_)) => ActionResult::NotActed,
                 };
                 reports.push(report(decision, result, None));
             }
@@ -376,7 +412,7 @@ async fn settle(books: &Books<'_>, decision: &Decision, performed: &Performed) -
 }
 
 /// Audits a skip or deferral the first time its reason appears in the episode.
-async fn note(ctx: &ActContext<'_>, decision: &Decision) -> Result<Option<&'static str>, LedgerError> {
+async fn note(ctx: &ActContext<'_>, decision: &Decision) -> Result<Option<ActionResult>, LedgerError> {
     let Some(note) = decision.note else { return Ok(None) };
     let mut record = audit(ctx, decision, "Remediate");
     record.outcome = match note {
@@ -391,13 +427,13 @@ async fn note(ctx: &ActContext<'_>, decision: &Decision) -> Result<Option<&'stat
     .increment(1);
     tracing::info!(resource = %decision.resource, reason = %decision.reason, "not acted");
     Ok(Some(match note {
-        Note::Skipped => "skipped",
-        Note::Deferred => "deferred",
+        Note::Skipped => ActionResult::Skipped,
+        Note::Deferred => ActionResult::Deferred,
     }))
 }
 
-impl autopilot_shared::runtime::ReportItem for ActionReport {
+impl autopilot_shared::report::ReportItem for ActionReport {
     fn result(&self) -> &str {
-        &self.result
+        self.result.as_str()
     }
 }

@@ -321,7 +321,8 @@ pub fn plan(seen: &Seen, inputs: Inputs<'_>) -> Plan {
             outages.insert(directory.to_owned());
         }
         let stored = episodes.get(&resource.key());
-        if let Some(decision) = circuit(resource, directory, open, unhealthy, population, share, stored, inputs) {
+        let health = DirectoryHealth { directory, open, unhealthy, population, share };
+        if let Some(decision) = circuit(resource, &health, stored, inputs) {
             plan.decisions.push(decision);
         }
     }
@@ -372,17 +373,23 @@ pub fn plan(seen: &Seen, inputs: Inputs<'_>) -> Plan {
     plan
 }
 
-#[allow(clippy::too_many_arguments)]
-fn circuit(
-    resource: ResourceRef,
-    directory: &str,
+/// A directory's WorkSpaces health, as the circuit breaker sees it.
+struct DirectoryHealth<'a> {
+    directory: &'a str,
+    /// More unhealthy than the policy allows: an outage (the circuit is open).
     open: bool,
     unhealthy: u32,
     population: u32,
     share: f64,
+}
+
+fn circuit(
+    resource: ResourceRef,
+    health: &DirectoryHealth<'_>,
     stored: Option<&Episode>,
     inputs: Inputs<'_>,
 ) -> Option<Decision> {
+    let DirectoryHealth { directory, open, unhealthy, population, share } = *health;
     let figures = serde_json::json!({ "unhealthy": unhealthy, "population": population, "share": share });
     let decision = |action, reason: String, episode| Decision {
         action,

@@ -10,13 +10,13 @@ use crate::observe::{Scope, observe};
 use autopilot_shared::cpu::{self, Step};
 use autopilot_shared::error::AutopilotError;
 use autopilot_shared::events::{ApiCall, CloudTrailCall, Command, Input};
+use autopilot_shared::invocation::{self, Call, PolicyCell, Route, Steps, Worked};
+use autopilot_shared::ledger::state::{WorkItemListing, WorkItemWrite};
 use autopilot_shared::policy::{AlarmScope, RemediationPolicy};
-use autopilot_shared::resource::{ResourceKind, ResourceRef};
+use autopilot_shared::report::Status;
+use autopilot_shared::resource::ResourceKind;
+use autopilot_shared::runtime::{ActivePolicy, classified, is_own_call};
 pub use autopilot_shared::runtime::{Config, Deps};
-use autopilot_shared::runtime::{
-    call_account, classified, finish_under_lease, is_own_call, lease_or_yield, load_policy,
-};
-use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
 /// The function's name: its service name in logs, metrics and ledger keys.
@@ -24,7 +24,7 @@ pub const FUNCTION: &str = "remediator";
 
 /// What one invocation did; `status` is `swept`, `busy`, `ignored` (an alarm that is not `ALARM` or not
 /// mapped), `recorded` / `ours` (a `ModifyWorkspaceState` call), or `no-remediation` (no policy section).
-pub type Report = autopilot_shared::runtime::Report<ActionReport>;
+pub type Report = autopilot_shared::report::Report<ActionReport>;
 
 /// Handles one event. `remaining` is the invocation's remaining time.
 pub async fn handle(
@@ -32,58 +32,63 @@ pub async fn handle(
     payload: serde_json::Value,
     remaining: std::time::Duration,
 ) -> Result<Report, AutopilotError> {
-    let input = autopilot_shared::events::parse(payload).map_err(classified)?;
-    let correlation_id = input.id().to_owned();
-    let now = deps.clock.now();
-    let mut report = Report::new(correlation_id.clone());
-    if let Input::CloudTrail(event) = &input {
-        return record_call(deps, &event.detail, report, now).await;
+    invocation::invoke(&Remediator, deps, payload, remaining).await
+}
+
+/// A sweep: what to look at, what a person asked for, in which account.
+#[derive(Debug)]
+pub struct Sweep {
+    scope: Scope,
+    request: Request,
+    account: String,
+}
+
+struct Remediator;
+
+impl Steps for Remediator {
+    const FUNCTION: &'static str = FUNCTION;
+    type Work = Sweep;
+    type Item = ActionReport;
+
+    async fn route(
+        &self,
+        call: &Call<'_>,
+        input: Input,
+        policy: &mut PolicyCell<'_>,
+    ) -> Result<Route<Sweep>, AutopilotError> {
+        if let Input::CloudTrail(event) = &input {
+            return record_call(call, &event.detail).await.map(Route::Done);
+        }
+        let active = policy.get().await?;
+        let Some((scope, request)) = scope_of(&input, active.policy.remediation.as_ref())? else {
+            return Ok(Route::Done(Status::Ignored));
+        };
+        if active.policy.remediation.is_none() {
+            if scope != Scope::All {
+                return Err(AutopilotError::invalid_input(
+                    "the policy has no `remediation` section: nothing is remediated",
+                ));
+            }
+            return Ok(Route::Done(Status::NoRemediation));
+        }
+        let account = input.origin(&call.deps.config.region).account;
+        // An alarm or a request that meets a running sweep fails retryably: EventBridge delivers it again.
+        let must_not_be_lost = scope != Scope::All;
+        Ok(Route::Work { work: Sweep { scope, request, account }, must_not_be_lost })
     }
-    let active = load_policy(deps).await?;
-    report.policy_version = active.version;
-    report.dry_run = active.dry_run;
-    let (scope, request) = match scope_of(&input, active.policy.remediation.as_ref())? {
-        Some(found) => found,
-        None => {
-            report.status = "ignored".into();
-            return Ok(report);
-        }
-    };
-    let Some(policy) = active.policy.remediation.as_ref() else {
-        if scope != Scope::All {
-            return Err(AutopilotError::invalid_input(
-                "the policy has no `remediation` section: nothing is remediated",
-            ));
-        }
-        report.status = "no-remediation".into();
-        return Ok(report);
-    };
-    let Some(lease) = lease_or_yield(deps, FUNCTION, &correlation_id, now, remaining, scope != Scope::All).await?
-    else {
-        report.status = "busy".into();
-        return Ok(report);
-    };
-    let fence = lease.fence_on(deps.clock.clone());
-    let aws = deps.aws.with_deadline(remaining);
-    let ctx = ActContext {
-        aws: &aws,
-        ledger: &deps.ledger,
-        function: FUNCTION,
-        correlation_id: &correlation_id,
-        dry_run: active.dry_run,
-        fence: Some(&fence),
-        now,
-        remaining,
-        event_bus: deps.config.event_bus.as_deref(),
-    };
-    let (account, _) = input.origin(&deps.config.region);
-    let result = sweep(deps, &ctx, policy, &scope, &request, &account).await;
-    finish_under_lease(deps, FUNCTION, &lease, &correlation_id).await;
-    let (api_calls, actions) = result?;
-    report.status = "swept".into();
-    report.api_calls = api_calls;
-    report.set_actions(actions);
-    Ok(report)
+
+    async fn work(
+        &self,
+        ctx: &ActContext<'_>,
+        policy: &ActivePolicy,
+        sweep: Sweep,
+    ) -> Result<Worked<ActionReport>, AutopilotError> {
+        let Some(remediation) = policy.policy.remediation.as_ref() else {
+            return Ok(Worked { status: Status::NoRemediation, api_calls: 0, items: Vec::new() });
+        };
+        let (api_calls, items) = self::sweep(ctx, remediation, &sweep).await?;
+        Ok(Worked { status: Status::Swept, api_calls, items })
+    }
 }
 
 /// What an input asks to sweep; `None` when it asks for nothing (an alarm leaving `ALARM`, or one the policy
@@ -184,15 +189,12 @@ fn id_format_problem(resource_type: &str, id: &str) -> Option<&'static str> {
 
 /// Observe, decide, act for one scope.
 async fn sweep(
-    deps: &Deps,
     ctx: &ActContext<'_>,
     policy: &RemediationPolicy,
-    scope: &Scope,
-    request: &Request,
-    account: &str,
+    sweep: &Sweep,
 ) -> Result<(u32, Vec<ActionReport>), AutopilotError> {
-    let started = std::time::Instant::now();
-    let observation = observe(ctx.aws, scope, account, &deps.config.region).await.map_err(classified)?;
+    let Sweep { scope, request, account } = sweep;
+    let observation = observe(ctx.aws, scope, account, ctx.region).await.map_err(classified)?;
     let stored = read_books(ctx, policy).await?;
     let episodes: BTreeMap<String, Episode> =
         stored.episodes.iter().map(|(k, v)| (k.clone(), v.state.clone())).collect();
@@ -201,7 +203,7 @@ async fn sweep(
         policy,
         episodes: &episodes,
         budgets: &budgets,
-        tag_prefix: &deps.config.tag_prefix,
+        tag_prefix: ctx.tag_prefix,
         now: ctx.now,
         request,
         full_sweep: *scope == Scope::All,
@@ -215,10 +217,7 @@ async fn sweep(
     }
     let (actions, act_calls) =
         cpu::metered(Step::Act, act::act(ctx, &plan, &stored)).await.map_err(|e| classified(e.0))?;
-    let calls = observation.api_calls + act_calls;
-    metrics::counter!("api_calls").increment(u64::from(calls));
-    metrics::histogram!("reconcile_duration_ms").record(started.elapsed().as_secs_f64() * 1000.0);
-    Ok((calls, actions))
+    Ok((observation.api_calls + act_calls, actions))
 }
 
 /// Open episodes (listed from the index, then read consistently) and the budgets of every selection.
@@ -242,22 +241,16 @@ async fn read_books(ctx: &ActContext<'_>, policy: &RemediationPolicy) -> Result<
 /// A person's `ModifyWorkspaceState`: into admin maintenance → hands off; back to AVAILABLE → the WorkSpace
 /// is watched again from scratch (the `reboot_after` wait starts anew). Our own calls and stale events
 /// change nothing.
-async fn record_call(
-    deps: &Deps,
-    call: &CloudTrailCall,
-    mut report: Report,
-    now: DateTime<Utc>,
-) -> Result<Report, AutopilotError> {
+async fn record_call(invocation: &Call<'_>, call: &CloudTrailCall) -> Result<Status, AutopilotError> {
+    let (deps, now) = (invocation.deps, invocation.now);
     let ApiCall::ModifyWorkspaceState { workspace_id, workspace_state } = call.api_call().map_err(classified)? else {
-        report.status = "ignored".into();
-        return Ok(report);
+        return Ok(Status::Ignored);
     };
     if is_own_call(call, &deps.config.own_role_name) {
-        report.status = "ours".into();
-        return Ok(report);
+        return Ok(Status::Ours);
     }
-    let resource = ResourceRef::new(call_account(call), &call.aws_region, ResourceKind::Workspace, &workspace_id)
-        .map_err(AutopilotError::invalid_input)?;
+    let resource =
+        call.place().resource(ResourceKind::Workspace, &workspace_id).map_err(AutopilotError::invalid_input)?;
     let key = resource.key();
     let at = call.event_time.min(now);
     let stored = deps.ledger.get_work_item::<Episode>(act::KIND, &key).await.map_err(classified)?;
@@ -280,15 +273,24 @@ async fn record_call(
         }
         _ => {}
     }
-    report.status = "recorded".into();
     let fresh = stored.as_ref().is_none_or(|s| s.state.closed);
     if episode == before || (fresh && episode.hands_off_since.is_none()) {
-        return Ok(report);
+        return Ok(Status::Recorded);
     }
     deps.ledger
-        .put_work_item(act::KIND, &key, &episode, stored.map(|s| s.version), None, now, true, None)
+        .put_work_item(
+            WorkItemWrite {
+                kind: act::KIND,
+                id: &key,
+                state: &episode,
+                expected: stored.map(|s| s.version),
+                listing: WorkItemListing::Open,
+            },
+            None,
+            now,
+        )
         .await
         .map_err(classified)?;
     tracing::info!(resource = %resource, state = %workspace_state, at = %at, "maintenance change recorded");
-    Ok(report)
+    Ok(Status::Recorded)
 }

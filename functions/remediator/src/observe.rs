@@ -7,7 +7,7 @@ use crate::decide::{Seen, SeenResource, SeenWorkspace};
 use autopilot_shared::clients::AwsClients;
 use autopilot_shared::error::ObserveError;
 use autopilot_shared::lookups::{self, CONCURRENCY, appstream_tags, workspaces_tags};
-use autopilot_shared::resource::{ResourceKind, ResourceRef, account_region};
+use autopilot_shared::resource::{Place, ResourceKind, ResourceRef};
 use futures::{StreamExt, TryStreamExt};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -181,8 +181,8 @@ pub async fn observe(
             _ => None,
         };
         for pool in lookups::workspaces_pools(aws, pool_id, &calls).await? {
-            let (account, pool_region) = account_region(pool.pool_arn(), region);
-            let Ok(resource) = ResourceRef::new(account, pool_region, ResourceKind::WorkspacesPool, pool.pool_id())
+            let Ok(resource) =
+                Place::of_arn(pool.pool_arn(), region).resource(ResourceKind::WorkspacesPool, pool.pool_id())
             else {
                 continue;
             };
@@ -232,8 +232,11 @@ pub async fn observe(
         let mut arns = Vec::new();
         for fleet in lookups::fleets(aws, name, &calls).await? {
             let name = fleet.name().unwrap_or_default().to_owned();
-            let (account, fleet_region) = account_region(fleet.arn().unwrap_or_default(), region);
-            let Ok(resource) = ResourceRef::new(account, fleet_region, ResourceKind::Fleet, &name) else { continue };
+            let Ok(resource) =
+                Place::of_arn(fleet.arn().unwrap_or_default(), region).resource(ResourceKind::Fleet, &name)
+            else {
+                continue;
+            };
             let errors = fleet
                 .fleet_errors()
                 .iter()
@@ -270,8 +273,9 @@ pub async fn observe(
         let mut arns = Vec::new();
         for builder in lookups::image_builders(aws, name, &calls).await? {
             let name = builder.name().unwrap_or_default().to_owned();
-            let (account, builder_region) = account_region(builder.arn().unwrap_or_default(), region);
-            let Ok(resource) = ResourceRef::new(account, builder_region, ResourceKind::ImageBuilder, &name) else {
+            let Ok(resource) =
+                Place::of_arn(builder.arn().unwrap_or_default(), region).resource(ResourceKind::ImageBuilder, &name)
+            else {
                 continue;
             };
             arns.push(builder.arn().unwrap_or_default().to_owned());

@@ -58,7 +58,7 @@ mod tests {
         assert!(!routes(&read(&events.join("cloudtrail-update-workspaces-pool.json"))));
         assert!(!routes(&read(&events.join("command-rollout-requested.json"))));
         // every sample in events/remediator/ parses and reaches the function (ticks come from the schedule)
-        let samples = check_samples(&events.join("remediator"), &EVENT_RULES);
+        let samples = check_samples(&events.join("remediator"), &EVENT_RULES).map_err(|e| e.to_string());
         assert_eq!(samples, Ok(5));
     }
 }

@@ -3,21 +3,18 @@
 //! with the rollout's version only when every action of the step succeeded, then audited and announced once
 //! per history entry. A crash anywhere repeats the step without repeating a call that was made.
 
-use crate::gate::figures;
 use crate::machine::{Action, Next, RingObservation, Rollout, Status, Transition, next};
-use crate::observe::{EnvironmentView, devices_of};
-use autopilot_shared::clients::AwsClients;
 use autopilot_shared::effect::{CallError, Effect, Performed, announce, perform_once};
 use autopilot_shared::error::{AutopilotError, sdk_error_message};
 use autopilot_shared::ledger::LedgerError;
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use autopilot_shared::ledger::idempotency::IdempotencyKey;
+use autopilot_shared::ledger::state::{WorkItemListing, WorkItemWrite};
 use autopilot_shared::policy::RolloutPolicy;
 use autopilot_shared::runtime::classified;
 use aws_sdk_workspacesthinclient::types::{SoftwareSetUpdateMode, SoftwareSetValidationStatus};
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 /// The work item kind of rollouts.
 pub const KIND: &str = "ROLLOUT";
@@ -28,6 +25,13 @@ pub const ALIAS_KIND: &str = "ROLLOUTREF";
 pub const KEEP_FINISHED: Duration = Duration::days(400);
 
 pub use autopilot_shared::effect::ActContext;
+
+/// A stepped rollout is counted under the status it reached.
+impl autopilot_shared::report::ReportItem for StepReport {
+    fn result(&self) -> &str {
+        self.status.as_str()
+    }
+}
 
 /// What one step did to one rollout.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -43,12 +47,44 @@ pub struct StepReport {
 pub async fn save(ctx: &ActContext<'_>, rollout: &Rollout, version: Option<u64>) -> Result<u64, LedgerError> {
     let open = !rollout.status.is_final();
     let expires = (!open).then_some(ctx.now + KEEP_FINISHED);
-    ctx.ledger.put_work_item(KIND, &rollout.id, rollout, version, ctx.fence, ctx.now, open, expires).await
+    ctx.ledger
+        .put_work_item(
+            WorkItemWrite {
+                kind: KIND,
+                id: &rollout.id,
+                state: rollout,
+                expected: version,
+                listing: WorkItemListing::of(open, expires),
+            },
+            ctx.fence,
+            ctx.now,
+        )
+        .await
 }
 
 /// The resource key a rollout's audit records are filed under.
 pub fn audit_resource(rollout: &Rollout) -> String {
     rollout.resource.clone()
+}
+
+/// An audit record of `action` about `resource`, by this invocation.
+pub fn audit(
+    ctx: &ActContext<'_>,
+    resource: String,
+    action: &str,
+    outcome: AuditOutcome,
+    reason: String,
+) -> AuditRecord {
+    AuditRecord {
+        at: ctx.now,
+        function: ctx.function.to_owned(),
+        resource,
+        action: action.to_owned(),
+        outcome,
+        reason,
+        correlation_id: ctx.correlation_id.to_owned(),
+        details: serde_json::Value::Null,
+    }
 }
 
 fn record(ctx: &ActContext<'_>, rollout: &Rollout, action: &str, reason: String) -> AuditRecord {
@@ -96,7 +132,7 @@ pub async fn notify(
     };
     perform_once(
         effect,
-        async || announce(&ctx.aws.eventbridge, ctx.event_bus, detail_type, &detail).await.map_err(CallError::Failed),
+        async || announce(&ctx.aws.eventbridge, ctx.event_bus, detail_type, &detail).await.map_err(CallError::from),
         async || Ok(()),
     )
     .await
@@ -165,42 +201,7 @@ fn action_key(rollout: &Rollout, action: &Action) -> (String, &'static str) {
     }
 }
 
-/// Observes the current ring of `rollout` (environments' desired sets from `environments`, devices fetched).
-pub async fn observe_ring(
-    aws: &AwsClients,
-    rollout: &Rollout,
-    policy: &RolloutPolicy,
-    environments: &BTreeMap<String, EnvironmentView>,
-    now: DateTime<Utc>,
-) -> Result<(Option<RingObservation>, u32), AutopilotError> {
-    let (Some(progress), Some(ring)) = (rollout.rings.get(rollout.current), policy.rings.get(rollout.current)) else {
-        return Ok((None, 0));
-    };
-    if rollout.paused || rollout.status.is_final() {
-        return Ok((None, 0));
-    }
-    let desired = progress
-        .environments
-        .iter()
-        .map(|e| (e.id.clone(), environments.get(&e.id).and_then(|v| v.desired_software_set_id.clone())))
-        .collect();
-    if progress.applied_at.is_none() {
-        // Not applied yet: only the desired sets matter (environments already on the target are not set again);
-        // no device look-ups.
-        return Ok((Some(RingObservation { desired, figures: Default::default() }), 0));
-    }
-    // While a ring bakes nothing is decided before the bake ends: no device look-ups (GetDevice is per device).
-    let baking_until = progress.updated_at.map(|at| at + ring.bake);
-    if rollout.status == Status::Baking && baking_until.is_some_and(|until| now < until) {
-        return Ok((None, 0));
-    }
-    let ids = progress.environments.iter().map(|e| e.id.clone()).collect();
-    let (devices, calls) = devices_of(aws, &ids).await.map_err(classified)?;
-    Ok((Some(RingObservation { desired, figures: figures(&devices, &rollout.target_set, &ring.gates, now) }), calls))
-}
-
 /// Takes `rollout`'s next step: actions once each, then the transition.
-#[allow(clippy::too_many_arguments)]
 pub async fn step(
     ctx: &ActContext<'_>,
     mut rollout: Rollout,

@@ -1,4 +1,4 @@
-//! The health gate of a ring, evaluated purely from the devices of its environments (DESIGN §3, issue 7):
+//! The health gate of a ring, evaluated purely from the devices of its environments:
 //! of the *reporting* devices (registered, posture reported within `reporting_stale_after`), the share that run
 //! the target set and are UP_TO_DATE must reach `min_up_to_date`, the share NOT_COMPLIANT must not exceed
 //! `max_not_compliant`, and the share still IN_PROGRESS at the deadline must not exceed `max_stuck_in_progress`.

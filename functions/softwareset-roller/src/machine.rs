@@ -25,6 +25,19 @@ pub enum Status {
 }
 
 impl Status {
+    /// The word, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "PENDING",
+            Status::Applying => "APPLYING",
+            Status::Baking => "BAKING",
+            Status::Completed => "COMPLETED",
+            Status::Halted => "HALTED",
+            Status::RolledBack => "ROLLED_BACK",
+            Status::Aborted => "ABORTED",
+        }
+    }
+
     /// No transition leaves these.
     pub fn is_final(self) -> bool {
         matches!(self, Status::Completed | Status::Halted | Status::RolledBack | Status::Aborted)

@@ -5,12 +5,15 @@
 //! (only `GetDevice` has them), and it cannot filter by environment. So the devices are listed once, and only
 //! the devices of the environments being gated are fetched one by one, with bounded concurrency.
 
-use crate::gate::DeviceView;
+use crate::gate::{DeviceView, figures};
+use crate::machine::{RingObservation, Rollout, Status, supported};
 use autopilot_shared::clients::AwsClients;
-use autopilot_shared::error::ObserveError;
+use autopilot_shared::error::{AutopilotError, ObserveError};
 use autopilot_shared::ledger::Ledger;
 use autopilot_shared::lookups::{CONCURRENCY, TagLookup, cached_tags};
-use autopilot_shared::resource::{ResourceKind, ResourceRef, account_region};
+use autopilot_shared::policy::RolloutPolicy;
+use autopilot_shared::resource::{Place, ResourceKind};
+use autopilot_shared::runtime::classified;
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use std::collections::{BTreeMap, BTreeSet};
@@ -94,9 +97,8 @@ pub async fn environments(
         .into_iter()
         .filter_map(|e| {
             let arn = e.arn().unwrap_or_default().to_owned();
-            let (account, env_region) = account_region(&arn, region);
             let id = e.id().unwrap_or_default();
-            match ResourceRef::new(account, env_region, ResourceKind::Environment, id) {
+            match Place::of_arn(&arn, region).resource(ResourceKind::Environment, id) {
                 Ok(resource) => Some(TagLookup { resource, target: arn, item: e }),
                 Err(_) => {
                     tracing::warn!(%id, "environment with an unusable id or ARN: not rolled out to");
@@ -196,4 +198,78 @@ pub async fn devices_of(
     let mut devices: Vec<DeviceView> = devices.into_iter().flatten().collect();
     devices.sort_by(|a, b| a.id.cmp(&b.id));
     Ok((devices, calls))
+}
+
+/// What a request or a tick observed: the environments, the software sets, and the account and region the
+/// invocation acts in.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub envs: Vec<EnvironmentView>,
+    pub sets: Vec<SoftwareSetView>,
+    pub origin: Place,
+}
+
+impl Seen {
+    /// Whether a software set (by id) is still supported at `now`.
+    pub fn supported_lookup(&self, now: DateTime<Utc>) -> impl Fn(&str) -> bool + '_ {
+        move |id: &str| self.sets.iter().find(|s| s.id == id).is_some_and(|s| supported(s.supported_until, now))
+    }
+}
+
+/// The environments and software sets, and the calls made.
+pub async fn estate(
+    aws: &AwsClients,
+    ledger: &Ledger,
+    now: DateTime<Utc>,
+    origin: Place,
+) -> Result<(Seen, u32), AutopilotError> {
+    let (envs, env_calls) = environments(aws, ledger, now, &origin.region).await.map_err(classified)?;
+    let (sets, set_calls) = software_sets(aws).await.map_err(classified)?;
+    Ok((Seen { envs, sets, origin }, env_calls + set_calls))
+}
+
+/// Every open rollout, freshly read.
+pub async fn open_rollouts(ledger: &Ledger) -> Result<Vec<(Rollout, u64)>, AutopilotError> {
+    let listed = ledger.open_work_items::<Rollout>(crate::act::KIND).await.map_err(classified)?;
+    let mut rollouts = Vec::new();
+    for (id, _) in listed {
+        if let Some(fresh) = ledger.get_work_item::<Rollout>(crate::act::KIND, &id).await.map_err(classified)? {
+            rollouts.push((fresh.state, fresh.version));
+        }
+    }
+    Ok(rollouts)
+}
+
+/// Observes the current ring of `rollout` (environments' desired sets from `environments`, devices fetched).
+pub async fn observe_ring(
+    aws: &AwsClients,
+    rollout: &Rollout,
+    policy: &RolloutPolicy,
+    environments: &BTreeMap<String, EnvironmentView>,
+    now: DateTime<Utc>,
+) -> Result<(Option<RingObservation>, u32), AutopilotError> {
+    let (Some(progress), Some(ring)) = (rollout.rings.get(rollout.current), policy.rings.get(rollout.current)) else {
+        return Ok((None, 0));
+    };
+    if rollout.paused || rollout.status.is_final() {
+        return Ok((None, 0));
+    }
+    let desired = progress
+        .environments
+        .iter()
+        .map(|e| (e.id.clone(), environments.get(&e.id).and_then(|v| v.desired_software_set_id.clone())))
+        .collect();
+    if progress.applied_at.is_none() {
+        // Not applied yet: only the desired sets matter (environments already on the target are not set again);
+        // no device look-ups.
+        return Ok((Some(RingObservation { desired, figures: Default::default() }), 0));
+    }
+    // While a ring bakes nothing is decided before the bake ends: no device look-ups (GetDevice is per device).
+    let baking_until = progress.updated_at.map(|at| at + ring.bake);
+    if rollout.status == Status::Baking && baking_until.is_some_and(|until| now < until) {
+        return Ok((None, 0));
+    }
+    let ids = progress.environments.iter().map(|e| e.id.clone()).collect();
+    let (devices, calls) = devices_of(aws, &ids).await.map_err(classified)?;
+    Ok((Some(RingObservation { desired, figures: figures(&devices, &rollout.target_set, &ring.gates, now) }), calls))
 }

@@ -64,6 +64,6 @@ mod tests {
         assert!(routes(&read(&events.join("cloudtrail-tag-resource-environment.json"))));
         assert!(!routes(&read(&events.join("cloudtrail-tag-resource-fleet.json"))));
         // every sample in events/softwareset-roller/ parses and reaches the function (ticks come from the schedule)
-        assert_eq!(check_samples(&events.join("softwareset-roller"), &EVENT_RULES), Ok(6));
+        assert_eq!(check_samples(&events.join("softwareset-roller"), &EVENT_RULES).map_err(|e| e.to_string()), Ok(6));
     }
 }

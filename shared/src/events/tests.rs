@@ -2,6 +2,7 @@
 //! of the offending field.
 
 use super::*;
+use crate::resource::{ResourceKind, ResourceRef};
 use std::path::PathBuf;
 
 fn events_dir() -> PathBuf {

@@ -1,4 +1,4 @@
-//! The ledger's key schema, in one place (DESIGN §4): attribute names, the secondary index and how every
+//! The ledger's key schema, in one place: attribute names, the secondary index and how every
 //! item kind builds its `pk`/`sk`. `template.yaml`, the local tool and the tests all use these.
 
 use crate::resource::{ResourceKind, ResourceRef};

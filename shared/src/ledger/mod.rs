@@ -1,4 +1,4 @@
-//! The ledger: EUC Autopilot's bookkeeping in one DynamoDB table (DESIGN §4), through `aws-sdk-dynamodb`.
+//! The ledger: EUC Autopilot's bookkeeping in one DynamoDB table, through `aws-sdk-dynamodb`.
 //!
 //! - [`keys`]: the key schema, defined once;
 //! - [`table`]: the table definition and a function that creates it;

@@ -113,7 +113,7 @@ impl Ledger {
         fence: Option<&Fence>,
         now: DateTime<Utc>,
     ) -> Result<u64, LedgerError> {
-        self.put_versioned(&keys::resource_state(resource), state, expected, fence, now, None, None).await
+        self.put_versioned(&keys::resource_state(resource), state, expected, Listing::Kept, fence, now).await
     }
 
     /// Reads a work item (`kind` is e.g. `EXPORT`).
@@ -125,22 +125,21 @@ impl Ledger {
         self.get_versioned(&keys::work_item(kind, id)).await
     }
 
-    /// Writes a work item. An `open` item is listed by [`Ledger::open_work_items`]; a closed one is not, and
-    /// `expires_at` lets it age out.
-    #[allow(clippy::too_many_arguments)]
+    /// Writes a work item at the version it was read at: an open one is listed by [`Ledger::open_work_items`];
+    /// a closed one is not, and ages out when it expires.
     pub async fn put_work_item<T: Serialize>(
         &self,
-        kind: &str,
-        id: &str,
-        state: &T,
-        expected: Option<u64>,
+        item: WorkItemWrite<'_, T>,
         fence: Option<&Fence>,
         now: DateTime<Utc>,
-        open: bool,
-        expires_at: Option<DateTime<Utc>>,
     ) -> Result<u64, LedgerError> {
-        let index = open.then(|| (keys::open_work_items(kind), id.to_owned()));
-        self.put_versioned(&keys::work_item(kind, id), state, expected, fence, now, expires_at, index).await
+        let WorkItemWrite { kind, id, state, expected, listing } = item;
+        let key = keys::work_item(kind, id);
+        let listing = match listing {
+            WorkItemListing::Open => Listing::Indexed(keys::open_work_items(kind), id.to_owned()),
+            WorkItemListing::Closed { expires_at } => Listing::Expiring(expires_at),
+        };
+        self.put_versioned(&key, state, expected, listing, fence, now).await
     }
 
     /// Every open work item of `kind` with its id (from the index: eventually consistent, so a write made from
@@ -182,18 +181,16 @@ impl Ledger {
         versioned_from_item(key, item).map(Some)
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn put_versioned<T: Serialize>(
         &self,
         key: &Key,
         state: &T,
         expected: Option<u64>,
+        listing: Listing,
         fence: Option<&Fence>,
         now: DateTime<Utc>,
-        expires_at: Option<DateTime<Utc>>,
-        index: Option<(String, String)>,
     ) -> Result<u64, LedgerError> {
-        let write = VersionedWrite::new(key, state, expected, now, expires_at, index)?;
+        let write = VersionedWrite::new(key, state, expected, now, listing)?;
         let version = write.version;
         let conflict = |found: Option<&Item>| LedgerError::VersionConflict {
             key: format!("{}/{}", key.pk, key.sk),
@@ -282,7 +279,7 @@ pub struct StateWrite<'a, T> {
 impl<T: Serialize> StateWrite<'_, T> {
     /// The write as one element of a transaction.
     pub(super) fn put(&self, table: &str, now: DateTime<Utc>) -> Result<Put, LedgerError> {
-        VersionedWrite::new(&keys::resource_state(self.resource), self.state, self.expected, now, None, None)?
+        VersionedWrite::new(&keys::resource_state(self.resource), self.state, self.expected, now, Listing::Kept)?
             .put(table)
     }
 }
@@ -296,20 +293,60 @@ struct VersionedWrite {
     values: Option<std::collections::HashMap<String, AttributeValue>>,
 }
 
+/// A work item to write: its kind and id, its state, the version it was read at, and whether it stays listed.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkItemWrite<'a, T> {
+    /// `EXPORT`, `ROLLOUT`, …
+    pub kind: &'a str,
+    pub id: &'a str,
+    pub state: &'a T,
+    /// The version it was read at; `None`: it must not exist yet.
+    pub expected: Option<u64>,
+    pub listing: WorkItemListing,
+}
+
+/// Whether a work item is listed by [`Ledger::open_work_items`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkItemListing {
+    /// In flight: listed.
+    Open,
+    /// Finished: not listed, and gone after `expires_at` (kept when `None`).
+    Closed { expires_at: Option<DateTime<Utc>> },
+}
+
+impl WorkItemListing {
+    /// Open while `open`, else closed and expiring at `expires_at`.
+    pub fn of(open: bool, expires_at: Option<DateTime<Utc>>) -> Self {
+        if open { WorkItemListing::Open } else { WorkItemListing::Closed { expires_at } }
+    }
+}
+
+/// How a versioned item is written besides its state: kept, expiring, or in a sparse index (partition, sort).
+#[derive(Debug, Clone)]
+enum Listing {
+    Kept,
+    Expiring(Option<DateTime<Utc>>),
+    Indexed(String, String),
+}
+
 impl VersionedWrite {
     fn new<T: Serialize>(
         key: &Key,
         state: &T,
         expected: Option<u64>,
         now: DateTime<Utc>,
-        expires_at: Option<DateTime<Utc>>,
-        index: Option<(String, String)>,
+        listing: Listing,
     ) -> Result<Self, LedgerError> {
         let version = expected.map_or(1, |v| v + 1);
         let mut item = super::key_item(key);
         item.insert("version".into(), n(version));
         item.insert("updated_at".into(), s(now.to_rfc3339_opts(SecondsFormat::Millis, true)));
         item.insert("state".into(), serde_dynamo::to_attribute_value(state).map_err(|e| LedgerError::corrupt(key, e))?);
+        let (expires_at, index) = match listing {
+            Listing::Kept => (None, None),
+            Listing::Expiring(expires_at) => (expires_at, None),
+            Listing::Indexed(partition, sort) => (None, Some((partition, sort))),
+        };
         if let Some(expires_at) = expires_at {
             item.insert(keys::TTL.into(), n(expires_at.timestamp()));
         }

@@ -1,4 +1,4 @@
-//! The operator's policy document (`autopilot.yaml`, DESIGN §3): parsing, validation into a typed
+//! The operator's policy document (`autopilot.yaml`): parsing, validation into a typed
 //! [`Policy`] that cannot hold an invalid value, schedules and tag-based overrides.
 //!
 //! A document is parsed strictly (unknown fields and wrong types are errors) and then validated as a whole;
@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 pub use schedule::{Period, Phase, Reason, Schedule, ScheduleState};
 pub use selector::{ResourceView, Selector};
-pub use values::Share;
+pub use values::{InvalidValue, Share, ShareRange};
 
 /// The only document version this build understands.
 pub const SUPPORTED_VERSION: u32 = 1;
@@ -288,8 +288,8 @@ impl Validator {
         self.errors.push(ValidationError { path: path.into(), reason: reason.into() });
     }
 
-    fn check<T>(&mut self, path: &str, result: Result<T, String>) -> Option<T> {
-        result.map_err(|reason| self.error(path, reason)).ok()
+    fn check<T>(&mut self, path: &str, result: Result<T, InvalidValue>) -> Option<T> {
+        result.map_err(|reason| self.error(path, reason.0)).ok()
     }
 
     fn duration(&mut self, path: &str, text: Option<&str>, default: Duration) -> Duration {
@@ -307,16 +307,18 @@ impl Validator {
         duration
     }
 
-    fn share(&mut self, path: &str, value: Option<f64>, default: f64, allow_zero: bool) -> Share {
+    fn share(&mut self, path: &str, value: Option<f64>, default: f64, range: ShareRange) -> Share {
         let fallback = Share::constant(default);
         match value {
             None => fallback,
-            Some(value) => self.check(path, Share::new(value, allow_zero)).unwrap_or(fallback),
+            Some(value) => self.check(path, Share::new(value, range)).unwrap_or(fallback),
         }
     }
 
     fn timezone(&mut self, path: &str, name: &str) -> Option<Tz> {
-        let parsed = name.parse::<Tz>().map_err(|_| format!("{name} is not an IANA time zone (e.g. Europe/Berlin)"));
+        let parsed = name
+            .parse::<Tz>()
+            .map_err(|_| InvalidValue(format!("{name} is not an IANA time zone (e.g. Europe/Berlin)")));
         self.check(path, parsed)
     }
 
@@ -324,7 +326,7 @@ impl Validator {
         match Selector::new(raw.tag, raw.ids, raw.names) {
             Ok(selector) => selector,
             Err(reason) => {
-                self.error(path, reason);
+                self.error(path, reason.0);
                 Selector::nothing()
             }
         }
@@ -622,7 +624,7 @@ fn validate_remediation(v: &mut Validator, raw: raw::Remediation) -> Remediation
             "remediation.circuit_breaker.max_unhealthy_share",
             raw.circuit_breaker.as_ref().map(|c| c.max_unhealthy_share),
             0.2,
-            false,
+            ShareRange::Positive,
         ),
         circuit_min_population: raw.circuit_breaker.as_ref().and_then(|c| c.min_population).unwrap_or(10),
         transient_grace: v.duration(
@@ -695,7 +697,12 @@ fn validate_bounds(v: &mut Validator, path: &str, raw: &raw::Bounds) -> Bounds {
     Bounds {
         min: raw.min,
         max: raw.max,
-        target_utilization: v.share(&format!("{path}.target_utilization"), raw.target_utilization, 0.75, false),
+        target_utilization: v.share(
+            &format!("{path}.target_utilization"),
+            raw.target_utilization,
+            0.75,
+            ShareRange::Positive,
+        ),
         buffer: raw.buffer.unwrap_or(0),
         stop_when_idle: raw.stop_when_idle,
         idle_grace: v.duration(&format!("{path}.idle_grace"), raw.idle_grace.as_deref(), Duration::minutes(30)),
@@ -721,21 +728,33 @@ fn validate_gates(v: &mut Validator, path: &str, raw: &raw::Gates, inherit: Opti
                  value: Option<f64>,
                  inherited: Option<Share>,
                  default: f64,
-                 allow_zero: bool| match (value, inherited) {
+                 range: ShareRange| match (value, inherited) {
         (None, Some(inherited)) => inherited,
-        (value, _) => v.share(&format!("{path}.{field}"), value, default, allow_zero),
+        (value, _) => v.share(&format!("{path}.{field}"), value, default, range),
     };
-    let min_up_to_date =
-        share(v, "min_up_to_date", raw.min_up_to_date, base.as_ref().map(|g| g.min_up_to_date), 0.95, false);
-    let max_not_compliant =
-        share(v, "max_not_compliant", raw.max_not_compliant, base.as_ref().map(|g| g.max_not_compliant), 0.05, true);
+    let min_up_to_date = share(
+        v,
+        "min_up_to_date",
+        raw.min_up_to_date,
+        base.as_ref().map(|g| g.min_up_to_date),
+        0.95,
+        ShareRange::Positive,
+    );
+    let max_not_compliant = share(
+        v,
+        "max_not_compliant",
+        raw.max_not_compliant,
+        base.as_ref().map(|g| g.max_not_compliant),
+        0.05,
+        ShareRange::ZeroAllowed,
+    );
     let max_stuck_in_progress = share(
         v,
         "max_stuck_in_progress",
         raw.max_stuck_in_progress,
         base.as_ref().map(|g| g.max_stuck_in_progress),
         0.05,
-        true,
+        ShareRange::ZeroAllowed,
     );
     let within = v.positive_duration(
         &format!("{path}.within"),

@@ -1,11 +1,12 @@
 //! Schedules: weekly periods in an IANA time zone, holiday calendars and a prewarm lead, evaluated purely.
 //!
-//! Semantics (DESIGN §3): every boundary is resolved from local wall time to one instant — a boundary inside
+//! Semantics: every boundary is resolved from local wall time to one instant — a boundary inside
 //! a spring-forward gap takes effect at the first valid instant after the gap, a boundary inside an autumn
 //! fold at its first occurrence — so a period is one half-open interval of instants and can never run twice
 //! in one night. A holiday makes its whole local day off-hours, including the prewarm of a period that
 //! starts on it and the part of a midnight-crossing period that reaches into it.
 
+use super::values::InvalidValue;
 use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 use serde::Serialize;
@@ -27,12 +28,15 @@ pub struct Period {
 
 impl Period {
     /// A period needs at least one day and `start != end`.
-    pub fn new(days: &[Weekday], start: NaiveTime, end: NaiveTime) -> Result<Self, String> {
+    pub fn new(days: &[Weekday], start: NaiveTime, end: NaiveTime) -> Result<Self, InvalidValue> {
         if days.is_empty() {
             return Err("a period needs at least one day".into());
         }
         if start == end {
-            return Err(format!("start and end are both {}; a period must have a length", start.format("%H:%M")));
+            return Err(InvalidValue(format!(
+                "start and end are both {}; a period must have a length",
+                start.format("%H:%M")
+            )));
         }
         let mut set = [false; 7];
         for day in days {
@@ -112,9 +116,12 @@ impl Schedule {
         periods: Vec<Period>,
         holidays: BTreeSet<NaiveDate>,
         prewarm: Duration,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, InvalidValue> {
         if prewarm < Duration::zero() || prewarm > MAX_PREWARM {
-            return Err(format!("prewarm must be between 0s and {}", super::values::format_duration(MAX_PREWARM)));
+            return Err(InvalidValue(format!(
+                "prewarm must be between 0s and {}",
+                super::values::format_duration(MAX_PREWARM)
+            )));
         }
         Ok(Self { timezone, periods, holidays, prewarm })
     }

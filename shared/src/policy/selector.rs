@@ -1,5 +1,6 @@
 //! Which resources a policy rule applies to: by tags, by ids, by names, or a combination (all must match).
 
+use super::values::InvalidValue;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -22,12 +23,12 @@ pub struct Selector {
 }
 
 impl Selector {
-    pub fn new(tag: BTreeMap<String, String>, ids: Vec<String>, names: Vec<String>) -> Result<Self, String> {
+    pub fn new(tag: BTreeMap<String, String>, ids: Vec<String>, names: Vec<String>) -> Result<Self, InvalidValue> {
         if tag.is_empty() && ids.is_empty() && names.is_empty() {
             return Err("selects nothing (give tag, ids or names)".into());
         }
         if let Some(key) = tag.keys().find(|key| key.is_empty()) {
-            return Err(format!("tag key {key:?} is empty"));
+            return Err(InvalidValue(format!("tag key {key:?} is empty")));
         }
         Ok(Self { tag, ids, names })
     }
@@ -79,7 +80,7 @@ mod tests {
     #[test]
     fn all_criteria_must_match() {
         let sales = Res { id: "wspool-1", name: Some("sales"), tags: tags(&[("autopilot/capacity", "sales")]) };
-        let check = |selector: Result<Selector, String>, expected: bool| {
+        let check = |selector: Result<Selector, InvalidValue>, expected: bool| {
             assert_eq!(selector.map(|s| s.matches(&sales)), Ok(expected));
         };
         check(Selector::new(tags(&[("autopilot/capacity", "sales")]), vec![], vec![]), true);

@@ -1,4 +1,4 @@
-//! Resource tags that refine the policy (DESIGN §3): `<prefix>skip` (never touch) and a time-boxed manual
+//! Resource tags that refine the policy: `<prefix>skip` (never touch) and a time-boxed manual
 //! override, `<prefix>override` = `in-hours` | `off-hours` | `hold` with `<prefix>override-until` = an
 //! RFC 3339 instant. The default prefix is `autopilot/`; deployments may choose another.
 

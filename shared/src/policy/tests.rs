@@ -452,7 +452,7 @@ proptest! {
         prop_assert_eq!(schedule.phase_at(next - Duration::seconds(1)), phase);
     }
 
-    /// Every transition is a real local boundary resolved per DESIGN §3: its local time exists, and for
+    /// Every transition is a real local boundary resolved: its local time exists, and for
     /// boundaries inside a gap it is the end of the gap; consecutive transitions alternate.
     #[test]
     fn transitions_alternate_and_sit_at_valid_instants((schedule, at) in schedule_and_instant()) {

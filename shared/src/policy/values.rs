@@ -4,6 +4,27 @@
 
 use chrono::{Duration, NaiveDate, NaiveTime, Weekday};
 
+/// A value of the policy document that does not parse or is out of range: the reason, phrased for the operator
+/// (the caller adds the path).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidValue(pub String);
+
+impl From<&str> for InvalidValue {
+    fn from(reason: &str) -> Self {
+        Self(reason.to_owned())
+    }
+}
+
+/// Which shares a field accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShareRange {
+    /// `0 < value <= 1` (a target utilization, a threshold that must let something through).
+    Positive,
+    /// `0 <= value <= 1` (a tolerance that may be zero).
+    ZeroAllowed,
+}
+
 /// The longest duration accepted: longer than any schedule, bake, retry or window needs, and far enough from
 /// chrono's limits that `instant + duration` (which panics on overflow) is safe for any instant the functions
 /// see. `2147483647d` would otherwise validate and then panic in the first decide step that adds it.
@@ -11,8 +32,8 @@ pub const MAX_DURATION: Duration = Duration::days(3650);
 
 /// Parses `90s`, `30m`, `24h`, `2d`, or combinations such as `1h30m`. Zero is written `0s`; at most
 /// [`MAX_DURATION`].
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("{text:?} is not a duration (use e.g. 90s, 30m, 1h30m, 24h, 2d)");
+pub fn parse_duration(text: &str) -> Result<Duration, InvalidValue> {
+    let bad = || InvalidValue(format!("{text:?} is not a duration (use e.g. 90s, 30m, 1h30m, 24h, 2d)"));
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return Err(bad());
@@ -45,10 +66,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err(bad());
     }
     if total > MAX_DURATION {
-        return Err(format!(
+        return Err(InvalidValue(format!(
             "{text:?} is longer than {} (the longest duration accepted)",
             format_duration(MAX_DURATION)
-        ));
+        )));
     }
     Ok(total)
 }
@@ -70,8 +91,8 @@ pub fn format_duration(duration: Duration) -> String {
 }
 
 /// Parses `HH:MM` (24-hour clock).
-pub fn parse_time_of_day(text: &str) -> Result<NaiveTime, String> {
-    let bad = || format!("{text} is not a time of day (use HH:MM, 00:00 to 23:59)");
+pub fn parse_time_of_day(text: &str) -> Result<NaiveTime, InvalidValue> {
+    let bad = || InvalidValue(format!("{text} is not a time of day (use HH:MM, 00:00 to 23:59)"));
     let (hours, minutes) = text.split_once(':').ok_or_else(bad)?;
     // Two ASCII digits each: `u32::from_str` would also take `+7`.
     if hours.len() != 2 || minutes.len() != 2 || !hours.bytes().chain(minutes.bytes()).all(|b| b.is_ascii_digit()) {
@@ -96,8 +117,12 @@ fn parse_weekday(text: &str) -> Option<Weekday> {
 }
 
 /// Parses `mon` or a range `mon-fri` (ranges may wrap: `fri-mon`). Returns the days in order.
-pub fn parse_days(text: &str) -> Result<Vec<Weekday>, String> {
-    let bad = || format!("{text:?} is not a weekday (use mon, tue, wed, thu, fri, sat, sun or a range like mon-fri)");
+pub fn parse_days(text: &str) -> Result<Vec<Weekday>, InvalidValue> {
+    let bad = || {
+        InvalidValue(format!(
+            "{text:?} is not a weekday (use mon, tue, wed, thu, fri, sat, sun or a range like mon-fri)"
+        ))
+    };
     match text.split_once('-') {
         None => parse_weekday(text).map(|day| vec![day]).ok_or_else(bad),
         Some((first, last)) => {
@@ -115,8 +140,9 @@ pub fn parse_days(text: &str) -> Result<Vec<Weekday>, String> {
 }
 
 /// Parses `YYYY-MM-DD`.
-pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| format!("{text} is not a date (use YYYY-MM-DD)"))
+pub fn parse_date(text: &str) -> Result<NaiveDate, InvalidValue> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| InvalidValue(format!("{text} is not a date (use YYYY-MM-DD)")))
 }
 
 /// A share in (0, 1], e.g. a target utilization of 0.75.
@@ -124,16 +150,19 @@ pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
 pub struct Share(f64);
 
 impl Share {
-    /// Accepts `0 < value <= 1`, or `0 <= value <= 1` when `allow_zero`.
-    pub fn new(value: f64, allow_zero: bool) -> Result<Self, String> {
-        let low_ok = if allow_zero { value >= 0.0 } else { value > 0.0 };
+    /// Accepts a finite value in `range`.
+    pub fn new(value: f64, range: ShareRange) -> Result<Self, InvalidValue> {
+        let low_ok = match range {
+            ShareRange::Positive => value > 0.0,
+            ShareRange::ZeroAllowed => value >= 0.0,
+        };
         if value.is_finite() && low_ok && value <= 1.0 {
-            Ok(Self(value))
-        } else if allow_zero {
-            Err(format!("{value} is not a share between 0 and 1"))
-        } else {
-            Err(format!("{value} is not a share greater than 0 and at most 1"))
+            return Ok(Self(value));
         }
+        Err(InvalidValue(match range {
+            ShareRange::ZeroAllowed => format!("{value} is not a share between 0 and 1"),
+            ShareRange::Positive => format!("{value} is not a share greater than 0 and at most 1"),
+        }))
     }
 
     /// For defaults written in this crate; the value is clamped into [0, 1].
@@ -186,10 +215,13 @@ mod tests {
         assert_eq!(parse_time_of_day("07:00"), Ok(NaiveTime::from_hms_opt(7, 0, 0).unwrap_or_default()));
         assert_eq!(parse_time_of_day("23:59").map(|t| t.to_string()), Ok("23:59:00".into()));
         for bad in ["25:00", "7:00", "07:60", "0700", "24:00", "aa:bb", "07:00:00"] {
-            let error = parse_time_of_day(bad).err().unwrap_or_default();
+            let error = parse_time_of_day(bad).err().map(|e| e.0).unwrap_or_default();
             assert!(error.contains("is not a time of day"), "{bad}: {error}");
         }
-        assert_eq!(parse_time_of_day("25:00"), Err("25:00 is not a time of day (use HH:MM, 00:00 to 23:59)".into()));
+        assert_eq!(
+            parse_time_of_day("25:00"),
+            Err(InvalidValue("25:00 is not a time of day (use HH:MM, 00:00 to 23:59)".into()))
+        );
     }
 
     #[test]
@@ -203,12 +235,12 @@ mod tests {
 
     #[test]
     fn shares() {
-        assert!(Share::new(0.75, false).is_ok());
-        assert!(Share::new(1.0, false).is_ok());
-        assert!(Share::new(0.0, false).is_err());
-        assert!(Share::new(0.0, true).is_ok());
-        assert!(Share::new(1.5, true).is_err());
-        assert!(Share::new(f64::NAN, true).is_err());
+        assert!(Share::new(0.75, ShareRange::Positive).is_ok());
+        assert!(Share::new(1.0, ShareRange::Positive).is_ok());
+        assert!(Share::new(0.0, ShareRange::Positive).is_err());
+        assert!(Share::new(0.0, ShareRange::ZeroAllowed).is_ok());
+        assert!(Share::new(1.5, ShareRange::ZeroAllowed).is_err());
+        assert!(Share::new(f64::NAN, ShareRange::ZeroAllowed).is_err());
     }
 
     #[test]

@@ -1,0 +1,161 @@
+//! Starting a rollout: `Rollout Requested`, and the tick's automatic start of a new software set. Observe: a
+//! rollout with this id, and the open rollouts. Decide (pure): a duplicate, already rolling (another rollout
+//! covers every environment the rings hold), refused (with the reason), a dry run, or a rollout to start. Act:
+//! audit it; a started rollout is saved and takes its first step.
+
+use crate::act::{self, ActContext, StepReport};
+use crate::machine::{Rollout, Status, Transition};
+use crate::observe::{Seen, open_rollouts};
+use crate::plan;
+use autopilot_shared::error::AutopilotError;
+use autopilot_shared::invocation::Worked;
+use autopilot_shared::ledger::LedgerError;
+use autopilot_shared::ledger::audit::Outcome as AuditOutcome;
+use autopilot_shared::ledger::state::{WorkItemListing, WorkItemWrite};
+use autopilot_shared::policy::RolloutPolicy;
+use autopilot_shared::report::Status as Answer;
+use autopilot_shared::resource::ResourceKind;
+use autopilot_shared::runtime::classified;
+use chrono::{DateTime, Utc};
+
+/// A rollout to start: its id (the request's event id, or `auto-<set>`), the set and why.
+#[derive(Debug, Clone, Copy)]
+pub struct Start<'a> {
+    pub id: &'a str,
+    pub target: &'a str,
+    pub why: &'a str,
+}
+
+/// What to do about a start.
+#[derive(Debug, PartialEq)]
+pub enum Decision {
+    /// A rollout with this id exists (a redelivery).
+    Duplicate,
+    /// Another rollout of the set covers every environment the rings hold: answered by it.
+    AlreadyRolling { covering: String, reason: String },
+    /// Not started; the reason says why.
+    Refuse(String),
+    /// Dry-run: would have started; recorded with the reason.
+    DryRun(String),
+    /// The rollout to save and take the first step of.
+    Begin(Box<Rollout>),
+}
+
+/// What the ledger holds that a start depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct Known<'a> {
+    /// A rollout with the start's id is stored.
+    pub exists: bool,
+    /// The open rollouts (not read for a duplicate).
+    pub active: &'a [Rollout],
+}
+
+/// Decides a start (pure). `resource` is the key its audit records are filed under.
+pub fn decide(
+    start: Start<'_>,
+    resource: &str,
+    policy: &RolloutPolicy,
+    seen: &Seen,
+    known: Known<'_>,
+    now: DateTime<Utc>,
+    dry_run: bool,
+) -> Decision {
+    let active = known.active;
+    if known.exists {
+        return Decision::Duplicate;
+    }
+    let (target, sets) = (start.target, seen.sets.as_slice());
+    let planned = plan::rings(policy, &seen.envs);
+    if let Some(covering) = plan::covering(target, &planned, active) {
+        // The set is already rolling to every environment the rings hold (a rollout started automatically
+        // while this request waited for a retry, or an earlier request): nothing to start, nothing refused.
+        let reason = format!("software set {target} is already rolling out in rollout {covering}");
+        return Decision::AlreadyRolling { covering: covering.to_owned(), reason };
+    }
+    if let Some(reason) = plan::refusal(target, sets, &planned, active, now) {
+        return Decision::Refuse(reason);
+    }
+    if dry_run {
+        return Decision::DryRun(format!("{} (dry-run: no rollout started)", start.why));
+    }
+    Decision::Begin(Box::new(Rollout {
+        id: start.id.to_owned(),
+        resource: resource.to_owned(),
+        target_set: target.to_owned(),
+        target_supported_until: sets.iter().find(|s| s.id == target).and_then(|s| s.supported_until),
+        requested_at: now,
+        status: Status::Pending,
+        paused: false,
+        current: 0,
+        rings: planned,
+        validated: sets.iter().any(|s| s.id == target && s.validation_status == "VALIDATED"),
+        history: vec![Transition {
+            at: now,
+            ring: None,
+            from: Status::Pending,
+            to: Status::Pending,
+            reason: start.why.to_owned(),
+        }],
+        commands: Default::default(),
+    }))
+}
+
+/// Observes, decides and carries out a start.
+pub async fn start(
+    ctx: &ActContext<'_>,
+    policy: &RolloutPolicy,
+    start: Start<'_>,
+    seen: &Seen,
+    worked: &mut Worked<StepReport>,
+) -> Result<(), AutopilotError> {
+    let exists = ctx.ledger.get_work_item::<Rollout>(act::KIND, start.id).await.map_err(classified)?.is_some();
+    let active: Vec<Rollout> =
+        if exists { Vec::new() } else { open_rollouts(ctx.ledger).await?.into_iter().map(|(r, _)| r).collect() };
+    let resource = seen.origin.resource(ResourceKind::Rollout, start.id).map_err(AutopilotError::invalid_input)?.key();
+    let audit = async |outcome, reason: String| {
+        let record = act::audit(ctx, resource.clone(), "Rollout Requested", outcome, reason);
+        ctx.ledger.append_audit(&record).await.map_err(classified)
+    };
+    match decide(start, &resource, policy, seen, Known { exists, active: &active }, ctx.now, ctx.dry_run) {
+        Decision::Duplicate => worked.status = Answer::Duplicate,
+        Decision::AlreadyRolling { covering, reason } => {
+            let alias = WorkItemWrite {
+                kind: act::ALIAS_KIND,
+                id: start.id,
+                state: &covering,
+                expected: None,
+                listing: WorkItemListing::Closed { expires_at: None },
+            };
+            match ctx.ledger.put_work_item(alias, ctx.fence, ctx.now).await {
+                Ok(_) | Err(LedgerError::VersionConflict { .. }) => {}
+                Err(error) => return Err(classified(error)),
+            }
+            audit(AuditOutcome::Skipped, reason).await?;
+            worked.status = Answer::AlreadyRolling;
+        }
+        Decision::Refuse(reason) => {
+            audit(AuditOutcome::Failed, reason.clone()).await?;
+            return Err(AutopilotError::non_retryable(format!("rollout of {} refused: {reason}", start.target)));
+        }
+        Decision::DryRun(reason) => {
+            audit(AuditOutcome::DryRun, reason).await?;
+            worked.status = Answer::DryRun;
+        }
+        Decision::Begin(rollout) => {
+            let version = match act::save(ctx, &rollout, None).await {
+                Ok(version) => version,
+                Err(LedgerError::VersionConflict { .. }) => {
+                    worked.status = Answer::Duplicate;
+                    return Ok(());
+                }
+                Err(error) => return Err(classified(error)),
+            };
+            let supported = seen.supported_lookup(ctx.now);
+            let done = act::step(ctx, *rollout, version, policy, None, &supported).await?;
+            worked.api_calls += done.api_calls;
+            worked.items.push(done);
+            worked.status = Answer::Requested;
+        }
+    }
+    Ok(())
+}
