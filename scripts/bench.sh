@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Performance figures (README.md, "Performance"): builds the release binaries (the `autopilot` tool and the five
+# Performance figures (docs/performance.md): builds the release binaries (the `autopilot` tool and the five
 # functions, which the cold-start and peak-memory figures run as Lambda runs them) and runs `autopilot bench`,
 # which prints the table and writes bench/results.json. Arguments go to `autopilot bench` (e.g. --sizes 100,1000).
 # The arm64 zip sizes are read from target/lambda/ when `scripts/package.sh` has built them. Slow (release

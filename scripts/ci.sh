@@ -56,6 +56,8 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+step "the lean operator tool: no simulator, lab, axum or proptest in its dependency tree"
+bash scripts/lean-tree.sh
 step "cargo deny: licences, bans, sources (advisories skipped: no GitHub from CI)"
 bash scripts/deny.sh
 step "package the Lambda functions (arm64 zips, at most 8 MB each)"

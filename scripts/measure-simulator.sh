@@ -3,7 +3,8 @@
 # time (process spawn to the `ready` line, median of 10). Slow (a release build); not part of the check command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --locked -p autopilot-cli --bin autopilot --example sim_throughput >/dev/null
+cargo build --release --locked -p autopilot-cli --bin autopilot >/dev/null
+cargo build --release --locked -p autopilot-sim --example sim_throughput >/dev/null
 target/release/examples/sim_throughput
 python3 - <<'PY'
 import statistics, subprocess, time
