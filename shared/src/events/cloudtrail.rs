@@ -19,12 +19,15 @@ pub struct CloudTrailCall {
     pub aws_region: String,
     #[serde(default)]
     pub error_code: Option<String>,
+    /// Who made the call: an object (CloudTrail's `userIdentity`), never an array or a scalar.
     #[serde(default)]
-    pub user_identity: serde_json::Value,
+    pub user_identity: serde_json::Map<String, serde_json::Value>,
+    /// The call's parameters: an object, or `null` for a call without any.
     #[serde(default)]
-    pub request_parameters: Option<serde_json::Value>,
+    pub request_parameters: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The call's response: an object, or `null`.
     #[serde(default)]
-    pub response_elements: Option<serde_json::Value>,
+    pub response_elements: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// The typed meaning of a CloudTrail call.
@@ -222,11 +225,14 @@ struct EnvironmentParams {
     desired_software_set_id: Option<String>,
 }
 
-fn elements<T: DeserializeOwned>(value: Option<&serde_json::Value>, path: &str) -> Result<T, EventError> {
+fn elements<T: DeserializeOwned>(
+    value: Option<&serde_json::Map<String, serde_json::Value>>,
+    path: &str,
+) -> Result<T, EventError> {
     let Some(value) = value else {
         return Err(EventError { path: path.into(), reason: "missing".into() });
     };
-    serde_path_to_error::deserialize(value)
+    super::strict::deserialize(&serde_json::Value::Object(value.clone()))
         .map_err(|e| EventError { path: join(path, &e.path().to_string()), reason: e.into_inner().to_string() })
 }
 
@@ -261,7 +267,9 @@ impl CloudTrailCall {
                 let task_id = self
                     .response_elements
                     .as_ref()
-                    .and_then(|r| serde_json::from_value::<ExportResponse>(r.clone()).ok())
+                    .and_then(|r| {
+                        super::strict::deserialize::<ExportResponse>(&serde_json::Value::Object(r.clone())).ok()
+                    })
                     .map(|r| r.export_image_task.task_id);
                 ApiCall::CreateExportImageTask { image_name: p.image_name, ami_name: p.ami_name, task_id }
             }

@@ -17,6 +17,7 @@ pub const AUTOPILOT_SOURCE: &str = "euc.autopilot";
 
 mod cloudtrail;
 mod rules;
+pub mod strict;
 
 pub use cloudtrail::{ApiCall, CloudTrailCall};
 pub use rules::{CLOUDTRAIL_DETAIL_TYPE, DetailMatch, Matcher, Rule, SampleError, check_samples, read_sample, routes};
@@ -314,14 +315,14 @@ fn envelope<T: DeserializeOwned + Serialize>(value: serde_json::Value) -> Result
     if let Some(detail) = value.get("detail").filter(|detail| !detail.is_object()) {
         return Err(EventError { path: "detail".into(), reason: format!("{}, expected an object", kind_of(detail)) });
     }
-    let event: EventBridgeEvent<T> = serde_path_to_error::deserialize(value)
+    let event: EventBridgeEvent<T> = strict::deserialize(&value)
         .map_err(|e| EventError { path: join("", &e.path().to_string()), reason: e.into_inner().to_string() })?;
     bounded([("region", event.region.as_deref().unwrap_or_default())])?;
     Ok(event)
 }
 
 fn command_detail<T: DeserializeOwned>(detail: serde_json::Value) -> Result<T, EventError> {
-    serde_path_to_error::deserialize(detail)
+    strict::deserialize(&detail)
         .map_err(|e| EventError { path: join("detail", &e.path().to_string()), reason: e.into_inner().to_string() })
 }
 

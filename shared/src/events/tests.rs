@@ -250,3 +250,50 @@ fn tag_changes_name_the_resource_whose_tags_changed() {
     untag["detail"]["requestParameters"] = serde_json::json!({ "resourceArn": format!("arn:{}", "x".repeat(2000)) });
     assert!(rejected(untag).starts_with("invalid event: detail.requestParameters.resourceArn:"));
 }
+
+#[test]
+fn cloudtrail_shapes_are_strict_an_object_where_aws_sends_an_object() {
+    // `["sales-fleet"]` must not read as `{"name": "sales-fleet"}`: a person's change of that fleet.
+    let samples = std::fs::read_dir(events_dir()).map(|dir| dir.flatten().collect::<Vec<_>>()).unwrap_or_default();
+    let calls: Vec<String> = samples
+        .iter()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("cloudtrail-"))
+        .collect();
+    assert!(calls.len() >= 16, "{calls:?}");
+    for name in &calls {
+        let original = sample(name);
+        assert!(parse(original.clone()).is_ok(), "{name}");
+        let parameters = original["detail"]["requestParameters"].clone();
+        let first = parameters.as_object().and_then(|p| p.values().next().cloned()).unwrap_or_default();
+        for (field, bad) in [
+            ("requestParameters", serde_json::json!([first.clone()])),
+            ("requestParameters", serde_json::json!("sales-fleet")),
+            ("requestParameters", serde_json::json!(7)),
+            ("responseElements", serde_json::json!(["task-1"])),
+            ("responseElements", serde_json::json!(true)),
+            ("userIdentity", serde_json::json!(["arn:aws:iam::123456789012:user/alice"])),
+            ("userIdentity", serde_json::json!(null)),
+            ("userIdentity", serde_json::json!("alice")),
+        ] {
+            let mut event = original.clone();
+            event["detail"][field] = bad.clone();
+            let error = rejected(event);
+            assert!(
+                error.starts_with(&format!("invalid event: detail.{field}: invalid type")),
+                "{name} {field}={bad}: {error}"
+            );
+        }
+        // A nested struct the call reads, given positionally, is refused too.
+        if let Some(key) = ["capacity", "computeCapacity"].into_iter().find(|key| parameters[*key].is_object()) {
+            let mut event = original.clone();
+            event["detail"]["requestParameters"][key] = serde_json::json!([12]);
+            let error = rejected(event);
+            assert!(error.contains(&format!("detail.requestParameters.{key}")), "{name}: {error}");
+        }
+    }
+    // `null` request parameters are a call without any: refused only where the call needs them.
+    let mut fleet = sample("cloudtrail-update-fleet.json");
+    fleet["detail"]["requestParameters"] = serde_json::Value::Null;
+    assert_eq!(rejected(fleet), "invalid event: detail.requestParameters: missing");
+}
