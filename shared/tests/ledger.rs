@@ -494,6 +494,37 @@ async fn audit_records_are_listed_by_day_and_by_resource_and_appended_once() {
     );
 }
 
+#[tokio::test]
+async fn a_failed_attempt_and_the_redelivery_that_applied_it_are_both_kept_in_order() {
+    // A per-item failure of a batch call is audited `failed`; the redelivery of the same event at the same
+    // instant retries it and succeeds. Both happened: the `applied` record must not collide with the `failed` one.
+    let (ledger, _db) = ledger().await;
+    let record = |outcome: Outcome| AuditRecord {
+        at: t0(),
+        function: "remediator".into(),
+        resource: pool().key(),
+        action: "RebootWorkspaces".into(),
+        outcome,
+        reason: "UNHEALTHY for 20m".into(),
+        correlation_id: "evt-1".into(),
+        details: serde_json::Value::Null,
+    };
+    assert_eq!(ledger.append_audit(&record(Outcome::Failed)).await.expect("append"), Appended::New);
+    assert_eq!(ledger.append_audit(&record(Outcome::Applied)).await.expect("append"), Appended::New);
+    assert_eq!(ledger.append_audit(&record(Outcome::Applied)).await.expect("again"), Appended::AlreadyRecorded);
+    assert_eq!(ledger.append_audit(&record(Outcome::Deferred)).await.expect("append"), Appended::New);
+    for records in [
+        ledger.audit_by_day(t0().date_naive()).await.expect("by day"),
+        ledger.audit_by_resource(&pool().key()).await.expect("by resource"),
+    ] {
+        assert_eq!(
+            records.iter().map(|r| r.outcome).collect::<Vec<_>>(),
+            [Outcome::Deferred, Outcome::Failed, Outcome::Applied],
+            "one millisecond's records of an action in the order its stages happen"
+        );
+    }
+}
+
 // ---- config -----------------------------------------------------------------------------------------------
 
 #[tokio::test]

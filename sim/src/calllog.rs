@@ -23,9 +23,25 @@ pub struct CallRecord {
     /// The identity that signed the request (its access key: a function's name, `operator`, `admin`); none for
     /// the simulated people's in-process calls.
     pub caller: Option<String>,
+    /// A batch call that succeeded as a whole: the items it reports failed (`FailedRequests`), by id.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed_items: Vec<String>,
 }
 
 impl CallRecord {
+    /// The ids a batch call names (`WorkspaceId` of each request; `resource` joins them with `,`).
+    pub fn items(&self) -> Vec<&str> {
+        self.resource.as_deref().map(|r| r.split(',').collect()).unwrap_or_default()
+    }
+
+    /// The items the call changed: every item it names but those it reports failed (none when it failed).
+    pub fn succeeded_items(&self) -> Vec<&str> {
+        if !self.ok() {
+            return Vec::new();
+        }
+        self.items().into_iter().filter(|id| !self.failed_items.iter().any(|f| f == id)).collect()
+    }
+
     /// Whether the call succeeded.
     pub fn ok(&self) -> bool {
         self.outcome == "ok"
@@ -41,6 +57,15 @@ impl CallRecord {
     pub fn deterministic(&self) -> CallRecord {
         CallRecord { wall_ms: 0, ..self.clone() }
     }
+}
+
+/// The ids of the items a successful batch answer reports failed (`FailedRequests[].WorkspaceId`).
+pub fn failed_items(answer: &Value) -> Vec<String> {
+    answer
+        .get("FailedRequests")
+        .and_then(Value::as_array)
+        .map(|failed| failed.iter().filter_map(|f| f.get("WorkspaceId")?.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
 }
 
 /// Operations that change something (the rest only read).

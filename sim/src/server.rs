@@ -254,6 +254,7 @@ impl Simulator {
             outcome: result.as_ref().map_or_else(|e| e.code.to_owned(), |_| "ok".to_owned()),
             status: result.as_ref().map_or_else(|e| e.status, |_| 200),
             caller: caller.key().map(str::to_owned),
+            failed_items: result.as_ref().map(calllog::failed_items).unwrap_or_default(),
         };
         state.log.push(record);
         let latency = state.world.faults.latency_ms.get(operation).copied().unwrap_or(0);

@@ -177,10 +177,10 @@ fn mutations(out: &std::path::Path) -> std::collections::BTreeMap<String, Vec<St
 
 #[tokio::test(flavor = "multi_thread")]
 async fn redelivered_ticks_and_events_change_nothing() {
-    // GIVEN six hours of the demo, once as delivered and once with 30% of every delivery duplicated
+    // GIVEN six hours of the demo, once as delivered and once with half of every delivery duplicated
     let once = options("autopilot-simulate-once");
     let mut twice = options("autopilot-simulate-redelivered");
-    twice.redeliver = 0.3;
+    twice.redeliver = 0.5;
     // WHEN both are simulated
     let plain = simulate(&once).await.expect("simulate");
     let redelivered = simulate(&twice).await.expect("simulate with duplicates");
@@ -197,4 +197,86 @@ async fn redelivered_ticks_and_events_change_nothing() {
         "{:?}",
         redelivered.failed_invocations
     );
+}
+
+/// Operations whose audit record names the resource the call names (its last key segment = the call's id).
+const AUDITED_BY_ID: [&str; 10] = [
+    "RebootWorkspaces",
+    "RebuildWorkspaces",
+    "UpdateFleet",
+    "StartFleet",
+    "StopFleet",
+    "UpdateWorkspacesPool",
+    "StartWorkspacesPool",
+    "StopWorkspacesPool",
+    "StartImageBuilder",
+    "StopImageBuilder",
+];
+
+/// (operation, id) of every item a function's successful mutating call changed (batch items reported failed
+/// excluded), counted.
+fn changed_items(out: &std::path::Path) -> std::collections::BTreeMap<(String, String), u32> {
+    let mut items = std::collections::BTreeMap::new();
+    for c in read_jsonl(&out.join("calls.jsonl")) {
+        let operation = c["operation"].as_str().unwrap_or_default().to_owned();
+        if c["outcome"] != "ok" || c["caller"].is_null() || !AUDITED_BY_ID.contains(&operation.as_str()) {
+            continue;
+        }
+        let failed: Vec<&str> =
+            c["failed_items"].as_array().map(|f| f.iter().filter_map(|i| i.as_str()).collect()).unwrap_or_default();
+        for id in c["resource"].as_str().unwrap_or_default().split(',').filter(|id| !failed.contains(id)) {
+            *items.entry((operation.clone(), id.to_owned())).or_insert(0) += 1;
+        }
+    }
+    items
+}
+
+/// (action, id) of every `applied` audit record of those operations, counted.
+fn applied_records(out: &std::path::Path) -> std::collections::BTreeMap<(String, String), u32> {
+    let mut records = std::collections::BTreeMap::new();
+    for r in read_jsonl(&out.join("audit.jsonl")) {
+        let action = r["action"].as_str().unwrap_or_default().to_owned();
+        if r["outcome"] != "applied" || !AUDITED_BY_ID.contains(&action.as_str()) {
+            continue;
+        }
+        let id = r["resource"].as_str().unwrap_or_default().rsplit('#').next().unwrap_or_default().to_owned();
+        *records.entry((action, id)).or_insert(0) += 1;
+    }
+    records
+}
+
+fn read_jsonl(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path).unwrap().lines().map(|line| serde_json::from_str(line).unwrap()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_applied_record_has_its_call_and_every_call_its_record_under_redelivery_and_batch_failures() {
+    // GIVEN the demo estate with half of RebootWorkspaces items failing, and half of all deliveries duplicated:
+    // a failed reboot is retried by the redelivery of the same event at the same instant
+    let dir = std::env::temp_dir().join("autopilot-simulate-applied");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut estate: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(root().join("sim/estates/demo.yaml")).unwrap()).unwrap();
+    estate["faults"]["batch_failure_rate"]["RebootWorkspaces"] = serde_yaml_ng::Value::from(0.5);
+    let estate_path = dir.join("estate.yaml");
+    std::fs::write(&estate_path, serde_yaml_ng::to_string(&estate).unwrap()).unwrap();
+    let mut opts = options("autopilot-simulate-applied/out");
+    opts.estate = estate_path;
+    opts.from = DateTime::parse_from_rfc3339("2026-11-23T00:00:00Z").unwrap().with_timezone(&Utc);
+    opts.to = opts.from + Duration::hours(24);
+    opts.redeliver = 0.5;
+    // WHEN a day is simulated
+    let summary = simulate(&opts).await.expect("simulate");
+    // THEN some reboot items failed and were retried, and the audit holds exactly the calls that happened
+    let failed_items: usize = read_jsonl(&opts.out.join("calls.jsonl"))
+        .iter()
+        .filter(|c| c["operation"] == "RebootWorkspaces")
+        .map(|c| c["failed_items"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert!(failed_items > 0 && summary.redelivered > 0, "{failed_items} failed items");
+    let (calls, applied) = (changed_items(&opts.out), applied_records(&opts.out));
+    assert!(calls.keys().any(|(op, _)| op == "RebootWorkspaces"), "{calls:?}");
+    assert_eq!(calls, applied, "successful calls (per item) and applied audit records, one to one");
+    let rebooted: u32 = calls.iter().filter(|((op, _), _)| op == "RebootWorkspaces").map(|(_, n)| n).sum();
+    assert_eq!(summary.workspaces.reboots, u64::from(rebooted), "the summary counts what the call log shows");
 }

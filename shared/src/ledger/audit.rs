@@ -25,6 +25,20 @@ pub enum Outcome {
     Failed,
 }
 
+impl Outcome {
+    /// The outcome as it sorts in the record's key: the stages of one action in the order they happen within
+    /// one instant (deferred, then failed, then applied), the decisions that are not attempts after them.
+    fn stage(self) -> &'static str {
+        match self {
+            Outcome::Deferred => "0deferred",
+            Outcome::Failed => "1failed",
+            Outcome::Applied => "2applied",
+            Outcome::DryRun => "3dry-run",
+            Outcome::Skipped => "4skipped",
+        }
+    }
+}
+
 /// One audit record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditRecord {
@@ -53,8 +67,8 @@ pub enum Appended {
 }
 
 impl Ledger {
-    /// Appends a record. The key is derived from time, resource, action and correlation id, so the same
-    /// decision recorded twice is stored once.
+    /// Appends a record. The key is derived from time, resource, action, outcome and correlation id, so the
+    /// same decision recorded twice is stored once, and a later outcome of the same action is a record of its own.
     pub async fn append_audit(&self, record: &AuditRecord) -> Result<Appended, LedgerError> {
         let result = self
             .client
@@ -117,7 +131,8 @@ const AUDIT_ONCE: &str = "attribute_not_exists(pk)";
 /// The item of an audit record: by day (the table's key) and by resource (the index), kept for
 /// [`DEFAULT_RETENTION`].
 fn audit_item(record: &AuditRecord) -> Result<Item, LedgerError> {
-    let (by_day, by_resource) = keys::audit(record.at, &record.resource, &record.action, &record.correlation_id);
+    let (by_day, by_resource) =
+        keys::audit(record.at, &record.resource, &record.action, record.outcome.stage(), &record.correlation_id);
     let mut item: Item = serde_dynamo::to_item(record).map_err(|e| LedgerError::corrupt(&by_day, e))?;
     item.extend(super::key_item(&by_day));
     item.insert(keys::GSI1_PK.into(), s(by_resource.pk));

@@ -78,11 +78,13 @@ pub fn audit_day(day: NaiveDate) -> String {
     format!("AUDIT#{day}")
 }
 
-/// An audit record: by day (table) and by resource (GSI1), both sorted by time.
-pub fn audit(at: DateTime<Utc>, resource_key: &str, action: &str, event_id: &str) -> (Key, Key) {
+/// An audit record: by day (table) and by resource (GSI1), both sorted by time. The outcome is part of the
+/// record's identity (`stage`: a sortable word such as `2applied`), so a failed attempt and the redelivery that
+/// applied it at the same instant are both kept, in the order their stages happen.
+pub fn audit(at: DateTime<Utc>, resource_key: &str, action: &str, stage: &str, event_id: &str) -> (Key, Key) {
     let ts = timestamp(at);
-    let by_day = Key { pk: audit_day(at.date_naive()), sk: format!("{ts}#{resource_key}#{action}#{event_id}") };
-    let by_resource = Key { pk: audit_resource(resource_key), sk: format!("{ts}#{action}#{event_id}") };
+    let by_day = Key { pk: audit_day(at.date_naive()), sk: format!("{ts}#{resource_key}#{action}#{stage}#{event_id}") };
+    let by_resource = Key { pk: audit_resource(resource_key), sk: format!("{ts}#{action}#{stage}#{event_id}") };
     (by_day, by_resource)
 }
 
@@ -132,9 +134,12 @@ mod tests {
         assert_eq!(config_version(7).sk, "v000007");
         assert!(config_version(10).sk > config_version(9).sk);
         let at = Utc.with_ymd_and_hms(2026, 11, 21, 6, 0, 0).single().unwrap_or_default();
-        let (day, by_resource) = audit(at, &fleet.key(), "UpdateFleet", "evt-1");
+        let (day, by_resource) = audit(at, &fleet.key(), "UpdateFleet", "2applied", "evt-1");
         assert_eq!(day.pk, "AUDIT#2026-11-21");
-        assert_eq!(day.sk, "2026-11-21T06:00:00.000Z#appstream#123456789012#us-east-1#fleet#sales#UpdateFleet#evt-1");
+        assert_eq!(
+            day.sk,
+            "2026-11-21T06:00:00.000Z#appstream#123456789012#us-east-1#fleet#sales#UpdateFleet#2applied#evt-1"
+        );
         assert_eq!(by_resource.pk, "AUDITRES#appstream#123456789012#us-east-1#fleet#sales");
         assert_eq!(cached_tags(&fleet).pk, "TAGS#fleet");
         assert_eq!(cached_tags(&fleet).sk, "appstream#123456789012#us-east-1#fleet#sales#READ");

@@ -318,7 +318,7 @@ fn create_export(world: &mut World, input: &Value) -> ApiResult {
         .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned()))).collect())
         .unwrap_or_default();
     let faults = world.faults.exports.clone();
-    let roll = world.rng.unit();
+    let roll = world.fault_rng.unit();
     let outcome = if (world.exports.len() as u64) < u64::from(faults.fail_first) {
         faults.fail_as.as_str()
     } else if roll < faults.fail_rate {
@@ -329,7 +329,7 @@ fn create_export(world: &mut World, input: &Value) -> ApiResult {
         "COMPLETED"
     };
     let task_id = {
-        let hex = world.rng.hex(32);
+        let hex = world.id_rng.hex(32);
         format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
     };
     let task = ExportTask {
@@ -406,7 +406,7 @@ fn create_imported_image(world: &mut World, input: &Value) -> ApiResult {
     let now = world.now;
     let faults = world.faults.exports.clone();
     let minutes = i64::from(faults.import_minutes);
-    let ends = if world.rng.chance(faults.import_fail_rate) { "FAILED" } else { "AVAILABLE" };
+    let ends = if world.fault_rng.chance(faults.import_fail_rate) { "FAILED" } else { "AVAILABLE" };
     let image = Image {
         name: name.clone(),
         account: world.account.clone(),

@@ -28,7 +28,7 @@ pub fn handle(world: &mut World, operation: &str, input: &Value) -> ApiResult {
         match (source, detail_type, detail) {
             (Some(source), Some(detail_type), Some(Ok(detail))) => {
                 let event_id = {
-                    let hex = world.rng.hex(32);
+                    let hex = world.id_rng.hex(32);
                     format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
                 };
                 world.events.push(CapturedEvent {

@@ -291,7 +291,7 @@ fn batch(world: &mut World, input: &Value, member: &str, operation: &str) -> Api
     let mut failures = Vec::new();
     for request in &requests {
         let id = required_str(request, "WorkspaceId", CODES)?;
-        if world.rng.chance(failure_rate) {
+        if world.fault_rng.chance(failure_rate) {
             failures.push(failed(id, &failure_code, "The request could not be processed; try again."));
             continue;
         }

@@ -48,6 +48,8 @@ impl World {
         Ok(World {
             now,
             rng,
+            fault_rng: Rng::new(seed ^ 0xfa17_5eed),
+            id_rng: Rng::new(seed ^ 0x1d5_5eed),
             account: estate.account.clone(),
             region: estate.region.clone(),
             pools,

@@ -238,7 +238,13 @@ pub enum CreateImageError {
 #[derive(Debug, Clone)]
 pub struct World {
     pub now: DateTime<Utc>,
+    /// Demand: sessions arriving and leaving, start-up delays.
     pub rng: Rng,
+    /// Injected faults (per-item batch failures, export and import outcomes): a stream of its own, so that one
+    /// more retry of a faulty call does not reshuffle the demand of the rest of the run.
+    pub fault_rng: Rng,
+    /// Ids of what the services create (tasks, events): a stream of its own for the same reason.
+    pub id_rng: Rng,
     pub account: String,
     pub region: String,
     pub pools: BTreeMap<String, Pool>,
@@ -414,6 +420,6 @@ impl World {
 
     /// A fresh identifier, deterministic for the seed.
     pub fn new_id(&mut self, prefix: &str, len: usize) -> String {
-        format!("{prefix}{}", self.rng.hex(len))
+        format!("{prefix}{}", self.id_rng.hex(len))
     }
 }
