@@ -191,6 +191,11 @@ fn plan_tells_what_each_function_would_do_and_changes_nothing() {
     assert!(out.contains("policy: version 1 stored in euc-autopilot-ledger"), "{out}");
     assert!(out.contains("would    UpdateFleet") && out.contains("fleet/engineering-fleet"), "{out}");
     assert!(out.contains("deferred StopImageBuilder") && out.contains("SNAPSHOTTING"), "{out}");
+    // a held resource is a line with its reason: the pool Application Auto Scaling owns
+    assert!(
+        out.lines().any(|l| l.trim_start().starts_with("skipped  Hold") && l.contains("Application Auto Scaling")),
+        "{out}"
+    );
     assert!(out.contains("WorkSpaces Pools on 2027-12-31") && out.contains("Thin Client on 2027-03-31"), "{out}");
 
     // nothing changed: only reads reached the estate, the ledger holds what it held, no event was sent

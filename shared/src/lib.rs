@@ -11,6 +11,7 @@
 //! - [`effect`]: one side effect exactly once (idempotency, dry-run, audit) and outcome events.
 //! - [`pacing`]: each AWS operation sent at the rate its service allows (learnt from throttling).
 //! - [`lookups`]: per-resource look-ups several functions need (tags).
+//! - [`notes`]: holds and dry-run would-acts recorded when they change, not every tick.
 //! - [`runtime`]: configuration, dependencies, policy loading, the function lease and the Lambda entry point.
 //! - [`invocation`]: the invocation written once (route, policy, lease, work, report); a function supplies its steps.
 //! - [`reconcile`]: the pipelined reconcile of a listed population (list, memories, tags streaming into decide and act).
@@ -26,6 +27,7 @@ pub mod events;
 pub mod invocation;
 pub mod ledger;
 pub mod lookups;
+pub mod notes;
 pub mod pacing;
 pub mod policy;
 pub mod reconcile;

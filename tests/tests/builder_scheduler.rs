@@ -296,3 +296,28 @@ async fn a_stop_the_service_refuses_because_the_state_changed_is_a_deferral_not_
     let stops = calls_for(&h, "StopImageBuilder", "office-b");
     assert_eq!(stops.iter().map(CallRecord::ok).collect::<Vec<_>>(), [false, true], "refused, then made");
 }
+
+#[tokio::test]
+async fn a_builder_held_by_a_skip_tag_is_recorded_once_with_its_reason() {
+    // GIVEN a forgotten builder tagged autopilot/skip, running
+    let h = Harness::start(
+        &estate(
+            new_york(0, 20, 0),
+            "  - { name: kept-b, state: RUNNING, tags: { autopilot/builder: forgotten, autopilot/skip: \"true\" } }\n",
+        ),
+        POLICY,
+        5,
+    )
+    .await;
+    // WHEN two hours of ticks see it
+    h.run_builders_until(new_york(0, 22, 0), 5).await;
+    // THEN it is never touched, the answer says skipped, and the audit holds the hold once
+    assert!(h.mutations().is_empty(), "{:?}", h.mutations());
+    let report = h.builder_tick().await;
+    assert!(report.actions.iter().any(|a| a.name == "kept-b" && a.result == ActionResult::Skipped), "{report:?}");
+    let audit = h.deps.ledger.audit_by_day(new_york(0, 22, 0).date_naive()).await.unwrap();
+    let holds: Vec<_> = audit.iter().filter(|a| a.resource.ends_with("#kept-b")).collect();
+    assert_eq!(holds.len(), 1, "{holds:#?}");
+    assert_eq!((holds[0].action.as_str(), holds[0].outcome), ("Hold", AuditOutcome::Skipped));
+    assert!(holds[0].reason.contains("skip"), "{}", holds[0].reason);
+}

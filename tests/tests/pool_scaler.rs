@@ -4,7 +4,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use autopilot_shared::ledger::audit::Outcome;
-use autopilot_shared::report::Status;
+use autopilot_shared::report::{ActionResult, Status};
 use autopilot_tests::Harness;
 use chrono::{Duration, TimeZone, Utc};
 
@@ -143,8 +143,61 @@ async fn dry_run_makes_no_mutating_call_and_records_would_act() {
     assert!(report.dry_run);
     assert!(h.mutations().is_empty(), "{:?}", h.mutations());
     let audit = h.deps.ledger.audit_by_day(berlin(10, 0).date_naive()).await.unwrap();
-    assert!(!audit.is_empty());
-    assert!(audit.iter().all(|a| a.outcome == Outcome::DryRun), "{audit:?}");
+    assert!(audit.iter().any(|a| a.outcome == Outcome::DryRun), "{audit:?}");
+    assert!(audit.iter().all(|a| matches!(a.outcome, Outcome::DryRun | Outcome::Skipped)), "{audit:?}");
+}
+
+#[tokio::test]
+async fn in_dry_run_each_would_act_is_recorded_once_until_the_plan_changes() {
+    // GIVEN the policy in dry-run at 10:00 Berlin: every tick plans the same changes (nothing is made)
+    let dry = POLICY.replace("version: 1\n", "version: 1\ndefaults: { dry_run: true }\n");
+    let h = Harness::start(ESTATE, &dry, 1).await;
+    h.local.simulator.advance(Duration::hours(5));
+    // WHEN it ticks six times, five minutes apart
+    let mut would = 0;
+    for _ in 0..6 {
+        let report = h.tick().await;
+        would = report.results.get("dry-run").copied().unwrap_or(0);
+        h.local.simulator.advance(Duration::minutes(5));
+    }
+    // THEN each would-act is in the answer every tick, and in the audit once per resource
+    let audit = h.deps.ledger.audit_by_day(berlin(10, 0).date_naive()).await.unwrap();
+    let recorded: Vec<&str> =
+        audit.iter().filter(|a| a.outcome == Outcome::DryRun).map(|a| a.resource.as_str()).collect();
+    assert!(would > 0, "the last tick still would act");
+    let distinct: std::collections::BTreeSet<&str> = recorded.iter().copied().collect();
+    assert_eq!(recorded.len(), distinct.len(), "one would-act record per resource, not one per tick: {audit:#?}");
+    assert_eq!(u32::try_from(recorded.len()).unwrap(), would, "{audit:#?}");
+}
+
+#[tokio::test]
+async fn a_held_resource_is_recorded_when_the_hold_begins_and_when_it_ends() {
+    // GIVEN the finance pool, registered with Application Auto Scaling (another owner)
+    let h = Harness::start(ESTATE, POLICY, 1).await;
+    h.local.simulator.advance(Duration::hours(5));
+    let finance = "workspaces#123456789012#eu-central-1#workspaces-pool#wspool-finance01";
+    // WHEN three ticks see it held
+    for _ in 0..3 {
+        let report = h.tick().await;
+        let item = report.actions.iter().find(|a| a.resource == finance).expect("finance is in the answer");
+        assert_eq!(item.result, ActionResult::Skipped, "{item:?}");
+        h.local.simulator.advance(Duration::minutes(5));
+    }
+    // THEN the audit holds the hold once, with its reason
+    let audit = h.deps.ledger.audit_by_resource(finance).await.unwrap();
+    assert_eq!(audit.len(), 1, "{audit:#?}");
+    assert_eq!((audit[0].action.as_str(), audit[0].outcome), ("Hold", Outcome::Skipped));
+    assert!(audit[0].reason.contains("Application Auto Scaling"), "{}", audit[0].reason);
+    // WHEN it is deregistered, THEN the end of the hold is recorded, once
+    h.local.simulator.with_world_mut(|w| {
+        w.pools.get_mut("wspool-finance01").expect("finance").application_autoscaling = false;
+    });
+    h.tick().await;
+    h.local.simulator.advance(Duration::minutes(5));
+    h.tick().await;
+    let audit = h.deps.ledger.audit_by_resource(finance).await.unwrap();
+    let holds: Vec<Outcome> = audit.iter().filter(|a| a.action == "Hold").map(|a| a.outcome).collect();
+    assert_eq!(holds, [Outcome::Skipped, Outcome::Released], "{audit:#?}");
 }
 
 #[tokio::test]

@@ -66,6 +66,7 @@ pub fn outcome_word(outcome: Outcome) -> &'static str {
         Outcome::Skipped => "skipped",
         Outcome::Deferred => "deferred",
         Outcome::Failed => "FAILED",
+        Outcome::Released => "released",
     }
 }
 

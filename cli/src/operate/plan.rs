@@ -222,7 +222,13 @@ async fn copy_memory(
         .send();
     let mut items = Vec::new();
     while let Some(item) = pages.next().await {
-        items.push(item.map_err(|e| format!("cannot read the ledger {table}: {}", message_chain(&e)))?);
+        let mut item = item.map_err(|e| format!("cannot read the ledger {table}: {}", message_chain(&e)))?;
+        // What the deployed functions last recorded (a hold, a would-act) is forgotten, so that the plan records
+        // and shows every hold and would-act as it stands now.
+        if let Some(AttributeValue::M(state)) = item.get_mut("state") {
+            state.remove("note");
+        }
+        items.push(item);
     }
     let copied = items.len();
     for chunk in items.chunks(25) {

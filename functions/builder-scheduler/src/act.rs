@@ -13,6 +13,7 @@ use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use autopilot_shared::ledger::idempotency::IdempotencyKey;
 use autopilot_shared::ledger::lease::TRANSACT_MAX;
 use autopilot_shared::ledger::state::{StateWrite, Versioned};
+use autopilot_shared::notes::{Change, HOLD, Note};
 use autopilot_shared::report::ActionResult;
 use autopilot_shared::resource::ResourceRef;
 use aws_sdk_appstream::error::ProvideErrorMetadata;
@@ -134,11 +135,11 @@ pub async fn act_streamed<D: Borrow<Decision>>(
     let acted = autopilot_shared::pacing::in_lanes_streamed(decisions, lane, |decision| async move {
         let decision = decision.borrow();
         let (report, changed) = cpu::metered(Step::Act, act_on(ctx, decision, stored)).await?;
-        if changed {
+        if let Some(memory) = changed {
             // One lock: add the memory and, when a transaction's worth has gathered, take them all.
             let full = {
                 let mut unsaved = unsaved.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                unsaved.push((decision.resource.clone(), decision.memory.clone()));
+                unsaved.push((decision.resource.clone(), memory));
                 (unsaved.len() >= TRANSACT_MAX - 1).then(|| std::mem::take(&mut *unsaved))
             };
             if let Some(full) = full {
@@ -175,13 +176,14 @@ async fn save_memories(
 }
 
 /// One decision: its action exactly once per cause (an applied action, or a dry-run warning, writes the
-/// memory with it); or no action, a deferral recorded once per cause. Answers its report, and whether its memory
-/// changed and is still to be written (no action wrote it: [`act_streamed`] writes those in batches).
+/// memory with it); or no action, a deferral recorded once per cause and a hold when it begins, changes or
+/// ends. Answers its report, and the memory still to be written when it changed and no action wrote it
+/// ([`act_streamed`] writes those in batches).
 async fn act_on(
     ctx: &ActContext<'_>,
     decision: &Decision,
     stored: &BTreeMap<String, Versioned<Memory>>,
-) -> Result<(ActionReport, bool), ActError> {
+) -> Result<(ActionReport, Option<Memory>), ActError> {
     let key = decision.resource.key();
     let previous = stored.get(&key);
     let audit = |action: &str| AuditRecord {
@@ -203,6 +205,12 @@ async fn act_on(
         result,
         error,
     };
+    let note = (decision.outcome == Outcome::Skip).then(|| Note::Held { reason: decision.reason.clone() });
+    let change = Change::between(previous.and_then(|p| p.state.note.as_ref()), note.as_ref());
+    if let Some(hold) = change.record(audit(HOLD)) {
+        ctx.ledger.append_audit(&hold).await?;
+    }
+    let memory = Memory { note, ..decision.memory.clone() };
     let Outcome::Act(action) = &decision.outcome else {
         let previous_memory = previous.map(|p| &p.state);
         if decision.outcome == Outcome::Defer
@@ -215,7 +223,8 @@ async fn act_on(
             metrics::counter!("deferrals").increment(1);
             tracing::info!(resource = %key, reason = %decision.reason, "stop deferred");
         }
-        return Ok((report(ActionResult::NotActed, None), previous_memory != Some(&decision.memory)));
+        let result = if decision.outcome == Outcome::Skip { ActionResult::Skipped } else { ActionResult::NotActed };
+        return Ok((report(result, None), (previous_memory != Some(&memory)).then_some(memory)));
     };
     let mut record = audit(action.name());
     record.details["action"] = serde_json::json!(action);
@@ -233,12 +242,14 @@ async fn act_on(
     let performed = perform_once_with_state(
         effect,
         async || call(ctx, decision, action).await,
-        StateWrite { resource: &decision.resource, state: &decision.memory, expected: previous.map(|p| p.version) },
+        StateWrite { resource: &decision.resource, state: &memory, expected: previous.map(|p| p.version) },
     )
     .await?;
     match &performed {
         // A dry-run warning still counts as given, or the would-stop would never be recorded.
-        Performed::DryRun if matches!(action, Action::Warn { .. }) => save_memory(ctx, decision, previous).await?,
+        Performed::DryRun if matches!(action, Action::Warn { .. }) => {
+            save_memory(ctx, &decision.resource, &memory, previous).await?;
+        }
         Performed::Failed(error) if matches!(action, Action::Start { .. } | Action::Stop { .. }) => {
             let detail = serde_json::json!({
                 "resource": key,
@@ -252,18 +263,16 @@ async fn act_on(
         }
         _ => {}
     }
-    Ok((report(performed.result(), performed.detail()), false))
+    Ok((report(performed.result(), performed.detail()), None))
 }
 
 async fn save_memory(
     ctx: &ActContext<'_>,
-    decision: &Decision,
+    resource: &ResourceRef,
+    memory: &Memory,
     previous: Option<&Versioned<Memory>>,
 ) -> Result<(), LedgerError> {
-    ctx.ledger
-        .put_state(&decision.resource, &decision.memory, previous.map(|p| p.version), ctx.fence, ctx.now)
-        .await
-        .map(drop)
+    ctx.ledger.put_state(resource, memory, previous.map(|p| p.version), ctx.fence, ctx.now).await.map(drop)
 }
 
 impl autopilot_shared::report::ReportItem for ActionReport {

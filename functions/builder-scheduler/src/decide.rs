@@ -132,6 +132,10 @@ pub struct Memory {
     pub reported: Option<String>,
     /// The deferral last recorded (`<cause>#<state>`), so each is audited once.
     pub deferred: Option<String>,
+    /// The hold last recorded in the audit, so it is recorded again only when it changes (kept by the act step;
+    /// decide leaves it as it was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<autopilot_shared::notes::Note>,
 }
 
 /// A change to make. Each carries its cause key: with the builder it is the business key of the effect, so a

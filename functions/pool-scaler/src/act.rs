@@ -1,6 +1,7 @@
 //! The act step: carry out each decision exactly once per decision epoch (idempotency record before the call),
 //! under the function's lease (every ledger write is fenced), honouring dry-run, with an audit record per
-//! action or would-act, and an outcome event when an action fails.
+//! action, per hold and per dry-run would-act when it begins or changes (`notes`), and an outcome event when an
+//! action fails.
 
 use crate::decide::{Action, Decision, Kind, Memory, Outcome};
 use autopilot_shared::clients::AwsClients;
@@ -11,6 +12,7 @@ use autopilot_shared::ledger::LedgerError;
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use autopilot_shared::ledger::idempotency::IdempotencyKey;
 use autopilot_shared::ledger::state::{StateWrite, Versioned};
+use autopilot_shared::notes::{Change, Note};
 use autopilot_shared::report::ActionResult;
 
 use futures::Stream;
@@ -147,7 +149,8 @@ pub async fn act_streamed<D: Borrow<Decision>>(
     Ok(reports.into_iter().map(|(_, report)| report).collect())
 }
 
-/// One decision: its action exactly once (or its memory kept), and its report.
+/// One decision: its action exactly once (or its memory kept), a hold or a dry-run would-act recorded when it
+/// changes, and its report.
 async fn act_on(
     ctx: &ActContext<'_>,
     epoch: &str,
@@ -164,57 +167,87 @@ async fn act_on(
         result,
         error,
     };
-    let Outcome::Act(action) = decision.outcome else {
-        // No action; keep the memory (idle clock, manual change) if it changed.
-        if previous.map(|p| &p.state) != Some(&decision.memory) {
-            save_memory(ctx, decision, previous).await?;
-        }
-        return Ok(report(ActionResult::NotActed, None));
+    let record = |action: &str, outcome: AuditOutcome, details: serde_json::Value| AuditRecord {
+        at: ctx.now,
+        function: ctx.function.to_owned(),
+        resource: key.clone(),
+        action: action.to_owned(),
+        outcome,
+        reason: decision.reason.clone(),
+        correlation_id: ctx.correlation_id.to_owned(),
+        details,
     };
+    let note = match decision.outcome {
+        Outcome::Skip => Some(Note::Held { reason: decision.reason.clone() }),
+        Outcome::Act(action) if ctx.dry_run => Some(Note::WouldAct { action: would_act(decision.kind, action) }),
+        _ => None,
+    };
+    let before = previous.and_then(|p| p.state.note.as_ref());
+    let change = Change::between(before, note.as_ref());
+    let details = serde_json::json!({ "name": decision.name, "epoch": epoch });
+    if let Some(hold) = change.record(record("", AuditOutcome::Skipped, details)) {
+        ctx.ledger.append_audit(&hold).await?;
+    }
+    let Outcome::Act(action) = decision.outcome else {
+        // No action; keep the memory (idle clock, manual change, the note) if it changed.
+        let memory = Memory { note, ..decision.memory.clone() };
+        if previous.map(|p| &p.state) != Some(&memory) {
+            save_memory(ctx, &decision.resource, &memory, previous).await?;
+        }
+        let result = if decision.outcome == Outcome::Skip { ActionResult::Skipped } else { ActionResult::NotActed };
+        return Ok(report(result, None));
+    };
+    if ctx.dry_run && change == Change::Unchanged {
+        // The same would-act as recorded at an earlier tick: counted, not recorded again.
+        metrics::counter!("actions_dry_run").increment(1);
+        return Ok(report(ActionResult::DryRun, None));
+    }
     let name = action_name(decision.kind, action);
     let effect = Effect {
         ledger: ctx.ledger,
         key: IdempotencyKey::new(ctx.function, format!("{key}#{epoch}")),
         payload: &action,
-        audit: AuditRecord {
-            at: ctx.now,
-            function: ctx.function.to_owned(),
-            resource: key.clone(),
-            action: name.to_owned(),
-            outcome: AuditOutcome::DryRun,
-            reason: decision.reason.clone(),
-            correlation_id: ctx.correlation_id.to_owned(),
-            details: serde_json::json!({ "action": action, "epoch": epoch, "name": decision.name }),
-        },
+        audit: record(
+            name,
+            AuditOutcome::DryRun,
+            serde_json::json!({ "action": action, "epoch": epoch, "name": decision.name }),
+        ),
         dry_run: ctx.dry_run,
         now: ctx.now,
         remaining: ctx.remaining,
         fence: ctx.fence,
     };
-    let performed = perform_once_with_state(
-        effect,
-        async || call(ctx.aws, decision, action).await,
-        memory_write(decision, previous),
-    )
-    .await?;
-    if let Performed::Failed(error) = &performed {
-        announce_failure(ctx, decision, name, error).await;
+    let memory = Memory { note: None, ..decision.memory.clone() };
+    let write = StateWrite { resource: &decision.resource, state: &memory, expected: previous.map(|p| p.version) };
+    let performed = perform_once_with_state(effect, async || call(ctx.aws, decision, action).await, write).await?;
+    match &performed {
+        Performed::Failed(error) => announce_failure(ctx, decision, name, error).await,
+        // Dry-run changes nothing but the note: the would-act is recorded once until the plan changes.
+        Performed::DryRun => {
+            let unchanged = previous.map(|p| p.state.clone()).unwrap_or_default();
+            let memory = Memory { note, ..unchanged };
+            save_memory(ctx, &decision.resource, &memory, previous).await?;
+        }
+        _ => {}
     }
     Ok(report(performed.result(), performed.detail()))
 }
 
-async fn save_memory(
-    ctx: &ActContext<'_>,
-    decision: &Decision,
-    previous: Option<&Versioned<Memory>>,
-) -> Result<(), LedgerError> {
-    let write = memory_write(decision, previous);
-    ctx.ledger.put_state(write.resource, write.state, write.expected, ctx.fence, ctx.now).await.map(drop)
+/// A dry-run would-act as its note: the operation and what it would set.
+fn would_act(kind: Kind, action: Action) -> String {
+    match action {
+        Action::SetDesired { to, .. } => format!("{} to {to}", action_name(kind, action)),
+        Action::Start | Action::Stop => action_name(kind, action).to_owned(),
+    }
 }
 
-/// The decision's memory, at the version it was read at.
-fn memory_write<'a>(decision: &'a Decision, previous: Option<&Versioned<Memory>>) -> StateWrite<'a, Memory> {
-    StateWrite { resource: &decision.resource, state: &decision.memory, expected: previous.map(|p| p.version) }
+async fn save_memory(
+    ctx: &ActContext<'_>,
+    resource: &autopilot_shared::resource::ResourceRef,
+    memory: &Memory,
+    previous: Option<&Versioned<Memory>>,
+) -> Result<(), LedgerError> {
+    ctx.ledger.put_state(resource, memory, previous.map(|p| p.version), ctx.fence, ctx.now).await.map(drop)
 }
 
 /// Publishes `Capacity Action Failed`; a failure to publish is logged, not fatal (the audit holds the record).

@@ -70,6 +70,10 @@ pub struct Memory {
     pub idle_since: Option<DateTime<Utc>>,
     /// When a manual change (capacity, start or stop by someone else) was seen.
     pub manual_change_at: Option<DateTime<Utc>>,
+    /// The hold or dry-run would-act last recorded in the audit, so it is recorded again only when it changes
+    /// (kept by the act step; decide leaves it as it was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<autopilot_shared::notes::Note>,
 }
 
 /// A change to make.

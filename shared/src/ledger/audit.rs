@@ -1,5 +1,6 @@
-//! Append-only audit records: every decision that acted, and every dry-run would-act. Readable by UTC day
-//! (the table) and by resource (GSI1), both in time order; kept for [`DEFAULT_RETENTION`] via TTL.
+//! Append-only audit records: every decision that acted or was deferred, and (once each, when they change) every
+//! hold and dry-run would-act. Readable by UTC day (the table) and by resource (GSI1), both in time order; kept
+//! for [`DEFAULT_RETENTION`] via TTL.
 
 use super::{Item, Ledger, LedgerError, is_condition_failed, keys, n, s};
 use aws_sdk_dynamodb::types::{AttributeValue, Put};
@@ -23,6 +24,8 @@ pub enum Outcome {
     Deferred,
     /// The action was attempted and failed.
     Failed,
+    /// A hold ended: the resource is decided on again (see [`crate::notes`]).
+    Released,
 }
 
 impl Outcome {
@@ -35,6 +38,7 @@ impl Outcome {
             Outcome::Applied => "2applied",
             Outcome::DryRun => "3dry-run",
             Outcome::Skipped => "4skipped",
+            Outcome::Released => "5released",
         }
     }
 }
