@@ -169,7 +169,7 @@ pub async fn run(command: LocalCommand) -> Result<(), String> {
             let (table, held) = autopilot_lab::chaos::run(&autopilot_lab::chaos::Options { crash_every, cases, seed })
                 .await
                 .map_err(|e| e.to_string())?;
-            println!("{table}");
+            outln!("{table}");
             if held { Ok(()) } else { Err("an experiment did not hold (FAILED rows above)".into()) }
         }
         LocalCommand::Bench { sizes, throughput_size, spawns, memory_size, no_demo, seed, out } => {
@@ -177,13 +177,13 @@ pub async fn run(command: LocalCommand) -> Result<(), String> {
             let options =
                 bench::Options { sizes, throughput_size, spawns, memory_size, demo: !no_demo, seed, out: out.clone() };
             let results = bench::run(&options).await.map_err(|e| e.to_string())?;
-            print!("{}", bench::render(&results));
+            out!("{}", bench::render(&results));
             if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             }
             let json = serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?;
             std::fs::write(&out, json + "\n").map_err(|e| format!("{}: {e}", out.display()))?;
-            println!("written to {}", out.display());
+            outln!("written to {}", out.display());
             let failures = bench::failures(&results);
             if failures.is_empty() {
                 Ok(())
@@ -219,7 +219,7 @@ pub async fn run(command: LocalCommand) -> Result<(), String> {
         } => {
             let estate = generate(Sizes { pools, fleets, builders, environments, devices, workspaces }, seed);
             let yaml = serde_yaml_ng::to_string(&estate).map_err(|e| e.to_string())?;
-            print!("{yaml}");
+            out!("{yaml}");
             Ok(())
         }
     }
@@ -300,30 +300,42 @@ async fn simulate_and_print(options: &Options) -> Result<(), String> {
 }
 
 fn print_summary(summary: &Summary, out: &std::path::Path) {
-    println!(
+    outln!(
         "{:<16} {:>15} {:>17} {:>9} {:>9} {:>10}",
-        "run", "capacity-hours", "session requests", "unserved", "actions", "API calls"
+        "run",
+        "capacity-hours",
+        "session requests",
+        "unserved",
+        "actions",
+        "API calls"
     );
     for (name, f) in [
         ("pool-scaler", &summary.totals),
         ("static (peak)", &summary.baselines.fixed),
         ("schedule-only", &summary.baselines.schedule_only),
     ] {
-        println!(
+        outln!(
             "{name:<16} {:>15.1} {:>17} {:>9} {:>9} {:>10}",
-            f.capacity_hours, f.session_requests, f.unserved_session_requests, f.actions, f.api_calls
+            f.capacity_hours,
+            f.session_requests,
+            f.unserved_session_requests,
+            f.actions,
+            f.api_calls
         );
     }
     let b = &summary.builders;
     if !b.builders.is_empty() {
-        println!(
+        outln!(
             "image builders: {:.1} billed hours vs {:.1} running from first start ({:.1} saved), {} stops deferred",
-            b.running_hours, b.baseline_hours, b.hours_saved, b.deferrals
+            b.running_hours,
+            b.baseline_hours,
+            b.hours_saved,
+            b.deferrals
         );
     }
     let w = &summary.workspaces;
     if w.workspaces > 0 {
-        println!(
+        outln!(
             "WorkSpaces: {:.1} unhealthy WorkSpace-hours vs {:.1} without the remediator; {} reboots, {} rebuilds, {} escalations",
             w.unhealthy_hours,
             w.baseline_unhealthy_hours,
@@ -333,7 +345,7 @@ fn print_summary(summary: &Summary, out: &std::path::Path) {
         );
     }
     for goal in goals(summary) {
-        println!("{goal}");
+        outln!("{goal}");
     }
-    println!("written to {} (report.md, summary.json, calls.jsonl, audit.jsonl, events.jsonl, charts/)", out.display());
+    outln!("written to {} (report.md, summary.json, calls.jsonl, audit.jsonl, events.jsonl, charts/)", out.display());
 }

@@ -4,6 +4,30 @@
 //! `chaos`, `bench`, `estate generate`. `cargo install --path cli --no-default-features` gives the operator
 //! commands alone, without the simulator and the lab in the build.
 
+/// Writes to standard output. A reader that went away (`autopilot plan --json | head`) ends the command quietly
+/// and successfully, as Unix tools do, instead of a panic.
+fn emit(text: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(error) = out.write_fmt(text).and_then(|()| out.flush()) {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("autopilot: cannot write to standard output: {error}");
+        std::process::exit(1);
+    }
+}
+
+/// `print!` through [`emit`].
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::emit(format_args!($($arg)*)) };
+}
+
+/// `println!` through [`emit`].
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::emit(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
 #[cfg(feature = "local")]
 mod local;
 mod operate;
@@ -115,27 +139,27 @@ async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Validate { policy } => {
             let summary = validate::validate(&policy.display().to_string(), &operate::read(&policy)?)?;
-            println!("{summary}");
+            outln!("{summary}");
         }
         Command::Config { command: ConfigCommand::Push { table, policy } } => {
             let document = operate::read(&policy)?;
             let ledger = operate::ledger(&table).await;
             match config::push(&ledger, &policy.display().to_string(), &document, operate::now().await?).await? {
                 config::Pushed::Unchanged { version } => {
-                    println!("unchanged: {} is version {version} already; nothing stored", policy.display());
+                    outln!("unchanged: {} is version {version} already; nothing stored", policy.display());
                 }
                 config::Pushed::Stored { version, previous, diff } => {
-                    print!("{diff}");
+                    out!("{diff}");
                     match previous {
-                        Some(previous) => println!("stored as version {version} (was {previous}) in {table}"),
-                        None => println!("stored as version {version} (the first) in {table}"),
+                        Some(previous) => outln!("stored as version {version} (was {previous}) in {table}"),
+                        None => outln!("stored as version {version} (the first) in {table}"),
                     }
                 }
             }
         }
         Command::Config { command: ConfigCommand::Show { table } } => {
             match config::show(&operate::ledger(&table).await).await? {
-                Some((version, document)) => print!("# version {version}\n{document}"),
+                Some((version, document)) => out!("# version {version}\n{document}"),
                 None => return Err(format!("no policy is stored in {table}")),
             }
         }
@@ -147,9 +171,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             let options = plan::Options { table, policy, tag_prefix, own_role_name: role_name, account, alarm_prefix };
             let found = plan::plan(&options).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&found).map_err(|e| e.to_string())?);
+                outln!("{}", serde_json::to_string_pretty(&found).map_err(|e| e.to_string())?);
             } else {
-                print!("{}", plan::render(&found));
+                out!("{}", plan::render(&found));
             }
             let failures = found.failures();
             if !failures.is_empty() {
@@ -162,12 +186,12 @@ async fn run(cli: Cli) -> Result<(), String> {
             let records = audit::read(&operate::ledger(&table).await, &query).await?;
             if json {
                 for record in &records {
-                    println!("{}", serde_json::to_string(record).map_err(|e| e.to_string())?);
+                    outln!("{}", serde_json::to_string(record).map_err(|e| e.to_string())?);
                 }
             } else if records.is_empty() {
-                println!("no audit records in {table} since {}", query.since.to_rfc3339());
+                outln!("no audit records in {table} since {}", query.since.to_rfc3339());
             } else {
-                print!("{}", audit::render(&records));
+                out!("{}", audit::render(&records));
             }
         }
         #[cfg(feature = "local")]

@@ -290,3 +290,22 @@ fn audit_reads_the_trail_by_time_resource_and_function() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(text(&bad.stderr).contains("--since \"last tuesday\""), "{}", text(&bad.stderr));
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    // `autopilot plan --json | head -1`: the reader closes the pipe before the plan is written
+    let served = Served::start();
+    assert!(served.run(&["config", "push", POLICY]).status.success());
+    let mut child = Command::new(BIN)
+        .args(["plan", "--json"])
+        .current_dir(root())
+        .envs(served.env.iter().map(|(n, v)| (n, v)))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{:?} {}", output.status, text(&output.stderr));
+    assert!(!text(&output.stderr).contains("panicked"), "{}", text(&output.stderr));
+}

@@ -91,16 +91,19 @@ impl Function {
         event: Value,
         remaining: std::time::Duration,
     ) -> Result<Value, AutopilotError> {
-        fn json<R: serde::Serialize>(report: R) -> Value {
-            serde_json::to_value(report).unwrap_or(Value::Null)
+        /// The report as the Lambda runtime writes it, read back as a strict consumer would (no key twice).
+        fn json<R: serde::Serialize>(report: R) -> Result<Value, AutopilotError> {
+            let text = serde_json::to_string(&report).map_err(AutopilotError::non_retryable)?;
+            autopilot_shared::events::strict::parse_unique_keys(&text)
+                .map_err(|e| AutopilotError::non_retryable(format!("the answer is not well-formed JSON ({e}): {text}")))
         }
         // Boxed: handler futures are large.
         match self {
-            Function::PoolScaler => Box::pin(pool_scaler::handle(deps, event, remaining)).await.map(json),
-            Function::BuilderScheduler => Box::pin(builder_scheduler::handle(deps, event, remaining)).await.map(json),
-            Function::ExportChaser => Box::pin(export_chaser::handle(deps, event, remaining)).await.map(json),
-            Function::SoftwareSetRoller => Box::pin(softwareset_roller::handle(deps, event, remaining)).await.map(json),
-            Function::Remediator => Box::pin(remediator::handle(deps, event, remaining)).await.map(json),
+            Function::PoolScaler => json(Box::pin(pool_scaler::handle(deps, event, remaining)).await?),
+            Function::BuilderScheduler => json(Box::pin(builder_scheduler::handle(deps, event, remaining)).await?),
+            Function::ExportChaser => json(Box::pin(export_chaser::handle(deps, event, remaining)).await?),
+            Function::SoftwareSetRoller => json(Box::pin(softwareset_roller::handle(deps, event, remaining)).await?),
+            Function::Remediator => json(Box::pin(remediator::handle(deps, event, remaining)).await?),
         }
     }
 }

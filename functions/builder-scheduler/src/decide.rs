@@ -178,7 +178,7 @@ impl Action {
 
 /// What to do with one builder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+#[serde(tag = "kind", content = "action", rename_all = "kebab-case")]
 pub enum Outcome {
     Act(Action),
     /// Already right: nothing to do.

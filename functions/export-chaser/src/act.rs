@@ -183,7 +183,7 @@ pub fn changes_nothing(job: &Job, task: &TaskView, step: &Step, now: DateTime<Ut
 pub fn unchanged(job: &Job, step: &Step) -> StepReport {
     StepReport {
         job: job.id.clone(),
-        step: format!("{step:?}"),
+        step: step.to_string(),
         result: ActionResult::Unchanged,
         detail: None,
         api_calls: 0,
@@ -200,7 +200,7 @@ pub async fn step(
 ) -> Result<StepReport, AutopilotError> {
     let mut report = StepReport {
         job: job.id.clone(),
-        step: format!("{step:?}"),
+        step: step.to_string(),
         result: ActionResult::None,
         detail: None,
         api_calls: 0,

@@ -106,7 +106,7 @@ pub async fn chase_imports(ctx: &ActContext<'_>, report: &mut Worked<StepReport>
         let result = cpu::metered(Step::Act, acted).await.map_err(classified)?;
         report.items.push(StepReport {
             job: format!("import-{name}"),
-            step: format!("{step:?}"),
+            step: step.to_string(),
             result,
             detail: None,
             api_calls: 0,

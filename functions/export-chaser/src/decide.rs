@@ -135,6 +135,40 @@ pub enum Step {
     },
 }
 
+/// A chase step in words: what it asks for (`escalate` and `report` as what they announce).
+pub(crate) fn chase_words(
+    f: &mut std::fmt::Formatter<'_>,
+    next: DateTime<Utc>,
+    escalate: bool,
+    report: Option<&str>,
+) -> std::fmt::Result {
+    write!(f, "chase (next look at {})", next.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))?;
+    if escalate {
+        f.write_str(", report stuck")?;
+    }
+    if let Some(state) = report {
+        write!(f, ", report unknown state {state}")?;
+    }
+    Ok(())
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let at = |t: &DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        match self {
+            Step::Sleep => f.write_str("sleep"),
+            Step::Recover => f.write_str("recover the task of an interrupted attempt"),
+            Step::Create { attempt } => write!(f, "create attempt {attempt}"),
+            Step::Chase { next, escalate, report } => chase_words(f, *next, *escalate, report.as_deref()),
+            Step::RetryAt { at: when, attempt, reason } => {
+                write!(f, "retry as attempt {attempt} at {}: {reason}", at(when))
+            }
+            Step::Complete { ami_id } => write!(f, "complete ({ami_id})"),
+            Step::Fail { reason } => write!(f, "fail: {reason}"),
+        }
+    }
+}
+
 /// How often a task of this age is asked for when the tick's listing misses it (`GetExportImageTask`): every
 /// tick at first, rarer as it ages (exports take hours). A listed task is looked at every tick, for free.
 pub fn poll_interval(age: Duration) -> Duration {

@@ -56,6 +56,20 @@ pub enum ImportStep {
 }
 
 /// Decides an import's next step. `image` is `None` when `DescribeImages` did not return it.
+impl std::fmt::Display for ImportStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ImportStep::Sleep => f.write_str("sleep"),
+            ImportStep::Chase { next, escalate, report } => {
+                crate::decide::chase_words(f, *next, *escalate, report.as_deref())
+            }
+            ImportStep::Completed => f.write_str("completed"),
+            ImportStep::Failed { errors } => write!(f, "failed: {}", errors.join("; ")),
+            ImportStep::Vanished => f.write_str("vanished (the image is gone)"),
+        }
+    }
+}
+
 pub fn decide_import(job: &ImportJob, image: Option<&ImageView>, now: DateTime<Utc>) -> ImportStep {
     if job.ending.is_some() || now < job.next_check_at {
         return ImportStep::Sleep;

@@ -87,7 +87,7 @@ pub enum Action {
 
 /// What to do with one resource.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+#[serde(tag = "kind", content = "action", rename_all = "kebab-case")]
 pub enum Outcome {
     Act(Action),
     /// Already right: nothing to do.

@@ -222,7 +222,7 @@ pub async fn step(
     let mut all_done = true;
     for action in &actions {
         let (key, operation) = action_key(&rollout, action);
-        let audit = record(ctx, &rollout, operation, format!("{action:?}"));
+        let audit = record(ctx, &rollout, operation, action.to_string());
         let effect = Effect {
             ledger: ctx.ledger,
             key: IdempotencyKey::new(ctx.function, key),
@@ -242,8 +242,9 @@ pub async fn step(
     if !all_done {
         // The transition waits for every action; the next tick repeats what is left (made calls are not repeated).
         return Err(AutopilotError::retryable(format!(
-            "rollout {}: an action failed; {:?}",
-            rollout.id, report.actions
+            "rollout {}: an action failed; {}",
+            rollout.id,
+            report.actions.join(", ")
         )));
     }
     let changed = ring.as_ref() != rollout.rings.get(rollout.current) || transition.is_some() || advance;

@@ -56,8 +56,9 @@ pub fn decide(
     }
     if rollout.status.is_final() {
         return Decision::Finished(format!(
-            "rollout {} is {:?}: it can no longer be paused, resumed or aborted",
-            rollout.id, rollout.status
+            "rollout {} is {}: it can no longer be paused, resumed or aborted",
+            rollout.id,
+            rollout.status.as_str()
         ));
     }
     let reason = reason.map_or_else(|| "operator command".to_owned(), str::to_owned);

@@ -119,6 +119,23 @@ pub enum Action {
     Validate { software_set: String },
 }
 
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Action::SetDesired { environment, software_set } => {
+                write!(f, "set environment {environment} to software set {software_set}")
+            }
+            Action::Restore { environment, software_set: Some(set), mode } => {
+                write!(f, "restore environment {environment} to software set {set} ({mode})")
+            }
+            Action::Restore { environment, software_set: None, mode } => {
+                write!(f, "restore environment {environment} to {mode}")
+            }
+            Action::Validate { software_set } => write!(f, "mark software set {software_set} VALIDATED"),
+        }
+    }
+}
+
 /// The next step of a rollout.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Next {

@@ -98,11 +98,11 @@ pub fn refusal(
             .collect();
         if !busy.is_empty() {
             return Some(format!(
-                "environments {} are in rollout {} of {} ({:?}): one active rollout per environment",
+                "environments {} are in rollout {} of {} ({}): one active rollout per environment",
                 busy.join(", "),
                 rollout.id,
                 rollout.target_set,
-                rollout.status
+                rollout.status.as_str()
             ));
         }
     }
