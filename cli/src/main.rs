@@ -173,7 +173,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             if json {
                 outln!("{}", serde_json::to_string_pretty(&found).map_err(|e| e.to_string())?);
             } else {
-                out!("{}", plan::render(&found));
+                out!("{}", plan::render(&found, operate::show::width()));
             }
             let failures = found.failures();
             if !failures.is_empty() {
@@ -189,9 +189,12 @@ async fn run(cli: Cli) -> Result<(), String> {
                     outln!("{}", serde_json::to_string(record).map_err(|e| e.to_string())?);
                 }
             } else if records.is_empty() {
-                outln!("no audit records in {table} since {}", query.since.to_rfc3339());
+                outln!(
+                    "no audit records in {table} since {}",
+                    query.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                );
             } else {
-                out!("{}", audit::render(&records));
+                out!("{}", audit::render(&records, operate::show::width()));
             }
         }
         #[cfg(feature = "local")]

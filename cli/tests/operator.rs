@@ -189,7 +189,7 @@ fn plan_tells_what_each_function_would_do_and_changes_nothing() {
         assert!(out.contains(&format!("\n{function} (")), "{function} missing:\n{out}");
     }
     assert!(out.contains("policy: version 1 stored in euc-autopilot-ledger"), "{out}");
-    assert!(out.contains("would    UpdateFleet") && out.contains("fleet/engineering-fleet"), "{out}");
+    assert!(out.contains("would    UpdateFleet") && out.contains("fleet engineering-fleet"), "{out}");
     assert!(out.contains("deferred StopImageBuilder") && out.contains("SNAPSHOTTING"), "{out}");
     // a held resource is a line with its reason: the pool Application Auto Scaling owns
     assert!(
@@ -256,6 +256,10 @@ fn audit_reads_the_trail_by_time_resource_and_function() {
         record(30, "pool-scaler", sales, "UpdateFleet"),
         record(2, "pool-scaler", sales, "StopFleet"),
         record(1, "remediator", "workspaces#123456789012#eu-central-1#workspace#ws-1", "RebootWorkspaces"),
+        AuditRecord {
+            details: serde_json::json!({ "name": "finance" }),
+            ..record(40, "pool-scaler", "workspaces#123456789012#eu-central-1#workspaces-pool#wspool-fin00001", "Hold")
+        },
     ];
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
@@ -271,9 +275,15 @@ fn audit_reads_the_trail_by_time_resource_and_function() {
     };
     let day = lines(&["audit"]);
     assert_eq!(day.len(), 2, "{day:?}");
-    assert!(day[0].contains("StopFleet") && day[0].contains("applied") && day[0].contains(sales), "{day:?}");
-    assert!(day[1].contains("RebootWorkspaces"));
-    assert_eq!(lines(&["audit", "--since", "2d"]).len(), 3);
+    // resources by kind and id (and name), not by ledger key; the account and region are the usual ones
+    assert!(day[0].contains("StopFleet") && day[0].contains("applied") && day[0].contains("fleet sales"), "{day:?}");
+    assert!(day.iter().all(|l| !l.contains('#') && !l.contains("123456789012")), "{day:?}");
+    assert!(day[1].contains("RebootWorkspaces") && day[1].contains("workspace ws-1"));
+    assert_eq!(lines(&["audit", "--since", "2d"]).len(), 4);
+    // a pool found by its name
+    let finance = lines(&["audit", "--since", "2d", "--resource", "finance"]);
+    assert_eq!(finance.len(), 1, "{finance:?}");
+    assert!(finance[0].contains("pool wspool-fin00001 (finance)"), "{finance:?}");
     let since = (now - Duration::minutes(90)).to_rfc3339();
     assert_eq!(lines(&["audit", "--since", &since]).len(), 1);
     assert_eq!(lines(&["audit", "--since", "2d", "--resource", "sales"]).len(), 2);
@@ -283,7 +293,7 @@ fn audit_reads_the_trail_by_time_resource_and_function() {
     let parsed: Vec<AuditRecord> = json.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(
         parsed.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(),
-        ["UpdateFleet", "StopFleet", "RebootWorkspaces"]
+        ["Hold", "UpdateFleet", "StopFleet", "RebootWorkspaces"]
     );
     assert!(lines(&["audit", "--resource", "nothing-like-this"])[0].starts_with("no audit records"));
     let bad = served.run(&["audit", "--since", "last tuesday"]);

@@ -3,6 +3,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+use autopilot_shared::ledger::audit::Outcome as AuditOutcome;
 use autopilot_shared::ledger::state::{WorkItemListing, WorkItemWrite};
 use autopilot_shared::report::Status;
 use autopilot_tests::Harness;
@@ -321,4 +322,17 @@ async fn ending_support_is_announced_once_per_environment_and_dry_run_starts_not
     roll_for(&h, 24).await;
     assert!(update_environment_calls(&h).is_empty());
     assert!(h.outcome_events("Rollout Started").is_empty());
+    // a would-start is recorded once per rollout, however many ticks and deliveries see it
+    let mut would_start = Vec::new();
+    for day in 23..=26 {
+        let date = chrono::NaiveDate::from_ymd_opt(2026, 11, day).unwrap();
+        for record in h.deps.ledger.audit_by_day(date).await.unwrap() {
+            if record.action == "Rollout Requested" && record.outcome == AuditOutcome::DryRun {
+                would_start.push(record);
+            }
+        }
+    }
+    let per_rollout: std::collections::BTreeSet<&str> = would_start.iter().map(|r| r.resource.as_str()).collect();
+    assert!(!would_start.is_empty());
+    assert_eq!(per_rollout.len(), would_start.len(), "one would-start per rollout: {would_start:#?}");
 }

@@ -51,7 +51,9 @@ pub async fn read(ledger: &Ledger, query: &Query) -> Result<Vec<AuditRecord>, St
             && r.at <= query.until
             && query.function.as_deref().is_none_or(|f| r.function == f)
             && query.resource.as_deref().is_none_or(|wanted| {
-                r.resource == wanted || (!wanted.contains('#') && r.resource.ends_with(&format!("#{wanted}")))
+                r.resource == wanted
+                    || (!wanted.contains('#')
+                        && (r.resource.ends_with(&format!("#{wanted}")) || super::show::record_name(r) == Some(wanted)))
             })
     });
     records.sort_by_key(|r| r.at);
@@ -70,19 +72,21 @@ pub fn outcome_word(outcome: Outcome) -> &'static str {
     }
 }
 
-/// One line per record: time, function, outcome, action, resource, reason.
-pub fn render(records: &[AuditRecord]) -> String {
+/// One line per record: time, function, outcome, action, resource (kind, id and name), reason — the reason on
+/// lines of its own when the line would not fit `width`.
+pub fn render(records: &[AuditRecord], width: Option<usize>) -> String {
+    let usual = super::show::usual_place(records.iter().map(|r| r.resource.as_str()));
     let mut out = String::new();
     for r in records {
-        out.push_str(&format!(
-            "{}  {:<18} {:<8} {:<26} {}  {}\n",
+        let head = format!(
+            "{}  {:<18} {:<8} {:<20} {}",
             r.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             r.function,
             outcome_word(r.outcome),
             r.action,
-            r.resource,
-            r.reason
-        ));
+            super::show::resource(&r.resource, super::show::record_name(r), usual.as_ref())
+        );
+        out.push_str(&super::show::line(&head, &r.reason, width));
     }
     out
 }

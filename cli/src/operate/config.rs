@@ -17,7 +17,7 @@ pub enum Pushed {
 /// Validates `document` (refusing it with every problem listed), then stores it as the next version unless
 /// it is identical to the current one.
 pub async fn push(ledger: &Ledger, name: &str, document: &str, now: DateTime<Utc>) -> Result<Pushed, String> {
-    super::validate::validate(name, document)?;
+    super::validate::validate(name, document).map_err(|problems| format!("{problems}; nothing was stored"))?;
     let current = ledger.current_policy_document().await.map_err(|e| e.to_string())?;
     if let Some((version, stored)) = &current
         && stored == document

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod config;
 pub mod plan;
 pub mod scratch;
+pub mod show;
 pub mod validate;
 
 use autopilot_shared::clients::AwsClients;

@@ -311,8 +311,10 @@ async fn support_warnings(
     (autopilot_shared::support::warnings(now, pools, environments.len(), &in_use), account)
 }
 
-/// The plan as text for a terminal.
-pub fn render(plan: &Plan) -> String {
+/// The plan as text for a terminal (`width`: see [`super::show::width`]).
+pub fn render(plan: &Plan, width: Option<usize>) -> String {
+    let usual =
+        super::show::usual_place(plan.functions.iter().flat_map(|f| f.decisions.iter().map(|d| d.resource.as_str())));
     let mut out = format!(
         "autopilot plan at {} (account {}, region {})\npolicy: {}\nmemory: {}\nnothing was changed: the functions ran in dry-run with clients that refuse every write; the ledger was only read\n",
         plan.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -335,7 +337,9 @@ pub fn render(plan: &Plan) -> String {
                 Outcome::Applied => "would",
                 other => super::audit::outcome_word(other),
             };
-            out.push_str(&format!("  {:<8} {:<26} {:<40} {}\n", word, d.action, short_resource(&d.resource), d.reason));
+            let resource = super::show::resource(&d.resource, super::show::record_name(d), usual.as_ref());
+            let head = format!("  {word:<8} {:<20} {resource}", d.action);
+            out.push_str(&super::show::line(&head, &d.reason, width));
         }
         for e in &f.events {
             let mut detail = e["detail"].to_string();
@@ -357,10 +361,4 @@ pub fn render(plan: &Plan) -> String {
         out.push_str(&format!("\nnote: {note}\n"));
     }
     out
-}
-
-/// `fleet/sales` for `appstream#<account>#<region>#fleet#sales`; other keys as they are.
-fn short_resource(key: &str) -> String {
-    let parts: Vec<&str> = key.split('#').collect();
-    if parts.len() >= 5 { format!("{}/{}", parts[3], parts[4..].join("#")) } else { key.to_owned() }
 }

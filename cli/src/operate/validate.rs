@@ -8,7 +8,7 @@ pub fn validate(name: &str, document: &str) -> Result<String, String> {
         Ok(policy) => Ok(summary(name, &policy)),
         Err(error) => {
             let mut lines: Vec<String> = error.0.iter().map(|problem| format!("{name}: {problem}")).collect();
-            lines.push(format!("{name}: invalid ({} problem(s)); nothing was stored", error.0.len()));
+            lines.push(format!("{name}: invalid ({} problem(s))", error.0.len()));
             Err(lines.join("\n"))
         }
     }
@@ -47,6 +47,7 @@ mod tests {
         let broken = "version: 1\nschedules:\n  office:\n    timezone: Europe/Nowhere\n    periods: []\n";
         let Err(errors) = validate("p.yaml", broken) else { panic!("accepted {broken}") };
         assert!(errors.contains("p.yaml: schedules.office"), "{errors}");
-        assert!(errors.ends_with("nothing was stored"), "{errors}");
+        assert!(errors.lines().last().is_some_and(|l| l.starts_with("p.yaml: invalid (")), "{errors}");
+        assert!(!errors.contains("stored"), "validate never stores: {errors}");
     }
 }

@@ -7,10 +7,12 @@ use crate::act::{self, ActContext, StepReport};
 use crate::machine::{Rollout, Status, Transition};
 use crate::observe::{Seen, open_rollouts};
 use crate::plan;
+use autopilot_shared::effect::{Effect, perform_once};
 use autopilot_shared::error::AutopilotError;
 use autopilot_shared::invocation::Worked;
 use autopilot_shared::ledger::LedgerError;
 use autopilot_shared::ledger::audit::Outcome as AuditOutcome;
+use autopilot_shared::ledger::idempotency::IdempotencyKey;
 use autopilot_shared::ledger::state::{WorkItemListing, WorkItemWrite};
 use autopilot_shared::policy::RolloutPolicy;
 use autopilot_shared::report::Status as Answer;
@@ -138,7 +140,18 @@ pub async fn start(
             return Err(AutopilotError::non_retryable(format!("rollout of {} refused: {reason}", start.target)));
         }
         Decision::DryRun(reason) => {
-            audit(AuditOutcome::DryRun, reason).await?;
+            // Recorded once per rollout (a tick's automatic start is the same rollout at every tick), not per tick.
+            let effect = Effect {
+                ledger: ctx.ledger,
+                key: IdempotencyKey::new(ctx.function, format!("dry-run#{}", start.id)),
+                payload: &start.target,
+                audit: act::audit(ctx, resource.clone(), "Rollout Requested", AuditOutcome::DryRun, reason),
+                dry_run: true,
+                now: ctx.now,
+                remaining: ctx.remaining,
+                fence: ctx.fence,
+            };
+            perform_once(effect, async || Ok(()), async || Ok(())).await.map_err(classified)?;
             worked.status = Answer::DryRun;
         }
         Decision::Begin(rollout) => {

@@ -509,3 +509,12 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_wrong_shape_is_named_for_the_operator_not_by_the_rust_type() {
+    let document = "version: 1\ncapacity:\n  - select: { ids: [a] }\n    in_hours: 5\n";
+    let Err(error) = Policy::from_yaml(document) else { panic!("accepted {document}") };
+    let text = error.to_string();
+    assert!(text.contains("capacity[0].in_hours") && text.contains("expected a mapping of its fields"), "{text}");
+    assert!(!text.contains("struct"), "{text}");
+}
