@@ -2,7 +2,7 @@
 //! sessions). At a session's start a person starts the builder if it is stopped; at its end, with
 //! `create_image`, they create an image (the builder snapshots). Nobody ever stops a builder: that is the
 //! waste the builder-scheduler exists for. Each action is a call in the simulator's log and a CloudTrail
-//! event for the functions, made as [`autopilot_sim::PERSON`].
+//! event for the functions, made as the administrator [`PERSON_NAME`] of the estate's account.
 
 use autopilot_shared::policy::values::{parse_days, parse_time_of_day};
 use autopilot_sim::Simulator;
@@ -10,6 +10,9 @@ use autopilot_sim::estate::Estate;
 use chrono::{DateTime, Datelike, Duration, Utc};
 use chrono_tz::Tz;
 use serde_json::{Value, json};
+
+/// The administrator the estate's builder work sessions are made by.
+pub const PERSON_NAME: &str = "alice";
 
 /// What a person does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,22 +103,30 @@ pub fn perform(simulator: &Simulator, activity: &Activity) -> Option<Value> {
             if !stopped {
                 return None;
             }
-            simulator.invoke("appstream", "StartImageBuilder", &json!({ "Name": activity.builder })).ok()?;
-            Some(autopilot_sim::cloudtrail_event(
+            let place = simulator.place();
+            let actor = autopilot_sim::person(&place, PERSON_NAME);
+            let caller = format!("person:{PERSON_NAME}");
+            simulator
+                .invoke_as(&caller, "appstream", "StartImageBuilder", &json!({ "Name": activity.builder }))
+                .ok()?;
+            Some(autopilot_sim::cloudtrail_event_in(
+                &place,
                 "StartImageBuilder",
                 json!({ "name": activity.builder }),
                 at,
-                autopilot_sim::PERSON,
+                &actor,
             ))
         }
         Act::CreateImage => {
             let image = format!("{}-{}", activity.builder, at.format("%Y%m%d%H%M"));
             simulator.with_world_mut(|w| w.create_image_from_builder(&activity.builder, &image)).ok()?;
-            Some(autopilot_sim::cloudtrail_event(
+            let place = simulator.place();
+            Some(autopilot_sim::cloudtrail_event_in(
+                &place,
                 "CreateImage",
                 json!({ "imageBuilderName": activity.builder, "imageName": image }),
                 at,
-                autopilot_sim::PERSON,
+                &autopilot_sim::person(&place, PERSON_NAME),
             ))
         }
     }
@@ -171,5 +182,72 @@ image_builders:
         let now = Utc::now();
         let error = builder_activity(&estate, now, now + Duration::days(1)).unwrap_err().to_string();
         assert!(error.starts_with("image_builders[0].work.sessions[0].days:"), "{error}");
+    }
+}
+
+/// A person's API call made now: applied to the estate as `person:<name>` (so the call log names them), and —
+/// when the service accepted it — the CloudTrail event AWS sends for it, in the estate's account and region, with
+/// the person as the caller. A refused call changes nothing and sends nothing (CloudTrail rules take successful
+/// calls only).
+pub fn call(simulator: &autopilot_sim::Simulator, call: &crate::simulate::PersonCall) -> Option<serde_json::Value> {
+    let caller = format!("person:{}", call.person);
+    if let Err(error) = simulator.invoke_as(&caller, &call.service, &call.operation, &call.parameters) {
+        tracing::info!(person = %call.person, operation = %call.operation, %error, "a person's call was refused");
+        return None;
+    }
+    let place = simulator.place();
+    Some(autopilot_sim::cloudtrail_event_in(
+        &place,
+        &call.operation,
+        cloudtrail_parameters(&call.parameters),
+        simulator.now(),
+        &autopilot_sim::person(&place, &call.person),
+    ))
+}
+
+/// An API request's parameters as CloudTrail records them: member names in lowerCamelCase (`Name` → `name`,
+/// `ComputeCapacity.DesiredInstances` → `computeCapacity.desiredInstances`), tag keys as they are.
+fn cloudtrail_parameters(parameters: &serde_json::Value) -> serde_json::Value {
+    fn lower_first(name: &str) -> String {
+        let mut chars = name.chars();
+        chars.next().map(|first| first.to_ascii_lowercase().to_string() + chars.as_str()).unwrap_or_default()
+    }
+    match parameters {
+        serde_json::Value::Object(members) => members
+            .iter()
+            .map(|(name, value)| {
+                let value = match (name.as_str(), value) {
+                    ("Tags", serde_json::Value::Object(_)) => value.clone(),
+                    _ => cloudtrail_parameters(value),
+                };
+                (lower_first(name), value)
+            })
+            .collect(),
+        serde_json::Value::Array(items) => items.iter().map(cloudtrail_parameters).collect(),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod call_tests {
+    use super::*;
+
+    #[test]
+    fn parameters_are_recorded_as_cloudtrail_names_them() {
+        let request = json!({
+            "Name": "sales-fleet",
+            "ComputeCapacity": { "DesiredInstances": 12 },
+            "Tags": { "Owner": "Team A" },
+            "RebootWorkspaceRequests": [{ "WorkspaceId": "ws-1" }]
+        });
+        assert_eq!(
+            cloudtrail_parameters(&request),
+            json!({
+                "name": "sales-fleet",
+                "computeCapacity": { "desiredInstances": 12 },
+                "tags": { "Owner": "Team A" },
+                "rebootWorkspaceRequests": [{ "workspaceId": "ws-1" }]
+            })
+        );
     }
 }

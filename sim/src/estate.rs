@@ -45,10 +45,10 @@ pub struct Estate {
     pub export_role_arns: Option<Vec<String>>,
 }
 
-fn default_account() -> String {
+pub(crate) fn default_account() -> String {
     "123456789012".into()
 }
-fn default_region() -> String {
+pub(crate) fn default_region() -> String {
     "eu-central-1".into()
 }
 fn default_start() -> String {

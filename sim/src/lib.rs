@@ -22,6 +22,7 @@ pub mod services;
 pub mod wire;
 pub mod world;
 
+pub use autopilot_shared::resource::Place;
 pub use server::Simulator;
 
 /// The simulator's virtual clock is the functions' clock in local runs.
@@ -31,30 +32,53 @@ impl autopilot_shared::clock::Clock for Simulator {
     }
 }
 
-/// A schedule tick as EventBridge Scheduler delivers it, for `at`.
+/// The account and region the sample events and the tests' estates use (the estate file's defaults).
+pub fn default_place() -> Place {
+    Place { account: estate::default_account(), region: estate::default_region() }
+}
+
+/// A schedule tick as EventBridge Scheduler delivers it, for `at`, in the default place.
 pub fn tick_event(schedule: &str, at: chrono::DateTime<chrono::Utc>) -> serde_json::Value {
+    tick_event_in(&default_place(), schedule, at)
+}
+
+/// A schedule tick as EventBridge Scheduler delivers it in `place` (the estate's account and region), for `at`.
+pub fn tick_event_in(place: &Place, schedule: &str, at: chrono::DateTime<chrono::Utc>) -> serde_json::Value {
+    let Place { account, region } = place;
     serde_json::json!({
         "version": "0",
         "id": format!("tick-{}-{}", schedule, at.timestamp()),
         "detail-type": "Scheduled Event",
         "source": "aws.scheduler",
-        "account": "123456789012",
+        "account": account,
         "time": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "region": "eu-central-1",
-        "resources": [format!("arn:aws:scheduler:eu-central-1:123456789012:schedule/default/{schedule}")],
+        "region": region,
+        "resources": [format!("arn:aws:scheduler:{region}:{account}:schedule/default/{schedule}")],
         "detail": {}
     })
 }
 
-/// A CloudTrail `AWS API Call via CloudTrail` event for an AppStream, WorkSpaces or Thin Client call made by
-/// `actor` (an assumed-role ARN) at `at`, as EventBridge delivers it. The service is the call's (by its name; a
-/// `TagResource` / `UntagResource` by the service its `resourceArn` names).
+/// [`cloudtrail_event_in`] in the default place.
 pub fn cloudtrail_event(
     event_name: &str,
     request_parameters: serde_json::Value,
     at: chrono::DateTime<chrono::Utc>,
     actor: &str,
 ) -> serde_json::Value {
+    cloudtrail_event_in(&default_place(), event_name, request_parameters, at, actor)
+}
+
+/// A CloudTrail `AWS API Call via CloudTrail` event for an AppStream, WorkSpaces or Thin Client call made in
+/// `place` by `actor` (an assumed-role ARN) at `at`, as EventBridge delivers it. The service is the call's (by
+/// its name; a `TagResource` / `UntagResource` by the service its `resourceArn` names).
+pub fn cloudtrail_event_in(
+    place: &Place,
+    event_name: &str,
+    request_parameters: serde_json::Value,
+    at: chrono::DateTime<chrono::Utc>,
+    actor: &str,
+) -> serde_json::Value {
+    let Place { account, region } = place;
     let time = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let id = format!("ct-{event_name}-{}-{}", at.timestamp(), request_parameters);
     let id = autopilot_shared::ledger::keys::sha256_hex(id.as_bytes())[..32].to_owned();
@@ -72,17 +96,17 @@ pub fn cloudtrail_event(
         "id": id,
         "detail-type": autopilot_shared::events::CLOUDTRAIL_DETAIL_TYPE,
         "source": format!("aws.{service}"),
-        "account": "123456789012",
+        "account": account,
         "time": time,
-        "region": "eu-central-1",
+        "region": region,
         "resources": [],
         "detail": {
             "eventVersion": "1.09",
-            "userIdentity": { "type": "AssumedRole", "arn": actor, "accountId": "123456789012" },
+            "userIdentity": { "type": "AssumedRole", "arn": actor, "accountId": account },
             "eventTime": time,
             "eventSource": format!("{service}.amazonaws.com"),
             "eventName": event_name,
-            "awsRegion": "eu-central-1",
+            "awsRegion": region,
             "requestParameters": request_parameters,
             "responseElements": null,
             "eventID": id,
@@ -91,8 +115,13 @@ pub fn cloudtrail_event(
     })
 }
 
-/// The identity simulated people act as.
+/// The identity simulated people act as, in the default place.
 pub const PERSON: &str = "arn:aws:sts::123456789012:assumed-role/EUCAdmin/alice";
+
+/// The identity the person `name` acts as in `place`: an administrator's assumed role (`EUCAdmin/<name>`).
+pub fn person(place: &Place, name: &str) -> String {
+    format!("arn:aws:sts::{}:assumed-role/EUCAdmin/{name}", place.account)
+}
 
 use std::net::SocketAddr;
 
@@ -100,7 +129,7 @@ use std::net::SocketAddr;
 /// or `source`d.
 pub const READY: &str = "# ready: serving until interrupted";
 
-/// The region of every local estate.
+/// The region of the sample and demo estates (an estate file may name another: [`LocalEstate::region`]).
 pub const LOCAL_REGION: &str = "eu-central-1";
 
 /// Every service the simulator answers, with the variable suffix `AWS_ENDPOINT_URL_<SERVICE>` uses.
@@ -146,6 +175,8 @@ pub struct LocalEstate {
     pub simulator: Simulator,
     pub endpoint: String,
     pub dynamo: dynamo::LocalDynamo,
+    /// The estate's region: the functions' and the operator's clients sign for it, as they would on AWS.
+    region: String,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -174,7 +205,12 @@ impl LocalEstate {
                 })
                 .await;
         });
-        Ok(Self { simulator, endpoint, dynamo, _stop: stop })
+        Ok(Self { simulator, endpoint, dynamo, region: estate.region.clone(), _stop: stop })
+    }
+
+    /// The estate's region (what `AWS_REGION` says to the functions and the operator).
+    pub fn region(&self) -> &str {
+        &self.region
     }
 
     /// The names of the local stack's resources (table, project bus, role prefix).
@@ -202,7 +238,7 @@ impl LocalEstate {
         let config = |endpoint: &str| {
             let mut config = aws_config::SdkConfig::builder()
                 .behavior_version(aws_config::BehaviorVersion::latest())
-                .region(aws_config::Region::new(LOCAL_REGION))
+                .region(aws_config::Region::new(self.region.clone()))
                 .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
                     aws_sdk_dynamodb::config::Credentials::new(
                         identity.access_key(),
@@ -249,7 +285,7 @@ impl LocalEstate {
                 force_dry_run: false,
                 event_bus: Some(names.event_bus),
                 own_role_name: names.role_prefix,
-                region: LOCAL_REGION.into(),
+                region: self.region.clone(),
             },
         }
     }
@@ -281,8 +317,8 @@ impl LocalEstate {
         vars.insert(3, ("AWS_ENDPOINT_URL_DYNAMODB".into(), self.dynamo.endpoint.clone()));
         let names = self.names();
         for (name, value) in [
-            ("AWS_REGION", LOCAL_REGION),
-            ("AWS_DEFAULT_REGION", LOCAL_REGION),
+            ("AWS_REGION", self.region.as_str()),
+            ("AWS_DEFAULT_REGION", self.region.as_str()),
             ("AWS_DISABLE_HOST_PREFIX_INJECTION", "true"),
             ("AWS_ACCESS_KEY_ID", identity.access_key()),
             ("AWS_SECRET_ACCESS_KEY", "local"),

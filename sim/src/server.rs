@@ -163,9 +163,22 @@ impl Simulator {
 
     /// Calls a body-protocol operation in process (`workspaces`, `appstream`, `eventbridge`), exactly as a
     /// request over HTTP would be answered and logged, minus the added latency.
-    /// In-process calls are made as an administrator (the simulated people): they are not authorised.
+    /// In-process calls are made as an administrator (the simulated people): they are not authorised. The call
+    /// log names their caller [`SIMULATED_PEOPLE`].
     pub fn invoke(&self, service: &str, operation: &str, input: &Value) -> Result<Value, ApiError> {
-        self.call(service, operation, Protocol::AwsJson, Request::Body(input), &Caller::InProcess).0
+        self.invoke_as(SIMULATED_PEOPLE, service, operation, input)
+    }
+
+    /// [`Simulator::invoke`] made by `caller` (as the call log names it: `person:alice`, …).
+    pub fn invoke_as(&self, caller: &str, service: &str, operation: &str, input: &Value) -> Result<Value, ApiError> {
+        let caller = Caller::InProcess { who: caller.to_owned() };
+        self.call(service, operation, Protocol::AwsJson, Request::Body(input), &caller).0
+    }
+
+    /// The account and region of the estate.
+    pub fn place(&self) -> autopilot_shared::resource::Place {
+        let state = self.lock();
+        autopilot_shared::resource::Place { account: state.world.account.clone(), region: state.world.region.clone() }
     }
 
     /// Answers one request as the real service would (used by the router and by in-process callers).
@@ -269,11 +282,14 @@ fn reanchor(state: &mut SimState) {
     }
 }
 
+/// The caller the call log names for the simulator's own people (builder work sessions, the tests' direct calls).
+pub const SIMULATED_PEOPLE: &str = "people";
+
 /// Who made a request, as far as the simulator has decided.
 #[derive(Debug, Clone)]
 enum Caller {
-    /// An in-process call ([`Simulator::invoke`]): the simulated people, as administrators.
-    InProcess,
+    /// An in-process call ([`Simulator::invoke_as`]): people, as administrators; `who` is what the log names.
+    InProcess { who: String },
     /// A request signed by the identity `key`, authorised.
     Allowed { key: String },
     /// A request refused before it ran (unknown credential, not authorised).
@@ -283,7 +299,7 @@ enum Caller {
 impl Caller {
     fn key(&self) -> Option<&str> {
         match self {
-            Caller::InProcess => None,
+            Caller::InProcess { who } => Some(who),
             Caller::Allowed { key } => Some(key),
             Caller::Refused { key, .. } => key.as_deref(),
         }

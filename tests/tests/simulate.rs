@@ -219,7 +219,10 @@ fn changed_items(out: &std::path::Path) -> std::collections::BTreeMap<(String, S
     let mut items = std::collections::BTreeMap::new();
     for c in read_jsonl(&out.join("calls.jsonl")) {
         let operation = c["operation"].as_str().unwrap_or_default().to_owned();
-        if c["outcome"] != "ok" || c["caller"].is_null() || !AUDITED_BY_ID.contains(&operation.as_str()) {
+        let by_a_function = c["caller"].as_str().is_some_and(|caller| {
+            ["pool-scaler", "builder-scheduler", "export-chaser", "softwareset-roller", "remediator"].contains(&caller)
+        });
+        if c["outcome"] != "ok" || !by_a_function || !AUDITED_BY_ID.contains(&operation.as_str()) {
             continue;
         }
         let failed: Vec<&str> =
@@ -279,4 +282,78 @@ async fn every_applied_record_has_its_call_and_every_call_its_record_under_redel
     assert_eq!(calls, applied, "successful calls (per item) and applied audit records, one to one");
     let rebooted: u32 = calls.iter().filter(|((op, _), _)| op == "RebootWorkspaces").map(|(_, n)| n).sum();
     assert_eq!(summary.workspaces.reboots, u64::from(rebooted), "the summary counts what the call log shows");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn people_change_the_estate_and_the_functions_see_it_in_the_estates_account_and_region() {
+    // GIVEN the demo estate in another account and region, the engineering rule enforcing its capacity, and two
+    // people: bob sets the engineering fleet to 29 at 10:02 Berlin, alice tags the call-center fleet skip at 10:32
+    let dir = std::env::temp_dir().join("autopilot-simulate-people");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (account, region) = ("210987654321", "us-west-2");
+    let mut estate: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(root().join("sim/estates/demo.yaml")).unwrap()).unwrap();
+    estate["account"] = serde_yaml_ng::Value::from(account);
+    estate["region"] = serde_yaml_ng::Value::from(region);
+    let estate_path = dir.join("estate.yaml");
+    std::fs::write(&estate_path, serde_yaml_ng::to_string(&estate).unwrap()).unwrap();
+    let policy = std::fs::read_to_string(root().join("sim/estates/demo-policy.yaml")).unwrap().replace(
+        "    in_hours:  { min: 4, max: 30, target_utilization: 0.75, buffer: 3 }\n",
+        "    in_hours:  { min: 4, max: 30, target_utilization: 0.75, buffer: 3 }\n    enforce: true\n",
+    );
+    assert!(policy.contains("enforce: true"));
+    let policy_path = dir.join("policy.yaml");
+    std::fs::write(&policy_path, policy).unwrap();
+    let fleet_arn = format!("arn:aws:appstream:{region}:{account}:fleet/callcenter-multi");
+    let events = [
+        serde_json::json!({ "at": "2026-11-23T09:02:00Z", "call": { "person": "bob", "service": "appstream",
+            "operation": "UpdateFleet",
+            "parameters": { "Name": "engineering-fleet", "ComputeCapacity": { "DesiredInstances": 29 } } } }),
+        serde_json::json!({ "at": "2026-11-23T09:32:00Z", "call": { "service": "appstream",
+            "operation": "TagResource", "parameters": { "ResourceArn": fleet_arn, "Tags": { "autopilot/skip": "true" } } } }),
+    ];
+    let events_path = dir.join("events.jsonl");
+    std::fs::write(&events_path, events.iter().map(|e| format!("{e}\n")).collect::<String>()).unwrap();
+    let mut opts = options("autopilot-simulate-people/out");
+    opts.estate = estate_path;
+    opts.policy = policy_path;
+    opts.events = Some(events_path);
+    opts.from = DateTime::parse_from_rfc3339("2026-11-23T08:00:00Z").unwrap().with_timezone(&Utc);
+    opts.to = opts.from + Duration::hours(3);
+    // WHEN three hours are simulated
+    let summary = simulate(&opts).await.expect("simulate");
+    assert!(summary.failed_invocations.is_empty(), "{:?}", summary.failed_invocations);
+    let calls = read_jsonl(&opts.out.join("calls.jsonl"));
+    // THEN bob's change happened, by bob, and the pool-scaler reverted it (enforce), after it
+    let on_engineering: Vec<&serde_json::Value> = calls
+        .iter()
+        .filter(|c| c["operation"] == "UpdateFleet" && c["resource"] == "engineering-fleet")
+        .filter(|c| c["at"].as_str().unwrap() >= "2026-11-23T09:02:00Z")
+        .collect();
+    assert_eq!(on_engineering[0]["caller"], "person:bob", "{on_engineering:#?}");
+    assert_eq!(on_engineering[0]["parameters"]["ComputeCapacity"]["DesiredInstances"], 29);
+    let revert = on_engineering.iter().find(|c| c["caller"] == "pool-scaler").expect("reverted");
+    assert_ne!(revert["parameters"]["ComputeCapacity"]["DesiredInstances"], 29, "{revert}");
+    // alice's tag took effect at her time: the call-center fleet is held from then on, and the audit says why
+    let tagged = calls.iter().find(|c| c["operation"] == "TagResource").expect("tagged");
+    assert_eq!(tagged["caller"], "person:alice");
+    let audit = read_jsonl(&opts.out.join("audit.jsonl"));
+    let key = format!("appstream#{account}#{region}#fleet#callcenter-multi");
+    let hold = audit.iter().find(|r| r["resource"] == key.as_str() && r["action"] == "Hold").expect("held");
+    assert!(
+        hold["reason"].as_str().unwrap().contains("skip") && hold["at"].as_str().unwrap() >= "2026-11-23T09:32:00Z"
+    );
+    assert!(
+        calls.iter().filter(|c| c["resource"] == "callcenter-multi" && c["caller"] == "pool-scaler").all(|c| c["at"]
+            .as_str()
+            .unwrap()
+            < "2026-11-23T09:32:00Z"
+            || !autopilot_tests::is_mutating(c["operation"].as_str().unwrap())),
+        "nothing changed the held fleet after the tag"
+    );
+    // every key is in the estate's account and region
+    assert!(
+        audit.iter().all(|r| r["resource"].as_str().unwrap().contains(&format!("#{account}#{region}#"))),
+        "{audit:#?}"
+    );
 }

@@ -264,7 +264,8 @@ pub async fn memory(size: u32, seed: u64) -> Result<Vec<MemoryFigures>, BenchErr
         let local = LocalEstate::start(&estate::estate(scale, seed), seed, 0).await?;
         estate::prepare(&local, scale).await?;
         let at = local.simulator.advance(chrono::Duration::minutes(5));
-        let event = autopilot_sim::tick_event(&format!("euc-autopilot-{}", function.name()), at);
+        let event =
+            autopilot_sim::tick_event_in(&local.simulator.place(), &format!("euc-autopilot-{}", function.name()), at);
         let binary = process::binary(function.name())?;
         let run = process::invoke_once(
             &binary,

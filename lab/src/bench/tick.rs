@@ -70,7 +70,8 @@ pub async fn tick(local: &LocalEstate, function: Function, at: DateTime<Utc>) ->
     // gate's count minus the simulator's.
     let gate = crate::chaos::gate::Gate::new();
     let deps = local.deps_through(Some(gate.http_client()), autopilot_sim::Identity::Function(function.name()));
-    let event = autopilot_sim::tick_event(&format!("euc-autopilot-{}", function.name()), at);
+    let event =
+        autopilot_sim::tick_event_in(&local.simulator.place(), &format!("euc-autopilot-{}", function.name()), at);
     // A thread of its own, named so a profiler can pick it out (`perf report --comms bench-tick`).
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let run = move || {

@@ -275,7 +275,11 @@ impl Run {
 
     /// A schedule tick of this function at the current virtual time.
     pub fn tick(&self) -> Value {
-        autopilot_sim::tick_event(&format!("euc-autopilot-{}", self.function.name()), self.local.simulator.now())
+        autopilot_sim::tick_event_in(
+            &self.local.simulator.place(),
+            &format!("euc-autopilot-{}", self.function.name()),
+            self.local.simulator.now(),
+        )
     }
 
     /// Delivers the samples, each as `deliveries` says in its slot (each copy retried as EventBridge would when
@@ -342,7 +346,11 @@ impl Run {
             Some((name, event)) => (name.to_owned(), event),
             None => (
                 format!("settling tick {}", (j + SETTLE_TICKS).saturating_sub(self.slots()?)),
-                autopilot_sim::tick_event(&format!("euc-autopilot-{}", self.function.name()), self.slot(j)),
+                autopilot_sim::tick_event_in(
+                    &self.local.simulator.place(),
+                    &format!("euc-autopilot-{}", self.function.name()),
+                    self.slot(j),
+                ),
             ),
         })
     }

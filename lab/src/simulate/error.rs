@@ -58,8 +58,10 @@ pub enum EventLineError {
     NotJson(#[source] serde_json::Error),
     #[error("at: missing or not an RFC 3339 instant")]
     At,
-    #[error("event: missing (a full EventBridge envelope)")]
+    #[error("neither `event` (a full EventBridge envelope) nor `call` (a person's API call)")]
     NoEvent,
+    #[error("call: {0}")]
+    Call(String),
     #[error(transparent)]
     Event(#[from] EventError),
 }

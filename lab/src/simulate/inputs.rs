@@ -13,10 +13,38 @@ fn read(path: &Path) -> Result<String, SimulateError> {
     std::fs::read_to_string(path).map_err(|source| SimulateError::Read { path: path.to_path_buf(), source })
 }
 
-/// Injected events in delivery order: when, and the EventBridge envelope.
-pub type Injected = Vec<(DateTime<Utc>, Value)>;
+/// What happens at an instant of a simulation besides the ticks.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Injection {
+    /// An EventBridge event delivered to every function whose rules match it.
+    Event(Value),
+    /// A person's API call: applied to the estate, then delivered as the CloudTrail event AWS sends for it.
+    Call(PersonCall),
+}
 
-/// An injected event: `{"at": "<RFC 3339>", "event": {<EventBridge envelope>}}` per line.
+/// A person's API call (`{"person": "bob", "service": "appstream", "operation": "UpdateFleet", "parameters":
+/// {...}}`): parameters as the API takes them (`Name`, `ComputeCapacity`, …; `TagResource` and `CreateTags` change
+/// tags at that time).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonCall {
+    #[serde(default = "default_person")]
+    pub person: String,
+    pub service: String,
+    pub operation: String,
+    #[serde(default)]
+    pub parameters: Value,
+}
+
+fn default_person() -> String {
+    crate::people::PERSON_NAME.to_owned()
+}
+
+/// Injections in delivery order: when, and what.
+pub type Injected = Vec<(DateTime<Utc>, Injection)>;
+
+/// One injection per line: `{"at": "<RFC 3339>", "event": {<EventBridge envelope>}}` or `{"at": "<RFC 3339>",
+/// "call": {<a person's API call>}}`.
 fn read_events(path: &Path) -> Result<Injected, SimulateError> {
     let mut events = Vec::new();
     for (number, line) in read(path)?.lines().enumerate() {
@@ -34,8 +62,8 @@ fn read_events(path: &Path) -> Result<Injected, SimulateError> {
     Ok(events)
 }
 
-/// One line of an injected-events file: when, and the event (which must parse).
-fn injected_event(line: &str) -> Result<(DateTime<Utc>, Value), EventLineError> {
+/// One line of an injected-events file: when, and the event (which must parse) or the call.
+fn injected_event(line: &str) -> Result<(DateTime<Utc>, Injection), EventLineError> {
     let value: Value = serde_json::from_str(line).map_err(EventLineError::NotJson)?;
     let at = value
         .get("at")
@@ -43,9 +71,19 @@ fn injected_event(line: &str) -> Result<(DateTime<Utc>, Value), EventLineError> 
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .ok_or(EventLineError::At)?
         .with_timezone(&Utc);
+    if let Some(call) = value.get("call") {
+        let call: PersonCall = serde_json::from_value(call.clone()).map_err(|e| EventLineError::Call(e.to_string()))?;
+        if !["workspaces", "appstream"].contains(&call.service.as_str()) {
+            return Err(EventLineError::Call(format!(
+                "service {:?}: a person's calls are made to workspaces or appstream",
+                call.service
+            )));
+        }
+        return Ok((at, Injection::Call(call)));
+    }
     let event = value.get("event").cloned().ok_or(EventLineError::NoEvent)?;
     autopilot_shared::events::parse(event.clone())?;
-    Ok((at, event))
+    Ok((at, Injection::Event(event)))
 }
 
 /// Loads and checks every input file; errors name the file, the path inside it and the reason.

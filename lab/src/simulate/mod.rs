@@ -15,7 +15,7 @@ mod inputs;
 mod report;
 
 pub use error::{EventLineError, SimulateError};
-pub use inputs::{Injected, load};
+pub use inputs::{Injected, Injection, PersonCall, load};
 pub use report::goals;
 
 use autopilot_functions::Function;
@@ -209,6 +209,7 @@ pub async fn simulate(options: &Options) -> Result<Summary, SimulateError> {
     let mut last_report = std::time::Instant::now();
     let mut duplicates = autopilot_sim::rng::Rng::new(options.seed ^ 0x5eed_d0b1e);
     let mut redelivered = 0_u64;
+    let place = local.simulator.place();
     while now < options.to {
         // Injected events and people's actions happen at their own time, before the tick that follows them.
         loop {
@@ -217,9 +218,12 @@ pub async fn simulate(options: &Options) -> Result<Summary, SimulateError> {
             let event = match (next_event, next_person) {
                 (Some(e), Some(p)) if p < e => people.next().and_then(|a| act_as_person(&local, &a)),
                 (None, Some(_)) => people.next().and_then(|a| act_as_person(&local, &a)),
-                (Some(_), _) => pending_events.next().map(|(at, event)| {
+                (Some(_), _) => pending_events.next().and_then(|(at, injection)| {
                     local.simulator.advance_to(at);
-                    event
+                    match injection {
+                        Injection::Event(event) => Some(event),
+                        Injection::Call(call) => crate::people::call(&local.simulator, &call),
+                    }
                 }),
                 (None, None) => break,
             };
@@ -238,7 +242,7 @@ pub async fn simulate(options: &Options) -> Result<Summary, SimulateError> {
         local.simulator.advance_to(now);
         for function in Function::ALL {
             let schedule = function.name();
-            let tick = autopilot_sim::tick_event(&format!("euc-autopilot-{schedule}"), now);
+            let tick = autopilot_sim::tick_event_in(&place, &format!("euc-autopilot-{schedule}"), now);
             let extra = extra_copies(&mut duplicates, options.redeliver);
             redelivered += extra;
             for _ in 0..=extra {
