@@ -62,6 +62,28 @@ pub struct FunctionPlan {
     pub decisions: Vec<AuditRecord>,
     /// The events it would send (`detail-type`, `detail`).
     pub events: Vec<Value>,
+    /// Work in flight and its next step: export and import jobs, rollouts (`job-1: chase (next look at …)`).
+    pub in_flight: Vec<String>,
+}
+
+/// The work in flight a tick's answer lists: each export or import job with its step, each rollout with its
+/// status and transition.
+fn in_flight(report: &Value) -> Vec<String> {
+    let items = report["actions"].as_array().map(Vec::as_slice).unwrap_or_default();
+    items
+        .iter()
+        .filter_map(|item| {
+            if let Some(job) = item["job"].as_str() {
+                return Some(format!("{job}: {}", item["step"].as_str().unwrap_or_default()));
+            }
+            let rollout = item["rollout"].as_str()?;
+            let status = item["status"].as_str().unwrap_or_default();
+            Some(match item["transition"].as_str() {
+                Some(transition) => format!("rollout {rollout} ({status}): {transition}"),
+                None => format!("rollout {rollout} ({status})"),
+            })
+        })
+        .collect()
 }
 
 /// The whole plan.
@@ -156,15 +178,26 @@ pub async fn plan(options: &Options) -> Result<Plan, String> {
             day = day.succ_opt().ok_or("date out of range")?;
         }
         decisions.retain(|r| r.function == function.name());
-        let (status, error, api_calls) = match result {
+        let (status, error, api_calls, in_flight) = match result {
             Ok(report) => (
                 report["status"].as_str().unwrap_or_default().to_owned(),
                 None,
                 report["api_calls"].as_u64().unwrap_or_default(),
+                in_flight(&report),
             ),
-            Err(error) => ("error".to_owned(), Some(format!("{}: {}", error.class.as_str(), error.message)), 0),
+            Err(error) => {
+                ("error".to_owned(), Some(format!("{}: {}", error.class.as_str(), error.message)), 0, Vec::new())
+            }
         };
-        functions.push(FunctionPlan { function: function.name().into(), status, error, api_calls, decisions, events });
+        functions.push(FunctionPlan {
+            function: function.name().into(),
+            status,
+            error,
+            api_calls,
+            decisions,
+            events,
+            in_flight,
+        });
     }
     Ok(Plan { at: now, account, region, policy, memory, functions, warnings, notes })
 }
@@ -328,8 +361,11 @@ pub fn render(plan: &Plan, width: Option<usize>) -> String {
         if let Some(error) = &f.error {
             out.push_str(&format!("  could not plan: {error}\n"));
         }
-        if f.decisions.is_empty() && f.events.is_empty() && f.error.is_none() {
+        if f.decisions.is_empty() && f.events.is_empty() && f.in_flight.is_empty() && f.error.is_none() {
             out.push_str("  nothing to do\n");
+        }
+        for work in &f.in_flight {
+            out.push_str(&format!("  in flight {work}\n"));
         }
         for d in &f.decisions {
             // nothing applies in a plan: what reached the scratch ledger or bus is what would happen
@@ -361,4 +397,27 @@ pub fn render(plan: &Plan, width: Option<usize>) -> String {
         out.push_str(&format!("\nnote: {note}\n"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn work_in_flight_is_read_from_the_answers_of_the_export_chaser_and_the_roller() {
+        let chaser = serde_json::json!({ "actions": [
+            { "job": "req-1", "step": "chase (next look at 2026-11-23T06:30:00Z)", "result": "unchanged" }
+        ] });
+        assert_eq!(in_flight(&chaser), ["req-1: chase (next look at 2026-11-23T06:30:00Z)"]);
+        let roller = serde_json::json!({ "actions": [
+            { "rollout": "auto-101", "status": "APPLYING", "transition": "ring canary applying 101" },
+            { "rollout": "r-2", "status": "BAKING", "transition": null }
+        ] });
+        assert_eq!(
+            in_flight(&roller),
+            ["rollout auto-101 (APPLYING): ring canary applying 101", "rollout r-2 (BAKING)"]
+        );
+        let scaler = serde_json::json!({ "actions": [{ "resource": "k", "result": "applied" }] });
+        assert!(in_flight(&scaler).is_empty());
+    }
 }
