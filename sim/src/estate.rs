@@ -488,6 +488,10 @@ pub struct Faults {
     /// `InvalidResourceState.Workspace`: the WorkSpace changed state just before the call).
     #[serde(default)]
     pub batch_failure_code: BTreeMap<String, String>,
+    /// Per batch operation: the first this many attempts of every item fail in `FailedRequests`, the next
+    /// succeed (deterministic, unlike `batch_failure_rate`: every retry path is taken, whatever the seed).
+    #[serde(default)]
+    pub batch_fail_first: BTreeMap<String, u32>,
     #[serde(default)]
     pub exports: ExportFaults,
 }

@@ -31,6 +31,16 @@ async fn writes_every_output_and_routes_events_like_the_rules() {
     // GIVEN a session notification for one fleet, an export request, a remediation request (alice's WorkSpace,
     // connected: skipped), and an event no function's rule matches
     let mut opts = options("autopilot-simulate-outputs");
+    // exports end as the estate says, not by chance: the first attempt times out, the retry completes
+    let mut estate: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(&opts.estate).unwrap()).unwrap();
+    estate["faults"]["exports"] = serde_yaml_ng::from_str(
+        "{ minutes: 45, fail_rate: 0, time_out_rate: 0, fail_first: 1, fail_as: TIMED_OUT, error_code: EXPORT_IMAGE_TIMED_OUT }",
+    )
+    .unwrap();
+    let estate_path = std::env::temp_dir().join("autopilot-simulate-outputs-estate.yaml");
+    std::fs::write(&estate_path, serde_yaml_ng::to_string(&estate).unwrap()).unwrap();
+    opts.estate = estate_path;
     let session = std::fs::read_to_string(root().join("events/appstream-session-notification.json")).unwrap();
     let mut session: serde_json::Value = serde_json::from_str(&session).unwrap();
     session["detail"]["fleetName"] = serde_json::json!("engineering-fleet");
@@ -80,7 +90,7 @@ async fn writes_every_output_and_routes_events_like_the_rules() {
     // the export was created and chased to COMPLETED within the six hours
     assert_eq!(summary.exports.len(), 1, "{:#?}", summary.exports);
     assert!(summary.exports[0].outcome.starts_with("COMPLETED ami-"), "{:?}", summary.exports);
-    assert!((1..=2).contains(&summary.exports[0].attempts), "the request allows two attempts");
+    assert_eq!(summary.exports[0].attempts, 2, "the timed-out attempt was retried (the request allows two)");
     // the session notification reconciled only its fleet: one DescribeFleets by name at 07:02, no pool calls then
     let calls: Vec<serde_json::Value> = std::fs::read_to_string(opts.out.join("calls.jsonl"))
         .unwrap()

@@ -16,8 +16,8 @@
 //!   [`scenario::REMAINING`] of 60 s: 58 s per operation, 19.3 s per attempt, so 16.4 s) added to the function's
 //!   mutating operation and its least-called read ([`MAX_SLOWED_READ_CALLS`]: every slowed call costs the
 //!   latency in wall time).
-//! - `batch-failures`: [`BATCH_FAILURE_RATE`] of the items of the batch operations the function calls end in
-//!   `FailedRequests` (`InternalError`); n/a for a function that calls none.
+//! - `batch-failures`: the first [`BATCH_FAILED_ATTEMPTS`] attempts of every item of the batch operations the
+//!   function calls end in `FailedRequests` (`InternalError`); n/a for a function that calls none.
 //!
 //! Calls are compared per item: a batch call counts once per WorkSpace it names. It answers 200 even when an
 //! item failed, and the call log does not see which, so an item the simulator failed on purpose is found in the
@@ -55,9 +55,10 @@ pub const LATENCY_SHARE: f64 = 0.85;
 /// most this often (every slowed call costs the added latency in wall time); a function without a mutating
 /// call gets its least-called read slowed.
 pub const MAX_SLOWED_READ_CALLS: usize = 2;
-/// Share of batch items that fail under `batch-failures`.
-pub const BATCH_FAILURE_RATE: f64 = 0.5;
-/// The batch operations whose items the simulator fails at `batch_failure_rate` (`FailedRequests`).
+/// Attempts of every batch item that fail under `batch-failures` before one succeeds (deterministic: the
+/// retry path is taken for every item, and the remediator's escalation after 3 failed attempts is not reached).
+pub const BATCH_FAILED_ATTEMPTS: u32 = 2;
+/// The batch operations whose items the simulator fails (`FailedRequests`).
 pub const BATCH_OPERATIONS: [&str; 3] = ["StartWorkspaces", "StopWorkspaces", "RebootWorkspaces"];
 /// The error code of an item the simulator failed on purpose.
 const BATCH_ITEM_FAILURE_CODE: &str = "InternalError";
@@ -232,8 +233,11 @@ fn profile_faults(profile: &str, operations: &BTreeMap<String, usize>) -> Result
             if batch.is_empty() {
                 return Ok(None);
             }
-            faults.batch_failure_rate = batch.iter().map(|op| ((*op).clone(), BATCH_FAILURE_RATE)).collect();
-            format!("{:.0}% of the items of {} fail", BATCH_FAILURE_RATE * 100.0, names(&mut batch.into_iter()))
+            faults.batch_fail_first = batch.iter().map(|op| ((*op).clone(), BATCH_FAILED_ATTEMPTS)).collect();
+            format!(
+                "the first {BATCH_FAILED_ATTEMPTS} attempts of every item of {} fail",
+                names(&mut batch.into_iter())
+            )
         }
         other => return Err(ChaosError::NoProfile { profile: other.to_owned() }),
     };

@@ -287,11 +287,15 @@ fn batch(world: &mut World, input: &Value, member: &str, operation: &str) -> Api
     let failure_rate = world.faults.batch_failure_rate.get(operation).copied().unwrap_or(0.0);
     let failure_code =
         world.faults.batch_failure_code.get(operation).cloned().unwrap_or_else(|| "InternalError".into());
+    let fail_first = world.faults.batch_fail_first.get(operation).copied().unwrap_or(0);
     let now = world.now;
     let mut failures = Vec::new();
     for request in &requests {
         let id = required_str(request, "WorkspaceId", CODES)?;
-        if world.fault_rng.chance(failure_rate) {
+        let attempts = world.batch_attempts.entry(format!("{operation}#{id}")).or_insert(0);
+        *attempts += 1;
+        let failed_first = *attempts <= fail_first;
+        if failed_first || world.fault_rng.chance(failure_rate) {
             failures.push(failed(id, &failure_code, "The request could not be processed; try again."));
             continue;
         }

@@ -50,6 +50,7 @@ impl World {
             rng,
             fault_rng: Rng::new(seed ^ 0xfa17_5eed),
             id_rng: Rng::new(seed ^ 0x1d5_5eed),
+            batch_attempts: BTreeMap::new(),
             account: estate.account.clone(),
             region: estate.region.clone(),
             pools,

@@ -245,6 +245,8 @@ pub struct World {
     pub fault_rng: Rng,
     /// Ids of what the services create (tasks, events): a stream of its own for the same reason.
     pub id_rng: Rng,
+    /// Attempts so far per batch operation and item (`<operation>#<id>`), for `Faults::batch_fail_first`.
+    pub batch_attempts: BTreeMap<String, u32>,
     pub account: String,
     pub region: String,
     pub pools: BTreeMap<String, Pool>,
