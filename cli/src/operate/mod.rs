@@ -11,6 +11,8 @@ pub mod config;
 pub mod plan;
 pub mod scratch;
 pub mod show;
+#[cfg(test)]
+mod snapshots;
 pub mod validate;
 
 use autopilot_shared::clients::AwsClients;
