@@ -185,11 +185,29 @@ image_builders:
     }
 }
 
+/// A person's API call (`{"person": "bob", "service": "appstream", "operation": "UpdateFleet", "parameters":
+/// {...}}`): parameters as the API takes them (`Name`, `ComputeCapacity`, …; `TagResource` and `CreateTags` change
+/// tags at that time).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonCall {
+    #[serde(default = "default_person")]
+    pub person: String,
+    pub service: String,
+    pub operation: String,
+    #[serde(default)]
+    pub parameters: Value,
+}
+
+fn default_person() -> String {
+    PERSON_NAME.to_owned()
+}
+
 /// A person's API call made now: applied to the estate as `person:<name>` (so the call log names them), and —
 /// when the service accepted it — the CloudTrail event AWS sends for it, in the estate's account and region, with
 /// the person as the caller. A refused call changes nothing and sends nothing (CloudTrail rules take successful
 /// calls only).
-pub fn call(simulator: &autopilot_sim::Simulator, call: &crate::simulate::PersonCall) -> Option<serde_json::Value> {
+pub fn call(simulator: &autopilot_sim::Simulator, call: &PersonCall) -> Option<serde_json::Value> {
     let caller = format!("person:{}", call.person);
     if let Err(error) = simulator.invoke_as(&caller, &call.service, &call.operation, &call.parameters) {
         tracing::info!(person = %call.person, operation = %call.operation, %error, "a person's call was refused");

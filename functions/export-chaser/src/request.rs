@@ -5,7 +5,6 @@
 
 use crate::act::{self, ActContext, StepReport};
 use crate::decide::{self, Job, Origin, Step};
-use crate::handler::FUNCTION;
 use autopilot_shared::error::{AutopilotError, sdk_error_class, sdk_error_message};
 use autopilot_shared::events::ExportRequested;
 use autopilot_shared::invocation::Worked;
@@ -110,7 +109,7 @@ pub async fn act(
     let details = serde_json::to_value(request.detail).unwrap_or_default();
     let record = |resource: &str, action: &str, outcome, reason: &str| AuditRecord {
         at: ctx.now,
-        function: FUNCTION.into(),
+        function: ctx.function.to_owned(),
         resource: resource.to_owned(),
         action: action.into(),
         outcome,

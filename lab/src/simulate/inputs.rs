@@ -2,6 +2,7 @@
 //! errors name the file, the path inside it and the reason.
 
 use super::{EventLineError, Options, SimulateError};
+use crate::people::PersonCall;
 use autopilot_shared::policy::Policy;
 use autopilot_sim::Simulator;
 use autopilot_sim::estate::Estate;
@@ -20,24 +21,6 @@ pub enum Injection {
     Event(Value),
     /// A person's API call: applied to the estate, then delivered as the CloudTrail event AWS sends for it.
     Call(PersonCall),
-}
-
-/// A person's API call (`{"person": "bob", "service": "appstream", "operation": "UpdateFleet", "parameters":
-/// {...}}`): parameters as the API takes them (`Name`, `ComputeCapacity`, …; `TagResource` and `CreateTags` change
-/// tags at that time).
-#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PersonCall {
-    #[serde(default = "default_person")]
-    pub person: String,
-    pub service: String,
-    pub operation: String,
-    #[serde(default)]
-    pub parameters: Value,
-}
-
-fn default_person() -> String {
-    crate::people::PERSON_NAME.to_owned()
 }
 
 /// Injections in delivery order: when, and what.

@@ -14,8 +14,9 @@ mod figures;
 mod inputs;
 mod report;
 
+pub use crate::people::PersonCall;
 pub use error::{EventLineError, SimulateError};
-pub use inputs::{Injected, Injection, PersonCall, load};
+pub use inputs::{Injected, Injection, load};
 pub use report::goals;
 
 use autopilot_functions::Function;

@@ -311,10 +311,7 @@ fn oversized_text(detail: &serde_json::Value) -> Option<EventError> {
 
 /// Parses an envelope whose detail is `T`, naming the failing field.
 fn envelope<T: DeserializeOwned + Serialize>(value: serde_json::Value) -> Result<EventBridgeEvent<T>, EventError> {
-    // Serde would read a struct from an array, field by field: `"detail": ["r-1"]` must not become a command.
-    if let Some(detail) = value.get("detail").filter(|detail| !detail.is_object()) {
-        return Err(EventError { path: "detail".into(), reason: format!("{}, expected an object", kind_of(detail)) });
-    }
+    // Strict shapes: a `detail` (or any struct inside it) that is not an object is refused, never read by position.
     let event: EventBridgeEvent<T> = strict::deserialize(&value)
         .map_err(|e| EventError { path: join("", &e.path().to_string()), reason: e.into_inner().to_string() })?;
     bounded([("region", event.region.as_deref().unwrap_or_default())])?;
@@ -407,18 +404,6 @@ pub fn parse(value: serde_json::Value) -> Result<Input, EventError> {
         }
     };
     Ok(input)
-}
-
-/// What a JSON value is, in serde's words (without quoting it).
-fn kind_of(value: &serde_json::Value) -> &'static str {
-    match value {
-        serde_json::Value::Null => "invalid type: null",
-        serde_json::Value::Bool(_) => "invalid type: boolean",
-        serde_json::Value::Number(_) => "invalid type: number",
-        serde_json::Value::String(_) => "invalid type: string",
-        serde_json::Value::Array(_) => "invalid type: sequence",
-        serde_json::Value::Object(_) => "an object",
-    }
 }
 
 /// Parses raw bytes (e.g. a file from `events/`).

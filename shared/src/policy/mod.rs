@@ -249,20 +249,6 @@ fn serialize_opt_duration<S: serde::Serializer>(duration: &Option<Duration>, ser
     }
 }
 
-/// A serde message without the Rust type it names: `expected struct Bounds` → `expected a mapping`.
-fn without_type_names(reason: &str) -> String {
-    const STRUCT: &str = "expected struct ";
-    let Some(at) = reason.find(STRUCT) else { return reason.to_owned() };
-    let rest = &reason[at + STRUCT.len()..];
-    let end = rest.find(|c: char| !c.is_alphanumeric() && c != '_').unwrap_or(rest.len());
-    let what = if &rest[..end] == "Document" {
-        "a policy document (a YAML mapping with `version: 1`)"
-    } else {
-        "a mapping of its fields"
-    };
-    format!("{}expected {what}{}", &reason[..at], without_type_names(&rest[end..]))
-}
-
 impl Policy {
     /// Parses and validates a YAML document. Reports every problem found, not just the first.
     pub fn from_yaml(text: &str) -> Result<Policy, PolicyError> {
@@ -279,7 +265,7 @@ impl Policy {
                 _ => (path, message),
             };
             // serde names the Rust type; an operator needs to know what the document should be.
-            let reason = without_type_names(&reason);
+            let reason = raw::without_type_names(&reason);
             PolicyError(vec![ValidationError { path, reason }])
         })?;
         validate(document)

@@ -222,3 +222,17 @@ pub struct CircuitBreaker {
     pub max_unhealthy_share: f64,
     pub min_population: Option<u32>,
 }
+
+/// A serde message without the Rust type it names: `expected struct Bounds` → `expected a mapping`.
+pub(super) fn without_type_names(reason: &str) -> String {
+    const STRUCT: &str = "expected struct ";
+    let Some(at) = reason.find(STRUCT) else { return reason.to_owned() };
+    let rest = &reason[at + STRUCT.len()..];
+    let end = rest.find(|c: char| !c.is_alphanumeric() && c != '_').unwrap_or(rest.len());
+    let what = if &rest[..end] == "Document" {
+        "a policy document (a YAML mapping with `version: 1`)"
+    } else {
+        "a mapping of its fields"
+    };
+    format!("{}expected {what}{}", &reason[..at], without_type_names(&rest[end..]))
+}
