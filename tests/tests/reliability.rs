@@ -114,3 +114,14 @@ fn a_ledger_outage_mid_invocation_fails_retryably_and_the_run_converges() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// A reboot item that failed and was retried by a duplicate delivery at the same instant: both records are kept
+/// (`failed`, then `applied`), and every item the call log shows changed has exactly one `applied` record.
+#[test]
+fn an_item_failure_healed_by_a_duplicate_keeps_both_records() {
+    let figures = runtime().block_on(experiments::item_failure_healed(Function::Remediator)).unwrap();
+    eprintln!("{figures:?}");
+    assert!(figures.failed_items > 0, "the scenario reboots or rebuilds: {figures:?}");
+    assert!(figures.healed > 0, "a failed item was applied by the duplicate: {figures:?}");
+    assert!(figures.mismatches.is_empty(), "{figures:?}");
+}

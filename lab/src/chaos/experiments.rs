@@ -382,3 +382,57 @@ pub async fn overlap(function: Function, b_arrives: BArrives, every: u64) -> Res
     }
     Ok(result)
 }
+
+/// A per-item failure of a batch call healed by a duplicate delivery: the first attempt of every
+/// `RebootWorkspaces` / `RebuildWorkspaces` item fails, and every event of the scenario is delivered twice, one
+/// after the other (at the same virtual instant). The audit must keep the `failed` record and the `applied`
+/// record the retry earned, and hold exactly one `applied` record per item the call log shows changed.
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemFailureHealed {
+    pub function: &'static str,
+    /// Items a batch call reported failed.
+    pub failed_items: usize,
+    /// Items with both a `failed` and a later `applied` audit record.
+    pub healed: usize,
+    /// `operation id: calls n, applied records m` wherever the call log and the audit disagree (empty: one to one).
+    pub mismatches: Vec<String>,
+}
+
+pub async fn item_failure_healed(function: Function) -> Result<ItemFailureHealed, ChaosError> {
+    const BATCH: [&str; 2] = ["RebootWorkspaces", "RebuildWorkspaces"];
+    let faults = BATCH.iter().map(|op| format!("{op}: 1")).collect::<Vec<_>>().join(", ");
+    let mut run = Run::start(function, Some(&format!("batch_fail_first: {{{faults}}}"))).await?;
+    run.scenario(Deliveries { copies: 2, arrival: Arrival::OneByOne }).await?;
+    let mut changed: std::collections::BTreeMap<(String, String), (usize, usize)> = Default::default();
+    let mut failed_items = 0;
+    for call in run.local.simulator.calls().iter().filter(|c| BATCH.contains(&c.operation.as_str())) {
+        failed_items += call.failed_items.len();
+        for id in call.succeeded_items() {
+            changed.entry((call.operation.clone(), id.to_owned())).or_default().0 += 1;
+        }
+    }
+    let mut stages: std::collections::BTreeMap<(String, String), Vec<String>> = Default::default();
+    for record in run.audit_records().await? {
+        let field = |name: &str| record.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+        let (action, outcome) = (field("action"), field("outcome"));
+        if !BATCH.contains(&action.as_str()) {
+            continue;
+        }
+        let id = field("resource").rsplit('#').next().unwrap_or_default().to_owned();
+        if outcome == "applied" {
+            changed.entry((action.clone(), id.clone())).or_default().1 += 1;
+        }
+        stages.entry((action, id)).or_default().push(outcome);
+    }
+    let healed = stages
+        .values()
+        .filter(|s| s.iter().position(|o| o == "failed") < s.iter().position(|o| o == "applied"))
+        .filter(|s| s.contains(&"failed".to_owned()))
+        .count();
+    let mismatches = changed
+        .iter()
+        .filter(|(_, (calls, records))| calls != records)
+        .map(|((op, id), (calls, records))| format!("{op} {id}: calls {calls}, applied records {records}"))
+        .collect();
+    Ok(ItemFailureHealed { function: function.name(), failed_items, healed, mismatches })
+}

@@ -53,6 +53,17 @@ pub async fn run(options: &Options) -> Result<(String, bool), ChaosError> {
             }
         }
     }
+    let h = experiments::item_failure_healed(Function::Remediator).await?;
+    let ok = h.healed > 0 && h.mismatches.is_empty();
+    held &= ok;
+    table.push_str(&format!(
+        "| duplicates ×2 after a failed batch item | {} | 1 run | {} | failed items {}, failed then applied {}, applied records = changed items{} |\n",
+        h.function,
+        if ok { "held" } else { "FAILED" },
+        h.failed_items,
+        h.healed,
+        if h.mismatches.is_empty() { String::new() } else { format!(" except {}", h.mismatches.join("; ")) },
+    ));
     for function in Function::ALL {
         let c = experiments::crashes(function, options.crash_every).await?;
         let ok = c.failures.is_empty() && c.stale_claims == 0;

@@ -410,6 +410,17 @@ impl Run {
             .collect())
     }
 
+    /// The audit records in the ledger, oldest first (by their table key: time, resource, action, stage).
+    pub async fn audit_records(&self) -> Result<Vec<autopilot_shared::ledger::Item>, ChaosError> {
+        let mut records: Vec<_> =
+            self.ledger_items().await?.into_iter().filter(|item| pk(item).starts_with("AUDIT#")).collect();
+        let sk = |item: &autopilot_shared::ledger::Item| {
+            item.get(autopilot_shared::ledger::keys::SK).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default()
+        };
+        records.sort_by_key(sk);
+        Ok(records)
+    }
+
     /// Every ledger item (outside the gate: bookkeeping of the experiment, not of the function).
     async fn ledger_items(&self) -> Result<Vec<autopilot_shared::ledger::Item>, ChaosError> {
         self.local
