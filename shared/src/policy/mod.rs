@@ -8,6 +8,7 @@
 mod raw;
 pub mod schedule;
 pub mod selector;
+mod structure;
 pub mod tags;
 pub mod values;
 
@@ -252,22 +253,7 @@ fn serialize_opt_duration<S: serde::Serializer>(duration: &Option<Duration>, ser
 impl Policy {
     /// Parses and validates a YAML document. Reports every problem found, not just the first.
     pub fn from_yaml(text: &str) -> Result<Policy, PolicyError> {
-        let deserializer = serde_yaml_ng::Deserializer::from_str(text);
-        let document: raw::Document = serde_path_to_error::deserialize(deserializer).map_err(|error| {
-            let path = error.path().to_string();
-            let path = if path == "." { String::new() } else { path };
-            let message = error.into_inner().to_string();
-            // serde_yaml_ng prefixes some messages with its own path (without the unknown key); prefer it.
-            let (path, reason) = match message.split_once(": ") {
-                Some((own_path, reason)) if !own_path.contains(' ') && path.starts_with(own_path) => {
-                    (own_path.to_owned(), reason.to_owned())
-                }
-                _ => (path, message),
-            };
-            // serde names the Rust type; an operator needs to know what the document should be.
-            let reason = raw::without_type_names(&reason);
-            PolicyError(vec![ValidationError { path, reason }])
-        })?;
+        let document = structure::read(text).map_err(PolicyError)?;
         validate(document)
     }
 

@@ -518,3 +518,28 @@ fn a_wrong_shape_is_named_for_the_operator_not_by_the_rust_type() {
     assert!(text.contains("capacity[0].in_hours") && text.contains("expected a mapping of its fields"), "{text}");
     assert!(!text.contains("struct"), "{text}");
 }
+
+#[test]
+fn every_structural_problem_is_reported_with_the_path_the_document_numbers() {
+    // GIVEN a document with an unknown key in rule 0, a rule 1 without its required `select`, a wrongly typed
+    // bound in rule 2, and an unknown key at the top level
+    let found = errors(
+        "version: 1\ncapacity:\n  - select: { ids: [a] }\n    scedule: office\n    in_hours: { min: 1, max: 2 }\n  - in_hours: { min: 1, max: 2 }\n  - select: { ids: [c] }\n    in_hours: { min: lots, max: 2 }\nimage_bilders: []\n",
+    );
+    // THEN each is reported once, at its place in the document as written, the first with its line
+    assert_eq!(found.len(), 4, "{found:?}");
+    assert!(found[0].starts_with("capacity[0]: unknown field `scedule`"), "{found:?}");
+    assert!(found[0].contains("line 4"), "{found:?}");
+    assert!(found[1].starts_with("capacity[1]: missing field `select`"), "{found:?}");
+    assert!(found[2].starts_with("capacity[2].in_hours.min: invalid type"), "{found:?}");
+    assert!(found[3].starts_with("unknown field `image_bilders`"), "{found:?}");
+}
+
+#[test]
+fn a_wrongly_typed_required_value_is_one_problem_not_two() {
+    // `periods` is required: taking its bad value out must not report it missing as well
+    let found = errors("version: 1\nschedules:\n  office: { periods: monday }\n  night: { periods: [], bogus: 1 }\n");
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found.iter().any(|e| e.contains("schedules.office.periods")), "{found:?}");
+    assert!(found.iter().any(|e| e.contains("bogus")), "{found:?}");
+}

@@ -1,0 +1,198 @@
+//! Reading a policy document's structure and reporting every structural problem, not just the first.
+//!
+//! serde stops at the first unknown field or wrong type. To report the others, the document is read again as a
+//! YAML tree with the offending node taken out (the unknown key, the wrongly typed value, or the entry that
+//! lacks a required field), until it reads cleanly; the paths of later problems are translated back to the
+//! document as written. A YAML *syntax* error stops the parser itself, so only the first one can be reported.
+
+use super::{ValidationError, raw};
+use serde_yaml_ng::Value;
+
+/// Problems reported at most per document (a badly mangled file would otherwise print hundreds).
+const MAX_PROBLEMS: usize = 50;
+
+/// One step of a path into the document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+/// A path as a list of steps, displayed as the validator writes paths (`capacity[2].bounds.max`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Path(Vec<Step>);
+
+impl std::fmt::Display for Path {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, step) in self.0.iter().enumerate() {
+            match step {
+                Step::Key(key) if i == 0 => write!(f, "{key}")?,
+                Step::Key(key) => write!(f, ".{key}")?,
+                Step::Index(index) => write!(f, "[{index}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A structural problem: where (as steps, `None` when serde could not say) and why.
+struct Problem {
+    steps: Option<Path>,
+    error: ValidationError,
+}
+
+/// Reads `text` as a policy document, or every structural problem it has (the first with its line).
+pub(super) fn read(text: &str) -> Result<raw::Document, Vec<ValidationError>> {
+    let first = match deserialize(serde_yaml_ng::Deserializer::from_str(text)) {
+        Ok(document) => return Ok(document),
+        Err(problem) => problem,
+    };
+    let mut errors = vec![first.error];
+    // a syntax error: the parser cannot go past it
+    let (Ok(mut tree), Some(mut at)) = (serde_yaml_ng::from_str::<Value>(text), first.steps) else {
+        return Err(errors);
+    };
+    let mut removed = Removed::default();
+    let mut field_taken = field_of(&at, &errors[0].reason);
+    if is_missing(&errors[0].reason) {
+        at = entry_of(&at);
+    }
+    while errors.len() < MAX_PROBLEMS && take_out(&mut tree, &at, &mut removed) {
+        let problem = match deserialize(tree.clone()) {
+            Ok(_) => break,
+            Err(problem) => problem,
+        };
+        let Some(steps) = problem.steps else {
+            errors.push(problem.error);
+            break;
+        };
+        let reason = problem.error.reason.clone();
+        // a required field whose value was just taken out is now missing: not a problem of its own
+        let cascade = field_taken
+            .as_ref()
+            .is_some_and(|(parent, field)| *parent == steps && reason == format!("missing field `{field}`"));
+        if !cascade {
+            // an unknown key is a problem of the mapping it is in (as the parser reports the first one)
+            let place = if reason.starts_with("unknown field") { parent_of(&steps) } else { steps.clone() };
+            errors.push(ValidationError { path: removed.original(&place).to_string(), ..problem.error });
+        }
+        field_taken = if cascade { None } else { field_of(&steps, &reason) };
+        at = if cascade || is_missing(&reason) { entry_of(&steps) } else { steps };
+    }
+    Err(errors)
+}
+
+fn is_missing(reason: &str) -> bool {
+    reason.starts_with("missing field")
+}
+
+fn parent_of(steps: &Path) -> Path {
+    Path(steps.0.split_last().map_or_else(Vec::new, |(_, parent)| parent.to_vec()))
+}
+
+/// The (parent, field) a problem at `steps` will take out, when it is a field's value (not a missing field).
+fn field_of(steps: &Path, reason: &str) -> Option<(Path, String)> {
+    match steps.0.split_last() {
+        Some((Step::Key(field), _)) if !is_missing(reason) => Some((parent_of(steps), field.clone())),
+        _ => None,
+    }
+}
+
+/// The path of the node to take out for a problem found at `steps` that concerns the node as a whole: the
+/// list entry it is in, if any, else the node itself.
+fn entry_of(steps: &Path) -> Path {
+    match steps.0.iter().rposition(|step| matches!(step, Step::Index(_))) {
+        Some(i) => Path(steps.0[..=i].to_vec()),
+        None => steps.clone(),
+    }
+}
+
+/// Deserializes the document, turning serde's error into a [`Problem`] with the path an operator reads.
+fn deserialize<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<raw::Document, Problem> {
+    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+        let steps = steps(error.path());
+        let path = error.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        let message = error.into_inner().to_string();
+        // serde_yaml_ng prefixes some messages with its own path (without the unknown key); prefer it.
+        let (path, reason) = match message.split_once(": ") {
+            Some((own_path, reason)) if !own_path.contains(' ') && path.starts_with(own_path) => {
+                (own_path.to_owned(), reason.to_owned())
+            }
+            _ => (path, message),
+        };
+        // serde names the Rust type; an operator needs to know what the document should be.
+        let reason = raw::without_type_names(&reason);
+        Problem { steps, error: ValidationError { path, reason } }
+    })
+}
+
+/// serde_path_to_error's path as steps; `None` when a step is unknown (an untagged value, for instance).
+fn steps(path: &serde_path_to_error::Path) -> Option<Path> {
+    path.iter()
+        .map(|segment| match segment {
+            serde_path_to_error::Segment::Seq { index } => Some(Step::Index(*index)),
+            serde_path_to_error::Segment::Map { key } | serde_path_to_error::Segment::Enum { variant: key } => {
+                Some(Step::Key(key.clone()))
+            }
+            serde_path_to_error::Segment::Unknown => None,
+        })
+        .collect::<Option<Vec<_>>>()
+        .map(Path)
+}
+
+/// List entries taken out so far, so that later paths can name the entries as the document numbers them.
+#[derive(Default)]
+struct Removed(Vec<(Path, usize)>);
+
+impl Removed {
+    /// `steps` (in the pruned tree) as a path into the document as written.
+    fn original(&self, steps: &Path) -> Path {
+        let mut original = Path::default();
+        for step in &steps.0 {
+            let step = match step {
+                Step::Index(index) => {
+                    let mut taken: Vec<usize> =
+                        self.0.iter().filter(|(list, _)| *list == original).map(|(_, i)| *i).collect();
+                    taken.sort_unstable();
+                    Step::Index(taken.iter().fold(*index, |at, &gone| if gone <= at { at + 1 } else { at }))
+                }
+                key => key.clone(),
+            };
+            original.0.push(step);
+        }
+        original
+    }
+}
+
+/// Takes the node at `at` out of `tree`; false when there is no such node (or it is the root).
+fn take_out(tree: &mut Value, at: &Path, removed: &mut Removed) -> bool {
+    let Some((last, parent)) = at.0.split_last() else { return false };
+    let mut node = &mut *tree;
+    for step in parent {
+        node = match (step, node) {
+            (Step::Key(key), Value::Mapping(map)) => match map.get_mut(key.as_str()) {
+                Some(child) => child,
+                None => return false,
+            },
+            (Step::Index(index), Value::Sequence(list)) => match list.get_mut(*index) {
+                Some(child) => child,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    match (last, node) {
+        (Step::Key(key), Value::Mapping(map)) => map.remove(key.as_str()).is_some(),
+        (Step::Index(index), Value::Sequence(list)) if *index < list.len() => {
+            let list_path = removed.original(&Path(parent.to_vec()));
+            let original = removed.original(&Path(at.0.clone()));
+            if let Some(Step::Index(i)) = original.0.last() {
+                removed.0.push((list_path, *i));
+            }
+            list.remove(*index);
+            true
+        }
+        _ => false,
+    }
+}
