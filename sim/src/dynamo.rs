@@ -26,6 +26,8 @@ pub struct LocalDynamo {
     addr: SocketAddr,
     front: Arc<Front>,
     server: std::sync::Mutex<Option<Server>>,
+    /// TCP connections the front has accepted so far (across restarts).
+    pub connections: crate::Connections,
 }
 
 impl std::fmt::Debug for LocalDynamo {
@@ -47,8 +49,9 @@ struct Front {
     database: EmbeddedDynamo,
 }
 
-fn serve_front(listener: tokio::net::TcpListener, front: Arc<Front>) -> Server {
+fn serve_front(listener: tokio::net::TcpListener, front: Arc<Front>, connections: &crate::Connections) -> Server {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let listener = connections.counting(listener);
     let router = axum::Router::new().fallback(handle).with_state(front);
     let done = tokio::spawn(async move {
         let _ = axum::serve(listener, router)
@@ -80,7 +83,7 @@ impl LocalDynamo {
         }
         let listener = tokio::net::TcpListener::bind(self.addr).await?;
         *self.server.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Some(serve_front(listener, self.front.clone()));
+            Some(serve_front(listener, self.front.clone(), &self.connections));
         Ok(())
     }
 }
@@ -106,8 +109,15 @@ pub async fn start(addr: SocketAddr, table_name: &str, authorizer: Arc<Authorize
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| StartError::Listen { addr, source })?;
     let addr = listener.local_addr().map_err(|source| StartError::Listen { addr, source })?;
     let front = Arc::new(Front { authorizer, database });
-    let server = serve_front(listener, front.clone());
-    Ok(LocalDynamo { endpoint: format!("http://{addr}"), addr, front, server: std::sync::Mutex::new(Some(server)) })
+    let connections = crate::Connections::default();
+    let server = serve_front(listener, front.clone(), &connections);
+    Ok(LocalDynamo {
+        endpoint: format!("http://{addr}"),
+        addr,
+        front,
+        server: std::sync::Mutex::new(Some(server)),
+        connections,
+    })
 }
 
 /// A DynamoDB client for a local endpoint signed as the local identity `access_key` (see [`crate::iam`]).

@@ -177,7 +177,32 @@ pub struct LocalEstate {
     pub dynamo: dynamo::LocalDynamo,
     /// The estate's region: the functions' and the operator's clients sign for it, as they would on AWS.
     region: String,
+    /// TCP connections the simulated services' endpoint has accepted so far.
+    connections: Connections,
     _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// A count of the TCP connections a local server has accepted (keep-alive working: about one per client lane,
+/// not one per request).
+#[derive(Debug, Clone, Default)]
+pub struct Connections(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl Connections {
+    pub fn accepted(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// `listener`, counting each connection it accepts here.
+    pub fn counting(
+        &self,
+        listener: tokio::net::TcpListener,
+    ) -> impl axum::serve::Listener<Io = tokio::net::TcpStream, Addr = SocketAddr> {
+        use axum::serve::ListenerExt;
+        let count = self.0.clone();
+        listener.tap_io(move |_| {
+            count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        })
+    }
 }
 
 impl LocalEstate {
@@ -198,6 +223,8 @@ impl LocalEstate {
         .await?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let router = simulator.router();
+        let connections = Connections::default();
+        let listener = connections.counting(listener);
         tokio::spawn(async move {
             let _ = axum::serve(listener, router)
                 .with_graceful_shutdown(async move {
@@ -205,7 +232,12 @@ impl LocalEstate {
                 })
                 .await;
         });
-        Ok(Self { simulator, endpoint, dynamo, region: estate.region.clone(), _stop: stop })
+        Ok(Self { simulator, endpoint, dynamo, region: estate.region.clone(), connections, _stop: stop })
+    }
+
+    /// TCP connections accepted so far: (the simulated services, the ledger's DynamoDB).
+    pub fn connections(&self) -> (u64, u64) {
+        (self.connections.accepted(), self.dynamo.connections.accepted())
     }
 
     /// The estate's region (what `AWS_REGION` says to the functions and the operator).

@@ -6,22 +6,19 @@
 
 use crate::decide::{Action, Decision, Memory, Outcome};
 use autopilot_shared::cpu::{self, Step};
-use autopilot_shared::effect::{CallError, Effect, Performed, announce, perform_once_with_state};
+use autopilot_shared::effect::{Bookkeeping, CallError, Effect, Performed, announce};
 use autopilot_shared::error::sdk_error_message;
 use autopilot_shared::ledger::LedgerError;
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use autopilot_shared::ledger::idempotency::IdempotencyKey;
-use autopilot_shared::ledger::lease::TRANSACT_MAX;
 use autopilot_shared::ledger::state::{StateWrite, Versioned};
 use autopilot_shared::notes::{Change, HOLD, Note};
 use autopilot_shared::report::ActionResult;
-use autopilot_shared::resource::ResourceRef;
 use aws_sdk_appstream::error::ProvideErrorMetadata;
 use futures::Stream;
 use serde::Serialize;
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 
 /// Service error codes that mean "the builder is no longer in the state we decided on" (from the SDK's error
 /// models: `StopImageBuilder` refuses a builder that is not RUNNING with `OperationNotPermittedException`,
@@ -118,9 +115,10 @@ pub async fn act(
 /// never holds up the stops), and reports on every one in resource order (the order `observe` sorts in).
 /// `stored` holds each builder's memory as read (with its version).
 ///
-/// The memories that change without an action (most of a tick's writes: builders moving between states) are
-/// written a fenced transaction at a time (`Ledger::put_states`) as the "memory" lane fills one, and the rest
-/// once every lane has finished — also when another lane failed (its error is then the answer).
+/// The bookkeeping is batched ([`Bookkeeping`]): claims as the decisions arrive, completions and the memories
+/// that change without an action (most of a tick's writes: builders moving between states) a fenced
+/// transaction at a time, the rest once every lane has finished — also when another lane failed (its error is
+/// then the answer).
 pub async fn act_streamed<D: Borrow<Decision>>(
     ctx: &ActContext<'_>,
     decisions: impl Stream<Item = D>,
@@ -130,57 +128,44 @@ pub async fn act_streamed<D: Borrow<Decision>>(
         Outcome::Act(action) => action.name(),
         _ => "memory",
     };
-    let unsaved: Mutex<Vec<(ResourceRef, Memory)>> = Mutex::new(Vec::new());
-    let unsaved = &unsaved;
+    // Claims taken in batches as the decisions arrive; completions, and the memories that changed without an
+    // action, written a transaction at a time.
+    let book = &Bookkeeping::new(ctx.ledger, ctx.fence, ctx.now, ctx.remaining);
+    let decisions = book.decided(decisions, |decision: &D| {
+        let decision = decision.borrow();
+        let Outcome::Act(action) = &decision.outcome else { return None };
+        (!ctx.dry_run).then(|| (effect_key(ctx, decision, action), action.clone()))
+    });
     let acted = autopilot_shared::pacing::in_lanes_streamed(decisions, lane, |decision| async move {
         let decision = decision.borrow();
-        let (report, changed) = cpu::metered(Step::Act, act_on(ctx, decision, stored)).await?;
+        let (report, changed) = cpu::metered(Step::Act, act_on(ctx, book, decision, stored)).await?;
         if let Some(memory) = changed {
-            // One lock: add the memory and, when a transaction's worth has gathered, take them all.
-            let full = {
-                let mut unsaved = unsaved.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                unsaved.push((decision.resource.clone(), memory));
-                (unsaved.len() >= TRANSACT_MAX - 1).then(|| std::mem::take(&mut *unsaved))
-            };
-            if let Some(full) = full {
-                save_memories(ctx, &full, stored).await?;
-            }
+            let expected = stored.get(&decision.resource.key()).map(|p| p.version);
+            let write = StateWrite { resource: &decision.resource, state: &memory, expected };
+            cpu::metered(Step::Act, book.save_state(write)).await?;
         }
         Ok::<_, ActError>((decision.resource.clone(), report))
     })
     .await;
-    let rest = std::mem::take(&mut *unsaved.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-    let saved = save_memories(ctx, &rest, stored).await;
+    let finished = cpu::metered(Step::Act, book.finish()).await;
     let mut reports = acted?;
-    saved?;
+    finished?;
     reports.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(reports.into_iter().map(|(_, report)| report).collect())
-}
-
-/// Writes memories that changed without an action, each at the version it was read at.
-async fn save_memories(
-    ctx: &ActContext<'_>,
-    memories: &[(ResourceRef, Memory)],
-    stored: &BTreeMap<String, Versioned<Memory>>,
-) -> Result<(), ActError> {
-    let writes: Vec<StateWrite<'_, Memory>> = memories
-        .iter()
-        .map(|(resource, state)| StateWrite {
-            resource,
-            state,
-            expected: stored.get(&resource.key()).map(|p| p.version),
-        })
-        .collect();
-    cpu::metered(Step::Act, ctx.ledger.put_states(&writes, ctx.fence, ctx.now)).await?;
-    Ok(())
 }
 
 /// One decision: its action exactly once per cause (an applied action, or a dry-run warning, writes the
 /// memory with it); or no action, a deferral recorded once per cause and a hold when it begins, changes or
 /// ends. Answers its report, and the memory still to be written when it changed and no action wrote it
 /// ([`act_streamed`] writes those in batches).
+/// The idempotency key of a decision's action (the builder and the action's cause).
+fn effect_key(ctx: &ActContext<'_>, decision: &Decision, action: &Action) -> IdempotencyKey {
+    IdempotencyKey::new(ctx.function, action.business_key(&decision.resource.key()))
+}
+
 async fn act_on(
     ctx: &ActContext<'_>,
+    book: &Bookkeeping<'_>,
     decision: &Decision,
     stored: &BTreeMap<String, Versioned<Memory>>,
 ) -> Result<(ActionReport, Option<Memory>), ActError> {
@@ -230,7 +215,7 @@ async fn act_on(
     record.details["action"] = serde_json::json!(action);
     let effect = Effect {
         ledger: ctx.ledger,
-        key: IdempotencyKey::new(ctx.function, action.business_key(&key)),
+        key: effect_key(ctx, decision, action),
         payload: action,
         audit: record,
         // Reports describe; they change nothing and are sent in dry-run too.
@@ -239,16 +224,19 @@ async fn act_on(
         remaining: ctx.remaining,
         fence: ctx.fence,
     };
-    let performed = perform_once_with_state(
-        effect,
-        async || call(ctx, decision, action).await,
-        StateWrite { resource: &decision.resource, state: &memory, expected: previous.map(|p| p.version) },
-    )
-    .await?;
+    let performed = book
+        .perform_with_state(
+            effect,
+            async || call(ctx, decision, action).await,
+            StateWrite { resource: &decision.resource, state: &memory, expected: previous.map(|p| p.version) },
+        )
+        .await?;
     match &performed {
         // A dry-run warning still counts as given, or the would-stop would never be recorded.
         Performed::DryRun if matches!(action, Action::Warn { .. }) => {
-            save_memory(ctx, &decision.resource, &memory, previous).await?;
+            let write =
+                StateWrite { resource: &decision.resource, state: &memory, expected: previous.map(|p| p.version) };
+            book.save_state(write).await?;
         }
         Performed::Failed(error) if matches!(action, Action::Start { .. } | Action::Stop { .. }) => {
             let detail = serde_json::json!({
@@ -264,15 +252,6 @@ async fn act_on(
         _ => {}
     }
     Ok((report(performed.result(), performed.detail()), None))
-}
-
-async fn save_memory(
-    ctx: &ActContext<'_>,
-    resource: &ResourceRef,
-    memory: &Memory,
-    previous: Option<&Versioned<Memory>>,
-) -> Result<(), LedgerError> {
-    ctx.ledger.put_state(resource, memory, previous.map(|p| p.version), ctx.fence, ctx.now).await.map(drop)
 }
 
 impl autopilot_shared::report::ReportItem for ActionReport {

@@ -6,7 +6,7 @@
 use crate::decide::{Action, Decision, Kind, Memory, Outcome};
 use autopilot_shared::clients::AwsClients;
 use autopilot_shared::cpu::{self, Step};
-use autopilot_shared::effect::{CallError, Effect, Performed, announce, perform_once_with_state};
+use autopilot_shared::effect::{Bookkeeping, CallError, Effect, Performed, announce};
 use autopilot_shared::error::sdk_error_message;
 use autopilot_shared::ledger::LedgerError;
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
@@ -139,20 +139,36 @@ pub async fn act_streamed<D: Borrow<Decision>>(
             _ => "memory",
         }
     };
-    let mut reports = autopilot_shared::pacing::in_lanes_streamed(decisions, lane, |decision| async move {
+    // Claims taken in batches as the decisions arrive, completions written a transaction at a time.
+    let book = &Bookkeeping::new(ctx.ledger, ctx.fence, ctx.now, ctx.remaining);
+    let decisions = book.decided(decisions, |decision: &D| {
         let decision = decision.borrow();
-        let report = cpu::metered(Step::Act, act_on(ctx, epoch, decision, stored)).await?;
+        let Outcome::Act(action) = decision.outcome else { return None };
+        (!ctx.dry_run).then(|| (effect_key(ctx, epoch, decision), action))
+    });
+    let acted = autopilot_shared::pacing::in_lanes_streamed(decisions, lane, |decision| async move {
+        let decision = decision.borrow();
+        let report = cpu::metered(Step::Act, act_on(ctx, book, epoch, decision, stored)).await?;
         Ok::<_, ActError>((decision.resource.clone(), report))
     })
-    .await?;
+    .await;
+    let finished = cpu::metered(Step::Act, book.finish()).await;
+    let mut reports = acted?;
+    finished?;
     reports.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(reports.into_iter().map(|(_, report)| report).collect())
 }
 
 /// One decision: its action exactly once (or its memory kept), a hold or a dry-run would-act recorded when it
 /// changes, and its report.
+/// The idempotency key of a decision's action: the resource and the decision epoch.
+fn effect_key(ctx: &ActContext<'_>, epoch: &str, decision: &Decision) -> IdempotencyKey {
+    IdempotencyKey::new(ctx.function, format!("{}#{epoch}", decision.resource.key()))
+}
+
 async fn act_on(
     ctx: &ActContext<'_>,
+    book: &Bookkeeping<'_>,
     epoch: &str,
     decision: &Decision,
     stored: &BTreeMap<String, Versioned<Memory>>,
@@ -192,7 +208,7 @@ async fn act_on(
         // No action; keep the memory (idle clock, manual change, the note) if it changed.
         let memory = Memory { note, ..decision.memory.clone() };
         if previous.map(|p| &p.state) != Some(&memory) {
-            save_memory(ctx, &decision.resource, &memory, previous).await?;
+            book.save_state(state_write(&decision.resource, &memory, previous)).await?;
         }
         let result = if decision.outcome == Outcome::Skip { ActionResult::Skipped } else { ActionResult::NotActed };
         return Ok(report(result, None));
@@ -205,7 +221,7 @@ async fn act_on(
     let name = action_name(decision.kind, action);
     let effect = Effect {
         ledger: ctx.ledger,
-        key: IdempotencyKey::new(ctx.function, format!("{key}#{epoch}")),
+        key: effect_key(ctx, epoch, decision),
         payload: &action,
         audit: record(
             name,
@@ -218,15 +234,15 @@ async fn act_on(
         fence: ctx.fence,
     };
     let memory = Memory { note: None, ..decision.memory.clone() };
-    let write = StateWrite { resource: &decision.resource, state: &memory, expected: previous.map(|p| p.version) };
-    let performed = perform_once_with_state(effect, async || call(ctx.aws, decision, action).await, write).await?;
+    let write = state_write(&decision.resource, &memory, previous);
+    let performed = book.perform_with_state(effect, async || call(ctx.aws, decision, action).await, write).await?;
     match &performed {
         Performed::Failed(error) => announce_failure(ctx, decision, name, error).await,
         // Dry-run changes nothing but the note: the would-act is recorded once until the plan changes.
         Performed::DryRun => {
             let unchanged = previous.map(|p| p.state.clone()).unwrap_or_default();
             let memory = Memory { note, ..unchanged };
-            save_memory(ctx, &decision.resource, &memory, previous).await?;
+            book.save_state(state_write(&decision.resource, &memory, previous)).await?;
         }
         _ => {}
     }
@@ -241,13 +257,13 @@ fn would_act(kind: Kind, action: Action) -> String {
     }
 }
 
-async fn save_memory(
-    ctx: &ActContext<'_>,
-    resource: &autopilot_shared::resource::ResourceRef,
-    memory: &Memory,
+/// A resource's new memory, to be written at the version it was read at.
+fn state_write<'a>(
+    resource: &'a autopilot_shared::resource::ResourceRef,
+    memory: &'a Memory,
     previous: Option<&Versioned<Memory>>,
-) -> Result<(), LedgerError> {
-    ctx.ledger.put_state(resource, memory, previous.map(|p| p.version), ctx.fence, ctx.now).await.map(drop)
+) -> StateWrite<'a, Memory> {
+    StateWrite { resource, state: memory, expected: previous.map(|p| p.version) }
 }
 
 /// Publishes `Capacity Action Failed`; a failure to publish is logged, not fatal (the audit holds the record).

@@ -7,6 +7,7 @@
 
 pub mod bound;
 pub mod estate;
+pub mod layers;
 pub mod process;
 pub mod throughput;
 pub mod tick;
@@ -61,6 +62,8 @@ pub enum BenchError {
     TickThreadFailed,
     #[error("cannot read this thread's CPU time")]
     ThreadCpu,
+    #[error("layer {layer}: {message}")]
+    Layer { layer: &'static str, message: String },
     #[error("cannot find this executable: {0}")]
     CurrentExe(#[source] std::io::Error),
     #[error("cannot run autopilot demo: {0}")]
@@ -108,6 +111,16 @@ pub struct TickFigures {
     pub outcome: String,
     /// Requests to the ledger (DynamoDB), not EUC API calls.
     pub ledger_requests: u64,
+    /// Mutations of the estate that succeeded.
+    pub mutations: u64,
+    /// TCP connections opened during the tick, server side: to the simulated services and to the ledger.
+    pub connections_euc: u64,
+    pub connections_ledger: u64,
+    /// The most requests in flight at once (the lanes), to the simulated services and to the ledger.
+    pub lanes_euc: u64,
+    pub lanes_ledger: u64,
+    /// Requests to the ledger by DynamoDB operation.
+    pub ledger_operations: std::collections::BTreeMap<String, u64>,
     /// Calls by operation.
     pub operations: std::collections::BTreeMap<String, u64>,
 }
@@ -247,6 +260,12 @@ pub async fn ticks_and_decide(size: u32, seed: u64) -> Result<(Vec<TickFigures>,
                 wall_ms: ms(run.wall),
                 outcome: outcome(&run.outcome),
                 ledger_requests: run.ledger_requests,
+                mutations: run.mutations(),
+                connections_euc: run.connections.0,
+                connections_ledger: run.connections.1,
+                lanes_euc: run.peak_in_flight.0,
+                lanes_ledger: run.peak_in_flight.1,
+                ledger_operations: run.ledger_operations.clone(),
                 operations: run.by_operation(),
             });
         }

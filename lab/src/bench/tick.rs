@@ -29,6 +29,13 @@ pub struct TickRun {
     pub outcome: Result<serde_json::Value, autopilot_shared::error::AutopilotError>,
     /// Requests to the ledger (DynamoDB) during the tick.
     pub ledger_requests: u64,
+    /// TCP connections opened during the tick (server side): to the simulated services, to the ledger.
+    pub connections: (u64, u64),
+    /// The most requests in flight at once: to the simulated services, to the ledger (the lanes a client that
+    /// keeps its connections alive needs a connection for).
+    pub peak_in_flight: (u64, u64),
+    /// Requests to the ledger by DynamoDB operation.
+    pub ledger_operations: BTreeMap<String, u64>,
 }
 
 impl TickRun {
@@ -66,6 +73,7 @@ pub fn is_throttle(outcome: &str) -> bool {
 pub async fn tick(local: &LocalEstate, function: Function, at: DateTime<Utc>) -> Result<TickRun, BenchError> {
     local.simulator.advance_to(at);
     let before = local.simulator.call_count();
+    let connections_before = local.connections();
     // Every request goes through a counting gate (never crashes, never holds): the ledger's requests are the
     // gate's count minus the simulator's.
     let gate = crate::chaos::gate::Gate::new();
@@ -94,7 +102,17 @@ pub async fn tick(local: &LocalEstate, function: Function, at: DateTime<Utc>) ->
     let (cpu, steps, wall, outcome) = receiver.await.map_err(|_| BenchError::TickThreadFailed)??;
     let calls = local.simulator.calls_since(before);
     let ledger_requests = gate.requests().saturating_sub(calls.len() as u64);
-    Ok(TickRun { calls, cpu, steps, wall, outcome, ledger_requests })
+    let after = local.connections();
+    let connections = (after.0 - connections_before.0, after.1 - connections_before.1);
+    let peaks = gate.peak_in_flight();
+    let peak = |endpoint: &str| peaks.get(endpoint.trim_start_matches("http://")).copied().unwrap_or(0);
+    let peak_in_flight = (peak(&local.endpoint), peak(&local.dynamo.endpoint));
+    let ledger_operations = gate
+        .targets()
+        .into_iter()
+        .filter_map(|(target, n)| target.strip_prefix("DynamoDB_20120810.").map(|op| (op.to_owned(), n)))
+        .collect();
+    Ok(TickRun { calls, cpu, steps, wall, outcome, ledger_requests, connections, peak_in_flight, ledger_operations })
 }
 
 /// CPU time of the calling thread so far (user + kernel: `CLOCK_THREAD_CPUTIME_ID`).

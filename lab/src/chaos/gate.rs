@@ -25,6 +25,10 @@ pub struct Gate {
     /// Whether a response is being held now.
     held: watch::Sender<bool>,
     release: tokio::sync::Notify,
+    /// Requests by `X-Amz-Target` (the JSON protocols' operation, e.g. `DynamoDB_20120810.PutItem`).
+    targets: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+    /// Requests in flight now and at most, by endpoint (`host:port`).
+    in_flight: std::sync::Mutex<std::collections::BTreeMap<String, (u64, u64)>>,
 }
 
 impl Default for Gate {
@@ -36,6 +40,8 @@ impl Default for Gate {
             hold_at: AtomicU64::new(0),
             held: watch::Sender::new(false),
             release: tokio::sync::Notify::new(),
+            targets: std::sync::Mutex::default(),
+            in_flight: std::sync::Mutex::default(),
         }
     }
 }
@@ -48,6 +54,32 @@ impl Gate {
     /// Requests sent so far (every attempt, SDK retries included).
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::SeqCst)
+    }
+
+    /// Requests so far by `X-Amz-Target` operation (requests without one are not counted here).
+    pub fn targets(&self) -> std::collections::BTreeMap<String, u64> {
+        self.targets.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// The most requests that were in flight at once, by endpoint (`host:port`): the connections a client
+    /// that keeps them alive needs.
+    pub fn peak_in_flight(&self) -> std::collections::BTreeMap<String, u64> {
+        let in_flight = self.in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        in_flight.iter().map(|(endpoint, (_, peak))| (endpoint.clone(), *peak)).collect()
+    }
+
+    fn started(&self, endpoint: &str) {
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (now, peak) = in_flight.entry(endpoint.to_owned()).or_default();
+        *now += 1;
+        *peak = (*peak).max(*now);
+    }
+
+    fn ended(&self, endpoint: &str) {
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((now, _)) = in_flight.get_mut(endpoint) {
+            *now = now.saturating_sub(1);
+        }
     }
 
     /// Crash after the `k`-th request from now is served (`None`: never).
@@ -110,12 +142,19 @@ struct Gated {
 impl HttpConnector for Gated {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let n = self.gate.requests.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Some(target) = request.headers().get("x-amz-target") {
+            let mut targets = self.gate.targets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            *targets.entry(target.to_owned()).or_default() += 1;
+        }
+        let endpoint = request.uri().split('/').nth(2).unwrap_or_default().to_owned();
+        self.gate.started(&endpoint);
         let crash = n == self.gate.crash_at.load(Ordering::SeqCst);
         let hold = n == self.gate.hold_at.load(Ordering::SeqCst);
         let served = self.inner.call(request);
         let gate = Arc::clone(&self.gate);
         HttpConnectorFuture::new(async move {
             let response = served.await;
+            gate.ended(&endpoint);
             if hold {
                 let released = gate.release.notified();
                 gate.held.send_replace(true);

@@ -8,7 +8,7 @@
 //! deletes the record so a retry can run. The same key with a different payload is an error.
 
 use super::audit::{AuditRecord, audit_put};
-use super::lease::{Fence, FencedPutFailure};
+use super::lease::{Fence, FencedPutFailure, TRANSACT_MAX};
 use super::state::StateWrite;
 use super::{Item, Key, Ledger, LedgerError, is_condition_failed, keys, n, s};
 use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
@@ -119,39 +119,9 @@ impl Ledger {
         remaining: std::time::Duration,
         fence: Option<&Fence>,
     ) -> Result<Acquired, LedgerError> {
-        let remaining = Duration::from_std(remaining).unwrap_or(Duration::MAX).max(MIN_IN_PROGRESS);
-        let in_progress_until_ms = (now + remaining).timestamp_millis();
-        let record = Record {
-            pk: key.key().pk,
-            sk: key.key().sk,
-            status: INPROGRESS.into(),
-            expires_at: (now + DEFAULT_EXPIRY).timestamp(),
-            in_progress_expires_at: in_progress_until_ms,
-            payload_hash: payload_hash.into(),
-            business_key: key.business_key.clone(),
-            response: None,
-            gsi1pk: Some(keys::claims_in_progress(&key.function)),
-            gsi1sk: Some(keys::claim_expiry(in_progress_until_ms)),
-        };
-        let item: Item = serde_dynamo::to_item(&record).map_err(|e| LedgerError::corrupt(&key.key(), e))?;
-        let claimed = Acquired::Proceed(Claim { key: key.clone(), in_progress_until_ms });
-        let condition = "attribute_not_exists(pk) OR expires_at < :now OR (#status = :inprogress AND in_progress_expires_at < :now_ms)";
-        let values = [
-            (":now".to_owned(), n(now.timestamp())),
-            (":now_ms".to_owned(), n(now.timestamp_millis())),
-            (":inprogress".to_owned(), s(INPROGRESS)),
-        ];
-        let names = [("#status".to_owned(), "status".to_owned())];
+        let (put, claim) = self.claim_put(key, payload_hash, now, remaining)?;
+        let claimed = Acquired::Proceed(claim);
         let existing = if let Some(fence) = fence {
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression(condition)
-                .set_expression_attribute_names(Some(names.into()))
-                .set_expression_attribute_values(Some(values.into()))
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-                .build()
-                .map_err(|e| LedgerError::Unavailable { operation: "Put", message: e.to_string() })?;
             match self.put_fenced(fence, now, put, "TransactWriteItems idempotency").await {
                 Ok(()) => return Ok(claimed),
                 Err(FencedPutFailure::Fence) => return Err(fence.rejected()),
@@ -162,11 +132,11 @@ impl Ledger {
             let result = self
                 .client
                 .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression(condition)
-                .set_expression_attribute_names(Some(names.into()))
-                .set_expression_attribute_values(Some(values.into()))
+                .table_name(put.table_name)
+                .set_item(Some(put.item))
+                .set_condition_expression(put.condition_expression)
+                .set_expression_attribute_names(put.expression_attribute_names)
+                .set_expression_attribute_values(put.expression_attribute_values)
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                 .send()
                 .await;
@@ -191,6 +161,113 @@ impl Ledger {
             })?,
         };
         self.existing_record(key, payload_hash, existing)
+    }
+
+    /// The conditional write that claims `key` (it succeeds when no record exists, the record has expired, or
+    /// it is INPROGRESS past its in-progress expiry), and the claim it gives when it does.
+    fn claim_put(
+        &self,
+        key: &IdempotencyKey,
+        payload_hash: &str,
+        now: DateTime<Utc>,
+        remaining: std::time::Duration,
+    ) -> Result<(Put, Claim), LedgerError> {
+        let remaining = Duration::from_std(remaining).unwrap_or(Duration::MAX).max(MIN_IN_PROGRESS);
+        let in_progress_until_ms = (now + remaining).timestamp_millis();
+        let record = Record {
+            pk: key.key().pk,
+            sk: key.key().sk,
+            status: INPROGRESS.into(),
+            expires_at: (now + DEFAULT_EXPIRY).timestamp(),
+            in_progress_expires_at: in_progress_until_ms,
+            payload_hash: payload_hash.into(),
+            business_key: key.business_key.clone(),
+            response: None,
+            gsi1pk: Some(keys::claims_in_progress(&key.function)),
+            gsi1sk: Some(keys::claim_expiry(in_progress_until_ms)),
+        };
+        let item: Item = serde_dynamo::to_item(&record).map_err(|e| LedgerError::corrupt(&key.key(), e))?;
+        let condition = "attribute_not_exists(pk) OR expires_at < :now OR (#status = :inprogress AND in_progress_expires_at < :now_ms)";
+        let values = [
+            (":now".to_owned(), n(now.timestamp())),
+            (":now_ms".to_owned(), n(now.timestamp_millis())),
+            (":inprogress".to_owned(), s(INPROGRESS)),
+        ];
+        let names = [("#status".to_owned(), "status".to_owned())];
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .set_expression_attribute_names(Some(names.into()))
+            .set_expression_attribute_values(Some(values.into()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| LedgerError::Unavailable { operation: "Put", message: e.to_string() })?;
+        Ok((put, Claim { key: key.clone(), in_progress_until_ms }))
+    }
+
+    /// Claims every one of `keys` (with its payload hash) in one transaction, fenced when `fence` is given: at
+    /// most [`TRANSACT_MAX`] items with the fence's check. `Some(claims)` when all were claimed; `None` when
+    /// the transaction was refused for one of them (a duplicate delivery, a claim in progress, the same key
+    /// with another payload) or for a conflicting transaction, and nothing was written: each is then claimed
+    /// on its own, which tells it why. A lost lease is `FencingRejected`, as for one claim.
+    pub async fn acquire_idempotency_all(
+        &self,
+        keys: &[(IdempotencyKey, String)],
+        now: DateTime<Utc>,
+        remaining: std::time::Duration,
+        fence: Option<&Fence>,
+    ) -> Result<Option<Vec<Claim>>, LedgerError> {
+        if keys.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        let mut puts = Vec::with_capacity(keys.len());
+        let mut claims = Vec::with_capacity(keys.len());
+        for (key, payload_hash) in keys {
+            let (put, claim) = self.claim_put(key, payload_hash, now, remaining)?;
+            puts.push(put);
+            claims.push(claim);
+        }
+        match self.put_all(fence, now, puts, "TransactWriteItems idempotency").await {
+            Ok(()) => Ok(Some(claims)),
+            Err(FencedPutFailure::Fence) if let Some(fence) = fence => Err(fence.rejected()),
+            Err(FencedPutFailure::Unavailable(error)) => Err(error),
+            Err(FencedPutFailure::Fence | FencedPutFailure::Condition(_)) => Ok(None),
+        }
+    }
+
+    /// Completes claims whose calls succeeded, each with its audit record and its resource's new state, a
+    /// transaction of [`COMPLETIONS_PER_TRANSACTION`] at a time (fenced when `fence` is given): what
+    /// [`Ledger::complete_with_record`] writes for one, for many. A transaction that is refused (a state's
+    /// version moved on, the fence, an outage) is written one by one, as for one: the audit, then the state,
+    /// then the completion, for every completion of it; the first error is the answer, after all were tried.
+    pub async fn complete_all(
+        &self,
+        completions: &[Completion],
+        fence: Option<&Fence>,
+        now: DateTime<Utc>,
+    ) -> Result<(), LedgerError> {
+        let mut first_error = None;
+        for chunk in completions.chunks(COMPLETIONS_PER_TRANSACTION) {
+            let items = chunk.iter().map(|c| c.items(self, now)).collect::<Result<Vec<_>, _>>();
+            let written = match items {
+                Ok(items) => {
+                    let items = items.into_iter().flatten().collect();
+                    self.write_all(fence, now, items, "TransactWriteItems completions").await.is_ok()
+                }
+                Err(_) => false,
+            };
+            if written {
+                continue;
+            }
+            tracing::debug!(completions = chunk.len(), "completions refused together; written one by one");
+            for completion in chunk {
+                if let Err(error) = completion.one_by_one(self, fence, now).await {
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     fn existing_record(
@@ -364,6 +441,57 @@ impl Ledger {
             .await
             .map_err(|e| LedgerError::unavailable("GetItem", &e))?;
         Ok(output.item)
+    }
+}
+
+/// Completions per transaction: three items each (audit, state, completion) and the fence's check.
+pub const COMPLETIONS_PER_TRANSACTION: usize = (TRANSACT_MAX - 1) / 3;
+
+/// A claim whose call succeeded, with what its completion writes: the audit record of the call, the resource's
+/// new state (at the version it was read at) and the response a redelivery is answered with.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    pub claim: Claim,
+    pub response: serde_json::Value,
+    pub audit: AuditRecord,
+    pub resource: crate::resource::ResourceRef,
+    pub state: serde_json::Value,
+    pub expected: Option<u64>,
+}
+
+impl Completion {
+    /// The completion of `claim` after its call succeeded: `audit` its record, `state` the resource's new state.
+    pub fn new<S: Serialize>(
+        claim: Claim,
+        response: serde_json::Value,
+        audit: AuditRecord,
+        state: &StateWrite<'_, S>,
+    ) -> Result<Self, LedgerError> {
+        let value = serde_json::to_value(state.state)
+            .map_err(|e| LedgerError::corrupt(&keys::resource_state(state.resource), e))?;
+        Ok(Self { claim, response, audit, resource: state.resource.clone(), state: value, expected: state.expected })
+    }
+
+    fn state_write(&self) -> StateWrite<'_, serde_json::Value> {
+        StateWrite { resource: &self.resource, state: &self.state, expected: self.expected }
+    }
+
+    fn items(&self, ledger: &Ledger, now: DateTime<Utc>) -> Result<[TransactWriteItem; 3], LedgerError> {
+        Ok([
+            TransactWriteItem::builder().put(audit_put(&ledger.table, &self.audit)?).build(),
+            TransactWriteItem::builder().put(self.state_write().put(&ledger.table, now)?).build(),
+            TransactWriteItem::builder().update(completion(&ledger.table, &self.claim, &self.response, now)?).build(),
+        ])
+    }
+
+    /// The three writes one by one: the audit first (the call happened), the completion even when the state
+    /// cannot be written (only a completed claim tells a redelivery the call was made); the state's error, if
+    /// any, is the answer.
+    async fn one_by_one(&self, ledger: &Ledger, fence: Option<&Fence>, now: DateTime<Utc>) -> Result<(), LedgerError> {
+        ledger.append_audit(&self.audit).await?;
+        let state = ledger.put_state(&self.resource, &self.state, self.expected, fence, now).await;
+        ledger.complete_idempotency(&self.claim, &self.response, now).await?;
+        state.map(drop)
     }
 }
 

@@ -10,8 +10,13 @@
 //! [`perform_once_with_state`] does the same when the bookkeeping is a resource's state, writing the audit, the
 //! state and the completion in one transaction (one by one, in that order, when the transaction is refused).
 //! [`perform_batch`] does the same for a batch call (one claim per item, one call, one settlement per item).
+//! [`Bookkeeping`] writes the claims and completions of a tick's many effects in batches ([`batched`]).
 //!
 //! Ledger failures abort (the caller returns a retryable error); everything about the AWS call is a result.
+
+pub mod batched;
+
+pub use batched::Bookkeeping;
 
 use crate::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use crate::ledger::idempotency::{Acquired, Claim, IdempotencyKey, payload_hash};
