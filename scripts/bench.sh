@@ -9,4 +9,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked -p autopilot-cli -p pool-scaler -p builder-scheduler -p export-chaser \
   -p softwareset-roller -p remediator --bins
+# the bare lambda_runtime function whose cold start is the floor of the functions'
+cargo build --release --locked -p autopilot-shared --example bare_runtime
 exec target/release/autopilot bench "$@"

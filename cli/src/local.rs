@@ -106,6 +106,9 @@ pub enum LocalCommand {
         /// Skip timing `autopilot demo`.
         #[arg(long)]
         no_demo: bool,
+        /// Requests per operation and layer of the CPU-per-request layer table and the floor F (0 skips them).
+        #[arg(long, default_value_t = 2000)]
+        layer_requests: u32,
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Where the results go.
@@ -172,10 +175,18 @@ pub async fn run(command: LocalCommand) -> Result<(), String> {
             outln!("{table}");
             if held { Ok(()) } else { Err("an experiment did not hold (FAILED rows above)".into()) }
         }
-        LocalCommand::Bench { sizes, throughput_size, spawns, memory_size, no_demo, seed, out } => {
+        LocalCommand::Bench { sizes, throughput_size, spawns, memory_size, no_demo, layer_requests, seed, out } => {
             use autopilot_lab::bench;
-            let options =
-                bench::Options { sizes, throughput_size, spawns, memory_size, demo: !no_demo, seed, out: out.clone() };
+            let options = bench::Options {
+                sizes,
+                throughput_size,
+                spawns,
+                memory_size,
+                demo: !no_demo,
+                layer_requests,
+                seed,
+                out: out.clone(),
+            };
             let results = bench::run(&options).await.map_err(|e| e.to_string())?;
             out!("{}", bench::render(&results));
             if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {

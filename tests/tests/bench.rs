@@ -60,12 +60,40 @@ async fn every_tick_stays_within_the_call_bound() {
             let most = if t.function == "builder-scheduler" { 7 } else { 12 };
             assert!(t.ledger_requests <= most, "{} steady tick: {} ledger requests", t.function, t.ledger_requests);
         }
+        // Keep-alive holds: a tick opens about one connection per request in flight, not one per request.
+        for (endpoint, connections, lanes) in
+            [("services", t.connections_euc, t.lanes_euc), ("ledger", t.connections_ledger, t.lanes_ledger)]
+        {
+            assert!(
+                connections <= goals::CONNECTIONS_PER_LANE * lanes.max(1),
+                "{} {} tick: {connections} connections to the {endpoint} for {lanes} lanes",
+                t.function,
+                t.tick
+            );
+        }
     }
+    // The bookkeeping is batched: the pool-scaler's first tick claims and completes its mutations a transaction
+    // at a time (65 mutations on this estate: about 20 ledger requests in all, where each claim and each
+    // completion on its own made 150).
+    let first = ticks.iter().find(|t| t.function == "pool-scaler" && t.tick == "first").unwrap();
+    assert!(first.mutations > 50, "{first:?}");
+    assert!(
+        first.ledger_requests * 2 <= first.mutations,
+        "{} ledger requests for {} mutations: {:?}",
+        first.ledger_requests,
+        first.mutations,
+        first.ledger_operations
+    );
     let first_pool = ticks.iter().find(|t| t.function == "pool-scaler" && t.tick == "first").unwrap();
     assert!(first_pool.bound.mutations > 0, "the first tick scales something: {first_pool:?}");
     let table = bench::render(&bench::Results {
         machine: "test".into(),
         command: "test".into(),
+        layers: Vec::new(),
+        floor: None,
+        per_mutation: bench::per_mutation(&ticks, None),
+        ledger: bench::ledger(&ticks),
+        bare_cold_start: None,
         cpu: bench::cpu(&ticks),
         decide: vec![decide],
         ticks,
@@ -112,4 +140,24 @@ async fn a_large_tick_answers_with_a_bounded_report() {
     let results: Vec<&str> = listed.iter().map(|a| a["result"].as_str().unwrap()).collect();
     assert!(results[..applied.min(LISTED_ITEMS)].iter().all(|r| *r == "applied"), "acted-on items first");
     assert!(serde_json::to_vec(&report).unwrap().len() < 1024 * 1024);
+}
+
+/// The layer table at CI size: every layer measures both operations, the canned layers open no connection, and
+/// each loopback layer keeps one connection per endpoint alive for all its requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_layer_table_measures_every_layer_over_kept_alive_connections() {
+    let scale = Scale::of(100);
+    let local = autopilot_sim::LocalEstate::start(&bench::estate::estate(scale, 1), 1, 0).await.expect("local estate");
+    let layers = bench::layers::layers(&local, 20).await.expect("layers");
+    assert_eq!(layers.len(), 12, "six layers, two operations: {layers:?}");
+    for layer in &layers {
+        println!(
+            "{:<46} {:<12} {:>8.1} µs {} connections",
+            layer.layer, layer.operation, layer.cpu_us, layer.connections
+        );
+        assert!(layer.cpu_us > 0.0, "{layer:?}");
+        let canned = layer.layer.contains("canned") || layer.layer.starts_with('2') || layer.layer.starts_with('3');
+        assert_eq!(layer.connections, if canned { 0 } else { 2 }, "{layer:?}");
+    }
+    assert!(layers.iter().any(|l| l.layer == bench::layers::FLOOR), "{layers:?}");
 }

@@ -9,8 +9,11 @@ pub mod bound;
 pub mod estate;
 pub mod layers;
 pub mod process;
+mod report;
 pub mod throughput;
 pub mod tick;
+
+pub use report::{failures, render};
 
 use autopilot_functions::Function;
 use autopilot_shared::error::AutopilotError;
@@ -29,8 +32,27 @@ pub mod goals {
     pub const CALL_RATIO: f64 = 1.05;
     /// Wall time of a reconcile at the rate limits ÷ the bound they imply.
     pub const THROUGHPUT_RATIO: f64 = 1.2;
-    /// CPU milliseconds per 1,000 resources per tick.
+    /// CPU milliseconds per 1,000 resources of the pool-scaler's decide step alone.
     pub const CPU_MS_PER_1000: f64 = 20.0;
+    /// Decide + act CPU milliseconds per 1,000 resources of the estate: on a first tick (about 230 mutations per
+    /// 1,000), on a steady tick.
+    pub const FIRST_TICK_MS_PER_1000: f64 = 40.0;
+    pub const STEADY_TICK_MS_PER_1000: f64 = 5.0;
+    /// A first tick's decide + act CPU per mutation ÷ the floor F (the bare SDK request over a kept-alive
+    /// loopback connection, measured in the same run): a mutation needs at least its one EUC call.
+    pub const PER_MUTATION_FLOOR_RATIO: f64 = 1.5;
+    /// Judged only for functions whose first tick makes at least this many mutations (below it, the tick's
+    /// fixed work dominates the division).
+    pub const PER_MUTATION_MIN_MUTATIONS: u64 = 50;
+    /// Ledger requests per mutation on a first tick (all functions of the estate together), judged where the
+    /// first tick makes at least [`LEDGER_MIN_MUTATIONS`] (below it, the five ticks' fixed requests — leases,
+    /// queries — dominate the division).
+    pub const LEDGER_PER_MUTATION: f64 = 0.2;
+    pub const LEDGER_MIN_MUTATIONS: u64 = 500;
+    /// TCP connections opened per tick ÷ the most requests in flight at once, per endpoint.
+    pub const CONNECTIONS_PER_LANE: u64 = 2;
+    /// Cold start ÷ a bare `lambda_runtime` function's, measured in the same run.
+    pub const COLD_START_RATIO: f64 = 3.0;
     /// Cold start (spawn → first `/next`), median, milliseconds.
     pub const COLD_START_MS: f64 = 20.0;
     /// Peak resident memory during a 10,000-resource tick, MiB.
@@ -85,6 +107,8 @@ pub struct Options {
     pub memory_size: u32,
     /// Time `autopilot demo` (spawned from this executable).
     pub demo: bool,
+    /// Requests per operation and layer of the layer table (0: skip it, and the floor with it).
+    pub layer_requests: u32,
     pub seed: u64,
     /// Where the results go (JSON).
     pub out: PathBuf,
@@ -177,6 +201,48 @@ pub fn cpu(ticks: &[TickFigures]) -> Vec<CpuFigures> {
     figures
 }
 
+/// Each first tick's decide + act CPU per mutation, against the floor.
+pub fn per_mutation(ticks: &[TickFigures], floor: Option<Floor>) -> Vec<PerMutation> {
+    ticks
+        .iter()
+        .filter(|t| t.tick == "first" && t.mutations > 0)
+        .map(|t| {
+            let us = t.decide_act_cpu_ms * 1000.0 / t.mutations as f64;
+            PerMutation {
+                size: t.size,
+                function: t.function.clone(),
+                mutations: t.mutations,
+                decide_act_us_per_mutation: us,
+                floor_ratio: floor.map(|f| us / f.update_fleet_us),
+                ledger_per_mutation: t.ledger_requests as f64 / t.mutations as f64,
+            }
+        })
+        .collect()
+}
+
+/// Each estate's first tick: ledger requests per mutation, all functions together.
+pub fn ledger(ticks: &[TickFigures]) -> Vec<LedgerFigures> {
+    let mut figures: Vec<LedgerFigures> = Vec::new();
+    for t in ticks.iter().filter(|t| t.tick == "first") {
+        match figures.iter_mut().find(|f| f.size == t.size) {
+            Some(f) => {
+                f.ledger_requests += t.ledger_requests;
+                f.mutations += t.mutations;
+            }
+            None => figures.push(LedgerFigures {
+                size: t.size,
+                ledger_requests: t.ledger_requests,
+                mutations: t.mutations,
+                per_mutation: 0.0,
+            }),
+        }
+    }
+    for f in &mut figures {
+        f.per_mutation = f.ledger_requests as f64 / f.mutations.max(1) as f64;
+    }
+    figures
+}
+
 /// A binary's cold start.
 #[derive(Debug, Clone, Serialize)]
 pub struct ColdStartFigures {
@@ -200,11 +266,46 @@ pub struct MemoryFigures {
     pub zip_mib: Option<f64>,
 }
 
+/// The floor F measured in the run: the bare SDK's request over a kept-alive loopback connection, CPU µs.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Floor {
+    pub put_item_us: f64,
+    pub update_fleet_us: f64,
+}
+
+/// A first tick's cost per mutation, against the floor.
+#[derive(Debug, Clone, Serialize)]
+pub struct PerMutation {
+    pub size: u32,
+    pub function: String,
+    pub mutations: u64,
+    pub decide_act_us_per_mutation: f64,
+    /// ÷ F (one EUC request, `UpdateFleet`'s floor).
+    pub floor_ratio: Option<f64>,
+    pub ledger_per_mutation: f64,
+}
+
+/// A first tick's ledger requests per mutation, all functions of an estate together.
+#[derive(Debug, Clone, Serialize)]
+pub struct LedgerFigures {
+    pub size: u32,
+    pub ledger_requests: u64,
+    pub mutations: u64,
+    pub per_mutation: f64,
+}
+
 /// Everything measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct Results {
     pub machine: String,
     pub command: String,
+    /// CPU per request, one layer at a time.
+    pub layers: Vec<layers::LayerFigures>,
+    pub floor: Option<Floor>,
+    pub per_mutation: Vec<PerMutation>,
+    pub ledger: Vec<LedgerFigures>,
+    /// The bare `lambda_runtime` function's cold start (the floor of the functions').
+    pub bare_cold_start: Option<ColdStartFigures>,
     pub ticks: Vec<TickFigures>,
     pub cpu: Vec<CpuFigures>,
     pub decide: Vec<DecideFigures>,
@@ -365,6 +466,11 @@ pub async fn run(options: &Options) -> Result<Results, BenchError> {
     let mut results = Results {
         machine: machine(),
         command: std::env::args().collect::<Vec<_>>().join(" "),
+        layers: Vec::new(),
+        floor: None,
+        per_mutation: Vec::new(),
+        ledger: Vec::new(),
+        bare_cold_start: None,
         ticks: Vec::new(),
         cpu: Vec::new(),
         decide: Vec::new(),
@@ -373,6 +479,17 @@ pub async fn run(options: &Options) -> Result<Results, BenchError> {
         memory: Vec::new(),
         demo_wall_s: None,
     };
+    if options.layer_requests > 0 {
+        eprintln!("bench: CPU per request, layer by layer ({} requests each)", options.layer_requests);
+        let local = LocalEstate::start(&estate::estate(Scale::of(100), options.seed), options.seed, 0).await?;
+        results.layers = layers::layers(&local, options.layer_requests).await?;
+        let floor = |operation: &str| {
+            results.layers.iter().find(|l| l.layer == layers::FLOOR && l.operation == operation).map(|l| l.cpu_us)
+        };
+        if let (Some(put_item_us), Some(update_fleet_us)) = (floor("PutItem"), floor("UpdateFleet")) {
+            results.floor = Some(Floor { put_item_us, update_fleet_us });
+        }
+    }
     for &size in &options.sizes {
         eprintln!("bench: ticks on {size} pools + fleets");
         let (figures, decide) = ticks_and_decide(size, options.seed).await?;
@@ -380,6 +497,8 @@ pub async fn run(options: &Options) -> Result<Results, BenchError> {
         results.decide.push(decide);
     }
     results.cpu = cpu(&results.ticks);
+    results.per_mutation = per_mutation(&results.ticks, results.floor);
+    results.ledger = ledger(&results.ticks);
     if options.throughput_size > 0 {
         for function in Function::ALL {
             eprintln!("bench: {} at the rate limits ({} pools + fleets)", function.name(), options.throughput_size);
@@ -391,6 +510,16 @@ pub async fn run(options: &Options) -> Result<Results, BenchError> {
     if options.spawns > 0 {
         eprintln!("bench: cold starts ({} spawns per function)", options.spawns);
         results.cold_start = cold_starts(options.spawns).await?;
+        let bare = process::binary(process::BARE_RUNTIME)?;
+        let c = process::cold_start(&bare, "bare-runtime", options.spawns).await?;
+        results.bare_cold_start = Some(ColdStartFigures {
+            function: "bare lambda_runtime".to_owned(),
+            median_ms: c.median_ms,
+            min_ms: c.min_ms,
+            max_ms: c.max_ms,
+            runs: c.runs,
+            init_connections: c.init_connections,
+        });
         eprintln!("bench: peak memory ({} pools + fleets)", options.memory_size);
         results.memory = memory(options.memory_size, options.seed).await?;
     }
@@ -399,221 +528,4 @@ pub async fn run(options: &Options) -> Result<Results, BenchError> {
         results.demo_wall_s = Some(demo_wall()?);
     }
     Ok(results)
-}
-
-/// Whether every figure meets its goal.
-pub fn failures(results: &Results) -> Vec<String> {
-    let mut failed = Vec::new();
-    for t in &results.ticks {
-        if t.ratio > goals::CALL_RATIO {
-            failed.push(format!("{} {} tick on {}: {:.2} calls per bound call", t.function, t.tick, t.size, t.ratio));
-        }
-        if t.outcome.starts_with("error") {
-            failed.push(format!("{} {} tick on {}: {}", t.function, t.tick, t.size, t.outcome));
-        }
-    }
-    for d in &results.decide {
-        if d.cpu_ms_per_1000 > goals::CPU_MS_PER_1000 {
-            failed.push(format!("{} decide on {}: {:.2} ms CPU per 1,000", d.function, d.size, d.cpu_ms_per_1000));
-        }
-    }
-    for c in &results.cpu {
-        if c.decide_act_ms_per_1000 > goals::CPU_MS_PER_1000 {
-            failed.push(format!(
-                "{} tick on {}: {:.1} ms CPU per 1,000 resources in decide + act",
-                c.tick, c.size, c.decide_act_ms_per_1000
-            ));
-        }
-    }
-    for t in &results.throughput {
-        if (t.ratio > goals::THROUGHPUT_RATIO && t.bound_s >= throughput::MIN_JUDGED_BOUND_S) || t.failed_actions > 0 {
-            failed.push(format!(
-                "{} at the rate limits: {:.2}× the bound, {} failed",
-                t.function, t.ratio, t.failed_actions
-            ));
-        }
-    }
-    for c in &results.cold_start {
-        if c.median_ms > goals::COLD_START_MS || c.init_connections > 0 {
-            failed.push(format!(
-                "{} cold start {:.1} ms, {} connections in init",
-                c.function, c.median_ms, c.init_connections
-            ));
-        }
-    }
-    for m in &results.memory {
-        if m.peak_rss_mib > goals::PEAK_RSS_MIB || m.zip_mib.is_some_and(|z| z > goals::ZIP_MIB) {
-            failed.push(format!("{} peak {:.1} MiB, zip {:?} MiB", m.function, m.peak_rss_mib, m.zip_mib));
-        }
-    }
-    failed
-}
-
-fn mark(ok: bool) -> &'static str {
-    if ok { "ok" } else { "MISSED" }
-}
-
-/// The table `autopilot bench` prints.
-pub fn render(results: &Results) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
-    let _ = writeln!(out, "machine: {}", results.machine);
-    if !results.ticks.is_empty() {
-        let _ = writeln!(
-            out,
-            "\nEUC API calls per tick ÷ their lower bound (goal ≤ {}); ledger = DynamoDB requests",
-            goals::CALL_RATIO
-        );
-        let _ = writeln!(
-            out,
-            "{:>6} {:<19} {:<6} {:>9} {:>8} {:>8} {:>7} {:>7} {:>9} {:>9} {:>9}",
-            "size", "function", "tick", "resources", "calls", "bound", "ratio", "ledger", "CPU ms", "d+a ms", "wall ms"
-        );
-        for t in &results.ticks {
-            let _ = writeln!(
-                out,
-                "{:>6} {:<19} {:<6} {:>9} {:>8} {:>8} {:>7.3} {:>7} {:>9.1} {:>9.1} {:>9.0} {} {}",
-                t.size,
-                t.function,
-                t.tick,
-                t.resources,
-                t.calls,
-                t.bound.total(),
-                t.ratio,
-                t.ledger_requests,
-                t.cpu_ms,
-                t.decide_act_cpu_ms,
-                t.wall_ms,
-                mark(t.ratio <= goals::CALL_RATIO),
-                if t.outcome.starts_with("error") { t.outcome.as_str() } else { "" }
-            );
-        }
-    }
-    if !results.cpu.is_empty() {
-        let _ = writeln!(
-            out,
-            "\nCPU per 1,000 resources of the estate, the five functions on their own threads: the decide + act steps (goal < {} ms; the SDK's serialisation and signing of the mutations and the ledger's bookkeeping included), the whole ticks (observing too: the listing, memories and tags), then the pool-scaler's decide step alone",
-            goals::CPU_MS_PER_1000
-        );
-        let _ = writeln!(
-            out,
-            "{:>6} {:<6} {:>9} {:>13} {:>10} {:>13} {:>10}",
-            "size", "tick", "resources", "decide+act ms", "per 1,000", "whole tick ms", "per 1,000"
-        );
-        for c in &results.cpu {
-            let _ = writeln!(
-                out,
-                "{:>6} {:<6} {:>9} {:>13.1} {:>10.2} {:>13.1} {:>10.2} {}",
-                c.size,
-                c.tick,
-                c.resources,
-                c.decide_act_ms,
-                c.decide_act_ms_per_1000,
-                c.cpu_ms,
-                c.cpu_ms_per_1000,
-                mark(c.decide_act_ms_per_1000 < goals::CPU_MS_PER_1000)
-            );
-        }
-    }
-    for d in &results.decide {
-        let _ = writeln!(
-            out,
-            "{:>6} {} decide step alone: {} resources, {:.3} ms CPU per 1,000 {}",
-            d.size,
-            d.function,
-            d.resources,
-            d.cpu_ms_per_1000,
-            mark(d.cpu_ms_per_1000 < goals::CPU_MS_PER_1000)
-        );
-    }
-    if !results.throughput.is_empty() {
-        let _ = writeln!(
-            out,
-            "\nreconcile at the rate limits ÷ the bound they imply (goal ≤ {}, 0 failed)",
-            goals::THROUGHPUT_RATIO
-        );
-        let _ = writeln!(
-            out,
-            "{:<19} {:>8} {:>8} {:>7} {:<28} {:>8} {:>7} {:>9} {:>10} {:>7} {:>12}",
-            "function",
-            "wall s",
-            "bound s",
-            "ratio",
-            "limiting operation",
-            "phased s",
-            "ratio",
-            "throttled",
-            "mutations",
-            "failed",
-            "CPU ÷ bound"
-        );
-        for t in &results.throughput {
-            let _ = writeln!(
-                out,
-                "{:<19} {:>8.2} {:>8.2} {:>7.3} {:<28} {:>8.2} {:>7.3} {:>9} {:>10} {:>7} {:>11.2}% {}",
-                t.function,
-                t.wall_s,
-                t.bound_s,
-                t.ratio,
-                t.limiting_operation,
-                t.phased_bound_s,
-                if t.phased_bound_s > 0.0 { t.wall_s / t.phased_bound_s } else { 0.0 },
-                t.throttled,
-                format!("{}/{}", t.mutations, t.mutations_unthrottled),
-                t.failed_actions,
-                t.cpu_share_of_bound * 100.0,
-                if t.bound_s < throughput::MIN_JUDGED_BOUND_S && t.failed_actions == 0 {
-                    "n/a (bound < 1 s)"
-                } else {
-                    mark(t.ratio <= goals::THROUGHPUT_RATIO && t.failed_actions == 0)
-                }
-            );
-        }
-    }
-    if !results.cold_start.is_empty() {
-        let _ = writeln!(
-            out,
-            "\ncold start: spawn → first /next (goal median ≤ {} ms, no network in init)",
-            goals::COLD_START_MS
-        );
-        for c in &results.cold_start {
-            let _ = writeln!(
-                out,
-                "{:<19} median {:>6.2} ms  min {:>6.2}  max {:>6.2}  runs {:>3}  connections in init {} {}",
-                c.function,
-                c.median_ms,
-                c.min_ms,
-                c.max_ms,
-                c.runs,
-                c.init_connections,
-                mark(c.median_ms <= goals::COLD_START_MS && c.init_connections == 0)
-            );
-        }
-    }
-    if !results.memory.is_empty() {
-        let _ = writeln!(
-            out,
-            "\npeak RSS of one tick (goal ≤ {} MiB) and zip size (goal ≤ {} MiB)",
-            goals::PEAK_RSS_MIB,
-            goals::ZIP_MIB
-        );
-        for m in &results.memory {
-            let zip = m.zip_mib.map_or("not built (scripts/package.sh)".to_owned(), |z| format!("{z:.2} MiB"));
-            let _ = writeln!(
-                out,
-                "{:<19} size {:>6}  peak {:>6.1} MiB  wall {:>8.0} ms  {:<10} zip {} {}",
-                m.function,
-                m.size,
-                m.peak_rss_mib,
-                m.wall_ms,
-                m.outcome,
-                zip,
-                mark(m.peak_rss_mib <= goals::PEAK_RSS_MIB && m.zip_mib.is_none_or(|z| z <= goals::ZIP_MIB))
-            );
-        }
-    }
-    if let Some(wall) = results.demo_wall_s {
-        let _ = writeln!(out, "\nautopilot demo (one simulated week, demo estate): {wall:.1} s wall");
-    }
-    out
 }

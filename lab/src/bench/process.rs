@@ -172,6 +172,9 @@ pub async fn invoke_once(
     })
 }
 
+/// The bare `lambda_runtime` function (`shared/examples/bare_runtime.rs`), as [`binary`] finds it.
+pub const BARE_RUNTIME: &str = "examples/bare_runtime";
+
 /// The release binary of `function` (its package name, e.g. `pool-scaler`) next to the running executable:
 /// `target/release/<function>` when running from `target/release`, `target/debug` or `target/debug/deps` (a
 /// test), else the executable's own directory.

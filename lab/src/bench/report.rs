@@ -1,0 +1,364 @@
+//! The bench's verdicts ([`failures`]) and the table it prints ([`render`]).
+
+use super::{Results, goals, throughput};
+
+/// Whether every figure meets its goal.
+pub fn failures(results: &Results) -> Vec<String> {
+    let mut failed = Vec::new();
+    for t in &results.ticks {
+        if t.ratio > goals::CALL_RATIO {
+            failed.push(format!("{} {} tick on {}: {:.2} calls per bound call", t.function, t.tick, t.size, t.ratio));
+        }
+        if t.outcome.starts_with("error") {
+            failed.push(format!("{} {} tick on {}: {}", t.function, t.tick, t.size, t.outcome));
+        }
+    }
+    for d in &results.decide {
+        if d.cpu_ms_per_1000 > goals::CPU_MS_PER_1000 {
+            failed.push(format!("{} decide on {}: {:.2} ms CPU per 1,000", d.function, d.size, d.cpu_ms_per_1000));
+        }
+    }
+    for c in &results.cpu {
+        if c.decide_act_ms_per_1000 > tick_goal(c.tick) {
+            failed.push(format!(
+                "{} tick on {}: {:.1} ms CPU per 1,000 resources in decide + act",
+                c.tick, c.size, c.decide_act_ms_per_1000
+            ));
+        }
+    }
+    for t in &results.ticks {
+        for (endpoint, connections, lanes) in
+            [("services", t.connections_euc, t.lanes_euc), ("ledger", t.connections_ledger, t.lanes_ledger)]
+        {
+            if connections > goals::CONNECTIONS_PER_LANE * lanes.max(1) {
+                failed.push(format!(
+                    "{} {} tick on {}: {connections} connections to the {endpoint} for {lanes} lanes",
+                    t.function, t.tick, t.size
+                ));
+            }
+        }
+    }
+    for m in results.per_mutation.iter().filter(|m| judged(m)) {
+        if let Some(ratio) = m.floor_ratio.filter(|r| *r > goals::PER_MUTATION_FLOOR_RATIO) {
+            failed.push(format!(
+                "{} first tick on {}: {:.0} µs of decide + act CPU per mutation, {ratio:.2} × F",
+                m.function, m.size, m.decide_act_us_per_mutation
+            ));
+        }
+    }
+    for l in results.ledger.iter().filter(|l| l.mutations >= goals::LEDGER_MIN_MUTATIONS) {
+        if l.per_mutation > goals::LEDGER_PER_MUTATION {
+            failed.push(format!("first tick on {}: {:.2} ledger requests per mutation", l.size, l.per_mutation));
+        }
+    }
+    if let Some(bare) = &results.bare_cold_start {
+        for c in &results.cold_start {
+            let ratio = c.median_ms / bare.median_ms.max(f64::EPSILON);
+            if ratio > goals::COLD_START_RATIO {
+                failed.push(format!("{} cold start {ratio:.2} × the bare runtime's", c.function));
+            }
+        }
+    }
+    for t in &results.throughput {
+        if (t.ratio > goals::THROUGHPUT_RATIO && t.bound_s >= throughput::MIN_JUDGED_BOUND_S) || t.failed_actions > 0 {
+            failed.push(format!(
+                "{} at the rate limits: {:.2}× the bound, {} failed",
+                t.function, t.ratio, t.failed_actions
+            ));
+        }
+    }
+    for c in &results.cold_start {
+        if c.median_ms > goals::COLD_START_MS || c.init_connections > 0 {
+            failed.push(format!(
+                "{} cold start {:.1} ms, {} connections in init",
+                c.function, c.median_ms, c.init_connections
+            ));
+        }
+    }
+    for m in &results.memory {
+        if m.peak_rss_mib > goals::PEAK_RSS_MIB || m.zip_mib.is_some_and(|z| z > goals::ZIP_MIB) {
+            failed.push(format!("{} peak {:.1} MiB, zip {:?} MiB", m.function, m.peak_rss_mib, m.zip_mib));
+        }
+    }
+    failed
+}
+
+/// The decide + act goal of a tick kind, ms per 1,000 resources.
+fn tick_goal(tick: &str) -> f64 {
+    if tick == "first" { goals::FIRST_TICK_MS_PER_1000 } else { goals::STEADY_TICK_MS_PER_1000 }
+}
+
+/// Whether a function's first tick makes enough mutations for its cost per mutation to be judged.
+fn judged(m: &super::PerMutation) -> bool {
+    m.mutations >= goals::PER_MUTATION_MIN_MUTATIONS
+}
+
+fn mark(ok: bool) -> &'static str {
+    if ok { "ok" } else { "MISSED" }
+}
+
+/// The table `autopilot bench` prints.
+pub fn render(results: &Results) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, "machine: {}", results.machine);
+    if !results.layers.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nCPU per request, one layer at a time ({} requests each, after a warm-up; the servers' CPU excluded)",
+            results.layers.first().map_or(0, |l| l.requests)
+        );
+        let _ = writeln!(out, "{:<46} {:>14} {:>16} {:>12}", "layer", "PutItem µs", "UpdateFleet µs", "connections");
+        let mut names: Vec<&str> = results.layers.iter().map(|l| l.layer).collect();
+        names.dedup();
+        for name in names {
+            let of = |operation: &str| results.layers.iter().find(|l| l.layer == name && l.operation == operation);
+            let (put, update) = (of("PutItem"), of("UpdateFleet"));
+            let _ = writeln!(
+                out,
+                "{:<46} {:>14.1} {:>16.1} {:>12}",
+                name,
+                put.map_or(0.0, |l| l.cpu_us),
+                update.map_or(0.0, |l| l.cpu_us),
+                put.map_or(0, |l| l.connections)
+            );
+        }
+    }
+    if let Some(floor) = results.floor {
+        let _ = writeln!(
+            out,
+            "floor F (layer 4): PutItem {:.1} µs, UpdateFleet {:.1} µs of CPU per request",
+            floor.put_item_us, floor.update_fleet_us
+        );
+    }
+    if !results.ticks.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nEUC API calls per tick ÷ their lower bound (goal ≤ {}); ledger = DynamoDB requests",
+            goals::CALL_RATIO
+        );
+        let _ = writeln!(
+            out,
+            "{:>6} {:<19} {:<6} {:>9} {:>8} {:>8} {:>7} {:>7} {:>9} {:>9} {:>9} {:>11} {:>11}",
+            "size",
+            "function",
+            "tick",
+            "resources",
+            "calls",
+            "bound",
+            "ratio",
+            "ledger",
+            "CPU ms",
+            "d+a ms",
+            "wall ms",
+            "conn/lanes",
+            "ledger c/l"
+        );
+        for t in &results.ticks {
+            let _ = writeln!(
+                out,
+                "{:>6} {:<19} {:<6} {:>9} {:>8} {:>8} {:>7.3} {:>7} {:>9.1} {:>9.1} {:>9.0} {:>11} {:>11} {} {}",
+                t.size,
+                t.function,
+                t.tick,
+                t.resources,
+                t.calls,
+                t.bound.total(),
+                t.ratio,
+                t.ledger_requests,
+                t.cpu_ms,
+                t.decide_act_cpu_ms,
+                t.wall_ms,
+                format!("{}/{}", t.connections_euc, t.lanes_euc),
+                format!("{}/{}", t.connections_ledger, t.lanes_ledger),
+                mark(
+                    t.ratio <= goals::CALL_RATIO
+                        && t.connections_euc <= goals::CONNECTIONS_PER_LANE * t.lanes_euc.max(1)
+                        && t.connections_ledger <= goals::CONNECTIONS_PER_LANE * t.lanes_ledger.max(1)
+                ),
+                if t.outcome.starts_with("error") { t.outcome.as_str() } else { "" }
+            );
+        }
+    }
+    if !results.cpu.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nCPU per 1,000 resources of the estate, the five functions on their own threads: the decide + act steps (goal < {} ms on a first tick, < {} ms on a steady one; the SDK's serialisation and signing of the mutations and the ledger's bookkeeping included), the whole ticks (observing too: the listing, memories and tags), then the pool-scaler's decide step alone (goal < {} ms)",
+            goals::FIRST_TICK_MS_PER_1000,
+            goals::STEADY_TICK_MS_PER_1000,
+            goals::CPU_MS_PER_1000
+        );
+        let _ = writeln!(
+            out,
+            "{:>6} {:<6} {:>9} {:>13} {:>10} {:>13} {:>10}",
+            "size", "tick", "resources", "decide+act ms", "per 1,000", "whole tick ms", "per 1,000"
+        );
+        for c in &results.cpu {
+            let _ = writeln!(
+                out,
+                "{:>6} {:<6} {:>9} {:>13.1} {:>10.2} {:>13.1} {:>10.2} {}",
+                c.size,
+                c.tick,
+                c.resources,
+                c.decide_act_ms,
+                c.decide_act_ms_per_1000,
+                c.cpu_ms,
+                c.cpu_ms_per_1000,
+                mark(c.decide_act_ms_per_1000 < tick_goal(c.tick))
+            );
+        }
+    }
+    if !results.per_mutation.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nfirst tick per mutation: decide + act CPU ÷ F (goal ≤ {}, judged from {} mutations), ledger requests",
+            goals::PER_MUTATION_FLOOR_RATIO,
+            goals::PER_MUTATION_MIN_MUTATIONS
+        );
+        for m in &results.per_mutation {
+            let ratio = m.floor_ratio.map_or("no floor".to_owned(), |r| format!("{r:.2} × F"));
+            let verdict = if judged(m) {
+                mark(m.floor_ratio.is_none_or(|r| r <= goals::PER_MUTATION_FLOOR_RATIO))
+            } else {
+                "(not judged)"
+            };
+            let _ = writeln!(
+                out,
+                "{:>6} {:<19} {:>5} mutations {:>8.0} µs {:>12}  ledger {:.3} per mutation {verdict}",
+                m.size, m.function, m.mutations, m.decide_act_us_per_mutation, ratio, m.ledger_per_mutation
+            );
+        }
+    }
+    for l in &results.ledger {
+        let _ = writeln!(
+            out,
+            "{:>6} first tick, all functions: {} ledger requests for {} mutations, {:.3} per mutation (goal ≤ {}, judged from {} mutations) {}",
+            l.size,
+            l.ledger_requests,
+            l.mutations,
+            l.per_mutation,
+            goals::LEDGER_PER_MUTATION,
+            goals::LEDGER_MIN_MUTATIONS,
+            if l.mutations >= goals::LEDGER_MIN_MUTATIONS {
+                mark(l.per_mutation <= goals::LEDGER_PER_MUTATION)
+            } else {
+                "(not judged)"
+            }
+        );
+    }
+    for d in &results.decide {
+        let _ = writeln!(
+            out,
+            "{:>6} {} decide step alone: {} resources, {:.3} ms CPU per 1,000 {}",
+            d.size,
+            d.function,
+            d.resources,
+            d.cpu_ms_per_1000,
+            mark(d.cpu_ms_per_1000 < goals::CPU_MS_PER_1000)
+        );
+    }
+    if !results.throughput.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nreconcile at the rate limits ÷ the bound they imply (goal ≤ {}, 0 failed)",
+            goals::THROUGHPUT_RATIO
+        );
+        let _ = writeln!(
+            out,
+            "{:<19} {:>8} {:>8} {:>7} {:<28} {:>8} {:>7} {:>9} {:>10} {:>7} {:>12}",
+            "function",
+            "wall s",
+            "bound s",
+            "ratio",
+            "limiting operation",
+            "phased s",
+            "ratio",
+            "throttled",
+            "mutations",
+            "failed",
+            "CPU ÷ bound"
+        );
+        for t in &results.throughput {
+            let _ = writeln!(
+                out,
+                "{:<19} {:>8.2} {:>8.2} {:>7.3} {:<28} {:>8.2} {:>7.3} {:>9} {:>10} {:>7} {:>11.2}% {}",
+                t.function,
+                t.wall_s,
+                t.bound_s,
+                t.ratio,
+                t.limiting_operation,
+                t.phased_bound_s,
+                if t.phased_bound_s > 0.0 { t.wall_s / t.phased_bound_s } else { 0.0 },
+                t.throttled,
+                format!("{}/{}", t.mutations, t.mutations_unthrottled),
+                t.failed_actions,
+                t.cpu_share_of_bound * 100.0,
+                if t.bound_s < throughput::MIN_JUDGED_BOUND_S && t.failed_actions == 0 {
+                    "n/a (bound < 1 s)"
+                } else {
+                    mark(t.ratio <= goals::THROUGHPUT_RATIO && t.failed_actions == 0)
+                }
+            );
+        }
+    }
+    if !results.cold_start.is_empty() {
+        let _ = writeln!(
+            out,
+            "\ncold start: spawn → first /next (goal median ≤ {} ms, no network in init)",
+            goals::COLD_START_MS
+        );
+        let bare = results.bare_cold_start.as_ref().map(|b| b.median_ms);
+        if let Some(b) = &results.bare_cold_start {
+            let _ = writeln!(
+                out,
+                "{:<19} median {:>6.2} ms  min {:>6.2}  max {:>6.2}  runs {:>3}  (the floor; goal ≤ {} ×)",
+                "bare lambda_runtime",
+                b.median_ms,
+                b.min_ms,
+                b.max_ms,
+                b.runs,
+                goals::COLD_START_RATIO
+            );
+        }
+        for c in &results.cold_start {
+            let ratio = bare.map_or(String::new(), |b| format!("  {:.2} × bare", c.median_ms / b.max(f64::EPSILON)));
+            let _ = writeln!(
+                out,
+                "{:<19} median {:>6.2} ms  min {:>6.2}  max {:>6.2}  runs {:>3}  connections in init {}{ratio} {}",
+                c.function,
+                c.median_ms,
+                c.min_ms,
+                c.max_ms,
+                c.runs,
+                c.init_connections,
+                mark(c.median_ms <= goals::COLD_START_MS && c.init_connections == 0)
+            );
+        }
+    }
+    if !results.memory.is_empty() {
+        let _ = writeln!(
+            out,
+            "\npeak RSS of one tick (goal ≤ {} MiB) and zip size (goal ≤ {} MiB)",
+            goals::PEAK_RSS_MIB,
+            goals::ZIP_MIB
+        );
+        for m in &results.memory {
+            let zip = m.zip_mib.map_or("not built (scripts/package.sh)".to_owned(), |z| format!("{z:.2} MiB"));
+            let _ = writeln!(
+                out,
+                "{:<19} size {:>6}  peak {:>6.1} MiB  wall {:>8.0} ms  {:<10} zip {} {}",
+                m.function,
+                m.size,
+                m.peak_rss_mib,
+                m.wall_ms,
+                m.outcome,
+                zip,
+                mark(m.peak_rss_mib <= goals::PEAK_RSS_MIB && m.zip_mib.is_none_or(|z| z <= goals::ZIP_MIB))
+            );
+        }
+    }
+    if let Some(wall) = results.demo_wall_s {
+        let _ = writeln!(out, "\nautopilot demo (one simulated week, demo estate): {wall:.1} s wall");
+    }
+    out
+}
