@@ -9,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked -p autopilot-cli -p pool-scaler -p builder-scheduler -p export-chaser \
   -p softwareset-roller -p remediator --bins
-# the bare lambda_runtime function whose cold start is the floor of the functions'
-cargo build --release --locked -p autopilot-shared --example bare_runtime
+# the bare lambda_runtime function whose cold start is the floor of the functions', and the same with the SDK
+# configuration, clients and logging (the step between the floor and a function)
+cargo build --release --locked -p autopilot-shared --example bare_runtime --example lambda_probe
 exec target/release/autopilot bench "$@"

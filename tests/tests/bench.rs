@@ -94,6 +94,7 @@ async fn every_tick_stays_within_the_call_bound() {
         per_mutation: bench::per_mutation(&ticks, None),
         ledger: bench::ledger(&ticks),
         bare_cold_start: None,
+        probe_cold_start: None,
         cpu: bench::cpu(&ticks),
         decide: vec![decide],
         ticks,

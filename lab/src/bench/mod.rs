@@ -306,6 +306,9 @@ pub struct Results {
     pub ledger: Vec<LedgerFigures>,
     /// The bare `lambda_runtime` function's cold start (the floor of the functions').
     pub bare_cold_start: Option<ColdStartFigures>,
+    /// The cold start of `shared/examples/lambda_probe.rs`: the bare runtime plus the SDK configuration, every
+    /// client and logging, as the functions build them (the step between the floor and a function).
+    pub probe_cold_start: Option<ColdStartFigures>,
     pub ticks: Vec<TickFigures>,
     pub cpu: Vec<CpuFigures>,
     pub decide: Vec<DecideFigures>,
@@ -429,6 +432,21 @@ pub async fn cold_starts(spawns: usize) -> Result<Vec<ColdStartFigures>, BenchEr
     Ok(figures)
 }
 
+/// The cold start of an example binary (`examples/…`) measured beside the functions.
+async fn floor_cold_start(example: &str, spawns: usize) -> Result<ColdStartFigures, BenchError> {
+    let binary = process::binary(example)?;
+    let name = example.trim_start_matches("examples/");
+    let c = process::cold_start(&binary, name, spawns).await?;
+    Ok(ColdStartFigures {
+        function: name.to_owned(),
+        median_ms: c.median_ms,
+        min_ms: c.min_ms,
+        max_ms: c.max_ms,
+        runs: c.runs,
+        init_connections: c.init_connections,
+    })
+}
+
 /// Wall time of `autopilot demo`, spawned from this executable into a scratch directory.
 pub fn demo_wall() -> Result<f64, BenchError> {
     let exe = std::env::current_exe().map_err(BenchError::CurrentExe)?;
@@ -471,6 +489,7 @@ pub async fn run(options: &Options) -> Result<Results, BenchError> {
         per_mutation: Vec::new(),
         ledger: Vec::new(),
         bare_cold_start: None,
+        probe_cold_start: None,
         ticks: Vec::new(),
         cpu: Vec::new(),
         decide: Vec::new(),
@@ -510,16 +529,8 @@ pub async fn run(options: &Options) -> Result<Results, BenchError> {
     if options.spawns > 0 {
         eprintln!("bench: cold starts ({} spawns per function)", options.spawns);
         results.cold_start = cold_starts(options.spawns).await?;
-        let bare = process::binary(process::BARE_RUNTIME)?;
-        let c = process::cold_start(&bare, "bare-runtime", options.spawns).await?;
-        results.bare_cold_start = Some(ColdStartFigures {
-            function: "bare lambda_runtime".to_owned(),
-            median_ms: c.median_ms,
-            min_ms: c.min_ms,
-            max_ms: c.max_ms,
-            runs: c.runs,
-            init_connections: c.init_connections,
-        });
+        results.bare_cold_start = Some(floor_cold_start(process::BARE_RUNTIME, options.spawns).await?);
+        results.probe_cold_start = Some(floor_cold_start(process::LAMBDA_PROBE, options.spawns).await?);
         eprintln!("bench: peak memory ({} pools + fleets)", options.memory_size);
         results.memory = memory(options.memory_size, options.seed).await?;
     }

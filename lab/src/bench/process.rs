@@ -25,6 +25,22 @@ const CLOCK_TICKS_PER_SECOND: u64 = 100;
 /// ([`autopilot_sim::LocalEstate::env_as`]) does not: live, not dry-run; the caller's environment wins.
 const FUNCTION_DEFAULTS: [(&str, &str); 1] = [("AUTOPILOT_DRY_RUN", "false")];
 
+/// The system's CA bundle, as Lambda's images hold it: one file (`/etc/pki/tls/certs/ca-bundle.crt` on Amazon
+/// Linux 2023). The SDK's HTTPS client loads the system's roots at init (`rustls-native-certs`), and a machine whose
+/// roots are a directory of one file per certificate (Debian's `/etc/ssl/certs`: 292 entries) makes that cost
+/// about 3 ms of the init instead of well under one; naming the bundle, as Lambda's layout does, measures init as
+/// Lambda would see it.
+const CA_BUNDLES: [&str; 3] =
+    ["/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/cert.pem"];
+
+/// `SSL_CERT_FILE` naming the first of [`CA_BUNDLES`] this machine has.
+fn ca_bundle() -> Option<(String, String)> {
+    CA_BUNDLES
+        .iter()
+        .find(|path| std::path::Path::new(path).is_file())
+        .map(|path| ("SSL_CERT_FILE".to_owned(), (*path).to_owned()))
+}
+
 /// Why a binary could not be started, measured or kept alive.
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
@@ -143,9 +159,9 @@ pub async fn invoke_once(
         return Err(ProcessError::NoProc { os: std::env::consts::OS });
     }
     let mut env = env;
-    for (name, value) in FUNCTION_DEFAULTS {
-        if !env.iter().any(|(set, _)| set == name) {
-            env.push((name.into(), value.into()));
+    for (name, value) in FUNCTION_DEFAULTS.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).chain(ca_bundle()) {
+        if !env.iter().any(|(set, _)| *set == name) {
+            env.push((name, value));
         }
     }
     let api = RuntimeApi::start().await?;
@@ -174,6 +190,8 @@ pub async fn invoke_once(
 
 /// The bare `lambda_runtime` function (`shared/examples/bare_runtime.rs`), as [`binary`] finds it.
 pub const BARE_RUNTIME: &str = "examples/bare_runtime";
+/// The bare runtime with the SDK configuration, every client and logging (`shared/examples/lambda_probe.rs`).
+pub const LAMBDA_PROBE: &str = "examples/lambda_probe";
 
 /// The release binary of `function` (its package name, e.g. `pool-scaler`) next to the running executable:
 /// `target/release/<function>` when running from `target/release`, `target/debug` or `target/debug/deps` (a
@@ -248,6 +266,7 @@ fn offline_env(endpoint: &str) -> Vec<(String, String)> {
     {
         env.push((name.into(), value.into()));
     }
+    env.extend(ca_bundle());
     env
 }
 

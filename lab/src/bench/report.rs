@@ -320,6 +320,14 @@ pub fn render(results: &Results) -> String {
                 goals::COLD_START_RATIO
             );
         }
+        if let Some(p) = &results.probe_cold_start {
+            let ratio = bare.map_or(String::new(), |b| format!("  {:.2} × bare", p.median_ms / b.max(f64::EPSILON)));
+            let _ = writeln!(
+                out,
+                "{:<19} median {:>6.2} ms  min {:>6.2}  max {:>6.2}  runs {:>3}{ratio}  (+ SDK config, clients, logging)",
+                "lambda_probe", p.median_ms, p.min_ms, p.max_ms, p.runs
+            );
+        }
         for c in &results.cold_start {
             let ratio = bare.map_or(String::new(), |b| format!("  {:.2} × bare", c.median_ms / b.max(f64::EPSILON)));
             let _ = writeln!(
