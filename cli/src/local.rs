@@ -1,6 +1,7 @@
 //! The local estate's commands (feature `local`): `serve` the simulated estate, run the lab's `demo`, `simulate`,
 //! `chaos` and `bench`, and write generated estates.
 
+use crate::error::CliError;
 use autopilot_lab::simulate::{Options, Summary, goals, simulate};
 use autopilot_sim::estate::Estate;
 use autopilot_sim::generate::{Sizes, generate};
@@ -139,21 +140,29 @@ pub enum EstateCommand {
 }
 
 /// Runs a local-estate command.
-pub async fn run(command: LocalCommand) -> Result<(), String> {
+pub async fn run(command: LocalCommand) -> Result<(), CliError> {
     match command {
         LocalCommand::Serve { estate, policy, port, seed, realtime } => {
             serve(estate, policy, port, seed, realtime).await
         }
         LocalCommand::Simulate { estate, policy, from, to, tick, events, seed, out, redeliver } => {
             if !(0.0..=1.0).contains(&redeliver) {
-                return Err(format!("--redeliver {redeliver}: a probability between 0 and 1"));
+                return Err(CliError::Flag {
+                    flag: "redeliver",
+                    value: redeliver.to_string(),
+                    problem: "a probability between 0 and 1".into(),
+                });
             }
-            let instant = |name: &str, text: &str| {
-                chrono::DateTime::parse_from_rfc3339(text)
-                    .map(|t| t.with_timezone(&chrono::Utc))
-                    .map_err(|_| format!("--{name} {text:?} is not an RFC 3339 instant"))
+            let instant = |flag: &'static str, text: &str| {
+                chrono::DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&chrono::Utc)).map_err(|_| {
+                    CliError::Flag { flag, value: format!("{text:?}"), problem: "not an RFC 3339 instant".into() }
+                })
             };
-            let tick = autopilot_shared::policy::values::parse_duration(&tick).map_err(|e| format!("--tick: {e}"))?;
+            let tick = autopilot_shared::policy::values::parse_duration(&tick).map_err(|e| CliError::Flag {
+                flag: "tick",
+                value: tick.clone(),
+                problem: e.to_string(),
+            })?;
             let options = Options {
                 estate,
                 policy,
@@ -169,11 +178,10 @@ pub async fn run(command: LocalCommand) -> Result<(), String> {
             simulate_and_print(&options).await
         }
         LocalCommand::Chaos { crash_every, cases, seed } => {
-            let (table, held) = autopilot_lab::chaos::run(&autopilot_lab::chaos::Options { crash_every, cases, seed })
-                .await
-                .map_err(|e| e.to_string())?;
+            let (table, held) =
+                autopilot_lab::chaos::run(&autopilot_lab::chaos::Options { crash_every, cases, seed }).await?;
             outln!("{table}");
-            if held { Ok(()) } else { Err("an experiment did not hold (FAILED rows above)".into()) }
+            if held { Ok(()) } else { Err(CliError::ChaosFailed) }
         }
         LocalCommand::Bench { sizes, throughput_size, spawns, memory_size, no_demo, layer_requests, seed, out } => {
             use autopilot_lab::bench;
@@ -187,30 +195,24 @@ pub async fn run(command: LocalCommand) -> Result<(), String> {
                 seed,
                 out: out.clone(),
             };
-            let results = bench::run(&options).await.map_err(|e| e.to_string())?;
+            let results = bench::run(&options).await?;
             out!("{}", bench::render(&results));
             if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                std::fs::create_dir_all(dir).map_err(|e| CliError::write(dir, e))?;
             }
-            let json = serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?;
-            std::fs::write(&out, json + "\n").map_err(|e| format!("{}: {e}", out.display()))?;
+            let json = serde_json::to_string_pretty(&results)?;
+            std::fs::write(&out, json + "\n").map_err(|e| CliError::write(&out, e))?;
             outln!("written to {}", out.display());
             let failures = bench::failures(&results);
-            if failures.is_empty() {
-                Ok(())
-            } else {
-                Err(format!("{} figure(s) missed their goal: {}", failures.len(), failures.join("; ")))
-            }
+            if failures.is_empty() { Ok(()) } else { Err(CliError::GoalsMissed(failures)) }
         }
         LocalCommand::Demo { out, seed } => {
-            std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+            std::fs::create_dir_all(&out).map_err(|e| CliError::write(&out, e))?;
             let estate = out.join("estate.yaml");
             let policy = out.join("policy.yaml");
-            std::fs::write(&estate, autopilot_lab::simulate::DEMO_ESTATE).map_err(|e| e.to_string())?;
-            std::fs::write(&policy, autopilot_lab::simulate::DEMO_POLICY).map_err(|e| e.to_string())?;
-            let from = chrono::DateTime::parse_from_rfc3339("2026-11-23T00:00:00Z")
-                .map_err(|e| e.to_string())?
-                .with_timezone(&chrono::Utc);
+            std::fs::write(&estate, autopilot_lab::simulate::DEMO_ESTATE).map_err(|e| CliError::write(&estate, e))?;
+            std::fs::write(&policy, autopilot_lab::simulate::DEMO_POLICY).map_err(|e| CliError::write(&policy, e))?;
+            let from = autopilot_lab::simulate::demo_start();
             let options = Options {
                 estate,
                 policy,
@@ -229,7 +231,7 @@ pub async fn run(command: LocalCommand) -> Result<(), String> {
             command: EstateCommand::Generate { pools, fleets, builders, environments, devices, workspaces, seed },
         } => {
             let estate = generate(Sizes { pools, fleets, builders, environments, devices, workspaces }, seed);
-            let yaml = serde_yaml_ng::to_string(&estate).map_err(|e| e.to_string())?;
+            let yaml = serde_yaml_ng::to_string(&estate)?;
             out!("{yaml}");
             Ok(())
         }
@@ -243,11 +245,10 @@ async fn serve(
     port: u16,
     seed: u64,
     realtime: bool,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     use autopilot_lab::samples;
     use autopilot_sim::Identity;
-    let read =
-        |path: &PathBuf| std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()));
+    let read = |path: &PathBuf| std::fs::read_to_string(path).map_err(|e| CliError::read(path, e));
     let estate_file = estate.clone();
     let (estate_text, estate_name) = match &estate {
         Some(path) => (read(path)?, path.display().to_string()),
@@ -258,8 +259,9 @@ async fn serve(
         (None, None) => Some((samples::POLICY.to_owned(), "sim/estates/samples-policy.yaml".to_owned())),
         (None, Some(_)) => None,
     };
-    let estate = Estate::from_yaml(&estate_text).map_err(|e| format!("{estate_name}: {e}"))?;
-    let local = LocalEstate::start(&estate, seed, port).await.map_err(|e| e.to_string())?;
+    let estate =
+        Estate::from_yaml(&estate_text).map_err(|source| CliError::Estate { name: estate_name.clone(), source })?;
+    let local = LocalEstate::start(&estate, seed, port).await?;
     if estate_file.is_none() {
         // what the samples need beyond the estate file (the export task a CloudTrail sample reports)
         for function in autopilot_lab::Function::ALL {
@@ -268,13 +270,17 @@ async fn serve(
     }
     if let Some((document, name)) = &policy {
         crate::operate::validate::validate(name, document)?;
-        local.ledger().put_policy(document, local.simulator.now()).await.map_err(|e| format!("{name}: {e}"))?;
+        local
+            .ledger()
+            .put_policy(document, local.simulator.now())
+            .await
+            .map_err(|source| CliError::Store { name: name.clone(), source })?;
     }
     if realtime {
         local.simulator.follow_wall_clock();
     }
     let mut out = std::io::stdout().lock();
-    let mut line = |text: String| writeln!(out, "{text}").map_err(|e| e.to_string());
+    let mut line = |text: String| writeln!(out, "{text}");
     line(format!(
         "# the local estate {estate_name}, clock at {} ({})",
         local.simulator.now().to_rfc3339(),
@@ -298,14 +304,14 @@ async fn serve(
         line(export)?;
     }
     line(READY.into())?;
-    out.flush().map_err(|e| e.to_string())?;
+    out.flush()?;
     drop(out);
-    tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+    tokio::signal::ctrl_c().await?;
     Ok(())
 }
 
-async fn simulate_and_print(options: &Options) -> Result<(), String> {
-    let summary = simulate(options).await.map_err(|e| e.to_string())?;
+async fn simulate_and_print(options: &Options) -> Result<(), CliError> {
+    let summary = simulate(options).await?;
     print_summary(&summary, &options.out);
     Ok(())
 }

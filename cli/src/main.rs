@@ -28,11 +28,13 @@ macro_rules! outln {
     ($($arg:tt)*) => { $crate::emit(format_args!("{}\n", format_args!($($arg)*))) };
 }
 
+mod error;
 #[cfg(feature = "local")]
 mod local;
 mod operate;
 
 use clap::{Parser, Subcommand};
+use error::CliError;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -134,7 +136,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
+async fn run(cli: Cli) -> Result<(), CliError> {
     use operate::{audit, config, plan, validate};
     match cli.command {
         Command::Validate { policy } => {
@@ -160,7 +162,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Config { command: ConfigCommand::Show { table } } => {
             match config::show(&operate::ledger(&table).await).await? {
                 Some((version, document)) => out!("# version {version}\n{document}"),
-                None => return Err(format!("no policy is stored in {table}")),
+                None => return Err(CliError::NoPolicy { table, hint: "" }),
             }
         }
         Command::Plan { table, policy, tag_prefix, role_name, account, alarm_prefix, json } => {
@@ -171,13 +173,13 @@ async fn run(cli: Cli) -> Result<(), String> {
             let options = plan::Options { table, policy, tag_prefix, own_role_name: role_name, account, alarm_prefix };
             let found = plan::plan(&options).await?;
             if json {
-                outln!("{}", serde_json::to_string_pretty(&found).map_err(|e| e.to_string())?);
+                outln!("{}", serde_json::to_string_pretty(&found)?);
             } else {
                 out!("{}", plan::render(&found, operate::show::width()));
             }
             let failures = found.failures();
             if !failures.is_empty() {
-                return Err(format!("{} function(s) could not plan: {}", failures.len(), failures.join("; ")));
+                return Err(CliError::PlanFailed(failures));
             }
         }
         Command::Audit { table, since, resource, function, json } => {
@@ -186,7 +188,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let records = audit::read(&operate::ledger(&table).await, &query).await?;
             if json {
                 for record in &records {
-                    outln!("{}", serde_json::to_string(record).map_err(|e| e.to_string())?);
+                    outln!("{}", serde_json::to_string(record)?);
                 }
             } else if records.is_empty() {
                 outln!(

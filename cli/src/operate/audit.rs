@@ -1,5 +1,6 @@
 //! `autopilot audit`: the audit trail from the ledger, by day (the table) or by resource (the index).
 
+use crate::error::CliError;
 use autopilot_shared::ledger::Ledger;
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome};
 use chrono::{DateTime, Duration, Utc};
@@ -20,28 +21,34 @@ pub struct Query {
 }
 
 /// `--since`: an RFC 3339 instant or a duration back from `now` (`90m`, `24h`, `7d`).
-pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, CliError> {
     if let Ok(at) = DateTime::parse_from_rfc3339(text) {
         return Ok(at.with_timezone(&Utc));
     }
-    autopilot_shared::policy::values::parse_duration(text)
-        .map(|back| now - back)
-        .map_err(|_| format!("--since {text:?} is neither an RFC 3339 instant nor a duration like 24h or 7d"))
+    autopilot_shared::policy::values::parse_duration(text).map(|back| now - back).map_err(|_| CliError::Flag {
+        flag: "since",
+        value: format!("{text:?}"),
+        problem: "neither an RFC 3339 instant nor a duration like 24h or 7d".into(),
+    })
 }
 
 /// The records matching `query`, oldest first.
-pub async fn read(ledger: &Ledger, query: &Query) -> Result<Vec<AuditRecord>, String> {
+pub async fn read(ledger: &Ledger, query: &Query) -> Result<Vec<AuditRecord>, CliError> {
     if query.until - query.since > Duration::days(MAX_DAYS) {
-        return Err(format!("--since reaches back more than {MAX_DAYS} days (records are kept {MAX_DAYS} days)"));
+        return Err(CliError::Flag {
+            flag: "since",
+            value: query.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            problem: format!("reaches back more than {MAX_DAYS} days (records are kept {MAX_DAYS} days)"),
+        });
     }
     let mut records = match query.resource.as_deref().filter(|r| r.contains('#')) {
-        Some(key) => ledger.audit_by_resource(key).await.map_err(|e| e.to_string())?,
+        Some(key) => ledger.audit_by_resource(key).await?,
         None => {
             let mut all = Vec::new();
             let mut day = query.since.date_naive();
             while day <= query.until.date_naive() {
-                all.extend(ledger.audit_by_day(day).await.map_err(|e| e.to_string())?);
-                day = day.succ_opt().ok_or("date out of range")?;
+                all.extend(ledger.audit_by_day(day).await?);
+                day = day.succ_opt().ok_or(CliError::Missing("a day after the last one (date out of range)"))?;
             }
             all
         }
@@ -99,9 +106,9 @@ mod tests {
     #[test]
     fn since_takes_an_instant_or_a_duration() {
         let now = Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).single().unwrap_or_default();
-        assert_eq!(parse_since("24h", now), Ok(now - Duration::hours(24)));
-        assert_eq!(parse_since("7d", now), Ok(now - Duration::days(7)));
-        assert_eq!(parse_since("2026-11-20T08:00:00Z", now), Ok(now - Duration::hours(28)));
-        assert!(parse_since("yesterday", now).is_err_and(|e| e.contains("yesterday")));
+        assert_eq!(parse_since("24h", now).ok(), Some(now - Duration::hours(24)));
+        assert_eq!(parse_since("7d", now).ok(), Some(now - Duration::days(7)));
+        assert_eq!(parse_since("2026-11-20T08:00:00Z", now).ok(), Some(now - Duration::hours(28)));
+        assert!(parse_since("yesterday", now).is_err_and(|e| e.to_string().contains("yesterday")));
     }
 }

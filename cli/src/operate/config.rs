@@ -1,6 +1,7 @@
 //! `autopilot config push` and `autopilot config show`: policy versions in the ledger (`CONFIG` / `v<n>`).
 //! A document is validated before it is stored, and an unchanged document is not stored again.
 
+use crate::error::CliError;
 use autopilot_shared::ledger::Ledger;
 use chrono::{DateTime, Utc};
 use similar::TextDiff;
@@ -16,9 +17,9 @@ pub enum Pushed {
 
 /// Validates `document` (refusing it with every problem listed), then stores it as the next version unless
 /// it is identical to the current one.
-pub async fn push(ledger: &Ledger, name: &str, document: &str, now: DateTime<Utc>) -> Result<Pushed, String> {
-    super::validate::validate(name, document).map_err(|problems| format!("{problems}; nothing was stored"))?;
-    let current = ledger.current_policy_document().await.map_err(|e| e.to_string())?;
+pub async fn push(ledger: &Ledger, name: &str, document: &str, now: DateTime<Utc>) -> Result<Pushed, CliError> {
+    super::validate::validate(name, document).map_err(|problems| CliError::NotStored(Box::new(problems)))?;
+    let current = ledger.current_policy_document().await?;
     if let Some((version, stored)) = &current
         && stored == document
     {
@@ -31,11 +32,11 @@ pub async fn push(ledger: &Ledger, name: &str, document: &str, now: DateTime<Utc
         .context_radius(3)
         .header(&old_name, name)
         .to_string();
-    let version = ledger.put_policy(document, now).await.map_err(|e| e.to_string())?;
+    let version = ledger.put_policy(document, now).await?;
     Ok(Pushed::Stored { version, previous, diff })
 }
 
 /// The current version and its document, exactly as stored.
-pub async fn show(ledger: &Ledger) -> Result<Option<(u32, String)>, String> {
-    ledger.current_policy_document().await.map_err(|e| e.to_string())
+pub async fn show(ledger: &Ledger) -> Result<Option<(u32, String)>, CliError> {
+    Ok(ledger.current_policy_document().await?)
 }

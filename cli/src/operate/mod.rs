@@ -15,6 +15,7 @@ pub mod show;
 mod snapshots;
 pub mod validate;
 
+use crate::error::CliError;
 use autopilot_shared::clients::AwsClients;
 use autopilot_shared::ledger::Ledger;
 
@@ -25,16 +26,16 @@ pub async fn ledger(table: &str) -> Ledger {
 
 /// "Now" for an operator command: the local estate's time when `AUTOPILOT_CLOCK_URL` is set (`autopilot serve`
 /// prints it), so plan, audit and config agree with the functions; the wall clock otherwise.
-pub async fn now() -> Result<chrono::DateTime<chrono::Utc>, String> {
+pub async fn now() -> Result<chrono::DateTime<chrono::Utc>, CliError> {
     Ok(clock().await?.now())
 }
 
 /// The operator commands' clock (see [`now`]).
-pub async fn clock() -> Result<std::sync::Arc<dyn autopilot_shared::clock::Clock>, String> {
-    autopilot_shared::clock::from_env().await.map_err(|e| e.to_string())
+pub async fn clock() -> Result<std::sync::Arc<dyn autopilot_shared::clock::Clock>, CliError> {
+    Ok(autopilot_shared::clock::from_env().await?)
 }
 
 /// Reads a file for a command, naming it in the error.
-pub fn read(path: &std::path::Path) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+pub fn read(path: &std::path::Path) -> Result<String, CliError> {
+    std::fs::read_to_string(path).map_err(|e| CliError::read(path, e))
 }

@@ -12,6 +12,7 @@
 //! captured events, plus the end-of-support warnings.
 
 use super::scratch::{Scratch, TABLE as DEFAULT_TABLE};
+use crate::error::CliError;
 use autopilot_functions::Function;
 use autopilot_shared::clients::AwsClients;
 use autopilot_shared::error::message_chain;
@@ -110,10 +111,12 @@ impl Plan {
 }
 
 /// Runs every function's observe + decide in dry-run (see the module documentation).
-pub async fn plan(options: &Options) -> Result<Plan, String> {
+pub async fn plan(options: &Options) -> Result<Plan, CliError> {
     let sdk = autopilot_shared::clients::load_sdk_config().await;
-    let region =
-        sdk.region().map(ToString::to_string).ok_or("no AWS region: set AWS_REGION or a profile with a region")?;
+    let region = sdk
+        .region()
+        .map(ToString::to_string)
+        .ok_or(CliError::Missing("no AWS region: set AWS_REGION or a profile with a region"))?;
     let real = AwsClients::from_sdk_config(&sdk);
     let guarded = real.read_only();
     let clock = super::clock().await?;
@@ -132,18 +135,18 @@ pub async fn plan(options: &Options) -> Result<Plan, String> {
     let policy = match (&options.policy, &options.table) {
         (Some((name, document)), _) => {
             super::validate::validate(name, document)?;
-            scratch_ledger.put_policy(document, now).await.map_err(|e| e.to_string())?;
+            scratch_ledger.put_policy(document, now).await?;
             format!("{name} (not stored)")
         }
-        (None, Some(table)) => match scratch_ledger.current_policy_document().await.map_err(|e| e.to_string())? {
+        (None, Some(table)) => match scratch_ledger.current_policy_document().await? {
             Some((version, _)) => format!("version {version} stored in {table}"),
-            None => return Err(format!("no policy is stored in {table}: pass --policy <file>")),
+            None => return Err(CliError::NoPolicy { table: table.clone(), hint: ": pass --policy <file>" }),
         },
-        (None, None) => return Err("give --table <ledger table> or --policy <file> (or both)".into()),
+        (None, None) => return Err(CliError::Missing("give --table <ledger table> or --policy <file> (or both)")),
     };
 
     let mut notes = Vec::new();
-    if let Some(stored) = scratch_ledger.current_policy().await.map_err(|e| e.to_string())? {
+    if let Some(stored) = scratch_ledger.current_policy().await? {
         notes.extend(undeliverable_alarms(&stored.policy, &options.alarm_prefix));
     }
     let (warnings, found_account) = support_warnings(&guarded, now, &mut notes).await;
@@ -174,8 +177,8 @@ pub async fn plan(options: &Options) -> Result<Plan, String> {
         let mut decisions = Vec::new();
         let mut day = now.date_naive();
         while day <= clock.now().date_naive() {
-            decisions.extend(scratch_ledger.audit_by_day(day).await.map_err(|e| e.to_string())?);
-            day = day.succ_opt().ok_or("date out of range")?;
+            decisions.extend(scratch_ledger.audit_by_day(day).await?);
+            day = day.succ_opt().ok_or(CliError::Missing("a day after the last one (date out of range)"))?;
         }
         decisions.retain(|r| r.function == function.name());
         let (status, error, api_calls, in_flight) = match result {
@@ -237,7 +240,7 @@ async fn copy_memory(
     from: &aws_sdk_dynamodb::Client,
     table: &str,
     to: &aws_sdk_dynamodb::Client,
-) -> Result<usize, String> {
+) -> Result<usize, CliError> {
     let mut filter = Vec::new();
     let mut values = HashMap::new();
     for (i, prefix) in NOT_COPIED.iter().enumerate() {
@@ -255,7 +258,8 @@ async fn copy_memory(
         .send();
     let mut items = Vec::new();
     while let Some(item) = pages.next().await {
-        let mut item = item.map_err(|e| format!("cannot read the ledger {table}: {}", message_chain(&e)))?;
+        let mut item =
+            item.map_err(|e| CliError::ReadLedger { table: table.to_owned(), message: message_chain(&e) })?;
         // What the deployed functions last recorded (a hold, a would-act) is forgotten, so that the plan records
         // and shows every hold and would-act as it stands now.
         if let Some(AttributeValue::M(state)) = item.get_mut("state") {
@@ -272,7 +276,7 @@ async fn copy_memory(
                     .set_item(Some(item.clone()))
                     .build()
                     .map(|put| WriteRequest::builder().put_request(put).build())
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| CliError::Scratch(e.to_string()))
             })
             .collect::<Result<_, _>>()?;
         for _ in 0..10 {
@@ -284,11 +288,11 @@ async fn copy_memory(
                 .request_items(DEFAULT_TABLE, requests)
                 .send()
                 .await
-                .map_err(|e| format!("scratch ledger: {}", message_chain(&e)))?;
+                .map_err(|e| CliError::Scratch(message_chain(&e)))?;
             requests = output.unprocessed_items.and_then(|mut u| u.remove(DEFAULT_TABLE)).unwrap_or_default();
         }
         if !requests.is_empty() {
-            return Err("scratch ledger: items left unprocessed after 10 attempts".into());
+            return Err(CliError::Scratch("items left unprocessed after 10 attempts".into()));
         }
     }
     Ok(copied)

@@ -2,6 +2,7 @@
 //! copy of the deployed ledger's memory) and a scratch event bus that keeps every event it is sent and sends
 //! nothing on. Neither needs a server, so the operator commands build without the simulated estate.
 
+use crate::error::CliError;
 use autopilot_shared::ledger::embedded::EmbeddedDynamo;
 use autopilot_shared::ledger::{Ledger, table};
 use aws_smithy_runtime_api::client::http::{
@@ -28,10 +29,10 @@ pub struct Scratch {
 
 impl Scratch {
     /// An empty scratch ledger (the table created) and an empty bus, in `region`.
-    pub async fn new(region: &str) -> Result<Self, String> {
-        let database = EmbeddedDynamo::memory().map_err(|e| e.to_string())?;
+    pub async fn new(region: &str) -> Result<Self, CliError> {
+        let database = EmbeddedDynamo::memory().map_err(|e| CliError::Scratch(e.to_string()))?;
         let dynamodb = database.client(region, "plan");
-        table::create_table(&dynamodb, TABLE).await.map_err(|e| format!("scratch ledger: {e}"))?;
+        table::create_table(&dynamodb, TABLE).await.map_err(|e| CliError::Scratch(e.to_string()))?;
         let events = Arc::new(Mutex::new(Vec::new()));
         let config = aws_sdk_eventbridge::Config::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())

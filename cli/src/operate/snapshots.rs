@@ -120,6 +120,6 @@ fn plan_as_an_operator_reads_it() {
 #[test]
 fn validate_as_an_operator_reads_it() {
     let broken = "version: 1\nschedules:\n  office:\n    timezone: Europe/Nowhere\n    periods: [{ days: [mon-fri], start: \"25:00\", end: \"19:00\" }]\ncapacity:\n  - select: { ids: [a] }\n    in_hours: 5\n";
-    let text = super::validate::validate("autopilot.yaml", broken).unwrap_or_else(|problems| problems);
+    let text = super::validate::validate("autopilot.yaml", broken).unwrap_or_else(|problems| problems.to_string());
     snapshot("validate-broken", &format!("{text}\n"));
 }

@@ -1,16 +1,14 @@
 //! `autopilot validate <policy>`: the full validation the functions and `config push` apply.
 
+use crate::error::CliError;
 use autopilot_shared::policy::Policy;
 
-/// A one-paragraph summary of a valid document, or every problem as `<file>: <path>: <reason>` lines.
-pub fn validate(name: &str, document: &str) -> Result<String, String> {
+/// A one-paragraph summary of a valid document, or every problem (`CliError::InvalidPolicy` prints them as
+/// `<file>: <path>: <reason>` lines).
+pub fn validate(name: &str, document: &str) -> Result<String, CliError> {
     match Policy::from_yaml(document) {
         Ok(policy) => Ok(summary(name, &policy)),
-        Err(error) => {
-            let mut lines: Vec<String> = error.0.iter().map(|problem| format!("{name}: {problem}")).collect();
-            lines.push(format!("{name}: invalid ({} problem(s))", error.0.len()));
-            Err(lines.join("\n"))
-        }
+        Err(error) => Err(CliError::InvalidPolicy { name: name.to_owned(), error }),
     }
 }
 
@@ -41,11 +39,11 @@ mod tests {
             ("examples/autopilot.yaml", include_str!("../../../examples/autopilot.yaml")),
             ("demo-policy.yaml", include_str!("../../../sim/estates/demo-policy.yaml")),
         ] {
-            let summary = validate(name, text).unwrap_or_else(|e| e);
+            let summary = validate(name, text).unwrap_or_else(|e| e.to_string());
             assert!(summary.starts_with(&format!("{name}: valid")), "{summary}");
         }
         let broken = "version: 1\nschedules:\n  office:\n    timezone: Europe/Nowhere\n    periods: []\n";
-        let Err(errors) = validate("p.yaml", broken) else { panic!("accepted {broken}") };
+        let Err(errors) = validate("p.yaml", broken).map_err(|e| e.to_string()) else { panic!("accepted {broken}") };
         assert!(errors.contains("p.yaml: schedules.office"), "{errors}");
         assert!(errors.lines().last().is_some_and(|l| l.starts_with("p.yaml: invalid (")), "{errors}");
         assert!(!errors.contains("stored"), "validate never stores: {errors}");

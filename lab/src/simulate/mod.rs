@@ -35,6 +35,12 @@ use std::path::PathBuf;
 
 /// The demo estate (`autopilot demo`): a small mixed estate with a week of demand, faults and people.
 pub const DEMO_ESTATE: &str = include_str!("../../../sim/estates/demo.yaml");
+
+/// When `autopilot demo`'s simulated week starts: Monday 23 November 2026, 00:00 UTC.
+pub fn demo_start() -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    chrono::Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).earliest().unwrap_or_default()
+}
 /// The demo's policy.
 pub const DEMO_POLICY: &str = include_str!("../../../sim/estates/demo-policy.yaml");
 
