@@ -139,6 +139,13 @@ pub enum EstateCommand {
     },
 }
 
+impl LocalCommand {
+    /// Whether the command runs a simulated week in process.
+    pub fn runs_a_simulation(&self) -> bool {
+        matches!(self, LocalCommand::Simulate { .. } | LocalCommand::Demo { .. })
+    }
+}
+
 /// Runs a local-estate command.
 pub async fn run(command: LocalCommand) -> Result<(), CliError> {
     match command {
