@@ -35,10 +35,11 @@ node --version
 [ -d scripts/iam/node_modules/@cloud-copilot/iam-simulate ] || npm ci --prefix scripts/iam --no-audit --no-fund --silent
 node scripts/iam/sar.mjs --check sim/src/iam/sar.json
 
-step "cfn-lint template.yaml (with the serverless rules)"
+step "cfn-lint template.yaml and spoke.yaml (with the serverless rules)"
 .venv/bin/cfn-lint --version
-# Informational checks too (I3011: stateful resources say what happens to them on delete and replace).
-.venv/bin/cfn-lint --include-checks I --append-rules cfn_lint_serverless.rules -t template.yaml
+# Informational checks too (I3011: stateful resources say what happens to them on delete and replace). The hub
+# (template.yaml) and the spoke every target account gets (spoke.yaml, docs/multi-account.md).
+.venv/bin/cfn-lint --include-checks I --append-rules cfn_lint_serverless.rules -t template.yaml spoke.yaml
 
 step "qemu-aarch64 (runs the packaged arm64 bootstraps in the runtime test on a non-arm64 machine)"
 # Debian's qemu-user and the arm64 C library; without them the runtime test says so and runs native binaries.

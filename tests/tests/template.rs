@@ -8,12 +8,25 @@
 
 use autopilot_shared::events::Rule;
 use autopilot_shared::ledger::keys;
+use autopilot_sim::iam::policy::{self as iam, Case, Context, Decision, PolicyDocument};
+use autopilot_sim::iam::template::{Stack, StackSettings};
+use serde_json::Value as Json;
 use serde_yaml_ng::Value;
 
+/// A template of the repository's root as text.
+fn text_of(file: &str) -> String {
+    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(file)).unwrap()
+}
+
+/// The hub: `template.yaml`.
 fn template() -> Value {
-    let text =
-        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml")).unwrap();
-    serde_yaml_ng::from_str(&text).expect("template.yaml parses (long-form intrinsic functions only)")
+    serde_yaml_ng::from_str(&text_of("template.yaml"))
+        .expect("template.yaml parses (long-form intrinsic functions only)")
+}
+
+/// The spoke every target account gets: `spoke.yaml`.
+fn spoke() -> Value {
+    serde_yaml_ng::from_str(&text_of("spoke.yaml")).expect("spoke.yaml parses (long-form intrinsic functions only)")
 }
 
 fn strings(value: &Value) -> Vec<String> {
@@ -49,33 +62,7 @@ fn every_functions_rules_match_its_routing_table() {
             assert_eq!(strings(&pattern["source"]), [rule.source], "{}", rule.name);
             assert_eq!(strings(&pattern["detail-type"]), [rule.detail_type], "{}", rule.name);
             assert_eq!(strings(&pattern["detail"]["eventName"]), rule.event_names, "{}", rule.name);
-            for condition in rule.detail {
-                let mut declared_value = &pattern["detail"];
-                for segment in condition.path.split('.') {
-                    declared_value = &declared_value[segment];
-                }
-                match condition.is {
-                    autopilot_shared::events::Matcher::AnyOf(values) => {
-                        assert_eq!(strings(declared_value), values, "{}: detail.{}", rule.name, condition.path);
-                    }
-                    autopilot_shared::events::Matcher::Prefix(prefix) => {
-                        // the template takes the prefix from a parameter whose default is the code's
-                        let parameter = declared_value[0]["prefix"]["Ref"].as_str().unwrap_or_default();
-                        let default = template["Parameters"][parameter]["Default"].as_str();
-                        assert_eq!(default, Some(prefix), "{}: detail.{} prefix", rule.name, condition.path);
-                    }
-                }
-            }
-            let declared_fields = pattern["detail"].as_mapping().map_or(0, |m| m.len());
-            let code_fields = rule.detail.len()
-                + usize::from(!rule.event_names.is_empty())
-                + usize::from(rule.detail_type == autopilot_shared::events::CLOUDTRAIL_DETAIL_TYPE);
-            assert_eq!(declared_fields, code_fields, "{}: detail conditions in the template and the code", rule.name);
-            if rule.detail_type == autopilot_shared::events::CLOUDTRAIL_DETAIL_TYPE {
-                // successful calls only, as `Rule::matches` says: a failed call is not bad input for the DLQ
-                let only_successes: Value = serde_yaml_ng::from_str("[{ exists: false }]").unwrap();
-                assert_eq!(pattern["detail"]["errorCode"], only_successes, "{}: errorCode filter", rule.name);
-            }
+            assert_detail_conditions(&template, rule, pattern, rule.name);
             // our own commands arrive on the project bus, AWS events on the default bus
             let on_project_bus = declared["Properties"]["EventBusName"]["Ref"].as_str() == Some("EventBus");
             assert_eq!(on_project_bus, rule.source == autopilot_shared::events::AUTOPILOT_SOURCE, "{}", rule.name);
@@ -84,6 +71,39 @@ fn every_functions_rules_match_its_routing_table() {
         }
         let tick = &events.get("Tick").unwrap_or_else(|| panic!("{function} has no schedule"))["Properties"];
         assert!(tick["RetryPolicy"].is_mapping() && tick["DeadLetterConfig"].is_mapping(), "{function} tick");
+    }
+}
+
+/// `pattern`'s `detail` (in `template`) holds exactly the conditions of `rule` besides its event names, and a
+/// CloudTrail pattern only successful calls.
+#[track_caller]
+fn assert_detail_conditions(template: &Value, rule: &Rule, pattern: &Value, place: &str) {
+    for condition in rule.detail {
+        let mut declared_value = &pattern["detail"];
+        for segment in condition.path.split('.') {
+            declared_value = &declared_value[segment];
+        }
+        match condition.is {
+            autopilot_shared::events::Matcher::AnyOf(values) => {
+                assert_eq!(strings(declared_value), values, "{place}: detail.{}", condition.path);
+            }
+            autopilot_shared::events::Matcher::Prefix(prefix) => {
+                // the template takes the prefix from a parameter whose default is the code's
+                let parameter = declared_value[0]["prefix"]["Ref"].as_str().unwrap_or_default();
+                let default = template["Parameters"][parameter]["Default"].as_str();
+                assert_eq!(default, Some(prefix), "{place}: detail.{} prefix", condition.path);
+            }
+        }
+    }
+    let declared_fields = pattern["detail"].as_mapping().map_or(0, |m| m.len());
+    let code_fields = rule.detail.len()
+        + usize::from(!rule.event_names.is_empty())
+        + usize::from(rule.detail_type == autopilot_shared::events::CLOUDTRAIL_DETAIL_TYPE);
+    assert_eq!(declared_fields, code_fields, "{place}: detail conditions in the template and the code");
+    if rule.detail_type == autopilot_shared::events::CLOUDTRAIL_DETAIL_TYPE {
+        // successful calls only, as `Rule::matches` says: a failed call is not bad input for the DLQ
+        let only_successes: Value = serde_yaml_ng::from_str("[{ exists: false }]").unwrap();
+        assert_eq!(pattern["detail"]["errorCode"], only_successes, "{place}: errorCode filter");
     }
 }
 
@@ -215,20 +235,25 @@ fn every_queue_and_function_is_alarmed_and_alarms_notify_only_when_an_email_is_g
 // Least privilege: every policy statement in the template
 // ---------------------------------------------------------------------------------------------------------------
 
-/// What a mutating action (or a read of our own data) may be granted on.
+/// What a mutating action (or a read of our own data, or of the organization) may be granted on.
 #[derive(Clone, Copy)]
 enum Scope {
     /// ARNs of one resource type: `arn:${AWS::Partition}:<service>:…:<type>/…`.
     Arn(&'static str, &'static str),
     /// The ledger table (`GetAtt LedgerTable.Arn`) or its indexes (`${LedgerTable.Arn}/index/…`).
     Ledger,
-    /// The project event bus (`GetAtt EventBus.Arn`).
+    /// The project event bus: `GetAtt EventBus.Arn` in the hub, the hub's (`Ref HubEventBusArn`) in a spoke.
     Bus,
+    /// The spoke role of any account, by its name: `arn:${AWS::Partition}:iam::*:role/${SpokeRoleName}`.
+    SpokeRole,
+    /// The organization's resources of these types: `arn:${AWS::Partition}:organizations::*:<type>/${OrganizationId}/…`.
+    Organization(&'static [&'static str]),
 }
 
-/// Every mutating action the functions are granted, with the only resources it may be granted on. An action that
-/// is neither here, nor a read (`Describe*`, `List*`, `Get*`), nor in `WITHOUT_RESOURCE_TYPE` is a violation.
-const SCOPES: [(&str, Scope); 23] = [
+/// Every mutating action the functions are granted, with the only resources it may be granted on (and the reads
+/// of the organization, which can be scoped to it). An action that is neither here, nor a read (`Describe*`,
+/// `List*`, `Get*`), nor one without resource types is a violation.
+const SCOPES: [(&str, Scope); 27] = [
     ("workspaces:UpdateWorkspacesPool", Scope::Arn("workspaces", "workspacespool")),
     ("workspaces:StartWorkspacesPool", Scope::Arn("workspaces", "workspacespool")),
     ("workspaces:StopWorkspacesPool", Scope::Arn("workspaces", "workspacespool")),
@@ -252,6 +277,11 @@ const SCOPES: [(&str, Scope); 23] = [
     ("dynamodb:Query", Scope::Ledger),
     ("dynamodb:ConditionCheckItem", Scope::Ledger),
     ("events:PutEvents", Scope::Bus),
+    ("sts:AssumeRole", Scope::SpokeRole),
+    // the Service Authorization Reference: a parent (an OU or the root) for these two, an account for DescribeAccount
+    ("organizations:ListAccountsForParent", Scope::Organization(&["ou", "root"])),
+    ("organizations:ListChildren", Scope::Organization(&["ou", "root"])),
+    ("organizations:DescribeAccount", Scope::Organization(&["account"])),
 ];
 
 /// The action's resource types in AWS's Service Authorization Reference (`sim/src/iam/sar.json`), spelt as AWS
@@ -317,8 +347,18 @@ fn in_scope(scope: Scope, resource: &str) -> bool {
                 && resource.contains(&format!(":{kind}/"))
         }
         Scope::Ledger => resource == "GetAtt:LedgerTable.Arn" || resource.starts_with("${LedgerTable.Arn}/index/"),
-        Scope::Bus => resource == "GetAtt:EventBus.Arn",
+        Scope::Bus => resource == "GetAtt:EventBus.Arn" || resource == "Ref:HubEventBusArn",
+        Scope::SpokeRole => resource == "arn:${AWS::Partition}:iam::*:role/${SpokeRoleName}",
+        Scope::Organization(kinds) => kinds.iter().any(|kind| {
+            resource.starts_with(&format!("arn:${{AWS::Partition}}:organizations::*:{kind}/${{OrganizationId}}/"))
+        }),
     }
+}
+
+/// A resource policy statement open to every principal is bounded by `aws:PrincipalOrgID` (one organization).
+fn bounded_to_an_organization(statement: &Value) -> bool {
+    let organization = &statement["Condition"]["StringEquals"]["aws:PrincipalOrgID"];
+    organization.as_str().is_some_and(|id| id.starts_with("o-") && !id.contains('*')) || organization["Ref"].is_string()
 }
 
 fn is_read(operation: &str) -> bool {
@@ -341,9 +381,10 @@ fn statement_violations(kind: PolicyKind, statement: &Value) -> Vec<String> {
     }
     if kind == PolicyKind::Resource {
         let principal = &statement["Principal"];
-        if principal == "*"
+        if (principal == "*"
             || principal["AWS"] == "*"
-            || principal["AWS"].as_sequence().is_some_and(|p| p.contains(&"*".into()))
+            || principal["AWS"].as_sequence().is_some_and(|p| p.contains(&"*".into())))
+            && !bounded_to_an_organization(statement)
         {
             found.push("Principal * grants everyone".to_owned());
         }
@@ -409,7 +450,7 @@ fn statement_violations(kind: PolicyKind, statement: &Value) -> Vec<String> {
 }
 
 /// Every violation of least privilege in every policy of `template`: SAM function policies (`Globals` too),
-/// IAM roles, policies and managed policies, and the resource policies of queues, topics, keys, buses, buckets and
+/// IAM roles (their trust policies too), policies and managed policies, and the resource policies of queues, topics, keys, buses, buckets and
 /// Lambda permissions. Each entry names where it is.
 fn violations(template: &Value) -> Vec<String> {
     let mut found: Vec<String> = Vec::new();
@@ -425,6 +466,14 @@ fn violations(template: &Value) -> Vec<String> {
         }
         match kind {
             "AWS::IAM::Role" | "AWS::IAM::User" | "AWS::IAM::Group" => {
+                // a role's trust policy is a resource policy: who may assume it
+                if !properties["AssumeRolePolicyDocument"].is_null() {
+                    documents.push((
+                        format!("{name}.AssumeRolePolicyDocument"),
+                        PolicyKind::Resource,
+                        &properties["AssumeRolePolicyDocument"],
+                    ));
+                }
                 for (index, policy) in each(&properties["Policies"]).into_iter().enumerate() {
                     documents.push((
                         format!("{name}.Policies[{index}]"),
@@ -497,6 +546,12 @@ fn every_policy_in_the_template_is_least_privilege() {
     assert!(found.is_empty(), "least-privilege violations in template.yaml:\n{}", found.join("\n"));
     // the dry-run switch defaults to on for a first install
     assert_eq!(template["Parameters"]["DryRun"]["Default"].as_str(), Some("true"));
+}
+
+#[test]
+fn every_policy_in_the_spoke_is_least_privilege() {
+    let found = violations(&spoke());
+    assert!(found.is_empty(), "least-privilege violations in spoke.yaml:\n{}", found.join("\n"));
 }
 
 // Each crafted template below holds one violation; the checker must report it.
@@ -651,4 +706,388 @@ fn the_checker_reads_standalone_and_resource_policies() {
     assert_reported(&topic, "T Open: Principal * grants everyone");
     let permission = "{ Action: 'lambda:*', Principal: events.amazonaws.com, FunctionName: f }";
     assert_reported(&template_with("L", "AWS::Lambda::Permission", permission), "L: wildcard action lambda:*");
+}
+
+#[test]
+fn the_checker_reports_assume_role_beyond_the_spoke_role_and_organization_reads_beyond_the_organization() {
+    let spoke_role = "{ Fn::Sub: 'arn:${AWS::Partition}:iam::*:role/${SpokeRoleName}' }";
+    let assume =
+        |resource: &str| function_with(&format!("{{ Effect: Allow, Action: sts:AssumeRole, Resource: {resource} }}"));
+    assert_eq!(violations(&assume(spoke_role)), Vec::<String>::new());
+    for resource in [
+        "'*'",
+        "{ Fn::Sub: 'arn:${AWS::Partition}:iam::*:role/*' }",
+        "{ Fn::Sub: 'arn:${AWS::Partition}:iam::*:role/${SpokeRoleName}*' }",
+    ] {
+        assert_reported(&assume(resource), "sts:AssumeRole on");
+    }
+    // a read of the organization is scoped to it, by the resource type AWS authorises it on
+    let ous = "{ Fn::Sub: 'arn:${AWS::Partition}:organizations::*:ou/${OrganizationId}/*' }";
+    let list =
+        function_with(&format!("{{ Effect: Allow, Action: organizations:ListAccountsForParent, Resource: {ous} }}"));
+    assert_eq!(violations(&list), Vec::<String>::new());
+    let everywhere = function_with("{ Effect: Allow, Action: organizations:ListChildren, Resource: '*' }");
+    assert_reported(&everywhere, "organizations:ListChildren on *: not a resource of its type");
+    let wrong_type =
+        function_with(&format!("{{ Effect: Allow, Action: organizations:DescribeAccount, Resource: {ous} }}"));
+    assert_reported(&wrong_type, "organizations:DescribeAccount on arn:${AWS::Partition}:organizations::*:ou/");
+}
+
+#[test]
+fn the_checker_reads_trust_policies_and_admits_everyone_only_within_an_organization() {
+    let trust = "{ Statement: [{ Effect: Allow, Principal: { AWS: '*' }, Action: sts:AssumeRole }] }";
+    let role = template_with("R", "AWS::IAM::Role", &format!("{{ AssumeRolePolicyDocument: {trust} }}"));
+    assert_reported(&role, "R.AssumeRolePolicyDocument #0: Principal * grants everyone");
+    let bus = |condition: &str| {
+        let statement = format!(
+            "{{ Effect: Allow, Principal: '*', Action: events:PutEvents, Resource: {{ Fn::GetAtt: [EventBus, Arn] }}{condition} }}"
+        );
+        template_with("B", "AWS::Events::EventBusPolicy", &format!("{{ Statement: {statement} }}"))
+    };
+    let organization = ", Condition: { StringEquals: { aws:PrincipalOrgID: { Ref: OrganizationId } } }";
+    assert_eq!(violations(&bus(organization)), Vec::<String>::new());
+    assert_reported(&bus(""), "B: Principal * grants everyone");
+    assert_reported(&bus(", Condition: { StringEquals: { aws:PrincipalOrgID: 'o-*' } }"), "B: Principal *");
+    assert_reported(
+        &bus(", Condition: { StringLike: { aws:PrincipalOrgID: { Ref: OrganizationId } } }"),
+        "B: Principal *",
+    );
+    // a spoke puts events on the hub's bus only
+    let other = function_with("{ Effect: Allow, Action: events:PutEvents, Resource: { Ref: SomeBusArn } }");
+    assert_reported(&other, "events:PutEvents on Ref:SomeBusArn: not a resource of its type");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The spoke (spoke.yaml): what the hub's roles may do in a target account, who may, and the events it forwards
+// ---------------------------------------------------------------------------------------------------------------
+
+const HUB_ACCOUNT: &str = "111111111111";
+const SPOKE_ACCOUNT: &str = "222222222222";
+const HUB_BUS: &str = "arn:aws:events:eu-west-1:111111111111:event-bus/euc-autopilot-euc-autopilot";
+const EXPORT_ROLE: &str = "arn:aws:iam::222222222222:role/euc-export";
+/// The regions the test's spoke stacks are deployed to (parameter `Regions`): the first creates the role.
+const REGIONS: [&str; 2] = ["eu-west-1", "eu-central-1"];
+/// The services of the estate: what the spoke role is for.
+const ESTATE_SERVICES: [&str; 5] = ["workspaces", "appstream", "thinclient", "application-autoscaling", "iam"];
+
+/// `file` resolved as CloudFormation deploys it in the spoke account and `region`.
+fn deployed(file: &str, stack_name: &str, region: &str, parameters: &[(&str, &str)]) -> Stack {
+    let settings = StackSettings {
+        stack_name: stack_name.into(),
+        partition: "aws".into(),
+        account: SPOKE_ACCOUNT.into(),
+        region: region.into(),
+        parameters: parameters.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        physical_names: std::collections::BTreeMap::new(),
+    };
+    Stack::new(&text_of(file), settings).unwrap()
+}
+
+/// The spoke stack in `region` (`parameters` override the test's).
+fn spoke_in(region: &str, parameters: &[(&str, &str)]) -> Stack {
+    let regions = REGIONS.join(",");
+    let mut all = vec![
+        ("HubAccountId", HUB_ACCOUNT),
+        ("HubEventBusArn", HUB_BUS),
+        ("ExportRoleArns", EXPORT_ROLE),
+        ("Regions", &regions),
+    ];
+    all.extend_from_slice(parameters);
+    deployed("spoke.yaml", "StackSet-spoke", region, &all)
+}
+
+/// The hub's function roles, each with its resolved policy documents, as if the hub were deployed where the spoke is:
+/// what a hub role may do in its own account and region, the spoke role must allow in its.
+fn hub_roles(region: &str, parameters: &[(&str, &str)]) -> Vec<(String, Vec<Json>)> {
+    let hub = deployed("template.yaml", "euc-autopilot", region, parameters);
+    hub.resources_of_type("AWS::Serverless::Function")
+        .map(|(id, function)| {
+            let policies = hub.resolve(&function["Properties"]["Policies"]).unwrap().unwrap_or(Json::Null);
+            (id.to_owned(), listed(&policies).into_iter().cloned().collect())
+        })
+        .collect()
+}
+
+/// The spoke role's resolved policy documents.
+fn spoke_role_documents(spoke: &Stack) -> Vec<Json> {
+    let role = spoke.resolve(&spoke.template()["Resources"]["SpokeRole"]["Properties"]).unwrap().unwrap();
+    listed(&role["Policies"]).into_iter().map(|policy| policy["PolicyDocument"].clone()).collect()
+}
+
+fn listed(value: &Json) -> Vec<&Json> {
+    match value {
+        Json::Null => Vec::new(),
+        Json::Array(items) => items.iter().collect(),
+        one => vec![one],
+    }
+}
+
+fn parsed(documents: &[Json]) -> Vec<PolicyDocument> {
+    documents.iter().map(|document| PolicyDocument::parse(document, "test").unwrap()).collect()
+}
+
+/// Every (action, resource) the `Allow` statements of `documents` name, for the actions of `services`.
+fn grants(documents: &[Json], services: &[&str]) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for statement in documents.iter().flat_map(|document| listed(&document["Statement"])) {
+        if statement["Effect"] != "Allow" {
+            continue;
+        }
+        for action in listed(&statement["Action"]).into_iter().filter_map(Json::as_str) {
+            if services.iter().any(|service| action.split(':').next() == Some(service)) {
+                for resource in listed(&statement["Resource"]).into_iter().filter_map(Json::as_str) {
+                    found.push((action.to_owned(), resource.to_owned()));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// `arn` with a region of `*` in `region`.
+fn in_region(arn: &str, region: &str) -> String {
+    let mut parts: Vec<&str> = arn.splitn(6, ':').collect();
+    if parts.len() == 6 && parts[3] == "*" {
+        parts[3] = region;
+    }
+    parts.join(":")
+}
+
+#[test]
+fn the_spoke_role_allows_in_its_regions_exactly_what_the_hub_roles_allow_in_theirs() {
+    let documents = spoke_role_documents(&spoke_in(REGIONS[0], &[]));
+    let spoke_role = parsed(&documents);
+    // the ledger, the project bus and the organization stay in the hub; the spoke role assumes nothing further
+    assert_eq!(grants(&documents, &["dynamodb", "events", "sts", "organizations"]), Vec::<(String, String)>::new());
+    for region in REGIONS.into_iter().chain(["us-east-1"]) {
+        let managed = REGIONS.contains(&region);
+        let hub: Vec<Json> = hub_roles(region, &[("ExportRoleArns", EXPORT_ROLE)])
+            .into_iter()
+            .flat_map(|(_, documents)| documents)
+            .collect();
+        let context: Context = [
+            ("aws:requestedregion".to_owned(), vec![region.to_owned()]),
+            ("iam:passedtoservice".to_owned(), vec!["appstream.amazonaws.com".to_owned()]),
+        ]
+        .into();
+        // GIVEN everything a hub role may do to the estate in its account and region, THEN the spoke role may do it
+        // in a region of Regions, and in no other (iam:PassRole is not regional: the AppStream call it goes with is)
+        let hub_grants = grants(&hub, &ESTATE_SERVICES);
+        assert!(hub_grants.len() > 30, "{hub_grants:?}");
+        for (action, resource) in hub_grants {
+            let decision = iam::evaluate(&spoke_role, &action, &resource, &context);
+            let expected =
+                if managed || action.starts_with("iam:") { Decision::Allowed } else { Decision::ExplicitDeny };
+            assert_eq!(decision, expected, "spoke role: {action} on {resource} in {region}");
+        }
+        // AND nothing more: whatever the spoke role grants, some hub role has in its own region
+        let hub = parsed(&hub);
+        for (action, resource) in grants(&documents, &ESTATE_SERVICES) {
+            let resource = in_region(&resource, region);
+            assert_eq!(iam::evaluate(&hub, &action, &resource, &context), Decision::Allowed, "{action} on {resource}");
+        }
+    }
+    // without export roles there is nothing to pass
+    let documents = spoke_role_documents(&spoke_in(REGIONS[0], &[("ExportRoleArns", "")]));
+    assert_eq!(grants(&documents, &["iam"]), Vec::<(String, String)>::new());
+}
+
+#[test]
+fn only_the_hub_functions_may_assume_the_spoke_role_which_each_account_creates_once() {
+    // GIVEN the hub's function roles: each may assume the spoke role of any account, and no other role
+    let spoke_role = format!("arn:aws:iam::{SPOKE_ACCOUNT}:role/EUCAutopilotSpoke");
+    assert_eq!(template()["Parameters"]["SpokeRoleName"]["Default"], spoke()["Parameters"]["SpokeRoleName"]["Default"]);
+    let hub = hub_roles(REGIONS[0], &[]);
+    for (function, documents) in &hub {
+        let policy = parsed(documents);
+        let admin = format!("arn:aws:iam::{SPOKE_ACCOUNT}:role/Admin");
+        assert_eq!(
+            iam::evaluate(&policy, "sts:AssumeRole", &spoke_role, &Context::new()),
+            Decision::Allowed,
+            "{function}"
+        );
+        assert_eq!(
+            iam::evaluate(&policy, "sts:AssumeRole", &admin, &Context::new()),
+            Decision::ImplicitDeny,
+            "{function}"
+        );
+    }
+    // THEN the spoke role trusts the hub account's roles named as SAM names the hub stack's function roles, with the
+    // organization and the external id when they are given
+    for (organization, external_id) in [("", ""), ("o-abcdefghij", ""), ("", "x-123"), ("o-abcdefghij", "x-123")] {
+        let spoke = spoke_in(REGIONS[0], &[("OrganizationId", organization), ("ExternalId", external_id)]);
+        let trust = &spoke.template()["Resources"]["SpokeRole"]["Properties"]["AssumeRolePolicyDocument"];
+        let trust = spoke.resolve(trust).unwrap().unwrap();
+        let statements = listed(&trust["Statement"]);
+        assert_eq!(statements.len(), 1, "{trust}");
+        let statement = statements[0];
+        assert_eq!(statement["Principal"], serde_json::json!({ "AWS": format!("arn:aws:iam::{HUB_ACCOUNT}:root") }));
+        assert_eq!(statement["Action"], "sts:AssumeRole");
+        let pattern = statement["Condition"]["ArnLike"]["aws:PrincipalArn"].as_str().unwrap();
+        for (function, _) in &hub {
+            let role = format!("arn:aws:iam::{HUB_ACCOUNT}:role/euc-autopilot-{function}Role-AB12CD34EF56");
+            assert!(iam::glob(pattern, &role, Case::Sensitive), "{pattern} must match {role}");
+        }
+        for stranger in [
+            format!("arn:aws:iam::{HUB_ACCOUNT}:role/another-stack-PoolScalerFunctionRole-AB12CD34EF56"),
+            format!("arn:aws:iam::{SPOKE_ACCOUNT}:role/euc-autopilot-PoolScalerFunctionRole-AB12CD34EF56"),
+        ] {
+            assert!(!iam::glob(pattern, &stranger, Case::Sensitive), "{pattern} must not match {stranger}");
+        }
+        let mut expected = serde_json::Map::new();
+        if !organization.is_empty() {
+            expected.insert("aws:PrincipalOrgID".into(), organization.into());
+        }
+        if !external_id.is_empty() {
+            expected.insert("sts:ExternalId".into(), external_id.into());
+        }
+        let operators = if expected.is_empty() { 1 } else { 2 };
+        assert_eq!(statement["Condition"].as_object().map(serde_json::Map::len), Some(operators), "{statement}");
+        if !expected.is_empty() {
+            assert_eq!(statement["Condition"]["StringEquals"], Json::Object(expected), "{statement}");
+        }
+    }
+    // AND IAM being global, one stack per account creates the role: the one in the first of Regions, or the only one
+    assert!(spoke_in(REGIONS[0], &[]).holds("CreatesRole").unwrap());
+    assert!(!spoke_in(REGIONS[1], &[]).holds("CreatesRole").unwrap());
+    assert!(spoke_in("us-east-1", &[("Regions", "")]).holds("CreatesRole").unwrap());
+    // (and every stack creates something: CloudFormation refuses one whose conditions leave no resource)
+    for (region, forward) in REGIONS.into_iter().flat_map(|region| [(region, "true"), (region, "false")]) {
+        let spoke = spoke_in(region, &[("ForwardEvents", forward)]);
+        let resources = spoke.template()["Resources"].as_object().unwrap();
+        let created = resources.values().filter(|r| r["Condition"].as_str().is_none_or(|c| spoke.holds(c).unwrap()));
+        assert!(created.count() > 0, "the spoke in {region}, ForwardEvents={forward}, creates nothing");
+    }
+    assert_eq!(spoke()["Resources"]["SpokeRole"]["Properties"]["RoleName"], yaml("{ Ref: SpokeRoleName }"));
+}
+
+#[test]
+fn with_an_organization_the_hub_functions_may_read_its_accounts_and_nothing_else_of_it() {
+    let organization = "o-abcdefghij";
+    let resource = |kind: &str, id: &str| format!("arn:aws:organizations::333333333333:{kind}/{organization}/{id}");
+    let other = "arn:aws:organizations::444444444444:ou/o-zyxwvutsrq/ou-ab12-cdef3456".to_owned();
+    let reads = [
+        ("organizations:ListAccountsForParent", resource("ou", "ou-ab12-cdef3456")),
+        ("organizations:ListAccountsForParent", resource("root", "r-ab12")),
+        ("organizations:ListChildren", resource("ou", "ou-ab12-cdef3456")),
+        ("organizations:DescribeAccount", resource("account", SPOKE_ACCOUNT)),
+    ];
+    for (function, documents) in hub_roles(REGIONS[0], &[("OrganizationId", organization)]) {
+        let policy = parsed(&documents);
+        for (action, resource) in &reads {
+            assert_eq!(iam::evaluate(&policy, action, resource, &Context::new()), Decision::Allowed, "{function}");
+            assert_eq!(iam::evaluate(&policy, action, &other, &Context::new()), Decision::ImplicitDeny, "{function}");
+        }
+        assert_eq!(iam::evaluate(&policy, "organizations:ListAccounts", "*", &Context::new()), Decision::ImplicitDeny);
+    }
+    // without one, no organizations action at all
+    for (function, documents) in hub_roles(REGIONS[0], &[]) {
+        assert_eq!(grants(&documents, &["organizations"]), Vec::<(String, String)>::new(), "{function}");
+    }
+}
+
+#[test]
+fn the_spoke_forwards_exactly_the_events_the_hub_functions_consume_to_the_hub_bus() {
+    let spoke = spoke();
+    let rules = resources_of_type(&spoke, "AWS::Events::Rule");
+    let patterns = |source: &str, detail_type: &str| -> Vec<(&str, &Value)> {
+        rules
+            .iter()
+            .filter(|(_, rule)| {
+                let pattern = &rule["Properties"]["EventPattern"];
+                strings(&pattern["source"]).iter().any(|s| s == source)
+                    && strings(&pattern["detail-type"]).iter().any(|d| d == detail_type)
+            })
+            .map(|(name, rule)| (*name, &rule["Properties"]["EventPattern"]))
+            .collect()
+    };
+    // GIVEN every rule of the hub's functions for AWS events (our commands come to the hub's bus, not from spokes)
+    let aws_rules: Vec<&Rule> = FUNCTIONS
+        .iter()
+        .flat_map(|(_, rules)| rules.iter())
+        .filter(|rule| rule.source != autopilot_shared::events::AUTOPILOT_SOURCE)
+        .collect();
+    // THEN one forwarding rule matches what it matches
+    for rule in &aws_rules {
+        let forwarding = patterns(rule.source, rule.detail_type);
+        assert_eq!(forwarding.len(), 1, "{}: one forwarding rule", rule.name);
+        let (name, pattern) = forwarding[0];
+        let forwarded = strings(&pattern["detail"]["eventName"]);
+        for event_name in rule.event_names {
+            assert!(
+                forwarded.iter().any(|n| n == event_name),
+                "{}: {event_name} is not forwarded by {name}",
+                rule.name
+            );
+        }
+        assert_detail_conditions(&spoke, rule, pattern, &format!("{} forwarded by {name}", rule.name));
+    }
+    // AND nothing else: every source, detail-type and event name forwarded is one a hub function consumes (a source
+    // and a detail-type that never come together are harmless: each service sends its own detail-types)
+    for (name, rule) in &rules {
+        let pattern = &rule["Properties"]["EventPattern"];
+        let (sources, detail_types) = (strings(&pattern["source"]), strings(&pattern["detail-type"]));
+        let consumes =
+            |r: &&&Rule| sources.iter().any(|s| s == r.source) && detail_types.iter().any(|d| d == r.detail_type);
+        let consumers: Vec<&&Rule> = aws_rules.iter().filter(consumes).collect();
+        for source in &sources {
+            assert!(consumers.iter().any(|r| r.source == source), "{name}: nothing consumes {source}");
+        }
+        for detail_type in &detail_types {
+            assert!(consumers.iter().any(|r| r.detail_type == detail_type), "{name}: nothing consumes {detail_type}");
+        }
+        for event_name in strings(&pattern["detail"]["eventName"]) {
+            assert!(
+                consumers.iter().any(|r| r.event_names.contains(&event_name.as_str())),
+                "{name}: nothing consumes {event_name}"
+            );
+        }
+        if detail_types.iter().any(|d| d == autopilot_shared::events::CLOUDTRAIL_DETAIL_TYPE) {
+            // one service's calls, by name: never every call of an account
+            assert_eq!(sources.len(), 1, "{name}");
+            assert!(!pattern["detail"]["eventName"].is_null(), "{name}: which calls");
+        }
+        // from the default bus to the hub's bus, with the forwarding role, retries and the dead-letter queue
+        assert_eq!(rule["Condition"], "ForwardsEvents", "{name}");
+        assert!(rule["Properties"]["EventBusName"].is_null(), "{name}: AWS events come to the default bus");
+        let targets = rule["Properties"]["Targets"].as_sequence().unwrap();
+        assert_eq!(targets.len(), 1, "{name}");
+        assert_eq!(targets[0]["Arn"], yaml("{ Ref: HubEventBusArn }"), "{name}");
+        assert_eq!(targets[0]["RoleArn"], yaml("{ Fn::GetAtt: [ForwardingRole, Arn] }"), "{name}");
+        assert_eq!(targets[0]["DeadLetterConfig"], yaml("{ Arn: { Fn::GetAtt: [ForwardingDeadLetterQueue, Arn] } }"));
+        assert!(targets[0]["RetryPolicy"].is_mapping(), "{name}: an explicit retry policy");
+    }
+    // AND the dead-letter queue takes the failed deliveries of exactly these rules
+    let queue_policy = &spoke["Resources"]["ForwardingDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"];
+    let mut senders: Vec<String> = each(&queue_policy["Statement"][0]["Condition"]["ArnEquals"]["aws:SourceArn"])
+        .into_iter()
+        .map(resource_text)
+        .collect();
+    let mut forwarding: Vec<String> = rules.iter().map(|(name, _)| format!("GetAtt:{name}.Arn")).collect();
+    senders.sort();
+    forwarding.sort();
+    assert_eq!(senders, forwarding);
+    // AND the forwarding role may put events on the hub's bus and nowhere else
+    let spoke_stack = spoke_in(REGIONS[1], &[("ForwardEvents", "true")]);
+    let role =
+        spoke_stack.resolve(&spoke_stack.template()["Resources"]["ForwardingRole"]["Properties"]).unwrap().unwrap();
+    let documents: Vec<Json> = listed(&role["Policies"]).into_iter().map(|p| p["PolicyDocument"].clone()).collect();
+    assert_eq!(grants(&documents, &["events", "sqs", "sts"]), [("events:PutEvents".to_owned(), HUB_BUS.to_owned())]);
+    assert_eq!(grants(&documents, &ESTATE_SERVICES), Vec::<(String, String)>::new());
+
+    // AND the hub admits exactly the forwarded sources on its bus, from its organization's accounts only
+    let hub = template();
+    let bus_policy = &hub["Resources"]["EventBusPolicy"];
+    assert_eq!(bus_policy["Condition"], "HasOrganization");
+    let statement = &bus_policy["Properties"]["Statement"];
+    assert_eq!(statement["Condition"]["StringEquals"]["aws:PrincipalOrgID"], yaml("{ Ref: OrganizationId }"));
+    assert_eq!(statement["Action"], "events:PutEvents");
+    assert_eq!(statement["Resource"], yaml("{ Fn::GetAtt: [EventBus, Arn] }"));
+    let mut admitted = strings(&statement["Condition"]["ForAllValues:StringEquals"]["events:source"]);
+    let mut sources: Vec<String> =
+        rules.iter().flat_map(|(_, rule)| strings(&rule["Properties"]["EventPattern"]["source"])).collect();
+    admitted.sort();
+    sources.sort();
+    sources.dedup();
+    assert_eq!(admitted, sources, "the hub's bus policy admits the sources the spokes forward");
 }
