@@ -99,7 +99,28 @@ enum Command {
         /// remediator).
         #[arg(long)]
         function: Option<String>,
+        /// Only records of resources in this account (policies with `targets`).
+        #[arg(long)]
+        account: Option<String>,
+        /// Only records of resources in this region.
+        #[arg(long)]
+        region: Option<String>,
         /// One JSON record per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List every shard (function × account × region a policy's `targets` fan out to) with its last tick: when,
+    /// how it ended, how long it took and the AWS calls it made; failures first.
+    Targets {
+        #[arg(long, env = "AUTOPILOT_TABLE")]
+        table: String,
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long)]
+        region: Option<String>,
+        #[arg(long)]
+        function: Option<String>,
+        /// One JSON object per shard and line.
         #[arg(long)]
         json: bool,
     },
@@ -208,9 +229,31 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 return Err(CliError::PlanFailed(failures));
             }
         }
-        Command::Audit { table, since, resource, function, json } => {
+        Command::Targets { table, account, region, function, json } => {
+            let filter = operate::targets::Filter { account, region, function };
+            let shards = operate::targets::read(&operate::ledger(&table).await, &filter).await?;
+            if json {
+                for shard in &shards {
+                    outln!("{}", serde_json::to_string(shard)?);
+                }
+            } else if shards.is_empty() {
+                outln!(
+                    "no shard has ticked yet in {table} (a policy without targets works in the hub's own account and region)"
+                );
+            } else {
+                out!("{}", operate::targets::render(&shards));
+            }
+        }
+        Command::Audit { table, since, resource, function, account, region, json } => {
             let now = operate::now().await?;
-            let query = audit::Query { since: audit::parse_since(&since, now)?, until: now, resource, function };
+            let query = audit::Query {
+                since: audit::parse_since(&since, now)?,
+                until: now,
+                resource,
+                function,
+                account,
+                region,
+            };
             let records = audit::read(&operate::ledger(&table).await, &query).await?;
             if json {
                 for record in &records {

@@ -68,6 +68,8 @@ pub struct AwsClients {
     pub thinclient: aws_sdk_workspacesthinclient::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub eventbridge: aws_sdk_eventbridge::Client,
+    /// AWS Organizations: only read, to find the accounts of the organisational units a policy targets.
+    pub organizations: aws_sdk_organizations::Client,
 }
 
 impl AwsClients {
@@ -80,8 +82,13 @@ impl AwsClients {
     /// rate its service allows; see [`crate::pacing`]) over the configuration's HTTP client (the SDK's default
     /// HTTPS client when it names none).
     pub fn from_sdk_config(config: &SdkConfig) -> Self {
+        Self::over(config, base_http_client(config))
+    }
+
+    /// Builds every client from one configuration, sending through a [`Pacer`] of their own over `http` (the
+    /// process's one HTTP client, shared by the clients of every account and region).
+    pub fn over(config: &SdkConfig, http: SharedHttpClient) -> Self {
         let pacer = Pacer::new();
-        let http = config.http_client().unwrap_or_else(default_https_client);
         let config = config.to_builder().http_client(pacer.http_client(http)).build();
         let config = &config;
         macro_rules! built {
@@ -107,6 +114,7 @@ impl AwsClients {
             thinclient: aws_sdk_workspacesthinclient::Client::from_conf(thinclient),
             dynamodb: built!(aws_sdk_dynamodb),
             eventbridge: built!(aws_sdk_eventbridge),
+            organizations: built!(aws_sdk_organizations),
         }
     }
 
@@ -125,6 +133,7 @@ impl AwsClients {
             thinclient: guarded!(aws_sdk_workspacesthinclient, self.thinclient),
             dynamodb: self.dynamodb.clone(),
             eventbridge: self.eventbridge.clone(),
+            organizations: guarded!(aws_sdk_organizations, self.organizations),
         }
     }
 
@@ -149,8 +158,14 @@ impl AwsClients {
             thinclient: rebuilt!(aws_sdk_workspacesthinclient, self.thinclient),
             dynamodb: rebuilt!(aws_sdk_dynamodb, self.dynamodb),
             eventbridge: rebuilt!(aws_sdk_eventbridge, self.eventbridge),
+            organizations: rebuilt!(aws_sdk_organizations, self.organizations),
         }
     }
+}
+
+/// The configuration's HTTP client, unpaced: the SDK's default HTTPS client when it names none.
+pub fn base_http_client(config: &SdkConfig) -> SharedHttpClient {
+    config.http_client().unwrap_or_else(default_https_client)
 }
 
 /// The SDK's default HTTPS client (hyper 1, rustls with aws-lc, proxy settings from the environment), built

@@ -7,7 +7,9 @@ use crate::effect::ActContext;
 use crate::error::AutopilotError;
 use crate::events::Input;
 use crate::report::{Report, ReportItem, Status};
+use crate::resource::Place;
 use crate::runtime::{ActivePolicy, Deps, classified, finish_under_lease, lease_or_yield, load_policy};
+use crate::shard::SpokeRole;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -88,6 +90,10 @@ pub trait Steps {
 }
 
 /// Runs one invocation of `steps` (see the module documentation). `remaining` is the invocation's time left.
+///
+/// With `targets` in the policy, the hub's scheduled tick is fanned out instead of worked ([`dispatch`]), and a
+/// `Shard Tick` is the function's own tick in that account and region: the spoke role's clients, a lease of the
+/// shard's own, the target's dry-run setting ([`crate::shard`]).
 pub async fn invoke<S: Steps>(
     steps: &S,
     deps: &Deps,
@@ -96,15 +102,43 @@ pub async fn invoke<S: Steps>(
 ) -> Result<Report<S::Item>, AutopilotError> {
     let input = crate::events::parse(payload).map_err(classified)?;
     let correlation_id = input.id().to_owned();
-    let call = Call {
-        deps,
-        correlation_id: &correlation_id,
-        now: deps.clock.now(),
-        remaining,
-        aws: deps.aws.with_deadline(remaining),
+    let (input, shard) = match input {
+        Input::ShardTick(event) if event.detail.function == S::FUNCTION => {
+            (Input::Tick(crate::shard::as_tick(event.id.clone(), &event.detail)), Some(event.detail))
+        }
+        Input::ShardTick(_) => return Err(not_ours(S::FUNCTION, &correlation_id)),
+        other => (other, None),
     };
     let mut report = Report::new(correlation_id.clone());
     let mut policy = PolicyCell { deps, read: None };
+    let now = deps.clock.now();
+    let aws = match &shard {
+        Some(shard) => {
+            let targets = policy.get().await?.policy.targets.clone().ok_or_else(|| {
+                AutopilotError::non_retryable(format!(
+                    "a Shard Tick for {} in {} arrived, but the policy names no targets any more; dropped",
+                    shard.account, shard.region
+                ))
+            })?;
+            let place = Place { account: shard.account.clone(), region: shard.region.clone() };
+            let role = SpokeRole::in_account(
+                partition_of(&shard.region),
+                &shard.account,
+                &targets.role_name,
+                targets.external_id.clone(),
+            );
+            let session = format!("{}{}", deps.config.own_role_name, S::FUNCTION);
+            deps.shards.clients(&place, &role, &session).await.with_deadline(remaining)
+        }
+        None => deps.aws.with_deadline(remaining),
+    };
+    let call = Call { deps, correlation_id: &correlation_id, now, remaining, aws };
+    if shard.is_none()
+        && let Input::Tick(tick) = &input
+        && policy.get().await?.policy.targets.is_some()
+    {
+        return dispatch::<S>(&call, tick, &mut policy, report).await;
+    }
     let route = steps.route(&call, input, &mut policy).await;
     if let Some(active) = &policy.read {
         report.policy_version = active.version;
@@ -117,15 +151,27 @@ pub async fn invoke<S: Steps>(
         }
         Route::Work { work, must_not_be_lost } => (work, must_not_be_lost),
     };
-    let active = match policy.read {
+    let mut active = match policy.read {
         Some(active) => active,
         None => load_policy(deps).await?,
     };
+    if let Some(dry_run) = shard.as_ref().and_then(|s| s.dry_run) {
+        // The target's own setting; the stack's AUTOPILOT_DRY_RUN still wins.
+        active.dry_run = deps.config.force_dry_run || dry_run;
+    }
     report.policy_version = active.version;
     report.dry_run = active.dry_run;
-    let now = call.now;
-    let Some(lease) = lease_or_yield(deps, S::FUNCTION, &correlation_id, now, remaining, must_not_be_lost).await?
+    let region = shard.as_ref().map_or(deps.config.region.as_str(), |s| s.region.as_str());
+    let scope = match &shard {
+        Some(shard) => format!("{}#{}#{}", S::FUNCTION, shard.account, shard.region),
+        None => format!("{}#{}", S::FUNCTION, deps.config.region),
+    };
+    let Some(lease) =
+        lease_or_yield(deps, S::FUNCTION, &scope, &correlation_id, now, remaining, must_not_be_lost).await?
     else {
+        if let Some(shard) = &shard {
+            record_shard(deps, S::FUNCTION, shard, now, Ok(None), std::time::Duration::ZERO).await;
+        }
         report.status = Status::Busy;
         return Ok(report);
     };
@@ -141,13 +187,17 @@ pub async fn invoke<S: Steps>(
         remaining,
         event_bus: deps.config.event_bus.as_deref(),
         tag_prefix: &deps.config.tag_prefix,
-        region: &deps.config.region,
+        region,
         own_role_name: &deps.config.own_role_name,
     };
     let started = std::time::Instant::now();
     let result = steps.work(&ctx, &active, work).await;
     // The lease is given back whatever happened; losing it now only matters to the next holder's token.
     finish_under_lease(deps, S::FUNCTION, &lease, &correlation_id).await;
+    if let Some(shard) = &shard {
+        let outcome = result.as_ref().map(|worked| worked.api_calls).map_err(|error| error.message.as_str());
+        record_shard(deps, S::FUNCTION, shard, now, outcome.map(Some), started.elapsed()).await;
+    }
     let worked = result?;
     metrics::counter!("api_calls").increment(u64::from(worked.api_calls));
     metrics::histogram!("reconcile_duration_ms").record(started.elapsed().as_secs_f64() * 1000.0);
@@ -155,6 +205,118 @@ pub async fn invoke<S: Steps>(
     report.api_calls = worked.api_calls;
     report.set_actions(worked.items);
     Ok(report)
+}
+
+/// The hub's tick with `targets`: the accounts of the targeted units discovered, one `Shard Tick` per account ×
+/// region published, once per hub tick (an idempotency claim on the tick: a redelivered tick publishes nothing
+/// again once every shard tick was accepted). Any rejected shard tick fails the hub tick retryably.
+async fn dispatch<S: Steps>(
+    call: &Call<'_>,
+    tick: &aws_lambda_events::eventbridge::EventBridgeEvent<crate::events::ScheduledTick>,
+    policy: &mut PolicyCell<'_>,
+    mut report: Report<S::Item>,
+) -> Result<Report<S::Item>, AutopilotError> {
+    use crate::ledger::idempotency::{Acquired, IdempotencyKey};
+    let active = policy.get().await?;
+    report.policy_version = active.version;
+    report.dry_run = active.dry_run;
+    let Some(targets) = &active.policy.targets else { return Ok(report) };
+    let deps = call.deps;
+    let tick_key = Input::tick_key(tick);
+    let key = IdempotencyKey::new(S::FUNCTION, format!("dispatch#{tick_key}"));
+    let claim = match deps.ledger.acquire_idempotency(&key, "dispatch", call.now, call.remaining, None).await {
+        Ok(Acquired::Proceed(claim)) => claim,
+        Ok(Acquired::AlreadyCompleted { .. }) => {
+            report.status = Status::Duplicate;
+            return Ok(report);
+        }
+        Err(crate::ledger::LedgerError::InProgress { .. }) => {
+            return Err(AutopilotError::retryable(format!("the dispatch of {tick_key} is in progress elsewhere")));
+        }
+        Err(error) => return Err(classified(error)),
+    };
+    let mut calls = 0;
+    let discovered = match crate::shard::discover(&call.aws.organizations, targets.units(), &mut calls).await {
+        Ok(discovered) => discovered,
+        Err(error) => {
+            let _ = deps.ledger.release_idempotency(&claim).await;
+            return Err(error);
+        }
+    };
+    let schedule = tick.resources.as_ref().and_then(|r| r.first()).map_or("unknown-schedule", String::as_str);
+    let scheduled_at = tick.time.unwrap_or(call.now);
+    let ticks = crate::shard::shard_ticks(S::FUNCTION, schedule, scheduled_at, targets, &discovered);
+    let dispatched = crate::shard::publish(&call.aws.eventbridge, deps.config.event_bus.as_deref(), &ticks).await;
+    metrics::counter!("shard_ticks_dispatched").increment(u64::from(dispatched.accepted));
+    report.api_calls = calls + dispatched.calls;
+    report.status = Status::Dispatched;
+    report.results.insert("dispatched".into(), dispatched.accepted);
+    if dispatched.rejected > 0 {
+        let _ = deps.ledger.release_idempotency(&claim).await;
+        return Err(AutopilotError::retryable(format!(
+            "{} of {} shard ticks of {tick_key} were not accepted by EventBridge; the tick will be retried",
+            dispatched.rejected,
+            ticks.len()
+        )));
+    }
+    deps.ledger.complete_idempotency(&claim, &dispatched.accepted, call.now).await.map_err(classified)?;
+    Ok(report)
+}
+
+/// Records how a shard's tick ended (`Ok(Some(calls))`: worked; `Ok(None)`: busy; `Err`: failed) in the ledger,
+/// in the log and in the metrics (dimensioned by function only, the shard in the log line and the EMF document's
+/// properties: one metric per shard would be thousands of billed custom metrics). Recording cannot fail the tick.
+async fn record_shard(
+    deps: &Deps,
+    function: &str,
+    shard: &crate::events::ShardTick,
+    at: chrono::DateTime<chrono::Utc>,
+    outcome: Result<Option<u32>, &str>,
+    took: std::time::Duration,
+) {
+    use crate::ledger::shards::{ShardOutcome, ShardStatus};
+    let (outcome, api_calls, error) = match outcome {
+        Ok(Some(calls)) => (ShardOutcome::Ok, calls, None),
+        Ok(None) => (ShardOutcome::Busy, 0, None),
+        Err(message) => (ShardOutcome::Failed, 0, Some(message.chars().take(1000).collect::<String>())),
+    };
+    let duration_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+    tracing::info!(
+        account = %shard.account,
+        region = %shard.region,
+        outcome = ?outcome,
+        duration_ms,
+        error = error.as_deref().unwrap_or_default(),
+        "shard tick"
+    );
+    metrics::histogram!("shard_duration_ms").record(duration_ms as f64);
+    if outcome == ShardOutcome::Failed {
+        metrics::counter!("shard_failures").increment(1);
+    }
+    let status = ShardStatus {
+        function: function.to_owned(),
+        account: shard.account.clone(),
+        region: shard.region.clone(),
+        at,
+        outcome,
+        error,
+        duration_ms,
+        api_calls,
+    };
+    if let Err(error) = deps.ledger.put_shard_status(&status).await {
+        tracing::warn!(%error, "could not record the shard's tick");
+    }
+}
+
+/// The partition a region is in.
+pub fn partition_of(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
 }
 
 /// The error for an input a function's EventBridge rules should never have delivered to it.

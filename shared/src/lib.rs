@@ -34,5 +34,6 @@ pub mod reconcile;
 pub mod report;
 pub mod resource;
 pub mod runtime;
+pub mod shard;
 pub mod support;
 pub mod telemetry;

@@ -49,6 +49,8 @@ pub enum Status {
     NoRollouts,
     /// The policy has no `remediation` section.
     NoRemediation,
+    /// A tick fanned out: one `Shard Tick` per account × region the policy targets.
+    Dispatched,
 }
 
 /// What became of one decided item, in one word.

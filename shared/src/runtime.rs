@@ -61,6 +61,8 @@ pub enum ConfigError {
 #[derive(Debug, Clone)]
 pub struct Deps {
     pub aws: AwsClients,
+    /// The clients of each account × region a policy targets, through the spoke role.
+    pub shards: crate::shard::Shards,
     pub ledger: Ledger,
     pub clock: Arc<dyn Clock>,
     pub config: Config,
@@ -91,39 +93,40 @@ pub async fn load_policy(deps: &Deps) -> Result<ActivePolicy, AutopilotError> {
     Ok(ActivePolicy { policy: stored.policy, version: stored.version, dry_run })
 }
 
-/// The lease a function holds while it reconciles a region: `None` when another invocation holds it (this one
-/// yields). Its duration is the invocation's remaining time, at least 30 s.
+/// The lease a function holds while it reconciles `scope` (`<function>#<region>` in the hub's own account,
+/// `<function>#<account>#<region>` in a shard): `None` when another invocation holds it (this one yields). Its
+/// duration is the invocation's remaining time, at least 30 s.
 async fn acquire_function_lease(
     deps: &Deps,
-    function: &str,
+    scope: &str,
     holder: &str,
     now: DateTime<Utc>,
     remaining: std::time::Duration,
 ) -> Result<Option<Lease>, AutopilotError> {
     let duration = Duration::from_std(remaining).unwrap_or(Duration::minutes(5)).max(Duration::seconds(30));
-    let scope = format!("{function}#{}", deps.config.region);
-    match deps.ledger.acquire_lease(&scope, holder, duration, now).await {
+    match deps.ledger.acquire_lease(scope, holder, duration, now).await {
         Ok(lease) => Ok(Some(lease)),
         Err(LedgerError::LeaseHeld { holder, .. }) => {
-            tracing::info!(%holder, "another invocation is reconciling; this one yields");
+            tracing::info!(%holder, scope, "another invocation is reconciling; this one yields");
             Ok(None)
         }
         Err(error) => Err(classified(error)),
     }
 }
 
-/// The function lease for an event: `Ok(None)` when another invocation holds it and the event may simply
-/// yield (a tick: the next one comes), a retryable error when it must not be lost (a command or an alarm:
+/// The function lease on `scope` for an event: `Ok(None)` when another invocation holds it and the event may
+/// simply yield (a tick: the next one comes), a retryable error when it must not be lost (a command or an alarm:
 /// EventBridge delivers it again).
 pub async fn lease_or_yield(
     deps: &Deps,
     function: &str,
+    scope: &str,
     correlation_id: &str,
     now: DateTime<Utc>,
     remaining: std::time::Duration,
     must_not_be_lost: bool,
 ) -> Result<Option<Lease>, AutopilotError> {
-    let lease = acquire_function_lease(deps, function, correlation_id, now, remaining).await?;
+    let lease = acquire_function_lease(deps, scope, correlation_id, now, remaining).await?;
     if lease.is_none() && must_not_be_lost {
         return Err(AutopilotError::retryable(format!("{function} is busy; event {correlation_id} will be retried")));
     }
@@ -164,10 +167,13 @@ pub async fn finish_under_lease(deps: &Deps, function: &str, lease: &Lease, corr
 }
 
 /// Whether a CloudTrail call was made by one of this deployment's roles (our own action echoed back): the
-/// caller's assumed-role name starts with `own_role_name` (the functions' roles share that prefix).
+/// caller's assumed-role name starts with `own_role_name` (the functions' roles share that prefix), or, in a
+/// spoke account, its session name does (the hub names its spoke-role sessions `<own_role_name><function>`).
 pub fn is_own_call(call: &CloudTrailCall, own_role_name: &str) -> bool {
     let actor = call.user_identity.get("arn").and_then(serde_json::Value::as_str).unwrap_or_default();
-    actor.contains(&format!(":assumed-role/{own_role_name}"))
+    let Some((_, assumed)) = actor.split_once(":assumed-role/") else { return false };
+    let (role, session) = assumed.split_once('/').unwrap_or((assumed, ""));
+    role.starts_with(own_role_name) || (!own_role_name.is_empty() && session.starts_with(own_role_name))
 }
 
 /// The Lambda entry point every function's `main` calls: logging, metrics and dependencies are built once
@@ -181,14 +187,17 @@ where
     telemetry::init_logging(function);
     let metrics = telemetry::init_metrics(function)?;
     let config = Config::from_env()?;
-    let aws = AwsClients::from_env().await;
+    let sdk_config = crate::clients::load_sdk_config().await;
+    let http = crate::clients::base_http_client(&sdk_config);
+    let aws = AwsClients::over(&sdk_config, http.clone());
+    let shards = crate::shard::Shards::new(&sdk_config, http);
     // A local estate's clock when `AUTOPILOT_CLOCK_URL` is set (never on AWS), read at each invocation.
     let estate_clock = EstateClock::from_env().map(Arc::new);
     let clock: Arc<dyn Clock> = match &estate_clock {
         Some(clock) => clock.clone(),
         None => Arc::new(SystemClock),
     };
-    let deps = Deps { ledger: Ledger::new(aws.dynamodb.clone(), config.table.clone()), aws, clock, config };
+    let deps = Deps { ledger: Ledger::new(aws.dynamodb.clone(), config.table.clone()), aws, shards, clock, config };
     let (deps, handler, estate_clock) = (&deps, &handler, &estate_clock);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
         if let Some(clock) = estate_clock {
@@ -197,7 +206,8 @@ where
         let now_ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or_default();
         let remaining = std::time::Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
         let correlation_id = event.payload.get("id").and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
-        let context = InvocationContext { request_id: event.context.request_id.clone(), correlation_id };
+        let shard = InvocationContext::shard_of(&event.payload);
+        let context = InvocationContext { request_id: event.context.request_id.clone(), correlation_id, shard };
         // Boxed: handler futures are large and deeply nested.
         let result = telemetry::in_invocation(context.clone(), Box::pin(handler(deps, event.payload, remaining))).await;
         let _ = telemetry::flush_metrics(metrics, &context, std::io::stdout());

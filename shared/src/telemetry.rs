@@ -23,6 +23,20 @@ pub struct InvocationContext {
     pub request_id: String,
     /// The EventBridge event id of the input.
     pub correlation_id: String,
+    /// The shard a `Shard Tick` works in (`<account>/<region>`), `hub` for everything else: a property of the
+    /// metrics document, never a dimension (one metric per shard would be thousands of billed custom metrics).
+    pub shard: String,
+}
+
+impl InvocationContext {
+    /// The shard an input names: `<account>/<region>` of a `Shard Tick`, `hub` otherwise.
+    pub fn shard_of(payload: &serde_json::Value) -> String {
+        let detail = &payload["detail"];
+        match (payload["detail-type"].as_str(), detail["account"].as_str(), detail["region"].as_str()) {
+            (Some(crate::events::SHARD_TICK_DETAIL_TYPE), Some(account), Some(region)) => format!("{account}/{region}"),
+            _ => "hub".to_owned(),
+        }
+    }
 }
 
 tokio::task_local! {
@@ -187,6 +201,7 @@ pub fn flush_metrics(
     collector
         .set_property("function_request_id", context.request_id.clone())
         .set_property("correlation_id", context.correlation_id.clone())
+        .set_property("shard", context.shard.clone())
         .flush(writer)
 }
 
@@ -219,7 +234,8 @@ mod tests {
     fn log_lines_use_powertools_keys_and_carry_the_correlation_id() {
         let buffer = Buffer::default();
         let subscriber = subscriber("pool-scaler", buffer.clone());
-        let context = InvocationContext { request_id: "req-1".into(), correlation_id: "evt-1".into() };
+        let context =
+            InvocationContext { request_id: "req-1".into(), correlation_id: "evt-1".into(), shard: "hub".into() };
         tracing::subscriber::with_default(subscriber, || {
             in_invocation_sync(context, || tracing::info!(pool = "wspool-1", desired = 12u64, "scaled out"));
             tracing::warn!("outside any invocation");
@@ -263,12 +279,20 @@ mod tests {
         let collector = init_metrics("pool-scaler").expect("metrics init");
         metrics::counter!("actions_applied").increment(3);
         let mut out = Vec::new();
-        let context = InvocationContext { request_id: "req-2".into(), correlation_id: "evt-2".into() };
+        let context = InvocationContext {
+            request_id: "req-2".into(),
+            correlation_id: "evt-2".into(),
+            shard: "111122223333/eu-west-1".into(),
+        };
         flush_metrics(collector, &context, &mut out).expect("flush");
         let document: Value = serde_json::from_slice(out.trim_ascii_end()).expect("one EMF JSON document");
         assert_eq!(document["_aws"]["CloudWatchMetrics"][0]["Namespace"], METRICS_NAMESPACE);
         assert_eq!(document["actions_applied"], 3);
         assert_eq!(document["function"], "pool-scaler");
         assert_eq!(document["correlation_id"], "evt-2");
+        // the shard is a property of the document, not a dimension
+        assert_eq!(document["shard"], "111122223333/eu-west-1");
+        let dimensions = document["_aws"]["CloudWatchMetrics"][0]["Dimensions"].to_string();
+        assert!(!dimensions.contains("shard"), "{dimensions}");
     }
 }

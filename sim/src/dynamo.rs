@@ -159,7 +159,7 @@ async fn handle(State(front): State<Arc<Front>>, method: Method, headers: Header
         Err(refusal) => Some(refusal),
         Ok((principal, region)) => {
             let request = ServiceRequest { service: "dynamodb", operation, input: &input, path: None };
-            front.authorizer.authorize(principal, &request, Some(&region)).err()
+            front.authorizer.authorize(&principal, &request, Some(&region)).err()
         }
     };
     respond(match refused {

@@ -43,6 +43,10 @@ pub struct Estate {
     /// `arn:aws:iam::<account>:role/AppStreamExportRole`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub export_role_arns: Option<Vec<String>>,
+    /// Accounts where `spoke.yaml` is deployed: the hub's functions may assume its role there (through the
+    /// simulator's STS) when a policy targets them. An account not listed has no spoke role: AccessDenied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spokes: Vec<crate::iam::sts::SpokeDeployment>,
 }
 
 pub(crate) fn default_account() -> String {

@@ -190,5 +190,6 @@ fn empty() -> Estate {
         devices: Vec::new(),
         faults: Default::default(),
         export_role_arns: None,
+        spokes: Vec::new(),
     }
 }

@@ -133,8 +133,8 @@ pub const READY: &str = "# ready: serving until interrupted";
 pub const LOCAL_REGION: &str = "eu-central-1";
 
 /// Every service the simulator answers, with the variable suffix `AWS_ENDPOINT_URL_<SERVICE>` uses.
-pub const SIMULATED_SERVICES: [&str; 5] =
-    ["WORKSPACES", "APPSTREAM", "WORKSPACES_THIN_CLIENT", "EVENTBRIDGE", "APPLICATION_AUTO_SCALING"];
+pub const SIMULATED_SERVICES: [&str; 6] =
+    ["WORKSPACES", "APPSTREAM", "WORKSPACES_THIN_CLIENT", "EVENTBRIDGE", "APPLICATION_AUTO_SCALING", "STS"];
 
 /// Who a set of local clients signs its requests as (the access key of their credentials; see [`iam`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,36 +261,59 @@ impl LocalEstate {
         self.clients_through(None, identity)
     }
 
+    /// The SDK configuration of a client of `endpoint` signing as `identity`, sending through `http` when given.
+    fn sdk_config(
+        &self,
+        endpoint: &str,
+        http: Option<&aws_smithy_runtime_api::client::http::SharedHttpClient>,
+        identity: Identity,
+    ) -> aws_config::SdkConfig {
+        let mut config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(self.region.clone()))
+            .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+                aws_sdk_dynamodb::config::Credentials::new(
+                    identity.access_key(),
+                    "local",
+                    None,
+                    None,
+                    "autopilot-local",
+                ),
+            ))
+            .endpoint_url(endpoint)
+            .retry_config(autopilot_shared::clients::retry_config())
+            .timeout_config(autopilot_shared::clients::timeouts_for(std::time::Duration::from_secs(62)));
+        if let Some(http) = http {
+            config = config.http_client(http.clone());
+        }
+        config.build()
+    }
+
     /// [`Self::clients_as`], every request sent through `http` (e.g. a [`chaos::gate::Gate`]) when given.
     pub fn clients_through(
         &self,
         http: Option<aws_smithy_runtime_api::client::http::SharedHttpClient>,
         identity: Identity,
     ) -> autopilot_shared::clients::AwsClients {
-        let config = |endpoint: &str| {
-            let mut config = aws_config::SdkConfig::builder()
-                .behavior_version(aws_config::BehaviorVersion::latest())
-                .region(aws_config::Region::new(self.region.clone()))
-                .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
-                    aws_sdk_dynamodb::config::Credentials::new(
-                        identity.access_key(),
-                        "local",
-                        None,
-                        None,
-                        "autopilot-local",
-                    ),
-                ))
-                .endpoint_url(endpoint)
-                .retry_config(autopilot_shared::clients::retry_config())
-                .timeout_config(autopilot_shared::clients::timeouts_for(std::time::Duration::from_secs(62)));
-            if let Some(http) = &http {
-                config = config.http_client(http.clone());
-            }
-            config.build()
-        };
-        let mut clients = autopilot_shared::clients::AwsClients::from_sdk_config(&config(&self.endpoint));
-        clients.dynamodb = aws_sdk_dynamodb::Client::new(&config(&self.dynamo.endpoint));
+        let mut clients = autopilot_shared::clients::AwsClients::from_sdk_config(&self.sdk_config(
+            &self.endpoint,
+            http.as_ref(),
+            identity,
+        ));
+        clients.dynamodb =
+            aws_sdk_dynamodb::Client::new(&self.sdk_config(&self.dynamo.endpoint, http.as_ref(), identity));
         clients
+    }
+
+    /// The clients of the accounts and regions a policy targets, for `identity`: it assumes the spoke roles
+    /// through the simulator's STS, every request sent through `http` when given.
+    pub fn shards_through(
+        &self,
+        http: Option<aws_smithy_runtime_api::client::http::SharedHttpClient>,
+        identity: Identity,
+    ) -> autopilot_shared::shard::Shards {
+        let config = self.sdk_config(&self.endpoint, http.as_ref(), identity);
+        autopilot_shared::shard::Shards::new(&config, autopilot_shared::clients::base_http_client(&config))
     }
 
     /// A function's dependencies wired to this estate, signed as its role (`function`: its name), with the
@@ -305,9 +328,11 @@ impl LocalEstate {
         http: Option<aws_smithy_runtime_api::client::http::SharedHttpClient>,
         identity: Identity,
     ) -> autopilot_shared::runtime::Deps {
-        let aws = self.clients_through(http, identity);
+        let aws = self.clients_through(http.clone(), identity);
+        let shards = self.shards_through(http, identity);
         let names = self.names();
         autopilot_shared::runtime::Deps {
+            shards,
             ledger: autopilot_shared::ledger::Ledger::new(aws.dynamodb.clone(), names.table.clone()),
             aws,
             clock: std::sync::Arc::new(self.simulator.clone()),

@@ -8,7 +8,7 @@
 use crate::calllog::{self, CallRecord};
 use crate::error::ApiError;
 use crate::estate::Estate;
-use crate::iam::{Authorizer, Refusal, request::ServiceRequest};
+use crate::iam::{self, Authorizer, Refusal, request::ServiceRequest};
 use crate::services;
 use crate::wire;
 use crate::world::World;
@@ -73,6 +73,9 @@ impl Simulator {
             crate::dynamo::DEFAULT_TABLE,
             &estate.export_role_arns(),
         )
+        .and_then(|authorizer| {
+            authorizer.with_spokes(&estate.spokes, std::slice::from_ref(&estate.region), &estate.export_role_arns())
+        })
         .map_err(SimulatorError::Identities)?;
         Ok(Self {
             state: Arc::new(Mutex::new(SimState {
@@ -255,24 +258,52 @@ impl Simulator {
                 (parameters, path.trim_matches('/').split('/').nth(1).map(str::to_owned))
             }
         };
-        let seq = state.log.len() as u64 + 1;
-        let record = CallRecord {
-            seq,
-            at: state.world.now,
-            wall_ms,
-            service: service.to_owned(),
-            operation: operation.to_owned(),
-            resource: calllog::resource_of(&parameters, path_id.as_deref()),
-            parameters,
-            outcome: result.as_ref().map_or_else(|e| e.code.to_owned(), |_| "ok".to_owned()),
-            status: result.as_ref().map_or_else(|e| e.status, |_| 200),
-            caller: caller.key().map(str::to_owned),
-            failed_items: result.as_ref().map(calllog::failed_items).unwrap_or_default(),
-        };
-        state.log.push(record);
+        log_call(&mut state, wall_ms, (service, operation), parameters, path_id.as_deref(), &result, caller.key());
         let latency = state.world.faults.latency_ms.get(operation).copied().unwrap_or(0);
         (result, latency)
     }
+}
+
+impl Simulator {
+    /// Logs a call the services do not answer themselves (STS), with its outcome.
+    fn record(
+        &self,
+        service: &str,
+        operation: &str,
+        parameters: Value,
+        result: &Result<Value, ApiError>,
+        caller: &str,
+    ) {
+        let mut state = self.lock();
+        let wall_ms = u64::try_from(state.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        log_call(&mut state, wall_ms, (service, operation), parameters, None, result, Some(caller));
+    }
+}
+
+/// Appends a call to the call log: what was asked, of which resource, by whom, and how it ended.
+fn log_call(
+    state: &mut SimState,
+    wall_ms: u64,
+    (service, operation): (&str, &str),
+    parameters: Value,
+    path_id: Option<&str>,
+    result: &Result<Value, ApiError>,
+    caller: Option<&str>,
+) {
+    let record = CallRecord {
+        seq: state.log.len() as u64 + 1,
+        at: state.world.now,
+        wall_ms,
+        service: service.to_owned(),
+        operation: operation.to_owned(),
+        resource: calllog::resource_of(&parameters, path_id),
+        parameters,
+        outcome: result.as_ref().map_or_else(|e| e.code.to_owned(), |_| "ok".to_owned()),
+        status: result.as_ref().map_or_else(|e| e.status, |_| 200),
+        caller: caller.map(str::to_owned),
+        failed_items: result.as_ref().map(calllog::failed_items).unwrap_or_default(),
+    };
+    state.log.push(record);
 }
 
 /// After a jump of a clock that follows the wall clock, it follows on from where the jump left it.
@@ -326,7 +357,7 @@ fn authorize(sim: &Simulator, headers: &HeaderMap, protocol: Protocol, request: 
         Err(refusal) => return Caller::Refused { key: None, error: refusal_error(refusal, status) },
     };
     let key = principal.key.clone();
-    match authorizer.authorize(principal, request, Some(&region)) {
+    match authorizer.authorize(&principal, request, Some(&region)) {
         Ok(()) => Caller::Allowed { key },
         Err(refusal) => Caller::Refused { key: Some(key), error: refusal_error(refusal, status) },
     }
@@ -432,6 +463,13 @@ async fn dispatch(State(sim): State<Simulator>, method: Method, uri: Uri, header
     if let Some(admin) = path.strip_prefix("/_sim/") {
         return admin_api(&sim, &method, admin, &parse_query(&uri));
     }
+    let form = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+    if form {
+        return sts(&sim, &headers, &body);
+    }
     let (service, operation, protocol, input) = if let Some(rest) = path.strip_prefix("/service/") {
         let mut parts = rest.split('/');
         let (Some(service_name), Some("operation"), Some(operation)) = (parts.next(), parts.next(), parts.next())
@@ -488,6 +526,45 @@ async fn dispatch(State(sim): State<Simulator>, method: Method, uri: Uri, header
         tokio::time::sleep(std::time::Duration::from_millis(latency_ms)).await;
     }
     respond(protocol, service, result)
+}
+
+/// AWS STS over the awsQuery protocol (a form body, an XML answer): `AssumeRole` of the estate's spoke roles.
+fn sts(sim: &Simulator, headers: &HeaderMap, body: &[u8]) -> Response {
+    let xml = |status: u16, text: String| {
+        (StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), [("content-type", "text/xml")], text)
+            .into_response()
+    };
+    let input: BTreeMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
+    let action = input.get("Action").cloned().unwrap_or_default();
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok());
+    let (principal, region) = match sim.authorizer.authenticate(authorization) {
+        Ok(found) => found,
+        Err(refusal) => {
+            let (code, message) = match refusal {
+                Refusal::Unauthenticated { message, .. } => ("InvalidClientTokenId", message),
+                other => ("AccessDenied", other.to_string()),
+            };
+            return xml(403, iam::sts::error_response(code, &message));
+        }
+    };
+    let parameters = serde_json::to_value(&input).unwrap_or_default();
+    let result = match action.as_str() {
+        "AssumeRole" => sim.authorizer.assume_role(&principal, &input, &region),
+        other => {
+            let message = format!("the simulator does not implement STS {other}");
+            return xml(400, iam::sts::error_response("InvalidAction", &message));
+        }
+    };
+    let logged = match &result {
+        Ok(_) => Ok(Value::Null),
+        Err(refusal) => Err(ApiError::new("AccessDenied", 403, refusal.to_string())),
+    };
+    sim.record("sts", &action, parameters, &logged, &principal.key);
+    match result {
+        Ok(issued) => xml(200, iam::sts::assume_role_response(&issued)),
+        Err(Refusal::Denied { message }) => xml(403, iam::sts::error_response("AccessDenied", &message)),
+        Err(other) => xml(500, iam::sts::error_response("InternalFailure", &other.to_string())),
+    }
 }
 
 fn admin_api(sim: &Simulator, method: &Method, path: &str, query: &BTreeMap<String, String>) -> Response {

@@ -18,6 +18,18 @@ pub struct Query {
     pub resource: Option<String>,
     /// Only this function's records.
     pub function: Option<String>,
+    /// Only records of resources in this account.
+    pub account: Option<String>,
+    /// Only records of resources in this region.
+    pub region: Option<String>,
+}
+
+/// Whether a resource key (`<service>#<account>#<region>#<kind>#<id>`) is in `account` and `region` (each when
+/// given).
+pub fn in_place(resource: &str, account: Option<&str>, region: Option<&str>) -> bool {
+    let mut parts = resource.split('#').skip(1);
+    let (found_account, found_region) = (parts.next(), parts.next());
+    account.is_none_or(|a| found_account == Some(a)) && region.is_none_or(|r| found_region == Some(r))
 }
 
 /// `--since`: an RFC 3339 instant or a duration back from `now` (`90m`, `24h`, `7d`).
@@ -57,6 +69,7 @@ pub async fn read(ledger: &Ledger, query: &Query) -> Result<Vec<AuditRecord>, Cl
         r.at >= query.since
             && r.at <= query.until
             && query.function.as_deref().is_none_or(|f| r.function == f)
+            && in_place(&r.resource, query.account.as_deref(), query.region.as_deref())
             && query.resource.as_deref().is_none_or(|wanted| {
                 r.resource == wanted
                     || (!wanted.contains('#')

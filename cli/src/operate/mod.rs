@@ -4,7 +4,8 @@
 //! - [`validate`]: check a policy document, every problem with its path and reason;
 //! - [`config`]: store a policy document as the next version, with the diff against the current one;
 //! - [`plan`]: what every function would do now and why (their real code, dry-run, read-only clients);
-//! - [`audit`]: read the audit trail from the ledger.
+//! - [`audit`]: read the audit trail from the ledger;
+//! - [`targets`]: every shard (function × account × region) with its last tick.
 
 pub mod audit;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod scratch;
 pub mod show;
 #[cfg(test)]
 mod snapshots;
+pub mod targets;
 pub mod validate;
 
 use crate::error::CliError;

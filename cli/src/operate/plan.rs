@@ -156,6 +156,8 @@ pub async fn plan(options: &Options) -> Result<Plan, CliError> {
     aws.dynamodb = scratch.dynamodb.clone();
     aws.eventbridge = scratch.eventbridge.clone();
     let deps = Deps {
+        // Never used: plan delivers the hub's ticks only, and a tick with targets fans out to the scratch bus.
+        shards: autopilot_shared::shard::Shards::new(&sdk, autopilot_shared::clients::base_http_client(&sdk)),
         aws,
         ledger: scratch_ledger.clone(),
         clock: clock.clone(),

@@ -45,9 +45,11 @@ impl Steps for BuilderScheduler {
         match &input {
             Input::Tick(_) => Ok(Route::Work { work: (), must_not_be_lost: false }),
             Input::CloudTrail(event) => record_call(call, &event.detail).await.map(Route::Done),
-            Input::AppStreamSession(_) | Input::WorkSpacesAccess(_) | Input::Alarm(_) | Input::Command(_) => {
-                Err(not_ours(FUNCTION, call.correlation_id))
-            }
+            Input::AppStreamSession(_)
+            | Input::WorkSpacesAccess(_)
+            | Input::Alarm(_)
+            | Input::Command(_)
+            | Input::ShardTick(_) => Err(not_ours(FUNCTION, call.correlation_id)),
         }
     }
 

@@ -61,7 +61,7 @@ impl Steps for ExportChaser {
             // A command or a CloudTrail call is retried when the lease is busy; a tick yields.
             Input::CloudTrail(event) => (Work::Adopt(event.detail), true),
             Input::Tick(_) => (Work::Chase, false),
-            Input::AppStreamSession(_) | Input::WorkSpacesAccess(_) | Input::Alarm(_) => {
+            Input::AppStreamSession(_) | Input::WorkSpacesAccess(_) | Input::Alarm(_) | Input::ShardTick(_) => {
                 return Err(not_ours(FUNCTION, call.correlation_id));
             }
         };

@@ -60,7 +60,9 @@ impl Steps for PoolScaler {
             Input::AppStreamSession(event) => (Scope::Fleet(event.detail.fleet_name.clone()), correlation_id),
             Input::WorkSpacesAccess(event) => (Scope::Directory(event.detail.directory_id.clone()), correlation_id),
             Input::CloudTrail(event) => return record_manual_change(call, &event.detail).await.map(Route::Done),
-            Input::Alarm(_) | Input::Command(_) => return Err(not_ours(FUNCTION, call.correlation_id)),
+            Input::Alarm(_) | Input::Command(_) | Input::ShardTick(_) => {
+                return Err(not_ours(FUNCTION, call.correlation_id));
+            }
         };
         let must_not_be_lost = scope != Scope::All;
         // Session and access events come in bursts: reconcile a resource at most once a minute.

@@ -5,7 +5,7 @@ use autopilot_shared::events::CLOUDTRAIL_DETAIL_TYPE;
 pub use autopilot_shared::events::Rule;
 
 /// The rules; schedule ticks come from EventBridge Scheduler, not from a rule.
-pub const EVENT_RULES: [Rule; 6] = [
+pub const EVENT_RULES: [Rule; 7] = [
     Rule {
         name: "PoolScalerSessionEvents",
         source: "aws.appstream",
@@ -48,6 +48,17 @@ pub const EVENT_RULES: [Rule; 6] = [
         detail_type: CLOUDTRAIL_DETAIL_TYPE,
         event_names: &["TagResource", "UntagResource"],
         detail: &[],
+    },
+    // This function's share of a hub tick in one account × region (policies with `targets`).
+    Rule {
+        name: "PoolScalerShardTicks",
+        source: autopilot_shared::events::AUTOPILOT_SOURCE,
+        detail_type: autopilot_shared::events::SHARD_TICK_DETAIL_TYPE,
+        event_names: &[],
+        detail: &[autopilot_shared::events::DetailMatch {
+            path: "function",
+            is: autopilot_shared::events::Matcher::AnyOf(&["pool-scaler"]),
+        }],
     },
 ];
 

@@ -148,7 +148,7 @@ fn scope_of(input: &Input, policy: Option<&RemediationPolicy>) -> Result<Option<
             };
             (scope, request)
         }
-        Input::CloudTrail(_) | Input::AppStreamSession(_) | Input::WorkSpacesAccess(_) => {
+        Input::CloudTrail(_) | Input::AppStreamSession(_) | Input::WorkSpacesAccess(_) | Input::ShardTick(_) => {
             return Err(AutopilotError::invalid_input(format!(
                 "{FUNCTION} does not handle this input (event {}); check the EventBridge rules",
                 input.id()

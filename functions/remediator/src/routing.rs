@@ -9,7 +9,7 @@ use autopilot_shared::events::{CLOUDTRAIL_DETAIL_TYPE, DetailMatch, Matcher};
 pub const ALARM_PREFIX: &str = "euc-";
 
 /// The rules; schedule ticks come from EventBridge Scheduler, not from a rule.
-pub const EVENT_RULES: [Rule; 3] = [
+pub const EVENT_RULES: [Rule; 4] = [
     Rule {
         name: "RemediatorRequests",
         source: autopilot_shared::events::AUTOPILOT_SOURCE,
@@ -36,6 +36,17 @@ pub const EVENT_RULES: [Rule; 3] = [
         detail_type: CLOUDTRAIL_DETAIL_TYPE,
         event_names: &["ModifyWorkspaceState"],
         detail: &[],
+    },
+    // This function's share of a hub tick in one account × region (policies with `targets`).
+    Rule {
+        name: "RemediatorShardTicks",
+        source: autopilot_shared::events::AUTOPILOT_SOURCE,
+        detail_type: autopilot_shared::events::SHARD_TICK_DETAIL_TYPE,
+        event_names: &[],
+        detail: &[autopilot_shared::events::DetailMatch {
+            path: "function",
+            is: autopilot_shared::events::Matcher::AnyOf(&["remediator"]),
+        }],
     },
 ];
 

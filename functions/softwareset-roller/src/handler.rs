@@ -77,7 +77,7 @@ impl Steps for SoftwareSetRoller {
             },
             Input::Tick(_) => Work::Tick,
             Input::CloudTrail(event) => return tags_changed_call(call, &event.detail).await.map(Route::Done),
-            Input::AppStreamSession(_) | Input::WorkSpacesAccess(_) | Input::Alarm(_) => {
+            Input::AppStreamSession(_) | Input::WorkSpacesAccess(_) | Input::Alarm(_) | Input::ShardTick(_) => {
                 return Err(not_ours(FUNCTION, call.correlation_id));
             }
         };

@@ -4,7 +4,7 @@
 pub use autopilot_shared::events::Rule;
 
 /// The rules; schedule ticks come from EventBridge Scheduler, not from a rule.
-pub const EVENT_RULES: [Rule; 5] = [
+pub const EVENT_RULES: [Rule; 6] = [
     Rule {
         name: "SoftwareSetRolloutRequests",
         source: autopilot_shared::events::AUTOPILOT_SOURCE,
@@ -40,6 +40,17 @@ pub const EVENT_RULES: [Rule; 5] = [
         detail_type: autopilot_shared::events::CLOUDTRAIL_DETAIL_TYPE,
         event_names: &["TagResource", "UntagResource"],
         detail: &[],
+    },
+    // This function's share of a hub tick in one account × region (policies with `targets`).
+    Rule {
+        name: "SoftwareSetRollerShardTicks",
+        source: autopilot_shared::events::AUTOPILOT_SOURCE,
+        detail_type: autopilot_shared::events::SHARD_TICK_DETAIL_TYPE,
+        event_names: &[],
+        detail: &[autopilot_shared::events::DetailMatch {
+            path: "function",
+            is: autopilot_shared::events::Matcher::AnyOf(&["softwareset-roller"]),
+        }],
     },
 ];
 

@@ -70,6 +70,8 @@ pub enum Input {
     WorkSpacesAccess(EventBridgeEvent<WorkSpacesAccess>),
     Alarm(EventBridgeEvent<AlarmStateChange>),
     Command(CommandEvent),
+    /// One account × region's share of a tick, fanned out by the hub's own tick ([`crate::shard`]).
+    ShardTick(EventBridgeEvent<ShardTick>),
 }
 
 /// One of our commands with the envelope it arrived in.
@@ -89,6 +91,7 @@ impl Input {
             Input::WorkSpacesAccess(e) => &e.id,
             Input::Alarm(e) => &e.id,
             Input::Command(e) => &e.envelope.id,
+            Input::ShardTick(e) => &e.id,
         };
         id.as_deref().unwrap_or_default()
     }
@@ -102,6 +105,7 @@ impl Input {
             Input::WorkSpacesAccess(e) => (&e.account, &e.region),
             Input::Alarm(e) => (&e.account, &e.region),
             Input::Command(e) => (&e.envelope.account, &e.envelope.region),
+            Input::ShardTick(e) => (&e.account, &e.region),
         };
         Place {
             account: account.clone().filter(|a| !a.is_empty()).unwrap_or_else(|| Place::UNKNOWN_ACCOUNT.to_owned()),
@@ -124,6 +128,26 @@ impl Input {
         let time = event.time.map(|t| t.to_rfc3339()).unwrap_or_default();
         format!("{schedule}@{time}")
     }
+}
+
+/// The `detail-type` of a [`ShardTick`].
+pub const SHARD_TICK_DETAIL_TYPE: &str = "Shard Tick";
+
+/// `Shard Tick` (source `euc.autopilot`, on the project bus): the function named is to do its tick in one
+/// account and region, as the hub's tick at `scheduledAt` of `schedule` asked. Unknown fields are errors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ShardTick {
+    pub function: String,
+    pub account: String,
+    pub region: String,
+    /// The schedule whose tick this is a share of (the hub tick's `resources[0]`).
+    pub schedule: String,
+    /// The hub tick's scheduled time.
+    pub scheduled_at: DateTime<Utc>,
+    /// The target's own dry-run setting (`None`: the policy's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
 }
 
 /// `AppStream Session Notification` (source `aws.appstream`): a streaming session changed state.
@@ -379,6 +403,22 @@ pub fn parse(value: serde_json::Value) -> Result<Input, EventError> {
             let event: EventBridgeEvent<AlarmStateChange> = envelope(value)?;
             bounded([("detail.alarmName", event.detail.alarm_name.as_str())])?;
             Input::Alarm(event)
+        }
+        (AUTOPILOT_SOURCE, SHARD_TICK_DETAIL_TYPE) => {
+            if let Some(error) = value.get("detail").and_then(oversized_text) {
+                return Err(error);
+            }
+            let event: EventBridgeEvent<ShardTick> = envelope(value)?;
+            if !crate::policy::targets::is_account_id(&event.detail.account) {
+                return Err(EventError {
+                    path: "detail.account".into(),
+                    reason: "is not an account id (12 digits)".into(),
+                });
+            }
+            if !crate::policy::targets::is_region(&event.detail.region) {
+                return Err(EventError { path: "detail.region".into(), reason: "is not a region".into() });
+            }
+            Input::ShardTick(event)
         }
         (AUTOPILOT_SOURCE, kind) if Command::DETAIL_TYPES.contains(&kind) => {
             let raw: EventBridgeEvent<serde_json::Value> = envelope(value)?;

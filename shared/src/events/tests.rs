@@ -17,6 +17,7 @@ fn kind(input: &Input) -> &'static str {
         Input::WorkSpacesAccess(_) => "workspaces-access",
         Input::Alarm(_) => "cloudwatch-alarm-state-change",
         Input::Command(_) => "command",
+        Input::ShardTick(_) => "shard-tick",
     }
 }
 

@@ -53,6 +53,11 @@ pub fn lease(scope: &str) -> Key {
     Key { pk: format!("LEASE#{scope}"), sk: "LEASE".into() }
 }
 
+/// The last tick of a function in one account × region (all in one partition, listed by `autopilot targets`).
+pub fn shard_status(function: &str, account: &str, region: &str) -> Key {
+    Key { pk: "SHARDS".into(), sk: format!("{function}#{account}#{region}") }
+}
+
 /// Last known state of one resource.
 pub fn resource_state(resource: &ResourceRef) -> Key {
     Key { pk: format!("RES#{}", resource.key()), sk: "STATE".into() }

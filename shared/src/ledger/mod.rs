@@ -19,6 +19,7 @@ pub mod embedded;
 pub mod idempotency;
 pub mod keys;
 pub mod lease;
+pub mod shards;
 pub mod state;
 pub mod table;
 pub mod tags;

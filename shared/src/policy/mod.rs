@@ -10,6 +10,7 @@ pub mod schedule;
 pub mod selector;
 mod structure;
 pub mod tags;
+pub mod targets;
 pub mod values;
 
 use chrono::Duration;
@@ -65,6 +66,8 @@ pub struct Policy {
     pub exports: ExportPolicy,
     pub rollouts: Option<RolloutPolicy>,
     pub remediation: Option<RemediationPolicy>,
+    /// Where to work: `None` is the hub's own account and region.
+    pub targets: Option<targets::Targets>,
     #[serde(skip)]
     _validated: Validated,
 }
@@ -513,6 +516,7 @@ fn validate(document: raw::Document) -> Result<Policy, PolicyError> {
     });
 
     let remediation = document.remediation.map(|raw| validate_remediation(&mut v, raw));
+    let targets = document.targets.map(|raw| targets::validate(&mut v, raw));
 
     if !v.errors.is_empty() {
         return Err(PolicyError(v.errors));
@@ -527,6 +531,7 @@ fn validate(document: raw::Document) -> Result<Policy, PolicyError> {
         exports,
         rollouts,
         remediation,
+        targets,
         _validated: Validated,
     })
 }

@@ -24,6 +24,8 @@ pub struct Document {
     pub rollouts: Option<Rollouts>,
     #[serde(default)]
     pub remediation: Option<Remediation>,
+    #[serde(default)]
+    pub targets: Option<super::targets::RawTargets>,
 }
 
 #[derive(Debug, Default, Deserialize)]

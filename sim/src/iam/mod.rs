@@ -14,13 +14,14 @@
 
 pub mod policy;
 pub mod request;
+pub mod sts;
 pub mod template;
 
 use policy::{Context, Decision, PolicyDocument};
 use request::{AuthRequest, ServiceRequest, Target};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use template::{GENERATED_SUFFIX, Stack, StackSettings};
 
 /// The deployment template every local identity's policy comes from.
@@ -94,7 +95,9 @@ pub struct Authorization {
 /// The identities of the local estate and the authorisations decided so far.
 #[derive(Debug)]
 pub struct Authorizer {
-    principals: BTreeMap<String, Principal>,
+    principals: BTreeMap<String, Arc<Principal>>,
+    /// The spoke roles of the estate's other accounts and the sessions assumed in them.
+    sessions: sts::Sessions,
     partition: String,
     default_region: String,
     /// Names of the stack's resources the functions need (table, bus, role prefix).
@@ -147,7 +150,13 @@ impl Authorizer {
             let session = stack.physical_name(id, "FunctionName")?;
             principals.insert(
                 binary.clone(),
-                principal(&binary, s, &role, &session, Grants::Policies { parsed: parse(&documents, id)?, documents }),
+                Arc::new(principal(
+                    &binary,
+                    s,
+                    &role,
+                    &session,
+                    Grants::Policies { parsed: parse(&documents, id)?, documents },
+                )),
             );
         }
         let operator = stack
@@ -158,15 +167,15 @@ impl Authorizer {
         let documents = vec![document];
         principals.insert(
             OPERATOR.into(),
-            principal(
+            Arc::new(principal(
                 OPERATOR,
                 s,
                 "EUCAutopilotOperator",
                 "operator",
                 Grants::Policies { parsed: parse(&documents, "OperatorPolicy")?, documents },
-            ),
+            )),
         );
-        principals.insert(ADMIN.into(), principal(ADMIN, s, "Admin", "admin", Grants::Everything));
+        principals.insert(ADMIN.into(), Arc::new(principal(ADMIN, s, "Admin", "admin", Grants::Everything)));
         let names = StackNames {
             stack: s.stack_name.clone(),
             table: stack.physical_name("LedgerTable", "TableName")?,
@@ -175,6 +184,7 @@ impl Authorizer {
         };
         Ok(Self {
             principals,
+            sessions: sts::Sessions::default(),
             partition: s.partition.clone(),
             default_region: s.region.clone(),
             names,
@@ -187,18 +197,48 @@ impl Authorizer {
         Self::for_stack(&Stack::new(TEMPLATE, local_settings(account, region, table, export_roles))?)
     }
 
-    /// The identity named by access key `key`.
-    pub fn principal(&self, key: &str) -> Option<&Principal> {
-        self.principals.get(key)
+    /// The same identities, with the spoke roles `spokes` deployed in the estate's other accounts (their policies
+    /// from `spoke.yaml`, trusting this stack's function roles), in `regions`.
+    pub fn with_spokes(
+        mut self,
+        spokes: &[sts::SpokeDeployment],
+        regions: &[String],
+        export_roles: &[String],
+    ) -> Result<Self, IamError> {
+        let hub_account = self.principals.get(OPERATOR).map(|p| p.account.clone()).unwrap_or_default();
+        self.sessions = sts::Sessions::new(spokes, &hub_account, &self.names.stack, regions, export_roles)?;
+        Ok(self)
     }
 
-    /// Every identity, by access key.
+    /// `AssumeRole` as `caller`: allowed by its identity policy and by the role's trust, a new session.
+    pub fn assume_role(
+        &self,
+        caller: &Principal,
+        input: &BTreeMap<String, String>,
+        region: &str,
+    ) -> Result<sts::Issued, Refusal> {
+        let request = json!({ "RoleArn": input.get("RoleArn").cloned().unwrap_or_default() });
+        self.authorize(
+            caller,
+            &ServiceRequest { service: "sts", operation: "AssumeRole", input: &request, path: None },
+            Some(region),
+        )?;
+        let hub_account = self.principals.get(OPERATOR).map(|p| p.account.clone()).unwrap_or_default();
+        self.sessions.assume(caller, &hub_account, &self.names.stack, input)
+    }
+
+    /// The identity named by access key `key` (a role of the stack, or a session assumed in a spoke).
+    pub fn principal(&self, key: &str) -> Option<Arc<Principal>> {
+        self.principals.get(key).cloned().or_else(|| self.sessions.session(key))
+    }
+
+    /// Every identity of the stack, by access key.
     pub fn principals(&self) -> impl Iterator<Item = &Principal> {
-        self.principals.values()
+        self.principals.values().map(Arc::as_ref)
     }
 
     /// The identity that signed a request, and the region it was signed for, from its `Authorization` header.
-    pub fn authenticate(&self, authorization: Option<&str>) -> Result<(&Principal, String), Refusal> {
+    pub fn authenticate(&self, authorization: Option<&str>) -> Result<(Arc<Principal>, String), Refusal> {
         let Some(header) = authorization else {
             return Err(Refusal::Unauthenticated {
                 code: "MissingAuthenticationTokenException",
@@ -209,7 +249,7 @@ impl Authorizer {
             code: "IncompleteSignatureException",
             message: format!("Authorization header requires a Credential parameter: {}", clip(header)),
         })?;
-        let principal = self.principals.get(scope.access_key).ok_or_else(|| Refusal::Unauthenticated {
+        let principal = self.principal(scope.access_key).ok_or_else(|| Refusal::Unauthenticated {
             code: "UnrecognizedClientException",
             message: "The security token included in the request is invalid.".into(),
         })?;
@@ -291,7 +331,7 @@ impl Authorizer {
             self.decisions().into_iter().map(|(a, _)| (a.action, a.resource, a.context)).collect();
         let mut principals = serde_json::Map::new();
         let mut cases = Vec::new();
-        for principal in self.principals.values() {
+        for principal in self.principals.values().cloned().chain(self.sessions.all()) {
             let Grants::Policies { documents, .. } = &principal.grants else { continue };
             principals.insert(
                 principal.key.clone(),
@@ -303,8 +343,8 @@ impl Authorizer {
                     resource: resource.clone(),
                     context: service_context.clone(),
                 };
-                let context = self.context(principal, &self.default_region, &needed);
-                let decision = self.decide(principal, action, resource, &context);
+                let context = self.context(&principal, &self.default_region, &needed);
+                let decision = self.decide(&principal, action, resource, &context);
                 cases.push(json!({
                     "principal": principal.key, "action": action, "resource": resource,
                     "context": context, "decision": decision,
@@ -405,8 +445,8 @@ mod tests {
         let pool_scaler = authorizer.principal("pool-scaler").unwrap();
         let remediator = authorizer.principal("remediator").unwrap();
         let update = json!({ "Name": "sales-fleet", "ComputeCapacity": { "DesiredInstances": 4 } });
-        assert_eq!(authorizer.authorize(pool_scaler, &request("appstream", "UpdateFleet", &update), None), Ok(()));
-        let refused = authorizer.authorize(remediator, &request("appstream", "UpdateFleet", &update), None);
+        assert_eq!(authorizer.authorize(&pool_scaler, &request("appstream", "UpdateFleet", &update), None), Ok(()));
+        let refused = authorizer.authorize(&remediator, &request("appstream", "UpdateFleet", &update), None);
         let Err(Refusal::Denied { message }) = refused else { panic!("{refused:?}") };
         assert_eq!(
             message,
@@ -414,12 +454,12 @@ mod tests {
         );
         // the ledger is the stack's table; another table is refused
         let get = json!({ "TableName": "ledger", "Key": {} });
-        assert_eq!(authorizer.authorize(pool_scaler, &request("dynamodb", "GetItem", &get), None), Ok(()));
+        assert_eq!(authorizer.authorize(&pool_scaler, &request("dynamodb", "GetItem", &get), None), Ok(()));
         let other = json!({ "TableName": "other", "Key": {} });
-        assert!(authorizer.authorize(pool_scaler, &request("dynamodb", "GetItem", &other), None).is_err());
+        assert!(authorizer.authorize(&pool_scaler, &request("dynamodb", "GetItem", &other), None).is_err());
         // the administrator may do anything; decisions are recorded for the others only
         let admin = authorizer.principal(ADMIN).unwrap();
-        assert_eq!(authorizer.authorize(admin, &request("dynamodb", "GetItem", &other), None), Ok(()));
+        assert_eq!(authorizer.authorize(&admin, &request("dynamodb", "GetItem", &other), None), Ok(()));
         assert_eq!(authorizer.refusals().len(), 2, "{:?}", authorizer.refusals());
     }
 
@@ -430,11 +470,11 @@ mod tests {
         let create = |role: &str| json!({ "ImageName": "i", "AmiName": "a", "IamRoleArn": role });
         let ours = create("arn:aws:iam::123456789012:role/Export");
         let theirs = create("arn:aws:iam::123456789012:role/Admin");
-        assert_eq!(authorizer.authorize(chaser, &request("appstream", "CreateExportImageTask", &ours), None), Ok(()));
-        let refused = authorizer.authorize(chaser, &request("appstream", "CreateExportImageTask", &theirs), None);
+        assert_eq!(authorizer.authorize(&chaser, &request("appstream", "CreateExportImageTask", &ours), None), Ok(()));
+        let refused = authorizer.authorize(&chaser, &request("appstream", "CreateExportImageTask", &theirs), None);
         assert!(matches!(refused, Err(Refusal::Denied { message }) if message.contains("iam:PassRole")));
         let elsewhere =
-            authorizer.authorize(chaser, &request("appstream", "CreateExportImageTask", &ours), Some("us-east-1"));
+            authorizer.authorize(&chaser, &request("appstream", "CreateExportImageTask", &ours), Some("us-east-1"));
         assert!(elsewhere.is_err());
     }
 }

@@ -220,6 +220,10 @@ fn arns_named(
     target: &Target<'_>,
 ) -> Result<Vec<String>, ArnError> {
     let input = request.input;
+    // The role an AssumeRole names, by its ARN (in IAM's namespace, not STS's).
+    if (request.service, name) == ("sts", "role") {
+        return Ok(strings_at(input, "RoleArn").into_iter().map(str::to_owned).collect());
+    }
     // A full ARN the request gives (tagging operations) stands for itself when it is of this type.
     let tagged = strings_at(input, "ResourceArn")
         .into_iter()
