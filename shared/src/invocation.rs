@@ -128,7 +128,14 @@ pub async fn invoke<S: Steps>(
                 targets.external_id.clone(),
             );
             let session = format!("{}{}", deps.config.own_role_name, S::FUNCTION);
-            deps.shards.clients(&place, &role, &session).await.with_deadline(remaining)
+            match deps.shards.clients(&place, &role, &session).await {
+                Ok(clients) => clients.with_deadline(remaining),
+                Err(error) => {
+                    let error = AutopilotError::non_retryable(error);
+                    record_shard(deps, S::FUNCTION, shard, now, Err(&error.message), std::time::Duration::ZERO).await;
+                    return Err(error);
+                }
+            }
         }
         None => deps.aws.with_deadline(remaining),
     };

@@ -45,7 +45,64 @@ impl SpokeRole {
 pub struct Shards {
     base: SdkConfig,
     http: SharedHttpClient,
-    cache: Arc<Mutex<HashMap<(Place, SpokeRole), AwsClients>>>,
+    cache: Arc<Mutex<HashMap<(Place, SpokeRole), Shard>>>,
+}
+
+/// One shard's clients and the credentials they sign with.
+#[derive(Debug, Clone)]
+struct Shard {
+    clients: AwsClients,
+    role: Arc<AssumedRole>,
+}
+
+/// How long before they expire assumed credentials are renewed.
+const RENEW_BEFORE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The spoke role's credentials, assumed when first needed and again [`RENEW_BEFORE`] their expiry: one STS call
+/// per shard and hour for every client of the shard, whatever the number of services and calls.
+#[derive(Debug)]
+struct AssumedRole {
+    provider: aws_config::sts::AssumeRoleProvider,
+    cached: tokio::sync::Mutex<Option<aws_credential_types::Credentials>>,
+}
+
+impl AssumedRole {
+    async fn credentials(&self) -> aws_credential_types::provider::Result {
+        use aws_credential_types::provider::ProvideCredentials;
+        let mut cached = self.cached.lock().await;
+        if let Some(credentials) = cached.as_ref()
+            && credentials.expiry().is_none_or(|at| at > std::time::SystemTime::now() + RENEW_BEFORE)
+        {
+            return Ok(credentials.clone());
+        }
+        let fresh = self.provider.provide_credentials().await?;
+        *cached = Some(fresh.clone());
+        Ok(fresh)
+    }
+}
+
+/// The shard's clients sign with the cached credentials.
+#[derive(Debug, Clone)]
+struct Assumed(Arc<AssumedRole>);
+
+impl aws_credential_types::provider::ProvideCredentials for Assumed {
+    fn provide_credentials<'a>(&'a self) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        aws_credential_types::provider::future::ProvideCredentials::new(self.0.credentials())
+    }
+}
+
+/// The spoke role of a shard could not be assumed (no such role, a trust that refuses the hub, a wrong external
+/// id, STS unreachable): the shard's work cannot start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot assume {role} for {account} in {region}: {reason}")]
+pub struct AssumeError {
+    pub role: String,
+    pub account: String,
+    pub region: String,
+    pub reason: String,
 }
 
 impl Shards {
@@ -55,12 +112,24 @@ impl Shards {
         Self { base: base.clone(), http, cache: Arc::new(Mutex::new(HashMap::new())) }
     }
 
-    /// The clients of `place`, signing as `role` (session `session`, e.g. `euc-autopilot-pool-scaler`). No IO:
-    /// the role is assumed at the first request, and again shortly before its credentials expire.
-    pub async fn clients(&self, place: &Place, role: &SpokeRole, session: &str) -> AwsClients {
+    /// The clients of `place`, signing as `role` (session `session`, e.g. `euc-autopilot-pool-scaler`), with
+    /// their credentials in hand: the role is assumed now if it is not yet (or its credentials are about to
+    /// expire), and a refusal is the error, with STS's words.
+    pub async fn clients(&self, place: &Place, role: &SpokeRole, session: &str) -> Result<AwsClients, AssumeError> {
+        let shard = self.shard(place, role, session).await;
+        shard.role.credentials().await.map_err(|error| AssumeError {
+            role: role.arn.clone(),
+            account: place.account.clone(),
+            region: place.region.clone(),
+            reason: crate::error::message_chain(&error),
+        })?;
+        Ok(shard.clients)
+    }
+
+    async fn shard(&self, place: &Place, role: &SpokeRole, session: &str) -> Shard {
         let key = (place.clone(), role.clone());
-        if let Some(clients) = self.cache.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
-            return clients.clone();
+        if let Some(shard) = self.cache.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
+            return shard.clone();
         }
         let mut hub = self.base.to_builder().http_client(self.http.clone());
         // The STS client of the assume-role provider needs a clock and a sleep (a configuration loaded from the
@@ -78,17 +147,19 @@ impl Shards {
         }
         // With the configuration given, `build` only assembles the STS request: nothing is sent here.
         let provider = builder.configure(&hub).build().await;
+        let assumed = Arc::new(AssumedRole { provider, cached: tokio::sync::Mutex::new(None) });
         let config = self
             .base
             .to_builder()
             .region(aws_types::region::Region::new(place.region.clone()))
-            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider))
-            // One cache for all the shard's clients: the role is assumed once, not once per service, and again
-            // shortly before the credentials expire.
-            .identity_cache(aws_config::identity::IdentityCache::lazy().build())
+            .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(Assumed(
+                assumed.clone(),
+            )))
+            // The credentials are cached by `AssumedRole`, once for all of the shard's clients.
+            .identity_cache(aws_config::identity::IdentityCache::no_cache())
             .build();
-        let clients = AwsClients::over(&config, self.http.clone());
-        self.cache.lock().unwrap_or_else(PoisonError::into_inner).entry(key).or_insert(clients).clone()
+        let shard = Shard { clients: AwsClients::over(&config, self.http.clone()), role: assumed };
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner).entry(key).or_insert(shard).clone()
     }
 }
 
