@@ -112,27 +112,43 @@ pub async fn invoke<S: Steps>(
     let mut report = Report::new(correlation_id.clone());
     let mut policy = PolicyCell { deps, read: None };
     let now = deps.clock.now();
-    let aws = match &shard {
-        Some(shard) => {
+    let site = match &shard {
+        Some(tick) => Some(Site {
+            place: Place { account: tick.account.clone(), region: tick.region.clone() },
+            dry_run: tick.dry_run,
+        }),
+        None => match event_site(deps, &input, &mut policy).await? {
+            EventSite::Hub => None,
+            EventSite::Shard(site) => Some(site),
+            EventSite::Excluded => {
+                report.status = Status::Ignored;
+                return Ok(report);
+            }
+        },
+    };
+    let aws = match &site {
+        Some(site) => {
             let targets = policy.get().await?.policy.targets.clone().ok_or_else(|| {
                 AutopilotError::non_retryable(format!(
                     "a Shard Tick for {} in {} arrived, but the policy names no targets any more; dropped",
-                    shard.account, shard.region
+                    site.place.account, site.place.region
                 ))
             })?;
-            let place = Place { account: shard.account.clone(), region: shard.region.clone() };
             let role = SpokeRole::in_account(
-                partition_of(&shard.region),
-                &shard.account,
+                partition_of(&site.place.region),
+                &site.place.account,
                 &targets.role_name,
                 targets.external_id.clone(),
             );
             let session = format!("{}{}", deps.config.own_role_name, S::FUNCTION);
-            match deps.shards.clients(&place, &role, &session).await {
+            match deps.shards.clients(&site.place, &role, &session).await {
                 Ok(clients) => clients.with_deadline(remaining),
                 Err(error) => {
                     let error = AutopilotError::non_retryable(error);
-                    record_shard(deps, S::FUNCTION, shard, now, Err(&error.message), std::time::Duration::ZERO).await;
+                    if let Some(tick) = &shard {
+                        record_shard(deps, S::FUNCTION, tick, now, Err(&error.message), std::time::Duration::ZERO)
+                            .await;
+                    }
                     return Err(error);
                 }
             }
@@ -162,15 +178,15 @@ pub async fn invoke<S: Steps>(
         Some(active) => active,
         None => load_policy(deps).await?,
     };
-    if let Some(dry_run) = shard.as_ref().and_then(|s| s.dry_run) {
+    if let Some(dry_run) = site.as_ref().and_then(|s| s.dry_run) {
         // The target's own setting; the stack's AUTOPILOT_DRY_RUN still wins.
         active.dry_run = deps.config.force_dry_run || dry_run;
     }
     report.policy_version = active.version;
     report.dry_run = active.dry_run;
-    let region = shard.as_ref().map_or(deps.config.region.as_str(), |s| s.region.as_str());
-    let scope = match &shard {
-        Some(shard) => format!("{}#{}#{}", S::FUNCTION, shard.account, shard.region),
+    let region = site.as_ref().map_or(deps.config.region.as_str(), |s| s.place.region.as_str());
+    let scope = match &site {
+        Some(site) => format!("{}#{}#{}", S::FUNCTION, site.place.account, site.place.region),
         None => format!("{}#{}", S::FUNCTION, deps.config.region),
     };
     let Some(lease) =
@@ -212,6 +228,43 @@ pub async fn invoke<S: Steps>(
     report.api_calls = worked.api_calls;
     report.set_actions(worked.items);
     Ok(report)
+}
+
+/// Where an invocation works when it is not the hub's own account and region: a shard, and its target's
+/// dry-run setting.
+#[derive(Debug, Clone)]
+struct Site {
+    place: Place,
+    dry_run: Option<bool>,
+}
+
+/// Where an event (not a tick, not a command) is worked.
+enum EventSite {
+    /// In the hub's own account and region (or the policy has no targets).
+    Hub,
+    /// In its account and region, through the spoke role: it came from a spoke.
+    Shard(Site),
+    /// From an account × region the policy excludes: ignored.
+    Excluded,
+}
+
+/// An event forwarded from a spoke (its envelope names another account than the hub's) is worked in its own
+/// account and region, when the policy has `targets`; excluded places are ignored. Ticks and our commands are
+/// the hub's.
+async fn event_site(deps: &Deps, input: &Input, policy: &mut PolicyCell<'_>) -> Result<EventSite, AutopilotError> {
+    if matches!(input, Input::Tick(_) | Input::Command(_) | Input::ShardTick(_)) {
+        return Ok(EventSite::Hub);
+    }
+    let origin = input.origin(&deps.config.region);
+    let Some(hub) = deps.config.account.as_deref() else { return Ok(EventSite::Hub) };
+    if origin.account == hub || origin.account == Place::UNKNOWN_ACCOUNT {
+        return Ok(EventSite::Hub);
+    }
+    let Some(targets) = &policy.get().await?.policy.targets else { return Ok(EventSite::Hub) };
+    Ok(match targets.site_of(&origin) {
+        crate::policy::targets::SiteOf::Excluded => EventSite::Excluded,
+        crate::policy::targets::SiteOf::Target { dry_run } => EventSite::Shard(Site { place: origin, dry_run }),
+    })
 }
 
 /// The hub's tick with `targets`: the accounts of the targeted units discovered, one `Shard Tick` per account ×

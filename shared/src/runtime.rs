@@ -32,6 +32,9 @@ pub struct Config {
     pub own_role_name: String,
     /// `AWS_REGION`.
     pub region: String,
+    /// `AUTOPILOT_ACCOUNT`: the hub's account (template.yaml sets it); an event from another account came from a
+    /// spoke and is worked there.
+    pub account: Option<String>,
 }
 
 impl Config {
@@ -45,6 +48,7 @@ impl Config {
             event_bus: var("AUTOPILOT_EVENT_BUS"),
             own_role_name: var("AUTOPILOT_ROLE_NAME").unwrap_or_else(|| "euc-autopilot".to_owned()),
             region: var("AWS_REGION").unwrap_or_else(|| "us-east-1".to_owned()),
+            account: var("AUTOPILOT_ACCOUNT"),
         })
     }
 }

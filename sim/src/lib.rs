@@ -343,6 +343,7 @@ impl LocalEstate {
                 event_bus: Some(names.event_bus),
                 own_role_name: names.role_prefix,
                 region: self.region.clone(),
+                account: Some(self.simulator.place().account),
             },
         }
     }

@@ -130,3 +130,56 @@ async fn a_shard_tick_for_another_function_or_a_malformed_shard_is_refused_as_ba
     assert_eq!(malformed.class, ErrorClass::InvalidInput);
     assert!(malformed.message.contains("detail.account"), "{}", malformed.message);
 }
+
+/// A spoke in another account than the hub's; the hub's own account has none.
+const SPOKE_ESTATE: &str = r#"
+start: 2026-11-23T06:00:00Z
+spokes:
+  - account: "222233334444"
+fleets:
+  - name: callcenter
+    state: RUNNING
+    desired: 40
+    tags: { autopilot/capacity: callcenter }
+"#;
+
+const SPOKE_POLICY: &str = r#"
+version: 1
+targets:
+  regions: [eu-central-1]
+  accounts:
+    - id: "222233334444"
+capacity:
+  - select: { tag: { autopilot/capacity: callcenter } }
+    in_hours: { min: 5, max: 10 }
+"#;
+
+fn session_event(account: &str) -> serde_json::Value {
+    serde_json::json!({
+        "version": "0", "id": format!("session-{account}"), "detail-type": "AppStream Session Notification",
+        "source": "aws.appstream", "account": account, "time": "2026-11-23T06:00:00Z", "region": "eu-central-1",
+        "resources": [],
+        "detail": { "fleetName": "callcenter", "stackName": "callcenter-stack", "sessionId": "s-1",
+                    "eventType": "SESSION_STARTED" },
+    })
+}
+
+#[tokio::test]
+async fn an_event_forwarded_from_a_spoke_is_worked_in_its_account_and_one_from_elsewhere_is_ignored() {
+    let harness = Harness::start(SPOKE_ESTATE, SPOKE_POLICY, 1).await;
+
+    // WHEN a session event of the spoke account arrives on the hub
+    let report = harness.deliver(session_event("222233334444")).await.expect("worked in the spoke");
+    // THEN the fleet is reconciled through the spoke role of that account, not the hub's role
+    assert_eq!(report.status, Status::Reconciled, "{report:?}");
+    let calls = harness.local.simulator.calls();
+    let update = calls.iter().find(|c| c.operation == "UpdateFleet").expect("the fleet was scaled");
+    let caller = update.caller.as_deref().unwrap_or_default();
+    assert!(caller.starts_with("ASIASPOKE222233334444"), "signed as the spoke session: {caller}");
+
+    // AND an event from an account the policy does not target is ignored, with no call made
+    let before = harness.local.simulator.calls().len();
+    let ignored = harness.deliver(session_event("333344445555")).await.expect("ignored");
+    assert_eq!(ignored.status, Status::Ignored);
+    assert_eq!(harness.local.simulator.calls().len(), before, "nothing called for an untargeted account");
+}

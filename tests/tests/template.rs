@@ -1082,7 +1082,12 @@ fn the_spoke_forwards_exactly_the_events_the_hub_functions_consume_to_the_hub_bu
     let statement = &bus_policy["Properties"]["Statement"];
     assert_eq!(statement["Condition"]["StringEquals"]["aws:PrincipalOrgID"], yaml("{ Ref: OrganizationId }"));
     assert_eq!(statement["Action"], "events:PutEvents");
-    assert_eq!(statement["Resource"], yaml("{ Fn::GetAtt: [EventBus, Arn] }"));
+    // the default bus, where the functions' rules for AWS events listen
+    assert_eq!(bus_policy["Properties"]["EventBusName"], "default");
+    assert_eq!(
+        statement["Resource"],
+        yaml("{ Fn::Sub: 'arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default' }")
+    );
     let mut admitted = strings(&statement["Condition"]["ForAllValues:StringEquals"]["events:source"]);
     let mut sources: Vec<String> =
         rules.iter().flat_map(|(_, rule)| strings(&rule["Properties"]["EventPattern"]["source"])).collect();

@@ -168,6 +168,7 @@ pub async fn plan(options: &Options) -> Result<Plan, CliError> {
             event_bus: Some("euc-autopilot-plan".into()),
             own_role_name: options.own_role_name.clone(),
             region: region.clone(),
+            account: Some(account.clone()),
         },
     };
     let mut functions = Vec::new();

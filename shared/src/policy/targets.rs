@@ -114,10 +114,33 @@ impl Targets {
         shards.into_iter().collect()
     }
 
+    /// How an event from `place` is worked: excluded, or as a target with its account's dry-run setting (an
+    /// account not listed by itself may belong to a listed unit; units are not listed per event).
+    pub fn site_of(&self, place: &Place) -> SiteOf {
+        if self.exclude.iter().any(|exclusion| exclusion.covers(place)) {
+            return SiteOf::Excluded;
+        }
+        match self.accounts.iter().find(|a| a.id == place.account) {
+            Some(account) if !account.regions.contains(&place.region) => SiteOf::Excluded,
+            Some(account) => SiteOf::Target { dry_run: account.dry_run },
+            None if self.organizational_units.is_empty() => SiteOf::Excluded,
+            None => SiteOf::Target { dry_run: None },
+        }
+    }
+
     /// The units whose accounts must be discovered before [`Self::shards`].
     pub fn units(&self) -> impl Iterator<Item = &str> {
         self.organizational_units.iter().map(|unit| unit.id.as_str())
     }
+}
+
+/// How an event from a place is worked ([`Targets::site_of`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SiteOf {
+    /// Not a target, or excluded: the event is ignored.
+    Excluded,
+    /// A target, with its own dry-run setting when it has one.
+    Target { dry_run: Option<bool> },
 }
 
 /// Whether `id` is an AWS account id (12 digits).
