@@ -134,6 +134,12 @@ pub enum EstateCommand {
         devices: u32,
         #[arg(long, default_value_t = 0)]
         workspaces: u32,
+        /// Spread the resources over this many accounts (100000000001, …), each with a spoke role.
+        #[arg(long, default_value_t = 1)]
+        accounts: u32,
+        /// … and over these regions (comma-separated; default: the estate's own).
+        #[arg(long, value_delimiter = ',')]
+        regions: Vec<String>,
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
@@ -235,9 +241,21 @@ pub async fn run(command: LocalCommand) -> Result<(), CliError> {
             simulate_and_print(&options).await
         }
         LocalCommand::Estate {
-            command: EstateCommand::Generate { pools, fleets, builders, environments, devices, workspaces, seed },
+            command:
+                EstateCommand::Generate {
+                    pools,
+                    fleets,
+                    builders,
+                    environments,
+                    devices,
+                    workspaces,
+                    accounts,
+                    regions,
+                    seed,
+                },
         } => {
-            let estate = generate(Sizes { pools, fleets, builders, environments, devices, workspaces }, seed);
+            let mut estate = generate(Sizes { pools, fleets, builders, environments, devices, workspaces }, seed);
+            autopilot_sim::generate::spread(&mut estate, accounts, &regions);
             let yaml = serde_yaml_ng::to_string(&estate)?;
             out!("{yaml}");
             Ok(())

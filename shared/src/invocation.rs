@@ -142,7 +142,12 @@ pub async fn invoke<S: Steps>(
             );
             let session = format!("{}{}", deps.config.own_role_name, S::FUNCTION);
             match deps.shards.clients(&site.place, &role, &session).await {
-                Ok(clients) => clients.with_deadline(remaining),
+                Ok(mut clients) => {
+                    // The estate's services in the shard; the ledger and the project bus stay the hub's.
+                    clients.dynamodb = deps.aws.dynamodb.clone();
+                    clients.eventbridge = deps.aws.eventbridge.clone();
+                    clients.with_deadline(remaining)
+                }
                 Err(error) => {
                     let error = AutopilotError::non_retryable(error);
                     if let Some(tick) = &shard {

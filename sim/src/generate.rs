@@ -5,6 +5,7 @@ use crate::estate::{
     BuilderSpec, Demand, DeviceGroupSpec, EnvironmentSpec, Estate, FleetSpec, ImageSpec, Placement, PoolSpec,
     SoftwareSetSpec, WindowSpec, WorkspaceSpec,
 };
+use crate::iam::sts::SpokeDeployment;
 use crate::rng::Rng;
 use std::collections::BTreeMap;
 
@@ -192,4 +193,34 @@ fn empty() -> Estate {
         export_role_arns: None,
         spokes: Vec::new(),
     }
+}
+
+/// Spreads a generated estate over `accounts` accounts (`100000000001`, …) × `regions`: each resource in turn goes
+/// to the next account × region, every account gets a spoke (the hub's functions may assume its role), and the
+/// estate's own account stays the hub's. With one account and no regions nothing changes.
+pub fn spread(estate: &mut Estate, accounts: u32, regions: &[String]) {
+    if accounts == 0 || (accounts == 1 && regions.is_empty()) {
+        return;
+    }
+    let regions = if regions.is_empty() { vec![estate.region.clone()] } else { regions.to_vec() };
+    let ids: Vec<String> = (1..=u64::from(accounts)).map(|n| format!("{:012}", 100_000_000_000 + n)).collect();
+    let places: Vec<(String, String)> =
+        ids.iter().flat_map(|a| regions.iter().map(move |r| (a.clone(), r.clone()))).collect();
+    let mut next = 0_usize;
+    let mut place = |placement: &mut Placement| {
+        let (account, region) = places[next % places.len()].clone();
+        next += 1;
+        *placement = Placement { account: Some(account), region: Some(region) };
+    };
+    estate.workspaces_pools.iter_mut().for_each(|p| place(&mut p.placement));
+    estate.fleets.iter_mut().for_each(|f| place(&mut f.placement));
+    estate.image_builders.iter_mut().for_each(|b| place(&mut b.placement));
+    estate.images.iter_mut().for_each(|i| place(&mut i.placement));
+    estate.environments.iter_mut().for_each(|e| place(&mut e.placement));
+    estate.workspaces.iter_mut().for_each(|w| place(&mut w.placement));
+    estate.workspace_groups.iter_mut().for_each(|g| place(&mut g.placement));
+    estate.spokes = ids
+        .into_iter()
+        .map(|account| SpokeDeployment { account, role_name: "EUCAutopilotSpoke".into(), external_id: None })
+        .collect();
 }

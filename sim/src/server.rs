@@ -74,7 +74,8 @@ impl Simulator {
             &estate.export_role_arns(),
         )
         .and_then(|authorizer| {
-            authorizer.with_spokes(&estate.spokes, std::slice::from_ref(&estate.region), &estate.export_role_arns())
+            // The spoke roles serve every region the estate places resources in (spoke.yaml's `Regions`).
+            authorizer.with_spokes(&estate.spokes, &world.regions(), &estate.export_role_arns())
         })
         .map_err(SimulatorError::Identities)?;
         Ok(Self {
@@ -208,10 +209,13 @@ impl Simulator {
                 return Err(error);
             }
             if let Some(rate) = state.world.faults.throttle_per_second.get(operation).copied() {
-                let bucket = state
-                    .buckets
-                    .entry(operation.to_owned())
-                    .or_insert(Bucket { tokens: rate.max(1.0), last: Instant::now() });
+                // AWS throttles per account, region and operation.
+                let bucket_key = match caller {
+                    Caller::Allowed { place: Some((account, region)), .. } => format!("{account}#{region}#{operation}"),
+                    _ => operation.to_owned(),
+                };
+                let bucket =
+                    state.buckets.entry(bucket_key).or_insert(Bucket { tokens: rate.max(1.0), last: Instant::now() });
                 let elapsed = bucket.last.elapsed().as_secs_f64();
                 bucket.tokens = (bucket.tokens + elapsed * rate).min(rate.max(1.0));
                 bucket.last = Instant::now();
@@ -235,6 +239,10 @@ impl Simulator {
                 ));
             }
             let world = &mut state.world;
+            world.caller = match caller {
+                Caller::Allowed { place, .. } => place.clone(),
+                _ => None,
+            };
             match (service, request) {
                 ("workspaces", Request::Body(input)) => services::workspaces::handle(world, operation, input),
                 ("appstream", Request::Body(input)) => services::appstream::handle(world, operation, input),
@@ -321,8 +329,9 @@ pub const SIMULATED_PEOPLE: &str = "people";
 enum Caller {
     /// An in-process call ([`Simulator::invoke_as`]): people, as administrators; `who` is what the log names.
     InProcess { who: String },
-    /// A request signed by the identity `key`, authorised.
-    Allowed { key: String },
+    /// A request signed by the identity `key`, authorised; `place`: the account and region it is answered in
+    /// (the identity's account, the SigV4 region; `None` for an administrator, who sees everything).
+    Allowed { key: String, place: Option<(String, String)> },
     /// A request refused before it ran (unknown credential, not authorised).
     Refused { key: Option<String>, error: ApiError },
 }
@@ -331,7 +340,7 @@ impl Caller {
     fn key(&self) -> Option<&str> {
         match self {
             Caller::InProcess { who } => Some(who),
-            Caller::Allowed { key } => Some(key),
+            Caller::Allowed { key, .. } => Some(key),
             Caller::Refused { key, .. } => key.as_deref(),
         }
     }
@@ -357,8 +366,9 @@ fn authorize(sim: &Simulator, headers: &HeaderMap, protocol: Protocol, request: 
         Err(refusal) => return Caller::Refused { key: None, error: refusal_error(refusal, status) },
     };
     let key = principal.key.clone();
+    let place = (key != crate::iam::ADMIN).then(|| (principal.account.clone(), region.clone()));
     match authorizer.authorize(&principal, request, Some(&region)) {
-        Ok(()) => Caller::Allowed { key },
+        Ok(()) => Caller::Allowed { key, place },
         Err(refusal) => Caller::Refused { key: Some(key), error: refusal_error(refusal, status) },
     }
 }

@@ -131,7 +131,7 @@ async fn a_shard_tick_for_another_function_or_a_malformed_shard_is_refused_as_ba
     assert!(malformed.message.contains("detail.account"), "{}", malformed.message);
 }
 
-/// A spoke in another account than the hub's; the hub's own account has none.
+/// A spoke in another account than the hub's (the hub's own account has none), its fleet there.
 const SPOKE_ESTATE: &str = r#"
 start: 2026-11-23T06:00:00Z
 spokes:
@@ -140,6 +140,7 @@ fleets:
   - name: callcenter
     state: RUNNING
     desired: 40
+    account: "222233334444"
     tags: { autopilot/capacity: callcenter }
 "#;
 
@@ -153,6 +154,59 @@ capacity:
   - select: { tag: { autopilot/capacity: callcenter } }
     in_hours: { min: 5, max: 10 }
 "#;
+
+/// Two spoke accounts, each with a fleet in two regions; one region of one account is excluded.
+const ESTATE_2X2: &str = r#"
+start: 2026-11-23T06:00:00Z
+spokes:
+  - account: "111111111111"
+  - account: "222222222222"
+fleets:
+  - { name: a-central, state: RUNNING, desired: 40, account: "111111111111", region: eu-central-1, tags: { autopilot/capacity: cc } }
+  - { name: a-west, state: RUNNING, desired: 40, account: "111111111111", region: eu-west-1, tags: { autopilot/capacity: cc } }
+  - { name: b-central, state: RUNNING, desired: 40, account: "222222222222", region: eu-central-1, tags: { autopilot/capacity: cc } }
+  - { name: b-west, state: RUNNING, desired: 40, account: "222222222222", region: eu-west-1, tags: { autopilot/capacity: cc } }
+"#;
+
+const POLICY_2X2: &str = r#"
+version: 1
+targets:
+  regions: [eu-central-1, eu-west-1]
+  accounts:
+    - id: "111111111111"
+    - id: "222222222222"
+  exclude:
+    - { account: "222222222222", region: eu-west-1 }
+capacity:
+  - select: { tag: { autopilot/capacity: cc } }
+    in_hours: { min: 5, max: 10 }
+"#;
+
+#[tokio::test]
+async fn each_shard_sees_and_changes_only_its_own_account_and_region() {
+    let harness = Harness::start(ESTATE_2X2, POLICY_2X2, 1).await;
+    let report = harness.tick().await;
+    assert_eq!(report.results.get("dispatched"), Some(&3), "2 accounts x 2 regions, one excluded");
+    for tick in delivered_shard_ticks(&harness) {
+        let shard = format!("{}/{}", tick["detail"]["account"], tick["detail"]["region"]);
+        let worked = harness.deliver(tick).await.unwrap_or_else(|e| panic!("{shard}: {e:?}"));
+        assert_eq!(worked.status, Status::Reconciled, "{shard}");
+    }
+    let calls = harness.local.simulator.calls();
+    let mut updated: Vec<(String, String)> = calls
+        .iter()
+        .filter(|c| c.operation == "UpdateFleet")
+        .map(|c| (c.parameters["Name"].as_str().unwrap_or_default().to_owned(), c.caller.clone().unwrap_or_default()))
+        .collect();
+    updated.sort();
+    let fleets: Vec<&str> = updated.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(fleets, ["a-central", "a-west", "b-central"], "each shard scaled its own fleet, the excluded one none");
+    for (name, caller) in &updated {
+        let account = if name.starts_with("a-") { "111111111111" } else { "222222222222" };
+        assert!(caller.starts_with(&format!("ASIASPOKE{account}")), "{name} changed by {caller}");
+    }
+    assert_eq!(harness.local.simulator.with_world(|w| w.fleets["b-west"].capacity.desired), 40, "excluded: untouched");
+}
 
 fn session_event(account: &str) -> serde_json::Value {
     serde_json::json!({
@@ -182,4 +236,103 @@ async fn an_event_forwarded_from_a_spoke_is_worked_in_its_account_and_one_from_e
     let ignored = harness.deliver(session_event("333344445555")).await.expect("ignored");
     assert_eq!(ignored.status, Status::Ignored);
     assert_eq!(harness.local.simulator.calls().len(), before, "nothing called for an untargeted account");
+}
+
+#[tokio::test]
+async fn a_generated_estate_over_three_accounts_and_two_regions_is_reconciled_shard_by_shard_each_resource_once() {
+    use autopilot_sim::generate::{Sizes, generate, spread};
+    let sizes = Sizes { pools: 12, fleets: 12, builders: 0, environments: 0, devices: 0, workspaces: 0 };
+    let mut estate = generate(sizes, 7);
+    let regions = vec!["eu-central-1".to_owned(), "eu-west-1".to_owned()];
+    spread(&mut estate, 3, &regions);
+    let policy = r#"
+version: 1
+targets:
+  regions: [eu-central-1, eu-west-1]
+  accounts: [{ id: "100000000001" }, { id: "100000000002" }, { id: "100000000003" }]
+capacity:
+  - select: { tag: { autopilot/capacity: sales } }
+    in_hours: { min: 1, max: 100 }
+  - select: { tag: { autopilot/capacity: support } }
+    in_hours: { min: 1, max: 100 }
+  - select: { tag: { autopilot/capacity: finance } }
+    in_hours: { min: 1, max: 100 }
+  - select: { tag: { autopilot/capacity: engineering } }
+    in_hours: { min: 1, max: 100 }
+  - select: { tag: { autopilot/capacity: hr } }
+    in_hours: { min: 1, max: 100 }
+"#;
+    let harness = Harness::start(&serde_yaml_ng::to_string(&estate).unwrap(), policy, 7).await;
+    let report = harness.tick().await;
+    assert_eq!(report.results.get("dispatched"), Some(&6), "3 accounts x 2 regions");
+    let mut decided = Vec::new();
+    for tick in delivered_shard_ticks(&harness) {
+        let (account, region) = (
+            tick["detail"]["account"].as_str().unwrap().to_owned(),
+            tick["detail"]["region"].as_str().unwrap().to_owned(),
+        );
+        let worked = harness.deliver(tick).await.unwrap_or_else(|e| panic!("{account}/{region}: {e:?}"));
+        assert_eq!(worked.status, Status::Reconciled);
+        for action in &worked.actions {
+            assert!(
+                action.resource.contains(&format!("#{account}#{region}#")),
+                "{} decided in {account}/{region}",
+                action.resource
+            );
+            decided.push(action.resource.clone());
+        }
+    }
+    decided.sort();
+    let total = decided.len();
+    decided.dedup();
+    assert_eq!(decided.len(), total, "no resource decided twice");
+    assert_eq!(total, 24, "every pool and fleet decided once, in its own shard");
+}
+
+#[tokio::test]
+async fn a_shard_announces_its_outcome_events_on_the_hubs_bus_as_the_hub_role() {
+    // an image builder left running at night in a spoke account (New York, Monday 23:00)
+    let estate = r#"
+start: 2026-11-24T04:00:00Z
+spokes:
+  - account: "222233334444"
+image_builders:
+  - { name: night-b, state: RUNNING, account: "222233334444", tags: { autopilot/builder: office } }
+"#;
+    let policy = r#"
+version: 1
+targets:
+  regions: [eu-central-1]
+  accounts: [{ id: "222233334444" }]
+schedules:
+  office:
+    timezone: America/New_York
+    periods: [{ days: [mon-fri], start: "08:00", end: "18:00" }]
+image_builders:
+  - select: { tag: { autopilot/builder: office } }
+    schedule: office
+    warn_before: 15m
+"#;
+    let harness = Harness::start(estate, policy, 1).await;
+    // two hub ticks, 15 minutes apart: the stop is announced, then made
+    for _ in 0..2 {
+        let hub_tick = autopilot_sim::tick_event("euc-autopilot-builder-scheduler", harness.local.simulator.now());
+        let dispatched = harness.deliver_to_builders(hub_tick).await.expect("dispatched");
+        assert_eq!(dispatched.status, Status::Dispatched);
+        let ticks = delivered_shard_ticks(&harness);
+        harness.deliver_to_builders(ticks.last().cloned().expect("a shard tick")).await.expect("the shard works");
+        harness.local.simulator.advance(chrono::Duration::minutes(15));
+    }
+    let calls = harness.local.simulator.calls();
+    let stop = calls.iter().find(|c| c.operation == "StopImageBuilder").expect("stopped in the spoke");
+    assert!(stop.caller.as_deref().unwrap_or_default().starts_with("ASIASPOKE222233334444"));
+    let announced: Vec<_> = calls
+        .iter()
+        .filter(|c| c.operation == "PutEvents" && c.parameters.to_string().contains("Image Builder"))
+        .collect();
+    assert!(!announced.is_empty(), "the outcome was announced");
+    for call in announced {
+        assert_eq!(call.outcome, "ok");
+        assert_eq!(call.caller.as_deref(), Some("builder-scheduler"), "on the hub's bus, as the hub's role");
+    }
 }

@@ -3,6 +3,7 @@
 
 use super::{Codes, epoch, limit, optional_str, page, required_str, string_list};
 use crate::error::{ApiError, ApiResult};
+use crate::world::visible;
 use crate::world::{ExportTask, Image, Pending, World, durations};
 use chrono::Duration;
 use serde_json::{Value, json};
@@ -83,12 +84,17 @@ fn fleet_json(world: &World, fleet: &crate::world::Fleet) -> Value {
 fn describe_fleets(world: &mut World, input: &Value) -> ApiResult {
     let names = string_list(input, "Names");
     if let Some(names) = &names
-        && let Some(missing) = names.iter().find(|n| !world.fleets.contains_key(*n))
+        && let Some(missing) =
+            names.iter().find(|n| !world.fleets.get(*n).is_some_and(|f| world.sees(&f.account, &f.region)))
     {
         return Err(ApiError::not_found(format!("The fleet {missing} does not exist.")));
     }
     // Filter and page first, render only the page: a describe costs O(page), not O(estate).
-    let fleets: Vec<_> = world.fleets.values().filter(|f| names.as_ref().is_none_or(|n| n.contains(&f.name))).collect();
+    let fleets: Vec<_> = world
+        .fleets
+        .values()
+        .filter(|f| names.as_ref().is_none_or(|n| n.contains(&f.name)) && world.sees(&f.account, &f.region))
+        .collect();
     let (fleets, next) = page(&fleets, optional_str(input, "NextToken"), 25, CODES)?;
     let items: Vec<Value> = fleets.into_iter().map(|f| fleet_json(world, f)).collect();
     Ok(json!({ "Fleets": items, "NextToken": next }))
@@ -96,7 +102,8 @@ fn describe_fleets(world: &mut World, input: &Value) -> ApiResult {
 
 fn fleet_mut<'a>(world: &'a mut World, input: &Value) -> Result<&'a mut crate::world::Fleet, ApiError> {
     let name = required_str(input, "Name", CODES)?.to_owned();
-    world.fleets.get_mut(&name).ok_or_else(|| ApiError::not_found(format!("The fleet {name} does not exist.")))
+    visible(&world.caller, &mut world.fleets, &name)
+        .ok_or_else(|| ApiError::not_found(format!("The fleet {name} does not exist.")))
 }
 
 fn update_fleet(world: &mut World, input: &Value) -> ApiResult {
@@ -190,12 +197,16 @@ fn builder_json(world: &World, builder: &crate::world::Builder) -> Value {
 fn describe_builders(world: &mut World, input: &Value) -> ApiResult {
     let names = string_list(input, "Names");
     if let Some(names) = &names
-        && let Some(missing) = names.iter().find(|n| !world.builders.contains_key(*n))
+        && let Some(missing) =
+            names.iter().find(|n| !world.builders.get(*n).is_some_and(|b| world.sees(&b.account, &b.region)))
     {
         return Err(ApiError::not_found(format!("The image builder {missing} does not exist.")));
     }
-    let builders: Vec<_> =
-        world.builders.values().filter(|b| names.as_ref().is_none_or(|n| n.contains(&b.name))).collect();
+    let builders: Vec<_> = world
+        .builders
+        .values()
+        .filter(|b| names.as_ref().is_none_or(|n| n.contains(&b.name)) && world.sees(&b.account, &b.region))
+        .collect();
     let size = limit(input, "MaxResults", 25, 25, CODES)?;
     let (builders, next) = page(&builders, optional_str(input, "NextToken"), size, CODES)?;
     let items: Vec<Value> = builders.into_iter().map(|b| builder_json(world, b)).collect();
@@ -204,9 +215,7 @@ fn describe_builders(world: &mut World, input: &Value) -> ApiResult {
 
 fn builder_mut<'a>(world: &'a mut World, input: &Value) -> Result<&'a mut crate::world::Builder, ApiError> {
     let name = required_str(input, "Name", CODES)?.to_owned();
-    world
-        .builders
-        .get_mut(&name)
+    visible(&world.caller, &mut world.builders, &name)
         .ok_or_else(|| ApiError::not_found(format!("The image builder {name} does not exist.")))
 }
 
@@ -264,14 +273,15 @@ fn describe_images(world: &mut World, input: &Value) -> ApiResult {
     let names = string_list(input, "Names");
     let arns = string_list(input, "Arns");
     if let Some(names) = &names
-        && let Some(missing) = names.iter().find(|n| !world.images.contains_key(*n))
+        && let Some(missing) =
+            names.iter().find(|n| !world.images.get(*n).is_some_and(|i| world.sees(&i.account, &i.region)))
     {
         return Err(ApiError::not_found(format!("The image {missing} does not exist.")));
     }
     let images: Vec<_> = world
         .images
         .values()
-        .filter(|i| names.as_ref().is_none_or(|n| n.contains(&i.name)))
+        .filter(|i| names.as_ref().is_none_or(|n| n.contains(&i.name)) && world.sees(&i.account, &i.region))
         .filter(|i| {
             let arn = world.arn("appstream", &i.account, &i.region, &format!("image/{}", i.name));
             arns.as_ref().is_none_or(|a| a.contains(&arn))
@@ -304,6 +314,7 @@ fn create_export(world: &mut World, input: &Value) -> ApiResult {
     let image = world
         .images
         .get(&image_name)
+        .filter(|i| world.sees(&i.account, &i.region))
         .ok_or_else(|| ApiError::not_found(format!("The image {image_name} does not exist.")))?;
     if image.state != "AVAILABLE" {
         return Err(ApiError::invalid(
@@ -365,7 +376,15 @@ pub const EXPORT_FILTERS: [&str; 3] = ["State", "ImageName", "AmiName"];
 
 fn list_exports(world: &mut World, input: &Value) -> ApiResult {
     let filters = input.get("Filters").and_then(Value::as_array).cloned().unwrap_or_default();
-    let mut tasks: Vec<&ExportTask> = world.exports.values().collect();
+    // A task is where its image is (`arn:aws:appstream:<region>:<account>:image/<name>`).
+    let mut tasks: Vec<&ExportTask> = world
+        .exports
+        .values()
+        .filter(|t| {
+            let parts: Vec<&str> = t.image_arn.split(':').collect();
+            parts.len() < 5 || world.sees(parts[4], parts[3])
+        })
+        .collect();
     tasks.sort_by(|a, b| (a.created_at, &a.task_id).cmp(&(b.created_at, &b.task_id)));
     let mut items = Vec::new();
     for task in tasks {
@@ -431,9 +450,9 @@ fn tags_of<'w>(world: &'w mut World, input: &Value) -> Result<&'w mut BTreeMap<S
     let missing = || ApiError::not_found(format!("The resource {arn} does not exist."));
     let (kind, name) = arn.rsplit_once(':').and_then(|(_, r)| r.split_once('/')).ok_or_else(missing)?;
     match kind {
-        "fleet" => world.fleets.get_mut(name).map(|f| &mut f.tags),
-        "image-builder" => world.builders.get_mut(name).map(|b| &mut b.tags),
-        "image" => world.images.get_mut(name).map(|i| &mut i.tags),
+        "fleet" => visible(&world.caller, &mut world.fleets, name).map(|f| &mut f.tags),
+        "image-builder" => visible(&world.caller, &mut world.builders, name).map(|b| &mut b.tags),
+        "image" => visible(&world.caller, &mut world.images, name).map(|i| &mut i.tags),
         _ => None,
     }
     .ok_or_else(missing)

@@ -4,6 +4,7 @@
 
 use super::{Codes, epoch, page};
 use crate::error::{ApiError, ApiResult};
+use crate::world::visible;
 use crate::world::{Device, Environment, SoftwareSet, Window, World};
 use chrono::{Timelike, Weekday};
 use serde_json::{Value, json};
@@ -53,11 +54,15 @@ pub fn handle(
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     match (method, segments.as_slice()) {
         ("GET", ["environments"]) => {
-            let items: Vec<_> = world.environments.values().collect();
+            let items: Vec<_> = world.environments.values().filter(|e| world.sees(&e.account, &e.region)).collect();
             list(&items, |e| environment_json(world, e, View::Summary), "environments", query)
         }
         ("GET", ["environments", id]) => {
-            let environment = world.environments.get(*id).ok_or_else(|| not_found("environment", id))?;
+            let environment = world
+                .environments
+                .get(*id)
+                .filter(|e| world.sees(&e.account, &e.region))
+                .ok_or_else(|| not_found("environment", id))?;
             Ok(json!({ "environment": environment_json(world, environment, View::Full) }))
         }
         ("PATCH", ["environments", id]) => update_environment(world, id, body),
@@ -82,11 +87,15 @@ pub fn handle(
             Ok(json!({}))
         }
         ("GET", ["devices"]) => {
-            let items: Vec<_> = world.devices.values().collect();
+            let items: Vec<_> = world.devices.values().filter(|d| world.sees(&d.account, &d.region)).collect();
             list(&items, |d| device_json(world, d, View::Summary), "devices", query)
         }
         ("GET", ["devices", id]) => {
-            let device = world.devices.get(*id).ok_or_else(|| not_found("device", id))?;
+            let device = world
+                .devices
+                .get(*id)
+                .filter(|d| world.sees(&d.account, &d.region))
+                .ok_or_else(|| not_found("device", id))?;
             Ok(json!({ "device": device_json(world, device, View::Full) }))
         }
         ("PATCH", ["devices", id]) => update_device(world, id, body),
@@ -121,10 +130,10 @@ pub fn handle(
 /// The tags of the environment or device an ARN names (by the id after its last `/`).
 fn tags_of<'w>(world: &'w mut World, arn: &str) -> Result<&'w mut BTreeMap<String, String>, ApiError> {
     let id = arn.rsplit('/').next().unwrap_or_default();
-    if let Some(environment) = world.environments.get_mut(id) {
+    if let Some(environment) = visible(&world.caller, &mut world.environments, id) {
         return Ok(&mut environment.tags);
     }
-    world.devices.get_mut(id).map(|d| &mut d.tags).ok_or_else(|| not_found("resource", arn))
+    visible(&world.caller, &mut world.devices, id).map(|d| &mut d.tags).ok_or_else(|| not_found("resource", arn))
 }
 
 /// One page of a list, rendering only the items on it.
@@ -290,7 +299,8 @@ fn update_environment(world: &mut World, id: &str, body: &Value) -> ApiResult {
         return Err(validation(format!("softwareSetUpdateSchedule {schedule} is not valid")));
     }
     let now = world.now;
-    let environment = world.environments.get_mut(id).ok_or_else(|| not_found("environment", id))?;
+    let environment =
+        visible(&world.caller, &mut world.environments, id).ok_or_else(|| not_found("environment", id))?;
     if let Some(name) = body.get("name").and_then(Value::as_str) {
         environment.name = name.into();
     }
@@ -310,7 +320,7 @@ fn update_environment(world: &mut World, id: &str, body: &Value) -> ApiResult {
 
 fn update_device(world: &mut World, id: &str, body: &Value) -> ApiResult {
     let now = world.now;
-    let device = world.devices.get_mut(id).ok_or_else(|| not_found("device", id))?;
+    let device = visible(&world.caller, &mut world.devices, id).ok_or_else(|| not_found("device", id))?;
     if let Some(name) = body.get("name").and_then(Value::as_str) {
         device.name = name.into();
     }

@@ -2,6 +2,7 @@
 
 use super::{Codes, epoch, limit, optional_str, page, required_str, string_list};
 use crate::error::{ApiError, ApiResult};
+use crate::world::visible;
 use crate::world::{Pending, World, durations};
 use chrono::Duration;
 use serde_json::{Value, json};
@@ -67,7 +68,7 @@ fn describe_pools(world: &mut World, input: &Value) -> ApiResult {
     let filters = input.get("Filters").and_then(Value::as_array).cloned().unwrap_or_default();
     let mut pools = Vec::new();
     for pool in world.pools.values() {
-        if ids.as_ref().is_some_and(|ids| !ids.contains(&pool.id)) {
+        if ids.as_ref().is_some_and(|ids| !ids.contains(&pool.id)) || !world.sees(&pool.account, &pool.region) {
             continue;
         }
         let mut keep = true;
@@ -111,8 +112,11 @@ fn describe_pools(world: &mut World, input: &Value) -> ApiResult {
 
 fn describe_pool_sessions(world: &mut World, input: &Value) -> ApiResult {
     let pool_id = required_str(input, "PoolId", CODES)?;
-    let pool =
-        world.pools.get(pool_id).ok_or_else(|| ApiError::not_found(format!("The pool {pool_id} was not found.")))?;
+    let pool = world
+        .pools
+        .get(pool_id)
+        .filter(|p| world.sees(&p.account, &p.region))
+        .ok_or_else(|| ApiError::not_found(format!("The pool {pool_id} was not found.")))?;
     let sessions: Vec<Value> = (0..pool.capacity.active_sessions)
         .map(|n| {
             json!({
@@ -133,7 +137,12 @@ fn describe_pool_sessions(world: &mut World, input: &Value) -> ApiResult {
 
 fn pool_mut<'a>(world: &'a mut World, input: &Value) -> Result<&'a mut crate::world::Pool, ApiError> {
     let pool_id = required_str(input, "PoolId", CODES)?.to_owned();
-    world.pools.get_mut(&pool_id).ok_or_else(|| ApiError::not_found(format!("The pool {pool_id} was not found.")))
+    let visible = world.pools.get(&pool_id).is_some_and(|p| world.sees(&p.account, &p.region));
+    world
+        .pools
+        .get_mut(&pool_id)
+        .filter(|_| visible)
+        .ok_or_else(|| ApiError::not_found(format!("The pool {pool_id} was not found.")))
 }
 
 fn update_pool(world: &mut World, input: &Value) -> ApiResult {
@@ -253,8 +262,11 @@ fn connection_status(world: &mut World, input: &Value) -> ApiResult {
         return Err(ApiError::invalid(CODES.validation, format!("WorkspaceIds accepts at most {MAX_BATCH} ids")));
     }
     let now = world.now;
-    let workspaces: Vec<_> =
-        world.workspaces.values().filter(|w| ids.as_ref().is_none_or(|ids| ids.contains(&w.id))).collect();
+    let workspaces: Vec<_> = world
+        .workspaces
+        .values()
+        .filter(|w| ids.as_ref().is_none_or(|ids| ids.contains(&w.id)) && world.sees(&w.account, &w.region))
+        .collect();
     let (workspaces, next) = page(&workspaces, optional_str(input, "NextToken"), 25, CODES)?;
     let items: Vec<Value> = workspaces
         .into_iter()
@@ -299,7 +311,7 @@ fn batch(world: &mut World, input: &Value, member: &str, operation: &str) -> Api
             failures.push(failed(id, &failure_code, "The request could not be processed; try again."));
             continue;
         }
-        let Some(workspace) = world.workspaces.get_mut(id) else {
+        let Some(workspace) = visible(&world.caller, &mut world.workspaces, id) else {
             failures.push(failed(id, "ResourceNotFound.Workspace", "The WorkSpace was not found."));
             continue;
         };
@@ -345,7 +357,7 @@ fn rebuild(world: &mut World, input: &Value) -> ApiResult {
     }
     let id = required_str(&requests[0], "WorkspaceId", CODES)?;
     let now = world.now;
-    let Some(workspace) = world.workspaces.get_mut(id) else {
+    let Some(workspace) = visible(&world.caller, &mut world.workspaces, id) else {
         return Ok(
             json!({ "FailedRequests": [failed(id, "ResourceNotFound.Workspace", "The WorkSpace was not found.")] }),
         );
@@ -390,10 +402,10 @@ fn modify_state(world: &mut World, input: &Value) -> ApiResult {
 /// The tags of the WorkSpace or pool `ResourceId` names.
 fn tags_of<'w>(world: &'w mut World, input: &Value) -> Result<&'w mut BTreeMap<String, String>, ApiError> {
     let id = required_str(input, "ResourceId", CODES)?;
-    if let Some(workspace) = world.workspaces.get_mut(id) {
+    if let Some(workspace) = visible(&world.caller, &mut world.workspaces, id) {
         return Ok(&mut workspace.tags);
     }
-    match world.pools.get_mut(id) {
+    match visible(&world.caller, &mut world.pools, id) {
         Some(pool) => Ok(&mut pool.tags),
         None => Err(ApiError::not_found(format!("The resource {id} was not found."))),
     }

@@ -260,9 +260,67 @@ pub struct World {
     pub devices: BTreeMap<String, Device>,
     pub events: Vec<CapturedEvent>,
     pub faults: estate::Faults,
+    /// The account and region of the request being answered (its signer's account, its SigV4 region): a request
+    /// sees and changes only what lives there. `None` (in-process callers, the simulated people) sees everything.
+    pub caller: Option<(String, String)>,
+}
+
+/// A resource that lives in an account and region.
+pub trait Placed {
+    fn account(&self) -> &str;
+    fn region(&self) -> &str;
+}
+
+macro_rules! placed {
+    ($($kind:ty),*) => {$(
+        impl Placed for $kind {
+            fn account(&self) -> &str {
+                &self.account
+            }
+            fn region(&self) -> &str {
+                &self.region
+            }
+        }
+    )*};
+}
+placed!(Pool, Fleet, Builder, Image, Environment, Device, Workspace);
+
+/// The resource `id` of `map`, when the request's caller (`caller`: [`World::caller`]) may see it.
+pub fn visible<'a, T: Placed>(
+    caller: &Option<(String, String)>,
+    map: &'a mut BTreeMap<String, T>,
+    id: &str,
+) -> Option<&'a mut T> {
+    map.get_mut(id).filter(|item| caller.as_ref().is_none_or(|(a, r)| a == item.account() && r == item.region()))
 }
 
 impl World {
+    /// Every region the world places a resource in, its own first.
+    pub fn regions(&self) -> Vec<String> {
+        let mut found = vec![self.region.clone()];
+        let placed = self
+            .pools
+            .values()
+            .map(|p| &p.region)
+            .chain(self.fleets.values().map(|f| &f.region))
+            .chain(self.builders.values().map(|b| &b.region))
+            .chain(self.images.values().map(|i| &i.region))
+            .chain(self.workspaces.values().map(|w| &w.region))
+            .chain(self.environments.values().map(|e| &e.region))
+            .chain(self.devices.values().map(|d| &d.region));
+        for region in placed {
+            if !found.contains(region) {
+                found.push(region.clone());
+            }
+        }
+        found
+    }
+
+    /// Whether the request being answered may see a resource in `account` and `region`.
+    pub fn sees(&self, account: &str, region: &str) -> bool {
+        self.caller.as_ref().is_none_or(|(a, r)| a == account && r == region)
+    }
+
     pub fn arn(&self, service: &str, account: &str, region: &str, resource: &str) -> String {
         format!("arn:aws:{service}:{region}:{account}:{resource}")
     }
