@@ -110,6 +110,14 @@ pub enum LocalCommand {
         /// Requests per operation and layer of the CPU-per-request layer table and the floor F (0 skips them).
         #[arg(long, default_value_t = 2000)]
         layer_requests: u32,
+        /// Pools + fleets of the many-accounts run (0 skips it): spread over --accounts x --regions, every shard
+        /// throttled at its own rates, the shards in parallel.
+        #[arg(long, default_value_t = 10000)]
+        shard_size: u32,
+        #[arg(long, default_value_t = 20)]
+        accounts: u32,
+        #[arg(long, value_delimiter = ',', default_value = "eu-central-1,eu-west-1")]
+        regions: Vec<String>,
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Where the results go.
@@ -196,7 +204,19 @@ pub async fn run(command: LocalCommand) -> Result<(), CliError> {
             outln!("{table}");
             if held { Ok(()) } else { Err(CliError::ChaosFailed) }
         }
-        LocalCommand::Bench { sizes, throughput_size, spawns, memory_size, no_demo, layer_requests, seed, out } => {
+        LocalCommand::Bench {
+            sizes,
+            throughput_size,
+            spawns,
+            memory_size,
+            no_demo,
+            layer_requests,
+            shard_size,
+            accounts,
+            regions,
+            seed,
+            out,
+        } => {
             use autopilot_lab::bench;
             let options = bench::Options {
                 sizes,
@@ -205,6 +225,9 @@ pub async fn run(command: LocalCommand) -> Result<(), CliError> {
                 memory_size,
                 demo: !no_demo,
                 layer_requests,
+                shard_size,
+                accounts,
+                regions,
                 seed,
                 out: out.clone(),
             };

@@ -102,6 +102,7 @@ async fn every_tick_stays_within_the_call_bound() {
         cold_start: Vec::new(),
         memory: Vec::new(),
         demo_wall_s: None,
+        shards: None,
     });
     for function in Function::ALL {
         assert!(table.contains(function.name()), "{table}");
@@ -164,4 +165,19 @@ async fn the_layer_table_measures_every_layer_over_kept_alive_connections() {
         assert!(kept_alive, "{layer:?}");
     }
     assert!(layers.iter().any(|l| l.layer == bench::layers::FLOOR), "{layers:?}");
+}
+
+/// Many accounts and regions at CI size: 400 pools + fleets over 4 accounts × 2 regions, every shard throttled at
+/// its own rates and run in parallel; the deterministic figures (the timed ones are the benchmark's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_shard_reconciles_in_parallel_and_a_thousand_targets_dispatch_in_one_tick() {
+    let regions = ["eu-central-1".to_owned(), "eu-west-1".to_owned()];
+    let s = bench::shards::run(400, 4, &regions, 1).await.unwrap();
+    println!("{s:?}");
+    assert_eq!(s.shards, 8);
+    assert_eq!(s.dispatch_calls, 1, "8 shard ticks in one PutEvents call");
+    assert_eq!((s.failed_requests, s.failed_shards), (0, 0));
+    assert!(s.largest_bound_s > 0.0 && s.sequential_bound_s >= s.largest_bound_s);
+    assert_eq!((s.thousand.dispatched, s.thousand.calls), (1000, 100), "ten shard ticks per PutEvents call");
+    assert!(s.thousand.largest_entry_bytes < 1024, "{} bytes", s.thousand.largest_entry_bytes);
 }

@@ -10,6 +10,7 @@ pub mod estate;
 pub mod layers;
 pub mod process;
 mod report;
+pub mod shards;
 pub mod throughput;
 pub mod tick;
 
@@ -59,6 +60,13 @@ pub mod goals {
     pub const PEAK_RSS_MIB: f64 = 64.0;
     /// Zip size per function, MiB.
     pub const ZIP_MIB: f64 = 8.0;
+    /// Many accounts and regions: a full reconcile's wall time ÷ the largest shard's rate-limit bound (the shards
+    /// run in parallel), and the sum of the shards' bounds ÷ that wall time (walking the spokes one by one).
+    pub const SHARDS_RATIO: f64 = 1.2;
+    pub const SHARDS_FASTER: f64 = 20.0;
+    /// A shard invocation's wall time: mean and peak, seconds (AWS Instance Scheduler's guidance).
+    pub const SHARD_MEAN_S: f64 = 90.0;
+    pub const SHARD_PEAK_S: f64 = 240.0;
 }
 
 /// Why a benchmark could not be run (a figure that misses its goal is in [`failures`], not here).
@@ -92,6 +100,8 @@ pub enum BenchError {
     RunDemo(#[source] std::io::Error),
     #[error("autopilot demo failed: {0}")]
     DemoFailed(std::process::ExitStatus),
+    #[error("the hub tick of the shard benchmark failed: {0}")]
+    Shards(#[source] AutopilotError),
 }
 
 /// What to run.
@@ -109,6 +119,10 @@ pub struct Options {
     pub demo: bool,
     /// Requests per operation and layer of the layer table (0: skip it, and the floor with it).
     pub layer_requests: u32,
+    /// Pools + fleets of the many-accounts run (0: skip it), over `accounts` × `regions`.
+    pub shard_size: u32,
+    pub accounts: u32,
+    pub regions: Vec<String>,
     pub seed: u64,
     /// Where the results go (JSON).
     pub out: PathBuf,
@@ -316,6 +330,8 @@ pub struct Results {
     pub cold_start: Vec<ColdStartFigures>,
     pub memory: Vec<MemoryFigures>,
     pub demo_wall_s: Option<f64>,
+    /// Many accounts and regions.
+    pub shards: Option<shards::ShardFigures>,
 }
 
 fn outcome(result: &Result<serde_json::Value, impl std::fmt::Display>) -> String {
@@ -497,6 +513,7 @@ pub async fn run(options: &Options) -> Result<Results, BenchError> {
         cold_start: Vec::new(),
         memory: Vec::new(),
         demo_wall_s: None,
+        shards: None,
     };
     if options.layer_requests > 0 {
         eprintln!("bench: CPU per request, layer by layer ({} requests each)", options.layer_requests);
@@ -525,6 +542,15 @@ pub async fn run(options: &Options) -> Result<Results, BenchError> {
                 .throughput
                 .push(throughput::reconcile(function, Scale::of(options.throughput_size), options.seed).await?);
         }
+    }
+    if options.shard_size > 0 {
+        eprintln!(
+            "bench: {} pools + fleets over {} accounts x {} regions, shards in parallel at the rate limits",
+            options.shard_size,
+            options.accounts,
+            options.regions.len()
+        );
+        results.shards = Some(shards::run(options.shard_size, options.accounts, &options.regions, options.seed).await?);
     }
     if options.spawns > 0 {
         eprintln!("bench: cold starts ({} spawns per function)", options.spawns);

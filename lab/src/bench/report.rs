@@ -5,6 +5,23 @@ use super::{Results, goals, throughput};
 /// Whether every figure meets its goal.
 pub fn failures(results: &Results) -> Vec<String> {
     let mut failed = Vec::new();
+    if let Some(s) = &results.shards {
+        if s.ratio_to_largest > goals::SHARDS_RATIO || s.faster_than_sequential < goals::SHARDS_FASTER {
+            failed.push(format!(
+                "{} shards: {:.2} x the largest shard's bound, {:.1} x faster than one by one",
+                s.shards, s.ratio_to_largest, s.faster_than_sequential
+            ));
+        }
+        if s.shard_mean_s > goals::SHARD_MEAN_S || s.shard_peak_s > goals::SHARD_PEAK_S {
+            failed.push(format!("shard invocations: mean {:.1} s, peak {:.1} s", s.shard_mean_s, s.shard_peak_s));
+        }
+        if s.failed_requests > 0 || s.failed_shards > 0 || s.thousand.dispatched != s.thousand.targets {
+            failed.push(format!(
+                "shards: {} failed requests, {} failed shards, {} of {} targets dispatched",
+                s.failed_requests, s.failed_shards, s.thousand.dispatched, s.thousand.targets
+            ));
+        }
+    }
     for t in &results.ticks {
         if t.ratio > goals::CALL_RATIO {
             failed.push(format!("{} {} tick on {}: {:.2} calls per bound call", t.function, t.tick, t.size, t.ratio));
@@ -364,6 +381,62 @@ pub fn render(results: &Results) -> String {
                 mark(m.peak_rss_mib <= goals::PEAK_RSS_MIB && m.zip_mib.is_none_or(|z| z <= goals::ZIP_MIB))
             );
         }
+    }
+    if let Some(s) = &results.shards {
+        let _ = writeln!(
+            out,
+            "\nmany accounts and regions: {} pools + fleets over {} accounts x {} regions = {} shards, each throttled at its own rates",
+            s.resources,
+            s.accounts,
+            s.regions.len(),
+            s.shards
+        );
+        let _ = writeln!(out, "  hub tick (dispatch)        {:>8.1} ms  {} PutEvents", s.dispatch_ms, s.dispatch_calls);
+        let _ = writeln!(
+            out,
+            "  full reconcile             {:>8.1} s   largest shard's bound {:.1} s: {:.2} x (goal <= {}) {}",
+            s.wall_s,
+            s.largest_bound_s,
+            s.ratio_to_largest,
+            goals::SHARDS_RATIO,
+            mark(s.ratio_to_largest <= goals::SHARDS_RATIO)
+        );
+        let _ = writeln!(
+            out,
+            "  one shard after another    {:>8.1} s   (sum of the shards' bounds): {:.1} x slower (goal >= {}) {}",
+            s.sequential_bound_s,
+            s.faster_than_sequential,
+            goals::SHARDS_FASTER,
+            mark(s.faster_than_sequential >= goals::SHARDS_FASTER)
+        );
+        let _ = writeln!(
+            out,
+            "  shard invocation           mean {:.1} s, peak {:.1} s (goals {} s, {} s) {}",
+            s.shard_mean_s,
+            s.shard_peak_s,
+            goals::SHARD_MEAN_S,
+            goals::SHARD_PEAK_S,
+            mark(s.shard_mean_s <= goals::SHARD_MEAN_S && s.shard_peak_s <= goals::SHARD_PEAK_S)
+        );
+        let _ = writeln!(
+            out,
+            "  failed requests {}, failed shards {}, throttled (retried) {} {}",
+            s.failed_requests,
+            s.failed_shards,
+            s.throttled,
+            mark(s.failed_requests == 0 && s.failed_shards == 0)
+        );
+        let t = &s.thousand;
+        let _ = writeln!(
+            out,
+            "  {} targets in one hub tick: {} dispatched in {:.1} ms, {} requests, largest entry {} bytes {}",
+            t.targets,
+            t.dispatched,
+            t.wall_ms,
+            t.calls,
+            t.largest_entry_bytes,
+            mark(t.dispatched == t.targets)
+        );
     }
     if let Some(wall) = results.demo_wall_s {
         let _ = writeln!(out, "\nautopilot demo (one simulated week, demo estate): {wall:.1} s wall");

@@ -1,0 +1,210 @@
+//! Many accounts and regions at the rate limits: a generated estate of pools and fleets spread over accounts ×
+//! regions (each account × region throttled at its own rates, as AWS throttles), the pool-scaler's hub tick
+//! fanning out one `Shard Tick` per shard, and every shard tick delivered at once, as EventBridge and Lambda run
+//! them. The full reconcile's wall time is judged against the largest shard's rate-limit bound (the shards run in
+//! parallel) and set beside the sum of the shards' bounds (walking the spokes one after another). A second run
+//! dispatches a thousand targets in one hub tick and reports what that costs.
+
+use super::BenchError;
+use super::estate::{POLICY, START};
+use super::throughput::rate;
+use autopilot_functions::Function;
+use autopilot_sim::LocalEstate;
+use autopilot_sim::generate::{Sizes, generate, spread};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// The time each invocation may take (Lambda's maximum).
+const INVOCATION_TIME: Duration = Duration::from_secs(900);
+
+/// The operations the pool-scaler's tick uses, throttled at [`rate`] per account × region.
+const OPERATIONS: [&str; 12] = [
+    "DescribeWorkspacesPools",
+    "DescribeFleets",
+    "DescribeTags",
+    "ListTagsForResource",
+    "DescribeScalableTargets",
+    "UpdateWorkspacesPool",
+    "StartWorkspacesPool",
+    "StopWorkspacesPool",
+    "UpdateFleet",
+    "StartFleet",
+    "StopFleet",
+    "PutEvents",
+];
+
+/// A full reconcile over many shards.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShardFigures {
+    /// Pools + fleets.
+    pub resources: u32,
+    pub accounts: u32,
+    pub regions: Vec<String>,
+    pub shards: u32,
+    /// The hub tick: its wall time and its requests (PutEvents, 10 shard ticks each).
+    pub dispatch_ms: f64,
+    pub dispatch_calls: u64,
+    /// From the first shard tick delivered to the last shard done.
+    pub wall_s: f64,
+    /// The largest shard's bound (its largest `calls_op / R_op`), and the sum over the shards.
+    pub largest_bound_s: f64,
+    pub sequential_bound_s: f64,
+    /// `wall_s / largest_bound_s` (goal ≤ 1.2) and `sequential_bound_s / wall_s` (goal ≥ 20).
+    pub ratio_to_largest: f64,
+    pub faster_than_sequential: f64,
+    /// Each shard invocation's own wall time: mean and largest (Instance Scheduler's guidance: 90 s, 4 minutes).
+    pub shard_mean_s: f64,
+    pub shard_peak_s: f64,
+    /// Requests that failed other than by throttling, and shard invocations that failed.
+    pub failed_requests: u64,
+    pub failed_shards: u32,
+    /// Requests the simulator throttled (retried by the shards' clients).
+    pub throttled: u64,
+    /// A thousand targets in one hub tick.
+    pub thousand: Dispatch,
+}
+
+/// One hub tick dispatching many targets.
+#[derive(Debug, Clone, Serialize)]
+pub struct Dispatch {
+    pub targets: u32,
+    pub dispatched: u32,
+    pub wall_ms: f64,
+    pub calls: u64,
+    /// The largest `Shard Tick` entry (EventBridge takes 256 KiB per `PutEvents` call).
+    pub largest_entry_bytes: usize,
+}
+
+/// The policy of the benchmark with `targets` naming every generated account in `regions`.
+fn policy(accounts: u32, regions: &[String]) -> String {
+    let mut text = format!("{POLICY}\ntargets:\n  regions: [{}]\n  accounts:\n", regions.join(", "));
+    for n in 1..=u64::from(accounts) {
+        text.push_str(&format!("    - id: \"{:012}\"\n", 100_000_000_000 + n));
+    }
+    text
+}
+
+/// The `Shard Tick` events the hub published since event `from`, as EventBridge delivers them.
+fn shard_ticks(local: &LocalEstate, from: usize) -> Vec<serde_json::Value> {
+    let place = local.simulator.place();
+    local.simulator.with_world(|w| {
+        w.events[from..]
+            .iter()
+            .filter(|e| e.detail_type == autopilot_shared::events::SHARD_TICK_DETAIL_TYPE)
+            .map(|e| {
+                serde_json::json!({
+                    "version": "0", "id": e.event_id, "detail-type": e.detail_type, "source": e.source,
+                    "account": place.account, "time": e.at, "region": place.region, "resources": [],
+                    "detail": e.detail,
+                })
+            })
+            .collect()
+    })
+}
+
+/// The hub tick of `function` at the estate's current time, timed; its report and the calls it made.
+async fn hub_tick(local: &LocalEstate, deps: &autopilot_shared::runtime::Deps) -> Result<(f64, u64), BenchError> {
+    let before = local.simulator.calls().len();
+    let tick =
+        autopilot_sim::tick_event_in(&local.simulator.place(), "euc-autopilot-pool-scaler", local.simulator.now());
+    let started = Instant::now();
+    Function::PoolScaler.invoke(deps, tick, INVOCATION_TIME).await.map_err(BenchError::Shards)?;
+    let wall_ms = started.elapsed().as_secs_f64() * 1000.0;
+    Ok((wall_ms, (local.simulator.calls().len() - before) as u64))
+}
+
+/// Runs the benchmark: `size` pools + fleets over `accounts` × `regions`.
+pub async fn run(size: u32, accounts: u32, regions: &[String], seed: u64) -> Result<ShardFigures, BenchError> {
+    let sizes =
+        Sizes { pools: size / 2, fleets: size - size / 2, builders: 0, environments: 0, devices: 0, workspaces: 0 };
+    let mut estate = generate(sizes, seed);
+    estate.start = START.into();
+    spread(&mut estate, accounts, regions);
+    let local = LocalEstate::start(&estate, seed, 0).await?;
+    local.ledger().put_policy(&policy(accounts, regions), local.simulator.now()).await?;
+    local.simulator.with_world_mut(|w| {
+        w.faults.throttle_per_second = OPERATIONS.iter().map(|op| ((*op).to_owned(), rate(op))).collect();
+    });
+    local.simulator.advance(chrono::Duration::minutes(5));
+    let deps = local.deps_for(Function::PoolScaler.name());
+
+    let events_before = local.simulator.with_world(|w| w.events.len());
+    let (dispatch_ms, dispatch_calls) = hub_tick(&local, &deps).await?;
+    let ticks = shard_ticks(&local, events_before);
+    let calls_before = local.simulator.calls().len();
+    let started = Instant::now();
+    let runs = futures::future::join_all(ticks.iter().map(|tick| {
+        let deps = &deps;
+        async move {
+            let begun = Instant::now();
+            let outcome = Function::PoolScaler.invoke(deps, tick.clone(), INVOCATION_TIME).await;
+            (begun.elapsed(), outcome.is_ok())
+        }
+    }))
+    .await;
+    let wall_s = started.elapsed().as_secs_f64();
+
+    // Each shard signs as its own spoke session: its calls are those of one caller.
+    let calls = local.simulator.calls();
+    let mut by_shard: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    let (mut throttled, mut failed_requests) = (0, 0);
+    for call in &calls[calls_before..] {
+        if super::tick::is_throttle(&call.outcome) {
+            throttled += 1;
+            continue;
+        }
+        if !call.ok() {
+            failed_requests += 1;
+        }
+        let caller = call.caller.clone().unwrap_or_default();
+        *by_shard.entry(caller).or_default().entry(call.operation.clone()).or_insert(0) += 1;
+    }
+    let bounds: Vec<f64> = by_shard
+        .iter()
+        .filter(|(caller, _)| caller.starts_with("ASIASPOKE"))
+        .map(|(_, ops)| ops.iter().map(|(op, n)| *n as f64 / rate(op)).fold(0.0, f64::max))
+        .collect();
+    let largest_bound_s = bounds.iter().copied().fold(0.0, f64::max);
+    let sequential_bound_s: f64 = bounds.iter().sum();
+    let durations: Vec<f64> = runs.iter().map(|(d, _)| d.as_secs_f64()).collect();
+    let shard_mean_s = durations.iter().sum::<f64>() / durations.len().max(1) as f64;
+    let shard_peak_s = durations.iter().copied().fold(0.0, f64::max);
+    let failed_shards = runs.iter().filter(|(_, ok)| !ok).count() as u32;
+
+    Ok(ShardFigures {
+        resources: size,
+        accounts,
+        regions: regions.to_vec(),
+        shards: ticks.len() as u32,
+        dispatch_ms,
+        dispatch_calls,
+        wall_s,
+        largest_bound_s,
+        sequential_bound_s,
+        ratio_to_largest: if largest_bound_s > 0.0 { wall_s / largest_bound_s } else { 0.0 },
+        faster_than_sequential: if wall_s > 0.0 { sequential_bound_s / wall_s } else { 0.0 },
+        shard_mean_s,
+        shard_peak_s,
+        failed_requests,
+        failed_shards,
+        throttled,
+        thousand: thousand_targets(seed).await?,
+    })
+}
+
+/// One hub tick of a policy naming 500 accounts × 2 regions, on an estate with nothing in them: the cost of the
+/// dispatch alone.
+async fn thousand_targets(seed: u64) -> Result<Dispatch, BenchError> {
+    let regions = ["eu-central-1".to_owned(), "eu-west-1".to_owned()];
+    let mut estate =
+        generate(Sizes { pools: 0, fleets: 0, builders: 0, environments: 0, devices: 0, workspaces: 0 }, seed);
+    estate.start = START.into();
+    let local = LocalEstate::start(&estate, seed, 0).await?;
+    local.ledger().put_policy(&policy(500, &regions), local.simulator.now()).await?;
+    let deps = local.deps_for(Function::PoolScaler.name());
+    let (wall_ms, calls) = hub_tick(&local, &deps).await?;
+    let ticks = shard_ticks(&local, 0);
+    let largest_entry_bytes = ticks.iter().map(|t| t["detail"].to_string().len()).max().unwrap_or(0);
+    Ok(Dispatch { targets: 1000, dispatched: ticks.len() as u32, wall_ms, calls, largest_entry_bytes })
+}
