@@ -217,8 +217,22 @@ pub fn spread(estate: &mut Estate, accounts: u32, regions: &[String]) {
     estate.image_builders.iter_mut().for_each(|b| place(&mut b.placement));
     estate.images.iter_mut().for_each(|i| place(&mut i.placement));
     estate.environments.iter_mut().for_each(|e| place(&mut e.placement));
-    estate.workspaces.iter_mut().for_each(|w| place(&mut w.placement));
-    estate.workspace_groups.iter_mut().for_each(|g| place(&mut g.placement));
+    // A directory lives in one account and region: its WorkSpaces go with it.
+    let mut directories: BTreeMap<String, Placement> = BTreeMap::new();
+    let mut by_directory = |directory: &str| {
+        let placement = directories.entry(directory.to_owned()).or_insert_with(|| {
+            let mut placement = Placement::default();
+            place(&mut placement);
+            placement
+        });
+        placement.clone()
+    };
+    for group in &mut estate.workspace_groups {
+        group.placement = by_directory(&group.directory_id);
+    }
+    for workspace in &mut estate.workspaces {
+        workspace.placement = by_directory(&workspace.directory_id);
+    }
     estate.spokes = ids
         .into_iter()
         .map(|account| SpokeDeployment { account, role_name: "EUCAutopilotSpoke".into(), external_id: None })

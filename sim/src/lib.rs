@@ -348,6 +348,33 @@ impl LocalEstate {
         }
     }
 
+    /// The events of `detail_type` put on the estate's buses since the `from`-th event, as EventBridge delivers
+    /// them to a rule's target (the estate's account and region in the envelope): how shard ticks a hub tick
+    /// published reach the functions in simulations, benchmarks and tests.
+    pub fn bus_events_since(&self, from: usize, detail_type: &str) -> Vec<serde_json::Value> {
+        let place = self.simulator.place();
+        self.simulator.with_world(|w| {
+            w.events
+                .get(from..)
+                .unwrap_or_default()
+                .iter()
+                .filter(|e| e.detail_type == detail_type)
+                .map(|e| {
+                    serde_json::json!({
+                        "version": "0", "id": e.event_id, "detail-type": e.detail_type, "source": e.source,
+                        "account": place.account, "time": e.at, "region": place.region, "resources": [],
+                        "detail": e.detail,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// How many events the estate's buses have taken so far.
+    pub fn bus_event_count(&self) -> usize {
+        self.simulator.with_world(|w| w.events.len())
+    }
+
     /// The ledger on the embedded DynamoDB, as an administrator.
     pub fn ledger(&self) -> autopilot_shared::ledger::Ledger {
         autopilot_shared::ledger::Ledger::new(self.clients().dynamodb, dynamo::DEFAULT_TABLE)

@@ -38,19 +38,7 @@ capacity:
 
 /// The shard ticks the hub published, as EventBridge delivers them to the function.
 fn delivered_shard_ticks(harness: &Harness) -> Vec<serde_json::Value> {
-    harness.local.simulator.with_world(|w| {
-        w.events
-            .iter()
-            .filter(|e| e.detail_type == "Shard Tick")
-            .map(|e| {
-                serde_json::json!({
-                    "version": "0", "id": e.event_id, "detail-type": e.detail_type, "source": e.source,
-                    "account": "123456789012", "time": e.at, "region": "eu-central-1", "resources": [],
-                    "detail": e.detail,
-                })
-            })
-            .collect()
-    })
+    harness.local.bus_events_since(0, "Shard Tick")
 }
 
 #[tokio::test]
@@ -335,4 +323,42 @@ image_builders:
         assert_eq!(call.outcome, "ok");
         assert_eq!(call.caller.as_deref(), Some("builder-scheduler"), "on the hub's bus, as the hub's role");
     }
+}
+
+#[tokio::test]
+async fn a_shards_escalation_is_recorded_once_not_at_every_tick() {
+    let estate = r#"
+start: 2026-11-23T06:00:00Z
+spokes:
+  - account: "222233334444"
+fleets:
+  - name: broken-fleet
+    account: "222233334444"
+    region: eu-west-1
+    state: STOPPED
+    desired: 2
+    errors:
+      - { code: IAM_SERVICE_ROLE_IS_MISSING, message: "The AppStream 2.0 service role is missing." }
+"#;
+    let policy = r#"
+version: 1
+targets:
+  regions: [eu-central-1, eu-west-1]
+  accounts: [{ id: "222233334444" }]
+remediation: {}
+"#;
+    let harness = Harness::start(estate, policy, 1).await;
+    for _ in 0..3 {
+        let published = harness.local.bus_event_count();
+        let hub_tick = autopilot_sim::tick_event("euc-autopilot-remediator", harness.local.simulator.now());
+        harness.deliver_to_remediator(hub_tick).await.expect("dispatched");
+        for tick in harness.local.bus_events_since(published, "Shard Tick") {
+            harness.deliver_to_remediator(tick).await.expect("the shard works");
+        }
+        harness.local.simulator.advance(chrono::Duration::minutes(5));
+    }
+    let day = harness.local.simulator.now().date_naive();
+    let records = harness.deps.ledger.audit_by_day(day).await.unwrap();
+    let escalations: Vec<_> = records.iter().filter(|r| r.action == "Escalation").collect();
+    assert_eq!(escalations.len(), 1, "{escalations:#?}");
 }

@@ -195,7 +195,7 @@ async fn sweep(
 ) -> Result<(u32, Vec<ActionReport>), AutopilotError> {
     let Sweep { scope, request, account } = sweep;
     let observation = observe(ctx.aws, scope, account, ctx.region).await.map_err(classified)?;
-    let stored = read_books(ctx, policy).await?;
+    let stored = read_books(ctx, policy, account).await?;
     let episodes: BTreeMap<String, Episode> =
         stored.episodes.iter().map(|(k, v)| (k.clone(), v.state.clone())).collect();
     let budgets: BTreeMap<String, Budget> = stored.budgets.iter().map(|(k, v)| (k.clone(), v.state)).collect();
@@ -220,10 +220,18 @@ async fn sweep(
     Ok((observation.api_calls + act_calls, actions))
 }
 
-/// Open episodes (listed from the index, then read consistently) and the budgets of every selection.
-async fn read_books(ctx: &ActContext<'_>, policy: &RemediationPolicy) -> Result<Stored, AutopilotError> {
+/// Open episodes of this account and region (listed from the index, then read consistently: a shard keeps to
+/// its own, it would otherwise close another shard's episodes as gone) and the budgets of every selection.
+async fn read_books(ctx: &ActContext<'_>, policy: &RemediationPolicy, account: &str) -> Result<Stored, AutopilotError> {
     let mut stored = Stored::default();
+    let here = |id: &str| {
+        let mut parts = id.split('#').skip(1);
+        parts.next() == Some(account) && parts.next() == Some(ctx.region)
+    };
     for (id, _) in ctx.ledger.open_work_items::<Episode>(act::KIND).await.map_err(classified)? {
+        if !here(&id) {
+            continue;
+        }
         if let Some(fresh) = ctx.ledger.get_work_item::<Episode>(act::KIND, &id).await.map_err(classified)? {
             stored.episodes.insert(id, fresh);
         }

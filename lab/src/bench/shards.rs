@@ -87,20 +87,7 @@ fn policy(accounts: u32, regions: &[String]) -> String {
 
 /// The `Shard Tick` events the hub published since event `from`, as EventBridge delivers them.
 fn shard_ticks(local: &LocalEstate, from: usize) -> Vec<serde_json::Value> {
-    let place = local.simulator.place();
-    local.simulator.with_world(|w| {
-        w.events[from..]
-            .iter()
-            .filter(|e| e.detail_type == autopilot_shared::events::SHARD_TICK_DETAIL_TYPE)
-            .map(|e| {
-                serde_json::json!({
-                    "version": "0", "id": e.event_id, "detail-type": e.detail_type, "source": e.source,
-                    "account": place.account, "time": e.at, "region": place.region, "resources": [],
-                    "detail": e.detail,
-                })
-            })
-            .collect()
-    })
+    local.bus_events_since(from, autopilot_shared::events::SHARD_TICK_DETAIL_TYPE)
 }
 
 /// The hub tick of `function` at the estate's current time, timed; its report and the calls it made.
@@ -129,7 +116,7 @@ pub async fn run(size: u32, accounts: u32, regions: &[String], seed: u64) -> Res
     local.simulator.advance(chrono::Duration::minutes(5));
     let deps = local.deps_for(Function::PoolScaler.name());
 
-    let events_before = local.simulator.with_world(|w| w.events.len());
+    let events_before = local.bus_event_count();
     let (dispatch_ms, dispatch_calls) = hub_tick(&local, &deps).await?;
     let ticks = shard_ticks(&local, events_before);
     let calls_before = local.simulator.calls().len();

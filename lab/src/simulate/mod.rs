@@ -252,10 +252,18 @@ pub async fn simulate(options: &Options) -> Result<Summary, SimulateError> {
             let tick = autopilot_sim::tick_event_in(&place, &format!("euc-autopilot-{schedule}"), now);
             let extra = extra_copies(&mut duplicates, options.redeliver);
             redelivered += extra;
+            let published = local.bus_event_count();
             for _ in 0..=extra {
                 if let Err(error) = crew.invoke(function, tick.clone(), INVOCATION_TIME).await {
                     tracing::warn!(%error, schedule, "tick failed");
                     failed.push(format!("{now} {schedule} tick: {error}"));
+                }
+            }
+            // With `targets`, the hub tick published one Shard Tick per account x region: EventBridge delivers each.
+            for shard_tick in local.bus_events_since(published, autopilot_shared::events::SHARD_TICK_DETAIL_TYPE) {
+                if let Err(error) = crew.invoke(function, shard_tick, INVOCATION_TIME).await {
+                    tracing::warn!(%error, schedule, "shard tick failed");
+                    failed.push(format!("{now} {schedule} shard tick: {error}"));
                 }
             }
         }

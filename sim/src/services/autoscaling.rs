@@ -37,13 +37,13 @@ pub fn handle(world: &mut World, operation: &str, input: &Value) -> ApiResult {
         "workspaces" => world
             .pools
             .values()
-            .filter(|p| p.application_autoscaling)
+            .filter(|p| p.application_autoscaling && world.sees(&p.account, &p.region))
             .map(|p| (p.id.as_str(), p.account.as_str(), p.created_at))
             .collect(),
         "appstream" => world
             .fleets
             .values()
-            .filter(|f| f.application_autoscaling)
+            .filter(|f| f.application_autoscaling && world.sees(&f.account, &f.region))
             .map(|f| (f.name.as_str(), f.account.as_str(), f.created_at))
             .collect(),
         _ => Vec::new(),

@@ -246,6 +246,7 @@ fn describe_workspaces(world: &mut World, input: &Value) -> ApiResult {
         .workspaces
         .values()
         .filter(|w| ids.as_ref().is_none_or(|ids| ids.contains(&w.id)))
+        .filter(|w| world.sees(&w.account, &w.region))
         .filter(|w| directory.is_none_or(|d| d == w.directory_id))
         .filter(|w| bundle.is_none_or(|b| b == w.bundle_id))
         .filter(|w| user.is_none_or(|u| u == w.user))
@@ -378,9 +379,7 @@ fn rebuild(world: &mut World, input: &Value) -> ApiResult {
 fn modify_state(world: &mut World, input: &Value) -> ApiResult {
     let id = required_str(input, "WorkspaceId", CODES)?.to_owned();
     let target = required_str(input, "WorkspaceState", CODES)?.to_owned();
-    let workspace = world
-        .workspaces
-        .get_mut(&id)
+    let workspace = visible(&world.caller, &mut world.workspaces, &id)
         .ok_or_else(|| ApiError::not_found(format!("The WorkSpace {id} was not found.")))?;
     let next = match target.as_str() {
         "ADMIN_MAINTENANCE" => "ADMIN_MAINTENANCE",
