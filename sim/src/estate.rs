@@ -498,6 +498,22 @@ pub struct Faults {
     pub batch_fail_first: BTreeMap<String, u32>,
     #[serde(default)]
     pub exports: ExportFaults,
+    /// Per account × region (`<account>/<region>`): faults of every operation answered there (many accounts:
+    /// one bad shard beside good ones).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub places: BTreeMap<String, PlaceFaults>,
+}
+
+/// Faults of every operation in one account × region.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceFaults {
+    /// Share of requests answered with a 5xx.
+    #[serde(default)]
+    pub error_rate: f64,
+    /// Requests per second allowed there, all operations together; excess is throttled.
+    #[serde(default)]
+    pub throttle_per_second: Option<f64>,
 }
 
 /// How export tasks and imported images end.

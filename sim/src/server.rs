@@ -208,27 +208,38 @@ impl Simulator {
             if let Some(error) = refused {
                 return Err(error);
             }
+            let place = match caller {
+                Caller::Allowed { place: Some((account, region)), .. } => Some(format!("{account}/{region}")),
+                _ => None,
+            };
+            let throttled = || {
+                let mut error = ApiError::new(
+                    throttle_code,
+                    if protocol == Protocol::RestJson { 429 } else { 400 },
+                    "Rate exceeded",
+                );
+                error.retry_after_seconds = Some(1);
+                Err(error)
+            };
             if let Some(rate) = state.world.faults.throttle_per_second.get(operation).copied() {
                 // AWS throttles per account, region and operation.
-                let bucket_key = match caller {
-                    Caller::Allowed { place: Some((account, region)), .. } => format!("{account}#{region}#{operation}"),
-                    _ => operation.to_owned(),
-                };
-                let bucket =
-                    state.buckets.entry(bucket_key).or_insert(Bucket { tokens: rate.max(1.0), last: Instant::now() });
-                let elapsed = bucket.last.elapsed().as_secs_f64();
-                bucket.tokens = (bucket.tokens + elapsed * rate).min(rate.max(1.0));
-                bucket.last = Instant::now();
-                if bucket.tokens < 1.0 {
-                    let mut error = ApiError::new(
-                        throttle_code,
-                        if protocol == Protocol::RestJson { 429 } else { 400 },
-                        "Rate exceeded",
-                    );
-                    error.retry_after_seconds = Some(1);
-                    return Err(error);
+                let key = place.as_ref().map_or_else(|| operation.to_owned(), |p| format!("{p}#{operation}"));
+                if !take_token(&mut state.buckets, key, rate) {
+                    return throttled();
                 }
-                bucket.tokens -= 1.0;
+            }
+            let here = place.as_ref().and_then(|p| state.world.faults.places.get(p)).cloned().unwrap_or_default();
+            if let (Some(rate), Some(place)) = (here.throttle_per_second, &place)
+                && !take_token(&mut state.buckets, format!("{place}#*"), rate)
+            {
+                return throttled();
+            }
+            if here.error_rate > 0.0 && state.world.fault_rng.chance(here.error_rate) {
+                return Err(ApiError::new(
+                    "InternalServerException",
+                    500,
+                    "The service encountered an internal error; try again.",
+                ));
             }
             let error_rate = state.world.faults.error_rate.get(operation).copied().unwrap_or(0.0);
             if state.world.rng.chance(error_rate) {
@@ -312,6 +323,20 @@ fn log_call(
         failed_items: result.as_ref().map(calllog::failed_items).unwrap_or_default(),
     };
     state.log.push(record);
+}
+
+/// Takes a token from the bucket `key` refilled at `rate` per second (wall clock; a second's burst); false when
+/// it is empty: the request is throttled.
+fn take_token(buckets: &mut HashMap<String, Bucket>, key: String, rate: f64) -> bool {
+    let bucket = buckets.entry(key).or_insert(Bucket { tokens: rate.max(1.0), last: Instant::now() });
+    let elapsed = bucket.last.elapsed().as_secs_f64();
+    bucket.tokens = (bucket.tokens + elapsed * rate).min(rate.max(1.0));
+    bucket.last = Instant::now();
+    if bucket.tokens < 1.0 {
+        return false;
+    }
+    bucket.tokens -= 1.0;
+    true
 }
 
 /// After a jump of a clock that follows the wall clock, it follows on from where the jump left it.

@@ -181,3 +181,18 @@ async fn every_shard_reconciles_in_parallel_and_a_thousand_targets_dispatch_in_o
     assert_eq!((s.thousand.dispatched, s.thousand.calls), (1000, 100), "ten shard ticks per PutEvents call");
     assert!(s.thousand.largest_entry_bytes < 1024, "{} bytes", s.thousand.largest_entry_bytes);
 }
+
+/// Three bad shards (no spoke role, 30% 5xx, 1 request/s) beside three good ones, at CI size: the good ones all
+/// reconcile, each bad one ends recorded for `autopilot targets` (the role-less one failed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_shards_are_recorded_and_do_not_hold_the_good_ones_back() {
+    let b = bench::shards::bad_shards(4, 1).await.unwrap();
+    println!("{b:?}");
+    assert_eq!(b.good_reconciled, 3);
+    let outcome = |fault: &str| b.bad.iter().find(|s| s.fault == fault).map(|s| s.outcome.clone());
+    assert_eq!(outcome("no spoke role").as_deref(), Some("failed"));
+    assert!(outcome("30% 5xx").is_some_and(|o| o != "not recorded"), "{b:?}");
+    assert!(outcome("1 request/s").is_some_and(|o| o != "not recorded"), "{b:?}");
+    let slow = b.bad.iter().find(|s| s.fault == "1 request/s").map_or(0.0, |s| s.wall_s);
+    assert!(b.good_wall_s < slow, "the good shards did not wait for the slow one: {b:?}");
+}

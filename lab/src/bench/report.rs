@@ -15,6 +15,17 @@ pub fn failures(results: &Results) -> Vec<String> {
         if s.shard_mean_s > goals::SHARD_MEAN_S || s.shard_peak_s > goals::SHARD_PEAK_S {
             failed.push(format!("shard invocations: mean {:.1} s, peak {:.1} s", s.shard_mean_s, s.shard_peak_s));
         }
+        let b = &s.bad;
+        if b.good_reconciled != 3
+            || (b.good_bound_s >= throughput::MIN_JUDGED_BOUND_S
+                && b.good_wall_s > goals::SHARDS_RATIO * b.good_bound_s)
+            || b.bad.iter().any(|bad| bad.outcome == "not recorded")
+        {
+            failed.push(format!(
+                "bad shards beside good ones: {} of 3 good reconciled in {:.1} s (bound {:.1} s); bad: {:?}",
+                b.good_reconciled, b.good_wall_s, b.good_bound_s, b.bad
+            ));
+        }
         if s.failed_requests > 0 || s.failed_shards > 0 || s.thousand.dispatched != s.thousand.targets {
             failed.push(format!(
                 "shards: {} failed requests, {} failed shards, {} of {} targets dispatched",
@@ -426,6 +437,29 @@ pub fn render(results: &Results) -> String {
             s.throttled,
             mark(s.failed_requests == 0 && s.failed_shards == 0)
         );
+        let b = &s.bad;
+        let good_ok = b.good_reconciled == 3
+            && (b.good_bound_s < throughput::MIN_JUDGED_BOUND_S
+                || b.good_wall_s <= goals::SHARDS_RATIO * b.good_bound_s);
+        let _ = writeln!(
+            out,
+            "  bad shards beside good ones ({} pools + fleets each): {} of 3 good reconciled in {:.1} s (their bound {:.1} s) {}",
+            b.per_shard,
+            b.good_reconciled,
+            b.good_wall_s,
+            b.good_bound_s,
+            mark(good_ok)
+        );
+        for bad in &b.bad {
+            let _ = writeln!(
+                out,
+                "    {:<14} last tick {:<12} after {:>6.1} s {}",
+                bad.fault,
+                bad.outcome,
+                bad.wall_s,
+                mark(bad.outcome != "not recorded")
+            );
+        }
         let t = &s.thousand;
         let _ = writeln!(
             out,

@@ -63,6 +63,31 @@ pub struct ShardFigures {
     pub throttled: u64,
     /// A thousand targets in one hub tick.
     pub thousand: Dispatch,
+    /// Bad shards beside good ones.
+    pub bad: BadShards,
+}
+
+/// Three bad shards beside three good ones, one account × region each: one without a spoke role, one answering
+/// 30% of requests with a 5xx, one throttled at 1 request per second.
+#[derive(Debug, Clone, Serialize)]
+pub struct BadShards {
+    /// Pools + fleets per shard.
+    pub per_shard: u32,
+    /// The good shards: all reconciled, and the longest one's wall time against its rate-limit bound.
+    pub good_reconciled: u32,
+    pub good_wall_s: f64,
+    pub good_bound_s: f64,
+    /// Each bad shard: what it is, how its invocation ended (its last tick as `autopilot targets` shows it) and how
+    /// long it took.
+    pub bad: Vec<BadShard>,
+}
+
+/// One bad shard's tick.
+#[derive(Debug, Clone, Serialize)]
+pub struct BadShard {
+    pub fault: String,
+    pub outcome: String,
+    pub wall_s: f64,
 }
 
 /// One hub tick dispatching many targets.
@@ -177,8 +202,96 @@ pub async fn run(size: u32, accounts: u32, regions: &[String], seed: u64) -> Res
         failed_shards,
         throttled,
         thousand: thousand_targets(seed).await?,
+        bad: bad_shards(BAD_SHARD_SIZE, seed).await?,
     })
 }
+
+/// Pools + fleets in each shard of the bad-shards run (its 1 request/s shard takes about a second a call).
+pub const BAD_SHARD_SIZE: u32 = 20;
+
+/// Three good shards and three bad ones (see [`BadShards`]), all run at once as Lambda would, each within the
+/// functions' 300-second timeout.
+pub async fn bad_shards(per_shard: u32, seed: u64) -> Result<BadShards, BenchError> {
+    let region = "eu-central-1".to_owned();
+    let regions = std::slice::from_ref(&region);
+    let sizes =
+        Sizes { pools: per_shard * 3, fleets: per_shard * 3, builders: 0, environments: 0, devices: 0, workspaces: 0 };
+    let mut estate = generate(sizes, seed);
+    estate.start = START.into();
+    spread(&mut estate, 6, regions);
+    let account = |n: u64| format!("{:012}", 100_000_000_000 + n);
+    // the first account has no spoke role; the second answers 30% with a 5xx; the third, 1 request per second
+    estate.spokes.retain(|spoke| spoke.account != account(1));
+    let faults = [
+        (account(2), autopilot_sim::estate::PlaceFaults { error_rate: 0.3, throttle_per_second: None }),
+        (account(3), autopilot_sim::estate::PlaceFaults { error_rate: 0.0, throttle_per_second: Some(1.0) }),
+    ];
+    for (account, fault) in faults {
+        estate.faults.places.insert(format!("{account}/{region}"), fault);
+    }
+    let local = LocalEstate::start(&estate, seed, 0).await?;
+    local.ledger().put_policy(&policy(6, regions), local.simulator.now()).await?;
+    local.simulator.with_world_mut(|w| {
+        w.faults.throttle_per_second = OPERATIONS.iter().map(|op| ((*op).to_owned(), rate(op))).collect();
+    });
+    local.simulator.advance(chrono::Duration::minutes(5));
+    let deps = local.deps_for(Function::PoolScaler.name());
+    hub_tick(&local, &deps).await?;
+    let ticks = shard_ticks(&local, 0);
+    let calls_before = local.simulator.calls().len();
+    let runs = futures::future::join_all(ticks.iter().map(|tick| {
+        let deps = &deps;
+        async move {
+            let begun = Instant::now();
+            let outcome = Function::PoolScaler.invoke(deps, tick.clone(), LAMBDA_TIMEOUT).await;
+            let account = tick["detail"]["account"].as_str().unwrap_or_default().to_owned();
+            (account, begun.elapsed().as_secs_f64(), outcome.is_ok())
+        }
+    }))
+    .await;
+    let statuses = local.ledger().shard_statuses().await?;
+    let fault_of = |a: &str| match a {
+        _ if a == account(1) => Some("no spoke role"),
+        _ if a == account(2) => Some("30% 5xx"),
+        _ if a == account(3) => Some("1 request/s"),
+        _ => None,
+    };
+    let mut good = (0, 0.0_f64);
+    let mut bad = Vec::new();
+    for (account, wall_s, ok) in &runs {
+        match fault_of(account) {
+            None => {
+                good.0 += u32::from(*ok);
+                good.1 = good.1.max(*wall_s);
+            }
+            Some(fault) => {
+                let outcome = statuses
+                    .iter()
+                    .find(|s| &s.account == account)
+                    .map_or_else(|| "not recorded".to_owned(), |s| format!("{:?}", s.outcome).to_lowercase());
+                bad.push(BadShard { fault: fault.to_owned(), outcome, wall_s: *wall_s });
+            }
+        }
+    }
+    let calls = local.simulator.calls();
+    let mut good_calls: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for call in &calls[calls_before..] {
+        let caller = call.caller.clone().unwrap_or_default();
+        let good_caller = [4, 5, 6].iter().any(|n| caller.starts_with(&format!("ASIASPOKE{}", account(*n))));
+        if good_caller && !super::tick::is_throttle(&call.outcome) {
+            *good_calls.entry(caller).or_default().entry(call.operation.clone()).or_insert(0) += 1;
+        }
+    }
+    let good_bound_s = good_calls
+        .values()
+        .map(|ops| ops.iter().map(|(op, n)| *n as f64 / rate(op)).fold(0.0, f64::max))
+        .fold(0.0, f64::max);
+    bad.sort_by(|a, b| a.fault.cmp(&b.fault));
+    Ok(BadShards { per_shard, good_reconciled: good.0, good_wall_s: good.1, good_bound_s, bad })
+}
+
+/// The functions' timeout in `template.yaml`.
+const LAMBDA_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// One hub tick of a policy naming 500 accounts × 2 regions, on an estate with nothing in them: the cost of the
 /// dispatch alone.
