@@ -23,6 +23,8 @@ pub struct Call<'a> {
     pub now: DateTime<Utc>,
     pub remaining: std::time::Duration,
     pub aws: AwsClients,
+    /// The ledger, with the work items of the account and region worked (see [`crate::ledger::keys::WorkScope`]).
+    pub ledger: crate::ledger::Ledger,
 }
 
 /// Where an input goes.
@@ -160,7 +162,17 @@ pub async fn invoke<S: Steps>(
         }
         None => deps.aws.with_deadline(remaining),
     };
-    let call = Call { deps, correlation_id: &correlation_id, now, remaining, aws };
+    let ledger = match &site {
+        Some(site) => {
+            let home = Place {
+                account: deps.config.account.clone().unwrap_or_else(|| Place::UNKNOWN_ACCOUNT.to_owned()),
+                region: deps.config.region.clone(),
+            };
+            deps.ledger.for_place(&site.place, &home)
+        }
+        None => deps.ledger.clone(),
+    };
+    let call = Call { deps, correlation_id: &correlation_id, now, remaining, aws, ledger };
     if shard.is_none()
         && let Input::Tick(tick) = &input
         && policy.get().await?.policy.targets.is_some()
@@ -206,7 +218,7 @@ pub async fn invoke<S: Steps>(
     let fence = lease.fence_on(deps.clock.clone());
     let ctx = ActContext {
         aws: &call.aws,
-        ledger: &deps.ledger,
+        ledger: &call.ledger,
         function: S::FUNCTION,
         correlation_id: &correlation_id,
         dry_run: active.dry_run,

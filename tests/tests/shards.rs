@@ -362,3 +362,81 @@ remediation: {}
     let escalations: Vec<_> = records.iter().filter(|r| r.action == "Escalation").collect();
     assert_eq!(escalations.len(), 1, "{escalations:#?}");
 }
+
+/// Software sets are AWS's, the same in every account: each account's environments roll out on their own, and
+/// the rollout of one account (`auto-101`) is not mistaken for another's — a shard's work items carry its place.
+#[tokio::test]
+async fn the_same_software_set_is_rolled_out_in_each_account_as_a_rollout_of_its_own() {
+    let window = r#"maintenance_window: { days: [MONDAY, TUESDAY, WEDNESDAY, THURSDAY, FRIDAY, SATURDAY, SUNDAY], start: "01:00", end: "03:00" }"#;
+    let estate = format!(
+        r#"
+start: 2026-11-23T09:00:00Z
+spokes:
+  - account: "111111111111"
+  - account: "222222222222"
+environments:
+  - {{ id: envcanarya1, name: canary-a, account: "111111111111", region: eu-central-1, desired_software_set_id: "100", {window}, tags: {{ ring: canary }} }}
+  - {{ id: envcanaryb1, name: canary-b, account: "222222222222", region: eu-central-1, desired_software_set_id: "100", {window}, tags: {{ ring: canary }} }}
+software_sets:
+  - {{ id: "100", version: "2026.10.1", released_at: 2026-10-06T00:00:00Z, supported_until: 2027-03-31T00:00:00Z }}
+  - {{ id: "101", version: "2026.11.1", released_at: 2026-11-17T00:00:00Z, supported_until: 2027-06-30T00:00:00Z }}
+devices:
+  - {{ environment: envcanarya1, count: 4, current_software_set_id: "100" }}
+  - {{ environment: envcanaryb1, count: 4, current_software_set_id: "100" }}
+"#
+    );
+    let policy = r#"
+version: 1
+targets:
+  regions: [eu-central-1]
+  accounts: [{ id: "111111111111" }, { id: "222222222222" }]
+rollouts:
+  require_approval: false
+  bake: 4h
+  gates: { min_up_to_date: 0.75, within: 48h, max_not_compliant: 0.25, max_stuck_in_progress: 0.25, min_reporting_devices: 3, reporting_stale_after: 6h }
+  rings: [{ name: canary, select: { tag: { ring: canary } } }]
+"#;
+    let harness = Harness::start(&estate, policy, 1).await;
+    for _ in 0..(2 * 24 * 2) {
+        let published = harness.local.bus_event_count();
+        let hub_tick = autopilot_sim::tick_event("euc-autopilot-softwareset-roller", harness.local.simulator.now());
+        harness.deliver_to_roller(hub_tick).await.expect("dispatched");
+        for tick in harness.local.bus_events_since(published, "Shard Tick") {
+            harness.deliver_to_roller(tick).await.expect("the shard works");
+        }
+        harness.local.simulator.advance(chrono::Duration::minutes(30));
+    }
+    // each account's canary environment was moved to the new set, by that account's spoke session
+    let mut updated: Vec<(String, String)> = harness
+        .mutations()
+        .into_iter()
+        .filter(|c| c.operation == "UpdateEnvironment" && c.ok())
+        .map(|c| (c.resource.unwrap_or_default(), c.caller.unwrap_or_default()[..21].to_owned()))
+        .collect();
+    updated.sort();
+    updated.dedup();
+    assert_eq!(
+        updated,
+        [
+            ("envcanarya1".to_owned(), "ASIASPOKE111111111111".to_owned()),
+            ("envcanaryb1".to_owned(), "ASIASPOKE222222222222".to_owned())
+        ],
+        "one rollout per account"
+    );
+    assert_eq!(harness.outcome_events("Rollout Started").len(), 2, "started in each account");
+    assert_eq!(harness.outcome_events("Rollout Completed").len(), 2, "and completed in each");
+    // each account's rollout is its own work item, listed in its own place only
+    let home = harness.local.simulator.place();
+    for account in ["111111111111", "222222222222"] {
+        let place = autopilot_shared::resource::Place { account: account.into(), region: "eu-central-1".into() };
+        let rollout = harness
+            .deps
+            .ledger
+            .for_place(&place, &home)
+            .get_work_item::<serde_json::Value>("ROLLOUT", "auto-101")
+            .await
+            .unwrap();
+        assert!(rollout.is_some(), "{account}: its own auto-101");
+    }
+    assert!(harness.deps.ledger.get_work_item::<serde_json::Value>("ROLLOUT", "auto-101").await.unwrap().is_none());
+}

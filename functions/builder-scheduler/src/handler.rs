@@ -97,7 +97,7 @@ async fn record_call(invocation: &Call<'_>, call: &CloudTrailCall) -> Result<Sta
     let (deps, now) = (invocation.deps, invocation.now);
     let api_call = call.api_call().map_err(classified)?;
     if let ApiCall::TagsChanged { resource, .. } = &api_call {
-        return tags_changed(&deps.ledger, call, resource.as_ref(), now, &CACHED_TAGS).await.map_err(classified);
+        return tags_changed(&invocation.ledger, call, resource.as_ref(), now, &CACHED_TAGS).await.map_err(classified);
     }
     let name = match &api_call {
         ApiCall::StartImageBuilder { name }
@@ -109,7 +109,7 @@ async fn record_call(invocation: &Call<'_>, call: &CloudTrailCall) -> Result<Sta
     let resource = call.place().resource(ResourceKind::ImageBuilder, name).map_err(AutopilotError::invalid_input)?;
     let ours = is_own_call(call, &deps.config.own_role_name);
     let at = call.event_time.min(now);
-    let stored = deps.ledger.get_state::<Memory>(&resource).await.map_err(classified)?;
+    let stored = invocation.ledger.get_state::<Memory>(&resource).await.map_err(classified)?;
     let mut memory = stored.as_ref().map(|s| s.state.clone()).unwrap_or_default();
     let before = memory.clone();
     match api_call {
@@ -139,7 +139,7 @@ async fn record_call(invocation: &Call<'_>, call: &CloudTrailCall) -> Result<Sta
     if memory == before {
         return Ok(status);
     }
-    deps.ledger.put_state(&resource, &memory, stored.map(|s| s.version), None, now).await.map_err(classified)?;
+    invocation.ledger.put_state(&resource, &memory, stored.map(|s| s.version), None, now).await.map_err(classified)?;
     tracing::info!(resource = %resource, event = %call.event_name, at = %at, ours, "builder call recorded");
     Ok(status)
 }

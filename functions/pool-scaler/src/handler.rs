@@ -86,7 +86,7 @@ impl Steps for PoolScaler {
 /// Whether this is the first reconcile of `scope` in the current minute (a completed idempotency claim per scope
 /// and minute).
 async fn first_this_minute(call: &Call<'_>, scope: &Scope) -> Result<bool, AutopilotError> {
-    let (ledger, now) = (&call.deps.ledger, call.now);
+    let (ledger, now) = (&call.ledger, call.now);
     let minute = now.format("%Y-%m-%dT%H:%M").to_string();
     let key = IdempotencyKey::new(FUNCTION, format!("debounce#{scope:?}#{minute}"));
     match ledger.acquire_idempotency(&key, "debounce", now, call.remaining, None).await {
@@ -140,7 +140,7 @@ async fn record_manual_change(call: &Call<'_>, trail: &events::CloudTrailCall) -
     let deps = call.deps;
     let api_call = trail.api_call().map_err(classified)?;
     if let ApiCall::TagsChanged { resource, .. } = &api_call {
-        return tags_changed(&deps.ledger, trail, resource.as_ref(), call.now, &CACHED_TAGS).await.map_err(classified);
+        return tags_changed(&call.ledger, trail, resource.as_ref(), call.now, &CACHED_TAGS).await.map_err(classified);
     }
     if is_own_call(trail, &deps.config.own_role_name) {
         return Ok(Status::Ours);
@@ -155,10 +155,10 @@ async fn record_manual_change(call: &Call<'_>, trail: &events::CloudTrailCall) -
         _ => return Ok(Status::Ignored),
     };
     let resource = trail.place().resource(kind, id).map_err(AutopilotError::invalid_input)?;
-    let stored = deps.ledger.get_state::<Memory>(&resource).await.map_err(classified)?;
+    let stored = call.ledger.get_state::<Memory>(&resource).await.map_err(classified)?;
     let mut memory = stored.as_ref().map(|s| s.state.clone()).unwrap_or_default();
     memory.manual_change_at = Some(trail.event_time.min(call.now));
-    deps.ledger.put_state(&resource, &memory, stored.map(|s| s.version), None, call.now).await.map_err(classified)?;
+    call.ledger.put_state(&resource, &memory, stored.map(|s| s.version), None, call.now).await.map_err(classified)?;
     tracing::info!(resource = %resource, "manual change recorded");
     Ok(Status::Recorded)
 }

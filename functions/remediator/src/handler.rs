@@ -195,7 +195,7 @@ async fn sweep(
 ) -> Result<(u32, Vec<ActionReport>), AutopilotError> {
     let Sweep { scope, request, account } = sweep;
     let observation = observe(ctx.aws, scope, account, ctx.region).await.map_err(classified)?;
-    let stored = read_books(ctx, policy, account).await?;
+    let stored = read_books(ctx, policy).await?;
     let episodes: BTreeMap<String, Episode> =
         stored.episodes.iter().map(|(k, v)| (k.clone(), v.state.clone())).collect();
     let budgets: BTreeMap<String, Budget> = stored.budgets.iter().map(|(k, v)| (k.clone(), v.state)).collect();
@@ -220,18 +220,12 @@ async fn sweep(
     Ok((observation.api_calls + act_calls, actions))
 }
 
-/// Open episodes of this account and region (listed from the index, then read consistently: a shard keeps to
-/// its own, it would otherwise close another shard's episodes as gone) and the budgets of every selection.
-async fn read_books(ctx: &ActContext<'_>, policy: &RemediationPolicy, account: &str) -> Result<Stored, AutopilotError> {
+/// Open episodes of the account and region worked (listed from the ledger's scope — a shard sees only its own,
+/// it would otherwise close another shard's episodes as gone — then read consistently) and the budgets of every
+/// selection (per account × region as well: one shard's failures cannot spend another's budget).
+async fn read_books(ctx: &ActContext<'_>, policy: &RemediationPolicy) -> Result<Stored, AutopilotError> {
     let mut stored = Stored::default();
-    let here = |id: &str| {
-        let mut parts = id.split('#').skip(1);
-        parts.next() == Some(account) && parts.next() == Some(ctx.region)
-    };
     for (id, _) in ctx.ledger.open_work_items::<Episode>(act::KIND).await.map_err(classified)? {
-        if !here(&id) {
-            continue;
-        }
         if let Some(fresh) = ctx.ledger.get_work_item::<Episode>(act::KIND, &id).await.map_err(classified)? {
             stored.episodes.insert(id, fresh);
         }
@@ -261,7 +255,7 @@ async fn record_call(invocation: &Call<'_>, call: &CloudTrailCall) -> Result<Sta
         call.place().resource(ResourceKind::Workspace, &workspace_id).map_err(AutopilotError::invalid_input)?;
     let key = resource.key();
     let at = call.event_time.min(now);
-    let stored = deps.ledger.get_work_item::<Episode>(act::KIND, &key).await.map_err(classified)?;
+    let stored = invocation.ledger.get_work_item::<Episode>(act::KIND, &key).await.map_err(classified)?;
     // A closed episode is history: a new one starts.
     let mut episode = stored.as_ref().map(|s| s.state.clone()).filter(|e| !e.closed).unwrap_or_else(|| Episode {
         since: at,
@@ -285,7 +279,7 @@ async fn record_call(invocation: &Call<'_>, call: &CloudTrailCall) -> Result<Sta
     if episode == before || (fresh && episode.hands_off_since.is_none()) {
         return Ok(Status::Recorded);
     }
-    deps.ledger
+    invocation.ledger
         .put_work_item(
             WorkItemWrite {
                 kind: act::KIND,

@@ -228,15 +228,13 @@ pub async fn estate(
     Ok((Seen { envs, sets, origin }, env_calls + set_calls))
 }
 
-/// Every open rollout of `place` (its account and region: a shard steps only its own), freshly read.
-pub async fn open_rollouts(ledger: &Ledger, place: &Place) -> Result<Vec<(Rollout, u64)>, AutopilotError> {
+/// Every open rollout of the account and region worked (the ledger's scope: a shard steps only its own),
+/// freshly read.
+pub async fn open_rollouts(ledger: &Ledger) -> Result<Vec<(Rollout, u64)>, AutopilotError> {
     let listed = ledger.open_work_items::<Rollout>(crate::act::KIND).await.map_err(classified)?;
-    let here = format!("thinclient#{}#{}#", place.account, place.region);
     let mut rollouts = Vec::new();
     for (id, _) in listed {
-        if let Some(fresh) = ledger.get_work_item::<Rollout>(crate::act::KIND, &id).await.map_err(classified)?
-            && fresh.state.resource.starts_with(&here)
-        {
+        if let Some(fresh) = ledger.get_work_item::<Rollout>(crate::act::KIND, &id).await.map_err(classified)? {
             rollouts.push((fresh.state, fresh.version));
         }
     }

@@ -114,7 +114,7 @@ pub async fn start(
     let active: Vec<Rollout> = if exists {
         Vec::new()
     } else {
-        open_rollouts(ctx.ledger, &seen.origin).await?.into_iter().map(|(r, _)| r).collect()
+        open_rollouts(ctx.ledger).await?.into_iter().map(|(r, _)| r).collect()
     };
     let resource = seen.origin.resource(ResourceKind::Rollout, start.id).map_err(AutopilotError::invalid_input)?.key();
     let audit = async |outcome, reason: String| {

@@ -28,7 +28,7 @@ pub async fn tick(
     // tick's observation of the environments it set).
     let by_id: BTreeMap<String, EnvironmentView> = envs.iter().map(|e| (e.id.clone(), e.clone())).collect();
     let supported = seen.supported_lookup(ctx.now);
-    for (rollout, version) in open_rollouts(ctx.ledger, &seen.origin).await? {
+    for (rollout, version) in open_rollouts(ctx.ledger).await? {
         let (observation, calls) = observe_ring(ctx.aws, &rollout, policy, &by_id, ctx.now).await?;
         worked.api_calls += calls;
         let step = act::step(ctx, rollout, version, policy, observation.as_ref(), &supported);
@@ -47,7 +47,7 @@ pub async fn tick(
         let notice = available(policy, set, &seen.origin.region)?;
         let reason = notice.reason.clone();
         cpu::metered(Step::Act, notice_once(ctx, notice)).await?;
-        let busy = open_rollouts(ctx.ledger, &seen.origin).await?.iter().any(|(r, _)| !r.status.is_final());
+        let busy = open_rollouts(ctx.ledger).await?.iter().any(|(r, _)| !r.status.is_final());
         if !policy.require_approval && !busy {
             let id = format!("auto-{}", set.id);
             let start = Start { id: &id, target: &set.id, why: &reason };

@@ -3,6 +3,7 @@
 
 use super::{BuilderFigures, BuilderSummary, Deferral, ExportRow, Figures, Options, ResourceFigures};
 use autopilot_shared::ledger::LedgerError;
+use autopilot_shared::resource::Place;
 use autopilot_sim::LocalEstate;
 use autopilot_sim::calllog::{self, CallRecord};
 use autopilot_sim::estate::Estate;
@@ -169,7 +170,17 @@ pub(super) async fn export_rows(
             _ => {}
         }
     }
-    for (_, job) in ledger.open_work_items::<export_chaser::decide::Job>("EXPORT").await? {
+    // Each account × region's open exports (a shard's work items are keyed by its place).
+    let home = local.simulator.place();
+    let places: std::collections::BTreeSet<Place> = local.simulator.with_world(|w| {
+        use autopilot_sim::world::Placed;
+        w.images.values().map(|i| Place { account: i.account().to_owned(), region: i.region().to_owned() }).collect()
+    });
+    let mut open = Vec::new();
+    for place in places.iter().chain([&home]).collect::<std::collections::BTreeSet<_>>() {
+        open.extend(ledger.for_place(place, &home).open_work_items::<export_chaser::decide::Job>("EXPORT").await?);
+    }
+    for (_, job) in open {
         let job = job.state;
         rows.push(ExportRow {
             kind: "export".into(),

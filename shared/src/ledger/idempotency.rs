@@ -119,6 +119,7 @@ impl Ledger {
         remaining: std::time::Duration,
         fence: Option<&Fence>,
     ) -> Result<Acquired, LedgerError> {
+        let key = &self.in_scope(key);
         let (put, claim) = self.claim_put(key, payload_hash, now, remaining)?;
         let claimed = Acquired::Proceed(claim);
         let existing = if let Some(fence) = fence {
@@ -161,6 +162,11 @@ impl Ledger {
             })?,
         };
         self.existing_record(key, payload_hash, existing)
+    }
+
+    /// `key` as this ledger's scope claims it (see [`keys::WorkScope::business_key`]); claims keep it so.
+    fn in_scope(&self, key: &IdempotencyKey) -> IdempotencyKey {
+        IdempotencyKey { function: key.function.clone(), business_key: self.scope.business_key(&key.business_key) }
     }
 
     /// The conditional write that claims `key` (it succeeds when no record exists, the record has expired, or
@@ -224,7 +230,7 @@ impl Ledger {
         let mut puts = Vec::with_capacity(keys.len());
         let mut claims = Vec::with_capacity(keys.len());
         for (key, payload_hash) in keys {
-            let (put, claim) = self.claim_put(key, payload_hash, now, remaining)?;
+            let (put, claim) = self.claim_put(&self.in_scope(key), payload_hash, now, remaining)?;
             puts.push(put);
             claims.push(claim);
         }

@@ -63,15 +63,53 @@ pub fn resource_state(resource: &ResourceRef) -> Key {
     Key { pk: format!("RES#{}", resource.key()), sk: "STATE".into() }
 }
 
-/// A durable work item (export task, imported image, rollout): `<kind>#<id>`, e.g. `EXPORT#<task id>`.
-pub fn work_item(kind: &str, id: &str) -> Key {
-    Key { pk: format!("{kind}#{id}"), sk: "ITEM".into() }
+/// Where a work item belongs: the hub's own account and region ([`WorkScope::Home`], the keys a deployment
+/// without `targets` has always used), or another account × region worked as a shard. Ids such as an imported
+/// image's name or a software set's id are only unique within an account and region, so a shard's items carry
+/// its place in their keys; its open items have an index partition of their own, so a shard lists only its own.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum WorkScope {
+    #[default]
+    Home,
+    /// `<account>#<region>`.
+    Shard(String),
 }
 
-/// Index partition of the open work items of a kind (`OPEN#EXPORT`); the index sort key is the item id.
-/// Only open items carry it, so listing what is in flight reads nothing else.
-pub fn open_work_items(kind: &str) -> String {
-    format!("OPEN#{kind}")
+impl WorkScope {
+    /// The scope of `place` for a hub in `home`: the home place keeps the unscoped keys.
+    pub fn of(place: &crate::resource::Place, home: &crate::resource::Place) -> Self {
+        if place == home { Self::Home } else { Self::Shard(format!("{}#{}", place.account, place.region)) }
+    }
+
+    /// A business key as this scope claims it: unchanged at home, `<account>#<region>#<key>` in a shard (the
+    /// same rollout id or announcement in two accounts is two business events).
+    pub fn business_key(&self, key: &str) -> String {
+        match self {
+            Self::Home => key.to_owned(),
+            Self::Shard(place) => format!("{place}#{key}"),
+        }
+    }
+
+    /// `kind` as it starts this scope's keys: `EXPORT` at home, `EXPORT@<account>#<region>` in a shard.
+    fn kind(&self, kind: &str) -> String {
+        match self {
+            Self::Home => kind.to_owned(),
+            Self::Shard(place) => format!("{kind}@{place}"),
+        }
+    }
+}
+
+/// A durable work item (export task, imported image, rollout): `<kind>#<id>`, e.g. `EXPORT#<task id>`; in a
+/// shard `<kind>@<account>#<region>#<id>`.
+pub fn work_item(scope: &WorkScope, kind: &str, id: &str) -> Key {
+    Key { pk: format!("{}#{id}", scope.kind(kind)), sk: "ITEM".into() }
+}
+
+/// Index partition of the open work items of a kind (`OPEN#EXPORT`, in a shard
+/// `OPEN#EXPORT@<account>#<region>`); the index sort key is the item id. Only open items carry it, so listing
+/// what is in flight reads nothing else.
+pub fn open_work_items(scope: &WorkScope, kind: &str) -> String {
+    format!("OPEN#{}", scope.kind(kind))
 }
 
 fn timestamp(at: DateTime<Utc>) -> String {
@@ -149,5 +187,13 @@ mod tests {
         assert_eq!(cached_tags(&fleet).pk, "TAGS#fleet");
         assert_eq!(cached_tags(&fleet).sk, "appstream#123456789012#us-east-1#fleet#sales#READ");
         assert_eq!(tags_changed(&fleet).sk, "appstream#123456789012#us-east-1#fleet#sales#CHANGED");
+        assert_eq!(work_item(&WorkScope::Home, "IMPORT", "golden").pk, "IMPORT#golden");
+        assert_eq!(open_work_items(&WorkScope::Home, "IMPORT"), "OPEN#IMPORT");
+        let home = crate::resource::Place { account: "111111111111".into(), region: "us-east-1".into() };
+        let spoke = crate::resource::Place { account: "222222222222".into(), region: "eu-west-1".into() };
+        assert_eq!(WorkScope::of(&home, &home), WorkScope::Home);
+        let shard = WorkScope::of(&spoke, &home);
+        assert_eq!(work_item(&shard, "IMPORT", "golden").pk, "IMPORT@222222222222#eu-west-1#golden");
+        assert_eq!(open_work_items(&shard, "IMPORT"), "OPEN#IMPORT@222222222222#eu-west-1");
     }
 }

@@ -40,6 +40,8 @@ pub type Item = HashMap<String, AttributeValue>;
 pub struct Ledger {
     client: Client,
     table: String,
+    /// Whose work items this handle reads and writes (see [`keys::WorkScope`]).
+    scope: keys::WorkScope,
     /// The last policy document read and its parse, shared by clones: a warm invocation whose stored document
     /// has not changed does not parse it again.
     parsed_policy: std::sync::Arc<std::sync::Mutex<Option<(String, crate::policy::Policy)>>>,
@@ -145,7 +147,12 @@ fn number(item: &Item, name: &str) -> Option<i64> {
 
 impl Ledger {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into(), parsed_policy: Default::default() }
+        Self { client, table: table.into(), scope: keys::WorkScope::Home, parsed_policy: Default::default() }
+    }
+
+    /// This ledger with the work items of `place`, for a hub in `home` (the same handle for the home place).
+    pub fn for_place(&self, place: &crate::resource::Place, home: &crate::resource::Place) -> Self {
+        Self { scope: keys::WorkScope::of(place, home), ..self.clone() }
     }
 
     pub fn table(&self) -> &str {

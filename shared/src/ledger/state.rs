@@ -52,7 +52,7 @@ impl Ledger {
         kind: &str,
         ids: &[String],
     ) -> Result<std::collections::BTreeMap<String, Versioned<T>>, LedgerError> {
-        self.get_many(ids.iter().map(|id| (id.clone(), keys::work_item(kind, id))).collect()).await
+        self.get_many(ids.iter().map(|id| (id.clone(), keys::work_item(&self.scope, kind, id))).collect()).await
     }
 
     /// Reads the versioned items at `wanted` (a name for each and its key), strongly consistent, one
@@ -122,7 +122,7 @@ impl Ledger {
         kind: &str,
         id: &str,
     ) -> Result<Option<Versioned<T>>, LedgerError> {
-        self.get_versioned(&keys::work_item(kind, id)).await
+        self.get_versioned(&keys::work_item(&self.scope, kind, id)).await
     }
 
     /// Writes a work item at the version it was read at: an open one is listed by [`Ledger::open_work_items`];
@@ -134,9 +134,9 @@ impl Ledger {
         now: DateTime<Utc>,
     ) -> Result<u64, LedgerError> {
         let WorkItemWrite { kind, id, state, expected, listing } = item;
-        let key = keys::work_item(kind, id);
+        let key = keys::work_item(&self.scope, kind, id);
         let listing = match listing {
-            WorkItemListing::Open => Listing::Indexed(keys::open_work_items(kind), id.to_owned()),
+            WorkItemListing::Open => Listing::Indexed(keys::open_work_items(&self.scope, kind), id.to_owned()),
             WorkItemListing::Closed { expires_at } => Listing::Expiring(expires_at),
         };
         self.put_versioned(&key, state, expected, listing, fence, now).await
@@ -148,7 +148,7 @@ impl Ledger {
         &self,
         kind: &str,
     ) -> Result<Vec<(String, Versioned<T>)>, LedgerError> {
-        let partition = keys::open_work_items(kind);
+        let partition = keys::open_work_items(&self.scope, kind);
         let items = self
             .client
             .query()
@@ -170,7 +170,7 @@ impl Ledger {
                     .remove(keys::GSI1_SK)
                     .and_then(|v| v.as_s().ok().cloned())
                     .ok_or_else(|| LedgerError::Corrupt { key: partition.clone(), message: "gsi1sk missing".into() })?;
-                let versioned = versioned_from_item(&keys::work_item(kind, &id), item)?;
+                let versioned = versioned_from_item(&keys::work_item(&self.scope, kind, &id), item)?;
                 Ok((id, versioned))
             })
             .collect()
