@@ -5,7 +5,7 @@
 use crate::clients::AwsClients;
 use crate::effect::ActContext;
 use crate::error::AutopilotError;
-use crate::events::Input;
+use crate::events::{CommandEvent, Input};
 use crate::report::{Report, ReportItem, Status};
 use crate::resource::Place;
 use crate::runtime::{ActivePolicy, Deps, classified, finish_under_lease, lease_or_yield, load_policy};
@@ -269,16 +269,29 @@ enum EventSite {
 /// account and region, when the policy has `targets`; excluded places are ignored. Ticks and our commands are
 /// the hub's.
 async fn event_site(deps: &Deps, input: &Input, policy: &mut PolicyCell<'_>) -> Result<EventSite, AutopilotError> {
-    if matches!(input, Input::Tick(_) | Input::Command(_) | Input::ShardTick(_)) {
+    let command = matches!(input, Input::Command(_));
+    if matches!(input, Input::Tick(_) | Input::ShardTick(_) | Input::Command(CommandEvent { target: None, .. })) {
         return Ok(EventSite::Hub);
     }
     let origin = input.origin(&deps.config.region);
     let Some(hub) = deps.config.account.as_deref() else { return Ok(EventSite::Hub) };
-    if origin.account == hub || origin.account == Place::UNKNOWN_ACCOUNT {
+    if origin.account == Place::UNKNOWN_ACCOUNT || (origin.account == hub && origin.region == deps.config.region) {
         return Ok(EventSite::Hub);
     }
-    let Some(targets) = &policy.get().await?.policy.targets else { return Ok(EventSite::Hub) };
-    Ok(match targets.site_of(&origin) {
+    let targets = policy.get().await?.policy.targets.clone();
+    let site = match &targets {
+        None if !command => return Ok(EventSite::Hub),
+        None => crate::policy::targets::SiteOf::Excluded,
+        Some(targets) => targets.site_of(&origin),
+    };
+    Ok(match site {
+        // An operator's command for a place the policy does not work in is refused, with the reason.
+        crate::policy::targets::SiteOf::Excluded if command => {
+            return Err(AutopilotError::invalid_input(format!(
+                "the command names account {} in {}, which the policy's targets do not include",
+                origin.account, origin.region
+            )));
+        }
         crate::policy::targets::SiteOf::Excluded => EventSite::Excluded,
         crate::policy::targets::SiteOf::Target { dry_run } => EventSite::Shard(Site { place: origin, dry_run }),
     })

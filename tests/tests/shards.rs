@@ -363,12 +363,10 @@ remediation: {}
     assert_eq!(escalations.len(), 1, "{escalations:#?}");
 }
 
-/// Software sets are AWS's, the same in every account: each account's environments roll out on their own, and
-/// the rollout of one account (`auto-101`) is not mistaken for another's — a shard's work items carry its place.
-#[tokio::test]
-async fn the_same_software_set_is_rolled_out_in_each_account_as_a_rollout_of_its_own() {
+/// Two accounts with a canary environment each on set 100; set 101 is out (sets are AWS's, the same everywhere).
+fn two_accounts_of_thin_clients() -> String {
     let window = r#"maintenance_window: { days: [MONDAY, TUESDAY, WEDNESDAY, THURSDAY, FRIDAY, SATURDAY, SUNDAY], start: "01:00", end: "03:00" }"#;
-    let estate = format!(
+    format!(
         r#"
 start: 2026-11-23T09:00:00Z
 spokes:
@@ -384,20 +382,25 @@ devices:
   - {{ environment: envcanarya1, count: 4, current_software_set_id: "100" }}
   - {{ environment: envcanaryb1, count: 4, current_software_set_id: "100" }}
 "#
-    );
-    let policy = r#"
+    )
+}
+
+/// Both accounts targeted in one region; `APPROVAL` is `require_approval`.
+const ROLLOUTS_2X1: &str = r#"
 version: 1
 targets:
   regions: [eu-central-1]
   accounts: [{ id: "111111111111" }, { id: "222222222222" }]
 rollouts:
-  require_approval: false
+  require_approval: APPROVAL
   bake: 4h
   gates: { min_up_to_date: 0.75, within: 48h, max_not_compliant: 0.25, max_stuck_in_progress: 0.25, min_reporting_devices: 3, reporting_stale_after: 6h }
   rings: [{ name: canary, select: { tag: { ring: canary } } }]
 "#;
-    let harness = Harness::start(&estate, policy, 1).await;
-    for _ in 0..(2 * 24 * 2) {
+
+/// Every half hour for `hours`: the roller's hub tick, and each shard tick it publishes.
+async fn roll_shards_for(harness: &Harness, hours: i64) {
+    for _ in 0..(hours * 2) {
         let published = harness.local.bus_event_count();
         let hub_tick = autopilot_sim::tick_event("euc-autopilot-softwareset-roller", harness.local.simulator.now());
         harness.deliver_to_roller(hub_tick).await.expect("dispatched");
@@ -406,7 +409,10 @@ rollouts:
         }
         harness.local.simulator.advance(chrono::Duration::minutes(30));
     }
-    // each account's canary environment was moved to the new set, by that account's spoke session
+}
+
+/// The successful `UpdateEnvironment` calls: environment and the account of the spoke session that made them.
+fn environments_updated(harness: &Harness) -> Vec<(String, String)> {
     let mut updated: Vec<(String, String)> = harness
         .mutations()
         .into_iter()
@@ -415,8 +421,18 @@ rollouts:
         .collect();
     updated.sort();
     updated.dedup();
+    updated
+}
+
+/// Software sets are AWS's, the same in every account: each account's environments roll out on their own, and
+/// the rollout of one account (`auto-101`) is not mistaken for another's — a shard's work items carry its place.
+#[tokio::test]
+async fn the_same_software_set_is_rolled_out_in_each_account_as_a_rollout_of_its_own() {
+    let harness = Harness::start(&two_accounts_of_thin_clients(), &ROLLOUTS_2X1.replace("APPROVAL", "false"), 1).await;
+    roll_shards_for(&harness, 2 * 24).await;
+    // each account's canary environment was moved to the new set, by that account's spoke session
     assert_eq!(
-        updated,
+        environments_updated(&harness),
         [
             ("envcanarya1".to_owned(), "ASIASPOKE111111111111".to_owned()),
             ("envcanaryb1".to_owned(), "ASIASPOKE222222222222".to_owned())
@@ -439,4 +455,39 @@ rollouts:
         assert!(rollout.is_some(), "{account}: its own auto-101");
     }
     assert!(harness.deps.ledger.get_work_item::<serde_json::Value>("ROLLOUT", "auto-101").await.unwrap().is_none());
+}
+
+fn rollout_requested(id: &str, detail: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "version": "0", "id": id, "detail-type": "Rollout Requested", "source": "euc.autopilot",
+        "account": "123456789012", "time": "2026-11-23T09:00:00Z", "region": "eu-central-1", "resources": [],
+        "detail": detail,
+    })
+}
+
+/// An operator's command names the account (and region) it is for: it acts there through the spoke role, and
+/// only there; a place the policy does not target is refused with the reason.
+#[tokio::test]
+async fn a_command_naming_an_account_acts_in_that_account_only() {
+    let harness = Harness::start(&two_accounts_of_thin_clients(), &ROLLOUTS_2X1.replace("APPROVAL", "true"), 1).await;
+    let request = rollout_requested(
+        "req-b",
+        serde_json::json!({ "softwareSetId": "101", "account": "222222222222", "region": "eu-central-1" }),
+    );
+    let report = harness.deliver_to_roller(request).await.expect("requested in account 222222222222");
+    assert_ne!(report.status, Status::Ignored, "{report:?}");
+    roll_shards_for(&harness, 24).await;
+    assert_eq!(
+        environments_updated(&harness),
+        [("envcanaryb1".to_owned(), "ASIASPOKE222222222222".to_owned())],
+        "only the named account's environment"
+    );
+
+    let elsewhere = rollout_requested("req-c", serde_json::json!({ "softwareSetId": "101", "account": "333333333333" }));
+    let refused = harness.deliver_to_roller(elsewhere).await.expect_err("not a target");
+    assert_eq!(refused.class, ErrorClass::InvalidInput, "{refused:?}");
+    assert!(refused.message.contains("333333333333"), "{}", refused.message);
+    let malformed = rollout_requested("req-d", serde_json::json!({ "softwareSetId": "101", "account": "b" }));
+    let refused = harness.deliver_to_roller(malformed).await.expect_err("malformed");
+    assert!(refused.message.contains("detail.account"), "{}", refused.message);
 }

@@ -79,6 +79,9 @@ pub enum Input {
 pub struct CommandEvent {
     pub envelope: EventBridgeEvent<serde_json::Value>,
     pub command: Command,
+    /// Where the command acts, when its detail names an `account` and/or a `region` (a target of the policy);
+    /// otherwise the hub's own account and region, where it was put on the bus.
+    pub target: Option<Place>,
 }
 
 impl Input {
@@ -104,6 +107,7 @@ impl Input {
             Input::AppStreamSession(e) => (&e.account, &e.region),
             Input::WorkSpacesAccess(e) => (&e.account, &e.region),
             Input::Alarm(e) => (&e.account, &e.region),
+            Input::Command(CommandEvent { target: Some(target), .. }) => return target.clone(),
             Input::Command(e) => (&e.envelope.account, &e.envelope.region),
             Input::ShardTick(e) => (&e.account, &e.region),
         };
@@ -342,6 +346,43 @@ fn envelope<T: DeserializeOwned + Serialize>(value: serde_json::Value) -> Result
     Ok(event)
 }
 
+/// The `account` and `region` a command's detail may name (taken out of it): where it acts, the other one
+/// being the envelope's. Both are checked for shape; whether the policy targets them is the invocation's to say.
+fn command_target(
+    envelope: &EventBridgeEvent<serde_json::Value>,
+    detail: &mut serde_json::Value,
+) -> Result<Option<Place>, EventError> {
+    let Some(fields) = detail.as_object_mut() else { return Ok(None) };
+    let mut take = |name: &str| -> Result<Option<String>, EventError> {
+        match fields.remove(name) {
+            None => Ok(None),
+            Some(serde_json::Value::String(value)) => Ok(Some(value)),
+            Some(_) => Err(EventError { path: format!("detail.{name}"), reason: "is not a string".into() }),
+        }
+    };
+    let (account, region) = (take("account")?, take("region")?);
+    if account.is_none() && region.is_none() {
+        return Ok(None);
+    }
+    if let Some(account) = &account
+        && !crate::policy::targets::is_account_id(account)
+    {
+        return Err(EventError { path: "detail.account".into(), reason: "is not an account id (12 digits)".into() });
+    }
+    if let Some(region) = &region
+        && !crate::policy::targets::is_region(region)
+    {
+        return Err(EventError { path: "detail.region".into(), reason: "is not a region".into() });
+    }
+    let or_envelope = |value: Option<String>, envelope: &Option<String>, fallback: &str| {
+        value.or_else(|| envelope.clone().filter(|v| !v.is_empty())).unwrap_or_else(|| fallback.to_owned())
+    };
+    Ok(Some(Place {
+        account: or_envelope(account, &envelope.account, Place::UNKNOWN_ACCOUNT),
+        region: or_envelope(region, &envelope.region, ""),
+    }))
+}
+
 fn command_detail<T: DeserializeOwned>(detail: serde_json::Value) -> Result<T, EventError> {
     strict::deserialize(&detail)
         .map_err(|e| EventError { path: join("detail", &e.path().to_string()), reason: e.into_inner().to_string() })
@@ -422,7 +463,8 @@ pub fn parse(value: serde_json::Value) -> Result<Input, EventError> {
         }
         (AUTOPILOT_SOURCE, kind) if Command::DETAIL_TYPES.contains(&kind) => {
             let raw: EventBridgeEvent<serde_json::Value> = envelope(value)?;
-            let detail = raw.detail.clone();
+            let mut detail = raw.detail.clone();
+            let target = command_target(&raw, &mut detail)?;
             let command = match kind {
                 "Export Requested" => Command::ExportRequested(command_detail(detail)?),
                 "Rollout Requested" => Command::RolloutRequested(command_detail(detail)?),
@@ -434,7 +476,7 @@ pub fn parse(value: serde_json::Value) -> Result<Input, EventError> {
             if let Some(error) = oversized_text(&raw.detail) {
                 return Err(error);
             }
-            Input::Command(CommandEvent { envelope: raw, command })
+            Input::Command(CommandEvent { envelope: raw, command, target })
         }
         (source, kind) => {
             return Err(EventError {
