@@ -192,6 +192,7 @@ fn empty() -> Estate {
         faults: Default::default(),
         export_role_arns: None,
         spokes: Vec::new(),
+        organization: None,
     }
 }
 

@@ -72,6 +72,7 @@ impl Simulator {
             &estate.region,
             crate::dynamo::DEFAULT_TABLE,
             &estate.export_role_arns(),
+            estate.organization.as_ref().map(|o| o.id.as_str()),
         )
         .and_then(|authorizer| {
             // The spoke roles serve every region the estate places resources in (spoke.yaml's `Regions`).
@@ -259,6 +260,7 @@ impl Simulator {
                 ("appstream", Request::Body(input)) => services::appstream::handle(world, operation, input),
                 ("eventbridge", Request::Body(input)) => services::eventbridge::handle(world, operation, input),
                 ("autoscaling", Request::Body(input)) => services::autoscaling::handle(world, operation, input),
+                ("organizations", Request::Body(input)) => services::organizations::handle(world, operation, input),
                 ("thinclient", Request::Rest { method, path, query, body }) => {
                     services::thinclient::handle(world, method, path, query, body)
                 }
@@ -525,6 +527,7 @@ async fn dispatch(State(sim): State<Simulator>, method: Method, uri: Uri, header
             "PhotonAdminProxyService" => "appstream",
             "AWSEvents" => "eventbridge",
             "AnyScaleFrontendService" => "autoscaling",
+            "AWSOrganizationsV20161128" => "organizations",
             other => return bad_request(Protocol::AwsJson, other, format!("unknown target {target}")),
         };
         let input = if body.is_empty() { Ok(json!({})) } else { serde_json::from_slice(&body) };

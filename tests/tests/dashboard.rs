@@ -50,7 +50,7 @@ static WRITTEN: std::sync::LazyLock<Written> = std::sync::LazyLock::new(Written:
 /// The dashboard's `EucAutopilot` metrics: `(Some(function), metric)` for a series of one function,
 /// `(None, metric)` for a `SEARCH` over every function.
 fn drawn() -> BTreeSet<(Option<String>, String)> {
-    let settings = autopilot_sim::iam::local_settings("123456789012", "eu-central-1", "ledger", &[]);
+    let settings = autopilot_sim::iam::local_settings("123456789012", "eu-central-1", "ledger", &[], None);
     let stack = Stack::new(autopilot_sim::iam::TEMPLATE, settings).unwrap();
     let dashboard = &stack.template()["Resources"]["Dashboard"]["Properties"]["DashboardBody"];
     let body = stack.resolve(dashboard).unwrap().unwrap();

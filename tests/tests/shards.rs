@@ -491,3 +491,97 @@ async fn a_command_naming_an_account_acts_in_that_account_only() {
     let refused = harness.deliver_to_roller(malformed).await.expect_err("malformed");
     assert!(refused.message.contains("detail.account"), "{}", refused.message);
 }
+
+const ORGANIZATION_ESTATE: &str = r#"
+start: 2026-11-23T06:00:00Z
+spokes:
+  - account: "111111111111"
+  - account: "333333333333"
+  - account: "444444444444"
+organization:
+  id: o-abcdefghij
+  root: r-ab12
+  units:
+    - { id: ou-ab12-aaaaaaaa, accounts: ["111111111111", "222222222222"], suspended: ["222222222222"] }
+    - { id: ou-ab12-bbbbbbbb, parent: ou-ab12-aaaaaaaa, accounts: ["333333333333"] }
+    - { id: ou-ab12-cccccccc, accounts: ["555555555555"] }
+fleets:
+  - { name: callcenter, account: "111111111111", state: RUNNING, desired: 40, tags: { autopilot/capacity: callcenter } }
+"#;
+
+const ORGANIZATION_POLICY: &str = r#"
+version: 1
+targets:
+  regions: [eu-central-1]
+  organizational_units: [{ id: ou-ab12-aaaaaaaa }]
+capacity:
+  - select: { tag: { autopilot/capacity: callcenter } }
+    in_hours: { min: 5, max: 10 }
+"#;
+
+/// The shards the hub's pool-scaler tick publishes now: `account/region`, sorted.
+async fn dispatched_now(harness: &Harness) -> Vec<String> {
+    let published = harness.local.bus_event_count();
+    let report = harness.tick().await;
+    assert_eq!(report.status, Status::Dispatched, "{report:?}");
+    let mut shards: Vec<String> = harness
+        .local
+        .bus_events_since(published, "Shard Tick")
+        .iter()
+        .map(|t| format!("{}/{}", t["detail"]["account"].as_str().unwrap(), t["detail"]["region"].as_str().unwrap()))
+        .collect();
+    shards.sort();
+    shards
+}
+
+/// A unit's accounts, and those of its child units, are listed from AWS Organizations (the real SDK client, the
+/// awsJson protocol, authorised by the template's `OrganizationId` grant) at every tick: a suspended account is
+/// left out, and an account that joins the unit is worked from the next tick on, without a redeploy.
+#[tokio::test]
+async fn organizational_units_are_discovered_through_aws_organizations_at_every_tick() {
+    let harness = Harness::start(ORGANIZATION_ESTATE, ORGANIZATION_POLICY, 1).await;
+    assert_eq!(dispatched_now(&harness).await, ["111111111111/eu-central-1", "333333333333/eu-central-1"]);
+    let listed: Vec<String> = harness
+        .local
+        .simulator
+        .calls()
+        .iter()
+        .filter(|c| c.service == "organizations")
+        .map(|c| format!("{} {} {}", c.operation, c.parameters["ParentId"].as_str().unwrap_or_default(), c.outcome))
+        .collect();
+    assert!(listed.contains(&"ListAccountsForParent ou-ab12-aaaaaaaa ok".to_owned()), "{listed:?}");
+    assert!(listed.contains(&"ListAccountsForParent ou-ab12-bbbbbbbb ok".to_owned()), "{listed:?}");
+
+    // WHEN an account joins the child unit
+    harness.local.simulator.with_world_mut(|w| {
+        let organization = w.organization.as_mut().unwrap();
+        organization.units[1].accounts.push("444444444444".into());
+    });
+    harness.local.simulator.advance(chrono::Duration::minutes(5));
+    // THEN the next tick works in it too
+    let shards = dispatched_now(&harness).await;
+    assert_eq!(shards, ["111111111111/eu-central-1", "333333333333/eu-central-1", "444444444444/eu-central-1"]);
+}
+
+/// A unit that does not exist, or an estate whose hub is in no organization (the stack without `OrganizationId`
+/// grants no Organizations read): the tick fails with a reason naming the unit and the refusal, and publishes
+/// nothing.
+#[tokio::test]
+async fn a_unit_the_hub_cannot_list_fails_the_tick_with_the_reason() {
+    let no_such_unit = ORGANIZATION_POLICY.replace("ou-ab12-aaaaaaaa", "ou-ab12-dddddddd");
+    let no_organization = ORGANIZATION_ESTATE.replace("organization:\n  id: o-abcdefghij", "unused_:\n  id: o-abcdefghij");
+    let (start, end) = (no_organization.find("unused_").unwrap(), no_organization.find("fleets:").unwrap());
+    let no_organization = format!("{}{}", &no_organization[..start], &no_organization[end..]);
+    for (estate, policy, refusal) in [
+        (ORGANIZATION_ESTATE, no_such_unit.as_str(), "ParentNotFoundException"),
+        (no_organization.as_str(), ORGANIZATION_POLICY, "AccessDenied"),
+    ] {
+        let harness = Harness::start(estate, policy, 1).await;
+        let before = harness.local.bus_event_count();
+        let event = autopilot_sim::tick_event("euc-autopilot-pool-scaler", harness.local.simulator.now());
+        let error = harness.deliver(event).await.expect_err("the unit cannot be listed");
+        assert!(error.message.contains("ou-ab12-"), "{}", error.message);
+        assert!(error.message.contains(refusal), "{refusal}: {}", error.message);
+        assert_eq!(harness.local.bus_event_count(), before, "nothing published");
+    }
+}

@@ -100,6 +100,8 @@ pub struct Authorizer {
     sessions: sts::Sessions,
     partition: String,
     default_region: String,
+    /// The stack's `OrganizationId` (empty: none).
+    organization: String,
     /// Names of the stack's resources the functions need (table, bus, role prefix).
     pub names: StackNames,
     log: Mutex<HashMap<Authorization, Decision>>,
@@ -117,13 +119,23 @@ pub struct StackNames {
 
 /// The stack the local estate runs as: the estate's account and region, the local table name, and the export
 /// roles the estate's exports pass.
-pub fn local_settings(account: &str, region: &str, table: &str, export_roles: &[String]) -> StackSettings {
+pub fn local_settings(
+    account: &str,
+    region: &str,
+    table: &str,
+    export_roles: &[String],
+    organization: Option<&str>,
+) -> StackSettings {
     StackSettings {
         stack_name: LOCAL_STACK.into(),
         partition: "aws".into(),
         account: account.into(),
         region: region.into(),
-        parameters: [("ExportRoleArns".to_owned(), export_roles.join(","))].into(),
+        parameters: [
+            ("ExportRoleArns".to_owned(), export_roles.join(",")),
+            ("OrganizationId".to_owned(), organization.unwrap_or_default().to_owned()),
+        ]
+        .into(),
         physical_names: [("LedgerTable".to_owned(), table.to_owned())].into(),
     }
 }
@@ -187,14 +199,21 @@ impl Authorizer {
             sessions: sts::Sessions::default(),
             partition: s.partition.clone(),
             default_region: s.region.clone(),
+            organization: s.parameters.get("OrganizationId").cloned().unwrap_or_default(),
             names,
             log: Mutex::new(HashMap::new()),
         })
     }
 
     /// The local estate's identities: `template.yaml` as the stack [`LOCAL_STACK`] in `account` and `region`.
-    pub fn local(account: &str, region: &str, table: &str, export_roles: &[String]) -> Result<Self, IamError> {
-        Self::for_stack(&Stack::new(TEMPLATE, local_settings(account, region, table, export_roles))?)
+    pub fn local(
+        account: &str,
+        region: &str,
+        table: &str,
+        export_roles: &[String],
+        organization: Option<&str>,
+    ) -> Result<Self, IamError> {
+        Self::for_stack(&Stack::new(TEMPLATE, local_settings(account, region, table, export_roles, organization))?)
     }
 
     /// The same identities, with the spoke roles `spokes` deployed in the estate's other accounts (their policies
@@ -268,7 +287,8 @@ impl Authorizer {
             return Ok(());
         }
         let region = region.unwrap_or(&self.default_region);
-        let target = Target { partition: &self.partition, region, account: &principal.account };
+        let target =
+            Target { partition: &self.partition, region, account: &principal.account, organization: &self.organization };
         let needed = request::authorizations(request, &target)?;
         let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
         for needed in needed {
@@ -416,7 +436,7 @@ mod tests {
     use super::*;
 
     fn local() -> Authorizer {
-        Authorizer::local("123456789012", "eu-central-1", "ledger", &["arn:aws:iam::123456789012:role/Export".into()])
+        Authorizer::local("123456789012", "eu-central-1", "ledger", &["arn:aws:iam::123456789012:role/Export".into()], None)
             .unwrap()
     }
 

@@ -81,6 +81,8 @@ pub struct Target<'a> {
     pub partition: &'a str,
     pub region: &'a str,
     pub account: &'a str,
+    /// The organization of the caller's account (`o-…`), empty when none: AWS Organizations' ARNs name it.
+    pub organization: &'a str,
 }
 
 /// A request as the simulator or the embedded DynamoDB received it.
@@ -267,6 +269,16 @@ fn arns_named(
             (Some(table), Some(index)) => vec![vec![table.to_owned(), index.to_owned()]],
             _ => Vec::new(),
         },
+        // A unit or root named as a parent: `ou/o-<org>/ou-…` or `root/o-<org>/r-…` in the management account.
+        ("organizations", "organizationalunit" | "root") => {
+            let prefix = if name == "root" { "r-" } else { "ou-" };
+            let organization = target.organization.trim_start_matches("o-");
+            strings_at(input, "ParentId")
+                .into_iter()
+                .filter_map(|id| id.strip_prefix(prefix))
+                .map(|id| vec![organization.to_owned(), id.to_owned()])
+                .collect()
+        }
         // Types the simulated operations never name: the request names none of them.
         _ => Vec::new(),
     };
@@ -318,7 +330,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    const TARGET: Target<'static> = Target { partition: "aws", region: "eu-central-1", account: "123456789012" };
+    const TARGET: Target<'static> =
+        Target { partition: "aws", region: "eu-central-1", account: "123456789012", organization: "o-abcdefghij" };
 
     fn check(service: &str, operation: &str, input: Value, path: Option<&str>, expected: &[(&str, &str)]) {
         let request = ServiceRequest { service, operation, input: &input, path };

@@ -5,6 +5,7 @@
 pub mod appstream;
 pub mod autoscaling;
 pub mod eventbridge;
+pub mod organizations;
 pub mod thinclient;
 pub mod workspaces;
 

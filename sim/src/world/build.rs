@@ -64,6 +64,7 @@ impl World {
             devices,
             events: Vec::new(),
             faults: estate.faults.clone(),
+            organization: estate.organization.clone(),
             caller: None,
         })
     }

@@ -260,6 +260,8 @@ pub struct World {
     pub devices: BTreeMap<String, Device>,
     pub events: Vec<CapturedEvent>,
     pub faults: estate::Faults,
+    /// The organization of the estate's accounts, the hub being its management account.
+    pub organization: Option<estate::OrganizationSpec>,
     /// The account and region of the request being answered (its signer's account, its SigV4 region): a request
     /// sees and changes only what lives there. `None` (in-process callers, the simulated people) sees everything.
     pub caller: Option<(String, String)>,
