@@ -75,9 +75,13 @@ enum Command {
         /// Role-name prefix of the deployed functions (the stack name followed by `-`).
         #[arg(long, env = "AUTOPILOT_ROLE_NAME", default_value = "euc-autopilot")]
         role_name: String,
-        /// The account of the resources (found from their ARNs when not given).
+        /// The account of the resources (found from their ARNs when not given); with the policy's `targets`, only
+        /// the shards of this account.
         #[arg(long)]
         account: Option<String>,
+        /// With the policy's `targets`, only the shards of this region.
+        #[arg(long)]
+        region: Option<String>,
         /// The stack's RemediationAlarmPrefix (alarms named otherwise never reach the remediator).
         #[arg(long, env = "AUTOPILOT_ALARM_PREFIX", default_value = autopilot_functions::remediator::routing::ALARM_PREFIX)]
         alarm_prefix: String,
@@ -212,12 +216,13 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 None => return Err(CliError::NoPolicy { table, hint: "" }),
             }
         }
-        Command::Plan { table, policy, tag_prefix, role_name, account, alarm_prefix, json } => {
+        Command::Plan { table, policy, tag_prefix, role_name, account, region, alarm_prefix, json } => {
             let policy = match policy {
                 Some(path) => Some((path.display().to_string(), operate::read(&path)?)),
                 None => None,
             };
-            let options = plan::Options { table, policy, tag_prefix, own_role_name: role_name, account, alarm_prefix };
+            let options =
+                plan::Options { table, policy, tag_prefix, own_role_name: role_name, account, region, alarm_prefix };
             let found = plan::plan(&options).await?;
             if json {
                 outln!("{}", serde_json::to_string_pretty(&found)?);

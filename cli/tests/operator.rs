@@ -26,8 +26,12 @@ struct Served {
 
 impl Served {
     fn start() -> Self {
+        Self::with_estate("sim/estates/demo.yaml")
+    }
+
+    fn with_estate(estate: &str) -> Self {
         let mut child = Command::new(BIN)
-            .args(["serve", "--estate", "sim/estates/demo.yaml", "--port", "0"])
+            .args(["serve", "--estate", estate, "--port", "0"])
             .current_dir(root())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -225,6 +229,49 @@ fn plan_tells_what_each_function_would_do_and_changes_nothing() {
     let nothing = Command::new(BIN).arg("plan").envs(env).env_remove("AUTOPILOT_TABLE").output().unwrap();
     assert_eq!(nothing.status.code(), Some(1));
     assert!(text(&nothing.stderr).contains("--table"), "{}", text(&nothing.stderr));
+}
+
+/// With `targets`, the plan looks into every shard through the spoke's read-only role (the operator's policy may
+/// assume it), and `--account` / `--region` pick shards; nothing is changed anywhere.
+#[test]
+fn plan_looks_into_every_target_through_the_spokes_read_only_role() {
+    let served = Served::with_estate("sim/estates/multi-account.yaml");
+    assert!(served.run(&["config", "push", "sim/estates/multi-account-policy.yaml"]).status.success());
+    let calls_before = served.calls().len();
+    let plan = served.run(&["plan"]);
+    assert!(plan.status.success(), "{}\n{}", text(&plan.stdout), text(&plan.stderr));
+    let out = text(&plan.stdout);
+    for shard in ["111111111111 eu-central-1", "222222222222 eu-central-1", "222222222222 eu-west-1"] {
+        assert!(out.contains(&format!("shard    {shard}")), "{shard} missing:\n{out}");
+    }
+    assert!(!out.contains("could not plan"), "{out}");
+    assert!(out.contains("would    UpdateFleet"), "the spokes' fleets are planned:\n{out}");
+    let calls = served.calls();
+    let assumed: Vec<&str> = calls[calls_before..]
+        .iter()
+        .filter(|c| c["operation"] == "AssumeRole")
+        .filter_map(|c| c["parameters"]["RoleArn"].as_str())
+        .collect();
+    assert!(!assumed.is_empty() && assumed.iter().all(|r| r.ends_with(":role/EUCAutopilotSpokeReader")), "{assumed:?}");
+    let writes: Vec<&str> = calls[calls_before..]
+        .iter()
+        .map(|c| c["operation"].as_str().unwrap())
+        .filter(|op| !autopilot_shared::clients::is_read_only(op) && *op != "AssumeRole")
+        .collect();
+    assert!(writes.is_empty(), "plan made {writes:?}");
+
+    let one = served.run(&["plan", "--json", "--account", "222222222222", "--region", "eu-west-1"]);
+    assert!(one.status.success(), "{}", text(&one.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&one.stdout).unwrap();
+    for function in plan["functions"].as_array().unwrap() {
+        let shards: Vec<String> = function["shards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| format!("{} {}", s["account"].as_str().unwrap(), s["region"].as_str().unwrap()))
+            .collect();
+        assert_eq!(shards, ["222222222222 eu-west-1"], "{function}");
+    }
 }
 
 fn scan_count(served: &Served) -> usize {

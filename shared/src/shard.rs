@@ -38,6 +38,23 @@ impl SpokeRole {
     pub fn in_account(partition: &str, account: &str, name: &str, external_id: Option<String>) -> Self {
         Self { arn: format!("arn:{partition}:iam::{account}:role/{name}"), external_id }
     }
+
+    /// The spoke's read-only role beside this one (`spoke.yaml`: `<SpokeRoleName>Reader`), which the hub
+    /// account's operators may assume for `autopilot plan`.
+    pub fn reader(&self) -> Self {
+        Self { arn: format!("{}{READER_SUFFIX}", self.arn), external_id: self.external_id.clone() }
+    }
+}
+
+/// The suffix of the spoke's read-only role's name.
+pub const READER_SUFFIX: &str = "Reader";
+
+/// Whether shards are worked (the functions: the spoke role) or only looked at (`autopilot plan`: the spoke's
+/// read-only role, and clients that refuse every operation that is not a read before it is sent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Operate,
+    ReadOnly,
 }
 
 /// Clients per shard, built when first needed and kept for the life of the process.
@@ -45,6 +62,7 @@ impl SpokeRole {
 pub struct Shards {
     base: SdkConfig,
     http: SharedHttpClient,
+    access: Access,
     cache: Arc<Mutex<HashMap<(Place, SpokeRole), Shard>>>,
 }
 
@@ -109,21 +127,33 @@ impl Shards {
     /// `base`: the hub's configuration (its credentials assume the spoke roles); `http`: the process's one HTTP
     /// client, unwrapped (each shard's clients wrap it in a pacer of their own).
     pub fn new(base: &SdkConfig, http: SharedHttpClient) -> Self {
-        Self { base: base.clone(), http, cache: Arc::new(Mutex::new(HashMap::new())) }
+        Self { base: base.clone(), http, access: Access::Operate, cache: Arc::new(Mutex::new(HashMap::new())) }
+    }
+
+    /// The same, but only looking: each shard through the spoke's read-only role, with read-only clients.
+    pub fn read_only(self) -> Self {
+        Self { access: Access::ReadOnly, ..self }
     }
 
     /// The clients of `place`, signing as `role` (session `session`, e.g. `euc-autopilot-pool-scaler`), with
     /// their credentials in hand: the role is assumed now if it is not yet (or its credentials are about to
     /// expire), and a refusal is the error, with STS's words.
     pub async fn clients(&self, place: &Place, role: &SpokeRole, session: &str) -> Result<AwsClients, AssumeError> {
-        let shard = self.shard(place, role, session).await;
+        let role = match self.access {
+            Access::Operate => role.clone(),
+            Access::ReadOnly => role.reader(),
+        };
+        let shard = self.shard(place, &role, session).await;
         shard.role.credentials().await.map_err(|error| AssumeError {
             role: role.arn.clone(),
             account: place.account.clone(),
             region: place.region.clone(),
             reason: crate::error::message_chain(&error),
         })?;
-        Ok(shard.clients)
+        Ok(match self.access {
+            Access::Operate => shard.clients,
+            Access::ReadOnly => shard.clients.read_only(),
+        })
     }
 
     async fn shard(&self, place: &Place, role: &SpokeRole, session: &str) -> Shard {

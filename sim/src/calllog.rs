@@ -23,6 +23,10 @@ pub struct CallRecord {
     /// The identity that signed the request (its access key: a function's name, `operator`, `admin`); none for
     /// the simulated people's in-process calls.
     pub caller: Option<String>,
+    /// The region a signed call was answered in (its SigV4 scope): with `caller`, the shard a call belongs to.
+    /// Not written to `calls.jsonl` (the demo's log keeps its shape).
+    #[serde(skip)]
+    pub region: Option<String>,
     /// A batch call that succeeded as a whole: the items it reports failed (`FailedRequests`), by id.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failed_items: Vec<String>,

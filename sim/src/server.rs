@@ -279,7 +279,12 @@ impl Simulator {
                 (parameters, path.trim_matches('/').split('/').nth(1).map(str::to_owned))
             }
         };
-        log_call(&mut state, wall_ms, (service, operation), parameters, path_id.as_deref(), &result, caller.key());
+        let region = match caller {
+            Caller::Allowed { place: Some((_, region)), .. } => Some(region.clone()),
+            _ => None,
+        };
+        let record = Logged { path_id: path_id.as_deref(), caller: caller.key(), region };
+        log_call(&mut state, wall_ms, (service, operation), parameters, &result, record);
         let latency = state.world.faults.latency_ms.get(operation).copied().unwrap_or(0);
         (result, latency)
     }
@@ -297,19 +302,28 @@ impl Simulator {
     ) {
         let mut state = self.lock();
         let wall_ms = u64::try_from(state.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        log_call(&mut state, wall_ms, (service, operation), parameters, None, result, Some(caller));
+        let record = Logged { path_id: None, caller: Some(caller), region: None };
+        log_call(&mut state, wall_ms, (service, operation), parameters, result, record);
     }
 }
 
 /// Appends a call to the call log: what was asked, of which resource, by whom, and how it ended.
+/// Who made a logged call and what it named beside its parameters.
+struct Logged<'a> {
+    /// A REST path's resource id.
+    path_id: Option<&'a str>,
+    caller: Option<&'a str>,
+    /// The region it was answered in (its SigV4 scope), when signed.
+    region: Option<String>,
+}
+
 fn log_call(
     state: &mut SimState,
     wall_ms: u64,
     (service, operation): (&str, &str),
     parameters: Value,
-    path_id: Option<&str>,
     result: &Result<Value, ApiError>,
-    caller: Option<&str>,
+    Logged { path_id, caller, region }: Logged<'_>,
 ) {
     let record = CallRecord {
         seq: state.log.len() as u64 + 1,
@@ -322,6 +336,7 @@ fn log_call(
         outcome: result.as_ref().map_or_else(|e| e.code.to_owned(), |_| "ok".to_owned()),
         status: result.as_ref().map_or_else(|e| e.status, |_| 200),
         caller: caller.map(str::to_owned),
+        region,
         failed_items: result.as_ref().map(calllog::failed_items).unwrap_or_default(),
     };
     state.log.push(record);
@@ -586,6 +601,11 @@ fn sts(sim: &Simulator, headers: &HeaderMap, body: &[u8]) -> Response {
         }
     };
     let parameters = serde_json::to_value(&input).unwrap_or_default();
+    if action == "GetCallerIdentity" {
+        // Allowed to every authenticated caller, as on AWS (no IAM action is checked).
+        sim.record("sts", &action, parameters, &Ok(Value::Null), &principal.key);
+        return xml(200, iam::sts::caller_identity_response(&principal.arn, &principal.account));
+    }
     let result = match action.as_str() {
         "AssumeRole" => sim.authorizer.assume_role(&principal, &input, &region),
         other => {

@@ -101,6 +101,7 @@ async fn every_tick_stays_within_the_call_bound() {
         throughput: Vec::new(),
         cold_start: Vec::new(),
         memory: Vec::new(),
+        dispatch_memory: Vec::new(),
         demo_wall_s: None,
         shards: None,
     });
@@ -178,6 +179,7 @@ async fn every_shard_reconciles_in_parallel_and_a_thousand_targets_dispatch_in_o
     assert_eq!(s.dispatch_calls, 1, "8 shard ticks in one PutEvents call");
     assert_eq!((s.failed_requests, s.failed_shards), (0, 0));
     assert!(s.largest_bound_s > 0.0 && s.sequential_bound_s >= s.largest_bound_s);
+    assert_eq!((s.calls_per_bound_min, s.calls_per_bound_max), (1.0, 1.0), "each shard at its lower bound of calls");
     assert_eq!((s.thousand.dispatched, s.thousand.calls), (1000, 100), "ten shard ticks per PutEvents call");
     assert!(s.thousand.largest_entry_bytes < 1024, "{} bytes", s.thousand.largest_entry_bytes);
 }

@@ -130,3 +130,16 @@ async fn a_connection_in_init_is_counted() {
     assert_eq!(cold.init_connections, 3, "{cold:?}");
     assert_eq!(cold.runs, 2);
 }
+
+/// The hub tick's memory does not grow with the number of targets beyond the policy document it reads: 100 and
+/// 10,000 targets (5,000 accounts x 2 regions) dispatched by the real binary, as Lambda runs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dispatching_ten_thousand_targets_takes_no_more_memory_than_their_policy_document() {
+    let figures =
+        autopilot_lab::bench::shards::dispatch_memory(&pool_scaler(), &[100, 10_000], 1).await.expect("dispatched");
+    println!("{figures:#?}");
+    for f in &figures {
+        assert_eq!((f.dispatched, f.outcome.as_str()), (f.targets, "dispatched"), "{f:?}");
+    }
+    assert!(autopilot_lab::bench::shards::dispatch_memory_flat(&figures), "{figures:#?}");
+}

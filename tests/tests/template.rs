@@ -244,7 +244,8 @@ enum Scope {
     Ledger,
     /// The project event bus: `GetAtt EventBus.Arn` in the hub, the hub's (`Ref HubEventBusArn`) in a spoke.
     Bus,
-    /// The spoke role of any account, by its name: `arn:${AWS::Partition}:iam::*:role/${SpokeRoleName}`.
+    /// The spoke role of any account, by its name: `arn:${AWS::Partition}:iam::*:role/${SpokeRoleName}`, or its
+    /// read-only twin (`${SpokeRoleName}Reader`, which the operator policy may assume).
     SpokeRole,
     /// The organization's resources of these types: `arn:${AWS::Partition}:organizations::*:<type>/${OrganizationId}/…`.
     Organization(&'static [&'static str]),
@@ -348,7 +349,10 @@ fn in_scope(scope: Scope, resource: &str) -> bool {
         }
         Scope::Ledger => resource == "GetAtt:LedgerTable.Arn" || resource.starts_with("${LedgerTable.Arn}/index/"),
         Scope::Bus => resource == "GetAtt:EventBus.Arn" || resource == "Ref:HubEventBusArn",
-        Scope::SpokeRole => resource == "arn:${AWS::Partition}:iam::*:role/${SpokeRoleName}",
+        Scope::SpokeRole => {
+            resource == "arn:${AWS::Partition}:iam::*:role/${SpokeRoleName}"
+                || resource == "arn:${AWS::Partition}:iam::*:role/${SpokeRoleName}Reader"
+        }
         Scope::Organization(kinds) => kinds.iter().any(|kind| {
             resource.starts_with(&format!("arn:${{AWS::Partition}}:organizations::*:{kind}/${{OrganizationId}}/"))
         }),
@@ -810,8 +814,47 @@ fn hub_roles(region: &str, parameters: &[(&str, &str)]) -> Vec<(String, Vec<Json
 
 /// The spoke role's resolved policy documents.
 fn spoke_role_documents(spoke: &Stack) -> Vec<Json> {
-    let role = spoke.resolve(&spoke.template()["Resources"]["SpokeRole"]["Properties"]).unwrap().unwrap();
+    role_documents(spoke, "SpokeRole")
+}
+
+fn role_documents(spoke: &Stack, role: &str) -> Vec<Json> {
+    let role = spoke.resolve(&spoke.template()["Resources"][role]["Properties"]).unwrap().unwrap();
     listed(&role["Policies"]).into_iter().map(|policy| policy["PolicyDocument"].clone()).collect()
+}
+
+/// The spoke's read-only role (for `autopilot plan`): only reads, each one the spoke role has too, in the same
+/// regions; trusted by the hub account (whose own policies say who may assume it: the operator policy), with the
+/// organization and the external id when they are given.
+#[test]
+fn the_spoke_reader_role_only_reads_what_the_spoke_role_reads() {
+    let spoke = spoke_in(REGIONS[0], &[]);
+    let reader = grants(&role_documents(&spoke, "SpokeReaderRole"), &["workspaces", "appstream", "thinclient", "application-autoscaling", "iam"]);
+    let operator = grants(&spoke_role_documents(&spoke), &["workspaces", "appstream", "thinclient", "application-autoscaling"]);
+    assert!(!reader.is_empty());
+    for (action, resource) in &reader {
+        let name = action.split(':').nth(1).unwrap_or_default();
+        assert!(["Describe", "List", "Get"].iter().any(|read| name.starts_with(read)), "{action} is not a read");
+        assert!(operator.contains(&(action.clone(), resource.clone())), "{action} on {resource}: not the spoke role's");
+    }
+    let deny = |documents: &[Json]| {
+        documents.iter().flat_map(|d| listed(&d["Statement"])).find(|s| s["Effect"] == "Deny").cloned()
+    };
+    assert_eq!(deny(&role_documents(&spoke, "SpokeReaderRole")), deny(&spoke_role_documents(&spoke)), "the same regions");
+    for (organization, external_id) in [("", ""), ("o-abcdefghij", "x-123")] {
+        let spoke = spoke_in(REGIONS[0], &[("OrganizationId", organization), ("ExternalId", external_id)]);
+        let trust = &spoke.template()["Resources"]["SpokeReaderRole"]["Properties"]["AssumeRolePolicyDocument"];
+        let trust = spoke.resolve(trust).unwrap().unwrap();
+        let statements = listed(&trust["Statement"]);
+        assert_eq!(statements.len(), 1, "{trust}");
+        assert_eq!(statements[0]["Principal"], serde_json::json!({ "AWS": format!("arn:aws:iam::{HUB_ACCOUNT}:root") }));
+        let condition = &statements[0]["Condition"]["StringEquals"];
+        if organization.is_empty() {
+            assert!(condition.is_null(), "{trust}");
+        } else {
+            assert_eq!(condition["aws:PrincipalOrgID"], organization, "{trust}");
+            assert_eq!(condition["sts:ExternalId"], external_id, "{trust}");
+        }
+    }
 }
 
 fn listed(value: &Json) -> Vec<&Json> {

@@ -44,8 +44,11 @@ pub struct Options {
     pub tag_prefix: String,
     /// Role-name prefix of the deployment (CloudTrail calls by it are the functions' own).
     pub own_role_name: String,
-    /// The account the resources are in; found from their ARNs when not given.
+    /// The account the resources are in; found from their ARNs when not given. With `targets`: only the shards
+    /// of this account.
     pub account: Option<String>,
+    /// With `targets`: only the shards of this region.
+    pub region: Option<String>,
     /// The stack's `RemediationAlarmPrefix`: only alarms named with it reach the remediator.
     pub alarm_prefix: String,
 }
@@ -65,6 +68,18 @@ pub struct FunctionPlan {
     pub events: Vec<Value>,
     /// Work in flight and its next step: export and import jobs, rollouts (`job-1: chase (next look at …)`).
     pub in_flight: Vec<String>,
+    /// With `targets`: each shard's tick, looked at through the spoke's read-only role.
+    pub shards: Vec<ShardPlan>,
+}
+
+/// One shard's part of a function's plan (its decisions are among the function's).
+#[derive(Debug, Clone, Serialize)]
+pub struct ShardPlan {
+    pub account: String,
+    pub region: String,
+    pub status: String,
+    pub error: Option<String>,
+    pub api_calls: u64,
 }
 
 /// The work in flight a tick's answer lists: each export or import job with its step, each rollout with its
@@ -104,9 +119,15 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Functions that could not plan.
+    /// Functions (and shards) that could not plan.
     pub fn failures(&self) -> Vec<String> {
-        self.functions.iter().filter_map(|f| f.error.as_ref().map(|e| format!("{}: {e}", f.function))).collect()
+        let functions = self.functions.iter().filter_map(|f| f.error.as_ref().map(|e| format!("{}: {e}", f.function)));
+        let shards = self.functions.iter().flat_map(|f| {
+            f.shards.iter().filter_map(|s| {
+                s.error.as_ref().map(|e| format!("{} in {} {}: {e}", f.function, s.account, s.region))
+            })
+        });
+        functions.chain(shards).collect()
     }
 }
 
@@ -150,14 +171,23 @@ pub async fn plan(options: &Options) -> Result<Plan, CliError> {
         notes.extend(undeliverable_alarms(&stored.policy, &options.alarm_prefix));
     }
     let (warnings, found_account) = support_warnings(&guarded, now, &mut notes).await;
-    let account = options.account.clone().or(found_account).unwrap_or_else(|| "000000000000".to_owned());
+    let account = options.account.clone().or(found_account.clone()).unwrap_or_else(|| "000000000000".to_owned());
+    // With targets, `--account` picks shards; the hub's own account is the one its resources name.
+    let has_targets = scratch_ledger.current_policy().await?.is_some_and(|p| p.policy.targets.is_some());
+    let hub_account = match (has_targets, &found_account) {
+        (true, Some(found)) => found.clone(),
+        (true, None) => caller_account(&sdk).await.unwrap_or_else(|| account.clone()),
+        (false, _) => account.clone(),
+    };
 
     let mut aws = guarded;
     aws.dynamodb = scratch.dynamodb.clone();
     aws.eventbridge = scratch.eventbridge.clone();
     let deps = Deps {
-        // Never used: plan delivers the hub's ticks only, and a tick with targets fans out to the scratch bus.
-        shards: autopilot_shared::shard::Shards::new(&sdk, autopilot_shared::clients::base_http_client(&sdk)),
+        // With targets, each shard tick the hub tick publishes on the scratch bus is delivered here: through each
+        // spoke's read-only role, with clients that refuse every operation that is not a read.
+        shards: autopilot_shared::shard::Shards::new(&sdk, autopilot_shared::clients::base_http_client(&sdk))
+            .read_only(),
         aws,
         ledger: scratch_ledger.clone(),
         clock: clock.clone(),
@@ -168,15 +198,57 @@ pub async fn plan(options: &Options) -> Result<Plan, CliError> {
             event_bus: Some("euc-autopilot-plan".into()),
             own_role_name: options.own_role_name.clone(),
             region: region.clone(),
-            account: Some(account.clone()),
+            account: Some(hub_account.clone()),
         },
     };
     let mut functions = Vec::new();
     for function in Function::ALL {
         let events_before = scratch.event_count();
-        let tick = tick_event(function.name(), &account, &region, now);
+        let tick = tick_event(function.name(), &hub_account, &region, now);
         let result = function.invoke(&deps, tick, REMAINING).await;
-        let events = scratch.events_since(events_before);
+        let published = scratch.events_since(events_before);
+        let (shard_ticks, events): (Vec<Value>, Vec<Value>) = published
+            .into_iter()
+            .partition(|e| e["detail-type"] == autopilot_shared::events::SHARD_TICK_DETAIL_TYPE);
+        let mut shards = Vec::new();
+        let mut events = events;
+        for shard_tick in shard_ticks {
+            let (shard_account, shard_region) = (
+                shard_tick["detail"]["account"].as_str().unwrap_or_default().to_owned(),
+                shard_tick["detail"]["region"].as_str().unwrap_or_default().to_owned(),
+            );
+            if options.account.as_ref().is_some_and(|a| *a != shard_account)
+                || options.region.as_ref().is_some_and(|r| *r != shard_region)
+            {
+                continue;
+            }
+            // As EventBridge delivers it from the hub's bus.
+            let delivered = json!({
+                "version": "0", "id": format!("plan-{}-{shard_account}-{shard_region}", function.name()),
+                "detail-type": autopilot_shared::events::SHARD_TICK_DETAIL_TYPE, "source": "euc.autopilot",
+                "account": hub_account, "time": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "region": region, "resources": [], "detail": shard_tick["detail"],
+            });
+            let before = scratch.event_count();
+            let worked = function.invoke(&deps, delivered, REMAINING).await;
+            events.extend(scratch.events_since(before));
+            shards.push(match worked {
+                Ok(report) => ShardPlan {
+                    account: shard_account,
+                    region: shard_region,
+                    status: report["status"].as_str().unwrap_or_default().to_owned(),
+                    error: None,
+                    api_calls: report["api_calls"].as_u64().unwrap_or_default(),
+                },
+                Err(error) => ShardPlan {
+                    account: shard_account,
+                    region: shard_region,
+                    status: "error".to_owned(),
+                    error: Some(format!("{}: {}", error.class.as_str(), error.message)),
+                    api_calls: 0,
+                },
+            });
+        }
         let mut decisions = Vec::new();
         let mut day = now.date_naive();
         while day <= clock.now().date_naive() {
@@ -203,9 +275,16 @@ pub async fn plan(options: &Options) -> Result<Plan, CliError> {
             decisions,
             events,
             in_flight,
+            shards,
         });
     }
-    Ok(Plan { at: now, account, region, policy, memory, functions, warnings, notes })
+    Ok(Plan { at: now, account: hub_account, region, policy, memory, functions, warnings, notes })
+}
+
+/// The account of the credentials in use (STS `GetCallerIdentity`): the hub's, when the plan runs there.
+async fn caller_account(sdk: &aws_config::SdkConfig) -> Option<String> {
+    let identity = aws_sdk_sts::Client::new(sdk).get_caller_identity().send().await.ok()?;
+    identity.account().map(str::to_owned)
 }
 
 /// A note for each alarm `remediation.alarms` names that the stack's alarm rule never delivers (its name does
@@ -367,6 +446,13 @@ pub fn render(plan: &Plan, width: Option<usize>) -> String {
         out.push_str(&format!("\n{} ({}, {} API calls)\n", f.function, f.status, f.api_calls));
         if let Some(error) = &f.error {
             out.push_str(&format!("  could not plan: {error}\n"));
+        }
+        for shard in &f.shards {
+            let head = format!("  shard    {} {:<14}", shard.account, shard.region);
+            match &shard.error {
+                Some(error) => out.push_str(&format!("{head} could not plan: {error}\n")),
+                None => out.push_str(&format!("{head} {}, {} API calls\n", shard.status, shard.api_calls)),
+            }
         }
         if f.decisions.is_empty() && f.events.is_empty() && f.in_flight.is_empty() && f.error.is_none() {
             out.push_str("  nothing to do\n");

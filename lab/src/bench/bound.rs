@@ -17,8 +17,8 @@
 //! seen (`first`); on later ticks they are known (the ledger's tag cache) and a tag read is waste unless an
 //! event said they changed or the cached copy reached its maximum age.
 
-use super::tick::TickRun;
 use autopilot_functions::Function;
+use autopilot_sim::calllog::CallRecord;
 use autopilot_sim::world::World;
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -43,8 +43,8 @@ fn pages(items: usize, page: usize) -> u64 {
 }
 
 /// Distinct resources a per-item read operation named in the tick.
-fn distinct(run: &TickRun, operations: &[&str]) -> u64 {
-    run.calls
+fn distinct(calls: &[CallRecord], operations: &[&str]) -> u64 {
+    calls
         .iter()
         .filter(|c| operations.contains(&c.operation.as_str()) && !super::tick::is_throttle(&c.outcome))
         .filter_map(|c| c.resource.clone())
@@ -63,9 +63,9 @@ pub enum Tick {
     Steady,
 }
 
-/// The bound of `run`, a tick of `function` on `world` (as it was during the tick); `tick` says whether the function
-/// had not seen the estate before.
-pub fn of(function: Function, world: &World, run: &TickRun, tick: Tick) -> Bound {
+/// The bound of a tick of `function` that made `calls` on `world` (as it was during the tick); `tick` says whether
+/// the function had not seen the estate before.
+pub fn of(function: Function, world: &World, calls: &[CallRecord], tick: Tick) -> Bound {
     let tags = |n: usize| match tick {
         Tick::First => n as u64,
         Tick::Steady => 0,
@@ -83,7 +83,7 @@ pub fn of(function: Function, world: &World, run: &TickRun, tick: Tick) -> Bound
         Function::BuilderScheduler => Bound { pages: pages(builders, 25), reads: tags(builders), ..Bound::default() },
         Function::ExportChaser => Bound { pages: pages(world.exports.len(), 500), ..Bound::default() },
         Function::SoftwareSetRoller => {
-            let gated = distinct(run, &["GetDevice"]);
+            let gated = distinct(calls, &["GetDevice"]);
             Bound {
                 pages: pages(world.environments.len(), 50)
                     + pages(world.software_sets.len(), 50)
@@ -93,9 +93,8 @@ pub fn of(function: Function, world: &World, run: &TickRun, tick: Tick) -> Bound
             }
         }
         Function::Remediator => {
-            let troubled = distinct(run, &TAG_READS);
-            let connection = run
-                .calls
+            let troubled = distinct(calls, &TAG_READS);
+            let connection = calls
                 .iter()
                 .filter(|c| c.operation == "DescribeWorkspacesConnectionStatus")
                 .filter_map(|c| c.parameters.get("WorkspaceIds").and_then(|ids| ids.as_array()).map(Vec::len))
@@ -107,11 +106,10 @@ pub fn of(function: Function, world: &World, run: &TickRun, tick: Tick) -> Bound
             }
         }
     };
-    bound.mutations = run.mutations();
+    bound.mutations = super::tick::mutations(calls);
     // Each announcement is its own exactly-once effect (its own claim), so it cannot share a `PutEvents` with
     // another; the entries of one effect (`announce_all`) go 10 to a call.
-    bound.event_batches = run
-        .calls
+    bound.event_batches = calls
         .iter()
         .filter(|c| c.operation == "PutEvents" && c.ok())
         .filter_map(|c| c.parameters.get("Entries").and_then(|e| e.as_array()).map(|e| e.len().div_ceil(10) as u64))

@@ -329,6 +329,8 @@ pub struct Results {
     pub throughput: Vec<throughput::Throughput>,
     pub cold_start: Vec<ColdStartFigures>,
     pub memory: Vec<MemoryFigures>,
+    /// The pool-scaler's hub tick dispatching 100, 1,000 and 10,000 targets: its peak memory.
+    pub dispatch_memory: Vec<shards::DispatchMemory>,
     pub demo_wall_s: Option<f64>,
     /// Many accounts and regions.
     pub shards: Option<shards::ShardFigures>,
@@ -361,7 +363,7 @@ pub async fn ticks_and_decide(size: u32, seed: u64) -> Result<(Vec<TickFigures>,
         for function in Function::ALL {
             let run = tick::tick(&local, function, at).await?;
             let bound = local.simulator.with_world(|w| {
-                bound::of(function, w, &run, if tick == "first" { bound::Tick::First } else { bound::Tick::Steady })
+                bound::of(function, w, &run.calls, if tick == "first" { bound::Tick::First } else { bound::Tick::Steady })
             });
             let calls = run.calls.len() as u64;
             let resources = scale.seen_by(function);
@@ -512,6 +514,7 @@ pub async fn run(options: &Options) -> Result<Results, BenchError> {
         throughput: Vec::new(),
         cold_start: Vec::new(),
         memory: Vec::new(),
+        dispatch_memory: Vec::new(),
         demo_wall_s: None,
         shards: None,
     };
@@ -559,6 +562,13 @@ pub async fn run(options: &Options) -> Result<Results, BenchError> {
         results.probe_cold_start = Some(floor_cold_start(process::LAMBDA_PROBE, options.spawns).await?);
         eprintln!("bench: peak memory ({} pools + fleets)", options.memory_size);
         results.memory = memory(options.memory_size, options.seed).await?;
+        eprintln!("bench: peak memory of a hub tick dispatching 100, 1,000 and 10,000 targets");
+        results.dispatch_memory = shards::dispatch_memory(
+            &process::binary(Function::PoolScaler.name())?,
+            &shards::DISPATCH_TARGETS,
+            options.seed,
+        )
+        .await?;
     }
     if options.demo {
         eprintln!("bench: autopilot demo");

@@ -26,12 +26,21 @@ pub fn failures(results: &Results) -> Vec<String> {
                 b.good_reconciled, b.good_wall_s, b.good_bound_s, b.bad
             ));
         }
+        if s.calls_per_bound_max > goals::CALL_RATIO {
+            failed.push(format!(
+                "shards: {:.3} to {:.3} calls per bound call",
+                s.calls_per_bound_min, s.calls_per_bound_max
+            ));
+        }
         if s.failed_requests > 0 || s.failed_shards > 0 || s.thousand.dispatched != s.thousand.targets {
             failed.push(format!(
                 "shards: {} failed requests, {} failed shards, {} of {} targets dispatched",
                 s.failed_requests, s.failed_shards, s.thousand.dispatched, s.thousand.targets
             ));
         }
+    }
+    if !super::shards::dispatch_memory_flat(&results.dispatch_memory) {
+        failed.push(format!("dispatch memory grows with the targets: {:?}", results.dispatch_memory));
     }
     for t in &results.ticks {
         if t.ratio > goals::CALL_RATIO {
@@ -431,6 +440,14 @@ pub fn render(results: &Results) -> String {
         );
         let _ = writeln!(
             out,
+            "  calls / bound per shard    {:.3} to {:.3} (goal <= {:.3}; throttled requests left out) {}",
+            s.calls_per_bound_min,
+            s.calls_per_bound_max,
+            goals::CALL_RATIO,
+            mark(s.calls_per_bound_max <= goals::CALL_RATIO)
+        );
+        let _ = writeln!(
+            out,
             "  failed requests {}, failed shards {}, throttled (retried) {} {}",
             s.failed_requests,
             s.failed_shards,
@@ -471,6 +488,21 @@ pub fn render(results: &Results) -> String {
             t.largest_entry_bytes,
             mark(t.dispatched == t.targets)
         );
+    }
+    if !results.dispatch_memory.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nhub tick dispatching targets (release binary, as Lambda runs it; goal: growth <= {} x the policy's) {}",
+            super::shards::DISPATCH_GROWTH,
+            mark(super::shards::dispatch_memory_flat(&results.dispatch_memory))
+        );
+        for d in &results.dispatch_memory {
+            let _ = writeln!(
+                out,
+                "  {:>6} targets: {:>6} dispatched in {:>7.1} ms, peak {:>5.1} MiB, policy document {:>6.1} KiB",
+                d.targets, d.dispatched, d.wall_ms, d.peak_rss_mib, d.policy_kib
+            );
+        }
     }
     if let Some(wall) = results.demo_wall_s {
         let _ = writeln!(out, "\nautopilot demo (one simulated week, demo estate): {wall:.1} s wall");

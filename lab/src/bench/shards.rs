@@ -61,6 +61,10 @@ pub struct ShardFigures {
     pub failed_shards: u32,
     /// Requests the simulator throttled (retried by the shards' clients).
     pub throttled: u64,
+    /// Each shard's requests (throttled ones left out) ÷ the lower bound of its tick on what it sees
+    /// ([`super::bound`]): the smallest and the largest over the shards (goal: 1.000).
+    pub calls_per_bound_min: f64,
+    pub calls_per_bound_max: f64,
     /// A thousand targets in one hub tick.
     pub thousand: Dispatch,
     /// Bad shards beside good ones.
@@ -145,6 +149,7 @@ pub async fn run(size: u32, accounts: u32, regions: &[String], seed: u64) -> Res
     let (dispatch_ms, dispatch_calls) = hub_tick(&local, &deps).await?;
     let ticks = shard_ticks(&local, events_before);
     let calls_before = local.simulator.calls().len();
+    let world_before = local.simulator.with_world(autopilot_sim::world::World::clone);
     let started = Instant::now();
     let runs = futures::future::join_all(ticks.iter().map(|tick| {
         let deps = &deps;
@@ -160,6 +165,7 @@ pub async fn run(size: u32, accounts: u32, regions: &[String], seed: u64) -> Res
     // Each shard signs as its own spoke session: its calls are those of one caller.
     let calls = local.simulator.calls();
     let mut by_shard: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    let mut by_place: BTreeMap<(String, String), Vec<autopilot_sim::calllog::CallRecord>> = BTreeMap::new();
     let (mut throttled, mut failed_requests) = (0, 0);
     for call in &calls[calls_before..] {
         if super::tick::is_throttle(&call.outcome) {
@@ -168,6 +174,12 @@ pub async fn run(size: u32, accounts: u32, regions: &[String], seed: u64) -> Res
         }
         if !call.ok() {
             failed_requests += 1;
+        }
+        // A spoke session's key is `ASIASPOKE<account><n>`; the region is its SigV4 scope.
+        if let (Some(account), Some(region)) =
+            (call.caller.as_deref().and_then(|c| c.strip_prefix("ASIASPOKE")).and_then(|c| c.get(..12)), &call.region)
+        {
+            by_place.entry((account.to_owned(), region.clone())).or_default().push(call.clone());
         }
         let caller = call.caller.clone().unwrap_or_default();
         *by_shard.entry(caller).or_default().entry(call.operation.clone()).or_insert(0) += 1;
@@ -183,6 +195,14 @@ pub async fn run(size: u32, accounts: u32, regions: &[String], seed: u64) -> Res
     let shard_mean_s = durations.iter().sum::<f64>() / durations.len().max(1) as f64;
     let shard_peak_s = durations.iter().copied().fold(0.0, f64::max);
     let failed_shards = runs.iter().filter(|(_, ok)| !ok).count() as u32;
+    let per_bound: Vec<f64> = by_place
+        .iter()
+        .map(|((account, region), calls)| {
+            let seen = world_before.in_place(account, region);
+            let bound = super::bound::of(Function::PoolScaler, &seen, calls, super::bound::Tick::First);
+            calls.len() as f64 / bound.total().max(1) as f64
+        })
+        .collect();
 
     Ok(ShardFigures {
         resources: size,
@@ -201,6 +221,8 @@ pub async fn run(size: u32, accounts: u32, regions: &[String], seed: u64) -> Res
         failed_requests,
         failed_shards,
         throttled,
+        calls_per_bound_min: per_bound.iter().copied().fold(f64::INFINITY, f64::min).min(f64::MAX),
+        calls_per_bound_max: per_bound.iter().copied().fold(0.0, f64::max),
         thousand: thousand_targets(seed).await?,
         bad: bad_shards(BAD_SHARD_SIZE, seed).await?,
     })
@@ -307,4 +329,75 @@ async fn thousand_targets(seed: u64) -> Result<Dispatch, BenchError> {
     let ticks = shard_ticks(&local, 0);
     let largest_entry_bytes = ticks.iter().map(|t| t["detail"].to_string().len()).max().unwrap_or(0);
     Ok(Dispatch { targets: 1000, dispatched: ticks.len() as u32, wall_ms, calls, largest_entry_bytes })
+}
+
+/// The numbers of targets the dispatch's memory is measured at.
+pub const DISPATCH_TARGETS: [u32; 3] = [100, 1_000, 10_000];
+
+/// Whether the dispatch's memory grows with the targets by no more than `DISPATCH_GROWTH` times the policy
+/// document's own growth (it is read as text, parsed, and turned into the shard list).
+pub fn dispatch_memory_flat(figures: &[DispatchMemory]) -> bool {
+    let (Some(small), Some(large)) = (figures.first(), figures.last()) else { return true };
+    let growth_kib = (large.peak_rss_mib - small.peak_rss_mib) * 1024.0;
+    figures.iter().all(|f| f.dispatched == f.targets)
+        && growth_kib <= DISPATCH_GROWTH * (large.policy_kib - small.policy_kib)
+}
+
+/// See [`dispatch_memory_flat`].
+pub const DISPATCH_GROWTH: f64 = 4.0;
+
+/// The dispatching invocation's memory against the number of targets.
+#[derive(Debug, Clone, Serialize)]
+pub struct DispatchMemory {
+    pub targets: u32,
+    pub dispatched: u32,
+    /// The policy document's size: the one thing that must grow with the targets.
+    pub policy_kib: f64,
+    /// Peak resident memory of the function's process (init and the hub tick), and the hub tick's wall time.
+    pub peak_rss_mib: f64,
+    pub wall_ms: f64,
+    /// The invocation's answer (`dispatched`), or its error.
+    pub outcome: String,
+}
+
+/// The pool-scaler's release binary (`binary`) dispatching each of `targets` (accounts x 2 regions) in one hub
+/// tick, as Lambda runs it: its peak memory. The shard list is built from the policy and published ten to a
+/// `PutEvents` call, so beyond the policy document itself the memory should not grow with the targets.
+pub async fn dispatch_memory(
+    binary: &std::path::Path,
+    targets: &[u32],
+    seed: u64,
+) -> Result<Vec<DispatchMemory>, BenchError> {
+    let regions = ["eu-central-1".to_owned(), "eu-west-1".to_owned()];
+    let mut figures = Vec::new();
+    for &n in targets {
+        let mut estate =
+            generate(Sizes { pools: 0, fleets: 0, builders: 0, environments: 0, devices: 0, workspaces: 0 }, seed);
+        estate.start = START.into();
+        let local = LocalEstate::start(&estate, seed, 0).await?;
+        let document = policy(n.div_ceil(2), &regions);
+        local.ledger().put_policy(&document, local.simulator.now()).await?;
+        let name = Function::PoolScaler.name();
+        let tick = autopilot_sim::tick_event_in(&local.simulator.place(), "euc-autopilot-pool-scaler", local.simulator.now());
+        let run = super::process::invoke_once(
+            binary,
+            name,
+            local.env_as(autopilot_sim::Identity::Function(name)),
+            tick,
+            INVOCATION_TIME,
+        )
+        .await?;
+        figures.push(DispatchMemory {
+            targets: n,
+            dispatched: shard_ticks(&local, 0).len() as u32,
+            policy_kib: document.len() as f64 / 1024.0,
+            peak_rss_mib: run.peak_rss_kib as f64 / 1024.0,
+            wall_ms: run.wall_ms,
+            outcome: match &run.outcome {
+                Ok(answer) => answer["status"].as_str().unwrap_or("answered").to_owned(),
+                Err(error) => format!("error: {error}"),
+            },
+        });
+    }
+    Ok(figures)
 }

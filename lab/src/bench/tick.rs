@@ -50,7 +50,7 @@ impl TickRun {
 
     /// Mutations of the estate that succeeded.
     pub fn mutations(&self) -> u64 {
-        self.calls.iter().filter(|c| c.is_estate_mutation() && c.ok()).count() as u64
+        mutations(&self.calls)
     }
 
     /// Mutations of the estate that failed (after the SDK's retries, the last answer of each).
@@ -140,4 +140,9 @@ pub async fn pool_scaler_decide(local: &LocalEstate, rounds: u32) -> Result<(u32
     let resources = observation.resources.len() as u32;
     let per_1000 = cpu.as_secs_f64() * 1000.0 / f64::from(rounds.max(1)) * 1000.0 / f64::from(resources.max(1));
     Ok((resources, per_1000))
+}
+
+/// The successful changes of the estate among `calls`.
+pub fn mutations(calls: &[autopilot_sim::calllog::CallRecord]) -> u64 {
+    calls.iter().filter(|c| c.is_estate_mutation() && c.ok()).count() as u64
 }

@@ -30,11 +30,25 @@ fn default_role_name() -> String {
     "EUCAutopilotSpoke".into()
 }
 
+/// Whom a spoke role trusts (with the external id, when the spoke asks for one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trust {
+    /// `SpokeRole`: the hub stack's function roles.
+    HubFunctions,
+    /// `SpokeReaderRole`: any principal of the hub account (its own policy must allow the call).
+    HubAccount,
+}
+
+/// The roles `spoke.yaml` creates: its resource id, the suffix of its name, whom it trusts.
+const ROLES: [(&str, &str, Trust); 2] =
+    [("SpokeRole", "", Trust::HubFunctions), ("SpokeReaderRole", "Reader", Trust::HubAccount)];
+
 /// A deployed spoke role: what it trusts and what it may do.
 #[derive(Debug)]
 struct SpokeRole {
     arn: String,
     account: String,
+    trust: Trust,
     external_id: Option<String>,
     documents: Vec<Value>,
     parsed: Vec<PolicyDocument>,
@@ -85,28 +99,35 @@ impl Sessions {
                 physical_names: BTreeMap::new(),
             };
             let stack = Stack::new(SPOKE_TEMPLATE, settings)?;
-            let (_, role) = stack
-                .resources_of_type("AWS::IAM::Role")
-                .find(|(id, _)| *id == "SpokeRole")
-                .ok_or_else(|| IamError::Identity("spoke.yaml has no SpokeRole".into()))?;
-            let mut documents = Vec::new();
-            for policy in
-                stack.resolve(&role["Properties"]["Policies"])?.unwrap_or(Value::Null).as_array().into_iter().flatten()
-            {
-                documents.push(policy["PolicyDocument"].clone());
+            for (resource, suffix, trust) in ROLES {
+                let (_, role) = stack
+                    .resources_of_type("AWS::IAM::Role")
+                    .find(|(id, _)| *id == resource)
+                    .ok_or_else(|| IamError::Identity(format!("spoke.yaml has no {resource}")))?;
+                let mut documents = Vec::new();
+                for policy in stack
+                    .resolve(&role["Properties"]["Policies"])?
+                    .unwrap_or(Value::Null)
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    documents.push(policy["PolicyDocument"].clone());
+                }
+                let parsed = super::parse(&documents, resource)?;
+                let arn = format!("arn:aws:iam::{}:role/{}{suffix}", spoke.account, spoke.role_name);
+                roles.insert(
+                    arn.clone(),
+                    SpokeRole {
+                        arn,
+                        account: spoke.account.clone(),
+                        trust,
+                        external_id: spoke.external_id.clone(),
+                        documents,
+                        parsed,
+                    },
+                );
             }
-            let parsed = super::parse(&documents, "SpokeRole")?;
-            let arn = format!("arn:aws:iam::{}:role/{}", spoke.account, spoke.role_name);
-            roles.insert(
-                arn.clone(),
-                SpokeRole {
-                    arn,
-                    account: spoke.account.clone(),
-                    external_id: spoke.external_id.clone(),
-                    documents,
-                    parsed,
-                },
-            );
         }
         Ok(Self { roles, issued: Mutex::new(HashMap::new()), next: AtomicU64::new(1) })
     }
@@ -122,7 +143,8 @@ impl Sessions {
     }
 
     /// The role's trust decides (the caller's identity policy was checked already): the role must be deployed,
-    /// trust the hub's function roles, and be given its external id when it asks for one.
+    /// trust the caller (the hub's function roles; for the reader role, any principal of the hub account), and be
+    /// given its external id when it asks for one.
     pub fn assume(
         &self,
         caller: &Principal,
@@ -140,7 +162,11 @@ impl Sessions {
         };
         let role = self.roles.get(role_arn).ok_or_else(denied)?;
         let trusted_role = format!("arn:aws:iam::{hub_account}:role/{hub_stack}-");
-        if caller.account != hub_account || !caller.role_arn.starts_with(&trusted_role) {
+        let trusted = match role.trust {
+            Trust::HubFunctions => caller.role_arn.starts_with(&trusted_role),
+            Trust::HubAccount => true,
+        };
+        if caller.account != hub_account || !trusted {
             return Err(denied());
         }
         if role.external_id.is_some() && role.external_id.as_ref() != input.get("ExternalId") {
@@ -179,6 +205,17 @@ pub fn assume_role_response(issued: &Issued) -> String {
         xml_escape(&issued.assumed_role_id),
         xml_escape(&issued.assumed_role_arn),
         xml_escape(&issued.access_key),
+    )
+}
+
+/// The awsQuery (XML) answer to `GetCallerIdentity`.
+pub fn caller_identity_response(arn: &str, account: &str) -> String {
+    format!(
+        "<GetCallerIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><GetCallerIdentityResult>\
+<Arn>{}</Arn><UserId>AIDALOCAL</UserId><Account>{}</Account></GetCallerIdentityResult>\
+<ResponseMetadata><RequestId>00000000-0000-4000-8000-000000000000</RequestId></ResponseMetadata></GetCallerIdentityResponse>",
+        xml_escape(arn),
+        xml_escape(account),
     )
 }
 

@@ -319,6 +319,27 @@ impl World {
     }
 
     /// Whether the request being answered may see a resource in `account` and `region`.
+    /// The part of the world placed in `account` and `region` (what a shard there sees), with the same clock
+    /// (export tasks, which are not placed, all kept).
+    pub fn in_place(&self, account: &str, region: &str) -> World {
+        fn here<T: Placed>(map: &BTreeMap<String, T>, account: &str, region: &str) -> BTreeMap<String, T>
+        where
+            T: Clone,
+        {
+            map.iter().filter(|(_, v)| v.account() == account && v.region() == region).map(|(k, v)| (k.clone(), v.clone())).collect()
+        }
+        World {
+            pools: here(&self.pools, account, region),
+            workspaces: here(&self.workspaces, account, region),
+            fleets: here(&self.fleets, account, region),
+            builders: here(&self.builders, account, region),
+            images: here(&self.images, account, region),
+            environments: here(&self.environments, account, region),
+            devices: here(&self.devices, account, region),
+            ..self.clone()
+        }
+    }
+
     pub fn sees(&self, account: &str, region: &str) -> bool {
         self.caller.as_ref().is_none_or(|(a, r)| a == account && r == region)
     }
