@@ -336,7 +336,7 @@ async fn dispatch<S: Steps>(
     let schedule = tick.resources.as_ref().and_then(|r| r.first()).map_or("unknown-schedule", String::as_str);
     let scheduled_at = tick.time.unwrap_or(call.now);
     let ticks = crate::shard::shard_ticks(S::FUNCTION, schedule, scheduled_at, targets, &discovered);
-    let dispatched = crate::shard::publish(&call.aws.eventbridge, deps.config.event_bus.as_deref(), &ticks).await;
+    let dispatched = crate::shard::publish(&call.aws.eventbridge, deps.config.event_bus.as_deref(), ticks).await;
     metrics::counter!("shard_ticks_dispatched").increment(u64::from(dispatched.accepted));
     report.api_calls = calls + dispatched.calls;
     report.status = Status::Dispatched;
@@ -346,7 +346,7 @@ async fn dispatch<S: Steps>(
         return Err(AutopilotError::retryable(format!(
             "{} of {} shard ticks of {tick_key} were not accepted by EventBridge; the tick will be retried",
             dispatched.rejected,
-            ticks.len()
+            dispatched.accepted + dispatched.rejected
         )));
     }
     deps.ledger.complete_idempotency(&claim, &dispatched.accepted, call.now).await.map_err(classified)?;

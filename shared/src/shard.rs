@@ -195,25 +195,21 @@ impl Shards {
 
 /// The shard ticks one hub tick fans out to: one per shard, each naming the function, the shard and the hub
 /// tick it is a share of (pure).
-pub fn shard_ticks(
-    function: &str,
-    schedule: &str,
+pub fn shard_ticks<'a>(
+    function: &'a str,
+    schedule: &'a str,
     scheduled_at: DateTime<Utc>,
-    targets: &Targets,
-    discovered: &BTreeMap<String, Vec<String>>,
-) -> Vec<ShardTick> {
-    targets
-        .shards(discovered)
-        .into_iter()
-        .map(|ShardTarget { place, dry_run }| ShardTick {
-            function: function.to_owned(),
-            account: place.account,
-            region: place.region,
-            schedule: schedule.to_owned(),
-            scheduled_at,
-            dry_run,
-        })
-        .collect()
+    targets: &'a Targets,
+    discovered: &'a BTreeMap<String, Vec<String>>,
+) -> impl Iterator<Item = ShardTick> + 'a {
+    targets.shards(discovered).map(move |ShardTarget { place, dry_run }| ShardTick {
+        function: function.to_owned(),
+        account: place.account,
+        region: place.region,
+        schedule: schedule.to_owned(),
+        scheduled_at,
+        dry_run,
+    })
 }
 
 /// The hub tick a shard tick stands for, placed in the shard: what the function's own tick handling receives.
@@ -247,9 +243,15 @@ pub struct Dispatched {
 /// Publishes `ticks` on `bus`, [`PUT_EVENTS_BATCH`] to a call. A rejected entry or a failed call is counted,
 /// never retried here: the hub tick fails retryably and its redelivery publishes again (each shard's work is
 /// idempotent per hub tick).
-pub async fn publish(eventbridge: &aws_sdk_eventbridge::Client, bus: Option<&str>, ticks: &[ShardTick]) -> Dispatched {
+pub async fn publish(
+    eventbridge: &aws_sdk_eventbridge::Client,
+    bus: Option<&str>,
+    ticks: impl IntoIterator<Item = ShardTick>,
+) -> Dispatched {
     let mut dispatched = Dispatched::default();
-    for chunk in ticks.chunks(PUT_EVENTS_BATCH) {
+    let mut ticks = ticks.into_iter().peekable();
+    while ticks.peek().is_some() {
+        let chunk: Vec<ShardTick> = ticks.by_ref().take(PUT_EVENTS_BATCH).collect();
         let entries = chunk
             .iter()
             .map(|tick| {
@@ -352,8 +354,10 @@ mod tests {
             exclude: vec![],
         };
         let at = "2026-11-23T06:00:00Z".parse().unwrap();
-        let ticks =
-            shard_ticks("pool-scaler", "arn:aws:scheduler:eu-central-1:999:schedule/x", at, &targets, &BTreeMap::new());
+        let discovered = BTreeMap::new();
+        let ticks: Vec<ShardTick> =
+            shard_ticks("pool-scaler", "arn:aws:scheduler:eu-central-1:999:schedule/x", at, &targets, &discovered)
+                .collect();
         assert_eq!(ticks.len(), 2);
         let tick = as_tick(Some("id-1".into()), &ticks[1]);
         assert_eq!(tick.region.as_deref(), Some("eu-west-1"));

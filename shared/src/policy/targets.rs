@@ -92,7 +92,10 @@ impl Targets {
     /// The shards of these targets, sorted and each once: every listed account in its regions, and every account
     /// `discovered` in a listed unit (by unit id) in the unit's regions, less the exclusions. An account listed by
     /// itself keeps its own settings over a unit's; an account in two units takes the first unit's.
-    pub fn shards(&self, discovered: &BTreeMap<String, Vec<String>>) -> Vec<ShardTarget> {
+    pub fn shards<'a>(
+        &'a self,
+        discovered: &'a BTreeMap<String, Vec<String>>,
+    ) -> impl Iterator<Item = ShardTarget> + 'a {
         let mut settings: BTreeMap<&str, &Target> = BTreeMap::new();
         for unit in &self.organizational_units {
             for account in discovered.get(&unit.id).into_iter().flatten() {
@@ -102,16 +105,18 @@ impl Targets {
         for account in &self.accounts {
             settings.insert(account.id.as_str(), account);
         }
-        let mut shards = BTreeSet::new();
-        for (account, target) in settings {
-            for region in &target.regions {
+        // One target per account (the map), each region once: every shard once, in (account, region) order,
+        // made as it is taken — a dispatch holds ten at a time, not ten thousand.
+        settings.into_iter().flat_map(move |(account, target)| {
+            let mut regions: Vec<&String> = target.regions.iter().collect();
+            regions.sort();
+            regions.dedup();
+            regions.into_iter().filter_map(move |region| {
                 let place = Place { account: account.to_owned(), region: region.clone() };
-                if !self.exclude.iter().any(|exclusion| exclusion.covers(&place)) {
-                    shards.insert(ShardTarget { place, dry_run: target.dry_run });
-                }
-            }
-        }
-        shards.into_iter().collect()
+                (!self.exclude.iter().any(|exclusion| exclusion.covers(&place)))
+                    .then_some(ShardTarget { place, dry_run: target.dry_run })
+            })
+        })
     }
 
     /// How an event from `place` is worked: excluded, or as a target with its account's dry-run setting (an
@@ -288,8 +293,7 @@ mod tests {
             vec!["111111111111".to_owned(), "222222222222".to_owned(), "333333333333".to_owned()],
         )]
         .into();
-        let shards = targets.shards(&discovered);
-        let found: Vec<(Place, Option<bool>)> = shards.into_iter().map(|s| (s.place, s.dry_run)).collect();
+        let found: Vec<(Place, Option<bool>)> = targets.shards(&discovered).map(|s| (s.place, s.dry_run)).collect();
         assert_eq!(
             found,
             vec![
@@ -301,7 +305,7 @@ mod tests {
             ]
         );
         // a unit not discovered (yet) adds nothing
-        assert_eq!(targets.shards(&BTreeMap::new()).len(), 1);
+        assert_eq!(targets.shards(&BTreeMap::new()).count(), 1);
     }
 
     #[test]
