@@ -655,7 +655,10 @@ impl OrganizationSpec {
             text.len() >= min && text.len() <= 32 && text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         };
         if !self.id.strip_prefix("o-").is_some_and(|rest| word(rest, 10)) {
-            return Err(invalid("organization.id".into(), "is not an organization id (o- and 10 to 32 letters or digits)"));
+            return Err(invalid(
+                "organization.id".into(),
+                "is not an organization id (o- and 10 to 32 letters or digits)",
+            ));
         }
         let Some(root) = self.root.strip_prefix("r-").filter(|rest| word(rest, 4)) else {
             return Err(invalid("organization.root".into(), "is not a root id (r- and 4 to 32 letters or digits)"));
@@ -672,7 +675,10 @@ impl OrganizationSpec {
                 return Err(invalid(format!("organization.units[{i}].parent"), format!("no unit or root {parent:?}")));
             }
             if let Some(stray) = unit.suspended.iter().find(|a| !unit.accounts.contains(a)) {
-                return Err(invalid(format!("organization.units[{i}].suspended"), format!("{stray} is not in accounts")));
+                return Err(invalid(
+                    format!("organization.units[{i}].suspended"),
+                    format!("{stray} is not in accounts"),
+                ));
             }
         }
         Ok(())

@@ -483,7 +483,8 @@ async fn a_command_naming_an_account_acts_in_that_account_only() {
         "only the named account's environment"
     );
 
-    let elsewhere = rollout_requested("req-c", serde_json::json!({ "softwareSetId": "101", "account": "333333333333" }));
+    let elsewhere =
+        rollout_requested("req-c", serde_json::json!({ "softwareSetId": "101", "account": "333333333333" }));
     let refused = harness.deliver_to_roller(elsewhere).await.expect_err("not a target");
     assert_eq!(refused.class, ErrorClass::InvalidInput, "{refused:?}");
     assert!(refused.message.contains("333333333333"), "{}", refused.message);
@@ -569,7 +570,8 @@ async fn organizational_units_are_discovered_through_aws_organizations_at_every_
 #[tokio::test]
 async fn a_unit_the_hub_cannot_list_fails_the_tick_with_the_reason() {
     let no_such_unit = ORGANIZATION_POLICY.replace("ou-ab12-aaaaaaaa", "ou-ab12-dddddddd");
-    let no_organization = ORGANIZATION_ESTATE.replace("organization:\n  id: o-abcdefghij", "unused_:\n  id: o-abcdefghij");
+    let no_organization =
+        ORGANIZATION_ESTATE.replace("organization:\n  id: o-abcdefghij", "unused_:\n  id: o-abcdefghij");
     let (start, end) = (no_organization.find("unused_").unwrap(), no_organization.find("fleets:").unwrap());
     let no_organization = format!("{}{}", &no_organization[..start], &no_organization[end..]);
     for (estate, policy, refusal) in [

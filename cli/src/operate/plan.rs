@@ -123,9 +123,9 @@ impl Plan {
     pub fn failures(&self) -> Vec<String> {
         let functions = self.functions.iter().filter_map(|f| f.error.as_ref().map(|e| format!("{}: {e}", f.function)));
         let shards = self.functions.iter().flat_map(|f| {
-            f.shards.iter().filter_map(|s| {
-                s.error.as_ref().map(|e| format!("{} in {} {}: {e}", f.function, s.account, s.region))
-            })
+            f.shards
+                .iter()
+                .filter_map(|s| s.error.as_ref().map(|e| format!("{} in {} {}: {e}", f.function, s.account, s.region)))
         });
         functions.chain(shards).collect()
     }
@@ -207,9 +207,8 @@ pub async fn plan(options: &Options) -> Result<Plan, CliError> {
         let tick = tick_event(function.name(), &hub_account, &region, now);
         let result = function.invoke(&deps, tick, REMAINING).await;
         let published = scratch.events_since(events_before);
-        let (shard_ticks, events): (Vec<Value>, Vec<Value>) = published
-            .into_iter()
-            .partition(|e| e["detail-type"] == autopilot_shared::events::SHARD_TICK_DETAIL_TYPE);
+        let (shard_ticks, events): (Vec<Value>, Vec<Value>) =
+            published.into_iter().partition(|e| e["detail-type"] == autopilot_shared::events::SHARD_TICK_DETAIL_TYPE);
         let mut shards = Vec::new();
         let mut events = events;
         for shard_tick in shard_ticks {
@@ -449,10 +448,11 @@ pub fn render(plan: &Plan, width: Option<usize>) -> String {
         }
         for shard in &f.shards {
             let head = format!("  shard    {} {:<14}", shard.account, shard.region);
-            match &shard.error {
-                Some(error) => out.push_str(&format!("{head} could not plan: {error}\n")),
-                None => out.push_str(&format!("{head} {}, {} API calls\n", shard.status, shard.api_calls)),
-            }
+            let what = match &shard.error {
+                Some(error) => format!("could not plan: {error}"),
+                None => format!("{}, {} API calls", shard.status, shard.api_calls),
+            };
+            out.push_str(&super::show::line(&head, &what, width));
         }
         if f.decisions.is_empty() && f.events.is_empty() && f.in_flight.is_empty() && f.error.is_none() {
             out.push_str("  nothing to do\n");

@@ -3,7 +3,7 @@
 //! then reviewed like code).
 
 use super::audit::render as render_audit;
-use super::plan::{FunctionPlan, Plan, render as render_plan};
+use super::plan::{FunctionPlan, Plan, ShardPlan, render as render_plan};
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome};
 use chrono::{DateTime, TimeZone, Utc};
 use std::path::PathBuf;
@@ -70,6 +70,7 @@ fn plan() -> Plan {
         decisions,
         events: Vec::new(),
         in_flight,
+        shards: Vec::new(),
     };
     let records = records();
     Plan {
@@ -88,6 +89,26 @@ fn plan() -> Plan {
                 vec!["req-1: chase (next look at 2026-11-23T08:05:00Z)".into()],
             ),
             function("softwareset-roller", "stepped", Vec::new(), Vec::new()),
+            // a policy with targets: the hub tick dispatched, each shard looked at through its reader role
+            FunctionPlan {
+                shards: vec![
+                    ShardPlan {
+                        account: "111111111111".into(),
+                        region: "eu-central-1".into(),
+                        status: "swept".into(),
+                        error: None,
+                        api_calls: 5,
+                    },
+                    ShardPlan {
+                        account: "222222222222".into(),
+                        region: "eu-west-1".into(),
+                        status: "error".into(),
+                        error: Some("NonRetryable: cannot assume arn:aws:iam::222222222222:role/EUCAutopilotSpokeReader for 222222222222 in eu-west-1: … (AccessDenied)".into()),
+                        api_calls: 0,
+                    },
+                ],
+                ..function("remediator", "dispatched", Vec::new(), Vec::new())
+            },
         ],
         warnings: Vec::new(),
         notes: vec!["alarm euc-desk-health is not named with the prefix euc- … (example)".into()],

@@ -279,7 +279,8 @@ async fn record_call(invocation: &Call<'_>, call: &CloudTrailCall) -> Result<Sta
     if episode == before || (fresh && episode.hands_off_since.is_none()) {
         return Ok(Status::Recorded);
     }
-    invocation.ledger
+    invocation
+        .ledger
         .put_work_item(
             WorkItemWrite {
                 kind: act::KIND,

@@ -132,7 +132,5 @@ async fn tags_changed_call(invocation: &Call<'_>, call: &CloudTrailCall) -> Resu
             call.event_name, invocation.correlation_id
         )));
     };
-    tags_changed(&invocation.ledger, call, resource.as_ref(), invocation.now, &CACHED_TAGS)
-        .await
-        .map_err(classified)
+    tags_changed(&invocation.ledger, call, resource.as_ref(), invocation.now, &CACHED_TAGS).await.map_err(classified)
 }

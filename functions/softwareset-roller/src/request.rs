@@ -111,11 +111,8 @@ pub async fn start(
     worked: &mut Worked<StepReport>,
 ) -> Result<(), AutopilotError> {
     let exists = ctx.ledger.get_work_item::<Rollout>(act::KIND, start.id).await.map_err(classified)?.is_some();
-    let active: Vec<Rollout> = if exists {
-        Vec::new()
-    } else {
-        open_rollouts(ctx.ledger).await?.into_iter().map(|(r, _)| r).collect()
-    };
+    let active: Vec<Rollout> =
+        if exists { Vec::new() } else { open_rollouts(ctx.ledger).await?.into_iter().map(|(r, _)| r).collect() };
     let resource = seen.origin.resource(ResourceKind::Rollout, start.id).map_err(AutopilotError::invalid_input)?.key();
     let audit = async |outcome, reason: String| {
         let record = act::audit(ctx, resource.clone(), "Rollout Requested", outcome, reason);

@@ -363,7 +363,12 @@ pub async fn ticks_and_decide(size: u32, seed: u64) -> Result<(Vec<TickFigures>,
         for function in Function::ALL {
             let run = tick::tick(&local, function, at).await?;
             let bound = local.simulator.with_world(|w| {
-                bound::of(function, w, &run.calls, if tick == "first" { bound::Tick::First } else { bound::Tick::Steady })
+                bound::of(
+                    function,
+                    w,
+                    &run.calls,
+                    if tick == "first" { bound::Tick::First } else { bound::Tick::Steady },
+                )
             });
             let calls = run.calls.len() as u64;
             let resources = scale.seen_by(function);

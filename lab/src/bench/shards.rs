@@ -380,7 +380,8 @@ pub async fn dispatch_memory(
         let document = policy(n.div_ceil(2), &regions);
         local.ledger().put_policy(&document, local.simulator.now()).await?;
         let name = Function::PoolScaler.name();
-        let tick = autopilot_sim::tick_event_in(&local.simulator.place(), "euc-autopilot-pool-scaler", local.simulator.now());
+        let tick =
+            autopilot_sim::tick_event_in(&local.simulator.place(), "euc-autopilot-pool-scaler", local.simulator.now());
         let run = super::process::invoke_once(
             binary,
             name,

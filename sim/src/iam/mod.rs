@@ -287,8 +287,12 @@ impl Authorizer {
             return Ok(());
         }
         let region = region.unwrap_or(&self.default_region);
-        let target =
-            Target { partition: &self.partition, region, account: &principal.account, organization: &self.organization };
+        let target = Target {
+            partition: &self.partition,
+            region,
+            account: &principal.account,
+            organization: &self.organization,
+        };
         let needed = request::authorizations(request, &target)?;
         let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
         for needed in needed {
@@ -436,8 +440,14 @@ mod tests {
     use super::*;
 
     fn local() -> Authorizer {
-        Authorizer::local("123456789012", "eu-central-1", "ledger", &["arn:aws:iam::123456789012:role/Export".into()], None)
-            .unwrap()
+        Authorizer::local(
+            "123456789012",
+            "eu-central-1",
+            "ledger",
+            &["arn:aws:iam::123456789012:role/Export".into()],
+            None,
+        )
+        .unwrap()
     }
 
     fn request<'a>(service: &'a str, operation: &'a str, input: &'a Value) -> ServiceRequest<'a> {

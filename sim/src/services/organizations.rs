@@ -8,7 +8,8 @@ use crate::estate::OrganizationSpec;
 use crate::world::World;
 use serde_json::{Value, json};
 
-pub const CODES: Codes = Codes { validation: "InvalidInputException", invalid_state: "ConcurrentModificationException" };
+pub const CODES: Codes =
+    Codes { validation: "InvalidInputException", invalid_state: "ConcurrentModificationException" };
 
 pub fn handle(world: &mut World, operation: &str, input: &Value) -> ApiResult {
     let Some(organization) = &world.organization else {
@@ -18,10 +19,7 @@ pub fn handle(world: &mut World, operation: &str, input: &Value) -> ApiResult {
         ));
     };
     if world.caller.as_ref().is_some_and(|(account, _)| *account != world.account) {
-        return Err(ApiError::invalid(
-            "AccessDeniedException",
-            "You don't have permissions to access this resource.",
-        ));
+        return Err(ApiError::invalid("AccessDeniedException", "You don't have permissions to access this resource."));
     }
     let parent = required_str(input, "ParentId", CODES)?;
     let not_found = || {

@@ -322,11 +322,11 @@ impl World {
     /// The part of the world placed in `account` and `region` (what a shard there sees), with the same clock
     /// (export tasks, which are not placed, all kept).
     pub fn in_place(&self, account: &str, region: &str) -> World {
-        fn here<T: Placed>(map: &BTreeMap<String, T>, account: &str, region: &str) -> BTreeMap<String, T>
-        where
-            T: Clone,
-        {
-            map.iter().filter(|(_, v)| v.account() == account && v.region() == region).map(|(k, v)| (k.clone(), v.clone())).collect()
+        fn here<T: Placed + Clone>(map: &BTreeMap<String, T>, account: &str, region: &str) -> BTreeMap<String, T> {
+            map.iter()
+                .filter(|(_, v)| v.account() == account && v.region() == region)
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
         }
         World {
             pools: here(&self.pools, account, region),
