@@ -587,3 +587,35 @@ async fn a_unit_the_hub_cannot_list_fails_the_tick_with_the_reason() {
         assert_eq!(harness.local.bus_event_count(), before, "nothing published");
     }
 }
+
+/// A shard acting on several resources in one tick: the claims taken ahead in one batch (`effect::batched`) are
+/// found again under the shard's qualified keys — every action applied, none mistaken for a duplicate.
+#[tokio::test]
+async fn a_shard_acts_on_every_resource_of_its_tick_with_the_claims_it_took_ahead() {
+    let estate = r#"
+start: 2026-11-23T06:00:00Z
+spokes:
+  - account: "111111111111"
+fleets:
+  - { name: fleet-a, account: "111111111111", state: RUNNING, desired: 40, tags: { autopilot/capacity: callcenter } }
+  - { name: fleet-b, account: "111111111111", state: RUNNING, desired: 40, tags: { autopilot/capacity: callcenter } }
+  - { name: fleet-c, account: "111111111111", state: RUNNING, desired: 40, tags: { autopilot/capacity: callcenter } }
+"#;
+    let policy = POLICY.replace(
+        "  accounts:\n    - id: \"123456789012\"\n    - id: \"222233334444\"\n      dry_run: true\n",
+        "  accounts:\n    - id: \"111111111111\"\n",
+    );
+    let harness = Harness::start(estate, &policy, 1).await;
+    let published = harness.local.bus_event_count();
+    assert_eq!(harness.tick().await.status, Status::Dispatched);
+    let ticks = harness.local.bus_events_since(published, "Shard Tick");
+    assert_eq!(ticks.len(), 1);
+    let report = harness.deliver(ticks[0].clone()).await.expect("the shard works");
+    let results: Vec<String> = report
+        .actions
+        .iter()
+        .map(|a| serde_json::to_value(a).unwrap())
+        .map(|a| format!("{} {}", a["name"].as_str().unwrap_or_default(), a["result"].as_str().unwrap_or_default()))
+        .collect();
+    assert_eq!(results, ["fleet-a applied", "fleet-b applied", "fleet-c applied"], "{report:?}");
+}

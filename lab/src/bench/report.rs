@@ -414,9 +414,11 @@ pub fn render(results: &Results) -> String {
         let _ = writeln!(out, "  hub tick (dispatch)        {:>8.1} ms  {} PutEvents", s.dispatch_ms, s.dispatch_calls);
         let _ = writeln!(
             out,
-            "  full reconcile             {:>8.1} s   largest shard's bound {:.1} s: {:.2} x (goal <= {}) {}",
+            "  full reconcile             {:>8.1} s   largest shard's bound {:.1} s ({}; {} changes in all): {:.2} x (goal <= {}) {}",
             s.wall_s,
             s.largest_bound_s,
+            s.limiting_operation,
+            s.mutations,
             s.ratio_to_largest,
             goals::SHARDS_RATIO,
             mark(s.ratio_to_largest <= goals::SHARDS_RATIO)

@@ -65,6 +65,10 @@ pub struct ShardFigures {
     /// ([`super::bound`]): the smallest and the largest over the shards (goal: 1.000).
     pub calls_per_bound_min: f64,
     pub calls_per_bound_max: f64,
+    /// The changes the shards made (their count sets the mutations' part of the bounds).
+    pub mutations: u64,
+    /// The operation that sets the largest shard's bound.
+    pub limiting_operation: String,
     /// A thousand targets in one hub tick.
     pub thousand: Dispatch,
     /// Bad shards beside good ones.
@@ -184,12 +188,16 @@ pub async fn run(size: u32, accounts: u32, regions: &[String], seed: u64) -> Res
         let caller = call.caller.clone().unwrap_or_default();
         *by_shard.entry(caller).or_default().entry(call.operation.clone()).or_insert(0) += 1;
     }
-    let bounds: Vec<f64> = by_shard
-        .iter()
-        .filter(|(caller, _)| caller.starts_with("ASIASPOKE"))
-        .map(|(_, ops)| ops.iter().map(|(op, n)| *n as f64 / rate(op)).fold(0.0, f64::max))
+    let spokes = || by_shard.iter().filter(|(caller, _)| caller.starts_with("ASIASPOKE"));
+    let bounds: Vec<f64> = spokes()
+        .map(|(_, ops)| ops.values().zip(ops.keys()).map(|(n, op)| *n as f64 / rate(op)).fold(0.0, f64::max))
         .collect();
     let largest_bound_s = bounds.iter().copied().fold(0.0, f64::max);
+    let limiting_operation = spokes()
+        .flat_map(|(_, ops)| ops.iter().map(|(op, n)| (*n as f64 / rate(op), op.clone())))
+        .fold((0.0, String::new()), |best, next| if next.0 > best.0 { next } else { best })
+        .1;
+    let mutations = by_place.values().map(|calls| super::tick::mutations(calls)).sum();
     let sequential_bound_s: f64 = bounds.iter().sum();
     let durations: Vec<f64> = runs.iter().map(|(d, _)| d.as_secs_f64()).collect();
     let shard_mean_s = durations.iter().sum::<f64>() / durations.len().max(1) as f64;
@@ -223,6 +231,8 @@ pub async fn run(size: u32, accounts: u32, regions: &[String], seed: u64) -> Res
         throttled,
         calls_per_bound_min: per_bound.iter().copied().fold(f64::INFINITY, f64::min).min(f64::MAX),
         calls_per_bound_max: per_bound.iter().copied().fold(0.0, f64::max),
+        mutations,
+        limiting_operation,
         thousand: thousand_targets(seed).await?,
         bad: bad_shards(BAD_SHARD_SIZE, seed).await?,
     })

@@ -107,7 +107,8 @@ impl<'a> Bookkeeping<'a> {
     /// `None` when another delivery already acted (or is acting).
     async fn claim<P: Serialize>(&self, effect: &Effect<'_, P>) -> Result<Option<Claim>, LedgerError> {
         let _turn = self.claiming.lock().await;
-        if let Some(claim) = locked(&self.ahead).remove(&effect.key.business_key) {
+        // Claims name their key as the ledger's scope claims it (a shard's are qualified by its place).
+        if let Some(claim) = locked(&self.ahead).remove(&self.ledger.in_scope(&effect.key).business_key) {
             return Ok(Some(claim));
         }
         let others: Vec<(IdempotencyKey, String)> = {

@@ -164,8 +164,8 @@ impl Ledger {
         self.existing_record(key, payload_hash, existing)
     }
 
-    /// `key` as this ledger's scope claims it (see [`keys::WorkScope::business_key`]); claims keep it so.
-    fn in_scope(&self, key: &IdempotencyKey) -> IdempotencyKey {
+    /// `key` as this ledger's scope claims it (see [`keys::WorkScope::business_key`]); a [`Claim`] keeps it so.
+    pub fn in_scope(&self, key: &IdempotencyKey) -> IdempotencyKey {
         IdempotencyKey { function: key.function.clone(), business_key: self.scope.business_key(&key.business_key) }
     }
 
