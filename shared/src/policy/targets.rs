@@ -129,7 +129,15 @@ impl Targets {
             Some(account) if !account.regions.contains(&place.region) => SiteOf::Excluded,
             Some(account) => SiteOf::Target { dry_run: account.dry_run },
             None if self.organizational_units.is_empty() => SiteOf::Excluded,
-            None => SiteOf::Target { dry_run: None },
+            // Known only through a unit, whose membership an event does not tell: the units' dry-run setting when
+            // they all agree, else dry-run — never live where one of them says dry-run (the tick, which lists the
+            // units, works the account with its own unit's setting).
+            None => {
+                let settings: std::collections::BTreeSet<Option<bool>> =
+                    self.organizational_units.iter().map(|unit| unit.dry_run).collect();
+                let dry_run = if settings.len() == 1 { settings.into_iter().next().flatten() } else { Some(true) };
+                SiteOf::Target { dry_run }
+            }
         }
     }
 
@@ -268,6 +276,35 @@ mod tests {
         assert!(!is_unit_id("ou-ab12") && !is_unit_id("ou-AB12-cdef3456") && !is_unit_id("r-a"));
         assert!(is_region("eu-central-1") && is_region("us-gov-west-1") && is_region("ap-southeast-2"));
         assert!(!is_region("eu-central") && !is_region("EU-central-1") && !is_region("e-central-1"));
+    }
+
+    #[test]
+    fn an_event_from_an_account_known_only_through_units_is_never_live_where_a_unit_says_dry_run() {
+        let unit =
+            |id: &str, dry_run: Option<bool>| Target { id: id.into(), regions: vec!["eu-central-1".into()], dry_run };
+        let targets = |units: Vec<Target>| Targets {
+            role_name: DEFAULT_SPOKE_ROLE.into(),
+            external_id: None,
+            accounts: vec![unit("111111111111", Some(false))],
+            organizational_units: units,
+            exclude: vec![],
+        };
+        let other = place("999999999999", "eu-central-1");
+        let cases = [
+            (vec![unit("ou-ab12-aaaaaaaa", None)], None),
+            (vec![unit("ou-ab12-aaaaaaaa", Some(false)), unit("ou-ab12-bbbbbbbb", Some(false))], Some(false)),
+            (vec![unit("ou-ab12-aaaaaaaa", Some(false)), unit("ou-ab12-bbbbbbbb", Some(true))], Some(true)),
+            (vec![unit("ou-ab12-aaaaaaaa", None), unit("ou-ab12-bbbbbbbb", Some(false))], Some(true)),
+        ];
+        for (units, expected) in cases {
+            let targets = targets(units);
+            assert_eq!(targets.site_of(&other), SiteOf::Target { dry_run: expected }, "{targets:?}");
+            // an account listed by itself keeps its own setting
+            assert_eq!(
+                targets.site_of(&place("111111111111", "eu-central-1")),
+                SiteOf::Target { dry_run: Some(false) }
+            );
+        }
     }
 
     #[test]
