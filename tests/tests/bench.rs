@@ -182,6 +182,7 @@ async fn every_shard_reconciles_in_parallel_and_a_thousand_targets_dispatch_in_o
     assert_eq!((s.calls_per_bound_min, s.calls_per_bound_max), (1.0, 1.0), "each shard at its lower bound of calls");
     assert_eq!((s.thousand.dispatched, s.thousand.calls), (1000, 100), "ten shard ticks per PutEvents call");
     assert!(s.thousand.largest_entry_bytes < 1024, "{} bytes", s.thousand.largest_entry_bytes);
+    assert!((s.thousand.cost_usd - 0.001).abs() < 1e-9, "a thousand custom events at $1 per million");
 }
 
 /// Three bad shards (no spoke role, 30% 5xx, 1 request/s) beside three good ones, at CI size: the good ones all

@@ -482,12 +482,13 @@ pub fn render(results: &Results) -> String {
         let t = &s.thousand;
         let _ = writeln!(
             out,
-            "  {} targets in one hub tick: {} dispatched in {:.1} ms, {} requests, largest entry {} bytes {}",
+            "  {} targets in one hub tick: {} dispatched in {:.1} ms, {} requests, largest entry {} bytes, ${:.4} of EventBridge custom events {}",
             t.targets,
             t.dispatched,
             t.wall_ms,
             t.calls,
             t.largest_entry_bytes,
+            t.cost_usd,
             mark(t.dispatched == t.targets)
         );
     }

@@ -107,7 +107,12 @@ pub struct Dispatch {
     pub calls: u64,
     /// The largest `Shard Tick` entry (EventBridge takes 256 KiB per `PutEvents` call).
     pub largest_entry_bytes: usize,
+    /// What the dispatch costs on EventBridge: each shard tick is a custom event (billed per 64 KiB chunk).
+    pub cost_usd: f64,
 }
+
+/// EventBridge's price of a custom event put on a bus (us-east-1, per event of at most 64 KiB).
+pub const USD_PER_CUSTOM_EVENT: f64 = 1.00 / 1_000_000.0;
 
 /// The policy of the benchmark with `targets` naming every generated account in `regions`.
 fn policy(accounts: u32, regions: &[String]) -> String {
@@ -338,7 +343,8 @@ async fn thousand_targets(seed: u64) -> Result<Dispatch, BenchError> {
     let (wall_ms, calls) = hub_tick(&local, &deps).await?;
     let ticks = shard_ticks(&local, 0);
     let largest_entry_bytes = ticks.iter().map(|t| t["detail"].to_string().len()).max().unwrap_or(0);
-    Ok(Dispatch { targets: 1000, dispatched: ticks.len() as u32, wall_ms, calls, largest_entry_bytes })
+    let cost_usd = ticks.len() as f64 * USD_PER_CUSTOM_EVENT;
+    Ok(Dispatch { targets: 1000, dispatched: ticks.len() as u32, wall_ms, calls, largest_entry_bytes, cost_usd })
 }
 
 /// The numbers of targets the dispatch's memory is measured at.
