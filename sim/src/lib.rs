@@ -15,6 +15,7 @@ pub mod error;
 pub mod estate;
 pub mod generate;
 pub mod iam;
+pub mod organization;
 pub mod rng;
 pub mod runtime_api;
 pub mod server;
