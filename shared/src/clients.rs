@@ -52,6 +52,7 @@ pub fn timeouts_for(remaining: Duration) -> TimeoutConfig {
 /// Loads the shared SDK configuration from the environment (region, credentials, endpoint overrides).
 pub async fn load_sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(default_https_client())
         .retry_config(retry_config())
         .timeout_config(timeouts_for(MAX_OPERATION_TIMEOUT + DEADLINE_RESERVE))
         .load()
@@ -168,13 +169,20 @@ pub fn base_http_client(config: &SdkConfig) -> SharedHttpClient {
     config.http_client().unwrap_or_else(default_https_client)
 }
 
-/// The SDK's default HTTPS client (hyper 1, rustls with aws-lc, proxy settings from the environment), built
-/// explicitly so that the [`Pacer`] can wrap it. No IO until the first request.
+/// A plain-HTTP client (hyper 1, no TLS) for the local estate's loopback endpoints.
+pub fn loopback_http_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new().build_http()
+}
+
+/// The HTTPS client every AWS request goes through (hyper 1, rustls with *ring*, proxy settings from the
+/// environment), built explicitly so that the [`Pacer`] can wrap it and so that the SDK crates need not build
+/// their default TLS stack (aws-lc, a C library: about 30 of the 530 CPU-seconds of the tool's cold build). No IO until
+/// the first request.
 fn default_https_client() -> SharedHttpClient {
     use aws_smithy_http_client::{Builder, ConnectorBuilder, proxy::ProxyConfig, tls};
     Builder::new().build_with_connector_fn(move |settings, runtime_components| {
         let mut connector =
-            ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc));
+            ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring));
         connector.set_connector_settings(settings.cloned());
         if let Some(components) = runtime_components {
             connector.set_sleep_impl(components.sleep_impl());

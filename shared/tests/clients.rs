@@ -32,6 +32,7 @@ fn sdk_config(endpoint: &str) -> SdkConfig {
         .credentials_provider(SharedCredentialsProvider::new(Credentials::new("test", "test", None, None, "test")))
         .endpoint_url(endpoint)
         .retry_config(retry_config())
+        .http_client(autopilot_shared::clients::loopback_http_client())
         .build()
 }
 

@@ -127,6 +127,7 @@ pub fn client(endpoint: &str, access_key: &str) -> aws_sdk_dynamodb::Client {
         .region(Region::new(crate::LOCAL_REGION))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new(access_key, "local", None, None, "autopilot-local"))
+        .http_client(autopilot_shared::clients::loopback_http_client())
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
 }

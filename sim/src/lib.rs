@@ -269,7 +269,7 @@ impl LocalEstate {
         http: Option<&aws_smithy_runtime_api::client::http::SharedHttpClient>,
         identity: Identity,
     ) -> aws_config::SdkConfig {
-        let mut config = aws_config::SdkConfig::builder()
+        let config = aws_config::SdkConfig::builder()
             .behavior_version(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new(self.region.clone()))
             .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
@@ -284,10 +284,7 @@ impl LocalEstate {
             .endpoint_url(endpoint)
             .retry_config(autopilot_shared::clients::retry_config())
             .timeout_config(autopilot_shared::clients::timeouts_for(std::time::Duration::from_secs(62)));
-        if let Some(http) = http {
-            config = config.http_client(http.clone());
-        }
-        config.build()
+        config.http_client(http.cloned().unwrap_or_else(autopilot_shared::clients::loopback_http_client)).build()
     }
 
     /// [`Self::clients_as`], every request sent through `http` (e.g. a [`chaos::gate::Gate`]) when given.

@@ -432,6 +432,7 @@ async fn appstream_throttles_are_retried_by_the_products_clients() {
             .endpoint_url(&local.endpoint)
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("admin", "local", None, None, "test"))
             .retry_config(autopilot_shared::clients::retry_config())
+            .http_client(autopilot_shared::clients::loopback_http_client())
             .build(),
     );
     let mut failures = 0;

@@ -240,7 +240,7 @@ where
 fn clients_of(layer: Layer, target: &Target) -> (aws_sdk_dynamodb::Client, aws_sdk_appstream::Client) {
     let http = match layer.transport {
         Transport::Canned => http_client_fn(|_, _| SharedHttpConnector::new(Canned)),
-        Transport::Loopback => aws_smithy_http_client::Builder::new().build_http(),
+        Transport::Loopback => autopilot_shared::clients::loopback_http_client(),
     };
     let http: SharedHttpClient = match layer.clients {
         Clients::Paced => Pacer::new().http_client(http),

@@ -127,7 +127,7 @@ impl Gate {
 
     /// A plain-HTTP client (loopback endpoints) whose requests pass this gate.
     pub fn http_client(self: &Arc<Self>) -> SharedHttpClient {
-        let inner = aws_smithy_http_client::Builder::new().build_http();
+        let inner = autopilot_shared::clients::loopback_http_client();
         let gate = Arc::clone(self);
         http_client_fn(move |settings, components| gate.connector(inner.http_connector(settings, components)))
     }

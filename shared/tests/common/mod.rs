@@ -35,6 +35,7 @@ pub fn dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
         .region(Region::new("eu-central-1"))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .http_client(autopilot_shared::clients::loopback_http_client())
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
 }
