@@ -366,24 +366,22 @@ async fn simulate_and_print(options: &Options) -> Result<(), CliError> {
 
 fn print_summary(summary: &Summary, out: &std::path::Path) {
     outln!(
-        "{:<16} {:>15} {:>17} {:>9} {:>9} {:>10}",
+        "{:<16} {:>15} {:>17} {:>9} {:>17} {:>9} {:>10}",
         "run",
         "capacity-hours",
         "session requests",
         "unserved",
+        "unserved minutes",
         "actions",
         "API calls"
     );
-    for (name, f) in [
-        ("pool-scaler", &summary.totals),
-        ("static (peak)", &summary.baselines.fixed),
-        ("schedule-only", &summary.baselines.schedule_only),
-    ] {
+    for (name, f) in summary.runs() {
         outln!(
-            "{name:<16} {:>15.1} {:>17} {:>9} {:>9} {:>10}",
+            "{name:<16} {:>15.1} {:>17} {:>9} {:>17} {:>9} {:>10}",
             f.capacity_hours,
             f.session_requests,
             f.unserved_session_requests,
+            f.unserved_session_minutes,
             f.actions,
             f.api_calls
         );

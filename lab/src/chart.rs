@@ -1,5 +1,6 @@
-//! Plain SVG line charts, for the reports of `autopilot simulate` (each resource's demand and capacity, the
-//! rollout per ring, unhealthy WorkSpaces with and without the remediator).
+//! Plain SVG charts for the reports of `autopilot simulate`: line charts (each resource's demand and capacity,
+//! the rollout per ring, unhealthy WorkSpaces with and without the remediator) and a labelled scatter chart
+//! (cost against unserved demand, one point per run).
 
 use chrono::{DateTime, Utc};
 use std::fmt::Write as _;
@@ -20,7 +21,7 @@ pub fn line_chart(title: &str, at: &[DateTime<Utc>], lines: &[Line<'_>]) -> Stri
     let mut legend = String::new();
     let mut polylines = String::new();
     for (index, Line { label, colour, values }) in lines.iter().enumerate() {
-        let x = width - 330.0 + 110.0 * index as f64;
+        let x = width - 10.0 - 150.0 * (lines.len() - index) as f64;
         let _ = write!(legend, r#"<text x="{x}" y="20" fill="{colour}">{label}</text>"#);
         let points: Vec<String> = values
             .iter()
@@ -55,5 +56,45 @@ pub fn line_chart(title: &str, at: &[DateTime<Utc>], lines: &[Line<'_>]) -> Stri
         right = width - margin,
         top_label = margin + 4.0,
         date_y = height - 12.0,
+    )
+}
+
+/// One labelled point of a scatter chart.
+#[derive(Debug, Clone, Copy)]
+pub struct Point<'a> {
+    pub label: &'a str,
+    pub x: f64,
+    pub y: f64,
+}
+
+/// A plain SVG scatter chart: each point a dot with its label, axes from 0 to the largest value.
+pub fn scatter_chart(title: &str, x_label: &str, y_label: &str, points: &[Point<'_>]) -> String {
+    let (width, height, margin) = (700.0, 420.0, 60.0);
+    let max_x = points.iter().map(|p| p.x).fold(0.0, f64::max).max(1.0);
+    let max_y = points.iter().map(|p| p.y).fold(0.0, f64::max).max(1.0);
+    let mut dots = String::new();
+    for Point { label, x, y } in points {
+        let cx = margin + (width - 2.0 * margin) * x / max_x;
+        let cy = height - margin - (height - 2.0 * margin) * y / max_y;
+        let _ = writeln!(
+            dots,
+            r##"<circle cx="{cx:.1}" cy="{cy:.1}" r="4" fill="#1f77b4"/><text x="{:.1}" y="{:.1}">{label}</text>"##,
+            cx + 6.0,
+            cy - 6.0
+        );
+    }
+    format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">
+<rect width="100%" height="100%" fill="white"/>
+<text x="{margin}" y="20" font-weight="bold">{title}</text>
+<line x1="{margin}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="black"/><line x1="{margin}" y1="{margin}" x2="{margin}" y2="{bottom}" stroke="black"/>
+<text x="{right}" y="{x_label_y}" text-anchor="end">{x_label} (0 to {max_x:.0})</text>
+<text x="4" y="{top_label}">{y_label} (0 to {max_y:.0})</text>
+{dots}</svg>
+"##,
+        bottom = height - margin,
+        right = width - margin,
+        top_label = margin - 10.0,
+        x_label_y = height - 20.0,
     )
 }

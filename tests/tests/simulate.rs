@@ -63,9 +63,15 @@ async fn writes_every_output_and_routes_events_like_the_rules() {
     // WHEN six hours are simulated
     let summary = simulate(&opts).await.expect("simulate");
     // THEN every output exists and the summary keeps its contract
-    for file in
-        ["calls.jsonl", "audit.jsonl", "events.jsonl", "summary.json", "report.md", "charts/wspool-sales0001.svg"]
-    {
+    for file in [
+        "calls.jsonl",
+        "audit.jsonl",
+        "events.jsonl",
+        "summary.json",
+        "report.md",
+        "charts/wspool-sales0001.svg",
+        "charts/cost-vs-unserved.svg",
+    ] {
         assert!(opts.out.join(file).exists(), "{file} missing");
     }
     let json: serde_json::Value =
@@ -75,14 +81,27 @@ async fn writes_every_output_and_routes_events_like_the_rules() {
         "served_session_minutes",
         "session_requests",
         "unserved_session_requests",
+        "unserved_session_minutes",
         "actions",
         "api_calls",
     ] {
         assert!(json["totals"].get(key).is_some(), "totals.{key}");
         assert!(json["baselines"]["static"].get(key).is_some(), "baselines.static.{key}");
         assert!(json["baselines"]["schedule_only"].get(key).is_some());
+        for run in json["baselines"]["aas_target_tracking"].as_array().expect("AAS runs") {
+            assert!(run.get(key).is_some() && run.get("target_percent").is_some(), "aas_target_tracking.{key}");
+        }
         assert!(json["resources"][0].get(key).is_some());
     }
+    // Application Auto Scaling ran at each target: a higher target runs less capacity and serves no more users
+    let aas = &summary.baselines.aas_target_tracking;
+    assert_eq!(aas.iter().map(|r| r.target_percent).collect::<Vec<_>>(), vec![60, 75, 90]);
+    for pair in aas.windows(2) {
+        assert!(pair[0].figures.capacity_hours >= pair[1].figures.capacity_hours, "{aas:#?}");
+        assert!(pair[0].figures.unserved_session_minutes <= pair[1].figures.unserved_session_minutes, "{aas:#?}");
+    }
+    let svg = std::fs::read_to_string(opts.out.join("charts/wspool-sales0001.svg")).unwrap();
+    assert!(svg.contains("AAS capacity") && svg.contains("pool-scaler unserved"), "ours and AAS on one time axis");
     assert!(json["resources"][0].get("id").is_some() && json["resources"][0].get("service").is_some());
     assert_eq!(summary.ticks, 72);
     assert!(summary.failed_invocations.is_empty(), "{:?}", summary.failed_invocations);

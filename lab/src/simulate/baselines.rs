@@ -1,13 +1,16 @@
-//! The two baselines a simulation is compared with, on the same estate and seed: *static* (capacity fixed at the
-//! peak) and *schedule-only* (the schedule's minimums, no utilization tracking).
+//! The baselines a simulation is compared with, on the same estate and seed: *static* (capacity fixed at the
+//! peak), *schedule-only* (the schedule's minimums, no utilization tracking) and *Application Auto Scaling*
+//! (target tracking with scheduled minimum and maximum, [`super::aas`]).
 
+use super::aas::{Minute, TargetTracking, Tracker};
+use super::charts::{Series, sample_world};
 use super::figures::figures;
 use super::{Figures, Options};
 use autopilot_shared::policy::{Phase, Policy, ResourceView};
 use autopilot_sim::Simulator;
 use autopilot_sim::estate::Estate;
 use autopilot_sim::server::SimulatorError;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 use std::collections::BTreeMap;
 
@@ -152,6 +155,118 @@ pub(super) fn schedule_only_baseline(
     // Read the call log first: `with_world` holds the simulator's lock.
     let calls = sim.calls();
     Ok(sim.with_world(|w| figures(w, &calls).0))
+}
+
+/// *Application Auto Scaling*: what an administrator sets up instead of the pool-scaler. Every governed pool and
+/// fleet runs all the time (AAS never stops one); scheduled actions set the minimum and maximum of the rule's
+/// phase (the same schedule and prewarm the pool-scaler follows); a target-tracking policy at `target` percent
+/// utilization scales between them, minute by minute, as [`super::aas`] models it. Same demand, seed and
+/// start-up delays as the pool-scaler's run. With `series`, every pool and fleet is sampled at the instants the
+/// pool-scaler's run samples them (each tick), for the charts.
+pub(super) fn aas_baseline(
+    estate: &Estate,
+    policy: &Policy,
+    options: &Options,
+    target: f64,
+    mut series: Option<&mut Series>,
+) -> Result<Figures, SimulatorError> {
+    let sim = Simulator::new(estate, options.seed)?;
+    let tracking = TargetTracking::at(target);
+    // The scalable targets: (service, id, the rule that governs it).
+    let mut governed = Vec::new();
+    sim.with_world_mut(|w| {
+        for pool in w.pools.values_mut() {
+            let view = View { id: &pool.id, name: &pool.name, tags: &pool.tags };
+            if let Some(rule) = governing_rule(policy, &view, pool.application_autoscaling) {
+                let min = phase_bounds(rule, options.from).1.min;
+                pool.state = "RUNNING".into();
+                (pool.capacity.desired, pool.capacity.actual) = (min, min);
+                governed.push((Scalable::Pool, pool.id.clone(), rule));
+            }
+        }
+        for fleet in w.fleets.values_mut() {
+            let view = View { id: &fleet.name, name: &fleet.name, tags: &fleet.tags };
+            if let Some(rule) = governing_rule(policy, &view, fleet.application_autoscaling) {
+                let min = phase_bounds(rule, options.from).1.min;
+                fleet.state = "RUNNING".into();
+                (fleet.capacity.desired, fleet.capacity.actual) = (min, min);
+                let scalable = if fleet.is_multi_session() { Scalable::MultiSessionFleet } else { Scalable::Fleet };
+                governed.push((scalable, fleet.name.clone(), rule));
+            }
+        }
+    });
+    let mut trackers: BTreeMap<String, Tracker> = BTreeMap::new();
+    let mut now = options.from;
+    while now < options.to {
+        sim.advance_to(now);
+        for (scalable, id, rule) in &governed {
+            let bounds = phase_bounds(rule, now).1;
+            let Some(minute) = sim.with_world(|w| {
+                let capacity = match scalable {
+                    Scalable::Pool => &w.pools.get(id)?.capacity,
+                    Scalable::Fleet | Scalable::MultiSessionFleet => &w.fleets.get(id)?.capacity,
+                };
+                Some(Minute {
+                    at: now,
+                    running: capacity.actual,
+                    in_use: capacity.units_in_use(),
+                    desired: capacity.desired,
+                    min: bounds.min,
+                    max: bounds.max,
+                })
+            }) else {
+                continue;
+            };
+            let tracker = trackers.entry(id.clone()).or_default();
+            if let Some(change) = tracker.step(&tracking, &minute)
+                && sim.invoke(scalable.service(), scalable.operation(), &scalable.input(id, change.to)).is_err()
+            {
+                // Busy (a pool updating): AAS tries again at the next evaluation.
+                tracker.refused(change);
+            }
+        }
+        if let Some(series) = series.as_deref_mut()
+            && (now - options.from).num_minutes() % options.tick.num_minutes().max(1) == 0
+        {
+            sim.with_world(|w| sample_world(w, series));
+        }
+        now += Duration::minutes(1);
+    }
+    sim.advance_to(options.to);
+    let calls = sim.calls();
+    Ok(sim.with_world(|w| figures(w, &calls).0))
+}
+
+/// A scalable target of the AAS baseline and the call that sets its desired capacity.
+#[derive(Debug, Clone, Copy)]
+enum Scalable {
+    Pool,
+    Fleet,
+    MultiSessionFleet,
+}
+
+impl Scalable {
+    fn service(self) -> &'static str {
+        match self {
+            Scalable::Pool => "workspaces",
+            Scalable::Fleet | Scalable::MultiSessionFleet => "appstream",
+        }
+    }
+
+    fn operation(self) -> &'static str {
+        match self {
+            Scalable::Pool => "UpdateWorkspacesPool",
+            Scalable::Fleet | Scalable::MultiSessionFleet => "UpdateFleet",
+        }
+    }
+
+    fn input(self, id: &str, desired: u32) -> serde_json::Value {
+        match self {
+            Scalable::Pool => json!({ "PoolId": id, "Capacity": { "DesiredUserSessions": desired } }),
+            Scalable::Fleet => json!({ "Name": id, "ComputeCapacity": { "DesiredInstances": desired } }),
+            Scalable::MultiSessionFleet => json!({ "Name": id, "ComputeCapacity": { "DesiredSessions": desired } }),
+        }
+    }
 }
 
 fn phase_bounds(

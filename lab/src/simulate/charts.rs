@@ -24,23 +24,18 @@ pub(super) struct Sample {
 /// Every pool's and fleet's samples, by id.
 pub(super) type Series = BTreeMap<String, Vec<Sample>>;
 
+/// Samples one pool or fleet.
+pub(super) fn sample(now: DateTime<Utc>, capacity: &autopilot_sim::world::Capacity, wanted: u32) -> Sample {
+    Sample { at: now, wanted, in_use: capacity.active_sessions, desired: capacity.desired }
+}
+
 /// Samples every pool and fleet of `world` into `series`.
 pub(super) fn sample_world(world: &World, series: &mut Series) {
     for pool in world.pools.values() {
-        series.entry(pool.id.clone()).or_default().push(Sample {
-            at: world.now,
-            wanted: pool.totals.wanted_now,
-            in_use: pool.capacity.active_sessions,
-            desired: pool.capacity.desired,
-        });
+        series.entry(pool.id.clone()).or_default().push(sample(world.now, &pool.capacity, pool.totals.wanted_now));
     }
     for fleet in world.fleets.values() {
-        series.entry(fleet.name.clone()).or_default().push(Sample {
-            at: world.now,
-            wanted: fleet.totals.wanted_now,
-            in_use: fleet.capacity.active_sessions,
-            desired: fleet.capacity.desired,
-        });
+        series.entry(fleet.name.clone()).or_default().push(sample(world.now, &fleet.capacity, fleet.totals.wanted_now));
     }
 }
 
@@ -49,19 +44,51 @@ pub(super) fn resource_chart(id: &str) -> String {
     format!("charts/{id}.svg")
 }
 
-/// A line chart of wanted sessions, sessions in use and desired capacity over time (plain SVG).
-pub(super) fn chart(title: &str, samples: &[Sample]) -> String {
+/// Where the cost-versus-unserved chart of every run is written, relative to the output folder (and the report).
+pub(super) const COST_CHART: &str = "charts/cost-vs-unserved.svg";
+
+/// Sessions wanted and not served at a sample.
+fn unserved(sample: &Sample) -> u32 {
+    sample.wanted.saturating_sub(sample.in_use)
+}
+
+/// A line chart of one resource on one time axis: sessions wanted; the pool-scaler's desired capacity and the
+/// sessions it left unserved; and, when given, the same two for the Application Auto Scaling baseline (sampled
+/// at the same instants). Plain SVG.
+pub(super) fn chart(title: &str, samples: &[Sample], aas: Option<&[Sample]>) -> String {
     let at: Vec<DateTime<Utc>> = samples.iter().map(|s| s.at).collect();
-    let line =
-        |label, colour, value: fn(&Sample) -> u32| Line { label, colour, values: samples.iter().map(value).collect() };
-    line_chart(
-        title,
-        &at,
-        &[
-            line("wanted", "#999999", |s| s.wanted),
-            line("in use", "#d62728", |s| s.in_use),
-            line("desired capacity", "#1f77b4", |s| s.desired),
-        ],
+    let line = |label, colour, samples: &[Sample], value: fn(&Sample) -> u32| Line {
+        label,
+        colour,
+        values: samples.iter().map(value).collect(),
+    };
+    let mut lines = vec![
+        line("wanted", "#999999", samples, |s| s.wanted),
+        line("pool-scaler capacity", "#1f77b4", samples, |s| s.desired),
+        line("pool-scaler unserved", "#d62728", samples, unserved),
+    ];
+    if let Some(aas) = aas.filter(|aas| aas.len() == samples.len()) {
+        lines.push(line("AAS capacity", "#ff7f0e", aas, |s| s.desired));
+        lines.push(line("AAS unserved", "#9467bd", aas, unserved));
+    }
+    line_chart(title, &at, &lines)
+}
+
+/// Cost (capacity-hours) against unserved session-minutes, one point per run (plain SVG).
+pub(super) fn cost_chart(runs: &[(String, &super::Figures)]) -> String {
+    let points: Vec<crate::chart::Point<'_>> = runs
+        .iter()
+        .map(|(name, f)| crate::chart::Point {
+            label: name.as_str(),
+            x: f.capacity_hours,
+            y: f.unserved_session_minutes as f64,
+        })
+        .collect();
+    crate::chart::scatter_chart(
+        "cost against unserved demand, every run",
+        "capacity-hours",
+        "unserved session-minutes",
+        &points,
     )
 }
 

@@ -25,6 +25,7 @@ pub(super) fn figures(world: &World, calls: &[CallRecord]) -> (Figures, Vec<Reso
                 served_session_minutes: totals.served_session_minutes,
                 session_requests: totals.session_requests(),
                 unserved_session_requests: totals.unserved_requests,
+                unserved_session_minutes: totals.unserved_session_minutes,
                 actions: named.iter().filter(|c| calllog::is_mutating(&c.operation) && c.ok()).count() as u64,
                 api_calls: named.len() as u64,
             },

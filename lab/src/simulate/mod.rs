@@ -1,12 +1,15 @@
 //! `autopilot simulate` and `autopilot demo`: run the functions in-process against the simulated estate on the
 //! virtual clock, tick by tick, deliver injected events as EventBridge rules would, and write the call log,
-//! audit records, outcome events, a summary and a report with charts; compare with two baselines computed on
-//! the same estate and seed: *static* (capacity fixed at the peak) and *schedule-only* (the schedule's minimums,
-//! no utilization tracking).
+//! audit records, outcome events, a summary and a report with charts; compare with baselines computed on the
+//! same estate and seed: *static* (capacity fixed at the peak), *schedule-only* (the schedule's minimums, no
+//! utilization tracking) and what an administrator would set up instead of the pool-scaler, *Application Auto
+//! Scaling* target tracking with scheduled minimum and maximum capacity, at 60, 75 and 90% targets.
 //!
-//! - [`inputs`]: the input files, read and checked; [`baselines`]: the two baselines;
+//! - [`inputs`]: the input files, read and checked; [`baselines`]: the baselines, [`aas`] the Application Auto
+//!   Scaling model one of them runs;
 //! - [`figures`]: the summary's figures; [`charts`]: what is charted and its SVGs; [`report`]: `report.md`.
 
+pub mod aas;
 mod baselines;
 mod charts;
 mod error;
@@ -23,8 +26,10 @@ use autopilot_functions::Function;
 use autopilot_shared::policy::Policy;
 use autopilot_sim::LocalEstate;
 use autopilot_sim::calllog;
-use baselines::{schedule_only_baseline, static_baseline};
-use charts::{HEALTH_CHART, ROLLOUT_CHART, RolloutTimeline, Series, chart, resource_chart, sample_world};
+use baselines::{aas_baseline, schedule_only_baseline, static_baseline};
+use charts::{
+    COST_CHART, HEALTH_CHART, ROLLOUT_CHART, RolloutTimeline, Series, chart, cost_chart, resource_chart, sample_world,
+};
 use chrono::{DateTime, Duration, Utc};
 use figures::{builder_figures, export_rows, figures, read_audit};
 use report::{report, rollout_section};
@@ -69,6 +74,8 @@ pub struct Figures {
     pub served_session_minutes: u64,
     pub session_requests: u64,
     pub unserved_session_requests: u64,
+    /// Minutes users wanted a session and had none, summed over users (one user for ten minutes: 10).
+    pub unserved_session_minutes: u64,
     pub actions: u64,
     pub api_calls: u64,
 }
@@ -79,6 +86,7 @@ impl Figures {
         self.served_session_minutes += other.served_session_minutes;
         self.session_requests += other.session_requests;
         self.unserved_session_requests += other.unserved_session_requests;
+        self.unserved_session_minutes += other.unserved_session_minutes;
         self.actions += other.actions;
         self.api_calls += other.api_calls;
     }
@@ -106,6 +114,29 @@ pub struct Baselines {
     #[serde(rename = "static")]
     pub fixed: Figures,
     pub schedule_only: Figures,
+    /// Application Auto Scaling target tracking with scheduled minimum and maximum, one run per target in
+    /// [`AAS_TARGETS`].
+    pub aas_target_tracking: Vec<AasRun>,
+}
+
+/// The targets (percent utilization) the Application Auto Scaling baseline runs at.
+pub const AAS_TARGETS: [u32; 3] = [60, 75, 90];
+/// The one the goals compare with: 75%, the pool-scaler's own default target.
+pub const AAS_REFERENCE_TARGET: u32 = 75;
+
+/// One Application Auto Scaling run.
+#[derive(Debug, Clone, Serialize)]
+pub struct AasRun {
+    pub target_percent: u32,
+    #[serde(flatten)]
+    pub figures: Figures,
+}
+
+impl Baselines {
+    /// The AAS run the goals compare with.
+    pub fn aas_reference(&self) -> Option<&Figures> {
+        self.aas_target_tracking.iter().find(|r| r.target_percent == AAS_REFERENCE_TARGET).map(|r| &r.figures)
+    }
 }
 
 /// One image builder over the simulation.
@@ -184,6 +215,21 @@ pub struct Summary {
 pub struct IamSummary {
     pub authorizations: usize,
     pub refused: Vec<String>,
+}
+
+impl Summary {
+    /// The pool-scaler's run and every baseline, named as the tables print them.
+    pub fn runs(&self) -> Vec<(String, &Figures)> {
+        let mut runs = vec![
+            ("pool-scaler".to_owned(), &self.totals),
+            ("static (peak)".to_owned(), &self.baselines.fixed),
+            ("schedule-only".to_owned(), &self.baselines.schedule_only),
+        ];
+        runs.extend(
+            self.baselines.aas_target_tracking.iter().map(|r| (format!("AAS {}%", r.target_percent), &r.figures)),
+        );
+        runs
+    }
 }
 
 /// Runs a simulation and writes its outputs into `options.out`.
@@ -285,9 +331,18 @@ pub async fn simulate(options: &Options) -> Result<Summary, SimulateError> {
     let (totals, resources) = local.simulator.with_world(|w| figures(w, &calls));
     let audit_records = read_audit(&ledger, options).await?;
     let builders = local.simulator.with_world(|w| builder_figures(w, &estate, &first_starts, &audit_records, options));
+    let mut aas_series = Series::new();
     let baselines = Baselines {
         fixed: static_baseline(&estate, &policy, options)?,
         schedule_only: schedule_only_baseline(&estate, &policy, options)?,
+        aas_target_tracking: AAS_TARGETS
+            .into_iter()
+            .map(|target| {
+                let samples = (target == AAS_REFERENCE_TARGET).then_some(&mut aas_series);
+                let figures = aas_baseline(&estate, &policy, options, f64::from(target), samples)?;
+                Ok(AasRun { target_percent: target, figures })
+            })
+            .collect::<Result<_, SimulateError>>()?,
     };
     let health_baseline = crate::health::baseline(&estate, options.seed, &mut health, options.to)?;
     let workspaces = local.simulator.with_world(|w| crate::health::summary(w, &audit_records, health_baseline));
@@ -329,8 +384,9 @@ pub async fn simulate(options: &Options) -> Result<Summary, SimulateError> {
     write("authorizations.json", serde_json::to_string(&matrix)?)?;
     std::fs::create_dir_all(options.out.join("charts")).map_err(SimulateError::CreateCharts)?;
     for (id, samples) in &series {
-        write(&resource_chart(id), chart(id, samples))?;
+        write(&resource_chart(id), chart(id, samples, aas_series.get(id).map(Vec::as_slice)))?;
     }
+    write(COST_CHART, cost_chart(&summary.runs()))?;
     let rollout_chart = rollout.chart().map(|svg| write(ROLLOUT_CHART, svg)).transpose()?.map(|()| ROLLOUT_CHART);
     let health_chart = health.chart().map(|svg| write(HEALTH_CHART, svg)).transpose()?.map(|()| HEALTH_CHART);
     let mut report_text = report(&summary, &series);

@@ -29,27 +29,37 @@ pub(super) fn report(summary: &Summary, series: &Series) -> String {
             summary.failed_invocations.iter().take(20).map(|f| format!("- {f}")).collect::<Vec<_>>().join("\n")
         );
     }
-    let runs = [
-        ("pool-scaler", &summary.totals),
-        ("static (peak)", &summary.baselines.fixed),
-        ("schedule-only", &summary.baselines.schedule_only),
-    ];
     table(
         &mut out,
-        &["run", "capacity-hours", "session requests", "unserved", "unserved share", "actions", "API calls"],
-        runs.iter().map(|(name, f)| {
+        &[
+            "run",
+            "capacity-hours",
+            "session requests",
+            "unserved",
+            "unserved share",
+            "unserved session-minutes",
+            "actions",
+            "API calls",
+        ],
+        summary.runs().into_iter().map(|(name, f)| {
             vec![
-                (*name).to_owned(),
+                name,
                 format!("{:.1}", f.capacity_hours),
                 f.session_requests.to_string(),
                 f.unserved_session_requests.to_string(),
                 format!("{:.2}%", f.unserved_share() * 100.0),
+                f.unserved_session_minutes.to_string(),
                 f.actions.to_string(),
                 f.api_calls.to_string(),
             ]
         }),
     );
-    let _ = writeln!(out, "\n{}\n\n## Resources\n", goals(summary).join("\n"));
+    let _ = writeln!(
+        out,
+        "\n![cost against unserved demand]({})\n\nAAS: Application Auto Scaling target tracking on capacity utilization at that target, with scheduled minimum and maximum capacity from the same schedule (the model: docs/scaling.md in the EUC Autopilot repository).\n\n{}\n\n## Resources\n",
+        super::charts::COST_CHART,
+        goals(summary).join("\n")
+    );
     table(
         &mut out,
         &["resource", "service", "capacity-hours", "session requests", "unserved", "actions"],
@@ -168,6 +178,23 @@ pub fn goals(summary: &Summary) -> Vec<String> {
             summary.baselines.schedule_only.unserved_session_requests
         ),
     ];
+    if let Some(aas) = summary.baselines.aas_reference().filter(|aas| aas.capacity_hours > 0.0) {
+        let ratio = t.capacity_hours / aas.capacity_hours;
+        goals.push(format!(
+            "{} capacity-hours {ratio:.2} x AAS target tracking at {}% with {} unserved requests vs its {} (goal: at most 0.85 x, no more unserved)",
+            mark(ratio <= 0.85 && t.unserved_session_requests <= aas.unserved_session_requests),
+            super::AAS_REFERENCE_TARGET,
+            t.unserved_session_requests,
+            aas.unserved_session_requests
+        ));
+        goals.push(format!(
+            "{} unserved session-minutes {} vs AAS target tracking at {}% {} (goal: at most half)",
+            mark(t.unserved_session_minutes * 2 <= aas.unserved_session_minutes),
+            t.unserved_session_minutes,
+            super::AAS_REFERENCE_TARGET,
+            aas.unserved_session_minutes
+        ));
+    }
     goals.extend(builder_goal);
     goals.push(format!(
         "{} {} requests refused by IAM of {} authorisations (goal: none: the template's roles are wide enough){}",
