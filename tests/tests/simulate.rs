@@ -100,6 +100,11 @@ async fn writes_every_output_and_routes_events_like_the_rules() {
         assert!(pair[0].figures.capacity_hours >= pair[1].figures.capacity_hours, "{aas:#?}");
         assert!(pair[0].figures.unserved_session_minutes <= pair[1].figures.unserved_session_minutes, "{aas:#?}");
     }
+    for latency in [&json["detection_latency"], &json["baselines"]["aas_target_tracking"][1]["detection_latency"]] {
+        for key in ["answered", "unanswered", "p50_seconds", "p95_seconds", "max_seconds"] {
+            assert!(latency.get(key).is_some(), "detection_latency.{key}: {latency}");
+        }
+    }
     let svg = std::fs::read_to_string(opts.out.join("charts/wspool-sales0001.svg")).unwrap();
     assert!(svg.contains("AAS capacity") && svg.contains("pool-scaler unserved"), "ours and AAS on one time axis");
     assert!(json["resources"][0].get("id").is_some() && json["resources"][0].get("service").is_some());

@@ -5,6 +5,7 @@
 use super::aas::{Minute, TargetTracking, Tracker};
 use super::charts::{Series, sample_world};
 use super::figures::figures;
+use super::latency::{Latency, detection};
 use super::{Figures, Options};
 use autopilot_shared::policy::{Phase, Policy, ResourceView};
 use autopilot_sim::Simulator;
@@ -15,7 +16,7 @@ use serde_json::json;
 use std::collections::BTreeMap;
 
 /// The capacity rule governing a resource, if exactly one selects it and nothing tells us to keep off.
-fn governing_rule<'a>(
+pub(super) fn governing_rule<'a>(
     policy: &'a Policy,
     resource: &impl ResourceView,
     application_autoscaling: bool,
@@ -25,10 +26,10 @@ fn governing_rule<'a>(
     (rules.len() == 1 && !skip && !application_autoscaling).then(|| rules[0])
 }
 
-struct View<'a> {
-    id: &'a str,
-    name: &'a str,
-    tags: &'a BTreeMap<String, String>,
+pub(super) struct View<'a> {
+    pub(super) id: &'a str,
+    pub(super) name: &'a str,
+    pub(super) tags: &'a BTreeMap<String, String>,
 }
 
 impl ResourceView for View<'_> {
@@ -169,7 +170,7 @@ pub(super) fn aas_baseline(
     options: &Options,
     target: f64,
     mut series: Option<&mut Series>,
-) -> Result<Figures, SimulatorError> {
+) -> Result<(Figures, Latency), SimulatorError> {
     let sim = Simulator::new(estate, options.seed)?;
     let tracking = TargetTracking::at(target);
     // The scalable targets: (service, id, the rule that governs it).
@@ -234,7 +235,7 @@ pub(super) fn aas_baseline(
     }
     sim.advance_to(options.to);
     let calls = sim.calls();
-    Ok(sim.with_world(|w| figures(w, &calls).0))
+    Ok(sim.with_world(|w| (figures(w, &calls).0, detection(w, &calls, policy, options.to))))
 }
 
 /// A scalable target of the AAS baseline and the call that sets its desired capacity.
@@ -269,7 +270,7 @@ impl Scalable {
     }
 }
 
-fn phase_bounds(
+pub(super) fn phase_bounds(
     rule: &autopilot_shared::policy::CapacityRule,
     now: DateTime<Utc>,
 ) -> (Phase, &autopilot_shared::policy::Bounds) {

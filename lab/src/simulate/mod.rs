@@ -15,6 +15,7 @@ mod charts;
 mod error;
 mod figures;
 mod inputs;
+pub mod latency;
 mod report;
 
 pub use crate::people::PersonCall;
@@ -130,12 +131,14 @@ pub struct AasRun {
     pub target_percent: u32,
     #[serde(flatten)]
     pub figures: Figures,
+    /// From the minute a resource came under pressure to AAS's scaling call ([`latency`]).
+    pub detection_latency: latency::Latency,
 }
 
 impl Baselines {
     /// The AAS run the goals compare with.
-    pub fn aas_reference(&self) -> Option<&Figures> {
-        self.aas_target_tracking.iter().find(|r| r.target_percent == AAS_REFERENCE_TARGET).map(|r| &r.figures)
+    pub fn aas_reference(&self) -> Option<&AasRun> {
+        self.aas_target_tracking.iter().find(|r| r.target_percent == AAS_REFERENCE_TARGET)
     }
 }
 
@@ -200,6 +203,8 @@ pub struct Summary {
     /// retry or dead-letter; a healthy run has none (bad input aside).
     pub failed_invocations: Vec<String>,
     pub totals: Figures,
+    /// From the minute a pool or fleet came under pressure to the pool-scaler's scaling call ([`latency`]).
+    pub detection_latency: latency::Latency,
     pub baselines: Baselines,
     pub resources: Vec<ResourceFigures>,
     pub builders: BuilderSummary,
@@ -329,6 +334,7 @@ pub async fn simulate(options: &Options) -> Result<Summary, SimulateError> {
 
     let calls = local.simulator.calls();
     let (totals, resources) = local.simulator.with_world(|w| figures(w, &calls));
+    let detection_latency = local.simulator.with_world(|w| latency::detection(w, &calls, &policy, options.to));
     let audit_records = read_audit(&ledger, options).await?;
     let builders = local.simulator.with_world(|w| builder_figures(w, &estate, &first_starts, &audit_records, options));
     let mut aas_series = Series::new();
@@ -339,8 +345,8 @@ pub async fn simulate(options: &Options) -> Result<Summary, SimulateError> {
             .into_iter()
             .map(|target| {
                 let samples = (target == AAS_REFERENCE_TARGET).then_some(&mut aas_series);
-                let figures = aas_baseline(&estate, &policy, options, f64::from(target), samples)?;
-                Ok(AasRun { target_percent: target, figures })
+                let (figures, detection_latency) = aas_baseline(&estate, &policy, options, f64::from(target), samples)?;
+                Ok(AasRun { target_percent: target, figures, detection_latency })
             })
             .collect::<Result<_, SimulateError>>()?,
     };
@@ -356,6 +362,7 @@ pub async fn simulate(options: &Options) -> Result<Summary, SimulateError> {
         events_not_routed: not_routed,
         failed_invocations: failed,
         totals,
+        detection_latency,
         baselines,
         resources,
         builders,

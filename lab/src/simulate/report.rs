@@ -178,7 +178,18 @@ pub fn goals(summary: &Summary) -> Vec<String> {
             summary.baselines.schedule_only.unserved_session_requests
         ),
     ];
-    if let Some(aas) = summary.baselines.aas_reference().filter(|aas| aas.capacity_hours > 0.0) {
+    if let Some(run) = summary.baselines.aas_reference() {
+        let seconds = |s: Option<i64>| s.map_or_else(|| "none".to_owned(), |s| format!("{s} s"));
+        goals.push(format!(
+            "{} detection latency p95 {} over {} pressure episodes vs AAS target tracking at {}% {} (goal: at most 60 s)",
+            mark(summary.detection_latency.p95_seconds.map_or(summary.detection_latency.unanswered == 0, |s| s <= 60)),
+            seconds(summary.detection_latency.p95_seconds),
+            summary.detection_latency.answered,
+            super::AAS_REFERENCE_TARGET,
+            seconds(run.detection_latency.p95_seconds),
+        ));
+    }
+    if let Some(aas) = summary.baselines.aas_reference().map(|r| &r.figures).filter(|aas| aas.capacity_hours > 0.0) {
         let ratio = t.capacity_hours / aas.capacity_hours;
         goals.push(format!(
             "{} capacity-hours {ratio:.2} x AAS target tracking at {}% with {} unserved requests vs its {} (goal: at most 0.85 x, no more unserved)",

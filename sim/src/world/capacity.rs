@@ -88,6 +88,10 @@ pub struct Totals {
     /// Minutes with users left without a session, and how many (the first 10,000).
     #[serde(skip)]
     pub shortfalls: Vec<(DateTime<Utc>, u32)>,
+    /// Free sessions (running capacity not in use) from each minute they changed on, while anyone wants a
+    /// session (`None`: nobody does): what a scaler under pressure had to see, for detection latency.
+    #[serde(skip)]
+    pub free: Vec<(DateTime<Utc>, Option<u32>)>,
 }
 
 impl Totals {
@@ -163,6 +167,10 @@ fn serve_demand(
     capacity.active_sessions += served;
     totals.sessions_started += u64::from(served);
     let missed = arrivals - served;
+    let free_now = (wanted > 0).then(|| free - served);
+    if totals.free.last().is_none_or(|(_, last)| *last != free_now) {
+        totals.free.push((now, free_now));
+    }
     totals.served_session_minutes += u64::from(capacity.active_sessions);
     totals.unserved_session_minutes += u64::from(missed);
     if missed > 0 && totals.shortfalls.len() < 10_000 {
