@@ -115,7 +115,8 @@ async fn writes_every_output_and_routes_events_like_the_rules() {
     assert_eq!(summary.exports.len(), 1, "{:#?}", summary.exports);
     assert!(summary.exports[0].outcome.starts_with("COMPLETED ami-"), "{:?}", summary.exports);
     assert_eq!(summary.exports[0].attempts, 2, "the timed-out attempt was retried (the request allows two)");
-    // the session notification reconciled only its fleet: one DescribeFleets by name at 07:02, no pool calls then
+    // the session notification reconciled only its fleet: a DescribeFleets by name at 07:02, and no listing of
+    // every fleet between ticks (the simulated users' own session events reconcile their fleet or directory)
     let calls: Vec<serde_json::Value> = std::fs::read_to_string(opts.out.join("calls.jsonl"))
         .unwrap()
         .lines()
@@ -127,7 +128,19 @@ async fn writes_every_output_and_routes_events_like_the_rules() {
             && c["parameters"]["Names"] == serde_json::json!(["engineering-fleet"])),
         "{at_0702:?}"
     );
-    assert!(at_0702.iter().all(|c| c["operation"] != "DescribeWorkspacesPools"), "{at_0702:?}");
+    let off_tick = |c: &&serde_json::Value| {
+        !c["at"].as_str().unwrap_or_default().ends_with("0:00Z")
+            && !c["at"].as_str().unwrap_or_default().ends_with("5:00Z")
+    };
+    let between_ticks: Vec<_> = calls.iter().filter(off_tick).filter(|c| c["operation"] == "DescribeFleets").collect();
+    assert!(between_ticks.iter().all(|c| c["parameters"]["Names"].as_array().is_some_and(|n| n.len() == 1)));
+    // the users' sessions made events, delivered the minute they happened: the pool-scaler scaled between ticks
+    assert!(summary.session_events > 100, "{}", summary.session_events);
+    assert!(
+        calls.iter().filter(off_tick).any(|c| c["caller"] == "pool-scaler"
+            && matches!(c["operation"].as_str(), Some("UpdateFleet" | "UpdateWorkspacesPool"))),
+        "no scaling call between ticks"
+    );
 
     // AND the builder-scheduler ran on the same ticks (06:00–12:00 Berlin): the golden builder started for the
     // working day (prewarm 06:30 Berlin), the forgotten one (first seen running at 05:00 UTC) stopped after

@@ -1,6 +1,6 @@
-//! The handler: the pool-scaler's steps in the shared invocation — a tick reconciles everything, a session or
-//! access event one fleet or directory (debounced: at most once a minute), a CloudTrail call is noted as a manual
-//! change (or marks cached tags stale). Callable in process (the `autopilot` tool and the tests call it directly).
+//! The handler: the pool-scaler's steps in the shared invocation — a tick reconciles everything, a session start
+//! or access event one fleet or directory (debounced: at most once a minute; a session end is ignored), a
+//! CloudTrail call is noted as a manual change (or marks cached tags stale). Callable in process (the `autopilot` tool and the tests call it directly).
 
 use crate::act::{ActContext, ActionReport, act_streamed};
 use crate::decide::{Decision, Memory, plan};
@@ -19,6 +19,9 @@ use std::sync::atomic::AtomicU32;
 
 /// The function's name: its service name in logs, metrics and ledger keys.
 pub const FUNCTION: &str = "pool-scaler";
+
+/// The `eventType` of an `AppStream Session Notification` for a session that ended.
+const SESSION_ENDED: &str = "SESSION_ENDED";
 
 /// What one invocation did; `status` is `reconciled`, `recorded` (manual change noted), `tags-changed` (a pool's
 /// or fleet's cached tags marked stale), `ours`, `ignored`, `debounced`, or `busy` (another invocation holds the
@@ -57,6 +60,10 @@ impl Steps for PoolScaler {
         let correlation_id = call.correlation_id.to_owned();
         let (scope, epoch) = match &input {
             Input::Tick(tick) => (Scope::All, Input::tick_key(tick)),
+            // A session that ends frees capacity: it cannot put a fleet under pressure. Scale-in waits for the tick.
+            Input::AppStreamSession(event) if event.detail.event_type == SESSION_ENDED => {
+                return Ok(Route::Done(Status::Ignored));
+            }
             Input::AppStreamSession(event) => (Scope::Fleet(event.detail.fleet_name.clone()), correlation_id),
             Input::WorkSpacesAccess(event) => (Scope::Directory(event.detail.directory_id.clone()), correlation_id),
             Input::CloudTrail(event) => return record_manual_change(call, &event.detail).await.map(Route::Done),

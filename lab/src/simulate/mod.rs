@@ -198,6 +198,9 @@ pub struct Summary {
     pub events_delivered: u64,
     /// Extra deliveries made by `--redeliver` (duplicates of ticks and events).
     pub redelivered: u64,
+    /// Session events (`AppStream Session Notification`, `WorkSpaces Access`) the simulated users made and the
+    /// rules delivered, minute by minute.
+    pub session_events: u64,
     pub events_not_routed: u64,
     /// Invocations (ticks or events) that returned an error: each is an error a real deployment would log and
     /// retry or dead-letter; a healthy run has none (bad input aside).
@@ -267,37 +270,50 @@ pub async fn simulate(options: &Options) -> Result<Summary, SimulateError> {
     let mut last_report = std::time::Instant::now();
     let mut duplicates = autopilot_sim::rng::Rng::new(options.seed ^ 0x5eed_d0b1e);
     let mut redelivered = 0_u64;
+    let mut session_events = 0_u64;
     let place = local.simulator.place();
+    // Users' sessions start and end minute by minute; AWS sends an event for each, which the rules deliver.
+    local.simulator.with_world_mut(|w| w.session_events = Some(Vec::new()));
+    let mut minute = now;
     while now < options.to {
-        // Injected events and people's actions happen at their own time, before the tick that follows them.
-        loop {
-            let next_event = pending_events.peek().map(|(at, _)| *at).filter(|at| *at <= now);
-            let next_person = people.peek().map(|a| a.at).filter(|at| *at <= now);
-            let event = match (next_event, next_person) {
-                (Some(e), Some(p)) if p < e => people.next().and_then(|a| act_as_person(&local, &a)),
-                (None, Some(_)) => people.next().and_then(|a| act_as_person(&local, &a)),
-                (Some(_), _) => pending_events.next().and_then(|(at, injection)| {
-                    local.simulator.advance_to(at);
-                    match injection {
-                        Injection::Event(event) => Some(event),
-                        Injection::Call(call) => crate::people::call(&local.simulator, &call),
+        while minute <= now {
+            // Injected events and people's actions happen at their own time, before the tick that follows them.
+            loop {
+                let next_event = pending_events.peek().map(|(at, _)| *at).filter(|at| *at <= minute);
+                let next_person = people.peek().map(|a| a.at).filter(|at| *at <= minute);
+                let event = match (next_event, next_person) {
+                    (Some(e), Some(p)) if p < e => people.next().and_then(|a| act_as_person(&local, &a)),
+                    (None, Some(_)) => people.next().and_then(|a| act_as_person(&local, &a)),
+                    (Some(_), _) => pending_events.next().and_then(|(at, injection)| {
+                        local.simulator.advance_to(at);
+                        match injection {
+                            Injection::Event(event) => Some(event),
+                            Injection::Call(call) => crate::people::call(&local.simulator, &call),
+                        }
+                    }),
+                    (None, None) => break,
+                };
+                let Some(event) = event else { continue };
+                if deliver(&crew, &event, &mut failed).await {
+                    delivered += 1;
+                    let extra = extra_copies(&mut duplicates, options.redeliver);
+                    redelivered += extra;
+                    for _ in 0..extra {
+                        deliver(&crew, &event, &mut failed).await;
                     }
-                }),
-                (None, None) => break,
-            };
-            let Some(event) = event else { continue };
-            if deliver(&crew, &event, &mut failed).await {
-                delivered += 1;
-                let extra = extra_copies(&mut duplicates, options.redeliver);
-                redelivered += extra;
-                for _ in 0..extra {
-                    deliver(&crew, &event, &mut failed).await;
+                } else {
+                    not_routed += 1;
                 }
-            } else {
-                not_routed += 1;
             }
+            local.simulator.advance_to(minute);
+            let sessions = local.simulator.with_world_mut(|w| w.session_events.as_mut().map(std::mem::take));
+            for event in sessions.unwrap_or_default() {
+                if deliver(&crew, &event, &mut failed).await {
+                    session_events += 1;
+                }
+            }
+            minute += Duration::minutes(1);
         }
-        local.simulator.advance_to(now);
         for function in Function::ALL {
             let schedule = function.name();
             let tick = autopilot_sim::tick_event_in(&place, &format!("euc-autopilot-{schedule}"), now);
@@ -359,6 +375,7 @@ pub async fn simulate(options: &Options) -> Result<Summary, SimulateError> {
         ticks,
         events_delivered: delivered,
         redelivered,
+        session_events,
         events_not_routed: not_routed,
         failed_invocations: failed,
         totals,

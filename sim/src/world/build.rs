@@ -66,6 +66,7 @@ impl World {
             faults: estate.faults.clone(),
             organization: estate.organization.clone(),
             caller: None,
+            session_events: None,
         })
     }
 }

@@ -10,6 +10,7 @@ pub mod build;
 pub mod capacity;
 pub mod demand;
 mod groups;
+pub mod sessions;
 #[cfg(test)]
 mod tests;
 pub mod workspace;
@@ -265,6 +266,10 @@ pub struct World {
     /// The account and region of the request being answered (its signer's account, its SigV4 region): a request
     /// sees and changes only what lives there. `None` (in-process callers, the simulated people) sees everything.
     pub caller: Option<(String, String)>,
+    /// The session events AWS sends as sessions start and end (`AppStream Session Notification` per fleet
+    /// session, `WorkSpaces Access` per pool session started), when recording (`Some`: `autopilot simulate`
+    /// drains and delivers them minute by minute; `None`, the default, records nothing).
+    pub session_events: Option<Vec<serde_json::Value>>,
 }
 
 /// A resource that lives in an account and region.
@@ -361,26 +366,40 @@ impl World {
 
     fn step(&mut self) {
         let now = self.now;
+        let mut sessions = self.session_events.take();
         for pool in self.pools.values_mut() {
-            let pool = Scaled {
+            let before = (pool.totals.sessions_started, pool.capacity.active_sessions);
+            let scaled = Scaled {
                 state: &mut pool.state,
                 pending: &mut pool.pending,
                 capacity: &mut pool.capacity,
                 totals: &mut pool.totals,
                 demand: pool.demand.as_ref(),
             };
-            pool.step(now, &mut self.rng);
+            scaled.step(now, &mut self.rng);
+            if let Some(events) = sessions.as_mut() {
+                let started = pool.totals.sessions_started - before.0;
+                events.extend((0..started).map(|n| sessions::access(pool, now, n)));
+            }
         }
         for fleet in self.fleets.values_mut() {
-            let fleet = Scaled {
+            let before = (fleet.totals.sessions_started, fleet.capacity.active_sessions);
+            let scaled = Scaled {
                 state: &mut fleet.state,
                 pending: &mut fleet.pending,
                 capacity: &mut fleet.capacity,
                 totals: &mut fleet.totals,
                 demand: fleet.demand.as_ref(),
             };
-            fleet.step(now, &mut self.rng);
+            scaled.step(now, &mut self.rng);
+            if let Some(events) = sessions.as_mut() {
+                let started = fleet.totals.sessions_started - before.0;
+                let ended = u64::from(before.1.saturating_sub(fleet.capacity.active_sessions));
+                events.extend((0..ended).map(|n| sessions::notification(fleet, now, n, sessions::Change::Ended)));
+                events.extend((0..started).map(|n| sessions::notification(fleet, now, n, sessions::Change::Started)));
+            }
         }
+        self.session_events = sessions;
         for builder in self.builders.values_mut() {
             if let Some(pending) = builder.pending.take_if(|p| p.at <= now) {
                 builder.state = pending.state;
