@@ -6,43 +6,15 @@ use super::aas::{Minute, TargetTracking, Tracker};
 use super::charts::{Series, sample_world};
 use super::figures::figures;
 use super::latency::{Latency, detection};
+use super::rules::{View, governing_rule, phase_bounds};
 use super::{Figures, Options};
-use autopilot_shared::policy::{Phase, Policy, ResourceView};
+use autopilot_shared::policy::{Phase, Policy};
 use autopilot_sim::Simulator;
 use autopilot_sim::estate::Estate;
 use autopilot_sim::server::SimulatorError;
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use serde_json::json;
 use std::collections::BTreeMap;
-
-/// The capacity rule governing a resource, if exactly one selects it and nothing tells us to keep off.
-pub(super) fn governing_rule<'a>(
-    policy: &'a Policy,
-    resource: &impl ResourceView,
-    application_autoscaling: bool,
-) -> Option<&'a autopilot_shared::policy::CapacityRule> {
-    let rules: Vec<_> = policy.capacity.iter().filter(|r| r.select.matches(resource)).collect();
-    let skip = resource.tag("autopilot/skip").is_some_and(|v| !v.eq_ignore_ascii_case("false"));
-    (rules.len() == 1 && !skip && !application_autoscaling).then(|| rules[0])
-}
-
-pub(super) struct View<'a> {
-    pub(super) id: &'a str,
-    pub(super) name: &'a str,
-    pub(super) tags: &'a BTreeMap<String, String>,
-}
-
-impl ResourceView for View<'_> {
-    fn id(&self) -> &str {
-        self.id
-    }
-    fn name(&self) -> Option<&str> {
-        Some(self.name)
-    }
-    fn tag(&self, key: &str) -> Option<&str> {
-        self.tags.get(key).map(String::as_str)
-    }
-}
 
 /// *static*: every governed resource runs all the time at its demand peak.
 pub(super) fn static_baseline(estate: &Estate, policy: &Policy, options: &Options) -> Result<Figures, SimulatorError> {
@@ -268,12 +240,4 @@ impl Scalable {
             Scalable::MultiSessionFleet => json!({ "Name": id, "ComputeCapacity": { "DesiredSessions": desired } }),
         }
     }
-}
-
-pub(super) fn phase_bounds(
-    rule: &autopilot_shared::policy::CapacityRule,
-    now: DateTime<Utc>,
-) -> (Phase, &autopilot_shared::policy::Bounds) {
-    let phase = rule.schedule.as_ref().map_or(Phase::InHours, |s| s.schedule.phase_at(now));
-    (phase, if phase == Phase::InHours { &rule.in_hours } else { &rule.off_hours })
 }

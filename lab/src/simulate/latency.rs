@@ -7,7 +7,7 @@
 //! arrives, demand recedes, or the resource is at its maximum. Those episodes are counted apart, as `unanswered`.
 //! The buffer is read where the free sessions change, so a phase change alone starts no episode.
 
-use super::baselines::{View, governing_rule};
+use super::rules::{View, governing_rule, phase_bounds};
 use autopilot_shared::policy::Policy;
 use autopilot_sim::calllog::CallRecord;
 use autopilot_sim::world::{Totals, World};
@@ -89,7 +89,7 @@ pub(super) fn detection(world: &World, calls: &[CallRecord], policy: &Policy, to
     let mut unanswered = 0;
     let mut measure = |id: &str, view: &View<'_>, autoscaled: bool, totals: &Totals| {
         let Some(rule) = governing_rule(policy, view, autoscaled) else { return };
-        let threshold = |at: DateTime<Utc>| super::baselines::phase_bounds(rule, at).1.buffer;
+        let threshold = |at: DateTime<Utc>| phase_bounds(rule, at).1.buffer;
         let mut capacity_calls: Vec<DateTime<Utc>> = calls
             .iter()
             .filter(|c| c.ok() && c.resource.as_deref() == Some(id) && CAPACITY_CALLS.contains(&c.operation.as_str()))

@@ -17,6 +17,7 @@ mod figures;
 mod inputs;
 pub mod latency;
 mod report;
+mod rules;
 
 pub use crate::people::PersonCall;
 pub use error::{EventLineError, SimulateError};
