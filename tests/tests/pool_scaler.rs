@@ -397,3 +397,72 @@ async fn evening_scale_in_never_asks_for_less_than_the_sessions_in_use() {
         h.mutations().iter().filter(|c| c.operation == "UpdateWorkspacesPool" && c.at >= berlin(17, 0)).count();
     assert!(scale_ins > 0, "the evening must have scaled in");
 }
+
+/// The sessions the sales pool's users want at `at` (its weekday profile in ESTATE, interpolated as the simulator
+/// does, without noise).
+fn sales_demand(at: chrono::DateTime<Utc>) -> u32 {
+    let hourly =
+        [0., 0., 0., 0., 0., 0., 0., 4., 20., 30., 30., 30., 30., 30., 30., 30., 20., 8., 0., 0., 0., 0., 0., 0.];
+    let local = at.with_timezone(&chrono_tz::Europe::Berlin);
+    let hour = chrono::Timelike::hour(&local) as usize;
+    let fraction = f64::from(chrono::Timelike::minute(&local)) / 60.0;
+    (hourly[hour] + (hourly[(hour + 1) % 24] - hourly[hour]) * fraction).round() as u32
+}
+
+#[tokio::test]
+async fn a_learned_week_starts_the_pool_ahead_of_its_demand_and_says_why() {
+    // GIVEN a working day that starts at 09:00 for the schedule, users who arrive from 06:00, and a memory that
+    // learned last Monday as a week of ticks would have (predictive on)
+    let policy = POLICY
+        .replace(r#"start: "07:00""#, r#"start: "09:00""#)
+        .replace("    prewarm: 30m\n", "")
+        .replace("off_hours: { min: 0, max: 10,", "off_hours: { min: 0, max: 40,")
+        .replace(
+            "    scale_in:  { cooldown: 20m, max_step: 10 }\n",
+            "    scale_in:  { cooldown: 20m, max_step: 10 }\n    predictive: {}\n",
+        );
+    let reactive_policy = policy.replace("    predictive: {}\n", "");
+    let mut profile = pool_scaler::forecast::Profile::default();
+    let mut at = berlin(1, 0) - Duration::days(7);
+    while at < berlin(1, 0) - Duration::days(6) {
+        profile.observe(at, sales_demand(at), chrono_tz::Europe::Berlin, false, 3);
+        at += Duration::minutes(5);
+    }
+    let memory = pool_scaler::decide::Memory { profile, ..Default::default() };
+    let pool = autopilot_shared::resource::ResourceRef::new(
+        "123456789012",
+        "eu-central-1",
+        autopilot_shared::resource::ResourceKind::WorkspacesPool,
+        "wspool-sales0001",
+    )
+    .unwrap();
+    let mut unserved = Vec::new();
+    for (policy, predictive) in [(&policy, true), (&reactive_policy, false)] {
+        let h = Harness::start(ESTATE, policy, 1).await;
+        h.local.ledger().put_state(&pool, &memory, None, None, berlin(5, 0)).await.unwrap();
+        // WHEN the scaler ticks every 5 minutes from 05:00 to 08:30 Berlin
+        h.run(210, 5).await;
+        unserved.push(h.local.simulator.with_world(|w| w.pools["wspool-sales0001"].totals.unserved_requests));
+        if predictive {
+            // THEN the pool is sized and started ahead of the first users, saying why
+            let calls: Vec<_> =
+                h.mutations().into_iter().filter(|c| c.resource.as_deref() == Some("wspool-sales0001")).collect();
+            let start = calls.iter().find(|c| c.operation == "StartWorkspacesPool").expect("started");
+            assert!(start.at < berlin(6, 0), "{calls:?}");
+            let audit = h.local.ledger().audit_by_resource(&pool.key()).await.unwrap();
+            assert!(
+                audit.iter().any(|r| r.reason.contains("off-hours (outside schedule periods): forecast")
+                    && r.reason.contains("lead time 15 min (not learned yet)")),
+                "{:?}",
+                audit.iter().map(|r| &r.reason).collect::<Vec<_>>()
+            );
+            // and it learned its lead time from its own start, and kept learning today's profile
+            let stored = h.local.ledger().get_state::<pool_scaler::decide::Memory>(&pool).await.unwrap().unwrap();
+            assert!(stored.state.lead.learned().is_some_and(|l| l <= Duration::minutes(15)), "{:?}", stored.state.lead);
+            assert!(!stored.state.profile.is_empty());
+        }
+    }
+    // AND the users found sessions, where reacting alone left them waiting until the schedule's 09:00
+    assert_eq!(unserved[0], 0, "predictive: {unserved:?}");
+    assert!(unserved[1] > 10, "reactive: {unserved:?}");
+}

@@ -1,6 +1,7 @@
 //! The decide step: a pure function from what was observed, the policy, what the ledger remembers and `now`
 //! to one decision per targeted pool or fleet, each with a reason an operator can read. No IO, no clock.
 
+use crate::forecast::{LeadTime, Outlook, Profile};
 use autopilot_shared::policy::tags::{self, OverrideMode, TagDirective};
 use autopilot_shared::policy::{Bounds, CapacityRule, Phase, Policy, ResourceView, Schedule};
 use autopilot_shared::resource::ResourceRef;
@@ -42,6 +43,8 @@ pub struct Observed {
     pub desired: u32,
     /// Capacity in use in `kind.unit()`.
     pub in_use: u32,
+    /// Capacity running (provisioned) in `kind.unit()`: desired capacity not yet running is still starting.
+    pub running: u32,
     pub tags: BTreeMap<String, String>,
     /// Registered with Application Auto Scaling: another owner scales it.
     pub managed_by_autoscaling: bool,
@@ -74,6 +77,12 @@ pub struct Memory {
     /// (kept by the act step; decide leaves it as it was).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<autopilot_shared::notes::Note>,
+    /// The learned weekly demand (rules with `predictive` only).
+    #[serde(default, skip_serializing_if = "Profile::is_empty")]
+    pub profile: Profile,
+    /// The learned start-up lead time (rules with `predictive` only).
+    #[serde(default, skip_serializing_if = "LeadTime::is_empty")]
+    pub lead: LeadTime,
 }
 
 /// A change to make.
@@ -171,6 +180,19 @@ pub fn decide_one(
             ));
         }
     };
+    // Learn from every observation of a predictive rule's resource, whatever is decided below.
+    let schedule: Option<&Schedule> = rule.schedule.as_ref().map(|s| s.schedule.as_ref());
+    let timezone = schedule.map_or(policy.defaults.timezone, Schedule::timezone);
+    let holiday = |at: DateTime<Utc>| schedule.is_some_and(|s| s.is_holiday(at));
+    let ahead = rule.predictive.as_ref().and_then(|predictive| {
+        memory.profile.observe(now, observed.in_use, timezone, holiday(now), predictive.history_weeks as usize);
+        memory.lead.observe(now, observed.running, observed.desired, observed.state == "RUNNING");
+        Outlook::at(&memory.profile, &memory.lead, predictive, now, timezone, holiday).map(|outlook| Ahead {
+            expected: outlook.expected(observed.in_use),
+            demand: outlook.forecast.in_use,
+            why: outlook.explain(observed.kind.unit(), timezone),
+        })
+    });
     let directive = tags::directive(observed.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())), tag_prefix, now);
     let forced_phase = match &directive {
         TagDirective::Skip => {
@@ -201,7 +223,6 @@ pub fn decide_one(
             None,
         ));
     }
-    let schedule: Option<&Schedule> = rule.schedule.as_ref().map(|s| s.schedule.as_ref());
     let (phase, phase_reason) = match (forced_phase, schedule) {
         (Some(phase), _) => (phase, "override tag".to_owned()),
         (None, Some(schedule)) => {
@@ -264,7 +285,8 @@ pub fn decide_one(
             phase,
         )),
         "STOPPED" => {
-            let wanted = phase == Some(Phase::InHours) || bounds.min > 0;
+            let foreseen = ahead.as_ref().filter(|ahead| ahead.expected > 0);
+            let wanted = phase == Some(Phase::InHours) || bounds.min > 0 || foreseen.is_some();
             if !wanted {
                 return Some(decision(
                     observed,
@@ -283,28 +305,33 @@ pub fn decide_one(
                     phase,
                 ));
             }
-            // Set the minimum first, so the resource comes up with capacity rather than empty.
-            let minimum = target_capacity(0, bounds);
+            // Set the minimum (or what the forecast needs) first, so the resource comes up with capacity rather
+            // than empty.
+            let minimum = target_capacity(0, bounds).max(foreseen.map_or(0, |ahead| ahead.within(bounds)));
+            let why = foreseen.map_or_else(String::new, |ahead| format!(": {}", ahead.why));
             if observed.desired < minimum {
                 memory.last_set_desired = Some(minimum);
                 let action = Action::SetDesired { from: observed.desired, to: minimum };
                 let reason = format!(
-                    "{phase_label}: stopped; set minimum {} → {minimum} {} before starting",
+                    "{phase_label}{why}: stopped; set minimum {} → {minimum} {} before starting",
                     observed.desired,
                     observed.kind.unit()
                 );
                 return Some(decision(observed, Outcome::Act(action), reason, memory, phase));
             }
             memory.idle_since = None;
+            if rule.predictive.is_some() {
+                memory.lead.rise(now, 0, observed.desired);
+            }
             Some(decision(
                 observed,
                 Outcome::Act(Action::Start),
-                format!("{phase_label}: start (minimum {} {})", bounds.min, observed.kind.unit()),
+                format!("{phase_label}{why}: start (minimum {} {})", bounds.min, observed.kind.unit()),
                 memory,
                 phase,
             ))
         }
-        "RUNNING" => Some(running(observed, rule, bounds, &phase_label, memory, now, phase)),
+        "RUNNING" => Some(running(observed, rule, bounds, &phase_label, memory, now, phase, ahead.as_ref())),
         other => {
             Some(decision(observed, Outcome::Skip, format!("unexpected state {other}: not touched"), memory, phase))
         }
@@ -320,6 +347,25 @@ pub fn target_capacity(in_use: u32, bounds: &Bounds) -> u32 {
     needed.saturating_add(bounds.buffer).clamp(bounds.min, bounds.max.max(bounds.min)).max(in_use)
 }
 
+/// What the forecast asks for (predictive rules with history for the next lead time).
+#[derive(Debug, Clone, PartialEq)]
+struct Ahead {
+    /// Sessions (in `kind.unit()`) to expect within the lead time: in use now plus the forecast increase.
+    expected: u32,
+    /// The highest forecast within the lead time.
+    demand: u32,
+    /// "forecast 42 sessions at 08:30 (+12 on now), lead time 14 min".
+    why: String,
+}
+
+impl Ahead {
+    /// The capacity the phase's bounds give for the sessions expected.
+    fn within(&self, bounds: &Bounds) -> u32 {
+        target_capacity(self.expected, bounds)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn running(
     observed: &Observed,
     rule: &CapacityRule,
@@ -328,9 +374,16 @@ fn running(
     mut memory: Memory,
     now: DateTime<Utc>,
     phase: Option<Phase>,
+    ahead: Option<&Ahead>,
 ) -> Decision {
     let unit = observed.kind.unit();
-    if phase == Some(Phase::OffHours) && bounds.stop_when_idle && observed.in_use == 0 && observed.stoppable {
+    let foreseen = ahead.filter(|ahead| ahead.demand > 0);
+    if phase == Some(Phase::OffHours)
+        && bounds.stop_when_idle
+        && observed.in_use == 0
+        && observed.stoppable
+        && foreseen.is_none()
+    {
         let idle_since = memory.idle_since.unwrap_or(now);
         if now - idle_since >= bounds.idle_grace {
             return decision(
@@ -344,6 +397,9 @@ fn running(
     }
     let current = observed.desired;
     let mut target = target_capacity(observed.in_use, bounds);
+    // Predictive: at least what the forecast needs over the next lead time (so no scale-in before a ramp).
+    let predicted = ahead.map(|ahead| ahead.within(bounds)).filter(|predicted| *predicted > target);
+    target = target.max(predicted.unwrap_or(0));
     // Saturated (no free capacity): the sessions in use understate demand, so add headroom faster.
     let saturated = current > 0 && observed.in_use >= current;
     if saturated {
@@ -351,12 +407,13 @@ fn running(
         target = target.max(current.saturating_add(headroom).min(bounds.max.max(bounds.min)));
     }
     let utilization = if current == 0 { 0.0 } else { f64::from(observed.in_use) / f64::from(current) };
+    let outlook = ahead.map_or_else(String::new, |ahead| format!("; {}", ahead.why));
     if target == current {
         memory.last_set_desired = Some(current);
         return decision(
             observed,
             Outcome::Hold,
-            format!("{phase_label}: {current} {unit} is right ({} in use)", observed.in_use),
+            format!("{phase_label}: {current} {unit} is right ({} in use{outlook})", observed.in_use),
             memory,
             phase,
         );
@@ -374,7 +431,10 @@ fn running(
         return decision(
             observed,
             Outcome::Wait,
-            format!("{phase_label}: wants {target} {unit}, {direction} cooldown until {}", since + step.cooldown),
+            format!(
+                "{phase_label}: wants {target} {unit}, {direction} cooldown until {}{outlook}",
+                since + step.cooldown
+            ),
             memory,
             phase,
         );
@@ -386,18 +446,25 @@ fn running(
     };
     if scaling_out {
         memory.last_scale_out_at = Some(now);
+        if rule.predictive.is_some() {
+            memory.lead.rise(now, observed.running, to);
+        }
     } else {
         memory.last_scale_in_at = Some(now);
     }
     memory.last_set_desired = Some(to);
-    let why = if saturated && scaling_out {
+    let why = if let (Some(ahead), Some(predicted)) = (ahead, predicted)
+        && target == predicted
+    {
+        ahead.why.clone()
+    } else if saturated && scaling_out {
         format!("saturated ({} of {current} in use)", observed.in_use)
     } else if observed.in_use > 0 && (f64::from(target) > f64::from(bounds.min)) {
         format!("utilization {utilization:.2} vs target {:.2}", bounds.target_utilization.get())
     } else if target == bounds.min {
         format!("minimum {}", bounds.min)
     } else {
-        format!("{} in use", observed.in_use)
+        format!("{} in use{outlook}", observed.in_use)
     };
     let limited =
         if to != target { format!(" (step limit {}, target {target})", step.max_step) } else { String::new() };

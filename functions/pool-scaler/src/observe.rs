@@ -134,6 +134,7 @@ pub async fn list(aws: &AwsClients, scope: &Scope, region: &str, calls: &AtomicU
                     stoppable: pool.running_mode().as_str() == "AUTO_STOP",
                     desired: capacity.map_or(0, |c| c.desired_user_sessions().max(0) as u32),
                     in_use: capacity.map_or(0, |c| c.active_user_sessions().max(0) as u32),
+                    running: capacity.map_or(0, |c| c.actual_user_sessions().max(0) as u32),
                     managed_by_autoscaling: managed.contains(&format!("workspacespool/{}", pool.pool_id())),
                     tags: BTreeMap::new(),
                 };
@@ -158,12 +159,18 @@ pub async fn list(aws: &AwsClients, scope: &Scope, region: &str, calls: &AtomicU
                 let resource = Place::of_arn(&arn, region).resource(ResourceKind::Fleet, &name).ok()?;
                 let multi = fleet.max_sessions_per_instance().is_some_and(|n| n > 1);
                 let status = fleet.compute_capacity_status();
-                let (desired, in_use) = match (multi, status) {
-                    (_, None) => (0, 0),
-                    (true, Some(s)) => {
-                        (s.desired_user_sessions().unwrap_or_default(), s.active_user_sessions().unwrap_or_default())
-                    }
-                    (false, Some(s)) => (s.desired().unwrap_or_default(), s.in_use().unwrap_or_default()),
+                let (desired, in_use, running) = match (multi, status) {
+                    (_, None) => (0, 0, 0),
+                    (true, Some(s)) => (
+                        s.desired_user_sessions().unwrap_or_default(),
+                        s.active_user_sessions().unwrap_or_default(),
+                        s.actual_user_sessions().unwrap_or_default(),
+                    ),
+                    (false, Some(s)) => (
+                        s.desired().unwrap_or_default(),
+                        s.in_use().unwrap_or_default(),
+                        s.running().unwrap_or_default(),
+                    ),
                 };
                 let observed = Observed {
                     resource: resource.clone(),
@@ -172,6 +179,7 @@ pub async fn list(aws: &AwsClients, scope: &Scope, region: &str, calls: &AtomicU
                     stoppable: fleet.fleet_type().is_none_or(|t| t.as_str() != "ELASTIC"),
                     desired: desired.max(0) as u32,
                     in_use: in_use.max(0) as u32,
+                    running: running.max(0) as u32,
                     managed_by_autoscaling: managed.contains(&format!("fleet/{name}")),
                     name,
                     tags: BTreeMap::new(),

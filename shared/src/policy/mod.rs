@@ -5,6 +5,7 @@
 //! every problem found is reported with its path and reason, e.g.
 //! `schedules.office.periods[1].end: 25:00 is not a time of day (use HH:MM, 00:00 to 23:59)`.
 
+pub mod predictive;
 mod raw;
 pub mod schedule;
 pub mod selector;
@@ -19,6 +20,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+pub use predictive::Predictive;
 pub use schedule::{Period, Phase, Reason, Schedule, ScheduleState};
 pub use selector::{ResourceView, Selector};
 pub use values::{InvalidValue, Share, ShareRange};
@@ -90,6 +92,8 @@ pub struct CapacityRule {
     pub scale_in: Step,
     /// `false`: a manual change is honoured until the next schedule transition.
     pub enforce: bool,
+    /// Prewarm ahead of the learned weekly demand profile; `None`: reactive only.
+    pub predictive: Option<Predictive>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -409,6 +413,7 @@ fn validate(document: raw::Document) -> Result<Policy, PolicyError> {
             scale_out,
             scale_in,
             enforce: rule.enforce,
+            predictive: predictive::validate(&mut v, &format!("{path}.predictive"), rule.predictive.as_ref()),
         });
     }
 

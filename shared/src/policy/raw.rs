@@ -95,6 +95,15 @@ pub struct CapacityRule {
     pub scale_in: Option<Step>,
     #[serde(default)]
     pub enforce: bool,
+    pub predictive: Option<Predictive>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Predictive {
+    pub enabled: Option<bool>,
+    pub history_weeks: Option<u32>,
+    pub lead_time: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -157,6 +157,11 @@ impl Schedule {
     }
 
     /// The holiday whose local day contains `instant`, if any.
+    /// Whether the local day of `instant` is one of the schedule's holidays.
+    pub fn is_holiday(&self, instant: DateTime<Utc>) -> bool {
+        self.holiday_at(instant).is_some()
+    }
+
     fn holiday_at(&self, instant: DateTime<Utc>) -> Option<NaiveDate> {
         let around = self.local_date(instant);
         [around.pred_opt(), Some(around), around.succ_opt()].into_iter().flatten().find(|date| {

@@ -160,6 +160,30 @@ fn validation_errors_name_path_and_reason() {
 }
 
 #[test]
+fn predictive_blocks_default_switch_off_and_are_checked() {
+    let rule = |block: &str| {
+        format!(
+            "version: 1\ncapacity:\n  - select: {{ names: [p] }}\n    in_hours: {{ min: 0, max: 9 }}\n    predictive: {block}\n"
+        )
+    };
+    let on = Policy::from_yaml(&rule("{}")).unwrap();
+    let predictive = on.capacity[0].predictive.clone().unwrap();
+    assert_eq!((predictive.history_weeks, predictive.lead_time), (3, chrono::Duration::minutes(15)));
+    let tuned = Policy::from_yaml(&rule("{ history_weeks: 5, lead_time: 25m }")).unwrap();
+    assert_eq!(
+        tuned.capacity[0].predictive.as_ref().map(|p| (p.history_weeks, p.lead_time.num_minutes())),
+        Some((5, 25))
+    );
+    assert!(Policy::from_yaml(&rule("{ enabled: false }")).unwrap().capacity[0].predictive.is_none());
+    let no_block = "version: 1\ncapacity:\n  - select: { names: [p] }\n    in_hours: { min: 0, max: 9 }\n";
+    assert!(Policy::from_yaml(no_block).unwrap().capacity[0].predictive.is_none());
+    check_rejected(&rule("{ history_weeks: 0 }"), "capacity[0].predictive.history_weeks: must be 1 to 8");
+    check_rejected(&rule("{ lead_time: 3h }"), "capacity[0].predictive.lead_time: must be at most 2h");
+    check_rejected(&rule("{ lead_time: 0s }"), "capacity[0].predictive.lead_time: must be longer than 0s");
+    assert!(!errors(&rule("{ margin: 0.1 }")).is_empty(), "unknown fields are refused");
+}
+
+#[test]
 fn every_error_in_a_document_is_reported() {
     let found = errors(
         "version: 1\nschedules:\n  s:\n    periods:\n      - { days: [mon], start: '7am', end: '25:00' }\ncapacity:\n  - select: { ids: [p] }\n    schedule: s\n    in_hours: { min: 3, max: 1 }\n",

@@ -48,6 +48,7 @@ fn pool(team: &str, state: &str, desired: u32, in_use: u32) -> Observed {
         stoppable: true,
         desired,
         in_use,
+        running: desired,
         tags: [("team".to_owned(), team.to_owned())].into(),
         managed_by_autoscaling: false,
     }
@@ -191,6 +192,112 @@ fn fleets_count_in_their_own_unit() {
     fleet.kind = Kind::MultiSessionFleet;
     let d = decide(&fleet, Memory::default(), berlin(10, 0));
     assert!(d.reason.contains("sessions"), "{}", d.reason);
+}
+
+/// The sales rule with `predictive` on, and a memory that saw a week of office demand: 0 overnight, 30 from
+/// 08:00, 60 from 09:00 to 17:00 (Berlin), weekdays.
+fn predictive_policy() -> Policy {
+    Policy::from_yaml(&POLICY.replace(
+        "    scale_in:  { cooldown: 20m, max_step: 10 }\n  - select: { tag: { team: ops } }",
+        "    scale_in:  { cooldown: 20m, max_step: 10 }\n    predictive: {}\n  - select: { tag: { team: ops } }",
+    ))
+    .unwrap()
+}
+
+fn a_week_learned(policy: &Policy) -> Memory {
+    let mut memory = Memory::default();
+    let mut at = berlin(1, 0) - Duration::days(7);
+    while at < berlin(1, 0) {
+        let local = at.with_timezone(&chrono_tz::Europe::Berlin);
+        let weekday = chrono::Datelike::weekday(&local).num_days_from_monday() < 5;
+        let in_use = match chrono::Timelike::hour(&local) {
+            8 if weekday => 30,
+            9..=16 if weekday => 60,
+            _ => 0,
+        };
+        let observed = pool("sales", "RUNNING", in_use + 5, in_use);
+        memory = decide_one(&observed, policy, memory, "autopilot/", at).expect("targeted").memory;
+        at += Duration::minutes(5);
+    }
+    // What was learned, and nothing else (the desired values above were not ours).
+    Memory { profile: memory.profile, ..Memory::default() }
+}
+
+#[test]
+fn predictive_rules_scale_ahead_of_the_forecast_and_explain_it() {
+    let policy = predictive_policy();
+    let decide =
+        |observed: &Observed, memory: Memory, now| decide_one(observed, &policy, memory, "autopilot/", now).unwrap();
+    // No history: reactive, as without `predictive` (10 in use at 0.8 + 2 → 15).
+    let d = decide(&pool("sales", "RUNNING", 10, 10), Memory::default(), berlin(8, 45));
+    assert_eq!(d.outcome, Outcome::Act(Action::SetDesired { from: 10, to: 15 }), "{}", d.reason);
+    assert!(!d.reason.contains("forecast"), "{}", d.reason);
+    // A week learned: at 08:40, 60 sessions are forecast for 09:00, 30 more than for 08:30 (and 08:15): with 30
+    // in use now, 60 are expected → 60 at 0.8 + 2 = 77, asked for now (one step of 20 at a time).
+    let learned = a_week_learned(&policy);
+    let d = decide(&pool("sales", "RUNNING", 40, 30), learned.clone(), berlin(8, 40));
+    assert_eq!(d.outcome, Outcome::Act(Action::SetDesired { from: 40, to: 60 }), "{}", d.reason);
+    assert!(
+        d.reason.contains(
+            "forecast 60 sessions at 09:00 (+30 on now), lead time 15 min (not learned yet): 40 → 60 sessions (step limit 20, target 77)"
+        ),
+        "{}",
+        d.reason
+    );
+    // This week runs lower than the last (20 in use): the increase is added to what is in use, not the level.
+    let d = decide(&pool("sales", "RUNNING", 40, 20), learned.clone(), berlin(8, 40));
+    assert!(d.reason.ends_with("40 → 60 sessions (step limit 20, target 65)"), "{}", d.reason);
+    // The rise is timed: once 60 run, the lead time is learned.
+    let rise = decide(&pool("sales", "RUNNING", 40, 30), learned.clone(), berlin(8, 40)).memory;
+    let d = decide(&Observed { running: 60, ..pool("sales", "RUNNING", 60, 35) }, rise, berlin(8, 52));
+    assert_eq!(d.memory.lead.learned(), Some(Duration::minutes(12)));
+    // Flat forecast at 10:00: as reactive (40 in use → 52), with the outlook in the reason.
+    let d = decide(&pool("sales", "RUNNING", 52, 40), learned.clone(), berlin(10, 0));
+    assert_eq!(d.outcome, Outcome::Hold, "{}", d.reason);
+    assert!(
+        d.reason.contains("52 sessions is right (40 in use; forecast 60 sessions at 10:00 (+0 on now)"),
+        "{}",
+        d.reason
+    );
+    // At 17:30 the forecast is 0: scale in.
+    let d = decide(&pool("sales", "RUNNING", 66, 20), learned.clone(), berlin(17, 30));
+    assert!(matches!(d.outcome, Outcome::Act(Action::SetDesired { to: 56, .. })), "{}", d.reason);
+    // A stopped pool is started ahead of a forecast even off-hours (here: a demand learned at 06:00).
+    let mut early = learned.clone();
+    for week in [14, 7] {
+        early.profile.observe(berlin(6, 0) - Duration::days(week), 4, chrono_tz::Europe::Berlin, false, 3);
+        early.profile.observe(berlin(6, 15) - Duration::days(week), 0, chrono_tz::Europe::Berlin, false, 3);
+    }
+    let d = decide(&pool("sales", "STOPPED", 0, 0), early.clone(), berlin(5, 45));
+    assert_eq!(d.outcome, Outcome::Act(Action::SetDesired { from: 0, to: 6 }), "{}", d.reason); // 4 at 0.75
+    assert!(
+        d.reason.contains("off-hours (outside schedule periods): forecast 4 sessions at 06:00 (+4 on now)"),
+        "{}",
+        d.reason
+    );
+    let d = decide(&pool("sales", "STOPPED", 6, 0), early.clone(), berlin(5, 45));
+    assert_eq!(d.outcome, Outcome::Act(Action::Start), "{}", d.reason);
+    // ... and an idle pool is not stopped while demand is forecast.
+    let idle = Memory { idle_since: Some(berlin(4, 0)), ..early };
+    let d = decide(&pool("sales", "RUNNING", 6, 0), idle.clone(), berlin(5, 45));
+    assert_ne!(d.outcome, Outcome::Act(Action::Stop), "{}", d.reason);
+    let d = decide(&pool("sales", "RUNNING", 0, 0), idle, berlin(6, 20));
+    assert_eq!(d.outcome, Outcome::Act(Action::Stop), "{}", d.reason);
+    // Christmas Eve (a holiday in the rule's schedule): nothing forecast, nothing started.
+    let eve = Utc.with_ymd_and_hms(2026, 12, 24, 7, 45, 0).single().unwrap();
+    let mut thursday = learned;
+    for week in 1..=4 {
+        thursday.profile.observe(eve - Duration::days(7 * week), 50, chrono_tz::Europe::Berlin, false, 3);
+        thursday.profile.observe(
+            eve - Duration::days(7 * week) + Duration::minutes(15),
+            50,
+            chrono_tz::Europe::Berlin,
+            false,
+            3,
+        );
+    }
+    let d = decide(&pool("sales", "STOPPED", 0, 0), thursday, eve);
+    assert_eq!(d.outcome, Outcome::Hold, "{}", d.reason);
 }
 
 fn arb_bounds() -> impl Strategy<Value = (u32, u32, f64, u32)> {
