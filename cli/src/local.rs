@@ -49,6 +49,10 @@ pub enum LocalCommand {
         /// Schedule tick interval, e.g. 5m.
         #[arg(long, default_value = "5m")]
         tick: String,
+        /// A learning period at the start, e.g. 7d: the capacity figures, the baselines' and the goals count
+        /// from its end (a predictive rule learns its weekly profile meanwhile).
+        #[arg(long, default_value = "0s")]
+        learn: String,
         /// Injected events, one `{"at": …, "event": {…}}` per line.
         #[arg(long)]
         events: Option<PathBuf>,
@@ -61,9 +65,22 @@ pub enum LocalCommand {
         #[arg(long, default_value_t = 0.0)]
         redeliver: f64,
     },
-    /// One simulated week of the shipped demo estate and policy, written to ./autopilot-demo/.
+    /// Three simulated weeks of the shipped demo estate and policy (the first one learning), written to
+    /// ./autopilot-demo/.
     Demo {
         #[arg(long, default_value = "autopilot-demo")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// The scaling scenario: a generated estate of pools and fleets with morning ramps and noise, three weeks
+    /// (the first one learning) against Application Auto Scaling, written to ./autopilot-scenario/.
+    Scenario {
+        #[arg(long, default_value_t = 8)]
+        pools: u32,
+        #[arg(long, default_value_t = 4)]
+        fleets: u32,
+        #[arg(long, default_value = "autopilot-scenario")]
         out: PathBuf,
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -156,7 +173,7 @@ pub enum EstateCommand {
 impl LocalCommand {
     /// Whether the command runs a simulated week in process.
     pub fn runs_a_simulation(&self) -> bool {
-        matches!(self, LocalCommand::Simulate { .. } | LocalCommand::Demo { .. })
+        matches!(self, LocalCommand::Simulate { .. } | LocalCommand::Demo { .. } | LocalCommand::Scenario { .. })
     }
 }
 
@@ -166,7 +183,7 @@ pub async fn run(command: LocalCommand) -> Result<(), CliError> {
         LocalCommand::Serve { estate, policy, port, seed, realtime } => {
             serve(estate, policy, port, seed, realtime).await
         }
-        LocalCommand::Simulate { estate, policy, from, to, tick, events, seed, out, redeliver } => {
+        LocalCommand::Simulate { estate, policy, from, to, tick, learn, events, seed, out, redeliver } => {
             if !(0.0..=1.0).contains(&redeliver) {
                 return Err(CliError::Flag {
                     flag: "redeliver",
@@ -184,12 +201,18 @@ pub async fn run(command: LocalCommand) -> Result<(), CliError> {
                 value: tick.clone(),
                 problem: e.to_string(),
             })?;
+            let learn = autopilot_shared::policy::values::parse_duration(&learn).map_err(|e| CliError::Flag {
+                flag: "learn",
+                value: learn.clone(),
+                problem: e.to_string(),
+            })?;
             let options = Options {
                 estate,
                 policy,
                 from: instant("from", &from)?,
                 to: instant("to", &to)?,
                 tick,
+                learn,
                 events,
                 seed,
                 out,
@@ -243,25 +266,12 @@ pub async fn run(command: LocalCommand) -> Result<(), CliError> {
             if failures.is_empty() { Ok(()) } else { Err(CliError::GoalsMissed(failures)) }
         }
         LocalCommand::Demo { out, seed } => {
-            std::fs::create_dir_all(&out).map_err(|e| CliError::write(&out, e))?;
-            let estate = out.join("estate.yaml");
-            let policy = out.join("policy.yaml");
-            std::fs::write(&estate, autopilot_lab::simulate::DEMO_ESTATE).map_err(|e| CliError::write(&estate, e))?;
-            std::fs::write(&policy, autopilot_lab::simulate::DEMO_POLICY).map_err(|e| CliError::write(&policy, e))?;
-            let from = autopilot_lab::simulate::demo_start();
-            let options = Options {
-                estate,
-                policy,
-                from,
-                to: from + chrono::Duration::days(7),
-                tick: chrono::Duration::minutes(5),
-                events: None,
-                seed,
-                out,
-                progress: true,
-                redeliver: 0.0,
-            };
-            simulate_and_print(&options).await
+            use autopilot_lab::simulate::{DEMO_ESTATE, DEMO_POLICY};
+            simulate_and_print(&three_weeks(out, seed, DEMO_ESTATE, DEMO_POLICY)?).await
+        }
+        LocalCommand::Scenario { pools, fleets, out, seed } => {
+            let estate = serde_yaml_ng::to_string(&autopilot_lab::simulate::ramps_estate(pools, fleets, seed))?;
+            simulate_and_print(&three_weeks(out, seed, &estate, autopilot_lab::simulate::RAMPS_POLICY)?).await
         }
         LocalCommand::Estate {
             command:
@@ -284,6 +294,30 @@ pub async fn run(command: LocalCommand) -> Result<(), CliError> {
             Ok(())
         }
     }
+}
+
+/// The demo's and the scenario's run: `estate` and `policy` written into `out`, three weeks from the demo's start,
+/// the first one learning.
+fn three_weeks(out: PathBuf, seed: u64, estate: &str, policy: &str) -> Result<Options, CliError> {
+    std::fs::create_dir_all(&out).map_err(|e| CliError::write(&out, e))?;
+    let estate_path = out.join("estate.yaml");
+    let policy_path = out.join("policy.yaml");
+    std::fs::write(&estate_path, estate).map_err(|e| CliError::write(&estate_path, e))?;
+    std::fs::write(&policy_path, policy).map_err(|e| CliError::write(&policy_path, e))?;
+    let from = autopilot_lab::simulate::demo_start();
+    Ok(Options {
+        estate: estate_path,
+        policy: policy_path,
+        from,
+        to: from + chrono::Duration::days(autopilot_lab::simulate::DEMO_DAYS),
+        tick: chrono::Duration::minutes(5),
+        learn: chrono::Duration::days(autopilot_lab::simulate::DEMO_LEARNING_DAYS),
+        events: None,
+        seed,
+        out,
+        progress: true,
+        redeliver: 0.0,
+    })
 }
 
 /// `autopilot serve`: the estate and its ledger until interrupted.

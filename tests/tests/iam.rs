@@ -73,6 +73,7 @@ async fn every_function_is_allowed_what_it_does_and_an_independent_evaluator_agr
         seed: 1,
         out: out.clone(),
         progress: false,
+        learn: chrono::Duration::zero(),
         redeliver: 0.0,
     })
     .await

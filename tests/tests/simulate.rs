@@ -22,6 +22,7 @@ fn options(out: &str) -> Options {
         seed: 1,
         out: std::env::temp_dir().join(out),
         progress: false,
+        learn: chrono::Duration::zero(),
         redeliver: 0.0,
     }
 }
@@ -344,10 +345,14 @@ async fn people_change_the_estate_and_the_functions_see_it_in_the_estates_accoun
     estate["region"] = serde_yaml_ng::Value::from(region);
     let estate_path = dir.join("estate.yaml");
     std::fs::write(&estate_path, serde_yaml_ng::to_string(&estate).unwrap()).unwrap();
-    let policy = std::fs::read_to_string(root().join("sim/estates/demo-policy.yaml")).unwrap().replace(
-        "    in_hours:  { min: 4, max: 30, target_utilization: 0.75, buffer: 3 }\n",
-        "    in_hours:  { min: 4, max: 30, target_utilization: 0.75, buffer: 3 }\n    enforce: true\n",
-    );
+    let policy: String = std::fs::read_to_string(root().join("sim/estates/demo-policy.yaml"))
+        .unwrap()
+        .lines()
+        .map(|line| match line.starts_with("    in_hours:  { min: 4, max: 30,") {
+            true => format!("{line}\n    enforce: true\n"),
+            false => format!("{line}\n"),
+        })
+        .collect();
     assert!(policy.contains("enforce: true"));
     let policy_path = dir.join("policy.yaml");
     std::fs::write(&policy_path, policy).unwrap();

@@ -4,7 +4,7 @@
 
 use super::aas::{Minute, TargetTracking, Tracker};
 use super::charts::{Series, sample_world};
-use super::figures::figures;
+use super::figures::Measured;
 use super::latency::{Latency, detection};
 use super::rules::{View, governing_rule, phase_bounds};
 use super::{Figures, Options};
@@ -49,10 +49,11 @@ pub(super) fn static_baseline(estate: &Estate, policy: &Policy, options: &Option
             }
         }
     });
+    let mut measured = Measured::from(options.measure_from());
+    sim.advance_to(measured.from);
+    measured.reach(measured.from, &sim);
     sim.advance_to(options.to);
-    // Read the call log first: `with_world` holds the simulator's lock.
-    let calls = sim.calls();
-    Ok(sim.with_world(|w| figures(w, &calls).0))
+    Ok(measured.finish(&sim).0)
 }
 
 /// *schedule-only*: each tick, the schedule's phase minimum (start when in-hours, stop when off-hours allows it).
@@ -63,8 +64,10 @@ pub(super) fn schedule_only_baseline(
 ) -> Result<Figures, SimulatorError> {
     let sim = Simulator::new(estate, options.seed)?;
     let mut now = options.from;
+    let mut measured = Measured::from(options.measure_from());
     while now < options.to {
         sim.advance_to(now);
+        measured.reach(now, &sim);
         let snapshot = sim.with_world(|w| w.clone());
         for pool in snapshot.pools.values() {
             let Some(rule) = governing_rule(
@@ -125,9 +128,7 @@ pub(super) fn schedule_only_baseline(
         now += options.tick;
     }
     sim.advance_to(options.to);
-    // Read the call log first: `with_world` holds the simulator's lock.
-    let calls = sim.calls();
-    Ok(sim.with_world(|w| figures(w, &calls).0))
+    Ok(measured.finish(&sim).0)
 }
 
 /// *Application Auto Scaling*: what an administrator sets up instead of the pool-scaler. Every governed pool and
@@ -170,8 +171,10 @@ pub(super) fn aas_baseline(
     });
     let mut trackers: BTreeMap<String, Tracker> = BTreeMap::new();
     let mut now = options.from;
+    let mut measured = Measured::from(options.measure_from());
     while now < options.to {
         sim.advance_to(now);
+        measured.reach(now, &sim);
         for (scalable, id, rule) in &governed {
             let bounds = phase_bounds(rule, now).1;
             let Some(minute) = sim.with_world(|w| {
@@ -207,7 +210,8 @@ pub(super) fn aas_baseline(
     }
     sim.advance_to(options.to);
     let calls = sim.calls();
-    Ok(sim.with_world(|w| (figures(w, &calls).0, detection(w, &calls, policy, options.to))))
+    let latency = sim.with_world(|w| detection(w, &calls, policy, measured.from, options.to));
+    Ok((measured.finish(&sim).0, latency))
 }
 
 /// A scalable target of the AAS baseline and the call that sets its desired capacity.

@@ -4,13 +4,51 @@
 use super::{BuilderFigures, BuilderSummary, Deferral, ExportRow, Figures, Options, ResourceFigures};
 use autopilot_shared::ledger::LedgerError;
 use autopilot_shared::resource::Place;
-use autopilot_sim::LocalEstate;
 use autopilot_sim::calllog::{self, CallRecord};
 use autopilot_sim::estate::Estate;
 use autopilot_sim::world::World;
+use autopilot_sim::{LocalEstate, Simulator};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::Value;
 use std::collections::BTreeMap;
+
+/// The figures of a run from an instant on (the end of a learning period): what a world and its call log
+/// count at the end, less what they counted when the run reached that instant.
+pub(super) struct Measured {
+    pub from: DateTime<Utc>,
+    before: Option<(Figures, Vec<ResourceFigures>)>,
+}
+
+impl Measured {
+    pub fn from(from: DateTime<Utc>) -> Self {
+        Self { from, before: None }
+    }
+
+    /// Notes the figures so far the first time `now` reaches the start of the measurement (call before each
+    /// step of the run).
+    pub fn reach(&mut self, now: DateTime<Utc>, sim: &Simulator) {
+        if self.before.is_none() && now >= self.from {
+            // Read the call log first: `with_world` holds the simulator's lock.
+            let calls = sim.calls();
+            self.before = Some(sim.with_world(|w| figures(w, &calls)));
+        }
+    }
+
+    /// The figures since the start of the measurement (all of them when it was never reached).
+    pub fn finish(&self, sim: &Simulator) -> (Figures, Vec<ResourceFigures>) {
+        let calls = sim.calls();
+        let (mut totals, mut resources) = sim.with_world(|w| figures(w, &calls));
+        if let Some((before, before_resources)) = &self.before {
+            totals = totals.since(before);
+            for resource in &mut resources {
+                if let Some(earlier) = before_resources.iter().find(|r| r.id == resource.id) {
+                    resource.figures = resource.figures.since(&earlier.figures);
+                }
+            }
+        }
+        (totals, resources)
+    }
+}
 
 /// Per-resource figures from a world and its call log.
 pub(super) fn figures(world: &World, calls: &[CallRecord]) -> (Figures, Vec<ResourceFigures>) {
@@ -194,4 +232,34 @@ pub(super) async fn export_rows(
         });
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_count_from_the_end_of_the_learning_period() {
+        // GIVEN a pool of 6 sessions running all day, measured from 10:00
+        let estate = Estate::from_yaml(
+            "workspaces_pools:\n  - { id: wspool-a, name: a, state: RUNNING, running_mode: ALWAYS_ON, desired_user_sessions: 6 }\n",
+        )
+        .unwrap();
+        let sim = Simulator::new(&estate, 1).unwrap();
+        let start = sim.now();
+        let mut measured = Measured::from(start + Duration::hours(10));
+        // WHEN a day passes, hour by hour
+        for hour in 0..24 {
+            sim.advance_to(start + Duration::hours(hour));
+            measured.reach(start + Duration::hours(hour), &sim);
+        }
+        sim.advance_to(start + Duration::hours(24));
+        // THEN the figures hold the 14 hours from 10:00 on, in total and per resource
+        let (totals, resources) = measured.finish(&sim);
+        assert!((totals.capacity_hours - 6.0 * 14.0).abs() < 0.2, "{totals:?}");
+        assert!((resources[0].figures.capacity_hours - 6.0 * 14.0).abs() < 0.2, "{resources:?}");
+        // and never reaching the start measures everything
+        let everything = Measured::from(start + Duration::days(2)).finish(&sim).0;
+        assert!((everything.capacity_hours - 6.0 * 24.0).abs() < 0.2, "{everything:?}");
+    }
 }

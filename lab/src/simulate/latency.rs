@@ -83,8 +83,14 @@ pub fn summarize(mut latencies: Vec<Duration>, unanswered: u64) -> Latency {
 }
 
 /// Detection latency over every pool and fleet a capacity rule governs in `world`, against the capacity calls
-/// of `calls`.
-pub(super) fn detection(world: &World, calls: &[CallRecord], policy: &Policy, to: DateTime<Utc>) -> Latency {
+/// of `calls`, for the episodes that start from `from` on.
+pub(super) fn detection(
+    world: &World,
+    calls: &[CallRecord],
+    policy: &Policy,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Latency {
     let mut all = Vec::new();
     let mut unanswered = 0;
     let mut measure = |id: &str, view: &View<'_>, autoscaled: bool, totals: &Totals| {
@@ -96,7 +102,9 @@ pub(super) fn detection(world: &World, calls: &[CallRecord], policy: &Policy, to
             .map(|c| c.at)
             .collect();
         capacity_calls.sort();
-        let (answered, missed) = latencies(&episodes(&totals.free, threshold, to), &capacity_calls);
+        let mut measured = episodes(&totals.free, threshold, to);
+        measured.retain(|(start, _)| *start >= from);
+        let (answered, missed) = latencies(&measured, &capacity_calls);
         all.extend(answered);
         unanswered += missed;
     };

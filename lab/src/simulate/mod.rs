@@ -33,7 +33,7 @@ use charts::{
     COST_CHART, HEALTH_CHART, ROLLOUT_CHART, RolloutTimeline, Series, chart, cost_chart, resource_chart, sample_world,
 };
 use chrono::{DateTime, Duration, Utc};
-use figures::{builder_figures, export_rows, figures, read_audit};
+use figures::{builder_figures, export_rows, read_audit};
 use report::{report, rollout_section};
 use serde::Serialize;
 use serde_json::Value;
@@ -48,6 +48,20 @@ pub fn demo_start() -> chrono::DateTime<chrono::Utc> {
     use chrono::TimeZone;
     chrono::Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).earliest().unwrap_or_default()
 }
+/// The policy `autopilot scenario` runs against a generated estate.
+pub const RAMPS_POLICY: &str = include_str!("../../../sim/estates/ramps-policy.yaml");
+
+/// `autopilot scenario`'s estate: `pools` pools and `fleets` fleets with office demand (morning ramps, noise,
+/// four time zones), as `autopilot estate generate` makes them, and nothing else.
+pub fn ramps_estate(pools: u32, fleets: u32, seed: u64) -> autopilot_sim::estate::Estate {
+    let sizes = autopilot_sim::generate::Sizes { pools, fleets, ..Default::default() };
+    autopilot_sim::generate::generate(sizes, seed)
+}
+
+/// How long `autopilot demo` runs: three weeks...
+pub const DEMO_DAYS: i64 = 21;
+/// ...the first of them learning (the predictive rules' weekly profiles); the goals count weeks 2 and 3.
+pub const DEMO_LEARNING_DAYS: i64 = 7;
 /// The demo's policy.
 pub const DEMO_POLICY: &str = include_str!("../../../sim/estates/demo-policy.yaml");
 
@@ -64,6 +78,9 @@ pub struct Options {
     pub out: PathBuf,
     /// Print progress to standard error.
     pub progress: bool,
+    /// A learning period at the start: the capacity and service figures (ours and every baseline's) and the
+    /// detection latency count from `from + learn` on; image builders, exports and health count the whole run.
+    pub learn: Duration,
     /// Share of deliveries (ticks and events) delivered again, as EventBridge sometimes does: each delivery is
     /// followed by another with this probability (seeded; at most 10 copies). 0: none.
     pub redeliver: f64,
@@ -83,6 +100,19 @@ pub struct Figures {
 }
 
 impl Figures {
+    /// What was counted after `before` (a snapshot of the same run).
+    fn since(&self, before: &Figures) -> Figures {
+        Figures {
+            capacity_hours: (self.capacity_hours - before.capacity_hours).max(0.0),
+            served_session_minutes: self.served_session_minutes.saturating_sub(before.served_session_minutes),
+            session_requests: self.session_requests.saturating_sub(before.session_requests),
+            unserved_session_requests: self.unserved_session_requests.saturating_sub(before.unserved_session_requests),
+            unserved_session_minutes: self.unserved_session_minutes.saturating_sub(before.unserved_session_minutes),
+            actions: self.actions.saturating_sub(before.actions),
+            api_calls: self.api_calls.saturating_sub(before.api_calls),
+        }
+    }
+
     fn add(&mut self, other: &Figures) {
         self.capacity_hours += other.capacity_hours;
         self.served_session_minutes += other.served_session_minutes;
@@ -194,6 +224,8 @@ pub struct ExportRow {
 pub struct Summary {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
+    /// Where the capacity and service figures start: after the learning period (`from` without one).
+    pub measured_from: DateTime<Utc>,
     pub seed: u64,
     pub ticks: u64,
     pub events_delivered: u64,
@@ -241,6 +273,13 @@ impl Summary {
     }
 }
 
+impl Options {
+    /// Where the figures start: after the learning period.
+    pub fn measure_from(&self) -> DateTime<Utc> {
+        (self.from + self.learn.max(Duration::zero())).min(self.to)
+    }
+}
+
 /// Runs a simulation and writes its outputs into `options.out`.
 pub async fn simulate(options: &Options) -> Result<Summary, SimulateError> {
     let (estate, policy_text, events) = load(options)?;
@@ -276,6 +315,7 @@ pub async fn simulate(options: &Options) -> Result<Summary, SimulateError> {
     // Users' sessions start and end minute by minute; AWS sends an event for each, which the rules deliver.
     local.simulator.with_world_mut(|w| w.session_events = Some(Vec::new()));
     let mut minute = now;
+    let mut measured = figures::Measured::from(options.measure_from());
     while now < options.to {
         while minute <= now {
             // Injected events and people's actions happen at their own time, before the tick that follows them.
@@ -315,6 +355,7 @@ pub async fn simulate(options: &Options) -> Result<Summary, SimulateError> {
             }
             minute += Duration::minutes(1);
         }
+        measured.reach(now, &local.simulator);
         for function in Function::ALL {
             let schedule = function.name();
             let tick = autopilot_sim::tick_event_in(&place, &format!("euc-autopilot-{schedule}"), now);
@@ -350,8 +391,9 @@ pub async fn simulate(options: &Options) -> Result<Summary, SimulateError> {
     local.simulator.advance_to(options.to);
 
     let calls = local.simulator.calls();
-    let (totals, resources) = local.simulator.with_world(|w| figures(w, &calls));
-    let detection_latency = local.simulator.with_world(|w| latency::detection(w, &calls, &policy, options.to));
+    let (totals, resources) = measured.finish(&local.simulator);
+    let detection_latency =
+        local.simulator.with_world(|w| latency::detection(w, &calls, &policy, measured.from, options.to));
     let audit_records = read_audit(&ledger, options).await?;
     let builders = local.simulator.with_world(|w| builder_figures(w, &estate, &first_starts, &audit_records, options));
     let mut aas_series = Series::new();
@@ -372,6 +414,7 @@ pub async fn simulate(options: &Options) -> Result<Summary, SimulateError> {
     let summary = Summary {
         from: options.from,
         to: options.to,
+        measured_from: measured.from,
         seed: options.seed,
         ticks,
         events_delivered: delivered,

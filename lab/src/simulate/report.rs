@@ -21,6 +21,14 @@ pub(super) fn report(summary: &Summary, series: &Series) -> String {
         "# EUC Autopilot simulation\n\n{} to {}, seed {}, {} ticks, {} injected events delivered ({} matched no rule).\n",
         summary.from, summary.to, summary.seed, summary.ticks, summary.events_delivered, summary.events_not_routed
     );
+    if summary.measured_from > summary.from {
+        let _ = writeln!(
+            out,
+            "Learning until {}: the capacity and service figures below (ours and every baseline's), the detection \
+             latency and the goals count from then on.\n",
+            summary.measured_from
+        );
+    }
     if !summary.failed_invocations.is_empty() {
         let _ = writeln!(
             out,
@@ -167,8 +175,8 @@ pub fn goals(summary: &Summary) -> Vec<String> {
     let mut goals = vec![
         format!("{} capacity-hours {:.0}% below static (goal: at least 40%)", mark(saving >= 0.40), saving * 100.0),
         format!(
-            "{} unserved session requests {:.2}% (goal: at most 1%)",
-            mark(t.unserved_share() <= 0.01),
+            "{} unserved session requests {:.2}% (goal: at most 0.5%)",
+            mark(t.unserved_share() <= 0.005),
             t.unserved_share() * 100.0
         ),
         format!(
