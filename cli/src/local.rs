@@ -400,7 +400,7 @@ async fn simulate_and_print(options: &Options) -> Result<(), CliError> {
 
 fn print_summary(summary: &Summary, out: &std::path::Path) {
     outln!(
-        "{:<16} {:>15} {:>17} {:>9} {:>17} {:>9} {:>10}",
+        "{:<22} {:>15} {:>17} {:>9} {:>17} {:>9} {:>10}",
         "run",
         "capacity-hours",
         "session requests",
@@ -411,7 +411,7 @@ fn print_summary(summary: &Summary, out: &std::path::Path) {
     );
     for (name, f) in summary.runs() {
         outln!(
-            "{name:<16} {:>15.1} {:>17} {:>9} {:>17} {:>9} {:>10}",
+            "{name:<22} {:>15.1} {:>17} {:>9} {:>17} {:>9} {:>10}",
             f.capacity_hours,
             f.session_requests,
             f.unserved_session_requests,

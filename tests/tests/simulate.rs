@@ -89,6 +89,8 @@ async fn writes_every_output_and_routes_events_like_the_rules() {
         assert!(json["totals"].get(key).is_some(), "totals.{key}");
         assert!(json["baselines"]["static"].get(key).is_some(), "baselines.static.{key}");
         assert!(json["baselines"]["schedule_only"].get(key).is_some());
+        assert!(json["baselines"]["reactive"].get(key).is_some(), "baselines.reactive.{key}");
+        assert!(json["baselines"]["instant"].get(key).is_some(), "baselines.instant.{key}");
         for run in json["baselines"]["aas_target_tracking"].as_array().expect("AAS runs") {
             assert!(run.get(key).is_some() && run.get("target_percent").is_some(), "aas_target_tracking.{key}");
         }
@@ -101,6 +103,15 @@ async fn writes_every_output_and_routes_events_like_the_rules() {
         assert!(pair[0].figures.capacity_hours >= pair[1].figures.capacity_hours, "{aas:#?}");
         assert!(pair[0].figures.unserved_session_minutes <= pair[1].figures.unserved_session_minutes, "{aas:#?}");
     }
+    // The floor (capacity exactly at demand, no start-up delay) is below every scaler's capacity, with next to no
+    // unserved demand; the demo policy is predictive, so its reactive twin ran too.
+    let floor = &summary.baselines.instant;
+    let reactive = summary.baselines.reactive.as_ref().expect("the reactive twin ran");
+    for run in [&summary.totals, reactive, &aas[0].figures, &aas[1].figures, &aas[2].figures] {
+        assert!(floor.capacity_hours < run.capacity_hours, "{floor:?} vs {run:?}");
+    }
+    assert!(floor.unserved_share() < 0.01, "{floor:?}");
+    assert!(summary.runs().iter().any(|(name, _)| name == "pool-scaler reactive"));
     for latency in [&json["detection_latency"], &json["baselines"]["aas_target_tracking"][1]["detection_latency"]] {
         for key in ["answered", "unanswered", "p50_seconds", "p95_seconds", "max_seconds"] {
             assert!(latency.get(key).is_some(), "detection_latency.{key}: {latency}");

@@ -8,10 +8,11 @@ use super::figures::Measured;
 use super::latency::{Latency, detection};
 use super::rules::{View, governing_rule, phase_bounds};
 use super::{Figures, Options};
-use autopilot_shared::policy::{Phase, Policy};
+use autopilot_shared::policy::{CapacityRule, Phase, Policy};
 use autopilot_sim::Simulator;
 use autopilot_sim::estate::Estate;
 use autopilot_sim::server::SimulatorError;
+use autopilot_sim::world::World;
 use chrono::Duration;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -19,41 +20,81 @@ use std::collections::BTreeMap;
 /// *static*: every governed resource runs all the time at its demand peak.
 pub(super) fn static_baseline(estate: &Estate, policy: &Policy, options: &Options) -> Result<Figures, SimulatorError> {
     let sim = Simulator::new(estate, options.seed)?;
-    sim.with_world_mut(|w| {
-        for pool in w.pools.values_mut() {
-            if governing_rule(
-                policy,
-                &View { id: &pool.id, name: &pool.name, tags: &pool.tags },
-                pool.application_autoscaling,
-            )
-            .is_some()
-            {
-                let peak = pool.demand.as_ref().map_or(pool.capacity.desired, |d| d.peak());
-                pool.state = "RUNNING".into();
-                pool.capacity.desired = peak;
-                pool.capacity.actual = peak;
-            }
-        }
-        for fleet in w.fleets.values_mut() {
-            if governing_rule(
-                policy,
-                &View { id: &fleet.name, name: &fleet.name, tags: &fleet.tags },
-                fleet.application_autoscaling,
-            )
-            .is_some()
-            {
-                let peak = fleet.demand.as_ref().map_or(fleet.capacity.desired, |d| d.peak());
-                fleet.state = "RUNNING".into();
-                fleet.capacity.desired = peak;
-                fleet.capacity.actual = peak;
-            }
-        }
-    });
+    sim.with_world_mut(|w| at_peak(w, policy));
     let mut measured = Measured::from(options.measure_from());
     sim.advance_to(measured.from);
     measured.reach(measured.from, &sim);
     sim.advance_to(options.to);
     Ok(measured.finish(&sim).0)
+}
+
+/// A governed pool or fleet: its id, its rule and the sessions one of its units holds.
+struct Governed<'p> {
+    id: String,
+    rule: &'p CapacityRule,
+    sessions_per_unit: u32,
+}
+
+/// Runs every governed pool and fleet at its demand peak (so all its demand is served); returns them.
+fn at_peak<'p>(w: &mut World, policy: &'p Policy) -> Vec<Governed<'p>> {
+    let mut governed = Vec::new();
+    for pool in w.pools.values_mut() {
+        let view = View { id: &pool.id, name: &pool.name, tags: &pool.tags };
+        if let Some(rule) = governing_rule(policy, &view, pool.application_autoscaling) {
+            let peak = pool.demand.as_ref().map_or(pool.capacity.desired, |d| d.peak());
+            pool.state = "RUNNING".into();
+            (pool.capacity.desired, pool.capacity.actual) = (peak, peak);
+            governed.push(Governed { id: pool.id.clone(), rule, sessions_per_unit: pool.capacity.sessions_per_unit });
+        }
+    }
+    for fleet in w.fleets.values_mut() {
+        let view = View { id: &fleet.name, name: &fleet.name, tags: &fleet.tags };
+        if let Some(rule) = governing_rule(policy, &view, fleet.application_autoscaling) {
+            let peak = fleet.demand.as_ref().map_or(fleet.capacity.desired, |d| d.peak());
+            fleet.state = "RUNNING".into();
+            (fleet.capacity.desired, fleet.capacity.actual) = (peak, peak);
+            let sessions_per_unit = fleet.capacity.sessions_per_unit;
+            governed.push(Governed { id: fleet.name.clone(), rule, sessions_per_unit });
+        }
+    }
+    governed
+}
+
+/// *instant*, the floor: the capacity-hours of a scaler that had, each minute, exactly the capacity that minute's
+/// demand needed (within the phase's minimum and maximum) with no start-up delay, so nobody waits. No real scaler
+/// reaches it; it shows how much of a gap is left. Measured on a run at the peak (all demand seen): each governed
+/// resource counts max(demand, minimum) per minute, the others what they ran.
+pub(super) fn instant_baseline(estate: &Estate, policy: &Policy, options: &Options) -> Result<Figures, SimulatorError> {
+    let sim = Simulator::new(estate, options.seed)?;
+    let governed = sim.with_world_mut(|w| at_peak(w, policy));
+    let mut measured = Measured::from(options.measure_from());
+    let mut floor_hours = 0.0;
+    let mut now = options.from;
+    while now < options.to {
+        sim.advance_to(now);
+        measured.reach(now, &sim);
+        if now >= measured.from {
+            floor_hours += sim.with_world(|w| {
+                governed
+                    .iter()
+                    .filter_map(|g| {
+                        let totals =
+                            w.pools.get(&g.id).map(|p| &p.totals).or(w.fleets.get(&g.id).map(|f| &f.totals))?;
+                        let bounds = phase_bounds(g.rule, now).1;
+                        let units = totals.wanted_now.div_ceil(g.sessions_per_unit.max(1));
+                        Some(f64::from(units.clamp(bounds.min, bounds.max.max(bounds.min))) / 60.0)
+                    })
+                    .sum::<f64>()
+            });
+        }
+        now += Duration::minutes(1);
+    }
+    sim.advance_to(options.to);
+    let (mut figures, resources) = measured.finish(&sim);
+    let at_peak: f64 =
+        resources.iter().filter(|r| governed.iter().any(|g| g.id == r.id)).map(|r| r.figures.capacity_hours).sum();
+    figures.capacity_hours = figures.capacity_hours - at_peak + floor_hours;
+    Ok(figures)
 }
 
 /// *schedule-only*: each tick, the schedule's phase minimum (start when in-hours, stop when off-hours allows it).

@@ -49,6 +49,8 @@ pub enum SimulateError {
     Write { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Json(#[from] serde_json::Error),
+    #[error("the policy without its predictive blocks: {0}")]
+    ReactivePolicy(serde_yaml_ng::Error),
 }
 
 /// What is wrong with one line of an injected-events file.

@@ -16,6 +16,7 @@ mod error;
 mod figures;
 mod inputs;
 pub mod latency;
+mod reactive;
 mod report;
 mod rules;
 
@@ -28,7 +29,7 @@ use autopilot_functions::Function;
 use autopilot_shared::policy::Policy;
 use autopilot_sim::LocalEstate;
 use autopilot_sim::calllog;
-use baselines::{aas_baseline, schedule_only_baseline, static_baseline};
+use baselines::{aas_baseline, instant_baseline, schedule_only_baseline, static_baseline};
 use charts::{
     COST_CHART, HEALTH_CHART, ROLLOUT_CHART, RolloutTimeline, Series, chart, cost_chart, resource_chart, sample_world,
 };
@@ -149,6 +150,11 @@ pub struct Baselines {
     /// Application Auto Scaling target tracking with scheduled minimum and maximum, one run per target in
     /// [`AAS_TARGETS`].
     pub aas_target_tracking: Vec<AasRun>,
+    /// The pool-scaler with the policy's `predictive` blocks removed ([`reactive`]); `None` when no rule has one.
+    pub reactive: Option<Figures>,
+    /// The floor: each minute exactly the capacity the demand needed, with no start-up delay
+    /// ([`baselines::instant_baseline`]).
+    pub instant: Figures,
 }
 
 /// The targets (percent utilization) the Application Auto Scaling baseline runs at.
@@ -262,13 +268,18 @@ impl Summary {
     /// The pool-scaler's run and every baseline, named as the tables print them.
     pub fn runs(&self) -> Vec<(String, &Figures)> {
         let mut runs = vec![
-            ("pool-scaler".to_owned(), &self.totals),
+            (
+                if self.baselines.reactive.is_some() { "pool-scaler predictive" } else { "pool-scaler" }.to_owned(),
+                &self.totals,
+            ),
             ("static (peak)".to_owned(), &self.baselines.fixed),
             ("schedule-only".to_owned(), &self.baselines.schedule_only),
         ];
+        runs.extend(self.baselines.reactive.iter().map(|f| ("pool-scaler reactive".to_owned(), f)));
         runs.extend(
             self.baselines.aas_target_tracking.iter().map(|r| (format!("AAS {}%", r.target_percent), &r.figures)),
         );
+        runs.push(("instant (the floor)".to_owned(), &self.baselines.instant));
         runs
     }
 }
@@ -408,6 +419,8 @@ pub async fn simulate(options: &Options) -> Result<Summary, SimulateError> {
                 Ok(AasRun { target_percent: target, figures, detection_latency })
             })
             .collect::<Result<_, SimulateError>>()?,
+        reactive: reactive::reactive_baseline(&estate, &policy_text, options).await?,
+        instant: instant_baseline(&estate, &policy, options)?,
     };
     let health_baseline = crate::health::baseline(&estate, options.seed, &mut health, options.to)?;
     let workspaces = local.simulator.with_world(|w| crate::health::summary(w, &audit_records, health_baseline));
@@ -469,7 +482,7 @@ pub async fn simulate(options: &Options) -> Result<Summary, SimulateError> {
 }
 
 /// The remaining time each simulated invocation gets: the `Timeout` template.yaml gives every function.
-const INVOCATION_TIME: std::time::Duration = std::time::Duration::from_secs(300);
+pub(super) const INVOCATION_TIME: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Delivers an event to every function whose rules match it, as EventBridge would; false when none does.
 async fn deliver(crew: &autopilot_functions::Crew, event: &Value, failed: &mut Vec<String>) -> bool {
