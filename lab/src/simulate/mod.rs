@@ -408,6 +408,9 @@ pub async fn simulate(options: &Options) -> Result<Summary, SimulateError> {
     let audit_records = read_audit(&ledger, options).await?;
     let builders = local.simulator.with_world(|w| builder_figures(w, &estate, &first_starts, &audit_records, options));
     let mut aas_series = Series::new();
+    if options.progress {
+        eprintln!("simulate: the baselines (static, schedule-only, AAS at 60, 75 and 90%, the floor)");
+    }
     let baselines = Baselines {
         fixed: static_baseline(&estate, &policy, options)?,
         schedule_only: schedule_only_baseline(&estate, &policy, options)?,

@@ -31,7 +31,12 @@ pub(super) async fn reactive_baseline(
     };
     let mut measured = Measured::from(options.measure_from());
     let (mut now, mut minute) = (options.from, options.from);
+    let mut last_report = std::time::Instant::now();
     while now < options.to {
+        if options.progress && last_report.elapsed() > std::time::Duration::from_secs(2) {
+            eprintln!("simulate: the reactive twin (predictive off): {now}");
+            last_report = std::time::Instant::now();
+        }
         while minute <= now {
             local.simulator.advance_to(minute);
             let sessions = local.simulator.with_world_mut(|w| w.session_events.as_mut().map(std::mem::take));
