@@ -7,8 +7,8 @@ use autopilot_shared::ledger::audit::Outcome as AuditOutcome;
 use autopilot_shared::ledger::state::{WorkItemListing, WorkItemWrite};
 use autopilot_shared::report::Status;
 use autopilot_tests::Harness;
-use softwareset_roller::gate::{evaluate, figures};
-use softwareset_roller::observe::{devices_of, environments, software_sets};
+use softwareset_roller::gate::{Verdict, evaluate, figures, needs_details, summary_figures};
+use softwareset_roller::observe::{device_details, device_summaries, environments, software_sets};
 
 const ESTATE: &str = r#"
 start: 2026-11-23T00:00:00Z
@@ -50,19 +50,32 @@ async fn observes_environments_sets_and_the_devices_of_a_ring_with_their_status(
 
     // thirteen hours later the silent device's posture is stale (older than reporting_stale_after: 12h)
     h.local.simulator.advance(chrono::Duration::hours(13));
-    // only the ring's devices are fetched one by one (ListDevices has no update or compliance status)
+    // the ring's devices as ListDevices summarises them: status, set and posture, no update or compliance status
     let ring = ["envcanary01".to_owned()].into_iter().collect();
-    let (devices, calls) = devices_of(&h.deps.aws, &ring).await.unwrap();
-    assert_eq!(devices.len(), 5);
-    assert_eq!(calls, 1 + 5);
-    assert!(devices.iter().all(|d| d.environment_id == "envcanary01" && d.update_status.is_some()));
+    let (summaries, calls) = device_summaries(&h.deps.aws, &ring).await.unwrap();
+    assert_eq!((summaries.len(), calls), (5, 1));
+    assert!(summaries.iter().all(|d| d.environment_id == "envcanary01" && d.update_status.is_none()));
 
-    // the gate from what was observed: 4 of 5 report; none runs 101 yet
+    // the gate from the summaries: 4 of 5 report; none runs 101 yet, so the details cannot make it pass
     let gates = h.deps.ledger.current_policy().await.unwrap().unwrap().policy.rollouts.unwrap().rings[0].gates.clone();
     let now = h.local.simulator.now();
+    let counted = summary_figures(&summaries, "101", &gates, now);
+    assert_eq!((counted.active, counted.reporting, counted.up_to_date), (5, 4, 0));
+    assert!(!needs_details(&counted, &gates, now, now), "no device read one by one while none can pass");
+    let Verdict::Waiting { reason } = evaluate(&counted, &gates, now, now) else { panic!("waits") };
+    assert!(reason.contains("0 of 4 reporting devices run the target set"), "{reason}");
+    assert!(needs_details(&counted, &gates, now - gates.within, now), "at the deadline the details count");
+
+    // read one by one, the same ring has its update and compliance status
+    let devices = device_details(&h.deps.aws, &summaries).await.unwrap();
+    assert_eq!(devices.len(), 5);
+    assert!(devices.iter().all(|d| d.environment_id == "envcanary01" && d.update_status.is_some()));
     let f = figures(&devices, "101", &gates, now);
     assert_eq!((f.active, f.reporting, f.up_to_date), (5, 4, 0));
-    assert!(matches!(evaluate(&f, &gates, now, now), softwareset_roller::gate::Verdict::Waiting { .. }));
+    assert!(matches!(evaluate(&f, &gates, now, now), Verdict::Waiting { .. }));
+    // on the set they run, the summaries say enough do: then the devices are read
+    let on_current = summary_figures(&summaries, "100", &gates, now);
+    assert!(needs_details(&on_current, &gates, now, now), "{on_current:?}");
 }
 
 /// Three rings, daily maintenance window 01:00–03:00 UTC; set 101 is newer than the 100 everything runs.

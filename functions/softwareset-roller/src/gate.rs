@@ -4,6 +4,12 @@
 //! `max_not_compliant`, and the share still IN_PROGRESS at the deadline must not exceed `max_stuck_in_progress`.
 //! Devices that have not reported recently count as "not reporting", never as healthy; a ring with fewer than
 //! `min_reporting_devices` reporting is not healthy: it waits until the deadline (`applied + within`), then fails.
+//!
+//! Device details cost one `GetDevice` per device; `ListDevices`' summaries carry the status, the current set and
+//! the last posture. So the ring is counted from the summaries first ([`summary_figures`]), and its devices are
+//! read one by one only when the details can change the verdict ([`needs_details`]): not while too few devices
+//! report or run the target set for the gate to pass before its deadline (a ring waiting days for its
+//! maintenance window costs one listing per look, not one read per device).
 
 use autopilot_shared::policy::Gates;
 use chrono::{DateTime, Utc};
@@ -24,6 +30,18 @@ pub struct DeviceView {
     pub last_posture_at: Option<DateTime<Utc>>,
 }
 
+/// How much of the ring's devices the figures were counted from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Detail {
+    /// Every device read (`GetDevice`): update and compliance status counted.
+    #[default]
+    Devices,
+    /// The `ListDevices` summaries only: `up_to_date` counts the reporting devices on the target set (an upper
+    /// bound), `in_progress` and `not_compliant` are not counted. Only ever a waiting ring's figures.
+    Summaries,
+}
+
 /// The counts a verdict is made from (kept in the rollout's history and reports).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct GateFigures {
@@ -34,6 +52,8 @@ pub struct GateFigures {
     pub up_to_date: u32,
     pub not_compliant: u32,
     pub in_progress: u32,
+    #[serde(default)]
+    pub detail: Detail,
 }
 
 /// What the gate says now.
@@ -52,9 +72,28 @@ fn share(part: u32, whole: u32) -> f64 {
     if whole == 0 { 0.0 } else { f64::from(part) / f64::from(whole) }
 }
 
-/// Counts the ring's devices for `target` at `now`.
+/// Counts the ring's devices (read one by one) for `target` at `now`.
 pub fn figures(devices: &[DeviceView], target: &str, gates: &Gates, now: DateTime<Utc>) -> GateFigures {
-    let mut f = GateFigures::default();
+    count(devices, target, gates, now, Detail::Devices)
+}
+
+/// Counts the ring's devices from their `ListDevices` summaries (no update or compliance status).
+pub fn summary_figures(summaries: &[DeviceView], target: &str, gates: &Gates, now: DateTime<Utc>) -> GateFigures {
+    count(summaries, target, gates, now, Detail::Summaries)
+}
+
+/// Whether reading every device can change the verdict the summaries' figures `f` give at `now`: false while
+/// too few devices report (the verdict does not depend on the details), and, before the deadline, while too few
+/// run the target set for the gate to pass.
+pub fn needs_details(f: &GateFigures, gates: &Gates, applied_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    if f.reporting < gates.min_reporting_devices {
+        return false;
+    }
+    now >= applied_at + gates.within || share(f.up_to_date, f.reporting) >= gates.min_up_to_date.get()
+}
+
+fn count(devices: &[DeviceView], target: &str, gates: &Gates, now: DateTime<Utc>, detail: Detail) -> GateFigures {
+    let mut f = GateFigures { detail, ..GateFigures::default() };
     for device in devices.iter().filter(|d| d.status == "REGISTERED") {
         f.active += 1;
         let fresh = device.last_posture_at.is_some_and(|at| at <= now && now - at <= gates.reporting_stale_after);
@@ -63,6 +102,10 @@ pub fn figures(devices: &[DeviceView], target: &str, gates: &Gates, now: DateTim
         }
         f.reporting += 1;
         let on_target = device.current_software_set_id.as_deref() == Some(target);
+        if detail == Detail::Summaries {
+            f.up_to_date += u32::from(on_target);
+            continue;
+        }
         match device.update_status.as_deref() {
             Some("UP_TO_DATE") if on_target => f.up_to_date += 1,
             Some("IN_PROGRESS") => f.in_progress += 1,
@@ -87,6 +130,26 @@ pub fn evaluate(f: &GateFigures, gates: &Gates, applied_at: DateTime<Utc>, now: 
         return if past_deadline { Verdict::Failed { reason } } else { Verdict::Waiting { reason } };
     }
     let up = share(f.up_to_date, f.reporting);
+    if f.detail == Detail::Summaries {
+        // Counted from the summaries (too few devices run the target set to pass): it fails only when that
+        // already proves it at the deadline; otherwise it waits, whatever the details say.
+        let described = format!(
+            "{} of {} reporting devices run the target set ({:.0}%, need {:.0}%)",
+            f.up_to_date,
+            f.reporting,
+            up * 100.0,
+            gates.min_up_to_date.get() * 100.0
+        );
+        return if past_deadline && up < gates.min_up_to_date.get() {
+            Verdict::Failed { reason: format!("{described}; deadline {deadline} passed") }
+        } else {
+            Verdict::Waiting {
+                reason: format!(
+                    "{described}; their update and compliance status are read once enough do; deadline {deadline}"
+                ),
+            }
+        };
+    }
     let not_compliant = share(f.not_compliant, f.reporting);
     let stuck = if past_deadline { share(f.in_progress, f.reporting) } else { 0.0 };
     let min_up = gates.min_up_to_date.get();
@@ -216,5 +279,50 @@ rollouts:
         gone.status = "DEREGISTERED".into();
         let f2 = figures(&[gone], "new", &gates(), now);
         assert_eq!(f2, GateFigures::default());
+    }
+
+    #[test]
+    fn the_summaries_skip_the_device_reads_only_when_the_details_cannot_change_the_verdict() {
+        // Every ring of four devices drawn from five kinds, before, at and after the deadline.
+        let kinds: [(&str, &str, &str, Option<i64>); 5] = [
+            ("new", "UP_TO_DATE", "COMPLIANT", Some(1)),
+            ("new", "IN_PROGRESS", "NOT_COMPLIANT", Some(1)),
+            ("old", "IN_PROGRESS", "COMPLIANT", Some(1)),
+            ("old", "AVAILABLE", "NOT_COMPLIANT", Some(1)),
+            ("new", "UP_TO_DATE", "COMPLIANT", Some(13)),
+        ];
+        let mut gates = gates();
+        gates.min_reporting_devices = 2;
+        let mut skipped = 0;
+        for combination in 0..5_usize.pow(4) {
+            for now in [t(1), t(24), t(30)] {
+                let devices: Vec<DeviceView> = (0..4)
+                    .map(|n| {
+                        let (set, update, compliance, posture) = kinds[combination / 5_usize.pow(n) % 5];
+                        device(n, set, update, compliance, posture, now)
+                    })
+                    .collect();
+                let summaries: Vec<DeviceView> = devices
+                    .iter()
+                    .map(|d| DeviceView { update_status: None, compliance_status: None, ..d.clone() })
+                    .collect();
+                let counted = summary_figures(&summaries, "new", &gates, now);
+                let read = figures(&devices, "new", &gates, now);
+                assert_eq!((counted.active, counted.reporting), (read.active, read.reporting));
+                assert!(counted.up_to_date >= read.up_to_date, "an upper bound");
+                let verdict = evaluate(&counted, &gates, t(0), now);
+                assert_ne!(verdict, Verdict::Passed, "never passed on summaries");
+                if !needs_details(&counted, &gates, t(0), now) {
+                    skipped += 1;
+                    let full = evaluate(&read, &gates, t(0), now);
+                    assert_eq!(
+                        std::mem::discriminant(&verdict),
+                        std::mem::discriminant(&full),
+                        "{verdict:?} vs {full:?} for {devices:?} at {now}"
+                    );
+                }
+            }
+        }
+        assert!(skipped > 500, "most waiting rings need no device read: {skipped}");
     }
 }

@@ -2,10 +2,11 @@
 //! devices of the rings being gated.
 //!
 //! API fact: `ListDevices` returns summaries without `softwareSetUpdateStatus` or `softwareSetComplianceStatus`
-//! (only `GetDevice` has them), and it cannot filter by environment. So the devices are listed once, and only
-//! the devices of the environments being gated are fetched one by one, with bounded concurrency.
+//! (only `GetDevice` has them), and it cannot filter by environment. So the devices are listed once, and the
+//! devices of the environments being gated are fetched one by one (with bounded concurrency) only when their
+//! details can change the gate's verdict ([`crate::gate::needs_details`]).
 
-use crate::gate::{DeviceView, figures};
+use crate::gate::{DeviceView, figures, needs_details, summary_figures};
 use crate::machine::{RingObservation, Rollout, Status, supported};
 use autopilot_shared::clients::AwsClients;
 use autopilot_shared::error::{AutopilotError, ObserveError};
@@ -151,12 +152,13 @@ pub async fn software_sets(aws: &AwsClients) -> Result<(Vec<SoftwareSetView>, u3
     }
 }
 
-/// The devices of `environments`, with their update and compliance status, and the calls made.
-pub async fn devices_of(
+/// The devices of `environments` as `ListDevices` summarises them (no update or compliance status), and the
+/// calls made.
+pub async fn device_summaries(
     aws: &AwsClients,
     environments: &BTreeSet<String>,
 ) -> Result<(Vec<DeviceView>, u32), ObserveError> {
-    let (mut ids, mut calls, mut token) = (Vec::new(), 0u32, None);
+    let (mut devices, mut calls, mut token) = (Vec::new(), 0u32, None);
     loop {
         calls += 1;
         let page = aws
@@ -166,22 +168,39 @@ pub async fn devices_of(
             .send()
             .await
             .map_err(|e| ObserveError::sdk("devices", &e))?;
-        ids.extend(
-            page.devices()
-                .iter()
-                .filter(|d| d.environment_id().is_some_and(|e| environments.contains(e)))
-                .filter_map(|d| d.id().map(str::to_owned)),
+        devices.extend(
+            page.devices().iter().filter(|d| d.environment_id().is_some_and(|e| environments.contains(e))).map(|d| {
+                DeviceView {
+                    id: d.id().unwrap_or_default().to_owned(),
+                    environment_id: d.environment_id().unwrap_or_default().to_owned(),
+                    status: d.status().map(|s| s.as_str().to_owned()).unwrap_or_default(),
+                    current_software_set_id: d.current_software_set_id().map(str::to_owned),
+                    update_status: None,
+                    compliance_status: None,
+                    last_posture_at: instant(d.last_posture_at()),
+                }
+            }),
         );
         token = page.next_token().map(str::to_owned);
         if token.is_none() {
             break;
         }
     }
-    calls += ids.len() as u32;
-    let devices = futures::stream::iter(ids)
-        .map(|id| async move {
-            let output =
-                aws.thinclient.get_device().id(&id).send().await.map_err(|e| ObserveError::sdk("device", &e))?;
+    devices.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok((devices, calls))
+}
+
+/// `summaries`' devices read one by one (`GetDevice`), with their update and compliance status.
+pub async fn device_details(aws: &AwsClients, summaries: &[DeviceView]) -> Result<Vec<DeviceView>, ObserveError> {
+    let devices = futures::stream::iter(summaries)
+        .map(|summary| async move {
+            let output = aws
+                .thinclient
+                .get_device()
+                .id(&summary.id)
+                .send()
+                .await
+                .map_err(|e| ObserveError::sdk("device", &e))?;
             Ok::<_, ObserveError>(output.device().map(|d| DeviceView {
                 id: d.id().unwrap_or_default().to_owned(),
                 environment_id: d.environment_id().unwrap_or_default().to_owned(),
@@ -197,7 +216,7 @@ pub async fn devices_of(
         .await?;
     let mut devices: Vec<DeviceView> = devices.into_iter().flatten().collect();
     devices.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok((devices, calls))
+    Ok(devices)
 }
 
 /// What a request or a tick observed: the environments, the software sets, and the account and region the
@@ -271,6 +290,14 @@ pub async fn observe_ring(
         return Ok((None, 0));
     }
     let ids = progress.environments.iter().map(|e| e.id.clone()).collect();
-    let (devices, calls) = devices_of(aws, &ids).await.map_err(classified)?;
-    Ok((Some(RingObservation { desired, figures: figures(&devices, &rollout.target_set, &ring.gates, now) }), calls))
+    let (summaries, calls) = device_summaries(aws, &ids).await.map_err(classified)?;
+    let counted = summary_figures(&summaries, &rollout.target_set, &ring.gates, now);
+    let applied_at = progress.applied_at.unwrap_or(now);
+    if !needs_details(&counted, &ring.gates, applied_at, now) {
+        return Ok((Some(RingObservation { desired, figures: counted }), calls));
+    }
+    let devices = device_details(aws, &summaries).await.map_err(classified)?;
+    let reads = u32::try_from(summaries.len()).unwrap_or(u32::MAX);
+    let figures = figures(&devices, &rollout.target_set, &ring.gates, now);
+    Ok((Some(RingObservation { desired, figures }), calls.saturating_add(reads)))
 }

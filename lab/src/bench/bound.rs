@@ -8,8 +8,8 @@
 //! - builder-scheduler: every image builder (`DescribeImageBuilders`, 25);
 //! - export-chaser: every export task (`ListExportImageTasks`, 500);
 //! - softwareset-roller: every environment (`ListEnvironments`, 50) and software set (`ListSoftwareSets`, 50);
-//!   while a ring is being gated every device (`ListDevices`, 50) and each gated device's status
-//!   (`GetDevice`: the list does not carry it);
+//!   while a ring is being gated every device (`ListDevices`, 50), and each gated device's status (`GetDevice`:
+//!   the list does not carry it) when the summaries show the details can change the gate's verdict;
 //! - remediator: every WorkSpace (`DescribeWorkspaces`, 25), pool, fleet and image builder; for those in
 //!   trouble their tags and (WorkSpaces) connection status (`DescribeWorkspacesConnectionStatus`, 25 ids).
 //!
@@ -84,10 +84,11 @@ pub fn of(function: Function, world: &World, calls: &[CallRecord], tick: Tick) -
         Function::ExportChaser => Bound { pages: pages(world.exports.len(), 500), ..Bound::default() },
         Function::SoftwareSetRoller => {
             let gated = distinct(calls, &["GetDevice"]);
+            let listed = calls.iter().any(|c| c.operation == "ListDevices");
             Bound {
                 pages: pages(world.environments.len(), 50)
                     + pages(world.software_sets.len(), 50)
-                    + if gated > 0 { pages(world.devices.len(), 50) } else { 0 },
+                    + if listed { pages(world.devices.len(), 50) } else { 0 },
                 reads: tags(world.environments.len()) + gated,
                 ..Bound::default()
             }

@@ -64,6 +64,7 @@ fn observed(env: &str, desired: &str, up: u32, reporting: u32) -> RingObservatio
             up_to_date: up,
             not_compliant: 0,
             in_progress: reporting - up,
+            ..GateFigures::default()
         },
     }
 }
