@@ -51,6 +51,10 @@ pub enum SimulateError {
     Json(#[from] serde_json::Error),
     #[error("the policy without its predictive blocks: {0}")]
     ReactivePolicy(serde_yaml_ng::Error),
+    #[error("the reactive twin could not start its runtime: {0}")]
+    TwinRuntime(std::io::Error),
+    #[error("the reactive twin's thread panicked")]
+    TwinPanicked,
 }
 
 /// What is wrong with one line of an injected-events file.

@@ -297,6 +297,8 @@ pub async fn simulate(options: &Options) -> Result<Summary, SimulateError> {
     let policy = Policy::from_yaml(&policy_text).map_err(SimulateError::ParsePolicy)?;
     std::fs::create_dir_all(&options.out)
         .map_err(|source| SimulateError::CreateOut { path: options.out.clone(), source })?;
+    // The reactive twin runs beside this run, on its own thread; its figures are collected with the baselines.
+    let twin = reactive::spawn(&estate, &policy_text, options)?;
     let local = LocalEstate::start(&estate, options.seed, 0).await?;
     let ledger = local.ledger();
     ledger.put_policy(&policy_text, options.from).await?;
@@ -422,7 +424,15 @@ pub async fn simulate(options: &Options) -> Result<Summary, SimulateError> {
                 Ok(AasRun { target_percent: target, figures, detection_latency })
             })
             .collect::<Result<_, SimulateError>>()?,
-        reactive: reactive::reactive_baseline(&estate, &policy_text, options).await?,
+        reactive: match twin {
+            Some(twin) => {
+                if options.progress {
+                    eprintln!("simulate: the reactive twin (predictive off)");
+                }
+                Some(twin.figures()?)
+            }
+            None => None,
+        },
         instant: instant_baseline(&estate, &policy, options)?,
     };
     let health_baseline = crate::health::baseline(&estate, options.seed, &mut health, options.to)?;
