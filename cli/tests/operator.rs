@@ -231,6 +231,46 @@ fn plan_tells_what_each_function_would_do_and_changes_nothing() {
     assert!(text(&nothing.stderr).contains("--table"), "{}", text(&nothing.stderr));
 }
 
+/// A predictive rule's decision says what the learned weekly profile forecast and the lead time it allowed.
+#[test]
+fn plan_explains_a_predictive_decision() {
+    use autopilot_functions::pool_scaler::{decide::Memory, forecast::Profile};
+    use autopilot_shared::resource::{ResourceKind, ResourceRef};
+    let served = Served::start();
+    assert!(served.run(&["config", "push", POLICY]).status.success());
+    let now = served.now();
+    // GIVEN the sales pool's memory: a week ago, nobody worked at this hour and 15 sessions were in use from a
+    // quarter of an hour later (its rule learns three weeks; one is enough to forecast)
+    let policy = std::fs::read_to_string(root().join(POLICY)).unwrap();
+    let policy = autopilot_shared::policy::Policy::from_yaml(&policy).unwrap();
+    let rule = policy.capacity.iter().find(|r| r.predictive.is_some()).unwrap();
+    let timezone = rule.schedule.as_ref().unwrap().schedule.timezone();
+    let mut profile = Profile::default();
+    let week_ago = now - chrono::Duration::days(7);
+    let mut at = week_ago - chrono::Duration::minutes(30);
+    while at <= week_ago + chrono::Duration::hours(1) {
+        let in_use = if at < week_ago + chrono::Duration::minutes(15) { 0 } else { 15 };
+        profile.observe(at, in_use, timezone, false, 3);
+        at += chrono::Duration::minutes(5);
+    }
+    let memory = Memory { profile, ..Default::default() };
+    let pool =
+        ResourceRef::new("123456789012", "eu-central-1", ResourceKind::WorkspacesPool, "wspool-sales0001").unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async { served.ledger().put_state(&pool, &memory, None, None, now).await.unwrap() });
+
+    // WHEN the operator asks for the plan
+    let plan = served.run(&["plan"]);
+    assert!(plan.status.success(), "{}\n{}", text(&plan.stdout), text(&plan.stderr));
+    let out = text(&plan.stdout);
+    // THEN the pool's line gives the forecast, when it peaks, and the lead time the prewarm allowed
+    let line = out
+        .lines()
+        .find(|l| l.contains("sales") && l.contains("forecast 15 sessions at 01:15 (+15 on now)"))
+        .unwrap_or_else(|| panic!("no predictive decision for the sales pool:\n{out}\n{}", text(&plan.stderr)));
+    assert!(line.contains("lead time 15 min (not learned yet)"), "{line}");
+}
+
 /// With `targets`, the plan looks into every shard through the spoke's read-only role (the operator's policy may
 /// assume it), and `--account` / `--region` pick shards; nothing is changed anywhere.
 #[test]
