@@ -263,10 +263,11 @@ fn plan_explains_a_predictive_decision() {
     let plan = served.run(&["plan"]);
     assert!(plan.status.success(), "{}\n{}", text(&plan.stdout), text(&plan.stderr));
     let out = text(&plan.stdout);
-    // THEN the pool's line gives the forecast, when it peaks, and the lead time the prewarm allowed
+    // THEN the pool's line gives the forecast, when it peaks, how much of it arrives within the lead time and the
+    // next tick (by 01:20 the level, 0 at 01:07:30 and 15 at 01:22:30, is at 12.5), and the lead time allowed
     let line = out
         .lines()
-        .find(|l| l.contains("sales") && l.contains("forecast 15 sessions at 01:15 (+15 on now)"))
+        .find(|l| l.contains("sales") && l.contains("forecast 15 sessions at 01:15 (+13 on now)"))
         .unwrap_or_else(|| panic!("no predictive decision for the sales pool:\n{out}\n{}", text(&plan.stderr)));
     assert!(line.contains("lead time 15 min (not learned yet)"), "{line}");
 }

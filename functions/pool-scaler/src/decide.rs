@@ -305,9 +305,9 @@ pub fn decide_one(
                     phase,
                 ));
             }
-            // Set the minimum (or what the forecast needs) first, so the resource comes up with capacity rather
-            // than empty.
-            let minimum = target_capacity(0, bounds).max(foreseen.map_or(0, |ahead| ahead.within(bounds)));
+            // Set the minimum (or what the forecast's peak needs: nothing can be added while it starts) first, so
+            // the resource comes up with capacity rather than empty.
+            let minimum = target_capacity(0, bounds).max(foreseen.map_or(0, |ahead| ahead.peak_within(bounds)));
             let why = foreseen.map_or_else(String::new, |ahead| format!(": {}", ahead.why));
             if observed.desired < minimum {
                 memory.last_set_desired = Some(minimum);
@@ -362,6 +362,12 @@ impl Ahead {
     /// The capacity the phase's bounds give for the sessions expected.
     fn within(&self, bounds: &Bounds) -> u32 {
         target_capacity(self.expected, bounds)
+    }
+
+    /// The capacity the phase's bounds give for the highest forecast within the lead time (for a stopped
+    /// resource, whose zero in use says nothing of the demand).
+    fn peak_within(&self, bounds: &Bounds) -> u32 {
+        target_capacity(self.expected.max(self.demand), bounds)
     }
 }
 

@@ -12,10 +12,14 @@
 //! - **Lead time**: from raising a resource's desired capacity (or starting it) to seeing that capacity running,
 //!   the longest of the latest [`LEAD_SAMPLES`]; the rule's `lead_time` until one is learned.
 //! - **Outlook**: the highest slot forecast from now to now + lead time + [`TICK_ALLOWANCE`] (capacity asked
-//!   for at the next tick arrives that much later), holidays skipped, and how far it lies above the forecast
-//!   for now. The decide step sizes for the sessions in use now plus that increase: the profile says when
-//!   demand rises and by how much, what is in use says from which level (this week's demand may run above or
-//!   below last week's). No history in that window: no outlook, and the rule scales reactively.
+//!   for at the next tick arrives that much later), holidays skipped, and the **increase**: how far the
+//!   forecast *level* rises from now to its highest point in that window. The level runs through each slot's
+//!   forecast placed at the slot's middle, joined by straight lines, so a ramp under way counts from where it
+//!   is now and only as far as the window reaches (on a steady ramp, exactly the rise over the window; a slot's
+//!   peak on a plateau is noise, and the level is not the highest of a few of them). The decide step sizes for
+//!   the sessions in use now plus that increase: the profile says when demand rises and by how much, what is in use says from
+//!   which level (this week's demand may run above or below last week's). No history in that window: no
+//!   outlook, and the rule scales reactively.
 
 use autopilot_shared::policy::Predictive;
 use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
@@ -29,6 +33,9 @@ pub const SLOTS: usize = (7 * 24 * 60 / SLOT_MINUTES) as usize;
 /// How far past the lead time a forecast looks: the pool-scaler's schedule interval (template.yaml), since what
 /// the next tick asks for arrives that much later.
 pub const TICK_ALLOWANCE: Duration = Duration::minutes(5);
+/// A forecast level is kept exact as sessions × this, a slot's seconds (a point between two slot middles weighs
+/// them by whole seconds).
+const LEVEL_SCALE: i64 = SLOT_MINUTES * 60;
 /// Lead-time samples kept.
 pub const LEAD_SAMPLES: usize = 5;
 /// Slots remembered as recently filed: the longest repeated local hour (a daylight-saving fold) spans four.
@@ -130,6 +137,31 @@ impl Profile {
         weeks.get((weeks.len() - 1) / 2).copied()
     }
 
+    /// The forecast of the slot holding `instant` unless `holiday` names it.
+    fn forecast_at(
+        &self,
+        instant: DateTime<Utc>,
+        timezone: Tz,
+        holiday: &impl Fn(DateTime<Utc>) -> bool,
+    ) -> Option<u32> {
+        (!holiday(instant)).then(|| self.slot_forecast(slot_of(instant, timezone))).flatten()
+    }
+
+    /// The forecast level at `instant`, exact, in sessions × [`LEVEL_SCALE`]: each slot's forecast placed at the
+    /// slot's middle, straight between neighbouring slots; either alone when the other has no history, `None`
+    /// when neither has.
+    fn level_at(&self, instant: DateTime<Utc>, timezone: Tz, holiday: &impl Fn(DateTime<Utc>) -> bool) -> Option<i64> {
+        let slot = Duration::minutes(SLOT_MINUTES);
+        let middle = slot_start(instant, timezone) + slot / 2;
+        let (left, right) = if instant >= middle { (middle, middle + slot) } else { (middle - slot, middle) };
+        let through = (instant - left).num_seconds().clamp(0, LEVEL_SCALE);
+        let value = |at| self.forecast_at(at, timezone, holiday).map(i64::from);
+        match (value(left), value(right)) {
+            (Some(left), Some(right)) => Some(left * (LEVEL_SCALE - through) + right * through),
+            (one, other) => one.or(other).map(|value| value * LEVEL_SCALE),
+        }
+    }
+
     /// The highest slot forecast from `from` to `to`, skipping instants `holiday` names; `None` when no slot
     /// in the window has history.
     pub fn peak_between(
@@ -209,8 +241,8 @@ impl LeadTime {
 pub struct Outlook {
     /// The highest forecast within the lead time (and the tick after it).
     pub forecast: Forecast,
-    /// How much higher that is than the forecast for now (the lower of this slot's and the one before, so a
-    /// ramp under way counts from where it started): what to expect on top of what is in use now.
+    /// How far the forecast level rises from now to its highest point in the window (rounded): what to expect
+    /// on top of what is in use now.
     pub increase: u32,
     pub lead: Duration,
     /// Whether `lead` was learned (else the rule's `lead_time`).
@@ -228,12 +260,24 @@ impl Outlook {
         holiday: impl Fn(DateTime<Utc>) -> bool,
     ) -> Option<Outlook> {
         let (lead, learned) = lead.learned().map_or((predictive.lead_time, false), |learned| (learned, true));
-        let forecast = profile.peak_between(now, now + lead + TICK_ALLOWANCE, timezone, &holiday)?;
-        let at = |instant: DateTime<Utc>| {
-            (!holiday(instant)).then(|| profile.slot_forecast(slot_of(instant, timezone))).flatten()
-        };
-        let baseline = [at(now), at(now - Duration::minutes(SLOT_MINUTES))].into_iter().flatten().min().unwrap_or(0);
-        Some(Outlook { forecast, increase: forecast.in_use.saturating_sub(baseline), lead, learned })
+        let end = now + lead + TICK_ALLOWANCE;
+        let forecast = profile.peak_between(now, end, timezone, &holiday)?;
+        let level = |instant| profile.level_at(instant, timezone, &holiday);
+        let from = level(now).unwrap_or(0);
+        // The level is straight between slot middles: its highest point in the window is at one of them or at
+        // the window's end.
+        let half = Duration::minutes(SLOT_MINUTES) / 2;
+        let mut highest = from;
+        let mut at = now;
+        while at < end {
+            let middle = slot_start(at, timezone) + half;
+            let next = if middle > at { middle } else { middle + Duration::minutes(SLOT_MINUTES) };
+            at = next.min(end);
+            highest = level(at).map_or(highest, |value| highest.max(value));
+        }
+        // Rounded half up, in whole sessions.
+        let increase = u32::try_from((highest - from + LEVEL_SCALE / 2) / LEVEL_SCALE).unwrap_or(0);
+        Some(Outlook { forecast, increase, lead, learned })
     }
 
     /// The sessions to expect within the lead time, with `in_use` now.

@@ -1,7 +1,9 @@
 //! Detection latency: from the minute a pool or fleet comes under pressure to the first call that changes its
-//! capacity. Pressure means users want sessions and fewer sessions are free than the rule's buffer (at least
-//! one: a full resource is under pressure even with no buffer). The same measure is applied to the
-//! pool-scaler's run and to Application Auto Scaling's, on the same demand.
+//! capacity. Pressure means users want sessions and fewer sessions are free or on their way than the rule's
+//! buffer (at least one: a full resource is under pressure even with no buffer). Capacity on its way counts
+//! because a scaler that asked for it before the pressure began had already seen it coming: it has nothing left
+//! to detect, and a later call for other reasons is no measure of its latency. The same measure is applied to
+//! the pool-scaler's run and to Application Auto Scaling's, on the same demand.
 //!
 //! An episode that ends without a call is not counted as answered. This happens when capacity asked for earlier
 //! arrives, demand recedes, or the resource is at its maximum. Those episodes are counted apart, as `unanswered`.

@@ -35,6 +35,12 @@ impl Capacity {
         self.actual * self.sessions_per_unit
     }
 
+    /// Sessions asked for and still provisioning (each increase arrives after the provisioning delay).
+    pub fn incoming_sessions(&self) -> u32 {
+        let target = self.provisioning.iter().map(|(_, target)| (*target).min(self.desired)).max().unwrap_or(0);
+        target.saturating_sub(self.actual) * self.sessions_per_unit
+    }
+
     /// Units that carry at least one session (never removed by scale-in).
     pub fn units_in_use(&self) -> u32 {
         self.active_sessions.div_ceil(self.sessions_per_unit)
@@ -88,8 +94,10 @@ pub struct Totals {
     /// Minutes with users left without a session, and how many (the first 10,000).
     #[serde(skip)]
     pub shortfalls: Vec<(DateTime<Utc>, u32)>,
-    /// Free sessions (running capacity not in use) from each minute they changed on, while anyone wants a
-    /// session (`None`: nobody does): what a scaler under pressure had to see, for detection latency.
+    /// Free sessions (running capacity not in use, and capacity asked for that is on its way) from each minute
+    /// they changed on, while anyone wants a session (`None`: nobody does): what a scaler under pressure had to
+    /// see, for detection latency. Capacity on its way counts: a scaler that asked ahead of the pressure has
+    /// nothing left to detect.
     #[serde(skip)]
     pub free: Vec<(DateTime<Utc>, Option<u32>)>,
 }
@@ -167,7 +175,8 @@ fn serve_demand(
     capacity.active_sessions += served;
     totals.sessions_started += u64::from(served);
     let missed = arrivals - served;
-    let free_now = (wanted > 0).then(|| free - served);
+    let incoming = if running { capacity.incoming_sessions() } else { 0 };
+    let free_now = (wanted > 0).then(|| free - served + incoming);
     if totals.free.last().is_none_or(|(_, last)| *last != free_now) {
         totals.free.push((now, free_now));
     }
@@ -178,4 +187,24 @@ fn serve_demand(
     }
     totals.unserved_requests += u64::from(missed.saturating_sub(totals.shortfall));
     totals.shortfall = missed;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn capacity_asked_for_is_incoming_until_it_arrives_and_a_scale_in_cancels_it() {
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 23, 8, 0, 0).single().unwrap_or_default();
+        let mut capacity = Capacity::new(4, 2, true); // 4 instances of 2 sessions each
+        assert_eq!(capacity.incoming_sessions(), 0);
+        capacity.set_desired(6, t0);
+        capacity.set_desired(9, t0 + Duration::minutes(2));
+        assert_eq!(capacity.incoming_sessions(), 10, "5 instances on their way");
+        capacity.tick(t0 + Duration::minutes(durations::PROVISION));
+        assert_eq!((capacity.actual, capacity.incoming_sessions()), (6, 6), "the first increase arrived");
+        capacity.set_desired(5, t0 + Duration::minutes(11));
+        assert_eq!((capacity.actual, capacity.incoming_sessions()), (5, 0));
+    }
 }

@@ -232,21 +232,22 @@ fn predictive_rules_scale_ahead_of_the_forecast_and_explain_it() {
     let d = decide(&pool("sales", "RUNNING", 10, 10), Memory::default(), berlin(8, 45));
     assert_eq!(d.outcome, Outcome::Act(Action::SetDesired { from: 10, to: 15 }), "{}", d.reason);
     assert!(!d.reason.contains("forecast"), "{}", d.reason);
-    // A week learned: at 08:40, 60 sessions are forecast for 09:00, 30 more than for 08:30 (and 08:15): with 30
-    // in use now, 60 are expected → 60 at 0.8 + 2 = 77, asked for now (one step of 20 at a time).
+    // A week learned: at 08:40, 60 sessions are forecast for 09:00. The level (each slot's forecast at its
+    // middle, straight between) rises from 30 now to 45 at 09:00, the window's end (08:40 + 15 min lead + 5 min
+    // tick): with 30 in use now, 45 are expected → 45 at 0.8 + 2 = 59.
     let learned = a_week_learned(&policy);
     let d = decide(&pool("sales", "RUNNING", 40, 30), learned.clone(), berlin(8, 40));
-    assert_eq!(d.outcome, Outcome::Act(Action::SetDesired { from: 40, to: 60 }), "{}", d.reason);
+    assert_eq!(d.outcome, Outcome::Act(Action::SetDesired { from: 40, to: 59 }), "{}", d.reason);
     assert!(
         d.reason.contains(
-            "forecast 60 sessions at 09:00 (+30 on now), lead time 15 min (not learned yet): 40 → 60 sessions (step limit 20, target 77)"
+            "forecast 60 sessions at 09:00 (+15 on now), lead time 15 min (not learned yet): 40 → 59 sessions"
         ),
         "{}",
         d.reason
     );
     // This week runs lower than the last (20 in use): the increase is added to what is in use, not the level.
     let d = decide(&pool("sales", "RUNNING", 40, 20), learned.clone(), berlin(8, 40));
-    assert!(d.reason.ends_with("40 → 60 sessions (step limit 20, target 65)"), "{}", d.reason);
+    assert!(d.reason.ends_with("40 → 46 sessions"), "{}", d.reason); // 35 at 0.8 + 2
     // The rise is timed: once 60 run, the lead time is learned.
     let rise = decide(&pool("sales", "RUNNING", 40, 30), learned.clone(), berlin(8, 40)).memory;
     let d = decide(&Observed { running: 60, ..pool("sales", "RUNNING", 60, 35) }, rise, berlin(8, 52));
@@ -271,7 +272,7 @@ fn predictive_rules_scale_ahead_of_the_forecast_and_explain_it() {
     let d = decide(&pool("sales", "STOPPED", 0, 0), early.clone(), berlin(5, 45));
     assert_eq!(d.outcome, Outcome::Act(Action::SetDesired { from: 0, to: 6 }), "{}", d.reason); // 4 at 0.75
     assert!(
-        d.reason.contains("off-hours (outside schedule periods): forecast 4 sessions at 06:00 (+4 on now)"),
+        d.reason.contains("off-hours (outside schedule periods): forecast 4 sessions at 06:00 (+3 on now)"),
         "{}",
         d.reason
     );

@@ -93,18 +93,58 @@ fn a_week_of_history_forecasts_the_ramp_ahead_of_it() {
         outlook.explain("sessions", BERLIN),
         "forecast 25 sessions at 08:00 (+15 on now), lead time 15 min (not learned yet)"
     );
-    // 07:05: the slot before (06:45) forecast 0, so the whole ramp to 10 is still ahead.
+    // 07:05: the level runs from 06:45's 0 (at 06:52:30) to 07:00's 10 (at 07:07:30): at 8.3 now, at 10 from
+    // 07:07:30 to the window's end, so 2 more are expected (a step at 07:00 is mostly behind).
     let outlook = Outlook::at(&profile, &lead, &predictive(), berlin(11, 23, 7, 5), BERLIN, |_| false).unwrap();
+    assert_eq!((outlook.forecast.in_use, outlook.increase), (10, 2));
+    // 06:50: all of it is ahead.
+    let outlook = Outlook::at(&profile, &lead, &predictive(), berlin(11, 23, 6, 50), BERLIN, |_| false).unwrap();
     assert_eq!((outlook.forecast.in_use, outlook.increase), (10, 10));
-    // 08:40: the 09:00 slot (40) is within 20 minutes.
+    // 08:40: the 09:00 slot (40) is within 20 minutes, its middle is not: the level reaches 32.5 by 09:00.
     let outlook = Outlook::at(&profile, &lead, &predictive(), berlin(11, 23, 8, 40), BERLIN, |_| false).unwrap();
-    assert_eq!((outlook.forecast.in_use, outlook.increase), (40, 15));
+    assert_eq!((outlook.forecast.in_use, outlook.increase), (40, 8));
     // 10:00, on the plateau: nothing more expected.
     let outlook = Outlook::at(&profile, &lead, &predictive(), berlin(11, 23, 10, 0), BERLIN, |_| false).unwrap();
     assert_eq!((outlook.forecast.in_use, outlook.increase), (40, 0));
     // Saturday: nothing forecast (zero in use learned).
     let outlook = Outlook::at(&profile, &lead, &predictive(), berlin(11, 28, 9, 0), BERLIN, |_| false).unwrap();
     assert_eq!(outlook.forecast.in_use, 0);
+}
+
+#[test]
+fn a_steady_ramp_expects_its_rise_over_the_window_and_a_noisy_plateau_little_more() {
+    // One more session a minute from 07:00 to 09:00, then a plateau of 120 to 140 (a fixed pseudo-random draw
+    // every five minutes), weekdays.
+    let draw = |n: u64| (n.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 59) as u32;
+    let ramp = |at: DateTime<Utc>| {
+        let local = at.with_timezone(&BERLIN);
+        let minute = (local.hour() * 60 + local.minute()) as i64 - 7 * 60;
+        match minute {
+            ..0 => 0,
+            0..120 => minute as u32,
+            _ if local.hour() < 17 => 120 + draw(minute as u64 / 5) % 21,
+            _ => 0,
+        }
+    };
+    let profile = learned(berlin(11, 16, 0, 0), 7, 3, ramp);
+    let lead = LeadTime::default(); // 15 minutes, and the 5-minute tick: a 20-minute window
+    for (hour, minute) in [(7, 30), (7, 40), (8, 0), (8, 20)] {
+        let outlook = Outlook::at(&profile, &lead, &predictive(), berlin(11, 23, hour, minute), BERLIN, |_| false);
+        assert_eq!(outlook.map(|o| o.increase), Some(20), "{hour}:{minute}: the rise over 20 minutes");
+    }
+    // On the plateau a slot's peak is the highest of three draws: the level between the slots' middles rises
+    // by chance only. Sizing from the window's highest slot over the lower of the last two (as this module once
+    // did) expects on average at least twice as much.
+    let (mut level, mut highest_slot) = (0, 0);
+    let mut at = berlin(11, 23, 10, 0);
+    while at < berlin(11, 23, 16, 0) {
+        level += Outlook::at(&profile, &lead, &predictive(), at, BERLIN, |_| false).unwrap().increase;
+        let peak = profile.peak_between(at, at + Duration::minutes(20), BERLIN, |_| false).unwrap().in_use;
+        let slot = |at| profile.slot_forecast(slot_of(at, BERLIN)).unwrap();
+        highest_slot += peak - slot(at).min(slot(at - Duration::minutes(SLOT_MINUTES)));
+        at += Duration::minutes(5);
+    }
+    assert!(level * 2 <= highest_slot, "summed increases: {level} from the level, {highest_slot} from the slots");
 }
 
 #[test]
