@@ -406,6 +406,14 @@ fn running(
     // Predictive: at least what the forecast needs over the next lead time (so no scale-in before a ramp).
     let predicted = ahead.map(|ahead| ahead.within(bounds)).filter(|predicted| *predicted > target);
     target = target.max(predicted.unwrap_or(0));
+    // Predictive: capacity released now takes a lead time to come back, so a dip in demand releases nothing the
+    // last quarter-hour or so needed (its peak in use, as the profile keeps it).
+    let recent_peak = if rule.predictive.is_some() { memory.profile.recent_peak(now) } else { None };
+    let held = recent_peak
+        .filter(|peak| *peak > observed.in_use)
+        .map(|peak| target_capacity(peak, bounds).min(current))
+        .filter(|held| *held > target);
+    target = target.max(held.unwrap_or(0));
     // Saturated (no free capacity): the sessions in use understate demand, so add headroom faster.
     let saturated = current > 0 && observed.in_use >= current;
     if saturated {
@@ -413,13 +421,17 @@ fn running(
         target = target.max(current.saturating_add(headroom).min(bounds.max.max(bounds.min)));
     }
     let utilization = if current == 0 { 0.0 } else { f64::from(observed.in_use) / f64::from(current) };
+    let peak = match (held, recent_peak) {
+        (Some(_), Some(peak)) => format!(", {peak} at the peak of the last quarter-hour"),
+        _ => String::new(),
+    };
     let outlook = ahead.map_or_else(String::new, |ahead| format!("; {}", ahead.why));
     if target == current {
         memory.last_set_desired = Some(current);
         return decision(
             observed,
             Outcome::Hold,
-            format!("{phase_label}: {current} {unit} is right ({} in use{outlook})", observed.in_use),
+            format!("{phase_label}: {current} {unit} is right ({} in use{peak}{outlook})", observed.in_use),
             memory,
             phase,
         );

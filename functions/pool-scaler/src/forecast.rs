@@ -17,9 +17,11 @@
 //!   forecast placed at the slot's middle, joined by straight lines, so a ramp under way counts from where it
 //!   is now and only as far as the window reaches (on a steady ramp, exactly the rise over the window; a slot's
 //!   peak on a plateau is noise, and the level is not the highest of a few of them). The decide step sizes for
-//!   the sessions in use now plus that increase: the profile says when demand rises and by how much, what is in use says from
-//!   which level (this week's demand may run above or below last week's). No history in that window: no
-//!   outlook, and the rule scales reactively.
+//!   the sessions in use now plus that increase: the profile says when demand rises and by how much, what is in
+//!   use says from which level (this week's demand may run above or below last week's). No history in that
+//!   window: no outlook, and the rule scales reactively.
+//! - **Recent peak**: the most in use in the slot under way and the slot before it, which the decide step does
+//!   not scale in below (capacity released takes a lead time to come back).
 
 use autopilot_shared::policy::Predictive;
 use chrono::{DateTime, Datelike, Duration, Timelike, Utc};
@@ -128,6 +130,19 @@ impl Profile {
         self.filed.retain(|(slot, _)| *slot != open.slot);
         self.filed.insert(0, (open.slot, open.seen));
         self.filed.truncate(FILED);
+    }
+
+    /// The most in use seen lately: in the slot under way and, when it closed within the last two slots' time,
+    /// in the slot before it; `None` when no slot is under way.
+    pub fn recent_peak(&self, now: DateTime<Utc>) -> Option<u32> {
+        let slot = Duration::minutes(SLOT_MINUTES);
+        let open = self.open.filter(|open| (now - open.seen).abs() < slot)?;
+        let before = self
+            .filed
+            .first()
+            .filter(|(_, seen)| now - *seen < slot * 2)
+            .and_then(|(filed, _)| self.slots.get(*filed)?.first().copied());
+        Some(open.peak.max(before.unwrap_or(0)))
     }
 
     /// The forecast of one slot: the lower median of its weeks; `None` without history.

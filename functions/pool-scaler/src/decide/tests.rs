@@ -224,6 +224,35 @@ fn a_week_learned(policy: &Policy) -> Memory {
 }
 
 #[test]
+fn a_predictive_rule_releases_nothing_the_last_quarter_hour_needed() {
+    let policy = predictive_policy();
+    let decide =
+        |observed: &Observed, memory: Memory, now| decide_one(observed, &policy, memory, "autopilot/", now).unwrap();
+    // 60 in use at 10:00 with 77 (60 at 0.8 + 2), then a dip to 40 at 10:05: the 77 stay, since what is
+    // released now takes a lead time to come back.
+    let learned = a_week_learned(&policy);
+    let at_ten = decide(&pool("sales", "RUNNING", 77, 60), learned.clone(), berlin(10, 0));
+    assert_eq!(at_ten.outcome, Outcome::Hold, "{}", at_ten.reason);
+    let dip = decide(&pool("sales", "RUNNING", 77, 40), at_ten.memory.clone(), berlin(10, 5));
+    assert_eq!(dip.outcome, Outcome::Hold, "{}", dip.reason);
+    assert!(
+        dip.reason.contains("77 sessions is right (40 in use, 60 at the peak of the last quarter-hour"),
+        "{}",
+        dip.reason
+    );
+    // The slot before still counts while it closed less than two slots ago (at 10:20, 10:00's 60)...
+    let later = decide(&pool("sales", "RUNNING", 77, 40), dip.memory.clone(), berlin(10, 20));
+    assert_eq!(later.outcome, Outcome::Hold, "{}", later.reason);
+    // ... and not once a quarter-hour of 40 has passed since: 40 at 0.8 + 2 = 52.
+    let after = decide(&pool("sales", "RUNNING", 77, 40), later.memory.clone(), berlin(10, 35));
+    assert_eq!(after.outcome, Outcome::Act(Action::SetDesired { from: 77, to: 67 }), "{}", after.reason); // step 10
+    // Without `predictive` the dip releases at once.
+    let reactive =
+        decide_one(&pool("sales", "RUNNING", 77, 40), &self::policy(), Memory::default(), "autopilot/", berlin(10, 5));
+    assert!(matches!(reactive.unwrap().outcome, Outcome::Act(Action::SetDesired { to: 67, .. })));
+}
+
+#[test]
 fn predictive_rules_scale_ahead_of_the_forecast_and_explain_it() {
     let policy = predictive_policy();
     let decide =
