@@ -409,11 +409,9 @@ fn running(
     // Predictive: capacity released now takes a lead time to come back, so a dip in demand releases nothing the
     // last quarter-hour or so needed (its peak in use, as the profile keeps it).
     let recent_peak = if rule.predictive.is_some() { memory.profile.recent_peak(now) } else { None };
-    let held = recent_peak
-        .filter(|peak| *peak > observed.in_use)
-        .map(|peak| target_capacity(peak, bounds).min(current))
-        .filter(|held| *held > target);
-    target = target.max(held.unwrap_or(0));
+    let held =
+        recent_peak.map(|peak| (peak, target_capacity(peak, bounds).min(current))).filter(|(_, held)| *held > target);
+    target = target.max(held.map_or(0, |(_, held)| held));
     // Saturated (no free capacity): the sessions in use understate demand, so add headroom faster.
     let saturated = current > 0 && observed.in_use >= current;
     if saturated {
@@ -421,10 +419,7 @@ fn running(
         target = target.max(current.saturating_add(headroom).min(bounds.max.max(bounds.min)));
     }
     let utilization = if current == 0 { 0.0 } else { f64::from(observed.in_use) / f64::from(current) };
-    let peak = match (held, recent_peak) {
-        (Some(_), Some(peak)) => format!(", {peak} at the peak of the last quarter-hour"),
-        _ => String::new(),
-    };
+    let peak = held.map_or_else(String::new, |(peak, _)| format!(", {peak} at the peak of the last quarter-hour"));
     let outlook = ahead.map_or_else(String::new, |ahead| format!("; {}", ahead.why));
     if target == current {
         memory.last_set_desired = Some(current);

@@ -189,8 +189,7 @@ impl Profile {
         let mut best: Option<Forecast> = None;
         let mut at = from;
         while at <= to {
-            if !holiday(at)
-                && let Some(in_use) = self.slot_forecast(slot_of(at, timezone))
+            if let Some(in_use) = self.forecast_at(at, timezone, &holiday)
                 && best.is_none_or(|b| in_use > b.in_use)
             {
                 best = Some(Forecast { in_use, at });
