@@ -63,7 +63,15 @@ step "cargo deny: licences, bans, sources (advisories skipped: no GitHub from CI
 bash scripts/deny.sh
 step "package the Lambda functions (arm64 zips, at most 8 MB each)"
 bash scripts/package.sh
-step "cargo test (the runtime test runs the zips just packaged)"
-cargo test --workspace --all-targets --locked
+step "every test (the runtime test runs the zips just packaged)"
+# cargo-nextest (on the machine's Rust toolchain) runs tests of every test binary side by side, the slowest first
+# (.config/nextest.toml), where `cargo test` runs one binary at a time and a binary's last long test alone: measured
+# here, 13m51s against 19m40s for the same tests. Without nextest, `cargo test` runs the same tests.
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --all-targets --locked --no-fail-fast
+else
+  echo "ci: cargo-nextest is not installed; cargo test runs the same tests, one binary at a time"
+  cargo test --workspace --all-targets --locked --no-fail-fast
+fi
 
 printf '\nci: all checks passed in %ss\n' "$(( $(date +%s) - start ))"
