@@ -146,9 +146,10 @@ async fn a_large_tick_answers_with_a_bounded_report() {
 }
 
 /// The layer table at CI size: every layer measures both operations, the canned layers open no connection, and
-/// each loopback layer keeps its connections alive: for 2 × 70 requests to two endpoints, one connection each —
-/// two at most, as on a multi-thread runtime a connection may not be back in the pool (another thread returns it)
-/// when the next request starts.
+/// each loopback layer keeps its connections alive: for 2 × 70 requests to two endpoints, one connection each on a
+/// current-thread runtime (two at most per endpoint). On a multi-thread runtime a connection may not be back in the
+/// pool (another thread returns it) when the next request starts, more often the busier the machine (6 seen while
+/// other tests ran beside it): there, kept alive means at most one request in ten opened a connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_layer_table_measures_every_layer_over_kept_alive_connections() {
     let scale = Scale::of(100);
@@ -162,7 +163,14 @@ async fn the_layer_table_measures_every_layer_over_kept_alive_connections() {
         );
         assert!(layer.cpu_us > 0.0, "{layer:?}");
         let canned = layer.layer.contains("canned") || layer.layer.starts_with('2') || layer.layer.starts_with('3');
-        let kept_alive = if canned { layer.connections == 0 } else { (2..=4).contains(&layer.connections) };
+        let sent = 2 * u64::from(bench::layers::WARM_UP + layer.requests);
+        let kept_alive = if canned {
+            layer.connections == 0
+        } else if layer.layer.contains("multi-thread") {
+            (2..=sent / 10).contains(&layer.connections)
+        } else {
+            (2..=4).contains(&layer.connections)
+        };
         assert!(kept_alive, "{layer:?}");
     }
     assert!(layers.iter().any(|l| l.layer == bench::layers::FLOOR), "{layers:?}");
