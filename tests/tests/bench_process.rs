@@ -24,12 +24,10 @@ fn root() -> PathBuf {
 fn pool_scaler() -> PathBuf {
     match process::binary(FUNCTION) {
         Ok(release) if release.parent().is_some_and(|dir| dir.ends_with("release")) => release,
-        Ok(debug) => {
-            eprintln!("\n!!! bench process test: no release build; {} brought up to date\n", debug.display());
-            debug_build()
-        }
-        Err(missing) => {
-            eprintln!("\n!!! bench process test: {missing}; a debug build instead\n");
+        found => {
+            let why =
+                found.map_or_else(|missing| missing.to_string(), |debug| format!("{} may be stale", debug.display()));
+            eprintln!("\n!!! bench process test: no release build ({why}); a debug build, brought up to date\n");
             debug_build()
         }
     }
