@@ -94,9 +94,20 @@ pub async fn image_builders(
 /// Parallel per-resource look-ups at most, in every function.
 pub const CONCURRENCY: usize = 8;
 
-/// Up to this many resources (a reconcile of one fleet, or of one directory's pools), their cache entries are
-/// read one by one; more (a tick), and the kind's whole partition is read with one paginated Query.
+/// Up to this many resources of a [`Coverage::Selected`] look-up, their cache entries are read one by one; more,
+/// and the kind's whole partition is read with one paginated Query.
 const READ_ONE_BY_ONE: usize = CONCURRENCY;
+
+/// How much of a kind a tag look-up wants, which decides how its cache entries are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coverage {
+    /// Every resource of the kind the function listed (a tick): the kind's partition holds about those and no
+    /// more, so it is read with one paginated Query however few they are.
+    Kind,
+    /// Some of them (an event's fleet, one directory's pools): the partition may hold thousands, so up to
+    /// [`READ_ONE_BY_ONE`] are read one Query each, more with the partition's.
+    Selected,
+}
 
 /// A resource whose tags are wanted: its identity (the cache key), what its service's tag call takes (the ARN
 /// of an AppStream or Thin Client resource, the id of a WorkSpaces one), and what the caller carries along.
@@ -110,7 +121,7 @@ pub struct TagLookup<T> {
 /// A resource with its tags: its identity, what the caller carried along, its tags.
 pub type Tagged<T> = (ResourceRef, T, BTreeMap<String, String>);
 
-/// The tags of every one of `wanted` (all of `kind`), in their order, with the tag calls made counted in
+/// The tags of every one of `wanted` (of `kind`; how much of it: `coverage`), in their order, with the tag calls made counted in
 /// `calls`: [`cached_tags_streamed`], collected. A failed tag call fails the look-up (after caching what was
 /// read before it).
 pub async fn cached_tags<T>(
@@ -119,6 +130,7 @@ pub async fn cached_tags<T>(
     now: DateTime<Utc>,
     kind: ResourceKind,
     wanted: Vec<TagLookup<T>>,
+    coverage: Coverage,
     calls: &AtomicU32,
 ) -> Result<Vec<Tagged<T>>, ObserveError> {
     let count = wanted.len();
@@ -127,7 +139,7 @@ pub async fn cached_tags<T>(
         .enumerate()
         .map(|(index, w)| TagLookup { resource: w.resource, target: w.target, item: (index, w.item) })
         .collect();
-    let mut batches = std::pin::pin!(cached_tags_streamed(aws, ledger, now, kind, indexed, calls));
+    let mut batches = std::pin::pin!(cached_tags_streamed(aws, ledger, now, kind, indexed, coverage, calls));
     let mut tagged = Vec::with_capacity(count);
     while let Some(batch) = batches.next().await {
         tagged.extend(batch?);
@@ -136,7 +148,7 @@ pub async fn cached_tags<T>(
     Ok(tagged.into_iter().map(|(resource, (_, item), tags)| (resource, item, tags)).collect())
 }
 
-/// The tags of every one of `wanted` (all of `kind`) as they become known, so a caller can act on some
+/// The tags of every one of `wanted` (of `kind`; how much of it: `coverage`) as they become known, so a caller can act on some
 /// resources while the others' tags are still being read; the tag calls made are counted in `calls`. First one
 /// batch of every resource whose cached tags are fresh ([`crate::ledger::tags`]: tag-change events mark what
 /// changed, and entries are read again after at most a day), in `wanted`'s order; then the rest, read with
@@ -151,10 +163,11 @@ pub fn cached_tags_streamed<'a, T: 'a>(
     now: DateTime<Utc>,
     kind: ResourceKind,
     wanted: Vec<TagLookup<T>>,
+    coverage: Coverage,
     calls: &'a AtomicU32,
 ) -> impl Stream<Item = Result<Vec<Tagged<T>>, ObserveError>> + 'a {
     futures::stream::once(async move {
-        let cache = read_cache(ledger, kind, &wanted).await;
+        let cache = read_cache(ledger, kind, &wanted, coverage).await;
         let (mut fresh, mut due) = (Vec::new(), Vec::new());
         for lookup in wanted {
             match cache.get(&lookup.resource.key()).and_then(|entry| entry.fresh(&lookup.resource, now)).cloned() {
@@ -249,16 +262,18 @@ async fn cache_tags(
     *unsaved = rest;
 }
 
-/// The cache entries of `wanted`, by resource key; none when the cache cannot be read.
+/// The cache entries of `wanted`, by resource key ([`Coverage`]: one Query for the kind, or one per resource);
+/// none when the cache cannot be read.
 async fn read_cache<T>(
     ledger: &Ledger,
     kind: ResourceKind,
     wanted: &[TagLookup<T>],
+    coverage: Coverage,
 ) -> BTreeMap<String, TagCacheEntry> {
     if wanted.is_empty() {
         return BTreeMap::new();
     }
-    let result = if wanted.len() <= READ_ONE_BY_ONE {
+    let result = if coverage == Coverage::Selected && wanted.len() <= READ_ONE_BY_ONE {
         futures::stream::iter(wanted)
             .map(|w| async move { ledger.tag_cache_of(&w.resource).await.map(|entry| (w.resource.key(), entry)) })
             .buffer_unordered(CONCURRENCY)

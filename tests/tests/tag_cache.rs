@@ -5,6 +5,8 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+use autopilot_functions::Function;
+use autopilot_lab::bench::tick::tick;
 use autopilot_shared::report::Status;
 use autopilot_sim::{PERSON, cloudtrail_event};
 use autopilot_tests::{CallRecord, Harness};
@@ -322,4 +324,32 @@ async fn the_roller_reads_environment_tags_once_and_again_after_a_tag_change() {
     let reads = tag_reads(&since(&h, from));
     assert_eq!(reads.len(), 1, "{reads:?}");
     assert!(reads[0].contains("envbroad001"), "{reads:?}");
+}
+
+#[tokio::test]
+async fn a_tick_reads_each_cached_kind_with_one_query_however_few_its_resources() {
+    // GIVEN two pools, two fleets, two builders and two environments, each function's tags cached by a first tick
+    let h = Harness::start(ESTATE, POLICY, 1).await;
+    let mut at = h.local.simulator.now();
+    let functions = [Function::PoolScaler, Function::BuilderScheduler, Function::SoftwareSetRoller];
+    for function in functions {
+        tick(&h.local, function, at).await.unwrap();
+    }
+    // WHEN each ticks again
+    at += Duration::minutes(5);
+    for function in functions {
+        let steady = tick(&h.local, function, at).await.unwrap();
+        // THEN its Queries are the policy's, the sweep of claims left in progress, the roller's open rollouts and
+        // one per kind it caches (the kind's partition), not one per resource (two each here): read one by one,
+        // the pool-scaler made 6, the builder-scheduler 4, the roller 5
+        let (cached_kinds, own) = match function {
+            Function::PoolScaler => (pool_scaler::observe::CACHED_TAGS.len(), 0),
+            Function::SoftwareSetRoller => (1, 1),
+            _ => (1, 0),
+        };
+        let queries = steady.ledger_operations.get("Query").copied().unwrap_or_default();
+        eprintln!("{} steady tick: {:?}", function.name(), steady.ledger_operations);
+        assert_eq!(queries, (2 + own + cached_kinds) as u64, "{}: {:?}", function.name(), steady.ledger_operations);
+        assert!(tag_reads(&steady.calls).is_empty(), "{}: {:?}", function.name(), tag_reads(&steady.calls));
+    }
 }

@@ -7,7 +7,7 @@ use crate::decide::Observed;
 use autopilot_shared::clients::AwsClients;
 use autopilot_shared::error::ObserveError;
 use autopilot_shared::ledger::Ledger;
-use autopilot_shared::lookups::{self, TagLookup, cached_tags_streamed};
+use autopilot_shared::lookups::{self, Coverage, TagLookup, cached_tags_streamed};
 use autopilot_shared::resource::{Place, ResourceKind};
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
@@ -81,7 +81,7 @@ pub fn tagged<'a>(
     listed: Vec<TagLookup<Observed>>,
     calls: &'a AtomicU32,
 ) -> impl Stream<Item = Result<Vec<Observed>, ObserveError>> + 'a {
-    cached_tags_streamed(aws, ledger, now, ResourceKind::ImageBuilder, listed, calls).map(|batch| {
+    cached_tags_streamed(aws, ledger, now, ResourceKind::ImageBuilder, listed, Coverage::Kind, calls).map(|batch| {
         batch.map(|batch| batch.into_iter().map(|(_, observed, tags)| Observed { tags, ..observed }).collect())
     })
 }

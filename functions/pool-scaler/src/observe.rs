@@ -8,7 +8,7 @@ use crate::decide::{Kind, Observed};
 use autopilot_shared::clients::AwsClients;
 use autopilot_shared::error::ObserveError;
 use autopilot_shared::ledger::Ledger;
-use autopilot_shared::lookups::{self, TagLookup, cached_tags_streamed};
+use autopilot_shared::lookups::{self, Coverage, TagLookup, cached_tags_streamed};
 use autopilot_shared::resource::{Place, ResourceKind, ResourceRef};
 use aws_sdk_applicationautoscaling::types::ServiceNamespace;
 use chrono::{DateTime, Utc};
@@ -37,10 +37,12 @@ pub struct Observation {
 }
 
 /// The pools and fleets in scope as listed, before their tags are known (each an [`Observed`] with no tags yet).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Listed {
     pub pools: Vec<TagLookup<Observed>>,
     pub fleets: Vec<TagLookup<Observed>>,
+    /// Every pool and fleet ([`Scope::All`]), or those of one event: how their cached tags are read.
+    pub coverage: Coverage,
 }
 
 impl Listed {
@@ -189,7 +191,8 @@ pub async fn list(aws: &AwsClients, scope: &Scope, region: &str, calls: &AtomicU
             .collect())
     };
     let (pools, fleets) = futures::try_join!(list_pools, list_fleets)?;
-    Ok(Listed { pools, fleets })
+    let coverage = if *scope == Scope::All { Coverage::Kind } else { Coverage::Selected };
+    Ok(Listed { pools, fleets, coverage })
 }
 
 /// The tagging half of the observe step: every listed resource with its tags, in batches as they become known
@@ -202,8 +205,9 @@ pub fn tagged<'a>(
     listed: Listed,
     calls: &'a AtomicU32,
 ) -> impl Stream<Item = Result<Vec<Observed>, ObserveError>> + 'a {
-    let pools = cached_tags_streamed(aws, ledger, now, ResourceKind::WorkspacesPool, listed.pools, calls);
-    let fleets = cached_tags_streamed(aws, ledger, now, ResourceKind::Fleet, listed.fleets, calls);
+    let coverage = listed.coverage;
+    let pools = cached_tags_streamed(aws, ledger, now, ResourceKind::WorkspacesPool, listed.pools, coverage, calls);
+    let fleets = cached_tags_streamed(aws, ledger, now, ResourceKind::Fleet, listed.fleets, coverage, calls);
     futures::stream::select(pools, fleets).map(|batch| {
         batch.map(|batch| batch.into_iter().map(|(_, observed, tags)| Observed { tags, ..observed }).collect())
     })

@@ -11,7 +11,7 @@ use crate::machine::{RingObservation, Rollout, Status, supported};
 use autopilot_shared::clients::AwsClients;
 use autopilot_shared::error::{AutopilotError, ObserveError};
 use autopilot_shared::ledger::Ledger;
-use autopilot_shared::lookups::{CONCURRENCY, TagLookup, cached_tags};
+use autopilot_shared::lookups::{CONCURRENCY, Coverage, TagLookup, cached_tags};
 use autopilot_shared::policy::RolloutPolicy;
 use autopilot_shared::resource::{Place, ResourceKind};
 use autopilot_shared::runtime::classified;
@@ -109,7 +109,7 @@ pub async fn environments(
         })
         .collect();
     let calls = AtomicU32::new(listed);
-    let tagged = cached_tags(aws, ledger, now, ResourceKind::Environment, wanted, &calls).await?;
+    let tagged = cached_tags(aws, ledger, now, ResourceKind::Environment, wanted, Coverage::Kind, &calls).await?;
     let mut views: Vec<EnvironmentView> = tagged
         .into_iter()
         .map(|(_, e, tags)| EnvironmentView {
