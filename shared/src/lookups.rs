@@ -121,9 +121,9 @@ pub struct TagLookup<T> {
 /// A resource with its tags: its identity, what the caller carried along, its tags.
 pub type Tagged<T> = (ResourceRef, T, BTreeMap<String, String>);
 
-/// The tags of every one of `wanted` (of `kind`; how much of it: `coverage`), in their order, with the tag calls made counted in
-/// `calls`: [`cached_tags_streamed`], collected. A failed tag call fails the look-up (after caching what was
-/// read before it).
+/// The tags of every one of `wanted` (of `kind`; how much of it: `coverage`), in their order, with the tag calls
+/// made counted in `calls`: [`cached_tags_streamed`], collected. A failed tag call fails the look-up (after
+/// caching what was read before it).
 pub async fn cached_tags<T>(
     aws: &AwsClients,
     ledger: &Ledger,
@@ -148,8 +148,9 @@ pub async fn cached_tags<T>(
     Ok(tagged.into_iter().map(|(resource, (_, item), tags)| (resource, item, tags)).collect())
 }
 
-/// The tags of every one of `wanted` (of `kind`; how much of it: `coverage`) as they become known, so a caller can act on some
-/// resources while the others' tags are still being read; the tag calls made are counted in `calls`. First one
+/// The tags of every one of `wanted` (of `kind`; how much of it: `coverage`) as they become known, so a caller
+/// can act on some resources while the others' tags are still being read; the tag calls made are counted in
+/// `calls`. First one
 /// batch of every resource whose cached tags are fresh ([`crate::ledger::tags`]: tag-change events mark what
 /// changed, and entries are read again after at most a day), in `wanted`'s order; then the rest, read with
 /// the service's per-resource tag call (bounded by [`CONCURRENCY`]), in batches as the reads complete. The tags
