@@ -148,16 +148,15 @@ pub async fn cached_tags<T>(
     Ok(tagged.into_iter().map(|(resource, (_, item), tags)| (resource, item, tags)).collect())
 }
 
-/// The tags of every one of `wanted` (of `kind`; how much of it: `coverage`) as they become known, so a caller
-/// can act on some resources while the others' tags are still being read; the tag calls made are counted in
-/// `calls`. First one
-/// batch of every resource whose cached tags are fresh ([`crate::ledger::tags`]: tag-change events mark what
-/// changed, and entries are read again after at most a day), in `wanted`'s order; then the rest, read with
-/// the service's per-resource tag call (bounded by [`CONCURRENCY`]), in batches as the reads complete. The tags
-/// read are cached [`CACHE_WRITE`] at a time (and the rest at the end). Nothing is acted on without its tags: a
-/// cache that cannot be read means reading every tag; a cache that cannot be written is logged and the tags
-/// just read are used. A failed tag call ends the stream with its error, after caching what was read before it
-/// (a throttled tick leaves less for the next); the reads still in flight are dropped.
+/// The tags of every one of `wanted` (of `kind`; how much of it: `coverage`) as they become known, so a caller can act
+/// on some resources while the others' tags are still being read; the tag calls made are counted in `calls`. First one
+/// batch of every resource whose cached tags are fresh ([`crate::ledger::tags`]: tag-change events mark what changed,
+/// and entries are read again after at most a day), in `wanted`'s order; then the rest, read with the service's
+/// per-resource tag call (bounded by [`CONCURRENCY`]), in batches as the reads complete. The tags read are cached
+/// [`CACHE_WRITE`] at a time (and the rest at the end). Nothing is acted on without its tags: a cache that cannot be
+/// read means reading every tag; a cache that cannot be written is logged and the tags just read are used. A failed tag
+/// call ends the stream with its error, after caching what was read before it (a throttled tick leaves less for the
+/// next); the reads still in flight are dropped.
 pub fn cached_tags_streamed<'a, T: 'a>(
     aws: &'a AwsClients,
     ledger: &'a Ledger,
