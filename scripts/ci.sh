@@ -5,6 +5,16 @@ cd "$(dirname "$0")/.."
 start=$(date +%s)
 step() { printf '\n== %s\n' "$*"; }
 
+# Disk. A check from a fresh clone leaves about 4 GB under target/ (the figure is printed at the end); a disk that
+# fills mid-build shows only as a linker's "Bus error", so say how much room there is before anything is built.
+# Incremental caches are for edit-compile loops: a check builds each crate once, and they would add ~2 GB here.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+disk_free_mb() { df -Pm . | awk 'NR == 2 { print $4 }'; }
+echo "ci: $(disk_free_mb) MB free on the disk of $(pwd)"
+if [ "$(disk_free_mb)" -lt 6000 ]; then
+  echo "ci: warning: less than 6 GB free; the build may fail for want of disk (target/ needs about 4 GB)" >&2
+fi
+
 step "Python tools in .venv (boto3 and the AWS CLI for the simulator tests, cfn-lint and the serverless rules for the template)"
 # The linters are pinned: a new release with new rules must not break CI without a change here.
 lint_tools=(cfn-lint==1.58.0 cfn-lint-serverless==0.3.6)
@@ -70,8 +80,9 @@ step "every test (the runtime test runs the zips just packaged)"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --all-targets --locked --no-fail-fast
 else
-  echo "ci: cargo-nextest is not installed; cargo test runs the same tests, one binary at a time"
+  echo "ci: cargo-nextest is not installed; cargo test runs the same tests, one binary at a time (each in one process)"
   cargo test --workspace --all-targets --locked --no-fail-fast
 fi
 
+printf '\nci: target/ holds %s, %s MB left free\n' "$(du -sh target | cut -f1)" "$(disk_free_mb)"
 printf '\nci: all checks passed in %ss\n' "$(( $(date +%s) - start ))"

@@ -2,8 +2,6 @@
 //! the goal's calls per lower-bound call (call counts are deterministic; the timed figures live in the benchmark
 //! itself, `scripts/bench.sh`), and a reconcile with every operation throttled at its rate loses no action.
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
 use autopilot_functions::Function;
 use autopilot_lab::bench::{self, estate::Scale, goals, throughput};
 

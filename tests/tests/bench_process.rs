@@ -6,8 +6,6 @@
 //! otherwise, said loudly, a debug build of the same package (built here, a no-op when it is fresh), whose
 //! figures are slower and larger but obey the same rules.
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
 use autopilot_lab::bench::process::{self, ColdStart};
 use autopilot_sim::LocalEstate;
 use autopilot_sim::estate::Estate;

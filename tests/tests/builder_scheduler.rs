@@ -2,8 +2,6 @@
 //! embedded DynamoDB; every assertion reads the simulator's call log, its captured outcome events or the
 //! ledger. GIVEN / WHEN / THEN.
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
 use autopilot_shared::ledger::audit::Outcome as AuditOutcome;
 use autopilot_shared::report::{ActionResult, Status};
 use autopilot_sim::{PERSON, cloudtrail_event};

@@ -4,8 +4,6 @@
 //! notes every metric name written while each function runs; every `EucAutopilot` metric the dashboard draws —
 //! for one function, or for any (a `SEARCH`) — must be among them.
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
 use autopilot_functions::Function;
 use autopilot_lab::chaos::scenario::{Deliveries, Run};
 use autopilot_sim::iam::template::Stack;

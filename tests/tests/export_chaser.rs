@@ -1,8 +1,6 @@
 //! export-chaser end to end: the real handler, through the real SDK clients, against the simulator and the
 //! embedded DynamoDB; assertions read the simulator's call log, its captured outcome events and the ledger.
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
 use autopilot_shared::ledger::state::{WorkItemListing, WorkItemWrite};
 use autopilot_shared::report::{ActionResult, Status};
 use autopilot_tests::Harness;

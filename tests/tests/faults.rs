@@ -2,12 +2,10 @@
 //! latency near the SDK's per-attempt timeout and per-item batch failures, the faults on for the whole run
 //! (`autopilot_lab::chaos::faults`). Every run converges to the undisturbed run's calls within
 //! `EXTRA_TICKS` ticks, nothing repeated, lost or left failed, and every fault fired. The figures are printed
-//! (`cargo test -p autopilot-tests --test faults -- --nocapture`).
+//! (`cargo test -p autopilot-tests --test e2e faults:: -- --nocapture`).
 //!
 //! The 25 runs go at once: most of a faulted run is waiting (SDK back-off, added latency), so the test takes
 //! about as long as its slowest run (the pool-scaler's three slowed calls one after another, 3 × 16.4 s).
-
-#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use autopilot_functions::Function;
 use autopilot_lab::chaos::faults::{self, EXTRA_TICKS, PROFILES};

@@ -4,8 +4,6 @@
 //! independent evaluator (`@cloud-copilot/iam-simulate`, `scripts/iam/agree.mjs`) must agree with ours on every
 //! decision, allowed and refused alike.
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
 use autopilot_functions::Function;
 use autopilot_lab::chaos::scenario::{Deliveries, Run};
 use autopilot_lab::simulate::{Options, simulate};

@@ -3,8 +3,6 @@
 //! EventBridge rules (an outcome named like a command would be taken for one: a loop into the dead-letter
 //! queue).
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
 use autopilot_functions::Function;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -3,8 +3,6 @@
 //! the mutations overlap instead of following one another. Every tag read is slowed down (the simulator's
 //! latency fault), so the order in the call log is not a race. GIVEN / WHEN / THEN.
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
 use autopilot_shared::report::ActionResult;
 use autopilot_tests::{CallRecord, Harness};
 

@@ -1,8 +1,6 @@
 //! pool-scaler end to end: the real handler, through the real SDK clients, against the simulator and the
 //! embedded DynamoDB; every assertion reads the simulator's call log or the ledger. GIVEN / WHEN / THEN.
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
 use autopilot_shared::ledger::audit::Outcome;
 use autopilot_shared::report::{ActionResult, Status};
 use autopilot_tests::Harness;

@@ -1,8 +1,6 @@
 //! Reliability under at-least-once delivery: the experiments of `autopilot_lab::chaos` at CI size,
-//! with their figures printed (`cargo test -p autopilot-tests --test reliability -- --nocapture`); `autopilot
+//! with their figures printed (`cargo test -p autopilot-tests --test e2e reliability:: -- --nocapture`); `autopilot
 //! chaos` runs the same experiments at full size and prints a table.
-
-#![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use autopilot_functions::Function;
 use autopilot_lab::chaos::experiments::{self, BArrives};

@@ -2,8 +2,6 @@
 //! that fall ill on a virtual clock) and the embedded DynamoDB; every assertion reads the simulator's call
 //! log, its WorkSpaces, its captured outcome events or the ledger. GIVEN / WHEN / THEN.
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use autopilot_shared::report::{ActionResult, Status};
 use autopilot_sim::{PERSON, cloudtrail_event};

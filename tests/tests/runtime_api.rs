@@ -13,8 +13,6 @@
 //! and each sample's expected outcome), so each sample does what it describes rather than meeting an empty estate. The functions
 //! run on the system clock, the simulator on its virtual clock: only outcomes are asserted.
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
 use autopilot_functions::Function;
 use autopilot_lab::samples::Expect::{self, Error, Status};
 use autopilot_lab::samples::{ESTATE, EXPECTATIONS, prepare};

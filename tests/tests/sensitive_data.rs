@@ -17,8 +17,6 @@
 //! `dynoxide`) are not a function's and are left out. Before `MAX_LOG_LEVEL` capped TRACE at DEBUG this test
 //! found the SDK writing WorkSpaces user names and every pool, fleet, builder, image and WorkSpace tag at TRACE.
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
 use autopilot_shared::report::Status;
 use autopilot_tests::Harness;
 use chrono::Duration;

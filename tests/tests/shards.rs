@@ -3,8 +3,6 @@
 //! would, runs the function in that account through the spoke role, assumed with the real STS protocol
 //! (awsQuery, XML) — and a target whose spoke role is not deployed fails alone, refused as AWS refuses it.
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
 use autopilot_shared::error::ErrorClass;
 use autopilot_shared::ledger::shards::ShardOutcome;
 use autopilot_shared::report::Status;

@@ -1,7 +1,5 @@
 //! `autopilot simulate`: outputs, event routing, and clear errors for bad input files.
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
 use autopilot_lab::simulate::{Options, simulate};
 use chrono::{DateTime, Duration, Utc};
 use std::path::PathBuf;

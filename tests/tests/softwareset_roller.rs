@@ -1,8 +1,6 @@
 //! softwareset-roller (in progress): its observe step through the real Thin Client SDK client against the
 //! simulator, and the gate computed from what it observes.
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
 use autopilot_shared::ledger::audit::Outcome as AuditOutcome;
 use autopilot_shared::ledger::state::{WorkItemListing, WorkItemWrite};
 use autopilot_shared::report::Status;

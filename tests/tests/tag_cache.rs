@@ -3,8 +3,6 @@
 //! `CreateTags` / `DeleteTags`, `TagResource` / `UntagResource`) marks them stale or they pass their maximum age.
 //! Every count comes from the simulator's call log. GIVEN / WHEN / THEN.
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
 use autopilot_functions::Function;
 use autopilot_lab::bench::tick::tick;
 use autopilot_shared::report::Status;

@@ -4,8 +4,6 @@
 //! alarm per function, and `violations` finds every policy statement that grants more than it must (the crafted
 //! templates at the end show that it reports each kind of violation).
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
 use autopilot_shared::events::Rule;
 use autopilot_shared::ledger::keys;
 use serde_yaml_ng::Value;

@@ -1,9 +1,7 @@
 //! Every function's sample scenario — each invocation's answer, the audit trail, the outcome events — matches the
 //! transcript in `tests/golden/<function>.json`: a change to the code that changes what a function answers,
 //! records or announces shows here. After an intended change, write the transcripts again with
-//! `AUTOPILOT_BLESS=1 cargo test -p autopilot-tests --test transcript` and review their diff.
-
-#![allow(clippy::expect_used, clippy::unwrap_used)]
+//! `AUTOPILOT_BLESS=1 cargo test -p autopilot-tests --test e2e transcript::` and review their diff.
 
 use autopilot_lab::Function;
 use std::path::PathBuf;
