@@ -32,10 +32,10 @@ fn pool_scaler() -> PathBuf {
 }
 
 /// Builds the debug binary on the dependencies the test build compiled, without the variables `cargo test` set for
-/// this test (they would make ring's build script, and everything above it, run again; see runtime_api.rs). The
-/// workspace's test targets are named beside the binary so that features resolve as they did for the test build
-/// (dev-dependencies' included): `-p pool-scaler` alone resolved them differently and compiled the SDK stack again,
-/// two minutes of CI (measured: 4 s now, nothing but the binary compiled).
+/// this test (`cargo_env::without_test_env`). The workspace's test targets are named beside the binary so that
+/// features resolve as they did for the test build (dev-dependencies' included): `-p pool-scaler` alone resolved
+/// them differently and compiled the SDK stack again, two minutes of CI (measured: 4 s now, nothing but the
+/// binary compiled).
 fn debug_build() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let target = exe.parent().and_then(Path::parent).and_then(Path::parent).unwrap().to_path_buf();
@@ -43,15 +43,7 @@ fn debug_build() -> PathBuf {
     let mut command = std::process::Command::new(cargo);
     command.current_dir(root()).args(["build", "--locked", "--workspace", "--tests", "--bin", FUNCTION]);
     command.arg("--target-dir").arg(&target);
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if (name == "CARGO" || name.starts_with("CARGO_") || name == "LD_LIBRARY_PATH")
-            && name != "CARGO_HOME"
-            && name != "CARGO_TARGET_DIR"
-        {
-            command.env_remove(name.as_ref());
-        }
-    }
+    crate::cargo_env::without_test_env(&mut command);
     let output = command.output().expect("cargo runs");
     assert!(output.status.success(), "debug build failed:\n{}", String::from_utf8_lossy(&output.stderr));
     target.join("debug").join(FUNCTION)

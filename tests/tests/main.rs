@@ -1,7 +1,7 @@
 //! The end-to-end tests, one module per file beside this one, built as one test binary (`e2e`).
 //!
 //! One binary, not one per file: every file links the same SDK clients, simulator and embedded DynamoDB, so
-//! 22 binaries meant 22 links of ~120 MB each and as many copies of the same generic code, 2.5 GB of a fresh CI
+//! 21 binaries meant 21 links of ~120 MB each and as many copies of the same generic code, 2.5 GB of a fresh CI
 //! build's disk (`du -sh target/debug/deps`). cargo-nextest still runs every test in a process of its own, so a
 //! test that sets a process-wide subscriber or recorder (`sensitive_data`, `dashboard`) sees only itself.
 //! One file's tests: `cargo nextest run -p autopilot-tests -E 'test(/^reliability::/)'`, or
@@ -13,6 +13,7 @@ mod bad_input;
 mod bench;
 mod bench_process;
 mod builder_scheduler;
+mod cargo_env;
 mod dashboard;
 mod export_chaser;
 mod faults;

@@ -104,19 +104,10 @@ fn packaged() -> Result<Programs, String> {
     let target = target_dir();
     let started = Instant::now();
     let mut package = std::process::Command::new("bash");
-    package.arg(root().join("scripts/package.sh")).env("CARGO_TARGET_DIR", &target);
-    // The variables `cargo test` sets for this test must not reach the build: ring's build script reruns when
-    // CARGO_MANIFEST_DIR changes, and with it every crate above it, so the zips `scripts/ci.sh` just built
-    // would be built again (10 minutes on 2 cores) and the next `package.sh` from a shell once more.
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        if (name == "CARGO" || name.starts_with("CARGO_") || name == "LD_LIBRARY_PATH")
-            && name != "CARGO_HOME"
-            && name != "CARGO_TARGET_DIR"
-        {
-            package.env_remove(name.as_ref());
-        }
-    }
+    // Without the variables `cargo test` set, the zips `scripts/ci.sh` just built are not built again.
+    crate::cargo_env::without_test_env(&mut package)
+        .arg(root().join("scripts/package.sh"))
+        .env("CARGO_TARGET_DIR", &target);
     let output = package.output().map_err(|e| format!("cannot run scripts/package.sh: {e}"))?;
     if !output.status.success() {
         panic!(
