@@ -6,6 +6,7 @@
 //! otherwise, said loudly, a debug build of the same package (built here, a no-op when it is fresh), whose
 //! figures are slower and larger but obey the same rules.
 
+use crate::workspace::{root, target_dir, without_test_env};
 use autopilot_lab::bench::process::{self, ColdStart};
 use autopilot_sim::LocalEstate;
 use autopilot_sim::estate::Estate;
@@ -13,10 +14,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const FUNCTION: &str = "pool-scaler";
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
 
 /// The release binary, or a debug build of the pool-scaler into this test's own target directory.
 fn pool_scaler() -> PathBuf {
@@ -32,18 +29,17 @@ fn pool_scaler() -> PathBuf {
 }
 
 /// Builds the debug binary on the dependencies the test build compiled, without the variables `cargo test` set for
-/// this test (`cargo_env::without_test_env`). The workspace's test targets are named beside the binary so that
+/// this test (`workspace::without_test_env`). The workspace's test targets are named beside the binary so that
 /// features resolve as they did for the test build (dev-dependencies' included): `-p pool-scaler` alone resolved
 /// them differently and compiled the SDK stack again, two minutes of CI (measured: 4 s now, nothing but the
 /// binary compiled).
 fn debug_build() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let target = exe.parent().and_then(Path::parent).and_then(Path::parent).unwrap().to_path_buf();
+    let target = target_dir();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = std::process::Command::new(cargo);
     command.current_dir(root()).args(["build", "--locked", "--workspace", "--tests", "--bin", FUNCTION]);
     command.arg("--target-dir").arg(&target);
-    crate::cargo_env::without_test_env(&mut command);
+    without_test_env(&mut command);
     let output = command.output().expect("cargo runs");
     assert!(output.status.success(), "debug build failed:\n{}", String::from_utf8_lossy(&output.stderr));
     target.join("debug").join(FUNCTION)

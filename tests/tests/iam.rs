@@ -4,16 +4,13 @@
 //! independent evaluator (`@cloud-copilot/iam-simulate`, `scripts/iam/agree.mjs`) must agree with ours on every
 //! decision, allowed and refused alike.
 
+use crate::workspace::root;
 use autopilot_functions::Function;
 use autopilot_lab::chaos::scenario::{Deliveries, Run};
 use autopilot_lab::simulate::{Options, simulate};
 use chrono::{DateTime, Duration, Utc};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 /// The scratch folder of this test.
 fn scratch(name: &str) -> PathBuf {

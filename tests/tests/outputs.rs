@@ -3,9 +3,9 @@
 //! EventBridge rules (an outcome named like a command would be taken for one: a loop into the dead-letter
 //! queue).
 
+use crate::workspace::root;
 use autopilot_functions::Function;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 
 /// Every outcome event: the function that sends it and its `detail-type`.
 const OUTCOMES: [(&str, &str); 27] = [
@@ -37,10 +37,6 @@ const OUTCOMES: [(&str, &str); 27] = [
     ("remediator", "Remediation Applied"),
     ("remediator", "Escalation"),
 ];
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn file_name(detail_type: &str) -> String {
     format!("{}.json", detail_type.to_lowercase().replace(' ', "-"))

@@ -13,6 +13,7 @@
 //! and each sample's expected outcome), so each sample does what it describes rather than meeting an empty estate. The functions
 //! run on the system clock, the simulator on its virtual clock: only outcomes are asserted.
 
+use crate::workspace::{root, target_dir, without_test_env};
 use autopilot_functions::Function;
 use autopilot_lab::samples::Expect::{self, Error, Status};
 use autopilot_lab::samples::{ESTATE, EXPECTATIONS, prepare};
@@ -20,7 +21,6 @@ use autopilot_sim::LocalEstate;
 use autopilot_sim::estate::Estate;
 use autopilot_tests::runtime_api::{ARM64_SYSROOT, Program, RuntimeApi};
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The functions, as packages, binaries and `events/` folders.
@@ -28,10 +28,6 @@ const FUNCTIONS: [&str; 5] = ["pool-scaler", "builder-scheduler", "export-chaser
 
 /// The deadline each invocation gets (Lambda's `Timeout`).
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
 
 fn samples_on_disk(function: &str) -> BTreeSet<String> {
     std::fs::read_dir(root().join("events").join(function))
@@ -93,21 +89,13 @@ impl Programs {
     }
 }
 
-/// The target directory this test runs from (`<target>/debug/deps/<test>`), so `CARGO_TARGET_DIR` is respected.
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(Path::parent).and_then(Path::parent).unwrap().to_path_buf()
-}
-
 /// Runs `scripts/package.sh` (a no-op rebuild when the zips are fresh) and unpacks each `bootstrap.zip`.
 fn packaged() -> Result<Programs, String> {
     let target = target_dir();
     let started = Instant::now();
     let mut package = std::process::Command::new("bash");
     // Without the variables `cargo test` set, the zips `scripts/ci.sh` just built are not built again.
-    crate::cargo_env::without_test_env(&mut package)
-        .arg(root().join("scripts/package.sh"))
-        .env("CARGO_TARGET_DIR", &target);
+    without_test_env(&mut package).arg(root().join("scripts/package.sh")).env("CARGO_TARGET_DIR", &target);
     let output = package.output().map_err(|e| format!("cannot run scripts/package.sh: {e}"))?;
     if !output.status.success() {
         panic!(

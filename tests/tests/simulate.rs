@@ -1,12 +1,8 @@
 //! `autopilot simulate`: outputs, event routing, and clear errors for bad input files.
 
+use crate::workspace::root;
 use autopilot_lab::simulate::{Options, simulate};
 use chrono::{DateTime, Duration, Utc};
-use std::path::PathBuf;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn options(out: &str) -> Options {
     let from: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-11-23T05:00:00Z").unwrap().with_timezone(&Utc);

@@ -1,6 +1,19 @@
-//! The environment of a build a test starts (`scripts/package.sh`, a debug build of one function).
+//! Where the tests find the workspace and its target directory, and the environment of a build a test starts
+//! (`scripts/package.sh`, a debug build of one function).
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// The workspace's root folder.
+pub(crate) fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// The target directory this test runs from (`<target>/debug/deps/<test>`), so `CARGO_TARGET_DIR` is respected.
+pub(crate) fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().and_then(Path::parent).and_then(Path::parent).unwrap().to_path_buf()
+}
 
 /// Removes from `command` the variables `cargo test` set for this test, so that the build it starts compiles what
 /// the check's own build compiled and nothing again: ring's build script reruns when `CARGO_MANIFEST_DIR` changes,
