@@ -85,6 +85,7 @@ async fn writes_every_output_and_routes_events_like_the_rules() {
         assert!(json["baselines"]["schedule_only"].get(key).is_some());
         assert!(json["baselines"]["reactive"].get(key).is_some(), "baselines.reactive.{key}");
         assert!(json["baselines"]["instant"].get(key).is_some(), "baselines.instant.{key}");
+        assert!(json["baselines"]["oracle"].get(key).is_some(), "baselines.oracle.{key}");
         for run in json["baselines"]["aas_target_tracking"].as_array().expect("AAS runs") {
             assert!(run.get(key).is_some() && run.get("target_percent").is_some(), "aas_target_tracking.{key}");
         }
@@ -105,6 +106,11 @@ async fn writes_every_output_and_routes_events_like_the_rules() {
         assert!(floor.capacity_hours < run.capacity_hours, "{floor:?} vs {run:?}");
     }
     assert!(floor.unserved_share() < 0.01, "{floor:?}");
+    // The lead-time oracle serves at least as well as AAS at 75%, at the quantile it found
+    let oracle = summary.baselines.oracle.as_ref().expect("the oracle ran against AAS at 75%");
+    assert!(json["baselines"]["oracle"]["z"].is_number());
+    assert!(oracle.figures.unserved_session_requests <= aas[1].figures.unserved_session_requests, "{oracle:?}");
+    assert!(summary.runs().iter().any(|(name, _)| name == "lead-time oracle"));
     assert!(summary.runs().iter().any(|(name, _)| name == "pool-scaler reactive"));
     for latency in [&json["detection_latency"], &json["baselines"]["aas_target_tracking"][1]["detection_latency"]] {
         for key in ["answered", "unanswered", "p50_seconds", "p95_seconds", "max_seconds"] {

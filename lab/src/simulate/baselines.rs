@@ -1,6 +1,7 @@
 //! The baselines a simulation is compared with, on the same estate and seed: *static* (capacity fixed at the
-//! peak), *schedule-only* (the schedule's minimums, no utilization tracking) and *Application Auto Scaling*
-//! (target tracking with scheduled minimum and maximum, [`super::aas`]).
+//! peak), *schedule-only* (the schedule's minimums, no utilization tracking), *Application Auto Scaling*
+//! (target tracking with scheduled minimum and maximum, [`super::aas`]) and *the floor*; the lead-time oracle,
+//! which runs the same scalable targets, is [`super::oracle`].
 
 use super::aas::{Minute, TargetTracking, Tracker};
 use super::charts::{Series, sample_world};
@@ -187,29 +188,7 @@ pub(super) fn aas_baseline(
 ) -> Result<(Figures, Latency), SimulatorError> {
     let sim = Simulator::new(estate, options.seed)?;
     let tracking = TargetTracking::at(target);
-    // The scalable targets: (service, id, the rule that governs it).
-    let mut governed = Vec::new();
-    sim.with_world_mut(|w| {
-        for pool in w.pools.values_mut() {
-            let view = View { id: &pool.id, name: &pool.name, tags: &pool.tags };
-            if let Some(rule) = governing_rule(policy, &view, pool.application_autoscaling) {
-                let min = phase_bounds(rule, options.from).1.min;
-                pool.state = "RUNNING".into();
-                (pool.capacity.desired, pool.capacity.actual) = (min, min);
-                governed.push((Scalable::Pool, pool.id.clone(), rule));
-            }
-        }
-        for fleet in w.fleets.values_mut() {
-            let view = View { id: &fleet.name, name: &fleet.name, tags: &fleet.tags };
-            if let Some(rule) = governing_rule(policy, &view, fleet.application_autoscaling) {
-                let min = phase_bounds(rule, options.from).1.min;
-                fleet.state = "RUNNING".into();
-                (fleet.capacity.desired, fleet.capacity.actual) = (min, min);
-                let scalable = if fleet.is_multi_session() { Scalable::MultiSessionFleet } else { Scalable::Fleet };
-                governed.push((scalable, fleet.name.clone(), rule));
-            }
-        }
-    });
+    let governed = sim.with_world_mut(|w| always_on(w, policy, options));
     let mut trackers: BTreeMap<String, Tracker> = BTreeMap::new();
     let mut now = options.from;
     let mut measured = Measured::from(options.measure_from());
@@ -255,30 +234,60 @@ pub(super) fn aas_baseline(
     Ok((measured.finish(&sim).0, latency))
 }
 
+/// Runs every governed pool and fleet from the start at its phase minimum (AAS never stops one); returns them as
+/// scalable targets, each with the rule that governs it.
+pub(super) fn always_on<'p>(
+    w: &mut World,
+    policy: &'p Policy,
+    options: &Options,
+) -> Vec<(Scalable, String, &'p CapacityRule)> {
+    let mut governed = Vec::new();
+    for pool in w.pools.values_mut() {
+        let view = View { id: &pool.id, name: &pool.name, tags: &pool.tags };
+        if let Some(rule) = governing_rule(policy, &view, pool.application_autoscaling) {
+            let min = phase_bounds(rule, options.from).1.min;
+            pool.state = "RUNNING".into();
+            (pool.capacity.desired, pool.capacity.actual) = (min, min);
+            governed.push((Scalable::Pool, pool.id.clone(), rule));
+        }
+    }
+    for fleet in w.fleets.values_mut() {
+        let view = View { id: &fleet.name, name: &fleet.name, tags: &fleet.tags };
+        if let Some(rule) = governing_rule(policy, &view, fleet.application_autoscaling) {
+            let min = phase_bounds(rule, options.from).1.min;
+            fleet.state = "RUNNING".into();
+            (fleet.capacity.desired, fleet.capacity.actual) = (min, min);
+            let scalable = if fleet.is_multi_session() { Scalable::MultiSessionFleet } else { Scalable::Fleet };
+            governed.push((scalable, fleet.name.clone(), rule));
+        }
+    }
+    governed
+}
+
 /// A scalable target of the AAS baseline and the call that sets its desired capacity.
 #[derive(Debug, Clone, Copy)]
-enum Scalable {
+pub(super) enum Scalable {
     Pool,
     Fleet,
     MultiSessionFleet,
 }
 
 impl Scalable {
-    fn service(self) -> &'static str {
+    pub(super) fn service(self) -> &'static str {
         match self {
             Scalable::Pool => "workspaces",
             Scalable::Fleet | Scalable::MultiSessionFleet => "appstream",
         }
     }
 
-    fn operation(self) -> &'static str {
+    pub(super) fn operation(self) -> &'static str {
         match self {
             Scalable::Pool => "UpdateWorkspacesPool",
             Scalable::Fleet | Scalable::MultiSessionFleet => "UpdateFleet",
         }
     }
 
-    fn input(self, id: &str, desired: u32) -> serde_json::Value {
+    pub(super) fn input(self, id: &str, desired: u32) -> serde_json::Value {
         match self {
             Scalable::Pool => json!({ "PoolId": id, "Capacity": { "DesiredUserSessions": desired } }),
             Scalable::Fleet => json!({ "Name": id, "ComputeCapacity": { "DesiredInstances": desired } }),

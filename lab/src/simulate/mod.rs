@@ -16,6 +16,7 @@ mod error;
 mod figures;
 mod inputs;
 pub mod latency;
+mod oracle;
 mod reactive;
 mod report;
 mod rules;
@@ -23,6 +24,7 @@ mod rules;
 pub use crate::people::PersonCall;
 pub use error::{EventLineError, SimulateError};
 pub use inputs::{Injected, Injection, load};
+pub use oracle::OracleRun;
 pub use report::goals;
 
 use autopilot_functions::Function;
@@ -155,6 +157,10 @@ pub struct Baselines {
     /// The floor: each minute exactly the capacity the demand needed, with no start-up delay
     /// ([`baselines::instant_baseline`]).
     pub instant: Figures,
+    /// The lead-time oracle ([`oracle`]) at the quantile where it leaves no more requests unserved than AAS at
+    /// the reference target: the least capacity a scaler that knew the demand curve and the noise could have
+    /// served as well with; `None` without an AAS reference run.
+    pub oracle: Option<OracleRun>,
 }
 
 /// The targets (percent utilization) the Application Auto Scaling baseline runs at.
@@ -279,6 +285,7 @@ impl Summary {
         runs.extend(
             self.baselines.aas_target_tracking.iter().map(|r| (format!("AAS {}%", r.target_percent), &r.figures)),
         );
+        runs.extend(self.baselines.oracle.iter().map(|o| ("lead-time oracle".to_owned(), &o.figures)));
         runs.push(("instant (the floor)".to_owned(), &self.baselines.instant));
         runs
     }
@@ -411,19 +418,27 @@ pub async fn simulate(options: &Options) -> Result<Summary, SimulateError> {
     let builders = local.simulator.with_world(|w| builder_figures(w, &estate, &first_starts, &audit_records, options));
     let mut aas_series = Series::new();
     if options.progress {
-        eprintln!("simulate: the baselines (static, schedule-only, AAS at 60, 75 and 90%, the floor)");
+        eprintln!(
+            "simulate: the baselines (static, schedule-only, AAS at 60, 75 and 90%, the lead-time oracle, the floor)"
+        );
     }
+    let aas_target_tracking: Vec<AasRun> = AAS_TARGETS
+        .into_iter()
+        .map(|target| {
+            let samples = (target == AAS_REFERENCE_TARGET).then_some(&mut aas_series);
+            let (figures, detection_latency) = aas_baseline(&estate, &policy, options, f64::from(target), samples)?;
+            Ok(AasRun { target_percent: target, figures, detection_latency })
+        })
+        .collect::<Result<_, SimulateError>>()?;
+    let oracle = aas_target_tracking
+        .iter()
+        .find(|r| r.target_percent == AAS_REFERENCE_TARGET)
+        .map(|aas| oracle::cheapest(&estate, &policy, options, aas.figures.unserved_session_requests))
+        .transpose()?;
     let baselines = Baselines {
         fixed: static_baseline(&estate, &policy, options)?,
         schedule_only: schedule_only_baseline(&estate, &policy, options)?,
-        aas_target_tracking: AAS_TARGETS
-            .into_iter()
-            .map(|target| {
-                let samples = (target == AAS_REFERENCE_TARGET).then_some(&mut aas_series);
-                let (figures, detection_latency) = aas_baseline(&estate, &policy, options, f64::from(target), samples)?;
-                Ok(AasRun { target_percent: target, figures, detection_latency })
-            })
-            .collect::<Result<_, SimulateError>>()?,
+        aas_target_tracking,
         reactive: match twin {
             Some(twin) => {
                 if options.progress {
@@ -434,6 +449,7 @@ pub async fn simulate(options: &Options) -> Result<Summary, SimulateError> {
             None => None,
         },
         instant: instant_baseline(&estate, &policy, options)?,
+        oracle,
     };
     let health_baseline = crate::health::baseline(&estate, options.seed, &mut health, options.to)?;
     let workspaces = local.simulator.with_world(|w| crate::health::summary(w, &audit_records, health_baseline));

@@ -200,11 +200,16 @@ pub fn goals(summary: &Summary) -> Vec<String> {
     if let Some(aas) = summary.baselines.aas_reference().map(|r| &r.figures).filter(|aas| aas.capacity_hours > 0.0) {
         let ratio = t.capacity_hours / aas.capacity_hours;
         goals.push(format!(
-            "{} capacity-hours {ratio:.2} x AAS target tracking at {}% with {} unserved requests vs its {} (goal: at most 0.85 x, no more unserved; the floor, capacity exactly at demand each minute with no start-up delay: {:.2} x)",
+            "{} capacity-hours {ratio:.2} x AAS target tracking at {}% with {} unserved requests vs its {} (goal: at most 0.85 x, no more unserved;{} the floor, capacity exactly at demand each minute with no start-up delay: {:.2} x)",
             mark(ratio <= 0.85 && t.unserved_session_requests <= aas.unserved_session_requests),
             super::AAS_REFERENCE_TARGET,
             t.unserved_session_requests,
             aas.unserved_session_requests,
+            summary.baselines.oracle.as_ref().map_or_else(String::new, |o| format!(
+                " the lead-time oracle, knowing the demand curve and its noise, with {} unserved: {:.2} x;",
+                o.figures.unserved_session_requests,
+                o.figures.capacity_hours / aas.capacity_hours
+            )),
             summary.baselines.instant.capacity_hours / aas.capacity_hours
         ));
         goals.push(format!(

@@ -88,7 +88,7 @@ pub struct Totals {
     shortfall: u32,
     /// Sessions wanted in the last simulated minute (for charts).
     pub wanted_now: u32,
-    /// The current relative demand noise.
+    /// The current relative demand noise ([`DemandModel::next_drift`]).
     #[serde(skip)]
     drift: f64,
     /// Minutes with users left without a session, and how many (the first 10,000).
@@ -103,6 +103,11 @@ pub struct Totals {
 }
 
 impl Totals {
+    /// The demand's relative noise this minute.
+    pub fn drift(&self) -> f64 {
+        self.drift
+    }
+
     /// Users who wanted a session: those who got one and those who found no capacity.
     pub fn session_requests(&self) -> u64 {
         self.sessions_started + self.unserved_requests
@@ -153,13 +158,7 @@ fn serve_demand(
         totals.capacity_hours += f64::from(capacity.actual) / 60.0;
     }
     let Some(demand) = demand else { return };
-    // Noise drifts slowly (an AR(1) walk with standard deviation `noise`), as real demand does; independent
-    // per-minute jitter would make users leave and return every minute.
-    if demand.noise > 0.0 {
-        const KEEP: f64 = 0.97;
-        let shock = (rng.unit() * 2.0 - 1.0) * 3f64.sqrt() * demand.noise * (1.0 - KEEP * KEEP).sqrt();
-        totals.drift = (KEEP * totals.drift + shock).clamp(-3.0 * demand.noise, 3.0 * demand.noise);
-    }
+    totals.drift = demand.next_drift(totals.drift, rng);
     let jitter = 1.0 + totals.drift;
     let wanted = (demand.wanted(now) * jitter).round().max(0.0) as u32;
     totals.wanted_now = wanted;
