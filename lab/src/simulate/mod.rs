@@ -157,9 +157,9 @@ pub struct Baselines {
     /// The floor: each minute exactly the capacity the demand needed, with no start-up delay
     /// ([`baselines::instant_baseline`]).
     pub instant: Figures,
-    /// The lead-time oracle ([`oracle`]) at the quantile where it leaves no more requests unserved than AAS at
-    /// the reference target: the least capacity a scaler that knew the demand curve and the noise could have
-    /// served as well with; `None` without an AAS reference run.
+    /// The lead-time oracle ([`oracle`]) at the cheapest quantile that meets the goals' service: no more
+    /// requests unserved than AAS at the reference target, and at most [`UNSERVED_SHARE_GOAL`] of them: what a
+    /// scaler that knew the demand curve and the noise would have needed; `None` without an AAS reference run.
     pub oracle: Option<OracleRun>,
 }
 
@@ -167,6 +167,8 @@ pub struct Baselines {
 pub const AAS_TARGETS: [u32; 3] = [60, 75, 90];
 /// The one the goals compare with: 75%, the pool-scaler's own default target.
 pub const AAS_REFERENCE_TARGET: u32 = 75;
+/// The goals' most unserved session requests, as a share of them.
+pub const UNSERVED_SHARE_GOAL: f64 = 0.005;
 
 /// One Application Auto Scaling run.
 #[derive(Debug, Clone, Serialize)]
@@ -433,7 +435,12 @@ pub async fn simulate(options: &Options) -> Result<Summary, SimulateError> {
     let oracle = aas_target_tracking
         .iter()
         .find(|r| r.target_percent == AAS_REFERENCE_TARGET)
-        .map(|aas| oracle::cheapest(&estate, &policy, options, aas.figures.unserved_session_requests))
+        .map(|aas| {
+            let unserved = aas.figures.unserved_session_requests;
+            oracle::cheapest(&estate, &policy, options, |f: &Figures| {
+                f.unserved_session_requests <= unserved && f.unserved_share() <= UNSERVED_SHARE_GOAL
+            })
+        })
         .transpose()?;
     let baselines = Baselines {
         fixed: static_baseline(&estate, &policy, options)?,

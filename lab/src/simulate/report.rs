@@ -175,9 +175,10 @@ pub fn goals(summary: &Summary) -> Vec<String> {
     let mut goals = vec![
         format!("{} capacity-hours {:.0}% below static (goal: at least 40%)", mark(saving >= 0.40), saving * 100.0),
         format!(
-            "{} unserved session requests {:.2}% (goal: at most 0.5%)",
-            mark(t.unserved_share() <= 0.005),
-            t.unserved_share() * 100.0
+            "{} unserved session requests {:.2}% (goal: at most {}%)",
+            mark(t.unserved_share() <= super::UNSERVED_SHARE_GOAL),
+            t.unserved_share() * 100.0,
+            super::UNSERVED_SHARE_GOAL * 100.0,
         ),
         format!(
             "{} unserved requests {} vs schedule-only {} (goal: fewer)",
