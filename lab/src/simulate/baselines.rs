@@ -13,7 +13,7 @@ use autopilot_shared::policy::{CapacityRule, Phase, Policy};
 use autopilot_sim::Simulator;
 use autopilot_sim::estate::Estate;
 use autopilot_sim::server::SimulatorError;
-use autopilot_sim::world::World;
+use autopilot_sim::world::{Capacity, DemandModel, Totals, World};
 use chrono::Duration;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -198,10 +198,7 @@ pub(super) fn aas_baseline(
         for (scalable, id, rule) in &governed {
             let bounds = phase_bounds(rule, now).1;
             let Some(minute) = sim.with_world(|w| {
-                let capacity = match scalable {
-                    Scalable::Pool => &w.pools.get(id)?.capacity,
-                    Scalable::Fleet | Scalable::MultiSessionFleet => &w.fleets.get(id)?.capacity,
-                };
+                let (capacity, ..) = scalable.in_world(w, id)?;
                 Some(Minute {
                     at: now,
                     running: capacity.actual,
@@ -273,6 +270,20 @@ pub(super) enum Scalable {
 }
 
 impl Scalable {
+    /// The target `id` in a world: its capacity, its running totals and its demand.
+    pub(super) fn in_world<'w>(
+        self,
+        w: &'w World,
+        id: &str,
+    ) -> Option<(&'w Capacity, &'w Totals, Option<&'w DemandModel>)> {
+        match self {
+            Scalable::Pool => w.pools.get(id).map(|p| (&p.capacity, &p.totals, p.demand.as_ref())),
+            Scalable::Fleet | Scalable::MultiSessionFleet => {
+                w.fleets.get(id).map(|f| (&f.capacity, &f.totals, f.demand.as_ref()))
+            }
+        }
+    }
+
     pub(super) fn service(self) -> &'static str {
         match self {
             Scalable::Pool => "workspaces",

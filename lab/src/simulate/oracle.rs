@@ -6,9 +6,8 @@
 //!
 //! [`cheapest`] finds the quantile at which it serves as well as asked (the goals: no more requests unserved than
 //! AAS at 75%, and at most 0.5% of them): its capacity-hours there are what knowing the demand is worth, the mark
-//! a forecast can aim at. It is not
-//! a bound: a cleverer rule than one quantile for every minute could do a little better, and a scaler that stops
-//! a pool overnight saves hours the always-on oracle spends.
+//! a forecast can aim at. It is not a bound: a cleverer rule than one quantile for every minute could do a little
+//! better, and a scaler that stops a pool overnight saves hours the always-on oracle spends.
 
 use super::baselines::always_on;
 use super::figures::Measured;
@@ -77,10 +76,7 @@ pub(super) fn run(estate: &Estate, policy: &Policy, options: &Options, z: f64) -
         for (scalable, id, rule) in &governed {
             let bounds = phase_bounds(rule, now).1;
             let Some((desired, needed)) = sim.with_world(|w| {
-                let (capacity, totals, demand) = match w.pools.get(id) {
-                    Some(pool) => (&pool.capacity, &pool.totals, pool.demand.as_ref()),
-                    None => w.fleets.get(id).map(|f| (&f.capacity, &f.totals, f.demand.as_ref()))?,
-                };
+                let (capacity, totals, demand) = scalable.in_world(w, id)?;
                 // What is asked for now arrives PROVISION minutes on; until then, what runs must do.
                 let sessions = demand.map_or(0.0, |d| {
                     (1..=PROVISION).map(|ahead| d.quantile_ahead(now, totals.drift(), ahead, z)).fold(0.0, f64::max)
