@@ -4,6 +4,12 @@
 //! `chaos`, `bench`, `estate generate`. `cargo install --path cli --no-default-features` gives the operator
 //! commands alone, without the simulator and the lab in the build.
 
+/// The local estate's simulations make hundreds of thousands of loopback requests, each allocating and freeing many
+/// small buffers on both sides: mimalloc, measured (docs/demo.md).
+#[cfg(feature = "local")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Writes to standard output. A reader that went away (`autopilot plan --json | head`) ends the command quietly
 /// and successfully, as Unix tools do, instead of a panic.
 fn emit(text: std::fmt::Arguments<'_>) {
