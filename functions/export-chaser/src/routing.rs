@@ -20,17 +20,7 @@ pub const EVENT_RULES: [Rule; 3] = [
         event_names: &["CreateExportImageTask", "CreateImportedImage"],
         detail: &[],
     },
-    // This function's share of a hub tick in one account × region (policies with `targets`).
-    Rule {
-        name: "ExportChaserShardTicks",
-        source: autopilot_shared::events::AUTOPILOT_SOURCE,
-        detail_type: autopilot_shared::events::SHARD_TICK_DETAIL_TYPE,
-        event_names: &[],
-        detail: &[autopilot_shared::events::DetailMatch {
-            path: "function",
-            is: autopilot_shared::events::Matcher::AnyOf(&["export-chaser"]),
-        }],
-    },
+    autopilot_shared::shard_tick_rule!("ExportChaserShardTicks", crate::handler::FUNCTION),
 ];
 
 /// Whether EventBridge would deliver `event` to the export-chaser through one of its rules.

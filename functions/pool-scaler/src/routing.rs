@@ -49,17 +49,7 @@ pub const EVENT_RULES: [Rule; 7] = [
         event_names: &["TagResource", "UntagResource"],
         detail: &[],
     },
-    // This function's share of a hub tick in one account × region (policies with `targets`).
-    Rule {
-        name: "PoolScalerShardTicks",
-        source: autopilot_shared::events::AUTOPILOT_SOURCE,
-        detail_type: autopilot_shared::events::SHARD_TICK_DETAIL_TYPE,
-        event_names: &[],
-        detail: &[autopilot_shared::events::DetailMatch {
-            path: "function",
-            is: autopilot_shared::events::Matcher::AnyOf(&["pool-scaler"]),
-        }],
-    },
+    autopilot_shared::shard_tick_rule!("PoolScalerShardTicks", crate::handler::FUNCTION),
 ];
 
 /// Whether EventBridge would deliver `event` to the pool-scaler through one of its rules.

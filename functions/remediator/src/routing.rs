@@ -37,17 +37,7 @@ pub const EVENT_RULES: [Rule; 4] = [
         event_names: &["ModifyWorkspaceState"],
         detail: &[],
     },
-    // This function's share of a hub tick in one account × region (policies with `targets`).
-    Rule {
-        name: "RemediatorShardTicks",
-        source: autopilot_shared::events::AUTOPILOT_SOURCE,
-        detail_type: autopilot_shared::events::SHARD_TICK_DETAIL_TYPE,
-        event_names: &[],
-        detail: &[autopilot_shared::events::DetailMatch {
-            path: "function",
-            is: autopilot_shared::events::Matcher::AnyOf(&["remediator"]),
-        }],
-    },
+    autopilot_shared::shard_tick_rule!("RemediatorShardTicks", crate::handler::FUNCTION),
 ];
 
 /// Whether EventBridge would deliver `event` to the remediator through one of its rules.

@@ -17,6 +17,25 @@ pub struct Rule {
     pub detail: &'static [DetailMatch],
 }
 
+/// The rule that delivers a function's share of a hub tick in one account × region (policies with `targets`):
+/// `shard_tick_rule!("PoolScalerShardTicks", FUNCTION)`, the rule's logical name in `template.yaml` and the
+/// function's name.
+#[macro_export]
+macro_rules! shard_tick_rule {
+    ($name:literal, $function:expr) => {
+        $crate::events::Rule {
+            name: $name,
+            source: $crate::events::AUTOPILOT_SOURCE,
+            detail_type: $crate::events::SHARD_TICK_DETAIL_TYPE,
+            event_names: &[],
+            detail: &[$crate::events::DetailMatch {
+                path: "function",
+                is: $crate::events::Matcher::AnyOf(&[$function]),
+            }],
+        }
+    };
+}
+
 /// A condition of a rule's pattern on one field of the event's `detail`: a dotted path (through a list, any
 /// item may match, as EventBridge matches arrays) and what its value must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
