@@ -347,3 +347,65 @@ async fn ending_support_is_announced_once_per_environment_and_dry_run_starts_not
     assert!(!would_start.is_empty());
     assert_eq!(per_rollout.len(), would_start.len(), "one would-start per rollout: {would_start:#?}");
 }
+
+#[tokio::test]
+async fn environments_tagged_skip_or_held_are_left_out_and_every_environment_set_has_its_own_audit_record() {
+    // GIVEN two environments in each of canary and broad: one of canary tagged autopilot/skip, one of broad held
+    let window = "maintenance_window: { days: [MONDAY, TUESDAY, WEDNESDAY, THURSDAY, FRIDAY, SATURDAY, SUNDAY], start: \"01:00\", end: \"03:00\" }";
+    let estate = format!(
+        r#"
+start: 2026-11-23T09:00:00Z
+environments:
+  - {{ id: envcanary01, name: canary-a, desired_software_set_id: "100", {window}, tags: {{ ring: canary }} }}
+  - {{ id: envcanary02, name: canary-b, desired_software_set_id: "100", {window}, tags: {{ ring: canary }} }}
+  - {{ id: envcanskip1, name: canary-skip, desired_software_set_id: "100", {window}, tags: {{ ring: canary, autopilot/skip: "true" }} }}
+  - {{ id: envearly001, name: early, desired_software_set_id: "100", {window}, tags: {{ ring: early }} }}
+  - {{ id: envbroad001, name: broad-a, desired_software_set_id: "100", {window}, tags: {{ ring: broad }} }}
+  - {{ id: envbroad002, name: broad-b, desired_software_set_id: "100", {window}, tags: {{ ring: broad }} }}
+  - {{ id: envbroadhld, name: broad-held, desired_software_set_id: "100", {window}, tags: {{ ring: broad, autopilot/override: hold, autopilot/override-until: "2027-01-01T00:00:00Z" }} }}
+software_sets:
+  - {{ id: "100", version: "2026.10.1", released_at: 2026-10-06T00:00:00Z, supported_until: 2027-03-31T00:00:00Z }}
+  - {{ id: "101", version: "2026.11.1", released_at: 2026-11-17T00:00:00Z, supported_until: 2027-06-30T00:00:00Z }}
+devices:
+  - {{ environment: envcanary01, count: 4, current_software_set_id: "100" }}
+  - {{ environment: envcanary02, count: 4, current_software_set_id: "100" }}
+  - {{ environment: envcanskip1, count: 4, current_software_set_id: "100" }}
+  - {{ environment: envearly001, count: 4, current_software_set_id: "100" }}
+  - {{ environment: envbroad001, count: 3, current_software_set_id: "100" }}
+  - {{ environment: envbroad002, count: 3, current_software_set_id: "100" }}
+  - {{ environment: envbroadhld, count: 3, current_software_set_id: "100" }}
+"#
+    );
+    let h = Harness::start(&estate, RINGS_POLICY, 11).await;
+    // WHEN the set is rolled to completion
+    h.deliver_to_roller(command("Rollout Requested", "req-tags", serde_json::json!({ "softwareSetId": "101" })))
+        .await
+        .unwrap();
+    roll_for(&h, 4 * 24).await;
+    assert_eq!(h.outcome_events("Rollout Completed").len(), 1, "{:?}", h.outcome_events("Rollout Halted"));
+    // THEN the tagged environments were never touched (and their devices did not hold up a gate)
+    let mut set: Vec<String> = update_environment_calls(&h).into_iter().map(|(_, e)| e).collect();
+    set.sort_unstable();
+    assert_eq!(set, ["envbroad001", "envbroad002", "envcanary01", "envcanary02", "envearly001"]);
+    // AND each environment set has its own record, each held one a record of why, once
+    let mut records = Vec::new();
+    for day in 23..=28 {
+        let date = chrono::NaiveDate::from_ymd_opt(2026, 11, day).unwrap();
+        records.extend(h.deps.ledger.audit_by_day(date).await.unwrap());
+    }
+    let mut updated: Vec<&str> = records
+        .iter()
+        .filter(|r| r.action == "UpdateEnvironment" && r.outcome == AuditOutcome::Applied)
+        .map(|r| r.resource.rsplit('#').next().unwrap_or_default())
+        .collect();
+    updated.sort_unstable();
+    assert_eq!(updated, set, "one UpdateEnvironment record per environment, filed under it");
+    let held: Vec<(&str, &str)> = records
+        .iter()
+        .filter(|r| r.action == "Hold" && r.outcome == AuditOutcome::Skipped)
+        .map(|r| (r.resource.rsplit('#').next().unwrap_or_default(), r.reason.as_str()))
+        .collect();
+    assert_eq!(held.len(), 2, "{held:?}");
+    assert!(held.iter().any(|(e, why)| *e == "envcanskip1" && why.starts_with("tagged autopilot/skip")), "{held:?}");
+    assert!(held.iter().any(|(e, why)| *e == "envbroadhld" && why.contains("override holds it")), "{held:?}");
+}

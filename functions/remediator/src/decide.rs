@@ -23,7 +23,7 @@
 //! problem began, the actions taken, the escalations sent and the last reason recorded, so every escalation
 //! and every deferral is recorded once per episode, and every action is keyed by episode and attempt.
 
-use autopilot_shared::policy::tags::{self, TagDirective};
+use autopilot_shared::policy::tags::hands_off_reason;
 use autopilot_shared::policy::{RemediationPolicy, RemediationSelection, ResourceView};
 use autopilot_shared::resource::{ResourceKind, ResourceRef};
 use chrono::{DateTime, Duration, DurationRound, Utc};
@@ -430,15 +430,6 @@ fn note_once(episode: &mut Episode, note: Note, reason: &str) -> Option<Note> {
         episode.noted = Some(reason.to_owned());
         note
     })
-}
-
-fn hands_off_reason(tags: &BTreeMap<String, String>, prefix: &str, now: DateTime<Utc>) -> Option<String> {
-    match tags::directive(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())), prefix, now) {
-        TagDirective::Skip => Some(format!("tagged {prefix}skip")),
-        TagDirective::Invalid { reason } => Some(format!("override tags are invalid ({reason}): hands off")),
-        directive if !directive.allows_action() => Some(format!("{prefix}override holds it")),
-        _ => None,
-    }
 }
 
 fn decide_workspace(

@@ -11,6 +11,7 @@ use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use autopilot_shared::ledger::idempotency::IdempotencyKey;
 use autopilot_shared::ledger::state::{WorkItemListing, WorkItemWrite};
 use autopilot_shared::policy::RolloutPolicy;
+use autopilot_shared::resource::{ResourceKind, ResourceRef};
 use autopilot_shared::runtime::classified;
 use aws_sdk_workspacesthinclient::types::{SoftwareSetUpdateMode, SoftwareSetValidationStatus};
 use chrono::Duration;
@@ -87,14 +88,30 @@ pub fn audit(
     }
 }
 
-fn record(ctx: &ActContext<'_>, rollout: &Rollout, action: &str, reason: String) -> AuditRecord {
+/// The resource key of one of `rollout`'s environments (same account and region), which its `UpdateEnvironment`
+/// records are filed under: one record per environment, found by the environment's key.
+fn environment_key(rollout: &Rollout, environment: &str) -> String {
+    ResourceRef::from_key(&rollout.resource)
+        .and_then(|r| ResourceRef::new(r.account(), r.region(), ResourceKind::Environment, environment))
+        .map_or_else(|_| rollout.resource.clone(), |r| r.key())
+}
+
+/// The record of `action`: about the environment it changes (the rollout for a software set's validation), with
+/// the rollout and its set in the details.
+fn record(ctx: &ActContext<'_>, rollout: &Rollout, action: &Action, operation: &str) -> AuditRecord {
+    let resource = match action {
+        Action::SetDesired { environment, .. } | Action::Restore { environment, .. } => {
+            environment_key(rollout, environment)
+        }
+        Action::Validate { .. } => audit_resource(rollout),
+    };
     AuditRecord {
         at: ctx.now,
         function: ctx.function.to_owned(),
-        resource: audit_resource(rollout),
-        action: action.to_owned(),
+        resource,
+        action: operation.to_owned(),
         outcome: AuditOutcome::Applied,
-        reason,
+        reason: action.to_string(),
         correlation_id: ctx.correlation_id.to_owned(),
         details: serde_json::json!({ "rollout": rollout.id, "softwareSet": rollout.target_set }),
     }
@@ -201,7 +218,29 @@ fn action_key(rollout: &Rollout, action: &Action) -> (String, &'static str) {
     }
 }
 
-/// Takes `rollout`'s next step: actions once each, then the transition.
+/// The environments a rollout may no longer touch: those its rings hold whose tags now keep the roller's hands
+/// off them (`autopilot/skip`, an override `hold`), and why. Environments of rings not applied yet leave their
+/// ring (their devices no longer count in its gate); none is set or restored.
+fn hold_tagged(rollout: &mut Rollout, hands_off: &dyn Fn(&str) -> Option<String>) -> Vec<(String, String, String)> {
+    let mut held = Vec::new();
+    let unapplied = if rollout.status == Status::Pending { 0 } else { rollout.current + 1 };
+    for (index, ring) in rollout.rings.iter_mut().enumerate() {
+        let applied = index < unapplied && (index < rollout.current || ring.applied_at.is_some());
+        for environment in &ring.environments {
+            if let Some(reason) = hands_off(&environment.id) {
+                held.push((environment.id.clone(), ring.name.clone(), reason));
+            }
+        }
+        if !applied {
+            ring.environments.retain(|e| hands_off(&e.id).is_none());
+        }
+    }
+    held
+}
+
+/// Takes `rollout`'s next step: actions once each, then the transition. `hands_off` says why an environment's
+/// tags keep the roller from touching it, if they do: it leaves the rings not applied yet, and is neither set
+/// nor restored (each such environment recorded as held once per rollout).
 pub async fn step(
     ctx: &ActContext<'_>,
     mut rollout: Rollout,
@@ -209,9 +248,32 @@ pub async fn step(
     policy: &RolloutPolicy,
     observation: Option<&RingObservation>,
     previous_supported: &dyn Fn(&str) -> bool,
+    hands_off: &dyn Fn(&str) -> Option<String>,
 ) -> Result<StepReport, AutopilotError> {
-    let Next { actions, transition, ring, advance } =
+    let before = rollout.rings.clone();
+    let held = hold_tagged(&mut rollout, hands_off);
+    let pruned = rollout.rings != before;
+    let Next { mut actions, transition, ring, advance } =
         next(&rollout, &policy.rings, observation, policy.auto_rollback, previous_supported, ctx.now);
+    for (environment, ring_name, reason) in &held {
+        let touched = |action: &Action| match action {
+            Action::SetDesired { environment: e, .. } | Action::Restore { environment: e, .. } => e == environment,
+            Action::Validate { .. } => false,
+        };
+        let skipped = actions.iter().any(touched);
+        actions.retain(|action| !touched(action));
+        let left_out = before.iter().any(|r| r.environments.iter().any(|e| &e.id == environment))
+            && !rollout.rings.iter().any(|r| r.environments.iter().any(|e| &e.id == environment));
+        if !(skipped || left_out) {
+            continue;
+        }
+        let resource = environment_key(&rollout, environment);
+        let reason = format!("{reason}: not touched by rollout {} (ring {ring_name})", rollout.id);
+        // Written when the environment leaves the rollout or an action on it is dropped: once per rollout (a step
+        // that fails after it and is repeated may write it again, never not at all).
+        let record = audit(ctx, resource, "Hold", AuditOutcome::Skipped, reason);
+        ctx.ledger.append_audit(&record).await.map_err(classified)?;
+    }
     let mut report = StepReport {
         rollout: rollout.id.clone(),
         status: rollout.status,
@@ -222,7 +284,7 @@ pub async fn step(
     let mut all_done = true;
     for action in &actions {
         let (key, operation) = action_key(&rollout, action);
-        let audit = record(ctx, &rollout, operation, action.to_string());
+        let audit = record(ctx, &rollout, action, operation);
         let effect = Effect {
             ledger: ctx.ledger,
             key: IdempotencyKey::new(ctx.function, key),
@@ -247,7 +309,7 @@ pub async fn step(
             report.actions.join(", ")
         )));
     }
-    let changed = ring.as_ref() != rollout.rings.get(rollout.current) || transition.is_some() || advance;
+    let changed = pruned || ring.as_ref() != rollout.rings.get(rollout.current) || transition.is_some() || advance;
     if let Some(progress) = ring
         && let Some(slot) = rollout.rings.get_mut(rollout.current)
     {
@@ -297,4 +359,60 @@ pub async fn step(
     }
     report.status = rollout.status;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::machine::{EnvironmentRecord, RingProgress};
+    use chrono::{TimeZone, Utc};
+
+    fn ring(name: &str, environments: &[&str], applied: bool) -> RingProgress {
+        RingProgress {
+            name: name.into(),
+            environments: environments
+                .iter()
+                .map(|id| EnvironmentRecord {
+                    id: (*id).into(),
+                    previous_desired: Some("100".into()),
+                    previous_mode: "USE_DESIRED".into(),
+                })
+                .collect(),
+            applied_at: applied.then(|| Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()),
+            updated_at: None,
+            passed_at: None,
+            figures: None,
+        }
+    }
+
+    #[test]
+    fn environments_tagged_since_the_start_leave_the_rings_not_applied_yet() {
+        let mut rollout = Rollout {
+            id: "r1".into(),
+            resource: "thinclient#123456789012#eu-central-1#rollout#r1".into(),
+            target_set: "101".into(),
+            target_supported_until: None,
+            requested_at: Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap(),
+            status: Status::Baking,
+            paused: false,
+            current: 0,
+            rings: vec![ring("canary", &["a", "b"], true), ring("broad", &["c", "d"], false)],
+            validated: false,
+            history: Vec::new(),
+            commands: Default::default(),
+        };
+        let hands_off = |id: &str| ["b", "d"].contains(&id).then(|| "tagged autopilot/skip".to_owned());
+        let held = hold_tagged(&mut rollout, &hands_off);
+        // the applied ring keeps what it set (its devices still count in its gate); the next ring loses d
+        let ids = |r: &Rollout, i: usize| r.rings[i].environments.iter().map(|e| e.id.clone()).collect::<Vec<_>>();
+        assert_eq!((ids(&rollout, 0), ids(&rollout, 1)), (vec!["a".to_owned(), "b".to_owned()], vec!["c".to_owned()]));
+        let named: Vec<(&str, &str)> = held.iter().map(|(e, r, _)| (e.as_str(), r.as_str())).collect();
+        assert_eq!(named, [("b", "canary"), ("d", "broad")]);
+        // a pending rollout has applied nothing: every ring loses its held environments
+        rollout.status = Status::Pending;
+        rollout.rings = vec![ring("canary", &["a", "b"], false), ring("broad", &["c", "d"], false)];
+        hold_tagged(&mut rollout, &hands_off);
+        assert_eq!((ids(&rollout, 0), ids(&rollout, 1)), (vec!["a".to_owned()], vec!["c".to_owned()]));
+        assert_eq!(environment_key(&rollout, "a"), "thinclient#123456789012#eu-central-1#environment#a");
+    }
 }

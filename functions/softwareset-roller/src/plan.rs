@@ -4,13 +4,48 @@
 use crate::machine::{EnvironmentRecord, RingProgress, Rollout};
 use crate::observe::{EnvironmentView, SoftwareSetView};
 use autopilot_shared::policy::RolloutPolicy;
+use autopilot_shared::policy::tags::hands_off_reason;
 use chrono::{DateTime, Utc};
+
+/// Whose tags are read, and when: the deployment's tag prefix (`autopilot/`) at the instant of the decision.
+#[derive(Debug, Clone, Copy)]
+pub struct Tags<'a> {
+    pub prefix: &'a str,
+    pub now: DateTime<Utc>,
+}
+
+impl Tags<'_> {
+    /// Why `environment`'s tags keep the roller's hands off it (`skip`, an override `hold`, malformed override
+    /// tags), if they do.
+    pub fn hands_off(&self, environment: &EnvironmentView) -> Option<String> {
+        hands_off_reason(&environment.tags, self.prefix, self.now)
+    }
+}
+
+/// An environment a ring selects that its tags keep out of the rollout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub environment: String,
+    pub ring: String,
+    pub reason: String,
+}
 
 /// The rings with their environments: each environment belongs to the first ring whose selector matches it;
 /// USE_LATEST environments are left out unless the policy includes them (the service updates them itself).
-pub fn rings(policy: &RolloutPolicy, environments: &[EnvironmentView]) -> Vec<RingProgress> {
+pub fn rings(policy: &RolloutPolicy, environments: &[EnvironmentView], tags: Tags<'_>) -> Vec<RingProgress> {
+    plan(policy, environments, tags).0
+}
+
+/// [`rings`], and the environments left out of them because their tags hold them (`autopilot/skip`, an override
+/// `hold`): an environment a ring selects but holds is in no ring (it does not fall through to the next one).
+pub fn plan(
+    policy: &RolloutPolicy,
+    environments: &[EnvironmentView],
+    tags: Tags<'_>,
+) -> (Vec<RingProgress>, Vec<Held>) {
     let mut taken = std::collections::BTreeSet::new();
-    policy
+    let mut held = Vec::new();
+    let rings = policy
         .rings
         .iter()
         .map(|ring| {
@@ -19,6 +54,13 @@ pub fn rings(policy: &RolloutPolicy, environments: &[EnvironmentView]) -> Vec<Ri
                 .filter(|e| ring.select.matches(*e))
                 .filter(|e| policy.include_use_latest || e.update_mode != "USE_LATEST")
                 .filter(|e| taken.insert(e.id.clone()))
+                .filter(|e| match tags.hands_off(e) {
+                    Some(reason) => {
+                        held.push(Held { environment: e.id.clone(), ring: ring.name.clone(), reason });
+                        false
+                    }
+                    None => true,
+                })
                 .map(|e| EnvironmentRecord {
                     id: e.id.clone(),
                     previous_desired: e.desired_software_set_id.clone(),
@@ -34,7 +76,8 @@ pub fn rings(policy: &RolloutPolicy, environments: &[EnvironmentView]) -> Vec<Ri
                 figures: None,
             }
         })
-        .collect()
+        .collect();
+    (rings, held)
 }
 
 /// The set a new rollout would roll: the newest (by release) set still supported at `now` that is newer than
@@ -136,6 +179,10 @@ mod tests {
         }
     }
 
+    fn untagged() -> Tags<'static> {
+        Tags { prefix: autopilot_shared::policy::tags::DEFAULT_TAG_PREFIX, now: t(0) }
+    }
+
     fn t(days: i64) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap() + Duration::days(days)
     }
@@ -160,27 +207,64 @@ mod tests {
         ];
         let ids =
             |rings: &[RingProgress], i: usize| rings[i].environments.iter().map(|e| e.id.clone()).collect::<Vec<_>>();
-        let planned = rings(&policy(false), &envs);
+        let planned = rings(&policy(false), &envs, untagged());
         assert_eq!((ids(&planned, 0), ids(&planned, 1)), (vec!["e1".to_owned()], vec!["e2".to_owned()]));
-        let with_latest = rings(&policy(true), &envs);
+        let with_latest = rings(&policy(true), &envs, untagged());
         assert_eq!(ids(&with_latest, 1), ["e2", "e3"]);
         assert_eq!(planned[0].environments[0].previous_desired.as_deref(), Some("100"));
     }
 
     #[test]
+    fn environments_whose_tags_hold_them_are_in_no_ring_and_say_why() {
+        let until = "2026-11-02T00:00:00Z";
+        let envs = [
+            env("skipped", &[("ring", "canary"), ("fleet", "all"), ("autopilot/skip", "true")], "USE_DESIRED", "100"),
+            env(
+                "held",
+                &[("fleet", "all"), ("autopilot/override", "hold"), ("autopilot/override-until", until)],
+                "USE_DESIRED",
+                "100",
+            ),
+            env("bad", &[("fleet", "all"), ("autopilot/override", "hold")], "USE_DESIRED", "100"),
+            env("free", &[("fleet", "all"), ("autopilot/skip", "false")], "USE_DESIRED", "100"),
+            env(
+                "expired",
+                &[
+                    ("fleet", "all"),
+                    ("autopilot/override", "hold"),
+                    ("autopilot/override-until", "2026-10-01T00:00:00Z"),
+                ],
+                "USE_DESIRED",
+                "100",
+            ),
+        ];
+        let (rings, held) = plan(&policy(false), &envs, untagged());
+        let ids = |i: usize| rings[i].environments.iter().map(|e| e.id.as_str()).collect::<Vec<_>>();
+        // held by the first ring that selects it, not passed on to the next
+        assert_eq!((ids(0), ids(1)), (vec![], vec!["free", "expired"]));
+        let why: Vec<(&str, &str, &str)> =
+            held.iter().map(|h| (h.environment.as_str(), h.ring.as_str(), h.reason.as_str())).collect();
+        assert_eq!(why[0], ("skipped", "canary", "tagged autopilot/skip"));
+        assert_eq!(why[1], ("held", "broad", "autopilot/override holds it"));
+        assert_eq!(why[2].0, "bad");
+        assert!(why[2].2.contains("override-until is missing"), "{}", why[2].2);
+        assert_eq!(why.len(), 3);
+    }
+
+    #[test]
     fn the_candidate_is_the_newest_supported_set_newer_than_what_runs() {
-        let planned = rings(&policy(false), &[env("e1", &[("ring", "canary")], "USE_DESIRED", "100")]);
+        let planned = rings(&policy(false), &[env("e1", &[("ring", "canary")], "USE_DESIRED", "100")], untagged());
         let sets = [set("100", 0, None), set("101", 10, Some(200)), set("102", 20, Some(25)), set("099", -5, None)];
         // 102 is newest but past support on day 30
         assert_eq!(candidate(&sets, &planned, t(30)).map(|s| s.id.as_str()), Some("101"));
         assert_eq!(candidate(&sets, &planned, t(21)).map(|s| s.id.as_str()), Some("102"));
-        let current = rings(&policy(false), &[env("e1", &[("ring", "canary")], "USE_DESIRED", "101")]);
+        let current = rings(&policy(false), &[env("e1", &[("ring", "canary")], "USE_DESIRED", "101")], untagged());
         assert_eq!(candidate(&sets, &current, t(30)), None);
     }
 
     #[test]
     fn refusals_name_the_reason() {
-        let planned = rings(&policy(false), &[env("e1", &[("ring", "canary")], "USE_DESIRED", "100")]);
+        let planned = rings(&policy(false), &[env("e1", &[("ring", "canary")], "USE_DESIRED", "100")], untagged());
         let sets = [set("100", 0, None), set("101", 10, Some(20))];
         assert!(refusal("nope", &sets, &planned, &[], t(1)).unwrap().contains("does not exist"));
         assert!(refusal("101", &sets, &planned, &[], t(21)).unwrap().contains("end of support"));

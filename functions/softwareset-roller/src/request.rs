@@ -6,7 +6,7 @@
 use crate::act::{self, ActContext, StepReport};
 use crate::machine::{Rollout, Status, Transition};
 use crate::observe::{Seen, open_rollouts};
-use crate::plan;
+use crate::plan::{self, Held, Tags};
 use autopilot_shared::effect::{Effect, perform_once};
 use autopilot_shared::error::AutopilotError;
 use autopilot_shared::invocation::Worked;
@@ -18,7 +18,6 @@ use autopilot_shared::policy::RolloutPolicy;
 use autopilot_shared::report::Status as Answer;
 use autopilot_shared::resource::ResourceKind;
 use autopilot_shared::runtime::classified;
-use chrono::{DateTime, Utc};
 
 /// A rollout to start: its id (the request's event id, or `auto-<set>`), the set and why.
 #[derive(Debug, Clone, Copy)]
@@ -39,8 +38,9 @@ pub enum Decision {
     Refuse(String),
     /// Dry-run: would have started; recorded with the reason.
     DryRun(String),
-    /// The rollout to save and take the first step of.
-    Begin(Box<Rollout>),
+    /// The rollout to save and take the first step of, and the environments its rings select that their tags
+    /// keep out of it (each recorded as held).
+    Begin { rollout: Box<Rollout>, held: Vec<Held> },
 }
 
 /// What the ledger holds that a start depends on.
@@ -52,22 +52,23 @@ pub struct Known<'a> {
     pub active: &'a [Rollout],
 }
 
-/// Decides a start (pure). `resource` is the key its audit records are filed under.
+/// Decides a start (pure). `resource` is the key its audit records are filed under; `tags` how and when the
+/// environments' tags are read.
 pub fn decide(
     start: Start<'_>,
     resource: &str,
     policy: &RolloutPolicy,
     seen: &Seen,
     known: Known<'_>,
-    now: DateTime<Utc>,
+    tags: Tags<'_>,
     dry_run: bool,
 ) -> Decision {
-    let active = known.active;
+    let (active, now) = (known.active, tags.now);
     if known.exists {
         return Decision::Duplicate;
     }
     let (target, sets) = (start.target, seen.sets.as_slice());
-    let planned = plan::rings(policy, &seen.envs);
+    let (planned, held) = plan::plan(policy, &seen.envs, tags);
     if let Some(covering) = plan::covering(target, &planned, active) {
         // The set is already rolling to every environment the rings hold (a rollout started automatically
         // while this request waited for a retry, or an earlier request): nothing to start, nothing refused.
@@ -80,7 +81,7 @@ pub fn decide(
     if dry_run {
         return Decision::DryRun(format!("{} (dry-run: no rollout started)", start.why));
     }
-    Decision::Begin(Box::new(Rollout {
+    let rollout = Box::new(Rollout {
         id: start.id.to_owned(),
         resource: resource.to_owned(),
         target_set: target.to_owned(),
@@ -99,7 +100,8 @@ pub fn decide(
             reason: start.why.to_owned(),
         }],
         commands: Default::default(),
-    }))
+    });
+    Decision::Begin { rollout, held }
 }
 
 /// Observes, decides and carries out a start.
@@ -118,7 +120,8 @@ pub async fn start(
         let record = act::audit(ctx, resource.clone(), "Rollout Requested", outcome, reason);
         ctx.ledger.append_audit(&record).await.map_err(classified)
     };
-    match decide(start, &resource, policy, seen, Known { exists, active: &active }, ctx.now, ctx.dry_run) {
+    let tags = Tags { prefix: ctx.tag_prefix, now: ctx.now };
+    match decide(start, &resource, policy, seen, Known { exists, active: &active }, tags, ctx.dry_run) {
         Decision::Duplicate => worked.status = Answer::Duplicate,
         Decision::AlreadyRolling { covering, reason } => {
             let alias = WorkItemWrite {
@@ -154,7 +157,18 @@ pub async fn start(
             perform_once(effect, async || Ok(()), async || Ok(())).await.map_err(classified)?;
             worked.status = Answer::DryRun;
         }
-        Decision::Begin(rollout) => {
+        Decision::Begin { rollout, held } => {
+            // Recorded before the rollout is saved: a crash in between records them again rather than never.
+            for held in held {
+                let environment = seen
+                    .origin
+                    .resource(ResourceKind::Environment, &held.environment)
+                    .map_err(AutopilotError::invalid_input)?
+                    .key();
+                let reason = format!("{}: left out of rollout {} (ring {})", held.reason, rollout.id, held.ring);
+                let record = act::audit(ctx, environment, "Hold", AuditOutcome::Skipped, reason);
+                ctx.ledger.append_audit(&record).await.map_err(classified)?;
+            }
             let version = match act::save(ctx, &rollout, None).await {
                 Ok(version) => version,
                 Err(LedgerError::VersionConflict { .. }) => {
@@ -164,7 +178,8 @@ pub async fn start(
                 Err(error) => return Err(classified(error)),
             };
             let supported = seen.supported_lookup(ctx.now);
-            let done = act::step(ctx, *rollout, version, policy, None, &supported).await?;
+            let hands_off = seen.hands_off_lookup(tags);
+            let done = act::step(ctx, *rollout, version, policy, None, &supported, &hands_off).await?;
             worked.api_calls += done.api_calls;
             worked.items.push(done);
             worked.status = Answer::Requested;

@@ -28,10 +28,12 @@ pub async fn tick(
     // tick's observation of the environments it set).
     let by_id: BTreeMap<String, EnvironmentView> = envs.iter().map(|e| (e.id.clone(), e.clone())).collect();
     let supported = seen.supported_lookup(ctx.now);
+    let tags = plan::Tags { prefix: ctx.tag_prefix, now: ctx.now };
+    let hands_off = seen.hands_off_lookup(tags);
     for (rollout, version) in open_rollouts(ctx.ledger).await? {
         let (observation, calls) = observe_ring(ctx.aws, &rollout, policy, &by_id, ctx.now).await?;
         worked.api_calls += calls;
-        let step = act::step(ctx, rollout, version, policy, observation.as_ref(), &supported);
+        let step = act::step(ctx, rollout, version, policy, observation.as_ref(), &supported, &hands_off);
         let done = cpu::metered(Step::Act, step).await?;
         worked.api_calls += done.api_calls;
         worked.items.push(done);
@@ -42,7 +44,7 @@ pub async fn tick(
     }
 
     // A new software set: announce once; start its rollout unless approval is required.
-    let candidate = cpu::measure(Step::Decide, || plan::candidate(sets, &plan::rings(policy, envs), ctx.now));
+    let candidate = cpu::measure(Step::Decide, || plan::candidate(sets, &plan::rings(policy, envs, tags), ctx.now));
     if let Some(set) = candidate {
         let notice = available(policy, set, &seen.origin.region)?;
         let reason = notice.reason.clone();

@@ -3,6 +3,7 @@
 
 use crate::chart::{Line, line_chart};
 use autopilot_shared::policy::Policy;
+use autopilot_shared::policy::tags::DEFAULT_TAG_PREFIX;
 use autopilot_sim::world::World;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -116,7 +117,8 @@ impl RolloutTimeline {
             })
             .collect();
         self.at.push(world.now);
-        for (index, ring) in softwareset_roller::plan::rings(rollouts, &environments).into_iter().enumerate() {
+        let tags = softwareset_roller::plan::Tags { prefix: DEFAULT_TAG_PREFIX, now: world.now };
+        for (index, ring) in softwareset_roller::plan::rings(rollouts, &environments, tags).into_iter().enumerate() {
             let members: Vec<&str> = ring.environments.iter().map(|e| e.id.as_str()).collect();
             let on_newest = world
                 .devices

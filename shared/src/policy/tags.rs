@@ -110,6 +110,22 @@ pub fn directive<'a>(
     if now < until { TagDirective::Override { mode, until } } else { TagDirective::Expired { mode, until } }
 }
 
+/// Why a resource's tags keep automation's hands off it at `now` (`skip`, an override `hold`, or malformed override
+/// tags), if they do: the reason the functions without a schedule to follow (the remediator, the
+/// softwareset-roller) record.
+pub fn hands_off_reason(
+    tags: &std::collections::BTreeMap<String, String>,
+    prefix: &str,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    match directive(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())), prefix, now) {
+        TagDirective::Skip => Some(format!("tagged {prefix}skip")),
+        TagDirective::Invalid { reason } => Some(format!("override tags are invalid ({reason}): hands off")),
+        directive if !directive.allows_action() => Some(format!("{prefix}override holds it")),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
