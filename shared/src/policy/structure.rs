@@ -43,6 +43,9 @@ struct Problem {
 
 /// Reads `text` as a policy document, or every structural problem it has (the first with its line).
 pub(super) fn read(text: &str) -> Result<raw::Document, Vec<ValidationError>> {
+    if let Some(duplicate) = duplicate_key(text) {
+        return Err(vec![duplicate]);
+    }
     let first = match deserialize(serde_yaml_ng::Deserializer::from_str(text)) {
         Ok(document) => return Ok(document),
         Err(problem) => problem,
@@ -80,6 +83,25 @@ pub(super) fn read(text: &str) -> Result<raw::Document, Vec<ValidationError>> {
         at = if cascade || is_missing(&reason) { entry_of(&steps) } else { steps };
     }
     Err(errors)
+}
+
+/// The first key written twice in one mapping, if any. YAML forbids it, but serde keeps the last value for a map
+/// (schedules, calendars, alarms, a selector's tags): a copy-paste slip would silently replace the first. Read as
+/// a YAML tree, which refuses it; other problems are left to the document's own reading.
+fn duplicate_key(text: &str) -> Option<ValidationError> {
+    let error = serde_path_to_error::deserialize::<_, Value>(serde_yaml_ng::Deserializer::from_str(text)).err()?;
+    let message = error.inner().to_string();
+    // serde_yaml_ng may put its own path and the line before it
+    let key = &message[message.find("duplicate entry ")? + "duplicate entry ".len()..];
+    let key = key.strip_prefix("with ").unwrap_or(key);
+    let path = error.path().to_string();
+    let path = if path == "." { String::new() } else { path };
+    Some(ValidationError {
+        path,
+        reason: format!(
+            "{key} appears twice in this mapping: a key may appear once (the second would replace the first)"
+        ),
+    })
 }
 
 fn is_missing(reason: &str) -> bool {

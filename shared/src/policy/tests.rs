@@ -567,3 +567,24 @@ fn a_wrongly_typed_required_value_is_one_problem_not_two() {
     assert!(found.iter().any(|e| e.contains("schedules.office.periods")), "{found:?}");
     assert!(found.iter().any(|e| e.contains("bogus")), "{found:?}");
 }
+
+#[test]
+fn a_key_written_twice_in_one_mapping_is_refused_not_replaced() {
+    // The second `office` would have silently replaced the first (and its invalid time and zone with it).
+    let twice = "version: 1\nschedules:\n  office:\n    periods: [{days: [mon], start: \"25:00\", end: \"19:00\"}]\n    timezone: Mars/X\n  office:\n    periods: [{days: [tue], start: \"07:00\", end: \"19:00\"}]\n";
+    let found = errors(twice);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("schedules"), "{found:?}");
+    assert!(found[0].contains("key \"office\"") && found[0].contains("appears twice"), "{found:?}");
+    for (document, key) in [
+        ("version: 1\ncalendars:\n  c: [2026-12-24]\n  c: [2026-12-25]\n", "\"c\""),
+        (
+            "version: 1\ncapacity:\n  - select: { tag: { team: sales, team: support } }\n    in_hours: { min: 0, max: 9 }\n",
+            "\"team\"",
+        ),
+        ("version: 1\nversion: 1\n", "\"version\""),
+    ] {
+        let found = errors(document);
+        assert!(found.len() == 1 && found[0].contains(key) && found[0].contains("appears twice"), "{found:?}");
+    }
+}
