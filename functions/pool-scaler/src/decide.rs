@@ -319,6 +319,18 @@ pub fn decide_one(
                 );
                 return Some(decision(observed, Outcome::Act(action), reason, memory, phase));
             }
+            if observed.desired > minimum {
+                // Started as it is, it would come up with all of them (a person stopped it at a higher capacity):
+                // the minimum first, and demand sizes it once it runs.
+                memory.last_set_desired = Some(minimum);
+                let action = Action::SetDesired { from: observed.desired, to: minimum };
+                let reason = format!(
+                    "{phase_label}{why}: stopped at {} {}; set the minimum {minimum} before starting",
+                    observed.desired,
+                    observed.kind.unit()
+                );
+                return Some(decision(observed, Outcome::Act(action), reason, memory, phase));
+            }
             memory.idle_since = None;
             if rule.predictive.is_some() {
                 memory.lead.rise(now, 0, observed.desired);

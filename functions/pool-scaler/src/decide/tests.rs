@@ -70,6 +70,14 @@ fn decisions_by_schedule_utilization_and_state() {
     use Outcome::*;
     // prewarm at 06:30: stopped pool starts
     check(pool("sales", "STOPPED", 10, 0), Memory::default(), berlin(6, 30), Act(Start), "prewarm");
+    // stopped at a higher capacity (a person stopped it at 40): the minimum first, so it does not start with all 40
+    check(
+        pool("sales", "STOPPED", 40, 0),
+        Memory::default(),
+        berlin(6, 30),
+        Act(SetDesired { from: 40, to: 10 }),
+        "stopped at 40 sessions; set the minimum 10 before starting",
+    );
     // 06:29 is still off-hours: stays stopped
     check(pool("sales", "STOPPED", 10, 0), Memory::default(), berlin(6, 29), Hold, "off-hours");
     // in-hours, 40 in use at 0.8 + 2 → 52, from 30 with max step 20 → 50
