@@ -132,6 +132,10 @@ pub struct Memory {
     pub reported: Option<String>,
     /// The deferral last recorded (`<cause>#<state>`), so each is audited once.
     pub deferred: Option<String>,
+    /// The phase (its end, as a start's cause names it) in which we stopped the builder for its max-runtime: the
+    /// schedule does not start it again in that phase (it ran; a start would undo the stop and pay for a boot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_stopped: Option<String>,
     /// The hold last recorded in the audit, so it is recorded again only when it changes (kept by the act step;
     /// decide leaves it as it was).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -275,6 +279,9 @@ pub fn track(observed: &Observed, mut memory: Memory, now: DateTime<Utc>) -> Mem
     memory
 }
 
+/// How a max-runtime stop's cause begins (then the instant the run began).
+const MAX_RUNTIME_CAUSE: &str = "max-runtime@";
+
 /// A stop that is due or upcoming.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Stop {
@@ -383,7 +390,7 @@ pub fn decide_one(
     }
     let max_runtime = rule.max_runtime.filter(|_| forced != Some(Phase::InHours));
     let runtime_stop = max_runtime.zip(memory.running_since).map(|(limit, since)| Stop {
-        cause: format!("max-runtime@{}", since.format("%Y-%m-%dT%H:%M:%SZ")),
+        cause: format!("{MAX_RUNTIME_CAUSE}{}", since.format("%Y-%m-%dT%H:%M:%SZ")),
         at: since + limit,
         why: format!("running since {since}, longer than max_runtime {}", humanize(limit)),
     });
@@ -401,6 +408,13 @@ pub fn decide_one(
                 Some(change) if wants_start && change.direction == Direction::Stop => {
                     let reason =
                         format!("stopped by someone else at {}: honoured until {}", change.at, manual_until(change));
+                    Some(decision(Outcome::Hold, reason, memory))
+                }
+                _ if wants_start && memory.runtime_stopped.as_deref() == Some(phase_end().as_str()) => {
+                    let until = schedule
+                        .and_then(|s| s.next_transition(now))
+                        .map_or("the phase ends".into(), |t| t.to_string());
+                    let reason = format!("stopped for its max_runtime in this phase: not started again until {until}");
                     Some(decision(Outcome::Hold, reason, memory))
                 }
                 _ if wants_start => {
@@ -455,6 +469,9 @@ pub fn decide_one(
                     }
                 }
                 memory.own_change = Some(Change { direction: Direction::Stop, at: now });
+                if stop.cause.starts_with(MAX_RUNTIME_CAUSE) {
+                    memory.runtime_stopped = Some(phase_end());
+                }
                 Some(decision(Outcome::Act(Action::Stop { cause: stop.cause }), format!("{}: stop", stop.why), memory))
             } else {
                 memory.deferred = None;

@@ -185,6 +185,25 @@ fn max_runtime_is_measured_from_the_run_start() {
 }
 
 #[test]
+fn a_builder_stopped_for_its_max_runtime_is_not_started_again_in_the_same_phase() {
+    // a person started it at 04:00; its 4 h run ends at 08:00, as the working day begins (announced at 07:45)
+    let mut memory = seen("RUNNING", berlin(4, 0));
+    let cause = "max-runtime@2026-11-23T03:00:00Z".to_owned();
+    memory.warned = Some(Warned { cause: cause.clone(), stop_at: berlin(8, 0) });
+    let d = decide(&builder("golden", "RUNNING"), memory, berlin(8, 0));
+    assert_eq!(d.outcome, Outcome::Act(Action::Stop { cause }), "{}", d.reason);
+    // THEN the in-hours start does not undo the stop (it ran today), and says why
+    let d = decide(&builder("golden", "STOPPED"), d.memory, berlin(8, 5));
+    assert_eq!(d.outcome, Outcome::Hold, "{}", d.reason);
+    assert!(d.reason.contains("max_runtime") && d.reason.contains("2026-11-23 17:00:00 UTC"), "{}", d.reason);
+    let d = decide(&builder("golden", "STOPPED"), d.memory, berlin(12, 0));
+    assert_eq!(d.outcome, Outcome::Hold, "{}", d.reason);
+    // AND the next working day starts it as usual
+    let d = decide(&builder("golden", "STOPPED"), d.memory, berlin(8, 0) + Duration::days(1));
+    assert!(matches!(d.outcome, Outcome::Act(Action::Start { .. })), "{}", d.reason);
+}
+
+#[test]
 fn a_manual_start_in_off_hours_is_honoured_until_the_next_transition() {
     let mut memory = seen("STOPPED", berlin(18, 30));
     memory.manual_change = Some(Change { direction: Direction::Start, at: berlin(23, 10) });
