@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The lean operator tool (`cargo install --path cli --no-default-features`: validate, config, plan, audit) must
+# The lean operator tool (`cargo install --path cli --no-default-features`: validate, config, plan, audit, targets) must
 # build without the simulated estate, the lab, axum and proptest. Prints its normal dependency tree's crates that
 # break the rule and exits 1 when there is one.
 set -euo pipefail

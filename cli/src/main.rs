@@ -1,8 +1,8 @@
-//! The `autopilot` command. The operator commands — `validate`, `config push|show`, `plan`, `audit` ([`operate`]) —
-//! work against the default AWS credentials and region, or any endpoints the `AWS_ENDPOINT_URL_*` variables name.
-//! With the `local` feature (the default) it also runs the local estate ([`local`]): `serve`, `demo`, `simulate`,
-//! `chaos`, `bench`, `estate generate`. `cargo install --path cli --no-default-features` gives the operator
-//! commands alone, without the simulator and the lab in the build.
+//! The `autopilot` command. The operator commands — `validate`, `config push|show`, `plan`, `audit`, `targets`
+//! ([`operate`]) — work against the default AWS credentials and region, or any endpoints the `AWS_ENDPOINT_URL_*`
+//! variables name. With the `local` feature (the default) it also runs the local estate ([`local`]): `serve`,
+//! `demo`, `scenario`, `simulate`, `chaos`, `bench`, `estate generate`. `cargo install --path cli
+//! --no-default-features` gives the operator commands alone, without the simulator and the lab in the build.
 
 /// The local estate's simulations make hundreds of thousands of loopback requests, each allocating and freeing many
 /// small buffers on both sides: with mimalloc the demo runs 8 to 10% faster (docs/demo.md, "How long it takes").
@@ -47,7 +47,7 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(
     name = "autopilot",
-    about = "EUC Autopilot: operator commands (validate, config, plan, audit) and the local estate (serve, demo, simulate, chaos, bench)"
+    about = "EUC Autopilot: operator commands (validate, config, plan, audit, targets) and the local estate (serve, demo, scenario, simulate, chaos, bench, estate)"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -70,7 +70,7 @@ enum Command {
     /// that refuse every write; plus end-of-support warnings. Exit code 1 when a function cannot plan.
     Plan {
         /// The deployed ledger table: its policy and memory are used (read only).
-        #[arg(long, env = "AUTOPILOT_TABLE")]
+        #[arg(long, env = "AUTOPILOT_TABLE", value_parser = clap::builder::NonEmptyStringValueParser::new())]
         table: Option<String>,
         /// Plan with this policy document instead of the stored one.
         #[arg(long)]
@@ -83,10 +83,10 @@ enum Command {
         role_name: String,
         /// The account of the resources (found from their ARNs when not given); with the policy's `targets`, only
         /// the shards of this account.
-        #[arg(long)]
+        #[arg(long, value_parser = operate::args::account)]
         account: Option<String>,
         /// With the policy's `targets`, only the shards of this region.
-        #[arg(long)]
+        #[arg(long, value_parser = operate::args::region)]
         region: Option<String>,
         /// The stack's RemediationAlarmPrefix (alarms named otherwise never reach the remediator).
         #[arg(long, env = "AUTOPILOT_ALARM_PREFIX", default_value = autopilot_functions::remediator::routing::ALARM_PREFIX)]
@@ -97,7 +97,7 @@ enum Command {
     },
     /// Read the audit trail from the ledger, oldest first.
     Audit {
-        #[arg(long, env = "AUTOPILOT_TABLE")]
+        #[arg(long, env = "AUTOPILOT_TABLE", value_parser = clap::builder::NonEmptyStringValueParser::new())]
         table: String,
         /// An RFC 3339 instant or a duration back from now (90m, 24h, 7d).
         #[arg(long, default_value = "24h")]
@@ -107,13 +107,13 @@ enum Command {
         resource: Option<String>,
         /// Only this function's records (pool-scaler, builder-scheduler, export-chaser, softwareset-roller,
         /// remediator).
-        #[arg(long)]
+        #[arg(long, value_parser = operate::args::function)]
         function: Option<String>,
         /// Only records of resources in this account (policies with `targets`).
-        #[arg(long)]
+        #[arg(long, value_parser = operate::args::account)]
         account: Option<String>,
         /// Only records of resources in this region.
-        #[arg(long)]
+        #[arg(long, value_parser = operate::args::region)]
         region: Option<String>,
         /// One JSON record per line.
         #[arg(long)]
@@ -122,13 +122,17 @@ enum Command {
     /// List every shard (function × account × region a policy's `targets` fan out to) with its last tick: when,
     /// how it ended, how long it took and the AWS calls it made; failures first.
     Targets {
-        #[arg(long, env = "AUTOPILOT_TABLE")]
+        #[arg(long, env = "AUTOPILOT_TABLE", value_parser = clap::builder::NonEmptyStringValueParser::new())]
         table: String,
-        #[arg(long)]
+        /// Only the shards of this account.
+        #[arg(long, value_parser = operate::args::account)]
         account: Option<String>,
-        #[arg(long)]
+        /// Only the shards of this region.
+        #[arg(long, value_parser = operate::args::region)]
         region: Option<String>,
-        #[arg(long)]
+        /// Only this function's shards (pool-scaler, builder-scheduler, export-chaser, softwareset-roller,
+        /// remediator).
+        #[arg(long, value_parser = operate::args::function)]
         function: Option<String>,
         /// One JSON object per shard and line.
         #[arg(long)]
@@ -156,13 +160,13 @@ enum ConfigCommand {
     /// Validate a policy document, then store it as the next version (refused when invalid; not stored again
     /// when unchanged); prints the diff against the current version.
     Push {
-        #[arg(long, env = "AUTOPILOT_TABLE")]
+        #[arg(long, env = "AUTOPILOT_TABLE", value_parser = clap::builder::NonEmptyStringValueParser::new())]
         table: String,
         policy: PathBuf,
     },
     /// Print the current version and its document.
     Show {
-        #[arg(long, env = "AUTOPILOT_TABLE")]
+        #[arg(long, env = "AUTOPILOT_TABLE", value_parser = clap::builder::NonEmptyStringValueParser::new())]
         table: String,
     },
 }

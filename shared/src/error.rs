@@ -90,12 +90,14 @@ impl From<AutopilotError> for Diagnostic {
 }
 
 /// An AWS SDK error in words: `Code: message` for a service error, the error itself otherwise.
-pub fn sdk_error_message<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+pub fn sdk_error_message<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
     error: &SdkError<E, R>,
 ) -> String {
     match error.as_service_error() {
         Some(service) => format!("{}: {}", service.code().unwrap_or("Unknown"), service.message().unwrap_or_default()),
-        None => format!("{error:?}"),
+        // A transport failure (connection refused, timeout, a request that could not be built): its chain of
+        // causes, as the SDK words them, not the error's Debug dump.
+        None => aws_sdk_dynamodb::error::DisplayErrorContext(error).to_string(),
     }
 }
 
@@ -133,7 +135,7 @@ impl Classify for ObserveError {
 
 impl ObserveError {
     /// An SDK error met while reading `what`.
-    pub fn sdk<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    pub fn sdk<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
         what: &str,
         error: &SdkError<E, R>,
     ) -> Self {

@@ -322,7 +322,10 @@ pub async fn discover(
     Ok(found)
 }
 
-fn discovery_error<E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+fn discovery_error<
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+>(
     unit: &str,
     error: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
 ) -> crate::error::AutopilotError {

@@ -7,6 +7,7 @@
 //! - [`audit`]: read the audit trail from the ledger;
 //! - [`targets`]: every shard (function × account × region) with its last tick.
 
+pub mod args;
 pub mod audit;
 pub mod config;
 pub mod plan;

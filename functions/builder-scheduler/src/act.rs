@@ -50,7 +50,7 @@ pub struct ActionReport {
 #[error(transparent)]
 pub struct ActError(#[from] pub LedgerError);
 
-fn call_error<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+fn call_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
     error: &aws_sdk_appstream::error::SdkError<E, R>,
 ) -> CallError {
     let code = error.as_service_error().and_then(ProvideErrorMetadata::code).unwrap_or_default();

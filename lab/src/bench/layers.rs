@@ -230,7 +230,7 @@ fn thread_cpu() -> Result<Duration, BenchError> {
 
 fn clients_error<E, R>(error: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> String
 where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::fmt::Debug,
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
     autopilot_shared::error::sdk_error_message(error)

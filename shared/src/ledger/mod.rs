@@ -52,12 +52,17 @@ pub struct Ledger {
 pub enum LedgerError {
     #[error("the ledger table is unavailable ({operation}): {message}")]
     Unavailable { operation: &'static str, message: String },
-    /// The function's role may not make this request (`AccessDeniedException`): only a change of its IAM policy
-    /// helps.
+    /// The caller may not make this request (`AccessDeniedException`, `UnrecognizedClientException`): only a change
+    /// of its IAM policy (or of the table it names: a role is granted its stack's table only) helps.
     #[error(
-        "the function's role may not use the ledger ({operation}): {message}; grant the action in its policy (template.yaml)"
+        "access to the ledger was refused ({operation}): {message}; check the table name, and that the caller's IAM policy grants the action on it (a function's role in template.yaml; an operator: the stack's OperatorPolicyArn)"
     )]
     AccessDenied { operation: &'static str, message: String },
+    /// The table does not exist (`ResourceNotFoundException`): a wrong name, or another account or region.
+    #[error(
+        "the ledger table was not found ({operation}): {message}; check the table name (the stack's LedgerTableName output; --table or AUTOPILOT_TABLE), the account and the region"
+    )]
+    NoTable { operation: &'static str, message: String },
     /// DynamoDB refused the request itself (`ValidationException`): retrying the same request cannot help.
     #[error("the ledger refused the request ({operation}): {message}")]
     Refused { operation: &'static str, message: String },
@@ -97,15 +102,16 @@ impl Classify for LedgerError {
             | LedgerError::IdempotencyLost { .. }
             | LedgerError::VersionConflict { .. } => ErrorClass::Retryable,
             LedgerError::PayloadMismatch { .. } | LedgerError::InvalidPolicy(_) => ErrorClass::InvalidInput,
-            LedgerError::Refused { .. } | LedgerError::AccessDenied { .. } | LedgerError::Corrupt { .. } => {
-                ErrorClass::NonRetryable
-            }
+            LedgerError::Refused { .. }
+            | LedgerError::AccessDenied { .. }
+            | LedgerError::NoTable { .. }
+            | LedgerError::Corrupt { .. } => ErrorClass::NonRetryable,
         }
     }
 }
 
 impl LedgerError {
-    fn unavailable<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    fn unavailable<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
         operation: &'static str,
         error: &SdkError<E, R>,
     ) -> Self {
@@ -115,6 +121,7 @@ impl LedgerError {
             Some("AccessDeniedException" | "UnrecognizedClientException") => {
                 LedgerError::AccessDenied { operation, message }
             }
+            Some("ResourceNotFoundException") => LedgerError::NoTable { operation, message },
             _ => LedgerError::Unavailable { operation, message },
         }
     }
