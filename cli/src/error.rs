@@ -26,6 +26,16 @@ pub enum CliError {
     /// `config push` refused the document.
     #[error("{0}; nothing was stored")]
     NotStored(Box<CliError>),
+    /// A document larger than one ledger item holds.
+    #[error(
+        "{name} is {kb} KB; a policy version is one DynamoDB item, which holds at most 400 KB with its keys (documents up to {max_kb} KB are stored)"
+    )]
+    TooLarge { name: String, kb: usize, max_kb: usize },
+    /// Another `config push` stored the version this one was about to.
+    #[error(
+        "another push stored version {version} while this one was being stored; nothing was stored: run it again to see the difference against it"
+    )]
+    PushedMeanwhile { version: u32 },
     /// A document read to be stored in a local estate's ledger could not be.
     #[cfg(feature = "local")]
     #[error("{name}: {source}")]

@@ -32,9 +32,9 @@ fn boto3_drives_every_service_through_autopilot_serve() {
         ["--estate".as_ref(), estate.as_os_str(), "--port".as_ref(), "0".as_ref(), "--seed".as_ref(), "7".as_ref()];
     let (mut serve, lines) = common::serve(env!("CARGO_BIN_EXE_autopilot"), &args);
     let env = common::exports(&lines);
-    // an endpoint for each of the five simulated services, STS (the spoke roles) and DynamoDB, the region,
-    // credentials and table
-    assert_eq!(env.iter().filter(|(n, _)| n.starts_with("AWS_ENDPOINT_URL_")).count(), 7, "{env:?}");
+    // an endpoint for each of the five simulated services, STS (the spoke roles), Organizations (targets by OU)
+    // and DynamoDB, the region, credentials and table
+    assert_eq!(env.iter().filter(|(n, _)| n.starts_with("AWS_ENDPOINT_URL_")).count(), 8, "{env:?}");
     assert!(env.iter().any(|(n, v)| n == "AWS_DEFAULT_REGION" && v == "eu-central-1"), "{env:?}");
     assert!(env.iter().any(|(n, v)| n == "AWS_DISABLE_HOST_PREFIX_INJECTION" && v == "true"), "{env:?}");
     assert!(env.iter().any(|(n, v)| n == "AWS_REGION" && v == "eu-central-1"), "{env:?}");

@@ -407,3 +407,32 @@ fn a_reader_that_goes_away_ends_the_output_quietly() {
     assert!(output.status.success(), "{:?} {}", output.status, text(&output.stderr));
     assert!(!text(&output.stderr).contains("panicked"), "{}", text(&output.stderr));
 }
+
+#[test]
+fn plan_lists_the_accounts_of_an_organizational_unit_the_targets_name() {
+    // GIVEN the multi-account estate in an organization, and its policy targeting the OU instead of the accounts
+    let estate = std::fs::read_to_string(root().join("sim/estates/multi-account.yaml")).unwrap().replacen(
+        "\nspokes:",
+        "\norganization:\n  id: o-abcdefghij\n  root: r-ab12\n  units:\n    - id: ou-ab12-aaaaaaaa\n      accounts: [\"111111111111\", \"222222222222\"]\nspokes:",
+        1,
+    );
+    let policy = std::fs::read_to_string(root().join("sim/estates/multi-account-policy.yaml")).unwrap();
+    let (head, _) = policy.split_once("targets:").unwrap();
+    let policy = format!(
+        "{head}targets:\n  organizational_units:\n    - id: ou-ab12-aaaaaaaa\n      regions: [eu-central-1, eu-west-1]\n"
+    );
+    let served = Served::with_estate(temp_file("org-estate.yaml", &estate).to_str().unwrap());
+    let pushed = served.run(&["config", "push", temp_file("org-policy.yaml", &policy).to_str().unwrap()]);
+    assert!(pushed.status.success(), "{}", text(&pushed.stderr));
+    // WHEN the operator plans (as the stack's OperatorPolicy: the local estate enforces it)
+    let plan = served.run(&["plan"]);
+    // THEN the OU's accounts are listed through Organizations and planned in both regions
+    assert!(plan.status.success(), "{}\n{}", text(&plan.stdout), text(&plan.stderr));
+    let out = text(&plan.stdout);
+    for shard in ["111111111111 eu-central-1", "111111111111 eu-west-1", "222222222222 eu-west-1"] {
+        assert!(out.contains(&format!("shard    {shard}")), "{shard} missing:\n{out}");
+    }
+    assert!(served.calls().iter().any(|c| c["operation"] == "ListAccountsForParent"), "listed through Organizations");
+    // AND every resource outside the hub names its place
+    assert!(out.contains("fleet broken-fleet in 222222222222/eu-west-1"), "{out}");
+}

@@ -134,8 +134,15 @@ pub const READY: &str = "# ready: serving until interrupted";
 pub const LOCAL_REGION: &str = "eu-central-1";
 
 /// Every service the simulator answers, with the variable suffix `AWS_ENDPOINT_URL_<SERVICE>` uses.
-pub const SIMULATED_SERVICES: [&str; 6] =
-    ["WORKSPACES", "APPSTREAM", "WORKSPACES_THIN_CLIENT", "EVENTBRIDGE", "APPLICATION_AUTO_SCALING", "STS"];
+pub const SIMULATED_SERVICES: [&str; 7] = [
+    "WORKSPACES",
+    "APPSTREAM",
+    "WORKSPACES_THIN_CLIENT",
+    "EVENTBRIDGE",
+    "APPLICATION_AUTO_SCALING",
+    "STS",
+    "ORGANIZATIONS",
+];
 
 /// Who a set of local clients signs its requests as (the access key of their credentials; see [`iam`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +175,8 @@ pub enum LocalEstateError {
     Listen { addr: SocketAddr, source: std::io::Error },
     #[error(transparent)]
     Dynamo(#[from] dynamo::StartError),
+    #[error("port {0} leaves none for DynamoDB, which takes the next one: choose a lower port, or 0 for free ones")]
+    NoNextPort(u16),
 }
 
 /// A simulator and an embedded DynamoDB listening on loopback.
@@ -215,7 +224,7 @@ impl LocalEstate {
         let listen = |source| LocalEstateError::Listen { addr, source };
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(listen)?;
         let endpoint = format!("http://{}", listener.local_addr().map_err(listen)?);
-        let dynamo_port = if port == 0 { 0 } else { port.saturating_add(1) };
+        let dynamo_port = if port == 0 { 0 } else { port.checked_add(1).ok_or(LocalEstateError::NoNextPort(port))? };
         let dynamo = dynamo::start(
             SocketAddr::from(([127, 0, 0, 1], dynamo_port)),
             dynamo::DEFAULT_TABLE,

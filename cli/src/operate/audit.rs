@@ -95,7 +95,7 @@ pub fn outcome_word(outcome: Outcome) -> &'static str {
 /// One line per record: time, function, outcome, action, resource (kind, id and name), reason — the reason on
 /// lines of its own when the line would not fit `width`.
 pub fn render(records: &[AuditRecord], width: Option<usize>) -> String {
-    let usual = super::show::usual_place(records.iter().map(|r| r.resource.as_str()));
+    let usual = super::show::single_place(records.iter().map(|r| r.resource.as_str()));
     let mut out = String::new();
     for r in records {
         let head = format!(

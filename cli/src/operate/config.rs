@@ -17,8 +17,19 @@ pub enum Pushed {
 
 /// Validates `document` (refusing it with every problem listed), then stores it as the next version unless
 /// it is identical to the current one.
+/// The largest document stored: a DynamoDB item holds 400 KB, keys and attributes included.
+const MAX_DOCUMENT_BYTES: usize = 390 * 1024;
+
 pub async fn push(ledger: &Ledger, name: &str, document: &str, now: DateTime<Utc>) -> Result<Pushed, CliError> {
     super::validate::validate(name, document).map_err(|problems| CliError::NotStored(Box::new(problems)))?;
+    if document.len() > MAX_DOCUMENT_BYTES {
+        let too_large = CliError::TooLarge {
+            name: name.to_owned(),
+            kb: document.len().div_ceil(1024),
+            max_kb: MAX_DOCUMENT_BYTES / 1024,
+        };
+        return Err(CliError::NotStored(Box::new(too_large)));
+    }
     let current = ledger.current_policy_document().await?;
     if let Some((version, stored)) = &current
         && stored == document
@@ -32,7 +43,12 @@ pub async fn push(ledger: &Ledger, name: &str, document: &str, now: DateTime<Utc
         .context_radius(3)
         .header(&old_name, name)
         .to_string();
-    let version = ledger.put_policy(document, now).await?;
+    let version = match ledger.put_policy(document, now).await {
+        Err(autopilot_shared::ledger::LedgerError::VersionConflict { .. }) => {
+            return Err(CliError::PushedMeanwhile { version: previous.map_or(1, |v| v + 1) });
+        }
+        stored => stored?,
+    };
     Ok(Pushed::Stored { version, previous, diff })
 }
 

@@ -431,8 +431,8 @@ async fn support_warnings(
 
 /// The plan as text for a terminal (`width`: see [`super::show::width`]).
 pub fn render(plan: &Plan, width: Option<usize>) -> String {
-    let usual =
-        super::show::usual_place(plan.functions.iter().flat_map(|f| f.decisions.iter().map(|d| d.resource.as_str())));
+    // The header names the hub's account and region: a resource elsewhere says where it is.
+    let usual = Some((plan.account.clone(), plan.region.clone()));
     let mut out = format!(
         "autopilot plan at {} (account {}, region {})\npolicy: {}\nmemory: {}\nnothing was changed: the functions ran in dry-run with clients that refuse every write; the ledger was only read\n",
         plan.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),

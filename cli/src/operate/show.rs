@@ -3,7 +3,7 @@
 
 use autopilot_shared::ledger::audit::AuditRecord;
 use autopilot_shared::resource::{ResourceKind, ResourceRef};
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::io::IsTerminal;
 
 /// The short word for a kind of resource.
@@ -16,15 +16,19 @@ fn kind_word(kind: ResourceKind) -> &'static str {
     }
 }
 
-/// The place most of `keys` are in (account, region): the one not repeated on every line.
-pub fn usual_place<'a>(keys: impl IntoIterator<Item = &'a str>) -> Option<(String, String)> {
-    let mut counts: BTreeMap<(String, String), usize> = BTreeMap::new();
-    for key in keys {
-        if let Ok(resource) = ResourceRef::from_key(key) {
-            *counts.entry((resource.account().to_owned(), resource.region().to_owned())).or_default() += 1;
-        }
+/// The place (account, region) every one of `keys` is in, when they are all in one: then it need not be repeated
+/// on every line. Across places, every line names its own (none is taken for granted).
+pub fn single_place<'a>(keys: impl IntoIterator<Item = &'a str>) -> Option<(String, String)> {
+    let places: BTreeSet<(String, String)> = keys
+        .into_iter()
+        .filter_map(|key| ResourceRef::from_key(key).ok())
+        .map(|resource| (resource.account().to_owned(), resource.region().to_owned()))
+        .collect();
+    let mut places = places.into_iter();
+    match (places.next(), places.next()) {
+        (Some(place), None) => Some(place),
+        _ => None,
     }
-    counts.into_iter().max_by_key(|(_, n)| *n).map(|(place, _)| place)
 }
 
 /// A resource as an operator reads it: `pool wspool-sales0001 (sales)`; its account and region when they are not
@@ -88,13 +92,19 @@ mod tests {
 
     #[test]
     fn resources_read_by_kind_id_and_name_with_their_place_only_when_it_differs() {
-        let usual = usual_place([POOL, "appstream#123456789012#eu-central-1#fleet#sales-fleet"]);
+        let usual = single_place([POOL, "appstream#123456789012#eu-central-1#fleet#sales-fleet"]);
         assert_eq!(resource(POOL, Some("sales"), usual.as_ref()), "pool wspool-sales0001 (sales)");
         let fleet = "appstream#123456789012#eu-central-1#fleet#sales-fleet";
         assert_eq!(resource(fleet, Some("sales-fleet"), usual.as_ref()), "fleet sales-fleet");
         let elsewhere = "appstream#210987654321#us-east-1#image-builder#b1";
         assert_eq!(resource(elsewhere, None, usual.as_ref()), "builder b1 in 210987654321/us-east-1");
         assert_eq!(resource("EXPORT#job-1", None, usual.as_ref()), "EXPORT#job-1");
+        // across places, none is taken for granted, however many records one has
+        assert_eq!(single_place([POOL, POOL, elsewhere]), None);
+        assert_eq!(
+            resource(POOL, None, single_place([POOL, POOL, elsewhere]).as_ref()),
+            "pool wspool-sales0001 in 123456789012/eu-central-1"
+        );
     }
 
     #[test]

@@ -26,7 +26,21 @@ pub fn summary(name: &str, policy: &Policy) -> String {
         section(policy.rollouts.is_some()),
         section(policy.remediation.is_some()),
         policy.dry_run()
-    )
+    ) + &targets_that_differ(policy)
+}
+
+/// The targets whose `dry_run` differs from the document's default: one that acts for real under a dry-run
+/// default must not hide behind `dry_run: true`.
+fn targets_that_differ(policy: &Policy) -> String {
+    let Some(targets) = &policy.targets else { return String::new() };
+    let default = policy.dry_run();
+    let differ: Vec<String> = targets
+        .accounts
+        .iter()
+        .chain(&targets.organizational_units)
+        .filter_map(|t| t.dry_run.filter(|d| *d != default).map(|d| format!("{} (dry_run: {d})", t.id)))
+        .collect();
+    if differ.is_empty() { String::new() } else { format!("; targets that differ: {}", differ.join(", ")) }
 }
 
 #[cfg(test)]
@@ -47,5 +61,12 @@ mod tests {
         assert!(errors.contains("p.yaml: schedules.office"), "{errors}");
         assert!(errors.lines().last().is_some_and(|l| l.starts_with("p.yaml: invalid (")), "{errors}");
         assert!(!errors.contains("stored"), "validate never stores: {errors}");
+    }
+
+    #[test]
+    fn a_target_that_acts_for_real_under_a_dry_run_default_is_named() {
+        let text = "version: 1\ndefaults: { dry_run: true }\ntargets:\n  accounts:\n    - { id: \"111122223333\", regions: [eu-west-1], dry_run: false }\n    - { id: \"444455556666\", regions: [eu-west-1] }\n";
+        let summary = validate("t.yaml", text).unwrap_or_else(|e| e.to_string());
+        assert!(summary.ends_with("dry_run: true; targets that differ: 111122223333 (dry_run: false)"), "{summary}");
     }
 }

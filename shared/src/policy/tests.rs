@@ -588,3 +588,12 @@ fn a_key_written_twice_in_one_mapping_is_refused_not_replaced() {
         assert!(found.len() == 1 && found[0].contains(key) && found[0].contains("appears twice"), "{found:?}");
     }
 }
+
+#[test]
+fn a_calendar_date_needs_a_four_digit_year() {
+    check_rejected(
+        "version: 1\ncalendars:\n  c: [26-12-24]\n",
+        "calendars.c[0]: 26-12-24 is not a date (use YYYY-MM-DD)",
+    );
+    assert!(errors("version: 1\ncalendars:\n  c: [2026-12-24]\n").is_empty());
+}

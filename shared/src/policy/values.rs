@@ -139,10 +139,13 @@ pub fn parse_days(text: &str) -> Result<Vec<Weekday>, InvalidValue> {
     }
 }
 
-/// Parses `YYYY-MM-DD`.
+/// Parses `YYYY-MM-DD` (four digits of year: `26-12-24` is not the year 26 but a typo).
 pub fn parse_date(text: &str) -> Result<NaiveDate, InvalidValue> {
+    let four_digit_year = text.split('-').next().is_some_and(|year| year.len() == 4);
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|_| InvalidValue(format!("{text} is not a date (use YYYY-MM-DD)")))
+        .ok()
+        .filter(|_| four_digit_year)
+        .ok_or_else(|| InvalidValue(format!("{text} is not a date (use YYYY-MM-DD)")))
 }
 
 /// A share in (0, 1], e.g. a target utilization of 0.75.
