@@ -53,14 +53,48 @@ pub struct Period {
     pub end: String,
 }
 
-/// A calendar name or a list of them.
-#[derive(Debug, Default, Deserialize)]
-#[serde(untagged)]
+/// A calendar name or a list of them. Read by hand rather than as an untagged enum, so that a wrong type is
+/// reported at its path with what is expected, not as "data did not match any variant".
+#[derive(Debug, Default)]
 pub enum OneOrMany {
     #[default]
     None,
     One(String),
     Many(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Names;
+        impl<'de> serde::de::Visitor<'de> for Names {
+            type Value = OneOrMany;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a calendar name or a list of calendar names")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::One(name.to_owned()))
+            }
+
+            fn visit_unit<E: serde::de::Error>(self) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::None)
+            }
+
+            fn visit_none<E: serde::de::Error>(self) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::None)
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<OneOrMany, A::Error> {
+                let mut names = Vec::new();
+                while let Some(name) = seq.next_element::<String>()? {
+                    names.push(name);
+                }
+                Ok(OneOrMany::Many(names))
+            }
+        }
+        deserializer.deserialize_any(Names)
+    }
 }
 
 impl OneOrMany {

@@ -597,3 +597,21 @@ fn a_calendar_date_needs_a_four_digit_year() {
     );
     assert!(errors("version: 1\ncalendars:\n  c: [2026-12-24]\n").is_empty());
 }
+
+#[test]
+fn holidays_of_the_wrong_type_say_what_they_should_be() {
+    for holidays in ["5", "{ a: b }"] {
+        let found = errors(&format!(
+            "version: 1\nschedules:\n  s:\n    periods: [{{ days: [mon], start: \"07:00\", end: \"19:00\" }}]\n    holidays: {holidays}\n"
+        ));
+        assert!(
+            found.len() == 1
+                && found[0].starts_with("schedules.s.holidays")
+                && found[0].contains("expected a calendar name or a list of calendar names"),
+            "{found:?}"
+        );
+    }
+    let named = "version: 1\ncalendars: { c: [2026-12-24] }\nschedules:\n  s:\n    periods: [{ days: [mon], start: \"07:00\", end: \"19:00\" }]\n    holidays: c\n";
+    assert!(errors(named).is_empty());
+    assert!(errors(&named.replace("holidays: c", "holidays: [c]")).is_empty());
+}
