@@ -387,6 +387,28 @@ fn audit_reads_the_trail_by_time_resource_and_function() {
     let bad = served.run(&["audit", "--since", "last tuesday"]);
     assert_eq!(bad.status.code(), Some(1));
     assert!(text(&bad.stderr).contains("--since \"last tuesday\""), "{}", text(&bad.stderr));
+
+    // an item this version cannot read (an outcome a newer version added) is told, and hides nothing else
+    let day_key = format!("AUDIT#{}", now.date_naive());
+    runtime.block_on(async {
+        let client = autopilot_sim::dynamo::client(served.var("AWS_ENDPOINT_URL_DYNAMODB"), autopilot_sim::iam::ADMIN);
+        let s = |v: &str| aws_sdk_dynamodb::types::AttributeValue::S(v.to_owned());
+        client
+            .put_item()
+            .table_name(served.var("AUTOPILOT_TABLE"))
+            .item("pk", s(&day_key))
+            .item("sk", s("9999#from-a-newer-version"))
+            .item("at", s(&now.to_rfc3339()))
+            .item("outcome", s("exploded"))
+            .send()
+            .await
+            .unwrap();
+    });
+    let output = served.run(&["audit"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(text(&output.stdout).lines().count(), 2, "{}", text(&output.stdout));
+    let told = text(&output.stderr);
+    assert!(told.contains(&format!("audit item {day_key}/9999#from-a-newer-version is not a record")), "{told}");
 }
 
 #[test]

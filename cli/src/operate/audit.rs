@@ -2,7 +2,7 @@
 
 use crate::error::CliError;
 use autopilot_shared::ledger::Ledger;
-use autopilot_shared::ledger::audit::{AuditRecord, Outcome};
+use autopilot_shared::ledger::audit::{AuditRead, AuditRecord, Outcome};
 use chrono::{DateTime, Duration, Utc};
 
 /// The longest window read day by day (the records' retention).
@@ -44,7 +44,8 @@ pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, CliE
     })
 }
 
-/// The records matching `query`, oldest first.
+/// The records matching `query`, oldest first. Items that are not records this version can read are told on
+/// standard error (their key and why), not silently dropped, and do not hide the others.
 pub async fn read(ledger: &Ledger, query: &Query) -> Result<Vec<AuditRecord>, CliError> {
     if query.until - query.since > Duration::days(MAX_DAYS) {
         return Err(CliError::Flag {
@@ -53,18 +54,24 @@ pub async fn read(ledger: &Ledger, query: &Query) -> Result<Vec<AuditRecord>, Cl
             problem: format!("reaches back more than {MAX_DAYS} days (records are kept {MAX_DAYS} days)"),
         });
     }
-    let mut records = match query.resource.as_deref().filter(|r| r.contains('#')) {
-        Some(key) => ledger.audit_by_resource(key).await?,
+    let read = match query.resource.as_deref().filter(|r| r.contains('#')) {
+        Some(key) => ledger.read_audit_by_resource(key).await?,
         None => {
-            let mut all = Vec::new();
+            let mut all = AuditRead::default();
             let mut day = query.since.date_naive();
             while day <= query.until.date_naive() {
-                all.extend(ledger.audit_by_day(day).await?);
+                let one = ledger.read_audit_by_day(day).await?;
+                all.records.extend(one.records);
+                all.unreadable.extend(one.unreadable);
                 day = day.succ_opt().ok_or(CliError::Missing("a day after the last one (date out of range)"))?;
             }
             all
         }
     };
+    for item in &read.unreadable {
+        eprintln!("autopilot: audit item {} is not a record this version reads (left out): {}", item.key, item.reason);
+    }
+    let mut records = read.records;
     records.retain(|r| {
         r.at >= query.since
             && r.at <= query.until

@@ -89,13 +89,24 @@ impl Ledger {
         }
     }
 
-    /// All records of one UTC day, oldest first.
+    /// All records of one UTC day, oldest first; an item that is not a record is an error.
     pub async fn audit_by_day(&self, day: NaiveDate) -> Result<Vec<AuditRecord>, LedgerError> {
+        self.read_audit_by_day(day).await?.strict()
+    }
+
+    /// All records of one resource, oldest first; an item that is not a record is an error.
+    pub async fn audit_by_resource(&self, resource_key: &str) -> Result<Vec<AuditRecord>, LedgerError> {
+        self.read_audit_by_resource(resource_key).await?.strict()
+    }
+
+    /// The records of one UTC day, oldest first, and the items that are not records (set apart, not failing the
+    /// others: one record written by a newer version must not hide a day's trail).
+    pub async fn read_audit_by_day(&self, day: NaiveDate) -> Result<AuditRead, LedgerError> {
         self.query_audit(None, keys::PK, keys::audit_day(day)).await
     }
 
-    /// All records of one resource, oldest first.
-    pub async fn audit_by_resource(&self, resource_key: &str) -> Result<Vec<AuditRecord>, LedgerError> {
+    /// [`Ledger::read_audit_by_day`] for the records of one resource.
+    pub async fn read_audit_by_resource(&self, resource_key: &str) -> Result<AuditRead, LedgerError> {
         self.query_audit(Some(keys::GSI1), keys::GSI1_PK, keys::audit_resource(resource_key)).await
     }
 
@@ -104,7 +115,7 @@ impl Ledger {
         index: Option<&str>,
         attribute: &str,
         partition: String,
-    ) -> Result<Vec<AuditRecord>, LedgerError> {
+    ) -> Result<AuditRead, LedgerError> {
         let pages = self
             .client
             .query()
@@ -119,13 +130,44 @@ impl Ledger {
             .collect::<Result<Vec<_>, _>>()
             .await
             .map_err(|e| LedgerError::unavailable("Query audit", &e))?;
-        pages
-            .into_iter()
-            .map(|item| {
-                serde_dynamo::from_item(item)
-                    .map_err(|e| LedgerError::Corrupt { key: partition.clone(), message: e.to_string() })
-            })
-            .collect()
+        let mut read = AuditRead::default();
+        for item in pages {
+            let key = |name: &str| match item.get(name) {
+                Some(AttributeValue::S(value)) => value.clone(),
+                _ => String::new(),
+            };
+            let key = format!("{}/{}", key(keys::PK), key(keys::SK));
+            match serde_dynamo::from_item(item) {
+                Ok(record) => read.records.push(record),
+                Err(error) => read.unreadable.push(Unreadable { key, reason: error.to_string() }),
+            }
+        }
+        Ok(read)
+    }
+}
+
+/// What an audit query read: the records, and the items that could not be read as one.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditRead {
+    pub records: Vec<AuditRecord>,
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// An audit item that is not a record this version can read (an outcome a newer version added, say).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    /// Its table key, `pk/sk`.
+    pub key: String,
+    pub reason: String,
+}
+
+impl AuditRead {
+    /// The records, or the first item that is not one as an error.
+    fn strict(self) -> Result<Vec<AuditRecord>, LedgerError> {
+        match self.unreadable.into_iter().next() {
+            Some(item) => Err(LedgerError::Corrupt { key: item.key, message: item.reason }),
+            None => Ok(self.records),
+        }
     }
 }
 
