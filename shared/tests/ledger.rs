@@ -550,6 +550,34 @@ async fn only_valid_policy_documents_are_stored_and_the_newest_is_current() {
 }
 
 #[tokio::test]
+async fn a_stored_version_this_build_refuses_is_named_by_its_number() {
+    // GIVEN version 1, then a version 2 written around `config push` (or by a newer build) that this build refuses
+    let (ledger, db) = ledger().await;
+    let example = include_str!("../../examples/autopilot.yaml");
+    ledger.put_policy(example, t0()).await.expect("store v1");
+    let s = |v: &str| aws_sdk_dynamodb::types::AttributeValue::S(v.to_owned());
+    common::dynamodb_client(&db.endpoint)
+        .put_item()
+        .table_name(common::TABLE)
+        .item("pk", s("CONFIG"))
+        .item("sk", s("v000002"))
+        .item("version", aws_sdk_dynamodb::types::AttributeValue::N("2".into()))
+        .item("document", s(&example.replace("end: \"19:00\"", "end: \"25:00\"")))
+        .item("sha256", s("-"))
+        .item("created_at", s("2026-11-23T06:00:00.000Z"))
+        .send()
+        .await
+        .expect("raw put");
+    // WHEN it is read THEN the error names the version and what to do
+    let error = ledger.current_policy().await.expect_err("refused");
+    assert!(matches!(error, LedgerError::InvalidStoredPolicy { version: 2, .. }), "{error:?}");
+    let message = error.to_string();
+    assert!(message.starts_with("stored policy version 2: invalid policy document: schedules.office.periods[0].end"), "{message}");
+    assert!(message.ends_with("push a corrected one (autopilot config push)"), "{message}");
+    assert_eq!(error.class(), ErrorClass::InvalidInput);
+}
+
+#[tokio::test]
 async fn a_fenced_claim_is_refused_to_a_holder_that_lost_its_lease_and_answers_duplicates_like_an_unfenced_one() {
     let (ledger, _db) = ledger().await;
     let hash = payload_hash(&"reboot");

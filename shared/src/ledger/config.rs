@@ -109,7 +109,10 @@ impl Ledger {
     /// The current (highest-version) policy, validated again on read, or `None` when none was stored.
     pub async fn current_policy(&self) -> Result<Option<StoredPolicy>, LedgerError> {
         let Some(record) = self.latest_config().await? else { return Ok(None) };
-        let policy = self.parse_policy(&record.document)?;
+        let policy = self.parse_policy(&record.document).map_err(|error| match error {
+            LedgerError::InvalidPolicy(error) => LedgerError::InvalidStoredPolicy { version: record.version, error },
+            other => other,
+        })?;
         Ok(Some(StoredPolicy {
             version: record.version,
             created_at: record.created_at,

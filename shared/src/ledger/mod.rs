@@ -86,6 +86,9 @@ pub enum LedgerError {
     Corrupt { key: String, message: String },
     #[error(transparent)]
     InvalidPolicy(#[from] crate::policy::PolicyError),
+    /// The stored version this build refuses (stored by a newer build, or written around `config push`).
+    #[error("stored policy version {version}: {error}; push a corrected one (autopilot config push)")]
+    InvalidStoredPolicy { version: u32, error: crate::policy::PolicyError },
 }
 
 impl Classify for LedgerError {
@@ -101,7 +104,9 @@ impl Classify for LedgerError {
             | LedgerError::FencingRejected { .. }
             | LedgerError::IdempotencyLost { .. }
             | LedgerError::VersionConflict { .. } => ErrorClass::Retryable,
-            LedgerError::PayloadMismatch { .. } | LedgerError::InvalidPolicy(_) => ErrorClass::InvalidInput,
+            LedgerError::PayloadMismatch { .. }
+            | LedgerError::InvalidPolicy(_)
+            | LedgerError::InvalidStoredPolicy { .. } => ErrorClass::InvalidInput,
             LedgerError::Refused { .. }
             | LedgerError::AccessDenied { .. }
             | LedgerError::NoTable { .. }
