@@ -572,7 +572,10 @@ async fn a_stored_version_this_build_refuses_is_named_by_its_number() {
     let error = ledger.current_policy().await.expect_err("refused");
     assert!(matches!(error, LedgerError::InvalidStoredPolicy { version: 2, .. }), "{error:?}");
     let message = error.to_string();
-    assert!(message.starts_with("stored policy version 2: invalid policy document: schedules.office.periods[0].end"), "{message}");
+    assert!(
+        message.starts_with("stored policy version 2: invalid policy document: schedules.office.periods[0].end"),
+        "{message}"
+    );
     assert!(message.ends_with("push a corrected one (autopilot config push)"), "{message}");
     assert_eq!(error.class(), ErrorClass::InvalidInput);
 }

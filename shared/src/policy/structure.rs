@@ -43,6 +43,9 @@ struct Problem {
 
 /// Reads `text` as a policy document, or every structural problem it has (the first with its line).
 pub(super) fn read(text: &str) -> Result<raw::Document, Vec<ValidationError>> {
+    if let Some(too_deep) = too_deep(text) {
+        return Err(vec![too_deep]);
+    }
     if let Some(duplicate) = duplicate_key(text) {
         return Err(vec![duplicate]);
     }
@@ -83,6 +86,39 @@ pub(super) fn read(text: &str) -> Result<raw::Document, Vec<ValidationError>> {
         at = if cascade || is_missing(&reason) { entry_of(&steps) } else { steps };
     }
     Err(errors)
+}
+
+/// Flow collections (`[…]`, `{…}`) nested deeper than any policy needs: refused before the YAML parser, whose
+/// time grows faster than the depth (100,000 levels took minutes).
+const MAX_DEPTH: usize = 64;
+
+/// A problem when `text` nests flow collections more than [`MAX_DEPTH`] deep (outside quoted strings and
+/// comments).
+fn too_deep(text: &str) -> Option<ValidationError> {
+    let (mut depth, mut deepest, mut quote, mut comment) = (0usize, 0usize, None, false);
+    for (i, c) in text.char_indices() {
+        match (quote, c) {
+            (_, '\n') => comment = false,
+            _ if comment => {}
+            (Some(open), c) if c == open => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '#') if i == 0 || text[..i].ends_with([' ', '\t', '\n']) => comment = true,
+            (None, '[' | '{') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (None, ']' | '}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if deepest > MAX_DEPTH {
+            return Some(ValidationError {
+                path: String::new(),
+                reason: format!("lists and mappings nested more than {MAX_DEPTH} deep: not a policy document"),
+            });
+        }
+    }
+    None
 }
 
 /// The first key written twice in one mapping, if any. YAML forbids it, but serde keeps the last value for a map

@@ -615,3 +615,14 @@ fn holidays_of_the_wrong_type_say_what_they_should_be() {
     assert!(errors(named).is_empty());
     assert!(errors(&named.replace("holidays: c", "holidays: [c]")).is_empty());
 }
+
+#[test]
+fn a_document_nested_absurdly_deep_is_refused_at_once() {
+    let deep = format!("version: 1\ncalendars: {{ c: {}{} }}\n", "[".repeat(100_000), "]".repeat(100_000));
+    // refused before the parser (which took minutes on this document)
+    let found = errors(&deep);
+    assert!(found.len() == 1 && found[0].contains("nested more than 64 deep"), "{found:?}");
+    // brackets in strings and comments do not count
+    let quoted = format!("version: 1 # {}\ncalendars: {{ c: [\"{}\"] }}\n", "[".repeat(100), "[".repeat(100));
+    assert!(!errors(&quoted).iter().any(|e| e.contains("nested")), "{:?}", errors(&quoted));
+}
