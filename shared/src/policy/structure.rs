@@ -59,11 +59,12 @@ pub(super) fn read(text: &str) -> Result<raw::Document, Vec<ValidationError>> {
         return Err(errors);
     };
     let mut removed = Removed::default();
-    let mut field_taken = field_of(&at, &errors[0].reason);
-    if is_missing(&errors[0].reason) {
+    let mut reason = errors[0].reason.clone();
+    let mut field_taken = field_of(&at, &reason);
+    if is_missing(&reason) {
         at = entry_of(&at);
     }
-    while errors.len() < MAX_PROBLEMS && take_out(&mut tree, &at, &mut removed) {
+    while errors.len() < MAX_PROBLEMS && set_aside(&mut tree, &at, &reason, &mut removed, &mut field_taken) {
         let problem = match deserialize(tree.clone()) {
             Ok(_) => break,
             Err(problem) => problem,
@@ -72,7 +73,7 @@ pub(super) fn read(text: &str) -> Result<raw::Document, Vec<ValidationError>> {
             errors.push(problem.error);
             break;
         };
-        let reason = problem.error.reason.clone();
+        reason = problem.error.reason.clone();
         // a required field whose value was just taken out is now missing: not a problem of its own
         let cascade = field_taken
             .as_ref()
@@ -221,6 +222,59 @@ impl Removed {
         }
         original
     }
+}
+
+/// Puts the problem at `at` aside so that the document reads on: a wrongly typed value is replaced by one of the
+/// type expected (so that a required field is not then reported missing, and its siblings are still read),
+/// anything else is taken out. False when there is nothing there.
+fn set_aside(
+    tree: &mut Value,
+    at: &Path,
+    reason: &str,
+    removed: &mut Removed,
+    field_taken: &mut Option<(Path, String)>,
+) -> bool {
+    if let Some(value) = placeholder(reason)
+        && let Some(node) = node_at(tree, at)
+    {
+        *node = value;
+        *field_taken = None;
+        return true;
+    }
+    take_out(tree, at, removed)
+}
+
+/// A value of the type serde's message says it expected (`invalid type: string "ten", expected u32`): a number,
+/// a string, a boolean or a list; `None` for anything else (a mapping would lack its own required fields).
+fn placeholder(reason: &str) -> Option<Value> {
+    let expected = reason.strip_prefix("invalid type: ")?.split(", expected ").nth(1)?;
+    let number = ["u8", "u16", "u32", "u64", "usize", "i8", "i16", "i32", "i64", "f32", "f64"]
+        .iter()
+        .any(|t| expected.strip_prefix(t).is_some_and(|rest| !rest.starts_with(|c: char| c.is_alphanumeric())));
+    if number {
+        Some(Value::Number(0.into()))
+    } else if expected.starts_with("a string") {
+        Some(Value::String(String::new()))
+    } else if expected.starts_with("a boolean") {
+        Some(Value::Bool(false))
+    } else if expected.starts_with("a sequence") {
+        Some(Value::Sequence(Vec::new()))
+    } else {
+        None
+    }
+}
+
+/// The node at `at` in `tree`, if there is one.
+fn node_at<'t>(tree: &'t mut Value, at: &Path) -> Option<&'t mut Value> {
+    let mut node = tree;
+    for step in &at.0 {
+        node = match (step, node) {
+            (Step::Key(key), Value::Mapping(map)) => map.get_mut(key.as_str())?,
+            (Step::Index(index), Value::Sequence(list)) => list.get_mut(*index)?,
+            _ => return None,
+        };
+    }
+    Some(node)
 }
 
 /// Takes the node at `at` out of `tree`; false when there is no such node (or it is the root).

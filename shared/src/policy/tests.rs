@@ -626,3 +626,15 @@ fn a_document_nested_absurdly_deep_is_refused_at_once() {
     let quoted = format!("version: 1 # {}\ncalendars: {{ c: [\"{}\"] }}\n", "[".repeat(100), "[".repeat(100));
     assert!(!errors(&quoted).iter().any(|e| e.contains("nested")), "{:?}", errors(&quoted));
 }
+
+#[test]
+fn a_wrongly_typed_value_does_not_hide_its_siblings_problems() {
+    // `max` is not a number and `off_hours` has a field it does not know: both are reported, and `max` is not
+    // then reported missing as well
+    let found = errors(
+        "version: 1\ncapacity:\n  - select: { ids: [p] }\n    in_hours: { min: 1, max: ten }\n    off_hours: { min: 0, max: 2, extra: 1 }\n",
+    );
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found[0].starts_with("capacity[0].in_hours.max: invalid type: string \"ten\", expected u32"), "{found:?}");
+    assert!(found[1].starts_with("capacity[0].off_hours: unknown field `extra`"), "{found:?}");
+}
