@@ -282,7 +282,16 @@ async fn event_site(deps: &Deps, input: &Input, policy: &mut PolicyCell<'_>) -> 
     let site = match &targets {
         None if !command => return Ok(EventSite::Hub),
         None => crate::policy::targets::SiteOf::Excluded,
-        Some(targets) => targets.site_of(&origin),
+        Some(targets) => {
+            let discovered = if targets.needs_units_for(&origin) {
+                let units = targets.units().map(str::to_owned).collect();
+                let mut calls = 0;
+                deps.shards.unit_accounts(&deps.aws.organizations, units, deps.clock.now(), &mut calls).await?
+            } else {
+                Default::default()
+            };
+            targets.site_of(&origin, &discovered)
+        }
     };
     Ok(match site {
         // An operator's command for a place the policy does not work in is refused, with the reason.

@@ -64,7 +64,21 @@ pub struct Shards {
     http: SharedHttpClient,
     access: Access,
     cache: Arc<Mutex<HashMap<(Place, SpokeRole), Shard>>>,
+    /// The accounts of the targeted units, as last listed for an event ([`Shards::unit_accounts`]).
+    members: Arc<Mutex<Option<Members>>>,
 }
+
+/// The accounts of some units, listed at one instant.
+#[derive(Debug, Clone)]
+struct Members {
+    at: DateTime<Utc>,
+    units: Vec<String>,
+    accounts: BTreeMap<String, Vec<String>>,
+}
+
+/// How long the units' accounts listed for an event serve the events after it (a tick's interval: an account
+/// moved into or out of a unit is seen as soon as the next tick sees it).
+pub const MEMBERS_KEPT: chrono::Duration = chrono::Duration::minutes(5);
 
 /// One shard's clients and the credentials they sign with.
 #[derive(Debug, Clone)]
@@ -127,7 +141,33 @@ impl Shards {
     /// `base`: the hub's configuration (its credentials assume the spoke roles); `http`: the process's one HTTP
     /// client, unwrapped (each shard's clients wrap it in a pacer of their own).
     pub fn new(base: &SdkConfig, http: SharedHttpClient) -> Self {
-        Self { base: base.clone(), http, access: Access::Operate, cache: Arc::new(Mutex::new(HashMap::new())) }
+        Self {
+            base: base.clone(),
+            http,
+            access: Access::Operate,
+            cache: Arc::new(Mutex::new(HashMap::new())),
+            members: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The accounts of `units` (each unit's, its child units' included), listed through Organizations unless
+    /// they were listed for these units within [`MEMBERS_KEPT`] before `now`: an event from an account no
+    /// target lists by itself is worked only if a targeted unit holds it.
+    pub async fn unit_accounts(
+        &self,
+        organizations: &aws_sdk_organizations::Client,
+        units: Vec<String>,
+        now: DateTime<Utc>,
+        calls: &mut u32,
+    ) -> Result<BTreeMap<String, Vec<String>>, crate::error::AutopilotError> {
+        let kept = self.members.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        if let Some(kept) = kept.filter(|m| m.units == units && now >= m.at && now - m.at < MEMBERS_KEPT) {
+            return Ok(kept.accounts);
+        }
+        let accounts = discover(organizations, units.iter().map(String::as_str), calls).await?;
+        *self.members.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some(Members { at: now, units, accounts: accounts.clone() });
+        Ok(accounts)
     }
 
     /// The same, but only looking: each shard through the spoke's read-only role, with read-only clients.

@@ -617,3 +617,37 @@ fleets:
         .collect();
     assert_eq!(results, ["fleet-a applied", "fleet-b applied", "fleet-c applied"], "{report:?}");
 }
+
+/// An event or command from an account no target lists by itself is worked only when a targeted unit holds the
+/// account (listed through Organizations, kept for a few minutes) and only in that unit's regions: an account in
+/// no targeted unit, or a region the unit does not list, is not a target (it was: any such account, anywhere).
+#[tokio::test]
+async fn an_account_known_through_a_unit_is_a_target_only_if_the_unit_holds_it_in_its_regions() {
+    let harness = Harness::start(ORGANIZATION_ESTATE, ORGANIZATION_POLICY, 1).await;
+    let listings = |harness: &Harness| {
+        harness.local.simulator.calls().iter().filter(|c| c.operation == "ListAccountsForParent").count()
+    };
+    let request = |id: &str, account: &str, region: &str| {
+        rollout_requested(id, serde_json::json!({ "softwareSetId": "101", "account": account, "region": region }))
+    };
+    let not_a_target = "which the policy's targets do not include";
+    // a spoke account outside every targeted unit, and a unit's account in a region the unit does not list
+    for (id, account, region) in
+        [("r-444", "444444444444", "eu-central-1"), ("r-333-syd", "333333333333", "ap-southeast-2")]
+    {
+        let refused = harness.deliver_to_roller(request(id, account, region)).await.expect_err("not a target");
+        assert_eq!(refused.class, ErrorClass::InvalidInput, "{refused:?}");
+        assert!(refused.message.contains(not_a_target) && refused.message.contains(account), "{}", refused.message);
+    }
+    let listed = listings(&harness);
+    assert!(listed > 0, "the units' accounts were listed through Organizations");
+    // the child unit's account in the unit's region is a target (whatever the roller then makes of the request)
+    let answer = harness.deliver_to_roller(request("r-333", "333333333333", "eu-central-1")).await;
+    assert!(answer.as_ref().err().is_none_or(|e| !e.message.contains(not_a_target)), "{answer:?}");
+    assert_eq!(listings(&harness), listed, "the listing is kept for the events of the next minutes");
+    let in_444 = |c: &autopilot_sim::calllog::CallRecord| {
+        c.caller.as_deref().is_some_and(|k| k.contains("444444444444"))
+            || c.parameters["RoleArn"].as_str().is_some_and(|arn| arn.contains("444444444444"))
+    };
+    assert!(!harness.local.simulator.calls().iter().any(in_444), "nothing was called in the account outside the units");
+}

@@ -119,26 +119,28 @@ impl Targets {
         })
     }
 
-    /// How an event from `place` is worked: excluded, or as a target with its account's dry-run setting (an
-    /// account not listed by itself may belong to a listed unit; units are not listed per event).
-    pub fn site_of(&self, place: &Place) -> SiteOf {
+    /// How an event from `place` is worked: excluded, or as a target with its dry-run setting. An account
+    /// listed by itself is worked in its regions with its own setting; otherwise the first unit whose
+    /// `discovered` accounts hold it, in the unit's regions with the unit's setting (as [`Self::shards`] makes
+    /// them); any other account is not a target.
+    pub fn site_of(&self, place: &Place, discovered: &BTreeMap<String, Vec<String>>) -> SiteOf {
         if self.exclude.iter().any(|exclusion| exclusion.covers(place)) {
             return SiteOf::Excluded;
         }
-        match self.accounts.iter().find(|a| a.id == place.account) {
-            Some(account) if !account.regions.contains(&place.region) => SiteOf::Excluded,
-            Some(account) => SiteOf::Target { dry_run: account.dry_run },
-            None if self.organizational_units.is_empty() => SiteOf::Excluded,
-            // Known only through a unit, whose membership an event does not tell: the units' dry-run setting when
-            // they all agree, else dry-run — never live where one of them says dry-run (the tick, which lists the
-            // units, works the account with its own unit's setting).
-            None => {
-                let settings: std::collections::BTreeSet<Option<bool>> =
-                    self.organizational_units.iter().map(|unit| unit.dry_run).collect();
-                let dry_run = if settings.len() == 1 { settings.into_iter().next().flatten() } else { Some(true) };
-                SiteOf::Target { dry_run }
-            }
+        let target = self.accounts.iter().find(|a| a.id == place.account).or_else(|| {
+            self.organizational_units
+                .iter()
+                .find(|unit| discovered.get(&unit.id).is_some_and(|accounts| accounts.contains(&place.account)))
+        });
+        match target {
+            Some(target) if target.regions.contains(&place.region) => SiteOf::Target { dry_run: target.dry_run },
+            _ => SiteOf::Excluded,
         }
+    }
+
+    /// Whether an event from an account not listed by itself needs the units' accounts to be placed.
+    pub fn needs_units_for(&self, place: &Place) -> bool {
+        !self.organizational_units.is_empty() && !self.accounts.iter().any(|a| a.id == place.account)
     }
 
     /// The units whose accounts must be discovered before [`Self::shards`].
@@ -279,32 +281,39 @@ mod tests {
     }
 
     #[test]
-    fn an_event_from_an_account_known_only_through_units_is_never_live_where_a_unit_says_dry_run() {
-        let unit =
-            |id: &str, dry_run: Option<bool>| Target { id: id.into(), regions: vec!["eu-central-1".into()], dry_run };
-        let targets = |units: Vec<Target>| Targets {
+    fn an_event_is_worked_only_where_a_target_holds_its_account_and_region() {
+        let target = |id: &str, regions: &[&str], dry_run: Option<bool>| Target {
+            id: id.into(),
+            regions: regions.iter().map(|r| (*r).to_owned()).collect(),
+            dry_run,
+        };
+        let targets = Targets {
             role_name: DEFAULT_SPOKE_ROLE.into(),
             external_id: None,
-            accounts: vec![unit("111111111111", Some(false))],
-            organizational_units: units,
-            exclude: vec![],
+            accounts: vec![target("111111111111", &["eu-central-1"], Some(false))],
+            organizational_units: vec![
+                target("ou-ab12-aaaaaaaa", &["eu-central-1"], Some(true)),
+                target("ou-ab12-bbbbbbbb", &["eu-west-1"], None),
+            ],
+            exclude: vec![Exclusion { account: "555555555555".into(), region: None }],
         };
-        let other = place("999999999999", "eu-central-1");
-        let cases = [
-            (vec![unit("ou-ab12-aaaaaaaa", None)], None),
-            (vec![unit("ou-ab12-aaaaaaaa", Some(false)), unit("ou-ab12-bbbbbbbb", Some(false))], Some(false)),
-            (vec![unit("ou-ab12-aaaaaaaa", Some(false)), unit("ou-ab12-bbbbbbbb", Some(true))], Some(true)),
-            (vec![unit("ou-ab12-aaaaaaaa", None), unit("ou-ab12-bbbbbbbb", Some(false))], Some(true)),
-        ];
-        for (units, expected) in cases {
-            let targets = targets(units);
-            assert_eq!(targets.site_of(&other), SiteOf::Target { dry_run: expected }, "{targets:?}");
-            // an account listed by itself keeps its own setting
-            assert_eq!(
-                targets.site_of(&place("111111111111", "eu-central-1")),
-                SiteOf::Target { dry_run: Some(false) }
-            );
-        }
+        let discovered: BTreeMap<String, Vec<String>> = [
+            ("ou-ab12-aaaaaaaa".to_owned(), vec!["111111111111".to_owned(), "555555555555".to_owned()]),
+            ("ou-ab12-bbbbbbbb".to_owned(), vec!["666666666666".to_owned()]),
+        ]
+        .into();
+        let site = |account: &str, region: &str| targets.site_of(&place(account, region), &discovered);
+        // listed by itself: its own regions and setting, whatever unit it is in
+        assert_eq!(site("111111111111", "eu-central-1"), SiteOf::Target { dry_run: Some(false) });
+        assert_eq!(site("111111111111", "eu-west-1"), SiteOf::Excluded);
+        // a unit's account: the unit's regions and setting
+        assert_eq!(site("666666666666", "eu-west-1"), SiteOf::Target { dry_run: None });
+        assert_eq!(site("666666666666", "ap-southeast-2"), SiteOf::Excluded, "a region the unit does not list");
+        // in no targeted unit, or excluded: not a target (was: any unlisted account, in any region)
+        assert_eq!(site("444444444444", "eu-central-1"), SiteOf::Excluded);
+        assert_eq!(site("555555555555", "eu-central-1"), SiteOf::Excluded);
+        assert!(targets.needs_units_for(&place("444444444444", "eu-central-1")));
+        assert!(!targets.needs_units_for(&place("111111111111", "eu-central-1")));
     }
 
     #[test]
