@@ -50,6 +50,15 @@ async fn a_requested_export_is_created_once_chased_and_completed() {
     assert!(completed[0]["amiId"].as_str().unwrap().starts_with("ami-"));
     assert_eq!(completed[0]["image"], json!("golden-2026-11"));
     assert!(completed[0]["durationSeconds"].as_i64().unwrap() >= 90 * 60);
+    // it says which account and region's export it is (AMI names repeat from one account to the next)
+    assert_eq!(
+        (completed[0]["account"].as_str(), completed[0]["region"].as_str()),
+        (Some("123456789012"), Some("eu-central-1"))
+    );
+    assert!(
+        completed[0]["resource"].as_str().unwrap().starts_with("appstream#123456789012#eu-central-1#"),
+        "{completed:?}"
+    );
     // polling by age: far fewer Get/List calls than ticks would allow at 1 call per minute
     let polls = h.local.simulator.calls().iter().filter(|c| c.operation.contains("ExportImageTask")).count();
     assert!(polls <= 30, "{polls} export calls");

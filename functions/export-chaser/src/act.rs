@@ -17,6 +17,7 @@ use autopilot_shared::ledger::idempotency::IdempotencyKey;
 use autopilot_shared::ledger::state::Versioned;
 use autopilot_shared::ledger::state::{WorkItemListing, WorkItemWrite};
 use autopilot_shared::ledger::{Ledger, LedgerError};
+use autopilot_shared::resource::ResourceRef;
 use autopilot_shared::runtime::classified;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -114,14 +115,20 @@ async fn notify(
 }
 
 /// Publishes `detail_type` once per `key`, audited with `record` (notifications describe what happened, so
-/// dry-run does not stop them).
+/// dry-run does not stop them). The detail names the resource it is about, and its account and region: image
+/// and AMI names repeat from one account to the next.
 pub async fn notify_once(
     ctx: &ActContext<'_>,
     key: String,
     record: AuditRecord,
     detail_type: &str,
-    detail: serde_json::Value,
+    mut detail: serde_json::Value,
 ) -> Result<Performed, LedgerError> {
+    if let (Some(fields), Ok(resource)) = (detail.as_object_mut(), ResourceRef::from_key(&record.resource)) {
+        fields.insert("resource".into(), serde_json::json!(record.resource));
+        fields.insert("account".into(), serde_json::json!(resource.account()));
+        fields.insert("region".into(), serde_json::json!(resource.region()));
+    }
     perform_once(
         effect(ctx, key, &detail, record, false),
         async || announce(&ctx.aws.eventbridge, ctx.event_bus, detail_type, &detail).await.map_err(CallError::from),
