@@ -332,3 +332,24 @@ async fn a_tick_that_lists_the_task_where_the_job_last_saw_it_writes_nothing() {
     assert_eq!(h.outcome_events("Export Completed").len(), 1);
     assert!(version().await > seen);
 }
+
+/// `CreateExportImageTask` failing every time after the SDK's own retries (the service unavailable): the job
+/// creates again after a doubling backoff and fails after its `maxAttempts`, with one `Export Failed`; meanwhile the
+/// tick goes on chasing everything else (it stopped at the failing job, every tick, for ever).
+#[tokio::test]
+async fn a_task_that_cannot_be_created_fails_its_job_after_max_attempts_and_blocks_nothing_else() {
+    let estate = ESTATE.replace("faults:\n", "faults:\n  error_rate: { CreateExportImageTask: 1.0 }\n");
+    let h = Harness::start(&estate, POLICY, 12).await;
+    h.deliver_to_exports(request("req-unavailable")).await.expect("the request is taken; creating is retried");
+    imported_by_a_person(&h, "imported-meanwhile").await;
+    chase_for(&h, 6 * 60).await;
+    let failed = h.outcome_events("Export Failed");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    // the request asks for at most 2 attempts
+    assert!(failed[0]["reason"].as_str().unwrap().contains("CreateExportImageTask failed 2 times"), "{failed:?}");
+    // two tries (each with the SDK's own retries, at one instant), not one every tick
+    let tries: std::collections::BTreeSet<_> =
+        h.local.simulator.calls().iter().filter(|c| c.operation == "CreateExportImageTask").map(|c| c.at).collect();
+    assert_eq!(tries.len(), 2, "{tries:?}");
+    assert_eq!(h.outcome_events("Image Import Completed").len(), 1, "the import was chased all along");
+}

@@ -7,7 +7,7 @@
 //! saved. A crash between the call and the save leaves an intent without a task id, which the next step
 //! recovers by finding the task instead of creating another.
 
-use crate::decide::{Attempt, Ending, Job, Step, TaskView};
+use crate::decide::{Attempt, Ending, Job, Step, TaskError, TaskView};
 use crate::observe::find_created;
 use autopilot_shared::effect::{CallError, Effect, Performed, announce, perform_once};
 use autopilot_shared::error::ObserveError;
@@ -248,6 +248,7 @@ pub async fn step(
                 ended_at: None,
                 error: None,
                 ami_id: None,
+                create_failures: 0,
             });
             let version = save(ctx, &job, Some(version)).await.map_err(ledger_error)?;
             return Box::pin(create(ctx, job, version, attempt, report)).await;
@@ -372,12 +373,22 @@ async fn create(
     report.result = performed.result();
     if let Performed::Failed(error) = &performed {
         if failure_class.get() != Some(&ErrorClass::NonRetryable) {
-            // Throttled or unavailable after the SDK's own retries: the intent stays, the next step recovers
-            // (finds nothing) and creates again.
-            return Err(AutopilotError::retryable(format!(
-                "creating the export task of job {} failed: {error}",
-                job.id
-            )));
+            // Throttled or unavailable after the SDK's own retries: the intent stays (the next step looks for a
+            // task the call may have made after all, then creates again) after a backoff that doubles, and the
+            // job fails once it has failed as often as it may attempt. The tick goes on with the other jobs.
+            let current = load(ctx.ledger, &job.id).await?.map(|v| v.version);
+            let failures = job.current().map_or(0, |a| a.create_failures) + 1;
+            if let Some(attempt) = job.attempts.last_mut() {
+                attempt.create_failures = failures;
+                attempt.error = Some(TaskError { code: "CreateExportImageTask".into(), message: error.clone() });
+            }
+            job.next_check_at = ctx.now + job.backoff * (1i32 << failures.saturating_sub(1).min(10));
+            save(ctx, &job, current).await.map_err(ledger_error)?;
+            report.detail = Some(format!(
+                "creating the export task failed ({failures} of {}), again at {}: {error}",
+                job.max_attempts, job.next_check_at
+            ));
+            return Ok(report);
         }
         let reason = format!("CreateExportImageTask refused: {error}");
         job.attempts.pop();

@@ -132,6 +132,7 @@ pub fn adopted_job(
             ended_at: None,
             error: task.error.clone(),
             ami_id: task.ami_id.clone(),
+            create_failures: 0,
         }],
         next_check_at: now,
         escalated_at: None,

@@ -40,6 +40,14 @@ pub struct Attempt {
     pub ended_at: Option<DateTime<Utc>>,
     pub error: Option<TaskError>,
     pub ami_id: Option<String>,
+    /// `CreateExportImageTask` calls for this attempt that failed after the SDK's own retries (throttled, the
+    /// service unavailable): the next is made after a backoff, and the job fails after `max_attempts` of them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub create_failures: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// How a job ended.
@@ -211,6 +219,17 @@ pub fn decide(job: &Job, task: Option<&TaskView>, now: DateTime<Utc>) -> Step {
         return if job.origin == Origin::Requested { Step::Create { attempt: 1 } } else { Step::Sleep };
     };
     if current.task_id.is_none() {
+        // The task was never created (or its creation was interrupted): find it, else create it again, after
+        // the backoff when creating failed; failing as often as a job may attempt, the job fails.
+        if current.create_failures >= job.max_attempts {
+            let last = current.error.as_ref().map_or_else(String::new, |e| format!(": {}", e.message));
+            return Step::Fail {
+                reason: format!("CreateExportImageTask failed {} times{last}", current.create_failures),
+            };
+        }
+        if current.create_failures > 0 && now < job.next_check_at {
+            return Step::Sleep;
+        }
         return Step::Recover;
     }
     let Some(task) = task else {

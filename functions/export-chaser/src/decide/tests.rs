@@ -38,6 +38,7 @@ fn attempt(number: u32, task_id: Option<&str>) -> Attempt {
         ended_at: None,
         error: None,
         ami_id: None,
+        create_failures: 0,
     }
 }
 
@@ -137,4 +138,25 @@ fn the_retry_classification_is_documented_by_examples() {
     assert!(!is_retryable("FAILED", Some(&error("DOMAIN_JOIN_INTERNAL_SERVICE_ERROR_ACCESS_DENIED"))));
     assert!(!is_retryable("FAILED", Some(&error("EXPORT_IMAGE_FAILED"))));
     assert!(!is_retryable("FAILED", None));
+}
+
+#[test]
+fn a_task_that_could_not_be_created_is_tried_again_after_a_backoff_and_the_job_fails_after_max_attempts() {
+    let failed = |failures: u32| {
+        let mut attempt = attempt(1, None);
+        attempt.create_failures = failures;
+        attempt.error =
+            Some(TaskError { code: "CreateExportImageTask".into(), message: "InternalServerException".into() });
+        let mut job = job(Origin::Requested, vec![attempt]);
+        job.next_check_at = t(30);
+        job
+    };
+    // never tried, or interrupted: find the task first
+    assert_eq!(decide(&job(Origin::Requested, vec![attempt(1, None)]), None, t(0)), Step::Recover);
+    // failed once: nothing before the backoff, then find it (the call may have made it after all) or create again
+    assert_eq!(decide(&failed(1), None, t(29)), Step::Sleep);
+    assert_eq!(decide(&failed(2), None, t(30)), Step::Recover);
+    // as many failures as attempts: the job fails, with the last error
+    let Step::Fail { reason } = decide(&failed(3), None, t(30)) else { panic!("fails") };
+    assert_eq!(reason, "CreateExportImageTask failed 3 times: InternalServerException");
 }
