@@ -70,12 +70,22 @@ impl std::fmt::Display for ImportStep {
     }
 }
 
+/// How long an imported image that was never seen may take to be described before it counts as gone.
+const VISIBLE_WITHIN: Duration = Duration::minutes(15);
+
 pub fn decide_import(job: &ImportJob, image: Option<&ImageView>, now: DateTime<Utc>) -> ImportStep {
     if job.ending.is_some() || now < job.next_check_at {
         return ImportStep::Sleep;
     }
-    let Some(image) = image else { return ImportStep::Vanished };
     let age = now - job.requested_at;
+    let Some(image) = image else {
+        // An image CloudTrail has just told of may not be described yet (the service is eventually consistent):
+        // looked for again a little later before it counts as gone.
+        if job.state.is_none() && age < VISIBLE_WITHIN {
+            return ImportStep::Chase { next: now + Duration::minutes(5), escalate: false, report: None };
+        }
+        return ImportStep::Vanished;
+    };
     let chase = |unknown: Option<String>| ImportStep::Chase {
         next: now + poll_interval(age),
         escalate: age > job.max_duration && job.escalated_at.is_none(),
@@ -273,6 +283,11 @@ mod tests {
             ImportStep::Failed { errors: vec!["VALIDATION_ERROR: bad".into()] }
         );
         assert_eq!(decide_import(&j, None, t(60)), ImportStep::Vanished);
+        // not described yet, just after the CloudTrail event: looked for again, not failed
+        assert!(matches!(decide_import(&j, None, t(0)), ImportStep::Chase { escalate: false, report: None, .. }));
+        assert_eq!(decide_import(&j, None, t(15)), ImportStep::Vanished, "never seen within 15 minutes");
+        let seen = ImportJob { state: Some("IMPORTING".into()), ..j.clone() };
+        assert_eq!(decide_import(&seen, None, t(5)), ImportStep::Vanished, "seen, then gone: deleted");
         let ImportStep::Chase { report, .. } = decide_import(&j, Some(&image("QUARANTINED")), t(60)) else { panic!() };
         assert_eq!(report.as_deref(), Some("QUARANTINED"));
         let mut later = j.clone();
