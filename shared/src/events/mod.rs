@@ -118,8 +118,9 @@ impl Input {
     }
 }
 
-/// The body of a schedule tick. EventBridge rules send `{}`; EventBridge Scheduler sends what its target
-/// input says, for which we document `{}` too.
+/// The body of a schedule tick: `{}`. EventBridge rules send the object; EventBridge Scheduler, whose schedules
+/// in `template.yaml` set no input, sends its default event, whose `detail` is the *string* `"{}"`
+/// ([`scheduler_default`] reads it as the object).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduledTick {}
@@ -338,6 +339,19 @@ fn oversized_text(detail: &serde_json::Value) -> Option<EventError> {
 }
 
 /// Parses an envelope whose detail is `T`, naming the failing field.
+/// EventBridge Scheduler's default event (a schedule with no input) carries `"detail": "{}"`, a string: read as the
+/// empty object it stands for. Only from `aws.scheduler`, and only that string; a rule's tick (`aws.events`)
+/// always carries an object, and anything else stays refused.
+fn scheduler_default(source: &str, mut value: serde_json::Value) -> serde_json::Value {
+    if source == "aws.scheduler"
+        && let Some(detail) = value.get_mut("detail")
+        && detail.as_str().is_some_and(|text| text.trim() == "{}")
+    {
+        *detail = serde_json::json!({});
+    }
+    value
+}
+
 fn envelope<T: DeserializeOwned + Serialize>(value: serde_json::Value) -> Result<EventBridgeEvent<T>, EventError> {
     // Strict shapes: a `detail` (or any struct inside it) that is not an object is refused, never read by position.
     let event: EventBridgeEvent<T> = strict::deserialize(&value)
@@ -407,7 +421,7 @@ pub fn parse(value: serde_json::Value) -> Result<Input, EventError> {
     }
     let input = match (source.as_str(), detail_type.as_str()) {
         ("aws.events" | "aws.scheduler", "Scheduled Event") => {
-            let event: EventBridgeEvent<ScheduledTick> = envelope(value)?;
+            let event: EventBridgeEvent<ScheduledTick> = envelope(scheduler_default(&source, value))?;
             if event.time.is_none() {
                 return Err(EventError {
                     path: "time".into(),

@@ -298,3 +298,18 @@ fn cloudtrail_shapes_are_strict_an_object_where_aws_sends_an_object() {
     fleet["detail"]["requestParameters"] = serde_json::Value::Null;
     assert_eq!(rejected(fleet), "invalid event: detail.requestParameters: missing");
 }
+
+#[test]
+fn eventbridge_schedulers_default_event_is_a_tick() {
+    // A schedule with no input (template.yaml's): Scheduler's default event, whose detail is the string "{}".
+    let default = sample("scheduled-tick-scheduler.json");
+    assert_eq!(default["detail"], serde_json::json!("{}"));
+    assert!(matches!(parse(default.clone()), Ok(Input::Tick(_))));
+    // any other string is still refused, and so is the string from a rule (rules send the object)
+    let mut other = default.clone();
+    other["detail"] = serde_json::json!("{\"scale\": 1}");
+    assert!(rejected(other).starts_with("invalid event: detail: invalid type: string"));
+    let mut rule = sample("scheduled-tick-rule.json");
+    rule["detail"] = serde_json::json!("{}");
+    assert!(rejected(rule).starts_with("invalid event: detail: invalid type: string"));
+}

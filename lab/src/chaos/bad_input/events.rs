@@ -166,8 +166,10 @@ pub(super) fn must_reject(event: &Value) -> Option<&'static str> {
         return Some("(source, detail-type) names an input");
     }
     let Some(detail) = envelope.get("detail") else { return Some("an event has a detail") };
-    if !detail.is_object() {
-        return Some("a detail is a JSON object");
+    // EventBridge Scheduler's default event (a schedule with no input) carries the string "{}".
+    let schedulers_default = source == "aws.scheduler" && detail.as_str().is_some_and(|text| text.trim() == "{}");
+    if !detail.is_object() && !schedulers_default {
+        return Some("a detail is a JSON object (or Scheduler's default \"{}\")");
     }
     if detail_type == "Scheduled Event" && envelope.get("time").is_none_or(Value::is_null) {
         return Some("a tick has its time");

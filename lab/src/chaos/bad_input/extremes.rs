@@ -136,7 +136,7 @@ pub(super) fn generated_policies(figures: &mut Figures) {
         (
             "deep-flow-10000-sequences",
             format!("version: 1\nschedules:\n  s:\n    holidays: {}{}\n", "[".repeat(DEEP), "]".repeat(DEEP)),
-            "schedules.s",
+            "nested more than 64 deep",
         ),
         (
             "deep-block-200-mappings",
