@@ -758,3 +758,20 @@ fn the_checker_reads_trust_policies_and_admits_everyone_only_within_an_organizat
 
 #[path = "template/spoke.rs"]
 mod spoke;
+
+/// Two stacks (a test one beside production) can share an account and region: no schedule has a fixed name (SAM
+/// would name each after its logical id, the same in both), and the functions' reserved concurrency is the
+/// stack's parameter, for a fan-out to many shards.
+#[test]
+fn schedules_have_no_fixed_name_and_concurrency_is_a_parameter() {
+    let template = template();
+    assert_eq!(template["Parameters"]["FunctionConcurrency"]["Default"], yaml("2"));
+    for (function, _) in FUNCTIONS {
+        let properties = &template["Resources"][function]["Properties"];
+        assert_eq!(properties["ReservedConcurrentExecutions"], yaml("{ Ref: FunctionConcurrency }"), "{function}");
+        let tick = &properties["Events"]["Tick"];
+        assert_eq!(tick["Type"], "ScheduleV2", "{function}");
+        assert_eq!(tick["Properties"]["OmitName"], yaml("true"), "{function}");
+        assert!(tick["Properties"]["Name"].is_null(), "{function}");
+    }
+}
