@@ -464,3 +464,32 @@ async fn a_learned_week_starts_the_pool_ahead_of_its_demand_and_says_why() {
     assert_eq!(unserved[0], 0, "predictive: {unserved:?}");
     assert!(unserved[1] > 10, "reactive: {unserved:?}");
 }
+
+/// An ELASTIC fleet has no desired capacity (AppStream provisions its instances per session): it is held with one
+/// record saying so, never updated (it was sent an UpdateFleet every tick, refused every time).
+#[tokio::test]
+async fn an_elastic_fleet_is_held_not_updated() {
+    let estate = ESTATE.replace(
+        "fleets:\n",
+        "fleets:\n  - { name: elastic-fleet, fleet_type: ELASTIC, state: RUNNING, desired: 0, tags: { autopilot/capacity: engineering } }\n",
+    );
+    let h = Harness::start(&estate, POLICY, 21).await;
+    for _ in 0..3 {
+        h.tick().await;
+        h.local.simulator.advance(Duration::minutes(5));
+    }
+    let updates = h.mutations().into_iter().filter(|c| c.resource.as_deref() == Some("elastic-fleet")).count();
+    assert_eq!(updates, 0, "nothing was asked of the elastic fleet");
+    let date = Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap().date_naive();
+    let held: Vec<_> = h
+        .deps
+        .ledger
+        .audit_by_day(date)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.resource.ends_with("#elastic-fleet") && r.outcome == Outcome::Skipped)
+        .collect();
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert!(held[0].reason.starts_with("an elastic fleet"), "{}", held[0].reason);
+}

@@ -90,6 +90,10 @@ async fn call(aws: &AwsClients, decision: &Decision, action: Action) -> Result<(
                 .map(drop)
                 .map_err(|e| failed(sdk_error_message(&e)))
         }
+        // Never decided (an elastic fleet is skipped), refused rather than guessed.
+        (Kind::ElasticFleet, Action::SetDesired { .. }) => {
+            Err(CallError::Failed("an elastic fleet has no desired capacity to set".into()))
+        }
         (_, Action::Start) => {
             aws.appstream.start_fleet().name(id).send().await.map(drop).map_err(|e| failed(sdk_error_message(&e)))
         }

@@ -17,13 +17,15 @@ pub enum Kind {
     Pool,
     SingleSessionFleet,
     MultiSessionFleet,
+    /// An ELASTIC fleet: AppStream provisions its instances per session; it has no desired capacity to set.
+    ElasticFleet,
 }
 
 impl Kind {
     /// The unit desired capacity is expressed in.
     pub fn unit(self) -> &'static str {
         match self {
-            Kind::SingleSessionFleet => "instances",
+            Kind::SingleSessionFleet | Kind::ElasticFleet => "instances",
             Kind::Pool | Kind::MultiSessionFleet => "sessions",
         }
     }
@@ -214,6 +216,15 @@ pub fn decide_one(
         TagDirective::Override { mode: OverrideMode::OffHours, .. } => Some(Phase::OffHours),
         TagDirective::None | TagDirective::Expired { .. } => None,
     };
+    if observed.kind == Kind::ElasticFleet {
+        return Some(decision(
+            observed,
+            Outcome::Skip,
+            "an elastic fleet: AppStream provisions its instances per session; it has no desired capacity to set",
+            memory,
+            None,
+        ));
+    }
     if observed.managed_by_autoscaling {
         return Some(decision(
             observed,
@@ -353,10 +364,17 @@ pub fn decide_one(
 /// The capacity a running resource should have: enough for the sessions in use at the target utilization,
 /// plus the buffer, within the bounds, never below what is in use.
 pub fn target_capacity(in_use: u32, bounds: &Bounds) -> u32 {
+    within_bounds(in_use, bounds).max(in_use)
+}
+
+/// The capacity `sessions` need at the target utilization, plus the buffer, within the bounds: for sessions
+/// foreseen or remembered (a forecast, a recent peak), which never lift capacity above the phase's maximum;
+/// only sessions in use now do ([`target_capacity`]).
+fn within_bounds(sessions: u32, bounds: &Bounds) -> u32 {
     let utilization = bounds.target_utilization.get().max(f64::EPSILON);
-    let needed = (f64::from(in_use) / utilization).ceil();
+    let needed = (f64::from(sessions) / utilization).ceil();
     let needed = if needed.is_finite() && needed < f64::from(u32::MAX) { needed as u32 } else { u32::MAX };
-    needed.saturating_add(bounds.buffer).clamp(bounds.min, bounds.max.max(bounds.min)).max(in_use)
+    needed.saturating_add(bounds.buffer).clamp(bounds.min, bounds.max.max(bounds.min))
 }
 
 /// What the forecast asks for (predictive rules with history for the next lead time).
@@ -373,13 +391,13 @@ struct Ahead {
 impl Ahead {
     /// The capacity the phase's bounds give for the sessions expected.
     fn within(&self, bounds: &Bounds) -> u32 {
-        target_capacity(self.expected, bounds)
+        within_bounds(self.expected, bounds)
     }
 
     /// The capacity the phase's bounds give for the highest forecast within the lead time (for a stopped
     /// resource, whose zero in use says nothing of the demand).
     fn peak_within(&self, bounds: &Bounds) -> u32 {
-        target_capacity(self.expected.max(self.demand), bounds)
+        within_bounds(self.expected.max(self.demand), bounds)
     }
 }
 
@@ -422,7 +440,7 @@ fn running(
     // last quarter-hour or so needed (its peak in use, as the profile keeps it).
     let recent_peak = if rule.predictive.is_some() { memory.profile.recent_peak(now) } else { None };
     let held =
-        recent_peak.map(|peak| (peak, target_capacity(peak, bounds).min(current))).filter(|(_, held)| *held > target);
+        recent_peak.map(|peak| (peak, within_bounds(peak, bounds).min(current))).filter(|(_, held)| *held > target);
     target = target.max(held.map_or(0, |(_, held)| held));
     // Saturated (no free capacity): the sessions in use understate demand, so add headroom faster.
     let saturated = current > 0 && observed.in_use >= current;

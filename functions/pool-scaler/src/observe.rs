@@ -176,7 +176,11 @@ pub async fn list(aws: &AwsClients, scope: &Scope, region: &str, calls: &AtomicU
                 };
                 let observed = Observed {
                     resource: resource.clone(),
-                    kind: if multi { Kind::MultiSessionFleet } else { Kind::SingleSessionFleet },
+                    kind: match (fleet.fleet_type().map(|t| t.as_str()), multi) {
+                        (Some("ELASTIC"), _) => Kind::ElasticFleet,
+                        (_, true) => Kind::MultiSessionFleet,
+                        (_, false) => Kind::SingleSessionFleet,
+                    },
                     state: fleet.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
                     stoppable: fleet.fleet_type().is_none_or(|t| t.as_str() != "ELASTIC"),
                     desired: desired.max(0) as u32,

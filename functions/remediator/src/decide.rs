@@ -286,10 +286,30 @@ pub fn classify_error(code: &str) -> ErrorClass {
     }
 }
 
-/// Per directory: (unhealthy, population) over the WorkSpaces seen.
+/// States in which a WorkSpace can show whether it is healthy (it runs, or is being repaired): the circuit
+/// breaker's population. A stopped, suspended, hibernated, starting or maintained WorkSpace says nothing of an
+/// outage, and counting it would dilute one (16 of 40 running unhealthy is an outage, 16 of 100 with 60
+/// stopped is not).
+fn shows_health(state: &str) -> bool {
+    !matches!(
+        state,
+        "STOPPED"
+            | "STOPPING"
+            | "STARTING"
+            | "SUSPENDED"
+            | "HIBERNATED"
+            | "PENDING"
+            | "TERMINATING"
+            | "TERMINATED"
+            | "ADMIN_MAINTENANCE"
+            | "MAINTENANCE"
+    )
+}
+
+/// Per directory: (unhealthy, population) over the WorkSpaces seen that can show their health.
 fn directory_health(workspaces: &[SeenWorkspace]) -> BTreeMap<&str, (u32, u32)> {
     let mut health: BTreeMap<&str, (u32, u32)> = BTreeMap::new();
-    for workspace in workspaces {
+    for workspace in workspaces.iter().filter(|w| shows_health(&w.state)) {
         let entry = health.entry(workspace.directory_id.as_str()).or_default();
         entry.1 += 1;
         if counts_unhealthy(&workspace.state) {

@@ -315,6 +315,17 @@ fn predictive_rules_scale_ahead_of_the_forecast_and_explain_it() {
     );
     let d = decide(&pool("sales", "STOPPED", 6, 0), early.clone(), berlin(5, 45));
     assert_eq!(d.outcome, Outcome::Act(Action::Start), "{}", d.reason);
+    // A forecast above the phase's maximum (50 at 06:00, off-hours max 10) asks for the maximum, not more: only
+    // sessions in use lift capacity above it.
+    let mut busy = learned.clone();
+    for week in [14, 7] {
+        busy.profile.observe(berlin(6, 0) - Duration::days(week), 50, chrono_tz::Europe::Berlin, false, 3);
+        busy.profile.observe(berlin(6, 15) - Duration::days(week), 0, chrono_tz::Europe::Berlin, false, 3);
+    }
+    let d = decide(&pool("sales", "STOPPED", 0, 0), busy.clone(), berlin(5, 45));
+    assert_eq!(d.outcome, Outcome::Act(Action::SetDesired { from: 0, to: 10 }), "{}", d.reason);
+    let d = decide(&pool("sales", "RUNNING", 10, 2), busy, berlin(5, 50));
+    assert_eq!(d.outcome, Outcome::Hold, "{}", d.reason);
     // ... and an idle pool is not stopped while demand is forecast.
     let idle = Memory { idle_since: Some(berlin(4, 0)), ..early };
     let d = decide(&pool("sales", "RUNNING", 6, 0), idle.clone(), berlin(5, 45));

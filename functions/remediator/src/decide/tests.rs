@@ -230,6 +230,13 @@ fn circuit_breaker_acts_on_none_and_escalates_once() {
     let healthy = estate(vec![], 10);
     let closed = run(&healthy, &episodes_of(&again), &BTreeMap::new(), at(120));
     assert_eq!(decision(&closed, "d-1").episode, None);
+    // stopped WorkSpaces show no health and do not dilute an outage: 4 of the 10 running, with 20 stopped
+    let mut diluted = seen.clone();
+    diluted.workspaces.extend((0..20).map(|i| workspace(&format!("ws-stop{i:05}"), "d-1", "STOPPED")));
+    let plan = run(&diluted, &episodes, &BTreeMap::new(), at(60));
+    let outage = decision(&plan, "d-1");
+    assert_eq!(outage.action, Some(Action::Escalate { cause: "outage".into() }));
+    assert_eq!((outage.details["unhealthy"].clone(), outage.details["population"].clone()), (4.into(), 10.into()));
 }
 
 #[test]
