@@ -618,13 +618,14 @@ fn decide_workspace(
         return Some(decision);
     }
     if !take_budget(budgets, selection, now) {
-        let next = window(now) + Duration::hours(1);
+        // The same words every hour it waits: recorded once, not once an hour (the budget's hour is in the audit
+        // record's time).
         hold(
             &mut decision,
             episode,
             Note::Deferred,
             format!(
-                "budget of {} actions per hour for selection {:?} used; next window at {next}",
+                "budget of {} actions per hour for selection {:?} used: waits for an hour with budget left",
                 selection.max_actions_per_hour, selection.name
             ),
         );

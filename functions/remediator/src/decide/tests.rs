@@ -251,11 +251,22 @@ fn budget_defers_the_rest_to_the_next_hour() {
     assert_eq!(reboots, 3);
     let deferred: Vec<&Decision> = plan.decisions.iter().filter(|d| d.note == Some(Note::Deferred)).collect();
     assert_eq!(deferred.len(), 2);
-    assert!(deferred[0].reason.contains("next window at 2026-11-23 11:00:00 UTC"), "{}", deferred[0].reason);
+    assert!(deferred[0].reason.contains("waits for an hour with budget left"), "{}", deferred[0].reason);
     assert_eq!(plan.budgets.get("default"), Some(&Budget { window: at(0), used: 3 }));
     // next hour: the budget is fresh
     let next = run(&seen, &episodes_of(&plan), &plan.budgets, at(60));
     assert!(next.decisions.iter().filter(|d| matches!(d.action, Some(Action::Reboot { .. }))).count() >= 2);
+    // eight waiting for a budget of three: those still waiting an hour later are not recorded again
+    let sick: Vec<SeenWorkspace> = (0..8).map(|i| workspace(&format!("ws-many{i:05}"), "d-1", "UNHEALTHY")).collect();
+    let many = estate(sick, 92);
+    let episodes: BTreeMap<String, Episode> =
+        many.workspaces[92..].iter().map(|w| (w.resource.key(), old.clone())).collect();
+    let first = run(&many, &episodes, &BTreeMap::new(), at(20));
+    assert_eq!(first.decisions.iter().filter(|d| d.note == Some(Note::Deferred)).count(), 5);
+    let second = run(&many, &episodes_of(&first), &first.budgets, at(80));
+    let still_waiting = second.decisions.iter().filter(|d| d.reason.contains("waits for an hour")).count();
+    assert_eq!(still_waiting, 5, "the first three took the new hour's budget again (their second reboot)");
+    assert_eq!(second.decisions.iter().filter(|d| d.note == Some(Note::Deferred)).count(), 0, "noted once");
 }
 
 #[test]
