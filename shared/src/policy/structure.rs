@@ -126,7 +126,7 @@ fn too_deep(text: &str) -> Option<ValidationError> {
 /// (schedules, calendars, alarms, a selector's tags): a copy-paste slip would silently replace the first. Read as
 /// a YAML tree, which refuses it; other problems are left to the document's own reading.
 fn duplicate_key(text: &str) -> Option<ValidationError> {
-    let error = serde_path_to_error::deserialize::<_, Value>(serde_yaml_ng::Deserializer::from_str(text)).err()?;
+    let error = serde_path_to_error::deserialize::<_, UniqueKeys>(serde_yaml_ng::Deserializer::from_str(text)).err()?;
     let message = error.inner().to_string();
     // serde_yaml_ng may put its own path and the line before it
     let key = &message[message.find("duplicate entry ")? + "duplicate entry ".len()..];
@@ -139,6 +139,122 @@ fn duplicate_key(text: &str) -> Option<ValidationError> {
             "{key} appears twice in this mapping: a key may appear once (the second would replace the first)"
         ),
     })
+}
+
+/// A YAML node read only to check that no mapping in it has a key twice: nothing of it is kept but the keys of
+/// the mapping being read (a policy with ten thousand targets must not be held twice in memory to be checked).
+struct UniqueKeys;
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(UniqueKeys)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeys {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any YAML value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_none<E>(self) -> Result<Self, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Self, D::Error> {
+        serde::Deserialize::deserialize(deserializer)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(UniqueKeys)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(Key(key)) = map.next_key::<Key>()? {
+            if let Some(key) = key
+                && !seen.insert(key.clone())
+            {
+                return Err(serde::de::Error::custom(format!("duplicate entry with key {key:?}")));
+            }
+            map.next_value::<UniqueKeys>()?;
+        }
+        Ok(UniqueKeys)
+    }
+
+    fn visit_enum<A: serde::de::EnumAccess<'de>>(self, data: A) -> Result<Self, A::Error> {
+        // a tagged value (`!tag value`): its value
+        use serde::de::VariantAccess;
+        let (UniqueKeys, value) = data.variant::<UniqueKeys>()?;
+        value.newtype_variant::<UniqueKeys>()
+    }
+}
+
+/// A mapping's key as text (a scalar), or `None` for a key that is itself a list or a mapping (checked inside,
+/// not compared).
+struct Key(Option<String>);
+
+impl<'de> serde::Deserialize<'de> for Key {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Text;
+        impl<'de> serde::de::Visitor<'de> for Text {
+            type Value = Key;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_str<E>(self, text: &str) -> Result<Key, E> {
+                Ok(Key(Some(text.to_owned())))
+            }
+            fn visit_bool<E>(self, value: bool) -> Result<Key, E> {
+                Ok(Key(Some(value.to_string())))
+            }
+            fn visit_i64<E>(self, value: i64) -> Result<Key, E> {
+                Ok(Key(Some(value.to_string())))
+            }
+            fn visit_u64<E>(self, value: u64) -> Result<Key, E> {
+                Ok(Key(Some(value.to_string())))
+            }
+            fn visit_f64<E>(self, value: f64) -> Result<Key, E> {
+                Ok(Key(Some(value.to_string())))
+            }
+            fn visit_unit<E>(self) -> Result<Key, E> {
+                Ok(Key(Some("null".into())))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Key, A::Error> {
+                UniqueKeys.visit_seq(seq).map(|_| Key(None))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Key, A::Error> {
+                UniqueKeys.visit_map(map).map(|_| Key(None))
+            }
+        }
+        deserializer.deserialize_any(Text)
+    }
 }
 
 fn is_missing(reason: &str) -> bool {
