@@ -320,26 +320,17 @@ pub fn decide_one(
             // the resource comes up with capacity rather than empty.
             let minimum = target_capacity(0, bounds).max(foreseen.map_or(0, |ahead| ahead.peak_within(bounds)));
             let why = foreseen.map_or_else(String::new, |ahead| format!(": {}", ahead.why));
-            if observed.desired < minimum {
+            if observed.desired != minimum {
                 memory.last_set_desired = Some(minimum);
                 let action = Action::SetDesired { from: observed.desired, to: minimum };
-                let reason = format!(
-                    "{phase_label}{why}: stopped; set minimum {} → {minimum} {} before starting",
-                    observed.desired,
-                    observed.kind.unit()
-                );
-                return Some(decision(observed, Outcome::Act(action), reason, memory, phase));
-            }
-            if observed.desired > minimum {
-                // Started as it is, it would come up with all of them (a person stopped it at a higher capacity):
-                // the minimum first, and demand sizes it once it runs.
-                memory.last_set_desired = Some(minimum);
-                let action = Action::SetDesired { from: observed.desired, to: minimum };
-                let reason = format!(
-                    "{phase_label}{why}: stopped at {} {}; set the minimum {minimum} before starting",
-                    observed.desired,
-                    observed.kind.unit()
-                );
+                let (from, unit) = (observed.desired, observed.kind.unit());
+                let reason = if from < minimum {
+                    format!("{phase_label}{why}: stopped; set minimum {from} → {minimum} {unit} before starting")
+                } else {
+                    // Started as it is, it would come up with all of them (a person stopped it at a higher
+                    // capacity): the minimum first, and demand sizes it once it runs.
+                    format!("{phase_label}{why}: stopped at {from} {unit}; set the minimum {minimum} before starting")
+                };
                 return Some(decision(observed, Outcome::Act(action), reason, memory, phase));
             }
             memory.idle_since = None;
