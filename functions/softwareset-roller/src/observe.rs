@@ -233,11 +233,6 @@ impl Seen {
     pub fn supported_lookup(&self, now: DateTime<Utc>) -> impl Fn(&str) -> bool + '_ {
         move |id: &str| self.sets.iter().find(|s| s.id == id).is_some_and(|s| supported(s.supported_until, now))
     }
-
-    /// Why an environment (by id) may not be touched now, by its tags ([`crate::plan::Tags::hands_off`]).
-    pub fn hands_off_lookup<'a>(&'a self, tags: crate::plan::Tags<'a>) -> impl Fn(&str) -> Option<String> + 'a {
-        move |id: &str| self.envs.iter().find(|e| e.id == id).and_then(|e| tags.hands_off(e))
-    }
 }
 
 /// The environments and software sets, and the calls made.

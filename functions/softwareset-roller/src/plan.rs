@@ -22,6 +22,13 @@ impl Tags<'_> {
     }
 }
 
+impl<'a> Tags<'a> {
+    /// Why an environment of `environments` (by id) may not be touched now, by its tags ([`Tags::hands_off`]).
+    pub fn hands_off_by_id(self, environments: &'a [EnvironmentView]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |id: &str| environments.iter().find(|e| e.id == id).and_then(|e| self.hands_off(e))
+    }
+}
+
 /// An environment a ring selects that its tags keep out of the rollout.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Held {

@@ -178,7 +178,7 @@ pub async fn start(
                 Err(error) => return Err(classified(error)),
             };
             let supported = seen.supported_lookup(ctx.now);
-            let hands_off = seen.hands_off_lookup(tags);
+            let hands_off = tags.hands_off_by_id(&seen.envs);
             let done = act::step(ctx, *rollout, version, policy, None, &supported, &hands_off).await?;
             worked.api_calls += done.api_calls;
             worked.items.push(done);

@@ -29,7 +29,7 @@ pub async fn tick(
     let by_id: BTreeMap<String, EnvironmentView> = envs.iter().map(|e| (e.id.clone(), e.clone())).collect();
     let supported = seen.supported_lookup(ctx.now);
     let tags = plan::Tags { prefix: ctx.tag_prefix, now: ctx.now };
-    let hands_off = seen.hands_off_lookup(tags);
+    let hands_off = tags.hands_off_by_id(&seen.envs);
     for (rollout, version) in open_rollouts(ctx.ledger).await? {
         let (observation, calls) = observe_ring(ctx.aws, &rollout, policy, &by_id, ctx.now).await?;
         worked.api_calls += calls;
