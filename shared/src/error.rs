@@ -101,6 +101,16 @@ pub fn sdk_error_message<E: ProvideErrorMetadata + std::error::Error + 'static, 
     }
 }
 
+/// The error codes AWS services answer throttling with (WorkSpaces, AppStream and Thin Client use the first three;
+/// the query protocols `Throttling`).
+pub const THROTTLING_CODES: [&str; 4] =
+    ["ThrottlingException", "RequestLimitExceededException", "TooManyRequestsException", "Throttling"];
+
+/// Whether an error code is a throttling error (not a quota: AppStream's `LimitExceededException` is a quota).
+pub fn is_throttling(code: &str) -> bool {
+    THROTTLING_CODES.contains(&code)
+}
+
 /// The class of an AWS SDK error (after the SDK's own retries): throttling, internal and unavailable service
 /// errors and every transport failure (timeout, dispatch, response) are worth another attempt; other service
 /// errors are not.

@@ -201,20 +201,17 @@ pub struct ThrottleFeedback {
     pacer: Pacer,
 }
 
-/// Error codes the services use for throttling.
-const THROTTLE_CODES: [&[u8]; 4] =
-    [b"ThrottlingException", b"RequestLimitExceededException", b"TooManyRequestsException", b"Throttling"];
-
 impl ClassifyRetry for ThrottleFeedback {
     fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
         if let Some(response) = ctx.response()
             && let Some(PacedOperation(operation)) = response.extension::<PacedOperation>()
         {
             let throttled = response.status().as_u16() == 400
-                && response
-                    .body()
-                    .bytes()
-                    .is_some_and(|body| THROTTLE_CODES.iter().any(|code| body.windows(code.len()).any(|w| w == *code)));
+                && response.body().bytes().is_some_and(|body| {
+                    crate::error::THROTTLING_CODES
+                        .iter()
+                        .any(|code| body.windows(code.len()).any(|w| w == code.as_bytes()))
+                });
             if throttled {
                 self.pacer.throttled(operation);
             }

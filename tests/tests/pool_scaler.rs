@@ -259,6 +259,30 @@ async fn throttled_update_fleet_converges_without_lost_or_duplicated_actions() {
 }
 
 #[tokio::test]
+async fn an_update_throttled_past_the_sdks_retries_is_deferred_not_failed() {
+    // GIVEN UpdateFleet allowed once in a quarter of an hour and two fleets far from their targets
+    let estate = format!("{ESTATE}faults:\n  throttle_per_second: {{ UpdateFleet: 0.001 }}\n");
+    let h = Harness::start(&estate, POLICY, 1).await;
+    h.local.simulator.advance(Duration::hours(5));
+    // WHEN the scaler ticks once
+    let report = h.tick().await;
+    // THEN one update went through and the other, throttled past the SDK's retries, is deferred to a later tick:
+    // audited as deferred with the service's words, counted as deferred, and announced to nobody
+    let updates: Vec<_> = h.mutations().into_iter().filter(|c| c.operation == "UpdateFleet").collect();
+    assert!(updates.iter().any(|c| c.ok()) && updates.iter().any(|c| !c.ok()), "{updates:?}");
+    assert_eq!(report.results.get("deferred"), Some(&1), "{report:?}");
+    assert_eq!(report.results.get("failed"), None, "{report:?}");
+    let audit = h.deps.ledger.audit_by_day(berlin(10, 0).date_naive()).await.unwrap();
+    let deferred: Vec<_> =
+        audit.iter().filter(|a| a.action == "UpdateFleet" && a.outcome == Outcome::Deferred).collect();
+    assert_eq!(deferred.len(), 1, "{audit:?}");
+    let error = deferred[0].details["error"].as_str().unwrap();
+    assert!(error.starts_with(autopilot_shared::effect::THROTTLED) && error.ends_with("Rate exceeded"), "{error}");
+    assert!(audit.iter().all(|a| a.outcome != Outcome::Failed), "{audit:?}");
+    assert!(h.outcome_events("Capacity Action Failed").is_empty());
+}
+
+#[tokio::test]
 async fn an_override_tag_wins_until_it_expires() {
     // GIVEN the sales pool tagged off-hours until 11:00 Berlin during office hours
     let estate = ESTATE.replace(

@@ -7,7 +7,6 @@
 use crate::decide::{Action, Decision, Memory, Outcome};
 use autopilot_shared::cpu::{self, Step};
 use autopilot_shared::effect::{Bookkeeping, CallError, Effect, Performed, announce};
-use autopilot_shared::error::sdk_error_message;
 use autopilot_shared::ledger::LedgerError;
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use autopilot_shared::ledger::idempotency::IdempotencyKey;
@@ -53,12 +52,7 @@ pub struct ActError(#[from] pub LedgerError);
 fn call_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
     error: &aws_sdk_appstream::error::SdkError<E, R>,
 ) -> CallError {
-    let code = error.as_service_error().and_then(ProvideErrorMetadata::code).unwrap_or_default();
-    if STATE_CHANGED.contains(&code) {
-        CallError::StateChanged(sdk_error_message(error))
-    } else {
-        CallError::Failed(sdk_error_message(error))
-    }
+    CallError::from_sdk(error, &STATE_CHANGED)
 }
 
 /// The outcome event for a warning or a report.

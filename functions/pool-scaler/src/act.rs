@@ -7,7 +7,6 @@ use crate::decide::{Action, Decision, Kind, Memory, Outcome};
 use autopilot_shared::clients::AwsClients;
 use autopilot_shared::cpu::{self, Step};
 use autopilot_shared::effect::{Bookkeeping, CallError, Effect, Performed, announce};
-use autopilot_shared::error::sdk_error_message;
 use autopilot_shared::ledger::LedgerError;
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use autopilot_shared::ledger::idempotency::IdempotencyKey;
@@ -41,8 +40,7 @@ pub struct ActError(#[from] pub LedgerError);
 /// The AWS call for an action.
 async fn call(aws: &AwsClients, decision: &Decision, action: Action) -> Result<(), CallError> {
     let id = decision.resource.id().to_owned();
-    let failed = |message: String| CallError::Failed(message);
-    let describe = |e: &dyn std::fmt::Debug| failed(format!("{e:?}"));
+    let describe = |e: &dyn std::fmt::Debug| CallError::Failed(format!("{e:?}"));
     match (decision.kind, action) {
         (Kind::Pool, Action::SetDesired { to, .. }) => {
             let capacity = aws_sdk_workspaces::types::Capacity::builder()
@@ -56,7 +54,7 @@ async fn call(aws: &AwsClients, decision: &Decision, action: Action) -> Result<(
                 .send()
                 .await
                 .map(drop)
-                .map_err(|e| failed(sdk_error_message(&e)))
+                .map_err(|e| CallError::from_sdk(&e, &[]))
         }
         (Kind::Pool, Action::Start) => aws
             .workspaces
@@ -65,7 +63,7 @@ async fn call(aws: &AwsClients, decision: &Decision, action: Action) -> Result<(
             .send()
             .await
             .map(drop)
-            .map_err(|e| failed(sdk_error_message(&e))),
+            .map_err(|e| CallError::from_sdk(&e, &[])),
         (Kind::Pool, Action::Stop) => aws
             .workspaces
             .stop_workspaces_pool()
@@ -73,7 +71,7 @@ async fn call(aws: &AwsClients, decision: &Decision, action: Action) -> Result<(
             .send()
             .await
             .map(drop)
-            .map_err(|e| failed(sdk_error_message(&e))),
+            .map_err(|e| CallError::from_sdk(&e, &[])),
         (Kind::SingleSessionFleet | Kind::MultiSessionFleet, Action::SetDesired { to, .. }) => {
             let value = i32::try_from(to).unwrap_or(i32::MAX);
             let capacity = if decision.kind == Kind::MultiSessionFleet {
@@ -88,17 +86,17 @@ async fn call(aws: &AwsClients, decision: &Decision, action: Action) -> Result<(
                 .send()
                 .await
                 .map(drop)
-                .map_err(|e| failed(sdk_error_message(&e)))
+                .map_err(|e| CallError::from_sdk(&e, &[]))
         }
         // Never decided (an elastic fleet is skipped), refused rather than guessed.
         (Kind::ElasticFleet, Action::SetDesired { .. }) => {
             Err(CallError::Failed("an elastic fleet has no desired capacity to set".into()))
         }
         (_, Action::Start) => {
-            aws.appstream.start_fleet().name(id).send().await.map(drop).map_err(|e| failed(sdk_error_message(&e)))
+            aws.appstream.start_fleet().name(id).send().await.map(drop).map_err(|e| CallError::from_sdk(&e, &[]))
         }
         (_, Action::Stop) => {
-            aws.appstream.stop_fleet().name(id).send().await.map(drop).map_err(|e| failed(sdk_error_message(&e)))
+            aws.appstream.stop_fleet().name(id).send().await.map(drop).map_err(|e| CallError::from_sdk(&e, &[]))
         }
     }
 }

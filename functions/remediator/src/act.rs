@@ -9,7 +9,6 @@
 use crate::decide::{Action, Budget, Decision, Episode, Note, Plan};
 use crate::observe::BATCH;
 use autopilot_shared::effect::{CallError, Effect, Performed, announce, announce_all, perform_batch, perform_once};
-use autopilot_shared::error::sdk_error_message;
 use autopilot_shared::ledger::LedgerError;
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use autopilot_shared::ledger::idempotency::IdempotencyKey;
@@ -17,7 +16,6 @@ use autopilot_shared::ledger::state::Versioned;
 use autopilot_shared::ledger::state::{WorkItemListing, WorkItemWrite};
 use autopilot_shared::report::ActionResult;
 use autopilot_shared::resource::ResourceRef;
-use aws_sdk_workspaces::error::ProvideErrorMetadata;
 use aws_sdk_workspaces::types::{RebootRequest, RebuildRequest};
 use chrono::Duration;
 use serde::Serialize;
@@ -218,14 +216,19 @@ async fn reboot(ctx: &ActContext<'_>, ids: &[String]) -> Result<Vec<Result<(), C
         .set_reboot_workspace_requests(Some(requests))
         .send()
         .await
-        .map_err(|e| CallError::Failed(sdk_error_message(&e)))?;
+        .map_err(|e| CallError::from_sdk(&e, &STATE_CHANGED))?;
     Ok(ids.iter().map(|id| item_result(output.failed_requests(), id)).collect())
 }
 
 /// A WorkSpace that is no longer in a state the operation accepts (or is gone) changed under us: a deferral,
 /// not a failure.
+const STATE_CHANGED: [&str; 2] = ["InvalidResourceStateException", "ResourceNotFoundException"];
+
+/// One WorkSpace's error in a `FailedRequests` list: a changed state or throttling defers, anything else fails.
 fn call_error(code: &str, message: String) -> CallError {
-    if code.contains("InvalidResourceState") || code.contains("ResourceNotFound") {
+    if autopilot_shared::error::is_throttling(code) {
+        CallError::Throttled(message)
+    } else if code.contains("InvalidResourceState") || code.contains("ResourceNotFound") {
         CallError::StateChanged(message)
     } else {
         CallError::Failed(message)
@@ -241,13 +244,14 @@ fn item_result(failed: &[aws_sdk_workspaces::types::FailedWorkspaceChangeRequest
 
 async fn rebuild(ctx: &ActContext<'_>, id: &str) -> Result<(), CallError> {
     let request = RebuildRequest::builder().workspace_id(id).build().map_err(|e| CallError::Failed(e.to_string()))?;
-    let output =
-        ctx.aws.workspaces.rebuild_workspaces().rebuild_workspace_requests(request).send().await.map_err(|e| {
-            call_error(
-                e.as_service_error().and_then(ProvideErrorMetadata::code).unwrap_or_default(),
-                sdk_error_message(&e),
-            )
-        })?;
+    let output = ctx
+        .aws
+        .workspaces
+        .rebuild_workspaces()
+        .rebuild_workspace_requests(request)
+        .send()
+        .await
+        .map_err(|e| CallError::from_sdk(&e, &STATE_CHANGED))?;
     item_result(output.failed_requests(), id)
 }
 

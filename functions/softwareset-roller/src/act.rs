@@ -5,7 +5,7 @@
 
 use crate::machine::{Action, Next, RingObservation, Rollout, Status, Transition, next};
 use autopilot_shared::effect::{CallError, Effect, Performed, announce, perform_once};
-use autopilot_shared::error::{AutopilotError, sdk_error_message};
+use autopilot_shared::error::AutopilotError;
 use autopilot_shared::ledger::LedgerError;
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use autopilot_shared::ledger::idempotency::IdempotencyKey;
@@ -170,7 +170,6 @@ pub fn event_name(from: Status, to: Status) -> &'static str {
 }
 
 async fn call(ctx: &ActContext<'_>, action: &Action) -> Result<(), CallError> {
-    let failed = |e: String| CallError::Failed(e);
     match action {
         Action::SetDesired { environment, software_set } => ctx
             .aws
@@ -182,7 +181,7 @@ async fn call(ctx: &ActContext<'_>, action: &Action) -> Result<(), CallError> {
             .send()
             .await
             .map(drop)
-            .map_err(|e| failed(sdk_error_message(&e))),
+            .map_err(|e| CallError::from_sdk(&e, &[])),
         Action::Restore { environment, software_set, mode } => ctx
             .aws
             .thinclient
@@ -193,7 +192,7 @@ async fn call(ctx: &ActContext<'_>, action: &Action) -> Result<(), CallError> {
             .send()
             .await
             .map(drop)
-            .map_err(|e| failed(sdk_error_message(&e))),
+            .map_err(|e| CallError::from_sdk(&e, &[])),
         Action::Validate { software_set } => ctx
             .aws
             .thinclient
@@ -203,7 +202,7 @@ async fn call(ctx: &ActContext<'_>, action: &Action) -> Result<(), CallError> {
             .send()
             .await
             .map(drop)
-            .map_err(|e| failed(sdk_error_message(&e))),
+            .map_err(|e| CallError::from_sdk(&e, &[])),
     }
 }
 

@@ -24,8 +24,8 @@
 //! audit records (`Failed`, the simulator's item error code, same operation, WorkSpace and virtual time) and
 //! not counted: the retry that follows is the action, not a repeat.
 //!
-//! Figures ([`FaultRun`]): `failed_actions` are actions whose last audit record is `Failed` (failed and never
-//! retried to success), `missing_calls` baseline calls absent at the end, `repeated_calls` calls beyond the
+//! Figures ([`FaultRun`]): `failed_actions` are actions whose last audit record is `Failed` or a throttled
+//! deferral (failed and never retried to success), `missing_calls` baseline calls absent at the end, `repeated_calls` calls beyond the
 //! baseline's; all three must be 0.
 
 use super::ChaosError;
@@ -34,6 +34,7 @@ use super::scenario::{self, Deliveries, Run};
 use crate::samples;
 use autopilot_functions::Function;
 use autopilot_shared::clients::timeouts_for;
+use autopilot_shared::effect::THROTTLED;
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome};
 use autopilot_sim::estate::{Estate, Faults};
 use chrono::{DateTime, Utc};
@@ -101,7 +102,8 @@ pub struct FaultRun {
     pub latency_ms: u64,
     /// Wall time of the faulted run, ms.
     pub wall_ms: u64,
-    /// Actions (resource + action) whose last audit record is `Failed`: failed and never retried to success.
+    /// Actions (resource + action) whose last audit record is `Failed` or a throttled deferral: failed and never
+    /// retried to success.
     pub failed_actions: usize,
     /// Baseline calls missing at the end (an action lost).
     pub missing_calls: usize,
@@ -286,15 +288,20 @@ fn failed_batch_items(records: &[AuditRecord]) -> Vec<(String, String, DateTime<
         .collect()
 }
 
-/// Actions (resource + action) whose last audit record says `Failed`.
+/// Actions (resource + action) whose last audit record says `Failed`, or deferred for throttling (a failure
+/// the next delivery is meant to make good).
 fn left_failed(records: &[AuditRecord]) -> usize {
-    let mut last: BTreeMap<(&str, &str), &Outcome> = BTreeMap::new();
+    let throttled = |record: &AuditRecord| {
+        record.outcome == Outcome::Deferred
+            && record.details.get("error").and_then(serde_json::Value::as_str).is_some_and(|e| e.starts_with(THROTTLED))
+    };
+    let mut last: BTreeMap<(&str, &str), bool> = BTreeMap::new();
     for record in records {
-        if matches!(record.outcome, Outcome::Applied | Outcome::Failed) {
-            last.insert((&record.resource, &record.action), &record.outcome);
+        if matches!(record.outcome, Outcome::Applied | Outcome::Failed) || throttled(record) {
+            last.insert((&record.resource, &record.action), record.outcome != Outcome::Applied);
         }
     }
-    last.values().filter(|outcome| ***outcome == Outcome::Failed).count()
+    last.values().filter(|failed| **failed).count()
 }
 
 /// Successful mutating calls as `operation resource` → the virtual times they were made, a batch call once per

@@ -23,6 +23,8 @@ use crate::ledger::idempotency::{Acquired, Claim, IdempotencyKey, payload_hash};
 use crate::ledger::lease::Fence;
 use crate::ledger::state::StateWrite;
 use crate::ledger::{Ledger, LedgerError};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -54,8 +56,30 @@ pub struct ActContext<'a> {
 pub enum CallError {
     /// The service refused because the resource's state changed under us: look again later, not a failure.
     StateChanged(String),
+    /// The service throttled the call past the SDK's own retries: tried again at the next delivery or tick,
+    /// recorded as deferred, not a failure (nothing is wrong with the resource or the request).
+    Throttled(String),
     /// The call failed.
     Failed(String),
+}
+
+/// How the audit's `error` of a throttled, deferred action begins.
+pub const THROTTLED: &str = "throttled, tried again later: ";
+
+impl CallError {
+    /// An SDK error as the act step sees it: throttling is [`CallError::Throttled`], a service error whose code
+    /// `state_changed` names is [`CallError::StateChanged`], anything else [`CallError::Failed`].
+    pub fn from_sdk<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+        error: &SdkError<E, R>,
+        state_changed: &[&str],
+    ) -> Self {
+        let message = crate::error::sdk_error_message(error);
+        match error.as_service_error().and_then(ProvideErrorMetadata::code) {
+            Some(code) if crate::error::is_throttling(code) => CallError::Throttled(message),
+            Some(code) if state_changed.contains(&code) => CallError::StateChanged(message),
+            _ => CallError::Failed(message),
+        }
+    }
 }
 
 /// What became of one effect.
@@ -292,6 +316,11 @@ async fn settle<P: Serialize>(
                     metrics::counter!("actions_deferred").increment(1);
                     (AuditOutcome::Deferred, message.clone(), Performed::Deferred(message))
                 }
+                CallError::Throttled(message) => {
+                    metrics::counter!("actions_deferred").increment(1);
+                    let message = format!("{THROTTLED}{message}");
+                    (AuditOutcome::Deferred, message.clone(), Performed::Deferred(message))
+                }
                 CallError::Failed(message) => {
                     metrics::counter!("actions_failed").increment(1);
                     (AuditOutcome::Failed, message.clone(), Performed::Failed(message))
@@ -395,4 +424,33 @@ pub async fn announce_all(
         }
     }
     rejected
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CallError, SdkError};
+    use aws_sdk_workspaces::operation::reboot_workspaces::RebootWorkspacesError;
+    use aws_smithy_runtime_api::http::Response;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn service_error(code: &str) -> SdkError<RebootWorkspacesError, Response> {
+        let error = RebootWorkspacesError::generic(ErrorMetadata::builder().code(code).message("words").build());
+        SdkError::service_error(error, Response::new(400u16.try_into().unwrap(), SdkBody::empty()))
+    }
+
+    #[test]
+    fn throttling_defers_a_named_state_change_defers_anything_else_fails() {
+        let changed = ["InvalidResourceStateException"];
+        for (code, expected) in [
+            ("ThrottlingException", CallError::Throttled("ThrottlingException: words".into())),
+            ("RequestLimitExceededException", CallError::Throttled("RequestLimitExceededException: words".into())),
+            ("InvalidResourceStateException", CallError::StateChanged("InvalidResourceStateException: words".into())),
+            // A quota is not throttling: waiting does not help.
+            ("LimitExceededException", CallError::Failed("LimitExceededException: words".into())),
+            ("AccessDeniedException", CallError::Failed("AccessDeniedException: words".into())),
+        ] {
+            assert_eq!(CallError::from_sdk(&service_error(code), &changed), expected, "{code}");
+        }
+    }
 }
