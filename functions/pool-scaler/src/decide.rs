@@ -141,6 +141,16 @@ fn decision(
     }
 }
 
+/// What asked for a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// The schedule's tick: every decision is open.
+    Tick,
+    /// A session start or a user's access: it can only add capacity (or start); scale-in and stops wait for the
+    /// tick, since a session that starts never frees capacity.
+    SessionEvent,
+}
+
 /// Plans every targeted resource. Resources no rule selects get no decision.
 pub fn plan(
     observed: &[Observed],
@@ -148,23 +158,36 @@ pub fn plan(
     memories: &BTreeMap<String, Memory>,
     tag_prefix: &str,
     now: DateTime<Utc>,
+    trigger: Trigger,
 ) -> Vec<Decision> {
     observed
         .iter()
         .filter_map(|resource| {
             let memory = memories.get(&resource.resource.key()).cloned().unwrap_or_default();
-            decide_one(resource, policy, memory, tag_prefix, now)
+            decide(resource, policy, memory, tag_prefix, now, trigger)
         })
         .collect()
 }
 
-/// Decides one resource; `None` when no rule selects it.
+/// Decides one resource at a tick; `None` when no rule selects it.
 pub fn decide_one(
+    observed: &Observed,
+    policy: &Policy,
+    memory: Memory,
+    tag_prefix: &str,
+    now: DateTime<Utc>,
+) -> Option<Decision> {
+    decide(observed, policy, memory, tag_prefix, now, Trigger::Tick)
+}
+
+/// Decides one resource for `trigger`; `None` when no rule selects it.
+pub fn decide(
     observed: &Observed,
     policy: &Policy,
     mut memory: Memory,
     tag_prefix: &str,
     now: DateTime<Utc>,
+    trigger: Trigger,
 ) -> Option<Decision> {
     let rules: Vec<(usize, &CapacityRule)> =
         policy.capacity.iter().enumerate().filter(|(_, rule)| rule.select.matches(observed)).collect();
@@ -345,7 +368,10 @@ pub fn decide_one(
                 phase,
             ))
         }
-        "RUNNING" => Some(running(observed, rule, bounds, &phase_label, memory, now, phase, ahead.as_ref())),
+        "RUNNING" => {
+            let at = Moment { now, trigger, phase };
+            Some(running(observed, rule, bounds, &phase_label, memory, at, ahead.as_ref()))
+        }
         other => {
             Some(decision(observed, Outcome::Skip, format!("unexpected state {other}: not touched"), memory, phase))
         }
@@ -392,20 +418,27 @@ impl Ahead {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// When a running resource is decided: the instant, what asked, and the schedule's phase.
+#[derive(Debug, Clone, Copy)]
+struct Moment {
+    now: DateTime<Utc>,
+    trigger: Trigger,
+    phase: Option<Phase>,
+}
+
 fn running(
     observed: &Observed,
     rule: &CapacityRule,
     bounds: &Bounds,
     phase_label: &str,
     mut memory: Memory,
-    now: DateTime<Utc>,
-    phase: Option<Phase>,
+    Moment { now, trigger, phase }: Moment,
     ahead: Option<&Ahead>,
 ) -> Decision {
     let unit = observed.kind.unit();
     let foreseen = ahead.filter(|ahead| ahead.demand > 0);
-    if phase == Some(Phase::OffHours)
+    if trigger == Trigger::Tick
+        && phase == Some(Phase::OffHours)
         && bounds.stop_when_idle
         && observed.in_use == 0
         && observed.stoppable
@@ -453,6 +486,18 @@ fn running(
         );
     }
     let scaling_out = target > current;
+    if !scaling_out && trigger == Trigger::SessionEvent {
+        return decision(
+            observed,
+            Outcome::Wait,
+            format!(
+                "{phase_label}: wants {target} {unit}, scale-in waits for the tick ({} in use{outlook})",
+                observed.in_use
+            ),
+            memory,
+            phase,
+        );
+    }
     let (step, cooldown_since) = if scaling_out {
         (&rule.scale_out, memory.last_scale_out_at)
     } else {
@@ -493,6 +538,10 @@ fn running(
         ahead.why.clone()
     } else if saturated && scaling_out {
         format!("saturated ({} of {current} in use)", observed.in_use)
+    } else if let Some((peak, held)) = held
+        && target == held
+    {
+        format!("{} in use, {peak} at the peak of the last quarter-hour", observed.in_use)
     } else if observed.in_use > 0 && (f64::from(target) > f64::from(bounds.min)) {
         format!("utilization {utilization:.2} vs target {:.2}", bounds.target_utilization.get())
     } else if target == bounds.min {

@@ -3,7 +3,7 @@
 //! CloudTrail call is noted as a manual change (or marks cached tags stale). Callable in process (the `autopilot` tool and the tests call it directly).
 
 use crate::act::{ActContext, ActionReport, act_streamed};
-use crate::decide::{Decision, Memory, plan};
+use crate::decide::{Decision, Memory, Trigger, plan};
 use crate::observe::{CACHED_TAGS, Scope, list, tagged};
 use autopilot_shared::error::AutopilotError;
 use autopilot_shared::events::{self, ApiCall, Input};
@@ -124,8 +124,9 @@ async fn reconcile(
     metrics::gauge!("sessions_in_use").set(in_use as f64);
     metrics::gauge!("utilization").set(if desired == 0 { 0.0 } else { in_use as f64 / desired as f64 });
     let resources = listed.resources();
+    let trigger = if work.scope == Scope::All { Trigger::Tick } else { Trigger::SessionEvent };
     let decide = |batch: &[_], memories: &_| -> Vec<Decision> {
-        let decisions = plan(batch, &policy.policy, memories, ctx.tag_prefix, ctx.now);
+        let decisions = plan(batch, &policy.policy, memories, ctx.tag_prefix, ctx.now, trigger);
         for decision in &decisions {
             tracing::debug!(resource = %decision.resource, outcome = ?decision.outcome, reason = %decision.reason, "decided");
         }

@@ -134,7 +134,14 @@ pub async fn pool_scaler_decide(local: &LocalEstate, rounds: u32) -> Result<(u32
     // No await from here on: the work stays on this thread.
     let before = thread_cpu()?;
     for _ in 0..rounds {
-        std::hint::black_box(pool_scaler::decide::plan(&observation.resources, &policy, &memories, prefix, now));
+        std::hint::black_box(pool_scaler::decide::plan(
+            &observation.resources,
+            &policy,
+            &memories,
+            prefix,
+            now,
+            pool_scaler::decide::Trigger::Tick,
+        ));
     }
     let cpu = thread_cpu()?.saturating_sub(before);
     let resources = observation.resources.len() as u32;

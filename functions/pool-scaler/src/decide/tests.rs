@@ -261,6 +261,67 @@ fn a_predictive_rule_releases_nothing_the_last_quarter_hour_needed() {
 }
 
 #[test]
+fn a_scale_in_the_peak_holds_back_names_the_peak() {
+    let policy = predictive_policy();
+    let learned = a_week_learned(&policy);
+    let at_ten = decide_one(&pool("sales", "RUNNING", 77, 60), &policy, learned, "autopilot/", berlin(10, 0)).unwrap();
+    // 100 sessions with 40 in use after 60 at 10:00: down to the 77 the peak needs, not the 52 the 40 need
+    let over = decide_one(
+        &pool("sales", "RUNNING", 84, 40),
+        &policy,
+        Memory { last_set_desired: None, ..at_ten.memory },
+        "autopilot/",
+        berlin(10, 5),
+    );
+    let over = over.unwrap();
+    assert_eq!(over.outcome, Outcome::Act(Action::SetDesired { from: 84, to: 77 }), "{}", over.reason);
+    assert!(
+        over.reason.contains("40 in use, 60 at the peak of the last quarter-hour: 84 → 77 sessions"),
+        "{}",
+        over.reason
+    );
+}
+
+#[test]
+fn a_session_event_only_adds_capacity_scale_in_and_stops_wait_for_the_tick() {
+    let policy = policy();
+    let at = |observed: &Observed, now, trigger| {
+        super::decide(observed, &policy, Memory::default(), "autopilot/", now, trigger).unwrap()
+    };
+    // 40 sessions with 10 in use: a tick scales in, a session event leaves it to the tick and remembers nothing
+    let tick = at(&pool("sales", "RUNNING", 40, 10), berlin(10, 0), Trigger::Tick);
+    assert_eq!(tick.outcome, Outcome::Act(Action::SetDesired { from: 40, to: 30 }), "{}", tick.reason);
+    let event = at(&pool("sales", "RUNNING", 40, 10), berlin(10, 0), Trigger::SessionEvent);
+    assert_eq!(event.outcome, Outcome::Wait, "{}", event.reason);
+    assert!(event.reason.contains("wants 15 sessions, scale-in waits for the tick (10 in use)"), "{}", event.reason);
+    assert_eq!((event.memory.last_scale_in_at, event.memory.last_set_desired), (None, None));
+    // idle off-hours past the grace: a tick stops it, an event does not
+    let idle = Memory { idle_since: Some(berlin(20, 0)), ..Memory::default() };
+    let stop = super::decide(
+        &pool("sales", "RUNNING", 0, 0),
+        &policy,
+        idle.clone(),
+        "autopilot/",
+        berlin(21, 0),
+        Trigger::Tick,
+    );
+    let stop = stop.unwrap();
+    assert_eq!(stop.outcome, Outcome::Act(Action::Stop), "{}", stop.reason);
+    let event = super::decide(
+        &pool("sales", "RUNNING", 0, 0),
+        &policy,
+        idle,
+        "autopilot/",
+        berlin(21, 0),
+        Trigger::SessionEvent,
+    );
+    assert!(!matches!(event.unwrap().outcome, Outcome::Act(_)));
+    // saturated: an event scales out at once, as the tick would
+    let out = at(&pool("sales", "RUNNING", 20, 20), berlin(10, 0), Trigger::SessionEvent);
+    assert_eq!(out.outcome, Outcome::Act(Action::SetDesired { from: 20, to: 30 }), "{}", out.reason);
+}
+
+#[test]
 fn predictive_rules_scale_ahead_of_the_forecast_and_explain_it() {
     let policy = predictive_policy();
     let decide =
