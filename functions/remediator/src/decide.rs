@@ -357,7 +357,14 @@ pub fn plan(seen: &Seen, inputs: Inputs<'_>) -> Plan {
     for workspace in workspaces {
         seen_keys.insert(workspace.resource.key());
         let outage = outages.contains(&workspace.directory_id);
-        if let Some(decision) = decide_workspace(workspace, outage, &mut budgets, inputs) {
+        let new_request = inputs.request.workspace.as_ref().is_some_and(|(id, event)| {
+            *id == workspace.id
+                && episodes.get(&workspace.resource.key()).and_then(|e| e.requested_by.as_deref()) != Some(event)
+        });
+        if let Some(mut decision) = decide_workspace(workspace, outage, &mut budgets, inputs) {
+            if new_request {
+                answer_request(&mut decision);
+            }
             plan.decisions.push(decision);
         }
     }
@@ -437,6 +444,15 @@ fn circuit(
     );
     let action = escalate_once(&mut episode, "outage");
     Some(decision(action, reason, Some(episode)))
+}
+
+/// A person's `Remediation Requested` that is not acted on says why in the audit, once per request (a
+/// decision that would otherwise leave no record: waiting for a state, cooling down, a reason already noted).
+fn answer_request(decision: &mut Decision) {
+    if decision.action.is_none() && decision.note.is_none() {
+        decision.note = Some(Note::Deferred);
+        decision.reason = format!("Remediation Requested, not acted on: {}", decision.reason);
+    }
 }
 
 /// An escalation for `cause`, unless this episode already sent it.

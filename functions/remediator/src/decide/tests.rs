@@ -149,7 +149,26 @@ fn a_request_never_reboots_a_workspace_in_transition() {
         let busy = decision(&planned, "ws-busy00001");
         assert_eq!(busy.action, None, "{state}");
         assert!(busy.reason.contains("waiting for it to settle"), "{state}: {}", busy.reason);
+        // AND the person is told why, once: the audit records the request declined
+        assert_eq!(busy.note, Some(Note::Deferred), "{state}");
+        assert!(busy.reason.starts_with("Remediation Requested, not acted on: "), "{}", busy.reason);
     }
+    // a redelivery of the same request is not recorded again
+    let first = requested("STOPPED");
+    let policy = policy();
+    let request = Request { workspace: Some(("ws-busy00001".into(), "req-1".into())), at: Some(at(0)) };
+    let seen = estate(vec![workspace("ws-busy00001", "d-1", "STOPPED")], 20);
+    let (episodes, budgets) = (episodes_of(&first), BTreeMap::new());
+    let inputs = Inputs {
+        policy: &policy,
+        episodes: &episodes,
+        budgets: &budgets,
+        tag_prefix: "autopilot/",
+        now: at(1),
+        request: &request,
+        full_sweep: false,
+    };
+    assert_eq!(decision(&plan(&seen, inputs), "ws-busy00001").note, None);
     // AND an AVAILABLE one ("black screen") is still rebooted at once
     assert_eq!(decision(&requested("AVAILABLE"), "ws-busy00001").action, Some(Action::Reboot { attempt: 1 }));
 }
