@@ -71,30 +71,40 @@ async fn the_same_request_five_times_sequentially_and_concurrently_makes_one_tas
     for _ in 0..5 {
         h.deliver_to_exports(request("req-dup")).await.unwrap();
     }
-    let results = futures_join(&h, "req-dup-2").await;
+    // another request (another AMI name: one in use by an export under way is refused)
+    let other = || {
+        let mut other = request("req-dup-2");
+        other["detail"]["amiName"] = json!("golden-2026-11-second-ami");
+        other
+    };
+    let results = futures_join(&h, other).await;
     // Concurrent copies run one at a time under the function lease: the others fail retryably ("busy") and
     // EventBridge delivers them again, which finds the job already created.
     assert!(results.iter().any(Result::is_ok), "{results:?}");
     for result in &results {
         if let Err(error) = result {
             assert_eq!(error.class, autopilot_shared::error::ErrorClass::Retryable, "{error}");
-            let retried = h.deliver_to_exports(request("req-dup-2")).await.unwrap();
+            let retried = h.deliver_to_exports(other()).await.unwrap();
             assert!(retried.actions.is_empty(), "the retry finds the job and does nothing: {retried:?}");
         }
     }
     assert_eq!(creates(&h), 2, "one task per distinct request id");
+    // a third request for the first one's image and AMI name, while it is under way: refused, naming it
+    let same = h.deliver_to_exports(request("req-dup-3")).await.expect_err("the AMI name is in use");
+    assert!(same.message.contains("job req-dup is already exporting image golden-2026-11"), "{}", same.message);
+    assert_eq!(creates(&h), 2);
 }
 
 async fn futures_join(
     h: &Harness,
-    id: &str,
+    request: impl Fn() -> serde_json::Value,
 ) -> Vec<Result<export_chaser::Report, autopilot_shared::error::AutopilotError>> {
     let (a, b, c, d, e) = tokio::join!(
-        h.deliver_to_exports(request(id)),
-        h.deliver_to_exports(request(id)),
-        h.deliver_to_exports(request(id)),
-        h.deliver_to_exports(request(id)),
-        h.deliver_to_exports(request(id)),
+        h.deliver_to_exports(request()),
+        h.deliver_to_exports(request()),
+        h.deliver_to_exports(request()),
+        h.deliver_to_exports(request()),
+        h.deliver_to_exports(request()),
     );
     vec![a, b, c, d, e]
 }

@@ -24,6 +24,9 @@ pub struct Seen {
     pub existing: Option<Versioned<Job>>,
     /// Whether the image exists; not looked up for a redelivery or an invalid command.
     pub image: Option<ImageFound>,
+    /// The open job (its id) already exporting the same image to the same AMI name, if any (looked up with the
+    /// image).
+    pub same_export: Option<String>,
 }
 
 /// Whether `DescribeImages` knows the image.
@@ -64,7 +67,7 @@ pub enum Decision {
 pub async fn observe(ctx: &ActContext<'_>, request: &Request<'_>) -> Result<(Seen, u32), AutopilotError> {
     let existing = act::load(ctx.ledger, request.id).await?;
     if existing.is_some() || !problems(request.detail).is_empty() {
-        return Ok((Seen { existing, image: None }, 0));
+        return Ok((Seen { existing, image: None, same_export: None }, 0));
     }
     let name = &request.detail.image_name;
     let image = match ctx.aws.appstream.describe_images().names(name).send().await {
@@ -78,7 +81,18 @@ pub async fn observe(ctx: &ActContext<'_>, request: &Request<'_>) -> Result<(See
             return Err(AutopilotError::new(sdk_error_class(&error), message));
         }
     };
-    Ok((Seen { existing, image: Some(image) }, 1))
+    let same_export = crate::adopt::open_jobs(ctx.ledger)
+        .await?
+        .into_iter()
+        // Another request's job (another event id). An adopted job may be this very request's task, created by
+        // a first delivery that crashed before recording it and found by a tick since: the request recovers it.
+        .find(|job| {
+            job.origin == Origin::Requested
+                && job.image_name == request.detail.image_name
+                && job.ami_name == request.detail.ami_name
+        })
+        .map(|job| job.id);
+    Ok((Seen { existing, image: Some(image), same_export }, 1))
 }
 
 /// Decides what to do with the command (pure).
@@ -93,6 +107,12 @@ pub fn decide(request: &Request<'_>, seen: &Seen) -> Decision {
     }
     if seen.image != Some(ImageFound::Exists) {
         return Decision::Refuse(format!("the image {} does not exist", request.detail.image_name));
+    }
+    if let Some(other) = &seen.same_export {
+        return Decision::Refuse(format!(
+            "job {other} is already exporting image {} to AMI {} (an AMI name is unique in its account and region)",
+            request.detail.image_name, request.detail.ami_name
+        ));
     }
     let job = Box::new(job(request));
     if request.dry_run { Decision::DryRun(job) } else { Decision::Create(job) }
@@ -245,23 +265,27 @@ mod tests {
     #[test]
     fn a_valid_command_for_an_existing_image_creates_the_job_or_records_a_dry_run() {
         let (detail, exports) = (command("golden"), exports());
-        let seen = Seen { existing: None, image: Some(ImageFound::Exists) };
+        let seen = Seen { existing: None, image: Some(ImageFound::Exists), same_export: None };
         let Decision::Create(job) = decide(&request(&detail, &exports, false), &seen) else { panic!("not created") };
         assert_eq!((job.id.as_str(), job.max_attempts, job.origin), ("evt-1", 3, Origin::Requested));
         assert!(matches!(decide(&request(&detail, &exports, true), &seen), Decision::DryRun(_)));
+        // the same image to the same AMI name while another job exports it: refused, naming the job
+        let busy = Seen { same_export: Some("evt-0".into()), ..seen };
+        let Decision::Refuse(reason) = decide(&request(&detail, &exports, false), &busy) else { panic!("created") };
+        assert!(reason.starts_with("job evt-0 is already exporting image golden to AMI"), "{reason}");
     }
 
     #[test]
     fn a_missing_image_or_a_bad_field_is_refused_with_every_problem_named() {
         let (detail, exports) = (command("golden"), exports());
-        let missing = Seen { existing: None, image: Some(ImageFound::Missing) };
+        let missing = Seen { existing: None, image: Some(ImageFound::Missing), same_export: None };
         assert_eq!(
             decide(&request(&detail, &exports, false), &missing),
             Decision::Refuse("the image golden does not exist".into())
         );
         let mut bad = command("no spaces allowed");
         bad.iam_role_arn = "role".into();
-        let unseen = Seen { existing: None, image: None };
+        let unseen = Seen { existing: None, image: None, same_export: None };
         let Decision::Refuse(reason) = decide(&request(&bad, &exports, false), &unseen) else { panic!("accepted") };
         assert!(reason.contains("detail.imageName") && reason.contains("detail.iamRoleArn"), "{reason}");
     }
@@ -270,7 +294,11 @@ mod tests {
     fn a_redelivery_takes_only_a_creation_or_recovery_step() {
         let (detail, exports) = (command("golden"), exports());
         let fresh = job(&request(&detail, &exports, false));
-        let seen = Seen { existing: Some(Versioned { state: fresh, version: 1, updated_at: None }), image: None };
+        let seen = Seen {
+            existing: Some(Versioned { state: fresh, version: 1, updated_at: None }),
+            image: None,
+            same_export: None,
+        };
         assert_eq!(
             decide(&request(&detail, &exports, false), &seen),
             Decision::Redelivered(Some(Step::Create { attempt: 1 }))
