@@ -79,7 +79,7 @@ enum Command {
         #[arg(long, env = "AUTOPILOT_TAG_PREFIX", default_value = autopilot_shared::policy::tags::DEFAULT_TAG_PREFIX)]
         tag_prefix: String,
         /// Role-name prefix of the deployed functions (the stack name followed by `-`).
-        #[arg(long, env = "AUTOPILOT_ROLE_NAME", default_value = "euc-autopilot")]
+        #[arg(long, env = "AUTOPILOT_ROLE_NAME", default_value = autopilot_shared::runtime::DEFAULT_ROLE_NAME)]
         role_name: String,
         /// The account of the resources (found from their ARNs when not given); with the policy's `targets`, only
         /// the shards of this account.

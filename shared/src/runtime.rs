@@ -37,6 +37,10 @@ pub struct Config {
     pub account: Option<String>,
 }
 
+/// The role-name prefix of the functions when `AUTOPILOT_ROLE_NAME` is not set: the default stack's
+/// (`euc-autopilot`, its roles named `<stack>-<function>`), as the stack and `autopilot serve` set it.
+pub const DEFAULT_ROLE_NAME: &str = "euc-autopilot-";
+
 impl Config {
     /// Reads the environment; fails naming the missing variable.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -46,7 +50,7 @@ impl Config {
             tag_prefix: var("AUTOPILOT_TAG_PREFIX").unwrap_or_else(|| DEFAULT_TAG_PREFIX.to_owned()),
             force_dry_run: var("AUTOPILOT_DRY_RUN").is_some_and(|v| v.eq_ignore_ascii_case("true")),
             event_bus: var("AUTOPILOT_EVENT_BUS"),
-            own_role_name: var("AUTOPILOT_ROLE_NAME").unwrap_or_else(|| "euc-autopilot".to_owned()),
+            own_role_name: var("AUTOPILOT_ROLE_NAME").unwrap_or_else(|| DEFAULT_ROLE_NAME.to_owned()),
             region: var("AWS_REGION").unwrap_or_else(|| "us-east-1".to_owned()),
             account: var("AUTOPILOT_ACCOUNT"),
         })

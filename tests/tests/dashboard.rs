@@ -103,3 +103,25 @@ async fn the_dashboard_draws_only_metrics_the_functions_write() {
     }
     assert!(missing.is_empty(), "the dashboard draws metrics no function wrote: {missing:?}; written: {written:?}");
 }
+
+/// The stack's `DashboardUrl` output opens the console of the stack's own partition (China and GovCloud have
+/// consoles of their own).
+#[test]
+fn the_dashboard_url_names_the_console_of_the_partition() {
+    for (partition, region, host) in [
+        ("aws", "eu-central-1", "console.aws.amazon.com"),
+        ("aws-cn", "cn-north-1", "console.amazonaws.cn"),
+        ("aws-us-gov", "us-gov-west-1", "console.amazonaws-us-gov.com"),
+    ] {
+        let mut settings = autopilot_sim::iam::local_settings("123456789012", region, "ledger", &[], None);
+        settings.partition = partition.into();
+        settings.physical_names.insert("Dashboard".into(), "euc-autopilot".into());
+        let stack = Stack::new(autopilot_sim::iam::TEMPLATE, settings).unwrap();
+        let url = stack.resolve(&stack.template()["Outputs"]["DashboardUrl"]["Value"]).unwrap().unwrap();
+        assert_eq!(
+            url.as_str().unwrap(),
+            format!("https://{host}/cloudwatch/home?region={region}#dashboards:name=euc-autopilot"),
+            "{partition}"
+        );
+    }
+}

@@ -1,6 +1,6 @@
 //! `template.yaml` as CloudFormation would deploy it, for the parts the local estate needs: parameters,
 //! conditions and the intrinsic functions (`Ref`, `Fn::Sub`, `Fn::GetAtt`, `Fn::If`, `Fn::Join`, `Fn::Select`,
-//! `Fn::Split`, `Fn::Equals`, `Fn::Not`, `Fn::And`, `Fn::Or`) resolved for one stack — its name, partition,
+//! `Fn::Split`, `Fn::FindInMap`, `Fn::Equals`, `Fn::Not`, `Fn::And`, `Fn::Or`) resolved for one stack — its name, partition,
 //! account, region and parameter values — with the physical names CloudFormation and SAM give resources.
 //! An intrinsic or a reference it cannot resolve is an error naming it, never a guess.
 
@@ -186,6 +186,15 @@ impl Stack {
                 let [condition, then, otherwise] = list(3)? else { return fail("Fn::If takes three arguments") };
                 let Some(name) = condition.as_str() else { return fail("Fn::If names a condition") };
                 if self.holds(name)? { self.resolve(then) } else { self.resolve(otherwise) }
+            }
+            "Fn::FindInMap" => {
+                let [map, first, second] = list(3)? else { return fail("Fn::FindInMap takes three arguments") };
+                let (first, second) = (text(&self.resolved(first)?), text(&self.resolved(second)?));
+                let found = &self.template()["Mappings"][text(map)][&first][&second];
+                if found.is_null() {
+                    return fail(format!("Fn::FindInMap: no {map}.{first}.{second} in Mappings"));
+                }
+                Ok(Some(found.clone()))
             }
             "Fn::Join" => {
                 let [separator, items] = list(2)? else { return fail("Fn::Join takes two arguments") };

@@ -391,3 +391,22 @@ fn the_spoke_forwards_exactly_the_events_the_hub_functions_consume_to_the_hub_bu
     sources.dedup();
     assert_eq!(admitted, sources, "the hub's bus policy admits the sources the spokes forward");
 }
+
+/// `HubEventBusArn` is needed only to forward events: without forwarding it may be left empty; forwarding without
+/// it is refused before anything is created (a CloudFormation rule), and no forwarding resource can name an empty
+/// bus (the condition needs the bus too).
+#[test]
+fn the_hub_bus_is_asked_for_only_when_events_are_forwarded() {
+    let quiet = spoke_in(REGIONS[0], &[("HubEventBusArn", ""), ("ForwardEvents", "false")]);
+    assert!(!quiet.holds("ForwardsEvents").unwrap());
+    assert_eq!(quiet.template()["Parameters"]["HubEventBusArn"]["Default"], serde_json::json!(""));
+    let forwarding = spoke_in(REGIONS[0], &[("ForwardEvents", "true")]);
+    assert!(forwarding.holds("ForwardsEvents").unwrap());
+    let rule = &forwarding.template()["Rules"]["ForwardingNeedsTheHubBus"];
+    let equals = serde_json::json!({ "Fn::Equals": [{ "Ref": "ForwardEvents" }, "true"] });
+    assert_eq!(rule["RuleCondition"], equals);
+    let not_empty = serde_json::json!({ "Fn::Not": [{ "Fn::Equals": [{ "Ref": "HubEventBusArn" }, ""] }] });
+    assert_eq!(rule["Assertions"][0]["Assert"], not_empty);
+    let without_bus = spoke_in(REGIONS[0], &[("HubEventBusArn", ""), ("ForwardEvents", "true")]);
+    assert!(!without_bus.holds("ForwardsEvents").unwrap());
+}
