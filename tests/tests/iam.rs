@@ -142,3 +142,37 @@ async fn a_request_the_role_does_not_allow_is_refused_as_aws_refuses_it() {
     let error = stranger.workspaces.describe_workspaces_pools().send().await.unwrap_err();
     assert_eq!(error.as_service_error().and_then(|e| e.code()), Some("UnrecognizedClientException"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_operator_may_store_policy_versions_and_write_nothing_else_of_the_ledger() {
+    use autopilot_sim::{Identity, LocalEstate, estate::Estate};
+    use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+    use aws_sdk_dynamodb::types::AttributeValue;
+    // GIVEN the operator's clients (OperatorPolicy)
+    let estate = Estate::from_yaml(autopilot_lab::samples::ESTATE).unwrap();
+    let local = LocalEstate::start(&estate, 1, 0).await.unwrap();
+    let operator = local.clients_as(Identity::Operator);
+    let table = local.simulator.authorizer().names.table.clone();
+    let put = |pk: &str| {
+        operator
+            .dynamodb
+            .put_item()
+            .table_name(&table)
+            .item("pk", AttributeValue::S(pk.into()))
+            .item("sk", AttributeValue::S("v999999".into()))
+            .send()
+    };
+    // WHEN it stores a policy version, then writes into a function's bookkeeping
+    let config = put("CONFIG").await;
+    let lease = put("LEASE#pool-scaler").await;
+    // THEN the first is allowed (dynamodb:LeadingKeys is CONFIG) and the second refused as AWS refuses it
+    assert!(config.is_ok(), "{config:?}");
+    let lease = lease.unwrap_err();
+    let lease = lease.as_service_error().unwrap();
+    assert_eq!(lease.code(), Some("AccessDeniedException"));
+    assert!(lease.message().unwrap().contains("dynamodb:PutItem"), "{lease:?}");
+    // AND iam-simulate decides both (and every function's request seen here) as we do
+    let file = scratch("operator").join("authorizations.json");
+    std::fs::write(&file, local.simulator.authorizer().matrix().to_string()).unwrap();
+    independent_evaluator_agrees(&[file]);
+}

@@ -102,9 +102,24 @@ pub struct Authorizer {
     default_region: String,
     /// The stack's `OrganizationId` (empty: none).
     organization: String,
+    /// The ledger table's partition key attribute (`dynamodb:LeadingKeys`).
+    partition_key: String,
     /// Names of the stack's resources the functions need (table, bus, role prefix).
     pub names: StackNames,
     log: Mutex<HashMap<Authorization, Decision>>,
+}
+
+/// The partition key attribute of the stack's ledger table, from its `KeySchema`.
+fn partition_key(stack: &Stack) -> Result<String, IamError> {
+    let schema = &stack.template()["Resources"]["LedgerTable"]["Properties"]["KeySchema"];
+    schema
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|key| key["KeyType"] == "HASH")
+        .and_then(|key| key["AttributeName"].as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| IamError::Identity("the LedgerTable of template.yaml has no HASH key in its KeySchema".into()))
 }
 
 /// Physical names of the local stack's resources.
@@ -200,6 +215,7 @@ impl Authorizer {
             partition: s.partition.clone(),
             default_region: s.region.clone(),
             organization: s.parameters.get("OrganizationId").cloned().unwrap_or_default(),
+            partition_key: partition_key(stack)?,
             names,
             log: Mutex::new(HashMap::new()),
         })
@@ -292,6 +308,7 @@ impl Authorizer {
             region,
             account: &principal.account,
             organization: &self.organization,
+            partition_key: &self.partition_key,
         };
         let needed = request::authorizations(request, &target)?;
         let mut log = self.log.lock().unwrap_or_else(PoisonError::into_inner);
