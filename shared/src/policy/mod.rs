@@ -679,7 +679,20 @@ fn validate_schedule(
     (v.errors.len() == errors_before).then_some(schedule)
 }
 
+/// The most a capacity can be: the services' desired-capacity fields are 32-bit integers.
+pub const MAX_CAPACITY: u32 = i32::MAX as u32;
+
+/// A capacity figure the services can take, else an error at its path.
+fn capacity(v: &mut Validator, path: String, value: u32) {
+    if value > MAX_CAPACITY {
+        v.error(path, format!("{value} is more than any pool or fleet can have (the API takes at most {MAX_CAPACITY})"));
+    }
+}
+
 fn validate_bounds(v: &mut Validator, path: &str, raw: &raw::Bounds) -> Bounds {
+    capacity(v, format!("{path}.min"), raw.min);
+    capacity(v, format!("{path}.max"), raw.max);
+    capacity(v, format!("{path}.buffer"), raw.buffer.unwrap_or(0));
     if raw.min > raw.max {
         v.error(path, format!("min ({}) is greater than max ({})", raw.min, raw.max));
     }
@@ -710,6 +723,7 @@ fn validate_step(v: &mut Validator, path: &str, raw: Option<&raw::Step>, cooldow
     if max_step == 0 {
         v.error(format!("{path}.max_step"), "must be at least 1");
     }
+    capacity(v, format!("{path}.max_step"), max_step);
     Step {
         cooldown: v.duration(&format!("{path}.cooldown"), raw.and_then(|s| s.cooldown.as_deref()), cooldown),
         max_step,

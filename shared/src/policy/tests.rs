@@ -101,6 +101,14 @@ fn validation_errors_name_path_and_reason() {
         "capacity[0].in_hours: min (5) is greater than max (2)",
     );
     check_rejected(
+        &format!("{capacity}    in_hours: {{ min: 4294967295, max: 4294967295 }}\n"),
+        "capacity[0].in_hours.min: 4294967295 is more than any pool or fleet can have (the API takes at most 2147483647)",
+    );
+    check_rejected(
+        &format!("{capacity}    in_hours: {{ min: 0, max: 10 }}\n    scale_out: {{ max_step: 3000000000 }}\n"),
+        "capacity[0].scale_out.max_step: 3000000000 is more than any pool or fleet can have",
+    );
+    check_rejected(
         &format!("{capacity}    in_hours: {{ min: 1, max: 2, target_utilization: 1.5 }}\n"),
         "capacity[0].in_hours.target_utilization: 1.5 is not a share",
     );
