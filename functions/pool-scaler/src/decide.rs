@@ -215,6 +215,7 @@ pub fn decide(
         Outlook::at(&memory.profile, &memory.lead, predictive, now, timezone, holiday).map(|outlook| Ahead {
             expected: outlook.expected(observed.in_use),
             demand: outlook.forecast.in_use,
+            at: outlook.forecast.at,
             why: outlook.explain(observed.kind.unit(), timezone),
         })
     });
@@ -340,8 +341,16 @@ pub fn decide(
                 ));
             }
             // Set the minimum (or what the forecast's peak needs: nothing can be added while it starts) first, so
-            // the resource comes up with capacity rather than empty.
-            let minimum = target_capacity(0, bounds).max(foreseen.map_or(0, |ahead| ahead.peak_within(bounds)));
+            // the resource comes up with capacity rather than empty. The peak is sized with the bounds of the
+            // phase it falls in: started just before prewarm, it comes up with the in-hours minimum, not the
+            // off-hours one that prewarm would raise five minutes later (two updates for one).
+            let peak_bounds = |ahead: &Ahead| match (forced_phase, schedule) {
+                (None, Some(schedule)) if schedule.state_at(ahead.at).phase == Phase::InHours => &rule.in_hours,
+                (None, Some(_)) => &rule.off_hours,
+                _ => bounds,
+            };
+            let minimum =
+                target_capacity(0, bounds).max(foreseen.map_or(0, |ahead| ahead.peak_within(peak_bounds(ahead))));
             let why = foreseen.map_or_else(String::new, |ahead| format!(": {}", ahead.why));
             if observed.desired != minimum {
                 memory.last_set_desired = Some(minimum);
@@ -401,6 +410,8 @@ struct Ahead {
     expected: u32,
     /// The highest forecast within the lead time.
     demand: u32,
+    /// When that forecast is for (the start of its slot, or now).
+    at: DateTime<Utc>,
     /// "forecast 42 sessions at 08:30 (+12 on now), lead time 14 min".
     why: String,
 }

@@ -685,7 +685,10 @@ pub const MAX_CAPACITY: u32 = i32::MAX as u32;
 /// A capacity figure the services can take, else an error at its path.
 fn capacity(v: &mut Validator, path: String, value: u32) {
     if value > MAX_CAPACITY {
-        v.error(path, format!("{value} is more than any pool or fleet can have (the API takes at most {MAX_CAPACITY})"));
+        v.error(
+            path,
+            format!("{value} is more than any pool or fleet can have (the API takes at most {MAX_CAPACITY})"),
+        );
     }
 }
 

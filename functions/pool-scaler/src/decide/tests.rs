@@ -376,6 +376,17 @@ fn predictive_rules_scale_ahead_of_the_forecast_and_explain_it() {
     );
     let d = decide(&pool("sales", "STOPPED", 6, 0), early.clone(), berlin(5, 45));
     assert_eq!(d.outcome, Outcome::Act(Action::Start), "{}", d.reason);
+    // Demand learned at 06:30, when prewarm begins: a pool stopped at 20 at 06:15 is set to the in-hours minimum
+    // (10) before it starts, not to the off-hours 6 that prewarm would raise to 10 at 06:30 (two updates for one).
+    let mut at_prewarm = learned.clone();
+    for week in [14, 7] {
+        at_prewarm.profile.observe(berlin(6, 30) - Duration::days(week), 4, chrono_tz::Europe::Berlin, false, 3);
+        at_prewarm.profile.observe(berlin(6, 45) - Duration::days(week), 0, chrono_tz::Europe::Berlin, false, 3);
+    }
+    let d = decide(&pool("sales", "STOPPED", 20, 0), at_prewarm.clone(), berlin(6, 15));
+    assert_eq!(d.outcome, Outcome::Act(Action::SetDesired { from: 20, to: 10 }), "{}", d.reason);
+    let d = decide(&pool("sales", "RUNNING", 10, 0), d.memory, berlin(6, 30));
+    assert_eq!(d.outcome, Outcome::Hold, "{}", d.reason);
     // A forecast above the phase's maximum (50 at 06:00, off-hours max 10) asks for the maximum, not more: only
     // sessions in use lift capacity above it.
     let mut busy = learned.clone();
