@@ -24,9 +24,21 @@ pub fn summary(name: &str, policy: &Policy) -> String {
         policy.capacity.len(),
         policy.image_builders.len(),
         section(policy.rollouts.is_some()),
-        section(policy.remediation.is_some()),
+        policy.remediation.as_ref().map_or_else(|| "no".to_owned(), guard_rails),
         policy.dry_run()
     ) + &targets_that_differ(policy)
+}
+
+/// The remediator's guard rails in words, so that one set so wide it never holds (a breaker that needs more
+/// WorkSpaces than any directory has) is seen before it is pushed.
+fn guard_rails(remediation: &autopilot_shared::policy::RemediationPolicy) -> String {
+    format!(
+        "yes (circuit breaker: more than {:.0}% of at least {} WorkSpaces in a directory; at most {} actions an hour{})",
+        remediation.max_unhealthy_share.get() * 100.0,
+        remediation.circuit_min_population,
+        remediation.default.max_actions_per_hour,
+        if remediation.selections.is_empty() { "" } else { " by default, per selection" },
+    )
 }
 
 /// The targets whose `dry_run` differs from the document's default: one that acts for real under a dry-run
@@ -61,6 +73,19 @@ mod tests {
         assert!(errors.contains("p.yaml: schedules.office"), "{errors}");
         assert!(errors.lines().last().is_some_and(|l| l.starts_with("p.yaml: invalid (")), "{errors}");
         assert!(!errors.contains("stored"), "validate never stores: {errors}");
+    }
+
+    #[test]
+    fn the_remediators_guard_rails_are_spelled_out() {
+        let text =
+            "version: 1\nremediation:\n  circuit_breaker: { max_unhealthy_share: 0.4, min_population: 4294967295 }\n";
+        let summary = validate("r.yaml", text).unwrap_or_else(|e| e.to_string());
+        assert!(
+            summary.contains(
+                "remediation: yes (circuit breaker: more than 40% of at least 4294967295 WorkSpaces in a directory; at most 20 actions an hour)"
+            ),
+            "{summary}"
+        );
     }
 
     #[test]
