@@ -280,6 +280,22 @@ pub fn next(
                 actions.push(Action::Validate { software_set: rollout.target_set.clone() });
             }
             let last = rollout.current + 1 >= rollout.rings.len();
+            if !last && !supported(rollout.target_supported_until, now) {
+                // The set's support ended while the ring baked: the next ring never gets it.
+                let next_ring = &rollout.rings[rollout.current + 1].name;
+                return Next {
+                    actions: Vec::new(),
+                    transition: Some((
+                        Status::Halted,
+                        format!(
+                            "ring {} passed, but software set {} is past its end of support: ring {next_ring} not applied",
+                            progress.name, rollout.target_set
+                        ),
+                    )),
+                    ring: Some(ring_progress),
+                    advance: false,
+                };
+            }
             let transition = if last {
                 (
                     Status::Completed,

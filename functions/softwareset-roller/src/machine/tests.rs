@@ -187,3 +187,20 @@ fn an_environment_already_on_the_target_is_not_set_again_when_the_ring_starts() 
     let n = run(&r, Some(&observed("e1", "100", 0, 4)), false, t(0));
     assert_eq!(n.actions, [Action::SetDesired { environment: "e1".into(), software_set: "101".into() }]);
 }
+
+#[test]
+fn a_set_whose_support_ends_while_a_ring_bakes_is_never_applied_to_the_next_ring() {
+    // GIVEN the canary baked on a set whose support ends during the bake
+    let mut r = apply(rollout(), &run(&rollout(), None, false, t(0)), t(0));
+    r = apply(r.clone(), &run(&r, Some(&observed("e1", "101", 4, 4)), false, t(2)), t(2));
+    assert_eq!(r.status, Status::Baking);
+    r.target_supported_until = Some(t(4));
+    // WHEN the bake is over
+    let n = run(&r, Some(&observed("e1", "101", 4, 4)), true, t(6));
+    // THEN the broad ring is not set: the rollout halts, naming the ring it did not apply
+    assert!(n.actions.is_empty(), "{:?}", n.actions);
+    assert!(
+        matches!(&n.transition, Some((Status::Halted, reason)) if reason.contains("past its end of support: ring broad not applied")),
+        "{n:?}"
+    );
+}
