@@ -171,7 +171,10 @@ async fn devices_that_never_update_halt_the_rollout_and_auto_rollback_restores_t
     h.deliver_to_roller(command("Rollout Requested", "req-rb", serde_json::json!({ "softwareSetId": "101" })))
         .await
         .unwrap();
+    // the canary's window opens on Tuesday 01:00; the gate's 48 hours run from then
     roll_for(&h, 60).await;
+    assert!(h.outcome_events("Rollout Rolled Back").is_empty(), "not before the deadline (Thursday 01:00)");
+    roll_for(&h, 12).await;
     assert_eq!(h.outcome_events("Rollout Rolled Back").len(), 1);
     let canary = h.local.simulator.with_world(|w| w.environments["envcanary01"].desired_software_set_id.clone());
     assert_eq!(canary.as_deref(), Some("100"), "restored");
@@ -247,7 +250,8 @@ async fn too_few_reporting_devices_never_advance_and_halt_at_the_deadline() {
     roll_for(&h, 30).await;
     assert!(h.outcome_events("Rollout Ring Updated").is_empty(), "one reporting device of the 3 needed: no bake");
     assert_eq!(update_environment_calls(&h).len(), 1, "no next ring");
-    roll_for(&h, 20).await;
+    // the deadline: 48 hours after the canary's window opened (Tuesday 01:00)
+    roll_for(&h, 36).await;
     let halted = h.outcome_events("Rollout Halted");
     assert_eq!(halted.len(), 1);
     assert!(halted[0]["reason"].as_str().unwrap().contains("reporting"), "{halted:?}");

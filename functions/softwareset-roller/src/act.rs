@@ -320,7 +320,7 @@ pub async fn step(
     if advance {
         rollout.current += 1;
         if let Some(next_ring) = rollout.rings.get_mut(rollout.current) {
-            next_ring.applied_at = Some(ctx.now);
+            next_ring.applied(ctx.now);
         }
     }
     let mut announcement = None;
@@ -375,9 +375,11 @@ mod tests {
                     id: (*id).into(),
                     previous_desired: Some("100".into()),
                     previous_mode: "USE_DESIRED".into(),
+                    window: Default::default(),
                 })
                 .collect(),
             applied_at: applied.then(|| Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap()),
+            opens_at: None,
             updated_at: None,
             passed_at: None,
             figures: None,

@@ -3,7 +3,8 @@
 //! the target set and are UP_TO_DATE must reach `min_up_to_date`, the share NOT_COMPLIANT must not exceed
 //! `max_not_compliant`, and the share still IN_PROGRESS at the deadline must not exceed `max_stuck_in_progress`.
 //! Devices that have not reported recently count as "not reporting", never as healthy; a ring with fewer than
-//! `min_reporting_devices` reporting is not healthy: it waits until the deadline (`applied + within`), then fails.
+//! `min_reporting_devices` reporting is not healthy: it waits until the deadline (`within` after the
+//! ring's maintenance windows opened, [`crate::window`]), then fails.
 //!
 //! Device details cost one `GetDevice` per device; `ListDevices`' summaries carry the status, the current set and
 //! the last posture. So the ring is counted from the summaries first ([`summary_figures`]), and its devices are
@@ -85,11 +86,11 @@ pub fn summary_figures(summaries: &[DeviceView], target: &str, gates: &Gates, no
 /// Whether reading every device can change the verdict the summaries' figures `f` give at `now`: false while
 /// too few devices report (the verdict does not depend on the details), and, before the deadline, while too few
 /// run the target set for the gate to pass.
-pub fn needs_details(f: &GateFigures, gates: &Gates, applied_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+pub fn needs_details(f: &GateFigures, gates: &Gates, from: DateTime<Utc>, now: DateTime<Utc>) -> bool {
     if f.reporting < gates.min_reporting_devices {
         return false;
     }
-    now >= applied_at + gates.within || share(f.up_to_date, f.reporting) >= gates.min_up_to_date.get()
+    now >= from + gates.within || share(f.up_to_date, f.reporting) >= gates.min_up_to_date.get()
 }
 
 fn count(devices: &[DeviceView], target: &str, gates: &Gates, now: DateTime<Utc>, detail: Detail) -> GateFigures {
@@ -118,9 +119,10 @@ fn count(devices: &[DeviceView], target: &str, gates: &Gates, now: DateTime<Utc>
     f
 }
 
-/// The verdict for a ring whose environments were set to `target` at `applied_at`.
-pub fn evaluate(f: &GateFigures, gates: &Gates, applied_at: DateTime<Utc>, now: DateTime<Utc>) -> Verdict {
-    let deadline = applied_at + gates.within;
+/// The verdict for a ring whose environments were set to `target` and whose devices could take it from `from`
+/// (the last of their maintenance windows opened).
+pub fn evaluate(f: &GateFigures, gates: &Gates, from: DateTime<Utc>, now: DateTime<Utc>) -> Verdict {
+    let deadline = from + gates.within;
     let past_deadline = now >= deadline;
     if f.reporting < gates.min_reporting_devices {
         let reason = format!(

@@ -9,6 +9,7 @@
 //! - [`control`]: pause, resume, abort (pure decide);
 //! - [`tick`]: every open rollout stepped, support-ending and new-set notices, the automatic start;
 //! - [`act`]: each update once, transitions announced and saved;
+//! - [`window`]: when an environment's devices can take a new set (its maintenance window);
 //! - [`handler`]: the wiring: routes an input to a request, a control or the tick.
 
 pub mod act;
@@ -21,5 +22,6 @@ pub mod plan;
 pub mod request;
 pub mod routing;
 pub mod tick;
+pub mod window;
 
 pub use handler::{Config, Deps, FUNCTION, Report, handle};

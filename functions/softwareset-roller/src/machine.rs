@@ -7,6 +7,7 @@
 //! The bake clock starts when the ring's devices have updated (its gate first passes), not when we asked.
 
 use crate::gate::{GateFigures, Verdict, evaluate};
+use crate::window::UpdateWindow;
 use autopilot_shared::policy::Ring;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -51,6 +52,9 @@ pub struct EnvironmentRecord {
     pub previous_desired: Option<String>,
     /// USE_DESIRED or USE_LATEST.
     pub previous_mode: String,
+    /// When its devices can take a new set.
+    #[serde(default)]
+    pub window: UpdateWindow,
 }
 
 /// One ring's progress.
@@ -59,10 +63,27 @@ pub struct RingProgress {
     pub name: String,
     pub environments: Vec<EnvironmentRecord>,
     pub applied_at: Option<DateTime<Utc>>,
+    /// When the last of its environments' maintenance windows opened after it was applied: its gate's deadline
+    /// counts from then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opens_at: Option<DateTime<Utc>>,
     /// When the gate first passed: the devices have updated, the bake starts.
     pub updated_at: Option<DateTime<Utc>>,
     pub passed_at: Option<DateTime<Utc>>,
     pub figures: Option<GateFigures>,
+}
+
+impl RingProgress {
+    /// Records the ring as applied at `now`, and when its devices can all have begun to take the set.
+    pub fn applied(&mut self, now: DateTime<Utc>) {
+        self.applied_at = Some(now);
+        self.opens_at = Some(self.environments.iter().map(|e| e.window.opens(now)).max().unwrap_or(now));
+    }
+
+    /// What the gate's deadline counts from: the windows' opening, else the application.
+    pub fn gate_from(&self) -> Option<DateTime<Utc>> {
+        self.opens_at.or(self.applied_at)
+    }
 }
 
 /// A transition, kept in the rollout's history.
@@ -194,7 +215,7 @@ pub fn next(
     };
     if rollout.status == Status::Pending || progress.applied_at.is_none() {
         let mut ring_progress = progress.clone();
-        ring_progress.applied_at = Some(now);
+        ring_progress.applied(now);
         // Environments already observed on the target are not set again: an invocation that set them and died
         // before recording the ring as applied must not make a second UpdateEnvironment.
         let already = |environment: &str| {
@@ -215,7 +236,7 @@ pub fn next(
     }
     // A ring applied in this very step has not been observed since: wait for the next look.
     let Some(observation) = observation.filter(|_| progress.applied_at < Some(now)) else { return Next::wait() };
-    let applied_at = progress.applied_at.unwrap_or(now);
+    let gate_from = progress.gate_from().unwrap_or(now);
     // Every environment must carry the target (a manual change since is a failure of the ring, not ours to fight).
     let drifted: Vec<&str> = observation
         .desired
@@ -224,7 +245,7 @@ pub fn next(
         .map(|(id, _)| id.as_str())
         .collect();
     let verdict = if drifted.is_empty() {
-        evaluate(&observation.figures, &ring.gates, applied_at, now)
+        evaluate(&observation.figures, &ring.gates, gate_from, now)
     } else {
         Verdict::Failed {
             reason: format!("environments no longer set to {}: {}", rollout.target_set, drifted.join(", ")),

@@ -8,6 +8,7 @@
 
 use crate::gate::{DeviceView, figures, needs_details, summary_figures};
 use crate::machine::{RingObservation, Rollout, Status, supported};
+use crate::window::UpdateWindow;
 use autopilot_shared::clients::AwsClients;
 use autopilot_shared::error::{AutopilotError, ObserveError};
 use autopilot_shared::ledger::Ledger;
@@ -36,6 +37,8 @@ pub struct EnvironmentView {
     pub desired_software_set_id: Option<String>,
     /// USE_DESIRED or USE_LATEST.
     pub update_mode: String,
+    /// When its devices take a new set.
+    pub window: UpdateWindow,
     pub tags: BTreeMap<String, String>,
 }
 
@@ -118,6 +121,7 @@ pub async fn environments(
             arn: e.arn().unwrap_or_default().to_owned(),
             desired_software_set_id: e.desired_software_set_id().map(str::to_owned),
             update_mode: e.software_set_update_mode().map(|m| m.as_str().to_owned()).unwrap_or_default(),
+            window: UpdateWindow::of(e.software_set_update_schedule(), e.maintenance_window()),
             tags,
         })
         .collect();
@@ -292,8 +296,8 @@ pub async fn observe_ring(
     let ids = progress.environments.iter().map(|e| e.id.clone()).collect();
     let (summaries, calls) = device_summaries(aws, &ids).await.map_err(classified)?;
     let counted = summary_figures(&summaries, &rollout.target_set, &ring.gates, now);
-    let applied_at = progress.applied_at.unwrap_or(now);
-    if !needs_details(&counted, &ring.gates, applied_at, now) {
+    let from = progress.gate_from().unwrap_or(now);
+    if !needs_details(&counted, &ring.gates, from, now) {
         return Ok((Some(RingObservation { desired, figures: counted }), calls));
     }
     let devices = device_details(aws, &summaries).await.map_err(classified)?;

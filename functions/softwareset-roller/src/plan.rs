@@ -72,12 +72,14 @@ pub fn plan(
                     id: e.id.clone(),
                     previous_desired: e.desired_software_set_id.clone(),
                     previous_mode: e.update_mode.clone(),
+                    window: e.window.clone(),
                 })
                 .collect();
             RingProgress {
                 name: ring.name.clone(),
                 environments: members,
                 applied_at: None,
+                opens_at: None,
                 updated_at: None,
                 passed_at: None,
                 figures: None,
@@ -182,6 +184,7 @@ mod tests {
             arn: format!("arn:aws:thinclient:eu-central-1:123456789012:environment/{id}"),
             desired_software_set_id: Some(desired.into()),
             update_mode: mode.into(),
+            window: Default::default(),
             tags: tags.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
         }
     }

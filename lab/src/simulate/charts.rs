@@ -113,6 +113,8 @@ impl RolloutTimeline {
                 arn: String::new(),
                 desired_software_set_id: e.desired_software_set_id.clone(),
                 update_mode: e.update_mode.clone(),
+                // The chart groups devices by ring; when they update is the world's.
+                window: Default::default(),
                 tags: e.tags.clone(),
             })
             .collect();

@@ -33,8 +33,10 @@ fn rollout() -> Rollout {
             id: env.into(),
             previous_desired: Some("100".into()),
             previous_mode: "USE_DESIRED".into(),
+            window: Default::default(),
         }],
         applied_at: None,
+        opens_at: None,
         updated_at: None,
         passed_at: None,
         figures: None,
@@ -203,4 +205,22 @@ fn a_set_whose_support_ends_while_a_ring_bakes_is_never_applied_to_the_next_ring
         matches!(&n.transition, Some((Status::Halted, reason)) if reason.contains("past its end of support: ring broad not applied")),
         "{n:?}"
     );
+}
+
+#[test]
+fn the_gate_deadline_counts_from_when_the_rings_maintenance_window_opens() {
+    // GIVEN a canary whose devices take new sets at the weekend only (Saturday and Sunday, 01:00 to 05:00 UTC)
+    let mut r = rollout();
+    r.rings[0].environments[0].window =
+        crate::window::UpdateWindow::Weekly { days: vec![5, 6], start: 60, end: 300, device_time: false };
+    // WHEN it is applied on Monday and nothing has updated by Tuesday (24 hours later, the gate's `within`)
+    let n = run(&r, None, true, t(0));
+    assert_eq!(n.ring.as_ref().and_then(|ring| ring.opens_at), Some(t(5 * 24 + 1)));
+    let r = apply(r, &n, t(0));
+    let nothing = observed("e1", "101", 0, 4);
+    // THEN it waits, naming a deadline 24 hours after the window opens (Sunday 01:00), and fails only then
+    assert_eq!(run(&r, Some(&nothing), true, t(24)).transition, None);
+    assert_eq!(run(&r, Some(&nothing), true, t(6 * 24)).transition, None);
+    let n = run(&r, Some(&nothing), true, t(6 * 24 + 1));
+    assert_eq!(n.transition.map(|(to, _)| to), Some(Status::RolledBack));
 }
