@@ -87,7 +87,7 @@ pub fn summary_figures(summaries: &[DeviceView], target: &str, gates: &Gates, no
 /// too few devices report (the verdict does not depend on the details), and, before the deadline, while too few
 /// run the target set for the gate to pass.
 pub fn needs_details(f: &GateFigures, gates: &Gates, from: DateTime<Utc>, now: DateTime<Utc>) -> bool {
-    if f.reporting < gates.min_reporting_devices {
+    if too_few_report(f, gates) {
         return false;
     }
     now >= from + gates.within || share(f.up_to_date, f.reporting) >= gates.min_up_to_date.get()
@@ -119,15 +119,25 @@ fn count(devices: &[DeviceView], target: &str, gates: &Gates, now: DateTime<Utc>
     f
 }
 
+/// Whether fewer devices report than the gate needs: fewer than `min_reporting_devices`, or less than
+/// `min_reporting_share` of the ring's active devices.
+fn too_few_report(f: &GateFigures, gates: &Gates) -> bool {
+    f.reporting < gates.min_reporting_devices || share(f.reporting, f.active) < gates.min_reporting_share.get()
+}
+
 /// The verdict for a ring whose environments were set to `target` and whose devices could take it from `from`
 /// (the last of their maintenance windows opened).
 pub fn evaluate(f: &GateFigures, gates: &Gates, from: DateTime<Utc>, now: DateTime<Utc>) -> Verdict {
     let deadline = from + gates.within;
     let past_deadline = now >= deadline;
-    if f.reporting < gates.min_reporting_devices {
+    if too_few_report(f, gates) {
         let reason = format!(
-            "{} of {} active devices reporting, the gate needs {}",
-            f.reporting, f.active, gates.min_reporting_devices
+            "{} of {} active devices reporting ({:.0}%), the gate needs {} and {:.0}%",
+            f.reporting,
+            f.active,
+            share(f.reporting, f.active) * 100.0,
+            gates.min_reporting_devices,
+            gates.min_reporting_share.get() * 100.0
         );
         return if past_deadline { Verdict::Failed { reason } } else { Verdict::Waiting { reason } };
     }
@@ -247,6 +257,30 @@ rollouts:
         assert!(matches!(evaluate(&f, &gates(), t(0), now), Verdict::Waiting { .. }));
         let Verdict::Failed { reason } = evaluate(&f, &gates(), t(0), t(24)) else { panic!() };
         assert!(reason.contains("2 of 10 active devices reporting"), "{reason}");
+    }
+
+    #[test]
+    fn a_ring_where_most_devices_went_silent_does_not_pass_on_the_few_that_report() {
+        // GIVEN a gate that needs one reporting device, and a ring of 10 where one reports (up to date) and nine
+        // went silent (what an update that bricks devices looks like)
+        let gates = Gates { min_reporting_devices: 1, ..gates() };
+        let now = t(10);
+        let mut devices = vec![device(0, "new", "UP_TO_DATE", "COMPLIANT", Some(1), now)];
+        devices.extend((1..10).map(|n| device(n, "new", "IN_PROGRESS", "COMPLIANT", Some(30), now)));
+        let f = figures(&devices, "new", &gates, now);
+        // THEN it is not healthy: half the ring must report (`min_reporting_share`, 0.5 by default)
+        assert!(matches!(evaluate(&f, &gates, t(0), now), Verdict::Waiting { .. }));
+        let Verdict::Failed { reason } = evaluate(&f, &gates, t(0), t(24)) else { panic!() };
+        assert!(reason.contains("1 of 10 active devices reporting (10%), the gate needs 1 and 50%"), "{reason}");
+        // AND with five reporting, it passes
+        for device in devices.iter_mut().take(5) {
+            *device = DeviceView {
+                last_posture_at: Some(now - Duration::hours(1)),
+                update_status: Some("UP_TO_DATE".into()),
+                ..device.clone()
+            };
+        }
+        assert_eq!(evaluate(&figures(&devices, "new", &gates, now), &gates, t(0), now), Verdict::Passed);
     }
 
     #[test]

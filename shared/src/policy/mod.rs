@@ -181,6 +181,9 @@ pub struct Gates {
     pub max_not_compliant: Share,
     pub max_stuck_in_progress: Share,
     pub min_reporting_devices: u32,
+    /// The least share of the ring's active devices that must report: devices an update silenced never count as
+    /// healthy, and must not leave the verdict to the few that still report.
+    pub min_reporting_share: Share,
     #[serde(serialize_with = "serialize_duration")]
     pub reporting_stale_after: Duration,
 }
@@ -768,6 +771,14 @@ fn validate_gates(v: &mut Validator, path: &str, raw: &raw::Gates, inherit: Opti
         0.05,
         ShareRange::ZeroAllowed,
     );
+    let min_reporting_share = share(
+        v,
+        "min_reporting_share",
+        raw.min_reporting_share,
+        base.as_ref().map(|g| g.min_reporting_share),
+        0.5,
+        ShareRange::ZeroAllowed,
+    );
     let within = v.positive_duration(
         &format!("{path}.within"),
         raw.within.as_deref(),
@@ -792,6 +803,7 @@ fn validate_gates(v: &mut Validator, path: &str, raw: &raw::Gates, inherit: Opti
         max_not_compliant,
         max_stuck_in_progress,
         min_reporting_devices,
+        min_reporting_share,
         reporting_stale_after,
     }
 }

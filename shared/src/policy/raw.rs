@@ -215,6 +215,7 @@ pub struct Gates {
     pub max_not_compliant: Option<f64>,
     pub max_stuck_in_progress: Option<f64>,
     pub min_reporting_devices: Option<u32>,
+    pub min_reporting_share: Option<f64>,
     pub reporting_stale_after: Option<String>,
 }
 
