@@ -413,3 +413,33 @@ devices:
     assert!(held.iter().any(|(e, why)| *e == "envcanskip1" && why.starts_with("tagged autopilot/skip")), "{held:?}");
     assert!(held.iter().any(|(e, why)| *e == "envbroadhld" && why.contains("override holds it")), "{held:?}");
 }
+
+#[tokio::test]
+async fn an_update_that_keeps_failing_halts_its_rollout_and_blocks_nothing_else() {
+    // GIVEN every UpdateEnvironment answered with a 5xx
+    let estate = format!("{RINGS_ESTATE}faults:\n  error_rate: {{ UpdateEnvironment: 1.0 }}\n");
+    let h = Harness::start(&estate, RINGS_POLICY, 8).await;
+    // WHEN a rollout is requested and the roller ticks
+    let requested = h
+        .deliver_to_roller(command("Rollout Requested", "req-fail", serde_json::json!({ "softwareSetId": "101" })))
+        .await;
+    assert!(requested.is_ok(), "the request is taken; its first step failed: {requested:?}");
+    for _ in 0..4 {
+        h.local.simulator.advance(chrono::Duration::minutes(30));
+        h.roller_tick().await; // THEN no tick fails (each would have gone to the dead-letter queue)
+    }
+    // AND after three failed looks in a row the rollout halts, once, saying why
+    let halted = h.outcome_events("Rollout Halted");
+    assert_eq!(halted.len(), 1, "{halted:?}");
+    let reason = halted[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("UpdateEnvironment failed") && reason.contains("3 times in a row"), "{reason}");
+    // AND the failures are audited three times, not once a tick for ever
+    let day = h.local.simulator.now().date_naive();
+    let audit = h.deps.ledger.audit_by_day(day).await.unwrap();
+    let failed = audit.iter().filter(|a| a.action == "UpdateEnvironment" && a.outcome == AuditOutcome::Failed).count();
+    assert_eq!(failed, 3, "{audit:?}");
+    // AND nothing is called after the halt
+    let calls = h.mutations().iter().filter(|c| c.operation == "UpdateEnvironment").count();
+    roll_for(&h, 2).await;
+    assert_eq!(h.mutations().iter().filter(|c| c.operation == "UpdateEnvironment").count(), calls);
+}

@@ -3,7 +3,7 @@
 //! with the rollout's version only when every action of the step succeeded, then audited and announced once
 //! per history entry. A crash anywhere repeats the step without repeating a call that was made.
 
-use crate::machine::{Action, Next, RingObservation, Rollout, Status, Transition, next};
+use crate::machine::{Action, MAX_FAILED_STEPS, Next, RingObservation, Rollout, Status, Transition, next};
 use autopilot_shared::effect::{CallError, Effect, Performed, announce, perform_once};
 use autopilot_shared::error::AutopilotError;
 use autopilot_shared::ledger::LedgerError;
@@ -252,7 +252,7 @@ pub async fn step(
     let before = rollout.rings.clone();
     let held = hold_tagged(&mut rollout, hands_off);
     let pruned = rollout.rings != before;
-    let Next { mut actions, transition, ring, advance } =
+    let Next { mut actions, mut transition, mut ring, mut advance } =
         next(&rollout, &policy.rings, observation, policy.auto_rollback, previous_supported, ctx.now);
     for (environment, ring_name, reason) in &held {
         let touched = |action: &Action| match action {
@@ -281,6 +281,7 @@ pub async fn step(
         api_calls: 0,
     };
     let mut all_done = true;
+    let mut failed = None;
     for action in &actions {
         let (key, operation) = action_key(&rollout, action);
         let audit = record(ctx, &rollout, action, operation);
@@ -299,16 +300,32 @@ pub async fn step(
         report.api_calls += u32::from(performed.called());
         report.actions.push(format!("{operation} {}", performed.as_str()));
         all_done &= matches!(performed, Performed::Applied | Performed::DryRun | Performed::Duplicate);
+        if let Performed::Failed(error) = performed {
+            failed = Some(format!("{operation} failed: {error}"));
+        }
     }
+    let failures_before = rollout.failed_steps;
     if !all_done {
-        // The transition waits for every action; the next tick repeats what is left (made calls are not repeated).
-        return Err(AutopilotError::retryable(format!(
-            "rollout {}: an action failed; {}",
-            rollout.id,
-            report.actions.join(", ")
-        )));
+        // The transition waits for every action; the next tick repeats what is left (made calls are not repeated),
+        // and the other rollouts and notices of the tick go on. A deferral (throttled, the environment busy) is
+        // only waited out; failures halt the rollout once they have failed MAX_FAILED_STEPS looks in a row.
+        let Some(error) = failed else { return Ok(report) };
+        rollout.failed_steps += 1;
+        if rollout.failed_steps < MAX_FAILED_STEPS {
+            save(ctx, &rollout, Some(version)).await.map_err(classified)?;
+            report.transition = Some(format!("{error} ({} of {MAX_FAILED_STEPS} in a row)", rollout.failed_steps));
+            return Ok(report);
+        }
+        let reason = format!("{error} ({MAX_FAILED_STEPS} times in a row): halted for a person to look");
+        (transition, ring, advance) = (Some((Status::Halted, reason)), None, false);
+    } else {
+        rollout.failed_steps = 0;
     }
-    let changed = pruned || ring.as_ref() != rollout.rings.get(rollout.current) || transition.is_some() || advance;
+    let changed = pruned
+        || ring.as_ref() != rollout.rings.get(rollout.current)
+        || transition.is_some()
+        || advance
+        || failures_before != rollout.failed_steps;
     if let Some(progress) = ring
         && let Some(slot) = rollout.rings.get_mut(rollout.current)
     {
@@ -401,6 +418,7 @@ mod tests {
             validated: false,
             history: Vec::new(),
             commands: Default::default(),
+            failed_steps: 0,
         };
         let hands_off = |id: &str| ["b", "d"].contains(&id).then(|| "tagged autopilot/skip".to_owned());
         let held = hold_tagged(&mut rollout, &hands_off);

@@ -118,6 +118,17 @@ pub struct Rollout {
     /// delivery did instead of failing on the state it caused.
     #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
     pub commands: std::collections::BTreeSet<String>,
+    /// Steps in a row whose actions failed (not throttled, not deferred): at [`MAX_FAILED_STEPS`] the rollout
+    /// halts instead of trying for ever.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failed_steps: u32,
+}
+
+/// Steps in a row whose `UpdateEnvironment` (or `UpdateSoftwareSet`) failed before a rollout halts.
+pub const MAX_FAILED_STEPS: u32 = 3;
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// What was observed of the current ring.

@@ -292,6 +292,7 @@ mod tests {
             validated: false,
             history: Vec::new(),
             commands: Default::default(),
+            failed_steps: 0,
         };
         let reason = refusal("101", &sets, &planned, std::slice::from_ref(&active), t(12)).unwrap();
         // the same set over the same environments is covered by the active rollout, another set is refused

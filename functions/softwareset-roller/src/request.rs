@@ -100,6 +100,7 @@ pub fn decide(
             reason: start.why.to_owned(),
         }],
         commands: Default::default(),
+        failed_steps: 0,
     });
     Decision::Begin { rollout, held }
 }

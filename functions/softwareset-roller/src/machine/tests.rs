@@ -54,6 +54,7 @@ fn rollout() -> Rollout {
         validated: false,
         history: Vec::new(),
         commands: Default::default(),
+        failed_steps: 0,
     }
 }
 
