@@ -18,6 +18,26 @@ pub enum Note {
     WouldAct { action: String },
 }
 
+/// A failed action recorded in the audit, kept in the resource's memory until the action succeeds: the same
+/// error again is not recorded or announced again ([`crate::effect::Effect::recorded_failure`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedFailure {
+    pub action: String,
+    pub error: String,
+}
+
+impl RecordedFailure {
+    /// The error recorded for `action`, if the last recorded failure is of it.
+    pub fn of<'a>(recorded: Option<&'a RecordedFailure>, action: &str) -> Option<&'a str> {
+        recorded.filter(|f| f.action == action).map(|f| f.error.as_str())
+    }
+
+    /// Whether a failure of `action` with `error` is new (not the one recorded): record and announce it.
+    pub fn is_new(recorded: Option<&RecordedFailure>, action: &str, error: &str) -> bool {
+        Self::of(recorded, action) != Some(error)
+    }
+}
+
 /// The audit action of a hold's records.
 pub const HOLD: &str = "Hold";
 

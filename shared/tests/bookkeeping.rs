@@ -45,6 +45,7 @@ fn effect<'a>(ledger: &'a Ledger, resource: &ResourceRef) -> Effect<'a, &'static
         now: t0(),
         remaining: REMAINING,
         fence: None,
+        recorded_failure: None,
     }
 }
 

@@ -412,6 +412,7 @@ async fn an_applied_effect_is_audited_recorded_and_completed_in_one_transaction_
         now: t0(),
         remaining: MINUTES_5,
         fence: Some(&fence),
+        recorded_failure: None,
     };
     let audited = async |resource: &ResourceRef| {
         ledger

@@ -319,3 +319,27 @@ async fn a_builder_held_by_a_skip_tag_is_recorded_once_with_its_reason() {
     assert_eq!((holds[0].action.as_str(), holds[0].outcome), ("Hold", AuditOutcome::Skipped));
     assert!(holds[0].reason.contains("skip"), "{}", holds[0].reason);
 }
+
+#[tokio::test]
+async fn a_stop_that_keeps_failing_is_recorded_and_announced_once_until_it_succeeds() {
+    // GIVEN an office builder running at 18:00 New York whose every StopImageBuilder fails (a 5xx, as a role
+    // that lost its permission would fail every time)
+    let builders = "  - { name: office-b, state: RUNNING, tags: { autopilot/builder: office } }\n";
+    let failing =
+        format!("{}faults:\n  error_rate: {{ StopImageBuilder: 1.0 }}\n", estate(new_york(0, 17, 0), builders));
+    let h = Harness::start(&failing, POLICY, 9).await;
+    // WHEN the builder-scheduler ticks every 10 minutes for two hours after the stop was due
+    h.run_builders_until(new_york(0, 20, 0), 10).await;
+    // THEN it tried at every tick, and recorded and announced the failure once
+    let resource = "appstream#123456789012#eu-central-1#image-builder#office-b";
+    let attempts = calls_for(&h, "StopImageBuilder", "office-b").iter().filter(|c| !c.ok()).count();
+    assert!(attempts >= 12, "tried at every tick: {attempts}");
+    let audit = h.deps.ledger.audit_by_resource(resource).await.unwrap();
+    let failed = audit.iter().filter(|r| r.outcome == AuditOutcome::Failed).count();
+    assert_eq!(failed, 1, "{audit:#?}");
+    assert_eq!(h.outcome_events("Image Builder Action Failed").len(), 1);
+    // AND once the stop succeeds, the next failure is a new one, recorded again
+    h.local.simulator.with_world_mut(|w| w.faults.error_rate.clear());
+    h.run_builders_until(new_york(0, 20, 30), 10).await;
+    assert!(calls_for(&h, "StopImageBuilder", "office-b").iter().any(CallRecord::ok));
+}

@@ -517,3 +517,23 @@ async fn an_elastic_fleet_is_held_not_updated() {
     assert_eq!(held.len(), 1, "{held:?}");
     assert!(held[0].reason.starts_with("an elastic fleet"), "{}", held[0].reason);
 }
+
+#[tokio::test]
+async fn an_update_that_keeps_failing_is_recorded_and_announced_once_per_fleet() {
+    // GIVEN every UpdateFleet answered with a 5xx and two fleets far from their targets
+    let estate = format!("{ESTATE}faults:\n  error_rate: {{ UpdateFleet: 1.0 }}\n");
+    let h = Harness::start(&estate, POLICY, 1).await;
+    h.local.simulator.advance(Duration::hours(5));
+    // WHEN the scaler ticks four times
+    for _ in 0..4 {
+        h.tick().await;
+        h.local.simulator.advance(Duration::minutes(5));
+    }
+    // THEN each fleet's failure is audited and announced once, though tried at every tick
+    let tried = h.mutations().iter().filter(|c| c.operation == "UpdateFleet").count();
+    assert!(tried >= 8, "{tried}");
+    let audit = h.deps.ledger.audit_by_day(berlin(10, 0).date_naive()).await.unwrap();
+    let failed: Vec<_> = audit.iter().filter(|a| a.outcome == Outcome::Failed).map(|a| a.resource.clone()).collect();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert_eq!(h.outcome_events("Capacity Action Failed").len(), 2);
+}

@@ -11,7 +11,7 @@ use autopilot_shared::ledger::LedgerError;
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use autopilot_shared::ledger::idempotency::IdempotencyKey;
 use autopilot_shared::ledger::state::{StateWrite, Versioned};
-use autopilot_shared::notes::{Change, HOLD, Note};
+use autopilot_shared::notes::{Change, HOLD, Note, RecordedFailure};
 use autopilot_shared::report::ActionResult;
 use aws_sdk_appstream::error::ProvideErrorMetadata;
 use futures::Stream;
@@ -207,6 +207,9 @@ async fn act_on(
     };
     let mut record = audit(action.name());
     record.details["action"] = serde_json::json!(action);
+    let recorded = previous.and_then(|p| p.state.failure.as_ref());
+    // Written with the action once it succeeds: the failure it recorded is over.
+    let memory = Memory { failure: None, ..memory };
     let effect = Effect {
         ledger: ctx.ledger,
         key: effect_key(ctx, decision, action),
@@ -217,6 +220,7 @@ async fn act_on(
         now: ctx.now,
         remaining: ctx.remaining,
         fence: ctx.fence,
+        recorded_failure: RecordedFailure::of(recorded, action.name()),
     };
     let performed = book
         .perform_with_state(
@@ -232,7 +236,17 @@ async fn act_on(
                 StateWrite { resource: &decision.resource, state: &memory, expected: previous.map(|p| p.version) };
             book.save_state(write).await?;
         }
-        Performed::Failed(error) if matches!(action, Action::Start { .. } | Action::Stop { .. }) => {
+        // A failure that persists is recorded and announced once (the audit's record by `settle`, this event and
+        // the memory here), not at every tick.
+        Performed::Failed(error) if RecordedFailure::is_new(recorded, action.name(), error) => {
+            let failure = RecordedFailure { action: action.name().to_owned(), error: error.clone() };
+            let remembered = Memory { failure: Some(failure), ..previous.map(|p| p.state.clone()).unwrap_or_default() };
+            let write =
+                StateWrite { resource: &decision.resource, state: &remembered, expected: previous.map(|p| p.version) };
+            book.save_state(write).await?;
+            if !matches!(action, Action::Start { .. } | Action::Stop { .. }) {
+                return Ok((report(performed.result(), performed.detail()), None));
+            }
             let detail = serde_json::json!({
                 "resource": key,
                 "imageBuilder": decision.name,

@@ -140,6 +140,9 @@ pub struct Memory {
     /// decide leaves it as it was).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<autopilot_shared::notes::Note>,
+    /// The failed start or stop last recorded, until one succeeds (kept by the act step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<autopilot_shared::notes::RecordedFailure>,
 }
 
 /// A change to make. Each carries its cause key: with the builder it is the business key of the effect, so a

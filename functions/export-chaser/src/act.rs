@@ -98,6 +98,7 @@ fn effect<'a, P: Serialize>(
         now: ctx.now,
         remaining: ctx.remaining,
         fence: ctx.fence,
+        recorded_failure: None,
     }
 }
 

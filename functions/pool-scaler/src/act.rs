@@ -11,7 +11,7 @@ use autopilot_shared::ledger::LedgerError;
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use autopilot_shared::ledger::idempotency::IdempotencyKey;
 use autopilot_shared::ledger::state::{StateWrite, Versioned};
-use autopilot_shared::notes::{Change, Note};
+use autopilot_shared::notes::{Change, Note, RecordedFailure};
 use autopilot_shared::report::ActionResult;
 
 use futures::Stream;
@@ -221,6 +221,7 @@ async fn act_on(
         return Ok(report(ActionResult::DryRun, None));
     }
     let name = action_name(decision.kind, action);
+    let recorded = previous.and_then(|p| p.state.failure.as_ref());
     let effect = Effect {
         ledger: ctx.ledger,
         key: effect_key(ctx, epoch, decision),
@@ -234,12 +235,21 @@ async fn act_on(
         now: ctx.now,
         remaining: ctx.remaining,
         fence: ctx.fence,
+        recorded_failure: RecordedFailure::of(recorded, name),
     };
-    let memory = Memory { note: None, ..decision.memory.clone() };
+    // Written with the action once it succeeds: the failure it recorded is over.
+    let memory = Memory { note: None, failure: None, ..decision.memory.clone() };
     let write = state_write(&decision.resource, &memory, previous);
     let performed = book.perform_with_state(effect, async || call(ctx.aws, decision, action).await, write).await?;
     match &performed {
-        Performed::Failed(error) => announce_failure(ctx, decision, name, error).await,
+        // A failure that persists is recorded and announced once (the audit's record by `settle`, this event and
+        // the memory here), not at every tick.
+        Performed::Failed(error) if RecordedFailure::is_new(recorded, name, error) => {
+            announce_failure(ctx, decision, name, error).await;
+            let failure = RecordedFailure { action: name.to_owned(), error: error.clone() };
+            let remembered = Memory { failure: Some(failure), ..previous.map(|p| p.state.clone()).unwrap_or_default() };
+            book.save_state(state_write(&decision.resource, &remembered, previous)).await?;
+        }
         // Dry-run changes nothing but the note: the would-act is recorded once until the plan changes.
         Performed::DryRun => {
             let unchanged = previous.map(|p| p.state.clone()).unwrap_or_default();

@@ -85,6 +85,9 @@ pub struct Memory {
     /// The learned start-up lead time (rules with `predictive` only).
     #[serde(default, skip_serializing_if = "LeadTime::is_empty")]
     pub lead: LeadTime,
+    /// The failed action last recorded, until one succeeds (kept by the act step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<autopilot_shared::notes::RecordedFailure>,
 }
 
 /// A change to make.

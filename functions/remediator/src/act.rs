@@ -175,6 +175,7 @@ fn effect<'a>(ctx: &'a ActContext<'a>, decision: &Decision, action: &'a Action) 
         now: ctx.now,
         remaining: ctx.remaining,
         fence: ctx.fence,
+        recorded_failure: None,
     }
 }
 

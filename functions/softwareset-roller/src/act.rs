@@ -146,6 +146,7 @@ pub async fn notify(
         now: ctx.now,
         remaining: ctx.remaining,
         fence: ctx.fence,
+        recorded_failure: None,
     };
     perform_once(
         effect,
@@ -294,6 +295,7 @@ pub async fn step(
             now: ctx.now,
             remaining: ctx.remaining,
             fence: ctx.fence,
+            recorded_failure: None,
         };
         let performed =
             perform_once(effect, async || call(ctx, action).await, async || Ok(())).await.map_err(classified)?;

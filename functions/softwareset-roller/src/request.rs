@@ -154,6 +154,7 @@ pub async fn start(
                 now: ctx.now,
                 remaining: ctx.remaining,
                 fence: ctx.fence,
+                recorded_failure: None,
             };
             perform_once(effect, async || Ok(()), async || Ok(())).await.map_err(classified)?;
             worked.status = Answer::DryRun;

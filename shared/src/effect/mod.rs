@@ -141,6 +141,10 @@ pub struct Effect<'a, P: Serialize> {
     /// The function lease's fence, when the effect runs under it: the claim is fenced, and the AWS call is not
     /// started once the lease has run out.
     pub fence: Option<&'a Fence>,
+    /// The failure already recorded for this action on this resource (the caller keeps it in the resource's
+    /// memory): the same error again is counted and logged, not audited again, so a failure that persists is
+    /// one record, not one a tick.
+    pub recorded_failure: Option<&'a str>,
 }
 
 /// Performs `effect` with `call` at most once per key; after a successful call the audit record is written,
@@ -294,7 +298,7 @@ async fn settle<P: Serialize>(
     result: Result<(), CallError>,
     applied: impl AsyncFnOnce() -> Result<(), LedgerError>,
 ) -> Result<Performed, LedgerError> {
-    let Effect { ledger, mut audit, now, .. } = effect;
+    let Effect { ledger, mut audit, now, recorded_failure, .. } = effect;
     let action = audit.action.clone();
     match result {
         Ok(()) => {
@@ -327,9 +331,11 @@ async fn settle<P: Serialize>(
                 }
             };
             tracing::warn!(resource = %audit.resource, action = %action, error = %message, result = performed.as_str(), "not applied");
-            audit.outcome = outcome;
-            audit.details["error"] = serde_json::json!(message);
-            ledger.append_audit(&audit).await?;
+            if recorded_failure != Some(message.as_str()) || outcome != AuditOutcome::Failed {
+                audit.outcome = outcome;
+                audit.details["error"] = serde_json::json!(message);
+                ledger.append_audit(&audit).await?;
+            }
             Ok(performed)
         }
     }
