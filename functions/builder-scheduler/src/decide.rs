@@ -411,14 +411,15 @@ pub fn decide_one(
                 Some(change) if wants_start && change.direction == Direction::Stop => {
                     let reason =
                         format!("stopped by someone else at {}: honoured until {}", change.at, manual_until(change));
-                    Some(decision(Outcome::Hold, reason, memory))
+                    // A person's change honoured is a hold an operator must see (recorded once, when it begins).
+                    Some(decision(Outcome::Skip, reason, memory))
                 }
                 _ if wants_start && memory.runtime_stopped.as_deref() == Some(phase_end().as_str()) => {
                     let until = schedule
                         .and_then(|s| s.next_transition(now))
                         .map_or("the phase ends".into(), |t| t.to_string());
                     let reason = format!("stopped for its max_runtime in this phase: not started again until {until}");
-                    Some(decision(Outcome::Hold, reason, memory))
+                    Some(decision(Outcome::Skip, reason, memory))
                 }
                 _ if wants_start => {
                     let cause = phase_end();
@@ -504,32 +505,34 @@ pub fn decide_one(
                         Some(decision(Outcome::Act(action), reason, memory))
                     }
                     Some(stop) => {
-                        let honoured = match manual {
-                            Some(change) if change.direction == Direction::Start => {
+                        let (honoured, outcome) = match manual {
+                            Some(change) if change.direction == Direction::Start => (
                                 format!(
                                     "; started by someone else at {}, honoured until {}",
                                     change.at,
                                     manual_until(change)
-                                )
-                            }
-                            _ => String::new(),
+                                ),
+                                Outcome::Skip,
+                            ),
+                            _ => (String::new(), Outcome::Hold),
                         };
                         let reason = format!("running; next stop at {} ({}){honoured}", stop.at, stop.why);
-                        Some(decision(Outcome::Hold, reason, memory))
+                        Some(decision(outcome, reason, memory))
                     }
                     None => {
-                        let why = match (manual, forced) {
-                            (_, Some(Phase::InHours)) => "override in-hours".to_owned(),
-                            (Some(change), _) if change.direction == Direction::Start => {
+                        let (why, outcome) = match (manual, forced) {
+                            (_, Some(Phase::InHours)) => ("override in-hours".to_owned(), Outcome::Hold),
+                            (Some(change), _) if change.direction == Direction::Start => (
                                 format!(
                                     "started by someone else at {}, honoured until {}",
                                     change.at,
                                     manual_until(change)
-                                )
-                            }
-                            _ => "no stop planned".to_owned(),
+                                ),
+                                Outcome::Skip,
+                            ),
+                            _ => ("no stop planned".to_owned(), Outcome::Hold),
                         };
-                        Some(decision(Outcome::Hold, format!("running; {why}"), memory))
+                        Some(decision(outcome, format!("running; {why}"), memory))
                     }
                 }
             }

@@ -194,10 +194,10 @@ fn a_builder_stopped_for_its_max_runtime_is_not_started_again_in_the_same_phase(
     assert_eq!(d.outcome, Outcome::Act(Action::Stop { cause }), "{}", d.reason);
     // THEN the in-hours start does not undo the stop (it ran today), and says why
     let d = decide(&builder("golden", "STOPPED"), d.memory, berlin(8, 5));
-    assert_eq!(d.outcome, Outcome::Hold, "{}", d.reason);
+    assert_eq!(d.outcome, Outcome::Skip, "{}", d.reason);
     assert!(d.reason.contains("max_runtime") && d.reason.contains("2026-11-23 17:00:00 UTC"), "{}", d.reason);
     let d = decide(&builder("golden", "STOPPED"), d.memory, berlin(12, 0));
-    assert_eq!(d.outcome, Outcome::Hold, "{}", d.reason);
+    assert_eq!(d.outcome, Outcome::Skip, "{}", d.reason);
     // AND the next working day starts it as usual
     let d = decide(&builder("golden", "STOPPED"), d.memory, berlin(8, 0) + Duration::days(1));
     assert!(matches!(d.outcome, Outcome::Act(Action::Start { .. })), "{}", d.reason);
@@ -209,7 +209,7 @@ fn a_manual_start_in_off_hours_is_honoured_until_the_next_transition() {
     memory.manual_change = Some(Change { direction: Direction::Start, at: berlin(23, 10) });
     memory.running_since = Some(berlin(23, 10));
     let d = decide(&builder("golden", "RUNNING"), memory, berlin(23, 20));
-    assert_eq!(d.outcome, Outcome::Hold, "{}", d.reason);
+    assert_eq!(d.outcome, Outcome::Skip, "{}", d.reason);
     assert!(d.reason.contains("honoured"), "{}", d.reason);
 }
 
@@ -232,7 +232,7 @@ fn a_manual_stop_in_hours_is_honoured_until_off_hours_then_the_next_morning_star
     let mut memory = seen("RUNNING", berlin(9, 0));
     memory.manual_change = Some(Change { direction: Direction::Stop, at: berlin(11, 0) });
     let d = decide(&builder("golden", "STOPPED"), memory, berlin(11, 5));
-    assert_eq!(d.outcome, Outcome::Hold, "{}", d.reason);
+    assert_eq!(d.outcome, Outcome::Skip, "{}", d.reason);
     let next_morning = berlin(8, 0) + Duration::days(1);
     let d = decide(&builder("golden", "STOPPED"), d.memory, next_morning);
     assert!(matches!(d.outcome, Outcome::Act(Action::Start { .. })), "{}", d.reason);
