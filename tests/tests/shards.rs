@@ -125,7 +125,7 @@ spokes:
 fleets:
   - name: callcenter
     state: RUNNING
-    desired: 40
+    desired: 2
     account: "222233334444"
     tags: { autopilot/capacity: callcenter }
 "#;

@@ -19,6 +19,9 @@ pub struct CloudTrailCall {
     pub aws_region: String,
     #[serde(default)]
     pub error_code: Option<String>,
+    /// The account the record was delivered to: the account of the resources the call acted on.
+    #[serde(default, rename = "recipientAccountId", skip_serializing_if = "Option::is_none")]
+    pub recipient_account_id: Option<String>,
     /// Who made the call: an object (CloudTrail's `userIdentity`), never an array or a scalar.
     #[serde(default)]
     pub user_identity: serde_json::Map<String, serde_json::Value>,
@@ -237,11 +240,13 @@ fn elements<T: DeserializeOwned>(
 }
 
 impl CloudTrailCall {
-    /// The account the call was made in (`userIdentity.accountId`), or `000000000000` when the record has none.
+    /// The account the call was made in: the record's `recipientAccountId` (the resources' account), else the
+    /// caller's (`userIdentity.accountId`, absent for a call by an AWS service), else `000000000000`.
     pub fn account(&self) -> &str {
-        self.user_identity
-            .get("accountId")
-            .and_then(serde_json::Value::as_str)
+        let caller = || self.user_identity.get("accountId").and_then(serde_json::Value::as_str);
+        self.recipient_account_id
+            .as_deref()
+            .or_else(caller)
             .filter(|account| !account.is_empty())
             .unwrap_or(Place::UNKNOWN_ACCOUNT)
     }
@@ -258,6 +263,19 @@ impl CloudTrailCall {
                 path: "detail.errorCode".into(),
                 reason: format!("{} failed with {code}; nothing to react to", self.event_name),
             });
+        }
+        // Where the call was made must be readable, whether or not the recipient names it.
+        let caller = self.user_identity.get("accountId").and_then(serde_json::Value::as_str);
+        for (path, account) in [
+            ("detail.recipientAccountId", self.recipient_account_id.as_deref()),
+            ("detail.userIdentity.accountId", caller),
+        ] {
+            if let Some(account) = account.filter(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit())) {
+                return Err(EventError {
+                    path: path.into(),
+                    reason: format!("{account:?} is not a 12-digit AWS account id"),
+                });
+            }
         }
         let request = self.request_parameters.as_ref();
         const REQ: &str = "detail.requestParameters";

@@ -313,3 +313,27 @@ fn eventbridge_schedulers_default_event_is_a_tick() {
     rule["detail"] = serde_json::json!("{}");
     assert!(rejected(rule).starts_with("invalid event: detail: invalid type: string"));
 }
+
+#[test]
+fn a_calls_account_is_the_account_its_record_was_delivered_to() {
+    let Ok(Input::CloudTrail(event)) = parse(sample("cloudtrail-create-export-image-task.json")) else {
+        panic!("not cloudtrail")
+    };
+    let mut call = event.detail;
+    assert_eq!(call.account(), "123456789012");
+    // a call by an AWS service has no caller account; the record's recipient names the resources' account
+    call.user_identity = serde_json::json!({ "type": "AWSService", "invokedBy": "appstream.amazonaws.com" })
+        .as_object()
+        .cloned()
+        .unwrap();
+    call.recipient_account_id = Some("222233334444".into());
+    assert_eq!(call.account(), "222233334444");
+    // a person of another account acting here: the resources' account, not the caller's
+    call.user_identity =
+        serde_json::json!({ "type": "AssumedRole", "accountId": "999988887777" }).as_object().cloned().unwrap();
+    assert_eq!(call.place().account, "222233334444");
+    // neither: unknown
+    call.recipient_account_id = None;
+    call.user_identity = serde_json::Map::new();
+    assert_eq!(call.account(), "000000000000");
+}
