@@ -105,12 +105,14 @@ struct NameParams {
 }
 
 /// `CreateImage` from an image builder. AWS documents the event but not its request fields; the builder is
-/// read from `imageBuilderName` (or `name`).
+/// read from `imageBuilderName`, else from `name` (beside `imageBuilderName`, `name` is the image's).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct CreateImageParams {
-    #[serde(alias = "name")]
-    image_builder_name: String,
+    #[serde(default)]
+    image_builder_name: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
     #[serde(default)]
     image_name: Option<String>,
 }
@@ -306,7 +308,17 @@ impl CloudTrailCall {
             }
             ("appstream.amazonaws.com", "CreateImage") => {
                 let p: CreateImageParams = elements(request, REQ)?;
-                ApiCall::CreateImage { image_builder_name: p.image_builder_name, image_name: p.image_name }
+                let (image_builder_name, image_name) = match (p.image_builder_name, p.name) {
+                    (Some(builder), name) => (builder, p.image_name.or(name)),
+                    (None, Some(builder)) => (builder, p.image_name),
+                    (None, None) => {
+                        return Err(EventError {
+                            path: format!("{REQ}.imageBuilderName"),
+                            reason: "missing (no imageBuilderName or name names the builder)".into(),
+                        });
+                    }
+                };
+                ApiCall::CreateImage { image_builder_name, image_name }
             }
             ("appstream.amazonaws.com", "StartFleet") => {
                 ApiCall::StartFleet { name: elements::<NameParams>(request, REQ)?.name }

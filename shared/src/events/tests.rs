@@ -337,3 +337,27 @@ fn a_calls_account_is_the_account_its_record_was_delivered_to() {
     call.user_identity = serde_json::Map::new();
     assert_eq!(call.account(), "000000000000");
 }
+
+#[test]
+fn a_create_image_names_its_builder_by_image_builder_name_else_by_name() {
+    let Ok(Input::CloudTrail(event)) = parse(sample("builder-scheduler/create-image.json")) else {
+        panic!("not cloudtrail")
+    };
+    let mut call = event.detail;
+    let with = |call: &mut CloudTrailCall, parameters: serde_json::Value| {
+        call.request_parameters = parameters.as_object().cloned();
+        call.api_call()
+    };
+    let create = |builder: &str, image: Option<&str>| {
+        Ok(ApiCall::CreateImage { image_builder_name: builder.into(), image_name: image.map(str::to_owned) })
+    };
+    assert_eq!(
+        with(&mut call, serde_json::json!({ "imageBuilderName": "b", "imageName": "i" })),
+        create("b", Some("i"))
+    );
+    // beside the builder's name, `name` is the image's (it was a duplicate field, and the event refused)
+    assert_eq!(with(&mut call, serde_json::json!({ "imageBuilderName": "b", "name": "i" })), create("b", Some("i")));
+    assert_eq!(with(&mut call, serde_json::json!({ "name": "b" })), create("b", None));
+    let missing = with(&mut call, serde_json::json!({ "imageName": "i" })).unwrap_err();
+    assert_eq!(missing.path, "detail.requestParameters.imageBuilderName");
+}
