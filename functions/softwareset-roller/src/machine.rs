@@ -224,6 +224,31 @@ pub fn next(
             .map(|e| Action::SetDesired { environment: e.id.clone(), software_set: rollout.target_set.clone() })
             .collect()
     };
+    if progress.environments.is_empty() && progress.passed_at.is_none() && rollout.current > 0 {
+        // A later ring left empty (its environments held since the start): nothing to set or gate, the next ring
+        // follows at once (the ring before it proved the set).
+        let mut ring_progress = progress.clone();
+        ring_progress.applied(now);
+        ring_progress.passed_at = Some(now);
+        let Some(next_ring) = rollout.rings.get(rollout.current + 1) else {
+            let reason =
+                format!("ring {} has no environment left: rollout of {} completed", progress.name, rollout.target_set);
+            return Next {
+                actions: Vec::new(),
+                transition: Some((Status::Completed, reason)),
+                ring: Some(ring_progress),
+                advance: false,
+            };
+        };
+        let reason =
+            format!("ring {} has no environment left: skipped; ring {} applying", progress.name, next_ring.name);
+        return Next {
+            actions: apply(next_ring),
+            transition: Some((Status::Applying, reason)),
+            ring: Some(ring_progress),
+            advance: true,
+        };
+    }
     if rollout.status == Status::Pending || progress.applied_at.is_none() {
         let mut ring_progress = progress.clone();
         ring_progress.applied(now);

@@ -141,6 +141,14 @@ pub fn refusal(
     if planned.iter().all(|r| r.environments.is_empty()) {
         return Some("no environment is selected by any ring".into());
     }
+    if let Some(first) = planned.first().filter(|r| r.environments.is_empty()) {
+        // The first ring is the one that proves the set on devices before any other ring gets it.
+        return Some(format!(
+            "ring {} has no environment (none selected, or all held by their tags): nothing would prove the set \
+             before the rings after it",
+            first.name
+        ));
+    }
     for rollout in active.iter().filter(|r| !r.status.is_final()) {
         let busy: Vec<&str> = planned
             .iter()
@@ -279,6 +287,18 @@ mod tests {
         assert!(refusal("nope", &sets, &planned, &[], t(1)).unwrap().contains("does not exist"));
         assert!(refusal("101", &sets, &planned, &[], t(21)).unwrap().contains("end of support"));
         assert_eq!(refusal("101", &sets, &planned, &[], t(11)), None);
+        // the first ring empty (its environment held): nothing would prove the set before the broad ring
+        let held = [
+            env("e1", &[("ring", "canary"), ("autopilot/skip", "true")], "USE_DESIRED", "100"),
+            env("e2", &[("fleet", "all")], "USE_DESIRED", "100"),
+        ];
+        let planned_held = rings(&policy(false), &held, untagged());
+        assert_eq!(planned_held.iter().map(|r| r.environments.len()).collect::<Vec<_>>(), [0, 1]);
+        let reason = refusal("101", &sets, &planned_held, &[], t(11)).unwrap();
+        assert!(
+            reason.contains("ring canary has no environment") && reason.contains("nothing would prove"),
+            "{reason}"
+        );
         let active = Rollout {
             id: "r0".into(),
             resource: "thinclient#123456789012#eu-central-1#rollout#r0".into(),

@@ -225,3 +225,23 @@ fn the_gate_deadline_counts_from_when_the_rings_maintenance_window_opens() {
     let n = run(&r, Some(&nothing), true, t(6 * 24 + 1));
     assert_eq!(n.transition.map(|(to, _)| to), Some(Status::RolledBack));
 }
+
+#[test]
+fn a_later_ring_left_without_environments_is_skipped_not_failed() {
+    // GIVEN the broad ring's environment held by its tags since the start (the ring is empty)
+    let mut r = rollout();
+    r.rings[1].environments.clear();
+    r = apply(r.clone(), &run(&r, None, false, t(0)), t(0));
+    r = apply(r.clone(), &run(&r, Some(&observed("e1", "101", 4, 4)), false, t(2)), t(2));
+    // WHEN the canary has baked: the broad ring is "applied" with nothing to set
+    let n = run(&r, Some(&observed("e1", "101", 4, 4)), false, t(6));
+    assert_eq!(n.actions, [Action::Validate { software_set: "101".into() }]);
+    let r = apply(r, &n, t(6));
+    // THEN the next look completes the rollout instead of waiting for devices that do not exist
+    let empty = RingObservation { desired: Vec::new(), figures: GateFigures::default() };
+    let n = run(&r, Some(&empty), false, t(7));
+    assert!(
+        matches!(&n.transition, Some((Status::Completed, reason)) if reason.contains("ring broad has no environment left")),
+        "{n:?}"
+    );
+}
