@@ -293,16 +293,30 @@ pub fn next(
         (_, Verdict::Failed { reason }) => {
             let reason = format!("ring {} gate failed: {reason}", progress.name);
             if auto_rollback {
-                let actions = progress
-                    .environments
-                    .iter()
-                    .filter(|e| e.previous_desired.as_deref().is_none_or(previous_supported))
-                    .map(|e| Action::Restore {
-                        environment: e.id.clone(),
-                        software_set: e.previous_desired.clone(),
-                        mode: e.previous_mode.clone(),
-                    })
-                    .collect();
+                // What cannot be put back is named, not passed over: a previous set past its support, or no
+                // previous set to return to (USE_LATEST follows the newest set again by itself).
+                let mut left = Vec::new();
+                let mut actions = Vec::new();
+                for e in &progress.environments {
+                    match e.previous_desired.as_deref() {
+                        Some(set) if !previous_supported(set) => {
+                            left.push(format!("{} (its previous set {set} is past its support)", e.id));
+                        }
+                        None if e.previous_mode != "USE_LATEST" => {
+                            left.push(format!("{} (it had no desired set to return to)", e.id));
+                        }
+                        _ => actions.push(Action::Restore {
+                            environment: e.id.clone(),
+                            software_set: e.previous_desired.clone(),
+                            mode: e.previous_mode.clone(),
+                        }),
+                    }
+                }
+                let reason = if left.is_empty() {
+                    reason
+                } else {
+                    format!("{reason}; left on {}: {}", rollout.target_set, left.join(", "))
+                };
                 Next {
                     actions,
                     transition: Some((Status::RolledBack, reason)),

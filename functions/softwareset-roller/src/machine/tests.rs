@@ -141,9 +141,17 @@ fn a_failed_gate_halts_or_rolls_back_to_a_still_supported_previous_set() {
         n.actions,
         [Action::Restore { environment: "e1".into(), software_set: Some("100".into()), mode: "USE_DESIRED".into() }]
     );
-    // a previous set past its support is not restored
+    // a previous set past its support is not restored, and the rollback says so
     let n = next(&r, &rings(), Some(&stuck), true, &|_| false, t(24));
     assert!(n.actions.is_empty());
+    let reason = n.transition.map(|(_, reason)| reason).unwrap_or_default();
+    assert!(reason.ends_with("; left on 101: e1 (its previous set 100 is past its support)"), "{reason}");
+    // nor is an environment that had no desired set (USE_DESIRED without one)
+    let mut bare = r.clone();
+    bare.rings[0].environments[0].previous_desired = None;
+    let n = run(&bare, Some(&stuck), true, t(24));
+    assert!(n.actions.is_empty(), "{:?}", n.actions);
+    assert!(n.transition.unwrap().1.ends_with("left on 101: e1 (it had no desired set to return to)"));
 }
 
 #[test]
