@@ -49,15 +49,15 @@ async fn a_week_of_schedule_starts_and_stops_in_new_york_time() {
         1,
     )
     .await;
-    // WHEN the builder-scheduler ticks every 10 minutes for a week
-    h.run_builders_until(new_york(7, 0, 0), 10).await;
+    // WHEN the builder-scheduler ticks every 5 minutes (the stack's schedule) for a week
+    h.run_builders_until(new_york(7, 0, 0), 5).await;
     // THEN it was started at 08:00 and stopped at 18:00 New York on each weekday, never at the weekend
     let starts: Vec<DateTime<Utc>> = calls_for(&h, "StartImageBuilder", "office-b").iter().map(|c| c.at).collect();
     let stops: Vec<DateTime<Utc>> = calls_for(&h, "StopImageBuilder", "office-b").iter().map(|c| c.at).collect();
     assert_eq!(starts, (0..5).map(|d| new_york(d, 8, 0)).collect::<Vec<_>>());
     assert_eq!(stops, (0..5).map(|d| new_york(d, 18, 0)).collect::<Vec<_>>());
     assert!(h.mutations().iter().all(CallRecord::ok), "every call succeeded");
-    // AND each stop was announced ahead (at the 17:50 tick, the first within 15 minutes of it), once
+    // AND each stop was announced warn_before ahead (at the 17:45 tick), once
     let warnings = h.outcome_events("Image Builder Stop Scheduled");
     assert_eq!(warnings.len(), 5, "{warnings:?}");
     assert_eq!(warnings[0]["stopAt"], json!("2026-11-23T23:00:00Z"));
@@ -216,7 +216,7 @@ async fn a_throttled_describe_is_retried_and_no_stop_is_missed() {
     let builders = "  - { name: office-b, state: RUNNING, tags: { autopilot/builder: office } }\n";
     let throttled = format!(
         "{}faults:\n  throttle_per_second: {{ DescribeImageBuilders: 1 }}\n",
-        estate(new_york(0, 17, 50), builders)
+        estate(new_york(0, 17, 40), builders)
     );
     let h = Harness::start(&throttled, POLICY, 6).await;
     // two back-to-back deliveries per tick make the second Describe wait for a token

@@ -499,9 +499,21 @@ pub fn decide_one(
                             && now >= stop.at - rule.warn_before
                             && memory.warned.as_ref().is_none_or(|w| w.cause != stop.cause) =>
                     {
-                        let reason = format!("{} at {}: announced", stop.why, stop.at);
-                        memory.warned = Some(Warned { cause: stop.cause.clone(), stop_at: stop.at });
-                        let action = Action::Warn { cause: stop.cause, stop_at: stop.at };
+                        // Never less notice than `warn_before` (a builder first seen, or started by someone, just
+                        // before its stop): the stop waits for the announced time.
+                        let stop_at = stop.at.max(now + rule.warn_before);
+                        let reason = if stop_at == stop.at {
+                            format!("{} at {}: announced", stop.why, stop.at)
+                        } else {
+                            format!(
+                                "{} at {}: announced for {stop_at}, {} ahead",
+                                stop.why,
+                                stop.at,
+                                humanize(rule.warn_before)
+                            )
+                        };
+                        memory.warned = Some(Warned { cause: stop.cause.clone(), stop_at });
+                        let action = Action::Warn { cause: stop.cause, stop_at };
                         Some(decision(Outcome::Act(action), reason, memory))
                     }
                     Some(stop) => {

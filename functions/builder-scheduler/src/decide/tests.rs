@@ -106,6 +106,20 @@ fn a_stop_due_without_warning_is_announced_and_postponed() {
 }
 
 #[test]
+fn a_builder_first_seen_just_before_its_stop_still_gets_warn_before_of_notice() {
+    // first sight at 17:55 of a builder running since 09:00: the 18:00 stop is announced for 18:10, 15 minutes on
+    let d = decide(&builder("golden", "RUNNING"), seen("RUNNING", berlin(17, 55)), berlin(17, 55));
+    let Outcome::Act(Action::Warn { stop_at, .. }) = &d.outcome else { panic!("{d:?}") };
+    assert_eq!(*stop_at, berlin(18, 10), "{}", d.reason);
+    assert!(d.reason.contains("announced for") && d.reason.contains("15m ahead"), "{}", d.reason);
+    // and it is stopped then, not at 18:00
+    let at_six = decide(&builder("golden", "RUNNING"), d.memory.clone(), berlin(18, 0));
+    assert_eq!(at_six.outcome, Outcome::Wait, "{}", at_six.reason);
+    let later = decide(&builder("golden", "RUNNING"), at_six.memory, berlin(18, 10));
+    assert!(matches!(later.outcome, Outcome::Act(Action::Stop { .. })), "{}", later.reason);
+}
+
+#[test]
 fn without_warn_before_the_stop_is_immediate() {
     let d = decide(&builder("stop-only", "RUNNING"), seen("RUNNING", berlin(9, 0)), berlin(18, 0));
     assert!(matches!(d.outcome, Outcome::Act(Action::Stop { .. })), "{}", d.reason);
