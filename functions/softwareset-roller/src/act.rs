@@ -415,6 +415,7 @@ mod tests {
             requested_at: Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap(),
             status: Status::Baking,
             paused: false,
+            paused_at: None,
             current: 0,
             rings: vec![ring("canary", &["a", "b"], true), ring("broad", &["c", "d"], false)],
             validated: false,

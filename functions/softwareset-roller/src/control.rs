@@ -37,6 +37,8 @@ impl Control {
 pub enum Decision {
     /// Applied already (EventBridge delivers at least once): answer as the first delivery did.
     Redelivered,
+    /// Nothing to change (a pause of a paused rollout, a resume of a running one): answered, not announced.
+    AlreadySo,
     /// The rollout is finished: it can no longer be controlled.
     Finished(String),
     /// Announce `event` with `reason`, then save `rollout`.
@@ -63,12 +65,25 @@ pub fn decide(
     }
     let reason = reason.map_or_else(|| "operator command".to_owned(), str::to_owned);
     let event = match what {
+        Control::Pause | Control::Resume if rollout.paused == (what == Control::Pause) => {
+            return Decision::AlreadySo;
+        }
         Control::Pause => {
             rollout.paused = true;
+            rollout.paused_at = Some(now);
             "Rollout Pause Confirmed"
         }
         Control::Resume => {
             rollout.paused = false;
+            // The pause does not count against the ring: its deadline and bake move on by as long.
+            if let Some(since) = rollout.paused_at.take()
+                && let Some(ring) = rollout.rings.get_mut(rollout.current)
+            {
+                let paused = now - since;
+                for clock in [&mut ring.applied_at, &mut ring.opens_at, &mut ring.updated_at] {
+                    *clock = clock.map(|at| at + paused);
+                }
+            }
             "Rollout Resume Confirmed"
         }
         Control::Abort => {
@@ -110,7 +125,7 @@ pub async fn control(
         return Err(AutopilotError::invalid_input(format!("detail.rolloutId: no rollout {}", command.rollout_id)));
     };
     match decide(stored.state, what, ctx.correlation_id, command.reason.as_deref(), ctx.now) {
-        Decision::Redelivered => {}
+        Decision::Redelivered | Decision::AlreadySo => {}
         Decision::Finished(reason) => return Err(AutopilotError::non_retryable(reason)),
         Decision::Apply { rollout, event, reason } => {
             let detail =
@@ -122,4 +137,66 @@ pub async fn control(
     }
     worked.status = what.answer();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::machine::{EnvironmentRecord, RingProgress};
+    use chrono::{Duration, TimeZone};
+
+    fn t(hours: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap() + Duration::hours(hours)
+    }
+
+    fn applying() -> Rollout {
+        let environment = EnvironmentRecord {
+            id: "e1".into(),
+            previous_desired: None,
+            previous_mode: "USE_DESIRED".into(),
+            window: Default::default(),
+        };
+        let ring = RingProgress {
+            name: "canary".into(),
+            environments: vec![environment],
+            applied_at: Some(t(0)),
+            opens_at: Some(t(1)),
+            updated_at: None,
+            passed_at: None,
+            figures: None,
+        };
+        Rollout {
+            id: "r1".into(),
+            resource: "thinclient#123456789012#eu-central-1#rollout#r1".into(),
+            target_set: "101".into(),
+            target_supported_until: None,
+            requested_at: t(0),
+            status: Status::Applying,
+            paused: false,
+            paused_at: None,
+            current: 0,
+            rings: vec![ring],
+            validated: false,
+            history: Vec::new(),
+            commands: Default::default(),
+            failed_steps: 0,
+        }
+    }
+
+    #[test]
+    fn a_pause_stops_the_rings_clocks_and_a_repeated_command_changes_nothing() {
+        let Decision::Apply { rollout: paused, .. } = decide(applying(), Control::Pause, "c1", None, t(2)) else {
+            panic!("not paused")
+        };
+        assert_eq!((paused.paused, paused.paused_at), (true, Some(t(2))));
+        // a second pause, and a resume of a running rollout, are answered without an announcement
+        assert_eq!(decide((*paused).clone(), Control::Pause, "c2", None, t(3)), Decision::AlreadySo);
+        assert_eq!(decide(applying(), Control::Resume, "c3", None, t(3)), Decision::AlreadySo);
+        // resumed ten hours later: the gate's deadline and the bake count from ten hours later
+        let Decision::Apply { rollout: resumed, .. } = decide(*paused, Control::Resume, "c4", None, t(12)) else {
+            panic!("not resumed")
+        };
+        assert_eq!((resumed.paused, resumed.paused_at), (false, None));
+        assert_eq!((resumed.rings[0].applied_at, resumed.rings[0].opens_at), (Some(t(10)), Some(t(11))));
+    }
 }

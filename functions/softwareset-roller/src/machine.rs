@@ -108,6 +108,9 @@ pub struct Rollout {
     pub requested_at: DateTime<Utc>,
     pub status: Status,
     pub paused: bool,
+    /// Since when it is paused: on resume the current ring's clocks (gate deadline, bake) move on by the pause.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_at: Option<DateTime<Utc>>,
     /// The ring being applied or baked (index into `rings`).
     pub current: usize,
     pub rings: Vec<RingProgress>,

@@ -307,6 +307,7 @@ mod tests {
             requested_at: t(11),
             status: Status::Baking,
             paused: false,
+            paused_at: None,
             current: 0,
             rings: planned.clone(),
             validated: false,

@@ -89,6 +89,7 @@ pub fn decide(
         requested_at: now,
         status: Status::Pending,
         paused: false,
+        paused_at: None,
         current: 0,
         rings: planned,
         validated: sets.iter().any(|s| s.id == target && s.validation_status == "VALIDATED"),

@@ -49,6 +49,7 @@ fn rollout() -> Rollout {
         requested_at: t(0),
         status: Status::Pending,
         paused: false,
+        paused_at: None,
         current: 0,
         rings: vec![ring("canary", "e1"), ring("broad", "e2")],
         validated: false,
