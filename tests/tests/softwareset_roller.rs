@@ -443,3 +443,21 @@ async fn an_update_that_keeps_failing_halts_its_rollout_and_blocks_nothing_else(
     roll_for(&h, 2).await;
     assert_eq!(h.mutations().iter().filter(|c| c.operation == "UpdateEnvironment").count(), calls);
 }
+
+#[tokio::test]
+async fn a_request_does_not_set_an_environment_already_on_the_target_again() {
+    // GIVEN the canary environment already asked to run 101
+    let estate = RINGS_ESTATE.replacen(
+        "{ id: envcanary01, name: canary, desired_software_set_id: \"100\"",
+        "{ id: envcanary01, name: canary, desired_software_set_id: \"101\"",
+        1,
+    );
+    let h = Harness::start(&estate, RINGS_POLICY, 9).await;
+    // WHEN a rollout of 101 is requested
+    h.deliver_to_roller(command("Rollout Requested", "req-same", serde_json::json!({ "softwareSetId": "101" })))
+        .await
+        .unwrap();
+    // THEN the canary ring is applying without an UpdateEnvironment for it
+    assert!(update_environment_calls(&h).is_empty(), "{:?}", update_environment_calls(&h));
+    assert_eq!(h.outcome_events("Rollout Started").len(), 1);
+}

@@ -4,7 +4,7 @@
 //! audit it; a started rollout is saved and takes its first step.
 
 use crate::act::{self, ActContext, StepReport};
-use crate::machine::{Rollout, Status, Transition};
+use crate::machine::{RingObservation, Rollout, Status, Transition};
 use crate::observe::{Seen, open_rollouts};
 use crate::plan::{self, Held, Tags};
 use autopilot_shared::effect::{Effect, perform_once};
@@ -182,7 +182,17 @@ pub async fn start(
             };
             let supported = seen.supported_lookup(ctx.now);
             let hands_off = tags.hands_off_by_id(&seen.envs);
-            let done = act::step(ctx, *rollout, version, policy, None, &supported, &hands_off).await?;
+            // What the environments were just seen to run: one already on the target is not set again.
+            let first = rollout.rings.first().map(|ring| &ring.environments[..]).unwrap_or_default();
+            let desired = first
+                .iter()
+                .map(|e| {
+                    let now = seen.envs.iter().find(|seen| seen.id == e.id);
+                    (e.id.clone(), now.and_then(|seen| seen.desired_software_set_id.clone()))
+                })
+                .collect();
+            let observation = RingObservation { desired, figures: Default::default() };
+            let done = act::step(ctx, *rollout, version, policy, Some(&observation), &supported, &hands_off).await?;
             worked.api_calls += done.api_calls;
             worked.items.push(done);
             worked.status = Answer::Requested;
