@@ -155,7 +155,12 @@ async fn three_rings_roll_to_completion_in_maintenance_windows_with_bake_times()
         1,
         "validated once"
     );
-    assert_eq!(h.outcome_events("Rollout Ring Advanced").len(), 2);
+    let advanced = h.outcome_events("Rollout Ring Advanced");
+    assert_eq!(advanced.len(), 2);
+    // each with the figures of the ring that passed, not of the one just applied
+    assert_eq!(advanced[0]["judgedRing"], "canary");
+    assert_eq!(advanced[0]["ring"], "early");
+    assert!(advanced.iter().all(|e| e["figures"]["up_to_date"].as_u64() >= Some(3)), "{advanced:?}");
     let kiosk = h.local.simulator.with_world(|w| w.environments["envlatest01"].desired_software_set_id.clone());
     assert_eq!(kiosk.as_deref(), Some("100"));
 }

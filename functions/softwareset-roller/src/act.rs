@@ -336,6 +336,8 @@ pub async fn step(
     if actions.iter().any(|a| matches!(a, Action::Validate { .. })) {
         rollout.validated = true;
     }
+    // The ring the gate judged: its figures go with the announcement, also when the next ring is applied.
+    let judged = rollout.current;
     if advance {
         rollout.current += 1;
         if let Some(next_ring) = rollout.rings.get_mut(rollout.current) {
@@ -362,7 +364,8 @@ pub async fn step(
             "softwareSet": rollout.target_set,
             "status": to,
             "ring": rollout.rings.get(rollout.current).map(|r| r.name.clone()),
-            "figures": rollout.rings.get(rollout.current).and_then(|r| r.figures),
+            "figures": rollout.rings.get(judged).and_then(|r| r.figures),
+            "judgedRing": rollout.rings.get(judged).map(|r| r.name.clone()),
             "reason": reason,
         });
         let name = event_name(from, to);
