@@ -209,6 +209,12 @@ async fn dry_run_makes_no_mutating_call_and_records_what_it_would_do() {
         .collect();
     // once each: the 08:00 start, and the stop of the builder first seen running at 07:00 (2 h + warning)
     assert_eq!(would, [("StartImageBuilder", "office-b"), ("StopImageBuilder", "left-on")]);
+    // AND the forgotten builder's would-stop is not recorded again once its idempotency record has expired (30 h)
+    h.run_builders_until(new_york(2, 10, 0), 30).await;
+    let resource = "appstream#123456789012#eu-central-1#image-builder#left-on";
+    let records = h.deps.ledger.audit_by_resource(resource).await.unwrap();
+    let stops = records.iter().filter(|r| r.outcome == AuditOutcome::DryRun && r.action == "StopImageBuilder").count();
+    assert_eq!(stops, 1, "{records:#?}");
 }
 
 #[tokio::test]

@@ -184,10 +184,25 @@ async fn act_on(
         result,
         error,
     };
-    let note = (decision.outcome == Outcome::Skip).then(|| Note::Held { reason: decision.reason.clone() });
+    // In dry-run a start or stop is a would-act, recorded once until it changes (its idempotency record alone
+    // would let it be recorded again once it expires).
+    let would_act = match &decision.outcome {
+        Outcome::Act(action @ (Action::Start { cause } | Action::Stop { cause })) if ctx.dry_run => {
+            Some(Note::WouldAct { action: format!("{} ({cause})", action.name()) })
+        }
+        _ => None,
+    };
+    let note = match decision.outcome {
+        Outcome::Skip => Some(Note::Held { reason: decision.reason.clone() }),
+        _ => would_act,
+    };
     let change = Change::between(previous.and_then(|p| p.state.note.as_ref()), note.as_ref());
     if let Some(hold) = change.record(audit(HOLD)) {
         ctx.ledger.append_audit(&hold).await?;
+    }
+    if matches!(note, Some(Note::WouldAct { .. })) && change == Change::Unchanged {
+        metrics::counter!("actions_dry_run").increment(1);
+        return Ok((report(ActionResult::DryRun, None), None));
     }
     let memory = Memory { note, ..decision.memory.clone() };
     let Outcome::Act(action) = &decision.outcome else {
@@ -231,6 +246,14 @@ async fn act_on(
         .await?;
     match &performed {
         // A dry-run warning still counts as given, or the would-stop would never be recorded.
+        // A dry-run start or stop changes nothing but the note.
+        Performed::DryRun if matches!(action, Action::Start { .. } | Action::Stop { .. }) => {
+            let unchanged = previous.map(|p| p.state.clone()).unwrap_or_default();
+            let noted = Memory { note: memory.note.clone(), ..unchanged };
+            let write =
+                StateWrite { resource: &decision.resource, state: &noted, expected: previous.map(|p| p.version) };
+            book.save_state(write).await?;
+        }
         Performed::DryRun if matches!(action, Action::Warn { .. }) => {
             let write =
                 StateWrite { resource: &decision.resource, state: &memory, expected: previous.map(|p| p.version) };
