@@ -180,6 +180,14 @@ pub async fn start(
                 }
                 Err(error) => return Err(classified(error)),
             };
+            // Why it was started (the request's own reason, or the new set's), beside the transitions that follow.
+            let why = format!(
+                "{}: rollout {} of software set {} created",
+                start_why(&rollout),
+                rollout.id,
+                rollout.target_set
+            );
+            audit(AuditOutcome::Applied, why).await?;
             let supported = seen.supported_lookup(ctx.now);
             let hands_off = tags.hands_off_by_id(&seen.envs);
             // What the environments were just seen to run: one already on the target is not set again.
@@ -199,4 +207,9 @@ pub async fn start(
         }
     }
     Ok(())
+}
+
+/// The reason a rollout was created with (its first transition's, else its id).
+fn start_why(rollout: &Rollout) -> &str {
+    rollout.history.first().map_or(rollout.id.as_str(), |t| t.reason.as_str())
 }
