@@ -128,13 +128,15 @@ pub fn sdk_error_class<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> Er
     }
 }
 
-/// An observe step's failure: what was being read, the service's words, and the class.
+/// An observe step's failure: what was being read, the service's words, the class, and whether the service
+/// throttled the read (past the SDK's retries: a reason to wait, not a failure).
 #[derive(Debug, thiserror::Error)]
 #[error("observing {what} failed: {message}")]
 pub struct ObserveError {
     pub what: String,
     pub message: String,
     pub class: ErrorClass,
+    pub throttled: bool,
 }
 
 impl Classify for ObserveError {
@@ -149,7 +151,13 @@ impl ObserveError {
         what: &str,
         error: &SdkError<E, R>,
     ) -> Self {
-        ObserveError { what: what.to_owned(), message: sdk_error_message(error), class: sdk_error_class(error) }
+        let throttled = error.as_service_error().and_then(ProvideErrorMetadata::code).is_some_and(is_throttling);
+        ObserveError {
+            what: what.to_owned(),
+            message: sdk_error_message(error),
+            class: sdk_error_class(error),
+            throttled,
+        }
     }
 }
 

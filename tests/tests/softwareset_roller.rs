@@ -450,6 +450,49 @@ async fn an_update_that_keeps_failing_halts_its_rollout_and_blocks_nothing_else(
 }
 
 #[tokio::test]
+async fn devices_that_cannot_be_read_halt_their_rollout_and_fail_no_tick() {
+    // GIVEN every ListDevices answered with a 5xx (past the SDK's retries)
+    let estate = format!("{RINGS_ESTATE}faults:\n  error_rate: {{ ListDevices: 1.0 }}\n");
+    let h = Harness::start(&estate, RINGS_POLICY, 8).await;
+    // WHEN a rollout is requested (its canary ring is set) and the roller ticks
+    h.deliver_to_roller(command("Rollout Requested", "req-blind", serde_json::json!({ "softwareSetId": "101" })))
+        .await
+        .unwrap();
+    for _ in 0..4 {
+        h.local.simulator.advance(chrono::Duration::minutes(30));
+        h.roller_tick().await; // THEN no tick fails: the ring's trouble is its rollout's, not the tick's
+    }
+    // AND after three looks in a row that could not read the devices, the rollout halts, once, saying why
+    let halted = h.outcome_events("Rollout Halted");
+    assert_eq!(halted.len(), 1, "{halted:?}");
+    let reason = halted[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("observing devices failed") && reason.contains("3 times in a row"), "{reason}");
+    // AND it neither rolled back (nothing was judged) nor touched the next ring
+    assert!(h.outcome_events("Rollout Rolled Back").is_empty());
+    let set: Vec<String> = update_environment_calls(&h).into_iter().map(|(_, e)| e).collect();
+    assert!(set.iter().all(|e| e.starts_with("envcanary")), "{set:?}");
+}
+
+#[tokio::test]
+async fn a_throttled_device_read_is_waited_out() {
+    // GIVEN ListDevices throttled throughout
+    let estate = format!("{RINGS_ESTATE}faults:\n  throttle_per_second: {{ ListDevices: 0.0 }}\n");
+    let h = Harness::start(&estate, RINGS_POLICY, 8).await;
+    h.deliver_to_roller(command("Rollout Requested", "req-slow", serde_json::json!({ "softwareSetId": "101" })))
+        .await
+        .unwrap();
+    // WHEN the roller ticks for two hours
+    for _ in 0..4 {
+        h.local.simulator.advance(chrono::Duration::minutes(30));
+        h.roller_tick().await; // THEN no tick fails
+    }
+    // AND the rollout waits: throttling is not a failure, so it is neither halted nor rolled back
+    assert!(h.outcome_events("Rollout Halted").is_empty(), "{:?}", h.outcome_events("Rollout Halted"));
+    assert!(h.outcome_events("Rollout Rolled Back").is_empty());
+    assert_eq!(h.outcome_events("Rollout Started").len(), 1);
+}
+
+#[tokio::test]
 async fn a_request_does_not_set_an_environment_already_on_the_target_again() {
     // GIVEN the canary environment already asked to run 101
     let estate = RINGS_ESTATE.replacen(

@@ -82,6 +82,7 @@ pub async fn observe(
                         what: format!("WorkSpace {id}"),
                         message: "not found".into(),
                         class: autopilot_shared::error::ErrorClass::NonRetryable,
+                        throttled: false,
                     });
                 }
                 directory

@@ -5,7 +5,7 @@
 
 use crate::machine::{Action, MAX_FAILED_STEPS, Next, RingObservation, Rollout, Status, Transition, next};
 use autopilot_shared::effect::{CallError, Effect, Performed, announce, perform_once};
-use autopilot_shared::error::AutopilotError;
+use autopilot_shared::error::{AutopilotError, ObserveError};
 use autopilot_shared::ledger::LedgerError;
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use autopilot_shared::ledger::idempotency::IdempotencyKey;
@@ -42,6 +42,16 @@ pub struct StepReport {
     pub actions: Vec<String>,
     pub transition: Option<String>,
     pub api_calls: u32,
+}
+
+/// What the tick saw of a rollout's current ring.
+#[derive(Debug, Clone, Copy)]
+pub enum Look<'a> {
+    /// Observed; `None` while there is nothing to judge (paused, baking, final).
+    Seen(Option<&'a RingObservation>),
+    /// Its devices could not be read: a failed look (the rollout halts after [`MAX_FAILED_STEPS`] in a row), or
+    /// a throttled one, only waited out.
+    Unread(&'a ObserveError),
 }
 
 /// Saves a rollout (open until final) and returns the new version.
@@ -246,15 +256,19 @@ pub async fn step(
     mut rollout: Rollout,
     version: u64,
     policy: &RolloutPolicy,
-    observation: Option<&RingObservation>,
+    look: Look<'_>,
     previous_supported: &dyn Fn(&str) -> bool,
     hands_off: &dyn Fn(&str) -> Option<String>,
 ) -> Result<StepReport, AutopilotError> {
     let before = rollout.rings.clone();
     let held = hold_tagged(&mut rollout, hands_off);
     let pruned = rollout.rings != before;
-    let Next { mut actions, mut transition, mut ring, mut advance } =
-        next(&rollout, &policy.rings, observation, policy.auto_rollback, previous_supported, ctx.now);
+    let Next { mut actions, mut transition, mut ring, mut advance } = match look {
+        Look::Seen(observation) => {
+            next(&rollout, &policy.rings, observation, policy.auto_rollback, previous_supported, ctx.now)
+        }
+        Look::Unread(_) => Next::wait(),
+    };
     for (environment, ring_name, reason) in &held {
         let touched = |action: &Action| match action {
             Action::SetDesired { environment: e, .. } | Action::Restore { environment: e, .. } => e == environment,
@@ -283,6 +297,12 @@ pub async fn step(
     };
     let mut all_done = true;
     let mut failed = None;
+    if let Look::Unread(error) = look {
+        tracing::warn!(rollout = %rollout.id, %error, "the ring's devices were not read");
+        all_done = false;
+        report.transition = Some(format!("{error}: waiting for the next look"));
+        failed = (!error.throttled).then(|| error.to_string());
+    }
     for action in &actions {
         let (key, operation) = action_key(&rollout, action);
         let audit = record(ctx, &rollout, action, operation);

@@ -184,7 +184,8 @@ pub struct Next {
 }
 
 impl Next {
-    fn wait() -> Self {
+    /// Nothing to do yet.
+    pub fn wait() -> Self {
         Next { actions: Vec::new(), transition: None, ring: None, advance: false }
     }
 }

@@ -264,14 +264,15 @@ pub async fn open_rollouts(ledger: &Ledger) -> Result<Vec<(Rollout, u64)>, Autop
     Ok(rollouts)
 }
 
-/// Observes the current ring of `rollout` (environments' desired sets from `environments`, devices fetched).
+/// Observes the current ring of `rollout` (environments' desired sets from `environments`, devices fetched). A
+/// failed device read is the rollout's own trouble ([`crate::act::Look::Unread`]), not the tick's.
 pub async fn observe_ring(
     aws: &AwsClients,
     rollout: &Rollout,
     policy: &RolloutPolicy,
     environments: &BTreeMap<String, EnvironmentView>,
     now: DateTime<Utc>,
-) -> Result<(Option<RingObservation>, u32), AutopilotError> {
+) -> Result<(Option<RingObservation>, u32), ObserveError> {
     let (Some(progress), Some(ring)) = (rollout.rings.get(rollout.current), policy.rings.get(rollout.current)) else {
         return Ok((None, 0));
     };
@@ -294,13 +295,13 @@ pub async fn observe_ring(
         return Ok((None, 0));
     }
     let ids = progress.environments.iter().map(|e| e.id.clone()).collect();
-    let (summaries, calls) = device_summaries(aws, &ids).await.map_err(classified)?;
+    let (summaries, calls) = device_summaries(aws, &ids).await?;
     let counted = summary_figures(&summaries, &rollout.target_set, &ring.gates, now);
     let from = progress.gate_from().unwrap_or(now);
     if !needs_details(&counted, &ring.gates, from, now) {
         return Ok((Some(RingObservation { desired, figures: counted }), calls));
     }
-    let devices = device_details(aws, &summaries).await.map_err(classified)?;
+    let devices = device_details(aws, &summaries).await?;
     let reads = u32::try_from(summaries.len()).unwrap_or(u32::MAX);
     let figures = figures(&devices, &rollout.target_set, &ring.gates, now);
     Ok((Some(RingObservation { desired, figures }), calls.saturating_add(reads)))

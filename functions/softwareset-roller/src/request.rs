@@ -3,7 +3,7 @@
 //! covers every environment the rings hold), refused (with the reason), a dry run, or a rollout to start. Act:
 //! audit it; a started rollout is saved and takes its first step.
 
-use crate::act::{self, ActContext, StepReport};
+use crate::act::{self, ActContext, Look, StepReport};
 use crate::machine::{RingObservation, Rollout, Status, Transition};
 use crate::observe::{Seen, open_rollouts};
 use crate::plan::{self, Held, Tags};
@@ -200,7 +200,9 @@ pub async fn start(
                 })
                 .collect();
             let observation = RingObservation { desired, figures: Default::default() };
-            let done = act::step(ctx, *rollout, version, policy, Some(&observation), &supported, &hands_off).await?;
+            let done =
+                act::step(ctx, *rollout, version, policy, Look::Seen(Some(&observation)), &supported, &hands_off)
+                    .await?;
             worked.api_calls += done.api_calls;
             worked.items.push(done);
             worked.status = Answer::Requested;

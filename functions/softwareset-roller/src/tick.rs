@@ -1,7 +1,7 @@
 //! The tick: step every open rollout with what was just observed, warn once per environment and set of ending
 //! support, announce a new software set once and start its rollout unless approval is required.
 
-use crate::act::{self, ActContext, StepReport, notify};
+use crate::act::{self, ActContext, Look, StepReport, notify};
 use crate::observe::{EnvironmentView, Seen, SoftwareSetView, observe_ring, open_rollouts};
 use crate::plan;
 use crate::request::{self, Start};
@@ -31,9 +31,16 @@ pub async fn tick(
     let tags = plan::Tags { prefix: ctx.tag_prefix, now: ctx.now };
     let hands_off = tags.hands_off_by_id(&seen.envs);
     for (rollout, version) in open_rollouts(ctx.ledger).await? {
-        let (observation, calls) = observe_ring(ctx.aws, &rollout, policy, &by_id, ctx.now).await?;
-        worked.api_calls += calls;
-        let step = act::step(ctx, rollout, version, policy, observation.as_ref(), &supported, &hands_off);
+        // A ring whose devices cannot be read is that rollout's trouble: the other rollouts and notices go on.
+        let observed = observe_ring(ctx.aws, &rollout, policy, &by_id, ctx.now).await;
+        let look = match &observed {
+            Ok((observation, calls)) => {
+                worked.api_calls += calls;
+                Look::Seen(observation.as_ref())
+            }
+            Err(error) => Look::Unread(error),
+        };
+        let step = act::step(ctx, rollout, version, policy, look, &supported, &hands_off);
         let done = cpu::metered(Step::Act, step).await?;
         worked.api_calls += done.api_calls;
         worked.items.push(done);
