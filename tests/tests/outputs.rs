@@ -8,7 +8,7 @@ use autopilot_functions::Function;
 use std::collections::BTreeSet;
 
 /// Every outcome event: the function that sends it and its `detail-type`.
-const OUTCOMES: [(&str, &str); 27] = [
+const OUTCOMES: [(&str, &str); 26] = [
     ("pool-scaler", "Capacity Action Failed"),
     ("builder-scheduler", "Image Builder Stop Scheduled"),
     ("builder-scheduler", "Image Builder Failed"),
@@ -24,7 +24,6 @@ const OUTCOMES: [(&str, &str); 27] = [
     ("export-chaser", "Image Import Unknown State"),
     ("softwareset-roller", "Software Set Available"),
     ("softwareset-roller", "Software Set Support Ending"),
-    ("softwareset-roller", "Rollout Pending"),
     ("softwareset-roller", "Rollout Started"),
     ("softwareset-roller", "Rollout Ring Advanced"),
     ("softwareset-roller", "Rollout Ring Updated"),

@@ -166,17 +166,18 @@ pub async fn notify(
     .await
 }
 
-/// The outcome event of a transition.
-pub fn event_name(from: Status, to: Status) -> &'static str {
+/// The outcome event of a transition (none for a rollout's creation: it is pending only until its first step,
+/// which starts it or is tried again; a set waiting for approval is announced by `Software Set Available`).
+pub fn event_name(from: Status, to: Status) -> Option<&'static str> {
     match to {
-        Status::Applying if from == Status::Pending => "Rollout Started",
-        Status::Applying => "Rollout Ring Advanced",
-        Status::Baking => "Rollout Ring Updated",
-        Status::Completed => "Rollout Completed",
-        Status::Halted => "Rollout Halted",
-        Status::RolledBack => "Rollout Rolled Back",
-        Status::Aborted => "Rollout Abort Confirmed",
-        Status::Pending => "Rollout Pending",
+        Status::Applying if from == Status::Pending => Some("Rollout Started"),
+        Status::Applying => Some("Rollout Ring Advanced"),
+        Status::Baking => Some("Rollout Ring Updated"),
+        Status::Completed => Some("Rollout Completed"),
+        Status::Halted => Some("Rollout Halted"),
+        Status::RolledBack => Some("Rollout Rolled Back"),
+        Status::Aborted => Some("Rollout Abort Confirmed"),
+        Status::Pending => None,
     }
 }
 
@@ -378,7 +379,9 @@ pub async fn step(
         report.transition = Some(reason.clone());
         announcement = Some((from, to, reason, rollout.history.len()));
     }
-    if let Some((from, to, reason, index)) = announcement {
+    if let Some((from, to, reason, index)) = announcement
+        && let Some(name) = event_name(from, to)
+    {
         let detail = serde_json::json!({
             "rollout": rollout.id,
             "softwareSet": rollout.target_set,
@@ -388,7 +391,6 @@ pub async fn step(
             "judgedRing": rollout.rings.get(judged).map(|r| r.name.clone()),
             "reason": reason,
         });
-        let name = event_name(from, to);
         notify(ctx, audit_resource(&rollout), format!("{}#transition-{index}", rollout.id), name, detail, reason)
             .await
             .map_err(classified)?;
