@@ -363,3 +363,31 @@ async fn a_task_that_cannot_be_created_fails_its_job_after_max_attempts_and_bloc
     assert_eq!(tries.len(), 2, "{tries:?}");
     assert_eq!(h.outcome_events("Image Import Completed").len(), 1, "the import was chased all along");
 }
+
+#[tokio::test]
+async fn an_outcome_that_could_not_be_announced_is_announced_at_the_next_tick_before_the_job_closes() {
+    // GIVEN an export and an import in flight
+    let h = Harness::start(ESTATE, POLICY, 14).await;
+    h.deliver_to_exports(request("req-quiet")).await.unwrap();
+    imported_by_a_person(&h, "imported-quiet").await;
+    // AND EventBridge failing while they finish
+    let put_events = |rate: f64| {
+        h.local.simulator.with_world_mut(|w| {
+            w.faults.error_rate.insert("PutEvents".into(), rate);
+        });
+    };
+    put_events(1.0);
+    chase_for(&h, 120).await;
+    // THEN nothing was announced, and neither job was closed without its announcement
+    assert!(h.outcome_events("Export Completed").is_empty() && h.outcome_events("Image Import Completed").is_empty());
+    let open = h.deps.ledger.open_work_items::<serde_json::Value>("EXPORT").await.unwrap();
+    assert_eq!(open.len(), 1, "the export job stays open: {open:?}");
+    // WHEN EventBridge recovers
+    put_events(0.0);
+    chase_for(&h, 10).await;
+    // THEN each outcome is announced once and the jobs close
+    assert_eq!(h.outcome_events("Export Completed").len(), 1);
+    assert_eq!(h.outcome_events("Image Import Completed").len(), 1);
+    assert!(h.deps.ledger.open_work_items::<serde_json::Value>("EXPORT").await.unwrap().is_empty());
+    assert!(h.deps.ledger.open_work_items::<serde_json::Value>("IMPORT").await.unwrap().is_empty());
+}

@@ -264,17 +264,20 @@ pub async fn step(
                     "attempts": history(&job),
                 });
                 let reason = format!("export running longer than {} s", job.max_duration.num_seconds());
-                notify(ctx, &job, "stuck", "Export Stuck", detail, reason).await.map_err(ledger_error)?;
-                job.escalated_at = Some(ctx.now);
+                let sent = notify(ctx, &job, "stuck", "Export Stuck", detail, reason).await.map_err(ledger_error)?;
+                // Not sent (EventBridge failed): sent again at the next look.
+                job.escalated_at = sent.done().then_some(ctx.now);
             }
             if let Some(state) = unknown {
                 let detail = serde_json::json!({ "job": job.id, "image": job.image_name, "state": state,
                     "taskId": job.current().and_then(|a| a.task_id.clone()) });
                 let reason = format!("export task in state {state}, which this version does not know: still chased");
-                notify(ctx, &job, &format!("state-{state}"), "Export Unknown State", detail, reason)
+                let sent = notify(ctx, &job, &format!("state-{state}"), "Export Unknown State", detail, reason)
                     .await
                     .map_err(ledger_error)?;
-                job.reported_state = Some(state);
+                if sent.done() {
+                    job.reported_state = Some(state);
+                }
             }
             save(ctx, &job, Some(version)).await.map_err(ledger_error)?;
             report.result = ActionResult::Recorded;
@@ -295,8 +298,11 @@ pub async fn step(
             let reason = format!("export completed: {ami_id}");
             let performed =
                 notify(ctx, &job, "completed", "Export Completed", detail, reason).await.map_err(ledger_error)?;
-            job.ending = Some(Ending::Completed { ami_id: ami_id.clone(), at: ctx.now });
-            save(ctx, &job, Some(version)).await.map_err(ledger_error)?;
+            // The job closes once its outcome is announced: a failed announcement is made again at the next tick.
+            if performed.done() {
+                job.ending = Some(Ending::Completed { ami_id: ami_id.clone(), at: ctx.now });
+                save(ctx, &job, Some(version)).await.map_err(ledger_error)?;
+            }
             report.result = performed.result();
             report.detail = Some(ami_id);
         }
@@ -307,8 +313,10 @@ pub async fn step(
             });
             let performed =
                 notify(ctx, &job, "failed", "Export Failed", detail, reason.clone()).await.map_err(ledger_error)?;
-            job.ending = Some(Ending::Failed { at: ctx.now, reason: reason.clone() });
-            save(ctx, &job, Some(version)).await.map_err(ledger_error)?;
+            if performed.done() {
+                job.ending = Some(Ending::Failed { at: ctx.now, reason: reason.clone() });
+                save(ctx, &job, Some(version)).await.map_err(ledger_error)?;
+            }
             report.result = performed.result();
             report.detail = Some(reason);
         }
@@ -397,10 +405,14 @@ async fn create(
             "job": job.id, "image": job.image_name, "amiName": job.ami_name, "reason": reason,
             "attempts": history(&job),
         });
-        notify(ctx, &job, "failed", "Export Failed", detail, reason.clone()).await.map_err(ledger_error)?;
-        job.ending = Some(Ending::Failed { at: ctx.now, reason: reason.clone() });
-        let current = load(ctx.ledger, &job.id).await?.map(|v| v.version);
-        save(ctx, &job, current).await.map_err(ledger_error)?;
+        let sent = notify(ctx, &job, "failed", "Export Failed", detail, reason.clone()).await.map_err(ledger_error)?;
+        // Closed once announced. Not announced (EventBridge failed): the job stays as its intent left it, so the
+        // next tick tries the creation again (a refused call changes nothing) and announces its outcome.
+        if sent.done() {
+            job.ending = Some(Ending::Failed { at: ctx.now, reason: reason.clone() });
+            let current = load(ctx.ledger, &job.id).await?.map(|v| v.version);
+            save(ctx, &job, current).await.map_err(ledger_error)?;
+        }
         report.detail = Some(reason);
     }
     Ok(report)

@@ -3,6 +3,7 @@
 //! once past `max_duration` (`Image Import Stuck`); unknown states reported once.
 
 use crate::decide::poll_interval;
+use autopilot_shared::effect::Performed;
 use autopilot_shared::ledger::state::{WorkItemListing, WorkItemWrite};
 use autopilot_shared::report::ActionResult;
 use chrono::{DateTime, Duration, Utc};
@@ -179,7 +180,7 @@ pub async fn act(
             if escalate {
                 let reason = format!("import running longer than {} s", job.max_duration.num_seconds());
                 let d = detail(serde_json::json!({ "state": job.state }));
-                crate::act::notify_once(
+                let sent = crate::act::notify_once(
                     ctx,
                     key("stuck"),
                     record("Image Import Stuck", reason),
@@ -187,39 +188,43 @@ pub async fn act(
                     d,
                 )
                 .await?;
-                job.escalated_at = Some(ctx.now);
+                // Not sent (EventBridge failed): sent again at the next look.
+                job.escalated_at = sent.done().then_some(ctx.now);
             }
             if let Some(state) = report {
                 let reason = format!("imported image in state {state}, which this version does not know: still chased");
                 let d = detail(serde_json::json!({ "state": state }));
                 let event = "Image Import Unknown State";
-                crate::act::notify_once(ctx, key(&format!("state-{state}")), record(event, reason), event, d).await?;
-                job.reported_state = Some(state);
+                let sent =
+                    crate::act::notify_once(ctx, key(&format!("state-{state}")), record(event, reason), event, d)
+                        .await?;
+                if sent.done() {
+                    job.reported_state = Some(state);
+                }
             }
             ActionResult::Recorded
         }
         ImportStep::Completed => {
             let event = "Image Import Completed";
             let d = detail(serde_json::json!({ "state": "AVAILABLE" }));
-            crate::act::notify_once(ctx, key("completed"), record(event, "image AVAILABLE".into()), event, d).await?;
-            job.ending = Some("AVAILABLE".into());
-            ActionResult::Applied
+            let sent =
+                crate::act::notify_once(ctx, key("completed"), record(event, "image AVAILABLE".into()), event, d)
+                    .await?;
+            closed(&mut job, &sent, "AVAILABLE", ctx.now)
         }
         ImportStep::Failed { errors } => {
             let event = "Image Import Failed";
             let reason = format!("image FAILED: {}", errors.join("; "));
             let d = detail(serde_json::json!({ "state": "FAILED", "errors": errors }));
-            crate::act::notify_once(ctx, key("failed"), record(event, reason), event, d).await?;
-            job.ending = Some("FAILED".into());
-            ActionResult::Applied
+            let sent = crate::act::notify_once(ctx, key("failed"), record(event, reason), event, d).await?;
+            closed(&mut job, &sent, "FAILED", ctx.now)
         }
         ImportStep::Vanished => {
             let event = "Image Import Failed";
             let reason = "the image no longer exists".to_owned();
             let d = detail(serde_json::json!({ "state": "DELETED", "errors": [reason.clone()] }));
-            crate::act::notify_once(ctx, key("failed"), record(event, reason), event, d).await?;
-            job.ending = Some("DELETED".into());
-            ActionResult::Applied
+            let sent = crate::act::notify_once(ctx, key("failed"), record(event, reason), event, d).await?;
+            closed(&mut job, &sent, "DELETED", ctx.now)
         }
     };
     let open = job.ending.is_none();
@@ -238,6 +243,17 @@ pub async fn act(
         )
         .await?;
     Ok(result)
+}
+
+/// Closes `job` with `ending` once its outcome is announced; a failed announcement leaves it open, looked at
+/// again (and announced again) at the next tick.
+fn closed(job: &mut ImportJob, sent: &Performed, ending: &str, now: DateTime<Utc>) -> ActionResult {
+    if sent.done() {
+        job.ending = Some(ending.to_owned());
+    } else {
+        job.next_check_at = now;
+    }
+    sent.result()
 }
 
 #[cfg(test)]

@@ -120,6 +120,12 @@ impl Performed {
         }
     }
 
+    /// Whether the effect has happened (or, in dry-run, was recorded as it would have): what it stood for may be
+    /// marked done. A deferred or failed effect is tried again by whatever depends on it.
+    pub fn done(&self) -> bool {
+        matches!(self, Performed::Applied | Performed::DryRun | Performed::Duplicate)
+    }
+
     /// Whether an AWS call was made (successful or not).
     pub fn called(&self) -> bool {
         matches!(self, Performed::Applied | Performed::Deferred(_) | Performed::Failed(_))
