@@ -3,7 +3,9 @@
 //! with the rollout's version only when every action of the step succeeded, then audited and announced once
 //! per history entry. A crash anywhere repeats the step without repeating a call that was made.
 
-use crate::machine::{Action, MAX_FAILED_STEPS, Next, RingObservation, Rollout, Status, Transition, next};
+use crate::machine::{
+    Action, Announcement, MAX_FAILED_STEPS, Next, RingObservation, Rollout, Status, Transition, next,
+};
 use autopilot_shared::effect::{CallError, Effect, Performed, announce, perform_once};
 use autopilot_shared::error::{AutopilotError, ObserveError};
 use autopilot_shared::ledger::LedgerError;
@@ -56,7 +58,7 @@ pub enum Look<'a> {
 
 /// Saves a rollout (open until final) and returns the new version.
 pub async fn save(ctx: &ActContext<'_>, rollout: &Rollout, version: Option<u64>) -> Result<u64, LedgerError> {
-    let open = !rollout.status.is_final();
+    let open = !rollout.status.is_final() || !rollout.unannounced.is_empty();
     let expires = (!open).then_some(ctx.now + KEEP_FINISHED);
     ctx.ledger
         .put_work_item(
@@ -164,6 +166,16 @@ pub async fn notify(
         async || Ok(()),
     )
     .await
+}
+
+/// Sends `announcement` once (its key), audited.
+async fn announce_once(
+    ctx: &ActContext<'_>,
+    rollout: &Rollout,
+    announcement: &Announcement,
+) -> Result<Performed, AutopilotError> {
+    let Announcement { key, detail_type, detail, reason } = announcement.clone();
+    notify(ctx, audit_resource(rollout), key, &detail_type, detail, reason).await.map_err(classified)
 }
 
 /// The outcome event of a transition (none for a rollout's creation: it is pending only until its first step,
@@ -344,7 +356,16 @@ pub async fn step(
     } else {
         rollout.failed_steps = 0;
     }
+    let unannounced = rollout.unannounced.len();
+    let mut unsent = Vec::new();
+    for earlier in std::mem::take(&mut rollout.unannounced) {
+        if !announce_once(ctx, &rollout, &earlier).await?.done() {
+            unsent.push(earlier);
+        }
+    }
+    rollout.unannounced = unsent;
     let changed = pruned
+        || unannounced != rollout.unannounced.len()
         || ring.as_ref() != rollout.rings.get(rollout.current)
         || transition.is_some()
         || advance
@@ -391,9 +412,12 @@ pub async fn step(
             "judgedRing": rollout.rings.get(judged).map(|r| r.name.clone()),
             "reason": reason,
         });
-        notify(ctx, audit_resource(&rollout), format!("{}#transition-{index}", rollout.id), name, detail, reason)
-            .await
-            .map_err(classified)?;
+        let key = format!("{}#transition-{index}", rollout.id);
+        let announcement = Announcement { key, detail_type: name.to_owned(), detail, reason };
+        if !announce_once(ctx, &rollout, &announcement).await?.done() {
+            // Not sent (EventBridge failed): the transition is saved, its announcement sent at the next step.
+            rollout.unannounced.push(announcement);
+        }
     }
     // Announced before saved: a crash in between repeats the same transition (same index), whose announcement
     // is then a duplicate; saved before announced could lose it.
@@ -447,6 +471,7 @@ mod tests {
             history: Vec::new(),
             commands: Default::default(),
             failed_steps: 0,
+            unannounced: Vec::new(),
         };
         let hands_off = |id: &str| ["b", "d"].contains(&id).then(|| "tagged autopilot/skip".to_owned());
         let held = hold_tagged(&mut rollout, &hands_off);

@@ -180,6 +180,7 @@ mod tests {
             history: Vec::new(),
             commands: Default::default(),
             failed_steps: 0,
+            unannounced: Vec::new(),
         }
     }
 

@@ -125,6 +125,19 @@ pub struct Rollout {
     /// halts instead of trying for ever.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub failed_steps: u32,
+    /// Outcome events of transitions that EventBridge did not take: sent again at each step until they are (the
+    /// rollout stays listed, also once final, until then).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unannounced: Vec<Announcement>,
+}
+
+/// An outcome event to send once (`key` is its business key).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Announcement {
+    pub key: String,
+    pub detail_type: String,
+    pub detail: serde_json::Value,
+    pub reason: String,
 }
 
 /// Steps in a row whose `UpdateEnvironment` (or `UpdateSoftwareSet`) failed before a rollout halts.

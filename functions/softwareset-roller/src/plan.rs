@@ -314,6 +314,7 @@ mod tests {
             history: Vec::new(),
             commands: Default::default(),
             failed_steps: 0,
+            unannounced: Vec::new(),
         };
         let reason = refusal("101", &sets, &planned, std::slice::from_ref(&active), t(12)).unwrap();
         // the same set over the same environments is covered by the active rollout, another set is refused

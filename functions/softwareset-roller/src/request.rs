@@ -102,6 +102,7 @@ pub fn decide(
         }],
         commands: Default::default(),
         failed_steps: 0,
+        unannounced: Vec::new(),
     });
     Decision::Begin { rollout, held }
 }

@@ -140,7 +140,11 @@ async fn notice_once(ctx: &ActContext<'_>, notice: Notice) -> Result<(), Autopil
         return Ok(());
     }
     let key = format!("{}#{}", resource.key(), notice.about);
-    notify(ctx, resource.key(), key, notice.detail_type, notice.detail, notice.reason).await.map_err(classified)?;
+    let sent =
+        notify(ctx, resource.key(), key, notice.detail_type, notice.detail, notice.reason).await.map_err(classified)?;
+    if !sent.done() {
+        return Ok(()); // not sent (EventBridge failed): sent at the next tick
+    }
     notices.sent.insert(notice.about);
     ctx.ledger
         .put_state(resource, &notices, stored.map(|s| s.version), ctx.fence, ctx.now)

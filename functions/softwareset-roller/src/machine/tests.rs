@@ -56,6 +56,7 @@ fn rollout() -> Rollout {
         history: Vec::new(),
         commands: Default::default(),
         failed_steps: 0,
+        unannounced: Vec::new(),
     }
 }
 
