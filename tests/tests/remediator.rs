@@ -259,8 +259,9 @@ async fn an_exhausted_budget_defers_the_rest_to_the_next_hour() {
 }
 
 #[tokio::test]
-async fn a_workspace_with_a_user_connected_is_skipped() {
-    // GIVEN an IMPAIRED WorkSpace whose user is still connected (IMPAIRED keeps the session)
+async fn an_impaired_workspace_is_escalated_once_and_never_rebooted() {
+    // GIVEN an IMPAIRED WorkSpace whose user is still connected (IMPAIRED keeps the session; AWS reboots no
+    // IMPAIRED WorkSpace)
     let h = Harness::start(
         &estate(
             &(ws("ws-conn00001", "d-aaaaaaaaaa", ", connected: true, faults: [{ after_minutes: 5, state: IMPAIRED }]")
@@ -273,12 +274,11 @@ async fn a_workspace_with_a_user_connected_is_skipped() {
     .await;
     // WHEN the remediator ticks for an hour
     run(&h, 60, 5).await;
-    // THEN it was not rebooted, and the skip was recorded once with its reason
+    // THEN nothing was called on it (no refused reboot at every sweep), and a person was told once, with why
     assert!(workspace_mutations(&h).is_empty());
-    let audit = audit(&h, "ws-conn00001").await;
-    let skipped: Vec<&AuditRecord> = audit.iter().filter(|r| r.outcome == AuditOutcome::Skipped).collect();
-    assert_eq!(skipped.len(), 1, "{audit:?}");
-    assert!(skipped[0].reason.contains("user is connected"));
+    let escalations = h.outcome_events("Escalation");
+    assert_eq!(escalations.len(), 1, "{escalations:?}");
+    assert!(escalations[0]["reason"].as_str().unwrap().contains("no IMPAIRED WorkSpace"), "{escalations:?}");
     assert_eq!(state(&h, "ws-conn00001"), "IMPAIRED");
 }
 

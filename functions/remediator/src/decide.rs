@@ -2,9 +2,9 @@
 //! a reason an operator understands. No IO; time comes in as `now`.
 //!
 //! WorkSpaces (personal):
-//! - UNHEALTHY or IMPAIRED for `reboot_after` → reboot; still unhealthy after `max_reboots` reboots within
-//!   `reboot_window` → rebuild, only where the WorkSpace's selection allows it (and only from UNHEALTHY: the
-//!   API does not rebuild an IMPAIRED WorkSpace), else escalate; ERROR → escalate;
+//! - UNHEALTHY for `reboot_after` → reboot; still unhealthy after `max_reboots` reboots within `reboot_window` →
+//!   rebuild, only where the WorkSpace's selection allows it, else escalate; IMPAIRED for `reboot_after` or
+//!   ERROR → escalate (the API reboots and rebuilds no IMPAIRED WorkSpace, and no reboot cures ERROR);
 //! - hands off: ADMIN_MAINTENANCE / MAINTENANCE, a person's `ModifyWorkspaceState` to admin maintenance,
 //!   the `skip`/`override: hold` tags, a user connected (unless the selection says otherwise);
 //! - guard rails: a cooldown per WorkSpace, a budget per selection and clock hour, and a circuit breaker per
@@ -598,6 +598,16 @@ fn decide_workspace(
         return Some(decision);
     }
 
+    if state == "IMPAIRED" {
+        // RebootWorkspaces takes an AVAILABLE or UNHEALTHY WorkSpace only, RebuildWorkspaces no IMPAIRED one:
+        // a call would be refused at every sweep. A person decides (a stop and start, or AWS Support).
+        decision.action = escalate_once(&mut episode, "unremedied");
+        decision.reason = format!(
+            "IMPAIRED since {waiting_since}: AWS reboots or rebuilds no IMPAIRED WorkSpace; a person must look"
+        );
+        decision.episode = Some(episode);
+        return Some(decision);
+    }
     let round = episode.round_since;
     let recent_reboots = episode
         .reboots

@@ -321,7 +321,9 @@ fn batch(world: &mut World, input: &Value, member: &str, operation: &str) -> Api
             "StopWorkspaces" => {
                 (&["AVAILABLE", "IMPAIRED", "UNHEALTHY", "ERROR"], "STOPPED", durations::WORKSPACE_STOP)
             }
-            _ => (&["AVAILABLE", "IMPAIRED", "UNHEALTHY", "INOPERABLE"], "AVAILABLE", durations::WORKSPACE_REBOOT),
+            // RebootWorkspaces: "You cannot reboot a WorkSpace unless its state is AVAILABLE, UNHEALTHY, or
+            // REBOOTING" (the last when stuck).
+            _ => (&["AVAILABLE", "UNHEALTHY", "REBOOTING"], "AVAILABLE", durations::WORKSPACE_REBOOT),
         };
         if !allowed.contains(&workspace.state.as_str()) {
             failures.push(failed(

@@ -24,6 +24,12 @@ fn reboot(world: &mut World) {
     assert_eq!(call(world, "RebootWorkspaces", "RebootWorkspaceRequests")["FailedRequests"], json!([]));
 }
 
+fn stop_and_start(world: &mut World) {
+    assert_eq!(call(world, "StopWorkspaces", "StopWorkspaceRequests")["FailedRequests"], json!([]));
+    minutes(world, 5);
+    assert_eq!(call(world, "StartWorkspaces", "StartWorkspaceRequests")["FailedRequests"], json!([]));
+}
+
 fn rebuild(world: &mut World) {
     assert_eq!(call(world, "RebuildWorkspaces", "RebuildWorkspaceRequests")["FailedRequests"], json!([]));
 }
@@ -102,7 +108,10 @@ fn impaired_keeps_a_connected_user_unhealthy_does_not() {
     let mut w = one("[{ after_minutes: 5, state: IMPAIRED }, { after_minutes: 50, state: UNHEALTHY }]");
     minutes(&mut w, 5);
     assert_eq!((ws(&w).state.as_str(), ws(&w).connected), ("IMPAIRED", true));
-    reboot(&mut w);
+    // RebootWorkspaces refuses an IMPAIRED WorkSpace; a stop and start cures it
+    let refused = call(&mut w, "RebootWorkspaces", "RebootWorkspaceRequests");
+    assert_eq!(refused["FailedRequests"][0]["ErrorCode"], json!("InvalidResourceState.Workspace"));
+    stop_and_start(&mut w);
     minutes(&mut w, 60);
     assert_eq!((ws(&w).state.as_str(), ws(&w).faults_started), ("UNHEALTHY", 2));
     assert!(!ws(&w).connected);

@@ -195,7 +195,26 @@ fn a_kiosk_is_rebuilt_after_its_reboots_and_an_impaired_one_never_is() {
     assert_eq!(decision(&plan, "ws-kiosk0001").action, Some(Action::Rebuild));
     let impaired = decision(&plan, "ws-kiosk0002");
     assert_eq!(impaired.action, Some(Action::Escalate { cause: "unremedied".into() }));
-    assert!(impaired.reason.contains("cannot be rebuilt"), "{}", impaired.reason);
+    assert!(impaired.reason.contains("no IMPAIRED WorkSpace"), "{}", impaired.reason);
+}
+
+#[test]
+fn an_impaired_workspace_is_escalated_after_reboot_after_and_never_rebooted() {
+    // GIVEN a WorkSpace IMPAIRED with no user connected (RebootWorkspaces would refuse it)
+    let seen = estate(vec![workspace("ws-impair001", "d-1", "IMPAIRED")], 20);
+    // WHEN it is first seen: it waits `reboot_after` like an UNHEALTHY one
+    let first = run(&seen, &BTreeMap::new(), &BTreeMap::new(), at(0));
+    assert_eq!(decision(&first, "ws-impair001").action, None);
+    let episodes: BTreeMap<String, Episode> =
+        [(seen.workspaces[20].resource.key(), decision(&first, "ws-impair001").episode.clone().unwrap())].into();
+    // THEN once `reboot_after` has passed it is escalated, once, and no reboot is ever decided
+    let later = run(&seen, &episodes, &BTreeMap::new(), at(20));
+    let escalated = decision(&later, "ws-impair001");
+    assert_eq!(escalated.action, Some(Action::Escalate { cause: "unremedied".into() }));
+    let episodes: BTreeMap<String, Episode> =
+        [(seen.workspaces[20].resource.key(), escalated.episode.clone().unwrap())].into();
+    let after = run(&seen, &episodes, &BTreeMap::new(), at(200));
+    assert_eq!(decision(&after, "ws-impair001").action, None);
 }
 
 #[test]
@@ -344,7 +363,7 @@ fn any_state() -> impl Strategy<Value = String> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
-    /// Whatever the states, memories and budgets: reboots only from UNHEALTHY/IMPAIRED, rebuilds only from
+    /// Whatever the states, memories and budgets: reboots only from UNHEALTHY, rebuilds only from
     /// UNHEALTHY and only where allowed, nothing in maintenance, skipped or (default selection) connected,
     /// nothing in a directory over the breaker's threshold, and never more actions than the budget.
     #[test]
@@ -378,7 +397,7 @@ proptest! {
             let Some(action @ (Action::Reboot { .. } | Action::Rebuild)) = &d.action else { continue };
             actions += u32::from(d.selection.as_deref() == Some("default"));
             let w = seen.workspaces.iter().find(|w| w.id == d.name).unwrap();
-            prop_assert!(matches!(w.state.as_str(), "UNHEALTHY" | "IMPAIRED"), "{action:?} on {}", w.state);
+            prop_assert!(w.state == "UNHEALTHY", "{action:?} on {}", w.state);
             prop_assert!(!w.tags.contains_key("autopilot/skip"));
             let kiosk = w.tags.contains_key("kind");
             prop_assert!(kiosk || !w.connected.unwrap_or(true), "connected user interrupted");
