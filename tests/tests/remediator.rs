@@ -113,13 +113,14 @@ async fn an_unhealthy_workspace_is_rebooted_once_after_reboot_after_and_recovers
     assert!(open.is_empty(), "{open:?}");
     // WHEN it falls ill again at 10:00 (a new episode in the closed one's place)
     run(&h, 90, 5).await;
-    // THEN it is rebooted again 15 minutes later, as the first reboot of the new episode, and recovers
+    // THEN it is rebooted again 15 minutes later — the second reboot within the window (the new episode remembers
+    // the first: `max_reboots` counts reboots, not episodes) — and recovers
     let reboots = calls(&h, "RebootWorkspaces");
     assert_eq!(
         reboots.iter().map(|c| c.at).collect::<Vec<_>>(),
         [start() + Duration::minutes(25), start() + Duration::minutes(135)]
     );
-    assert_eq!(h.outcome_events("Remediation Applied")[1]["action"], json!({ "kind": "reboot", "attempt": 1 }));
+    assert_eq!(h.outcome_events("Remediation Applied")[1]["action"], json!({ "kind": "reboot", "attempt": 2 }));
     assert_eq!(state(&h, "ws-sick00001"), "AVAILABLE");
     assert!(h.outcome_events("Escalation").is_empty());
 }
@@ -460,4 +461,20 @@ async fn admin_maintenance_by_a_person_is_hands_off_and_a_request_skips_the_wait
     let error = h.deliver_to_remediator(bad).await.unwrap_err();
     assert_eq!(error.class.as_str(), "InvalidInput");
     assert!(error.message.contains("detail.resourceType"), "{}", error.message);
+}
+
+#[tokio::test]
+async fn a_workspace_that_keeps_falling_ill_is_rebooted_max_reboots_times_then_escalated_once() {
+    // GIVEN a WorkSpace that falls ill again soon after each reboot cures it (a fault every 40 minutes)
+    let faults: Vec<String> = (0..8).map(|i| format!("{{ after_minutes: {}, cure: reboot }}", 5 + 40 * i)).collect();
+    let flapping = ws("ws-flap00001", "d-aaaaaaaaaa", &format!(", faults: [{}]", faults.join(", ")));
+    let h = Harness::start(&estate(&(flapping + &healthy("ws-okay", "d-aaaaaaaaaa", 20)), ""), POLICY, 21).await;
+    // WHEN the remediator sweeps every 5 minutes for six hours
+    run(&h, 6 * 60, 5).await;
+    // THEN its episodes share the guard rails: max_reboots (2) reboots within the window, then one escalation
+    let reboots = calls(&h, "RebootWorkspaces").iter().filter(|c| ids(c).contains(&"ws-flap00001".to_owned())).count();
+    assert_eq!(reboots, 2, "rebooted {reboots} times");
+    let escalations = h.outcome_events("Escalation");
+    assert_eq!(escalations.len(), 1, "{escalations:?}");
+    assert!(escalations[0]["reason"].as_str().unwrap().contains("after 2 reboot(s)"), "{escalations:?}");
 }

@@ -126,6 +126,22 @@ impl Episode {
     fn new(since: DateTime<Utc>, state: &str) -> Self {
         Episode { since, state: state.to_owned(), ..Episode::default() }
     }
+
+    /// A new episode after `previous` (closed): while the previous one's reboots or rebuild are within `window`,
+    /// they count toward `max_reboots`, its last action toward the cooldown and its escalations stand — a
+    /// WorkSpace that flaps between AVAILABLE and UNHEALTHY is not rebooted for ever, nor escalated at every flap.
+    pub fn following(previous: Option<&Episode>, since: DateTime<Utc>, state: &str, window: Duration) -> Self {
+        let mut episode = Episode::new(since, state);
+        let Some(previous) = previous else { return episode };
+        let recent = |at: &DateTime<Utc>| since - *at < window;
+        episode.reboots = previous.reboots.iter().copied().filter(recent).collect();
+        episode.rebuilt_at = previous.rebuilt_at.filter(recent);
+        if !episode.reboots.is_empty() || episode.rebuilt_at.is_some() {
+            episode.last_action_at = previous.last_action_at;
+            episode.escalated = previous.escalated.clone();
+        }
+        episode
+    }
 }
 
 /// Actions taken in one selection's current clock hour.
@@ -233,6 +249,9 @@ pub struct Request {
 pub struct Inputs<'a> {
     pub policy: &'a RemediationPolicy,
     pub episodes: &'a BTreeMap<String, Episode>,
+    /// Closed episodes of WorkSpaces troubled again (by resource key): a new episode remembers their recent
+    /// reboots, rebuild, last action and escalations ([`Episode::following`]).
+    pub history: &'a BTreeMap<String, Episode>,
     pub budgets: &'a BTreeMap<String, Budget>,
     pub tag_prefix: &'a str,
     pub now: DateTime<Utc>,
@@ -513,7 +532,8 @@ fn decide_workspace(
 
     let mut episode = stored.cloned().unwrap_or_else(|| {
         let since = if requested.is_some() { inputs.request.at.unwrap_or(now) } else { now };
-        Episode::new(since, state)
+        let previous = inputs.history.get(&workspace.resource.key());
+        Episode::following(previous, since, state, policy.reboot_window)
     });
     episode.state = state.to_owned();
     if let Some((_, event_id)) = requested

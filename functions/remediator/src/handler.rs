@@ -199,9 +199,11 @@ async fn sweep(
     let episodes: BTreeMap<String, Episode> =
         stored.episodes.iter().map(|(k, v)| (k.clone(), v.state.clone())).collect();
     let budgets: BTreeMap<String, Budget> = stored.budgets.iter().map(|(k, v)| (k.clone(), v.state)).collect();
+    let history = history(ctx, &observation.seen, &episodes).await?;
     let inputs = Inputs {
         policy,
         episodes: &episodes,
+        history: &history,
         budgets: &budgets,
         tag_prefix: ctx.tag_prefix,
         now: ctx.now,
@@ -238,6 +240,27 @@ async fn read_books(ctx: &ActContext<'_>, policy: &RemediationPolicy) -> Result<
         }
     }
     Ok(stored)
+}
+
+/// The closed episodes of the WorkSpaces troubled again (no open episode): one batched read, only when there are
+/// any. A new episode remembers what the last one did ([`Episode::following`]).
+async fn history(
+    ctx: &ActContext<'_>,
+    seen: &decide::Seen,
+    episodes: &BTreeMap<String, Episode>,
+) -> Result<BTreeMap<String, Episode>, AutopilotError> {
+    let troubled: Vec<String> = seen
+        .workspaces
+        .iter()
+        .filter(|w| matches!(w.state.as_str(), "UNHEALTHY" | "IMPAIRED" | "ERROR"))
+        .map(|w| w.resource.key())
+        .filter(|key| !episodes.contains_key(key))
+        .collect();
+    if troubled.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let read = ctx.ledger.get_work_items::<Episode>(act::KIND, &troubled).await.map_err(classified)?;
+    Ok(read.into_iter().filter(|(_, v)| v.state.closed).map(|(key, v)| (key, v.state)).collect())
 }
 
 /// A person's `ModifyWorkspaceState`: into admin maintenance → hands off; back to AVAILABLE → the WorkSpace

@@ -59,6 +59,7 @@ fn run(
         Inputs {
             policy: &policy,
             episodes,
+            history: &BTreeMap::new(),
             budgets,
             tag_prefix: "autopilot/",
             now,
@@ -112,6 +113,7 @@ fn unhealthy_waits_reboot_after_then_reboots_then_escalates_without_rebuild() {
         Inputs {
             policy: &policy,
             episodes: &episodes,
+            history: &BTreeMap::new(),
             budgets: &budgets,
             tag_prefix: "autopilot/",
             now: at(126 + 25 * 60),
@@ -131,6 +133,7 @@ fn requested(state: &str) -> Plan {
     let inputs = Inputs {
         policy: &policy,
         episodes: &none,
+        history: &BTreeMap::new(),
         budgets: &no_budgets,
         tag_prefix: "autopilot/",
         now: at(0),
@@ -162,6 +165,7 @@ fn a_request_never_reboots_a_workspace_in_transition() {
     let inputs = Inputs {
         policy: &policy,
         episodes: &episodes,
+        history: &BTreeMap::new(),
         budgets: &budgets,
         tag_prefix: "autopilot/",
         now: at(1),
@@ -407,4 +411,79 @@ proptest! {
         }
         prop_assert!(used + actions <= 3, "budget exceeded: {used} + {actions}");
     }
+}
+
+#[test]
+fn a_workspace_that_flaps_keeps_its_reboots_cooldown_and_escalation_across_episodes() {
+    let policy = policy();
+    let seen = estate(vec![workspace("ws-flap00001", "d-1", "UNHEALTHY")], 20);
+    let key = seen.workspaces[20].resource.key();
+    let (none, budgets, request) = (BTreeMap::new(), BTreeMap::new(), Request::default());
+    let sweep = |history: &BTreeMap<String, Episode>, now| {
+        let inputs = Inputs {
+            policy: &policy,
+            episodes: &none,
+            history,
+            budgets: &budgets,
+            tag_prefix: "autopilot/",
+            now,
+            request: &request,
+            full_sweep: true,
+        };
+        decision(&super::plan(&seen, inputs), "ws-flap00001").clone()
+    };
+    // GIVEN an episode closed (AVAILABLE again) 10 minutes after our reboot at 0
+    let closed = |reboots: Vec<DateTime<Utc>>, escalated: &[&str]| Episode {
+        since: at(-20),
+        state: "AVAILABLE".into(),
+        last_action_at: reboots.last().copied(),
+        reboots,
+        escalated: escalated.iter().map(|c| (*c).to_owned()).collect(),
+        closed: true,
+        ..Episode::default()
+    };
+    // WHEN it is UNHEALTHY again 20 minutes after that reboot, past `reboot_after`
+    let history = BTreeMap::from([(key.clone(), closed(vec![at(0)], &[]))]);
+    let first = sweep(&history, at(20));
+    let episode = first.episode.clone().unwrap();
+    assert_eq!((episode.reboots.len(), episode.last_action_at), (1, Some(at(0))), "the last reboot is remembered");
+    // THEN the cooldown (30m) still runs from that reboot
+    let history = BTreeMap::from([(key.clone(), Episode { unhealthy_since: Some(at(0)), ..closed(vec![at(0)], &[]) })]);
+    assert!(sweep(&history, at(20)).reason.contains("cooling down"), "{}", sweep(&history, at(20)).reason);
+    // AND a second flap after two reboots within the window escalates instead of a third reboot
+    let history = BTreeMap::from([(key.clone(), closed(vec![at(0), at(40)], &[]))]);
+    let episode = Episode { unhealthy_since: Some(at(60)), ..sweep(&history, at(80)).episode.unwrap() };
+    let flapped = BTreeMap::from([(key.clone(), episode)]);
+    let third = decide_once(&policy, &seen, &flapped, at(100));
+    assert_eq!(third.action, Some(Action::Escalate { cause: "unremedied".into() }), "{}", third.reason);
+    // AND once escalated, the next flap is left to the person (no reboot, no second escalation)
+    let history = BTreeMap::from([(key.clone(), closed(vec![at(0), at(40)], &["unremedied"]))]);
+    let episode = Episode { unhealthy_since: Some(at(60)), ..sweep(&history, at(100)).episode.unwrap() };
+    let held = decide_once(&policy, &seen, &BTreeMap::from([(key.clone(), episode)]), at(120));
+    assert_eq!(held.action, None, "{}", held.reason);
+    // AND a day later the old reboots no longer count: a fresh start
+    let fresh = sweep(&BTreeMap::from([(key, closed(vec![at(0), at(40)], &["unremedied"]))]), at(40 + 25 * 60));
+    let episode = fresh.episode.unwrap();
+    assert!(episode.reboots.is_empty() && episode.escalated.is_empty() && episode.last_action_at.is_none());
+}
+
+/// One sweep's decision for `ws-flap00001` with `episodes` open.
+fn decide_once(
+    policy: &RemediationPolicy,
+    seen: &Seen,
+    episodes: &BTreeMap<String, Episode>,
+    now: DateTime<Utc>,
+) -> Decision {
+    let (budgets, request) = (BTreeMap::new(), Request::default());
+    let inputs = Inputs {
+        policy,
+        episodes,
+        history: &BTreeMap::new(),
+        budgets: &budgets,
+        tag_prefix: "autopilot/",
+        now,
+        request: &request,
+        full_sweep: true,
+    };
+    decision(&super::plan(seen, inputs), "ws-flap00001").clone()
 }
