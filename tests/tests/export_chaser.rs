@@ -391,3 +391,23 @@ async fn an_outcome_that_could_not_be_announced_is_announced_at_the_next_tick_be
     assert!(h.deps.ledger.open_work_items::<serde_json::Value>("EXPORT").await.unwrap().is_empty());
     assert!(h.deps.ledger.open_work_items::<serde_json::Value>("IMPORT").await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn an_image_imported_again_under_the_same_name_is_chased_again() {
+    // GIVEN an import that failed and was reported
+    let h = Harness::start(&estate_with("import_fail_rate: 1.0"), POLICY, 15).await;
+    imported_by_a_person(&h, "imported-twice").await;
+    chase_for(&h, 90).await;
+    assert_eq!(h.outcome_events("Image Import Failed").len(), 1);
+    // WHEN a person deletes the failed image and imports it again, under the same name
+    h.local.simulator.with_world_mut(|w| {
+        w.images.remove("imported-twice");
+        w.faults.exports.import_fail_rate = 0.0;
+    });
+    h.local.simulator.advance(Duration::minutes(30));
+    imported_by_a_person(&h, "imported-twice").await; // THEN it is adopted (and a redelivery is not)
+    chase_for(&h, 90).await;
+    // AND chased to its own end, announced once
+    assert_eq!(h.outcome_events("Image Import Completed").len(), 1);
+    assert_eq!(h.outcome_events("Image Import Failed").len(), 1);
+}

@@ -73,20 +73,7 @@ pub async fn from_cloudtrail(
     worked.status = match notice(call, ctx.own_role_name, exports, ctx.now)? {
         Notice::Ignore => Status::Ignored,
         Notice::Ours => Status::Ours,
-        Notice::Import(job) => {
-            let write = WorkItemWrite {
-                kind: imports::KIND,
-                id: &job.image_name,
-                state: &*job,
-                expected: None,
-                listing: WorkItemListing::Open,
-            };
-            match ctx.ledger.put_work_item(write, None, ctx.now).await {
-                Ok(_) => Status::Adopted,
-                Err(LedgerError::VersionConflict { .. }) => Status::Ours,
-                Err(error) => return Err(classified(error)),
-            }
-        }
+        Notice::Import(job) => adopt_import(ctx, &job).await?,
         Notice::Export { task_id } => {
             worked.api_calls += 1;
             let Some(task) = get_task(ctx.aws, &task_id).await.map_err(classified)? else {
@@ -101,6 +88,32 @@ pub async fn from_cloudtrail(
         }
     };
     Ok(())
+}
+
+/// Keeps an import to chase. The image's name is the job's id: a finished import of the same name imported
+/// earlier (failed, deleted and imported again) gives way to the new one; an import of it in flight, or this
+/// same call delivered again, is already chased.
+async fn adopt_import(ctx: &ActContext<'_>, job: &ImportJob) -> Result<Status, AutopilotError> {
+    let existing = ctx.ledger.get_work_item::<ImportJob>(imports::KIND, &job.image_name).await.map_err(classified)?;
+    let expected = match existing {
+        None => None,
+        Some(earlier) if earlier.state.ending.is_some() && earlier.state.requested_at < job.requested_at => {
+            Some(earlier.version)
+        }
+        Some(_) => return Ok(Status::Ours),
+    };
+    let write = WorkItemWrite {
+        kind: imports::KIND,
+        id: &job.image_name,
+        state: job,
+        expected,
+        listing: WorkItemListing::Open,
+    };
+    match ctx.ledger.put_work_item(write, ctx.fence, ctx.now).await {
+        Ok(_) => Ok(Status::Adopted),
+        Err(LedgerError::VersionConflict { .. }) => Ok(Status::Ours),
+        Err(error) => Err(classified(error)),
+    }
 }
 
 /// The job kept for a task someone else created (pure): one attempt, never re-created.
