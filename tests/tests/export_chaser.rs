@@ -411,3 +411,20 @@ async fn an_image_imported_again_under_the_same_name_is_chased_again() {
     assert_eq!(h.outcome_events("Image Import Completed").len(), 1);
     assert_eq!(h.outcome_events("Image Import Failed").len(), 1);
 }
+
+#[tokio::test]
+async fn imports_are_chased_while_export_tasks_cannot_be_listed() {
+    // GIVEN ListExportImageTasks failing throughout (a region or role without it) and a person's import
+    let h = Harness::start(&format!("{ESTATE}  error_rate: {{ ListExportImageTasks: 1.0 }}\n"), POLICY, 16).await;
+    imported_by_a_person(&h, "imported-anyway").await;
+    // WHEN the export-chaser ticks for 90 minutes
+    for _ in 0..18 {
+        h.local.simulator.advance(Duration::minutes(5));
+        let tick = autopilot_sim::tick_event("euc-autopilot-export-chaser", h.local.simulator.now());
+        // THEN each tick still fails, so that the missing listing is seen …
+        let failed = h.deliver_to_exports(tick).await.unwrap_err();
+        assert!(failed.message.contains("observing export image tasks failed"), "{failed}");
+    }
+    // … AND the import was chased to its end all the same
+    assert_eq!(h.outcome_events("Image Import Completed").len(), 1);
+}

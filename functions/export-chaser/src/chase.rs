@@ -43,7 +43,22 @@ pub async fn chase_all(
                 Some(task) => (Some((*task).clone()), true),
                 None => {
                     report.api_calls += 1;
-                    (get_task(ctx.aws, id).await.map_err(classified)?, false)
+                    match get_task(ctx.aws, id).await {
+                        Ok(task) => (task, false),
+                        Err(error) => {
+                            // This job's trouble, not the other jobs': looked at again at the next tick.
+                            tracing::warn!(job = %job.id, %error, "export task not read");
+                            known.insert(id.to_owned());
+                            report.items.push(StepReport {
+                                job: job.id.clone(),
+                                step: "Look".into(),
+                                result: ActionResult::Deferred,
+                                detail: Some(error.to_string()),
+                                api_calls: 0,
+                            });
+                            continue;
+                        }
+                    }
                 }
             },
             None => (None, false),
