@@ -417,9 +417,9 @@ async fn imports_are_chased_while_export_tasks_cannot_be_listed() {
     // GIVEN ListExportImageTasks failing throughout (a region or role without it) and a person's import
     let h = Harness::start(&format!("{ESTATE}  error_rate: {{ ListExportImageTasks: 1.0 }}\n"), POLICY, 16).await;
     imported_by_a_person(&h, "imported-anyway").await;
-    // WHEN the export-chaser ticks for 90 minutes
-    for _ in 0..18 {
-        h.local.simulator.advance(Duration::minutes(5));
+    // WHEN the export-chaser ticks for 100 minutes (every 20: each failed listing costs the SDK's retries)
+    for _ in 0..5 {
+        h.local.simulator.advance(Duration::minutes(20));
         let tick = autopilot_sim::tick_event("euc-autopilot-export-chaser", h.local.simulator.now());
         // THEN each tick still fails, so that the missing listing is seen …
         let failed = h.deliver_to_exports(tick).await.unwrap_err();
