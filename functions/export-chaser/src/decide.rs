@@ -177,6 +177,9 @@ impl std::fmt::Display for Step {
     }
 }
 
+/// How long after its creation a task the service does not know is taken to be gone, not yet visible.
+pub const VANISHED_AFTER: Duration = Duration::minutes(15);
+
 /// How often a task of this age is asked for when the tick's listing misses it (`GetExportImageTask`): every
 /// tick at first, rarer as it ages (exports take hours). A listed task is looked at every tick, for free.
 pub fn poll_interval(age: Duration) -> Duration {
@@ -233,10 +236,21 @@ pub fn decide(job: &Job, task: Option<&TaskView>, now: DateTime<Utc>) -> Step {
         return Step::Recover;
     }
     let Some(task) = task else {
-        return if now >= job.next_check_at {
-            Step::Chase { next: now, escalate: false, report: None }
-        } else {
-            Step::Sleep
+        // Neither listed nor found by GetExportImageTask: just after its creation, not visible yet; later, gone
+        // (its record expired, or it was never this account's), and its outcome cannot be known.
+        if now < job.next_check_at {
+            return Step::Sleep;
+        }
+        let since = current.intent_at;
+        if now - since < VANISHED_AFTER {
+            return Step::Chase { next: now + poll_interval(now - since), escalate: false, report: None };
+        }
+        let id = current.task_id.as_deref().unwrap_or_default();
+        return Step::Fail {
+            reason: format!(
+                "export task {id} no longer exists (neither listed nor found by GetExportImageTask): its outcome is \
+                 unknown"
+            ),
         };
     };
     let age = now - job.requested_at;

@@ -62,6 +62,16 @@ fn a_new_request_creates_and_an_intent_without_a_task_id_recovers_first() {
 }
 
 #[test]
+fn a_task_the_service_no_longer_knows_is_looked_for_a_while_then_fails_its_job() {
+    let j = job(Origin::Requested, vec![attempt(1, Some("task-1"))]);
+    // just created: not visible yet, looked for again at the next tick
+    assert_eq!(decide(&j, None, t(2)), Step::Chase { next: t(7), escalate: false, report: None });
+    // later: gone, and the job ends saying so instead of being looked for at every tick for ever
+    let Step::Fail { reason } = decide(&j, None, t(120)) else { panic!("{:?}", decide(&j, None, t(120))) };
+    assert!(reason.contains("task-1 no longer exists"), "{reason}");
+}
+
+#[test]
 fn completed_finishes_with_the_ami() {
     let j = job(Origin::Requested, vec![attempt(1, Some("task-1"))]);
     assert_eq!(decide(&j, Some(&task("COMPLETED", None)), t(90)), Step::Complete { ami_id: "ami-0123".into() });
