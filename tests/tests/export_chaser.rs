@@ -428,3 +428,22 @@ async fn imports_are_chased_while_export_tasks_cannot_be_listed() {
     // … AND the import was chased to its end all the same
     assert_eq!(h.outcome_events("Image Import Completed").len(), 1);
 }
+
+#[tokio::test]
+async fn an_export_of_an_image_still_being_made_waits_for_it() {
+    // GIVEN an image still PENDING (CreateImage on a builder, the export asked for at once)
+    let h = Harness::start(&ESTATE.replace("state: AVAILABLE", "state: PENDING"), POLICY, 17).await;
+    // WHEN the export is requested
+    h.deliver_to_exports(request("req-early")).await.unwrap();
+    // THEN the refused creation is waited out, not a failed export
+    assert!(h.outcome_events("Export Failed").is_empty(), "{:?}", h.outcome_events("Export Failed"));
+    // AND once the image is AVAILABLE the task is created and the export completes
+    h.local.simulator.with_world_mut(|w| {
+        if let Some(image) = w.images.get_mut("golden-2026-11") {
+            image.state = "AVAILABLE".into();
+        }
+    });
+    chase_for(&h, 180).await;
+    assert_eq!(creates(&h), 1);
+    assert_eq!(h.outcome_events("Export Completed").len(), 1, "{:?}", h.outcome_events("Export Failed"));
+}

@@ -354,7 +354,9 @@ async fn create(
                 .send()
                 .await
                 .map_err(|e| {
-                    let _ = failure_class.set(sdk_error_class(&e));
+                    // A conflict with another change is worth another try (its words: "wait a few minutes").
+                    let conflict = e.as_service_error().is_some_and(|s| s.is_concurrent_modification_exception());
+                    let _ = failure_class.set(if conflict { ErrorClass::Retryable } else { sdk_error_class(&e) });
                     CallError::Failed(sdk_error_message(&e))
                 })?;
             let task = output.export_image_task().and_then(crate::observe::task_view);
@@ -380,8 +382,18 @@ async fn create(
         report.detail = Some(task.task_id.clone());
     }
     report.result = performed.result();
-    if let Performed::Failed(error) = &performed {
-        if failure_class.get() != Some(&ErrorClass::NonRetryable) {
+    if let Performed::Failed(refused) = &performed {
+        // The image must be AVAILABLE: one still being built (CreateImage on a builder, then the export asked for
+        // at once) is waited for like a failed call, not a refusal.
+        let building = match failure_class.get() {
+            Some(ErrorClass::NonRetryable) => image_in_the_making(ctx, &job.image_name, &mut report).await,
+            _ => None,
+        };
+        let error = match &building {
+            Some(state) => format!("image {} is {state}, not AVAILABLE yet: {refused}", job.image_name),
+            None => refused.clone(),
+        };
+        if failure_class.get() != Some(&ErrorClass::NonRetryable) || building.is_some() {
             // Throttled or unavailable after the SDK's own retries: the intent stays (the next step looks for a
             // task the call may have made after all, then creates again) after a backoff that doubles, and the
             // job fails once it has failed as often as it may attempt. The tick goes on with the other jobs.
@@ -400,7 +412,9 @@ async fn create(
             return Ok(report);
         }
         let reason = format!("CreateExportImageTask refused: {error}");
-        job.attempts.pop();
+        if let Some(attempt) = job.attempts.last_mut() {
+            attempt.error = Some(TaskError { code: "CreateExportImageTask".into(), message: error.clone() });
+        }
         let detail = serde_json::json!({
             "job": job.id, "image": job.image_name, "amiName": job.ami_name, "reason": reason,
             "attempts": history(&job),
@@ -416,6 +430,14 @@ async fn create(
         report.detail = Some(reason);
     }
     Ok(report)
+}
+
+/// The state of `image` when it is still being made (PENDING, CREATING, COPYING, IMPORTING): worth waiting for.
+async fn image_in_the_making(ctx: &ActContext<'_>, image: &str, report: &mut StepReport) -> Option<String> {
+    report.api_calls += 1;
+    let output = ctx.aws.appstream.describe_images().names(image).send().await.ok()?;
+    let state = output.images().iter().find(|i| i.name() == Some(image))?.state()?.as_str().to_owned();
+    ["PENDING", "CREATING", "COPYING", "IMPORTING"].contains(&state.as_str()).then_some(state)
 }
 
 /// Reads one job.
