@@ -572,6 +572,16 @@ fn decide_workspace(
         decision.episode = Some(episode);
         return Some(decision);
     }
+    // An outage is escalated once for its directory: none of its WorkSpaces is acted on or escalated on its own.
+    if outage {
+        hold(
+            &mut decision,
+            episode,
+            Note::Deferred,
+            format!("directory {} has an outage (circuit breaker open): not acted on", workspace.directory_id),
+        );
+        return Some(decision);
+    }
     if state == "ERROR" {
         decision.action = escalate_once(&mut episode, "error-state");
         decision.reason = "ERROR: the WorkSpace cannot be repaired by a reboot; a person must look".into();
@@ -592,15 +602,6 @@ fn decide_workspace(
         decision.action = escalate_once(&mut episode, "action-failing");
         decision.reason = format!("the last {} remediation attempts failed", episode.failures);
         decision.episode = Some(episode);
-        return Some(decision);
-    }
-    if outage {
-        hold(
-            &mut decision,
-            episode,
-            Note::Deferred,
-            format!("directory {} has an outage (circuit breaker open): not acted on", workspace.directory_id),
-        );
         return Some(decision);
     }
     if let Some(last) = episode.last_action_at

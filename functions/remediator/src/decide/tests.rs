@@ -279,6 +279,12 @@ fn circuit_breaker_acts_on_none_and_escalates_once() {
     let outage = decision(&plan, "d-1");
     assert_eq!(outage.action, Some(Action::Escalate { cause: "outage".into() }));
     assert_eq!((outage.details["unhealthy"].clone(), outage.details["population"].clone()), (4.into(), 10.into()));
+    // WorkSpaces in ERROR during an outage are not escalated one by one: the outage's one Escalation speaks for them
+    let errors: Vec<SeenWorkspace> = (0..4).map(|i| workspace(&format!("ws-err{i:06}"), "d-1", "ERROR")).collect();
+    let plan = run(&estate(errors, 6), &BTreeMap::new(), &BTreeMap::new(), at(60));
+    let escalations: Vec<&Decision> = plan.decisions.iter().filter(|d| d.action.is_some()).collect();
+    assert_eq!(escalations.len(), 1, "{escalations:#?}");
+    assert_eq!(escalations[0].action, Some(Action::Escalate { cause: "outage".into() }));
 }
 
 #[test]
