@@ -478,3 +478,25 @@ async fn a_workspace_that_keeps_falling_ill_is_rebooted_max_reboots_times_then_e
     assert_eq!(escalations.len(), 1, "{escalations:?}");
     assert!(escalations[0]["reason"].as_str().unwrap().contains("after 2 reboot(s)"), "{escalations:?}");
 }
+
+#[tokio::test]
+async fn a_persons_new_round_escalates_again_when_it_does_not_help() {
+    // GIVEN a desktop only a rebuild would cure (not allowed for it), rebooted twice and escalated
+    let workspaces = ws("ws-desk00001", "d-aaaaaaaaaa", &fault(5, "rebuild")) + &healthy("ws-okay", "d-aaaaaaaaaa", 20);
+    let h = Harness::start(&estate(&workspaces, ""), POLICY, 22).await;
+    run(&h, 180, 5).await;
+    assert_eq!(h.outcome_events("Escalation").len(), 1);
+    // WHEN a person asks for a new round
+    let request = json!({
+        "version": "0", "id": "req-again", "detail-type": "Remediation Requested", "source": "euc.autopilot",
+        "account": "123456789012", "time": h.local.simulator.now().to_rfc3339(), "region": "eu-central-1",
+        "resources": [], "detail": { "resourceType": "workspace", "resourceId": "ws-desk00001", "reason": "still broken" }
+    });
+    h.deliver_to_remediator(request).await.unwrap();
+    run(&h, 180, 5).await;
+    // THEN the round's reboots are made and, as they do not help either, the person is told again
+    assert_eq!(calls(&h, "RebootWorkspaces").len(), 4);
+    let escalations = h.outcome_events("Escalation");
+    assert_eq!(escalations.len(), 2, "{escalations:?}");
+    assert_eq!(escalations[1]["cause"], "unremedied");
+}

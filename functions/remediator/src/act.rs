@@ -162,7 +162,8 @@ fn report(decision: &Decision, result: ActionResult, error: Option<String>) -> A
 }
 
 fn effect<'a>(ctx: &'a ActContext<'a>, decision: &Decision, action: &'a Action) -> Effect<'a, Action> {
-    let since = decision.episode.as_ref().map_or(ctx.now, |e| e.since);
+    // A person's new round may rebuild or escalate again: its actions are keyed by the round, not the episode.
+    let since = decision.episode.as_ref().map_or(ctx.now, |e| e.round_since.unwrap_or(e.since));
     let mut record = audit(ctx, decision, action.name());
     record.details["action"] = serde_json::json!(action);
     Effect {

@@ -173,7 +173,7 @@ impl Action {
         }
     }
 
-    /// The idempotency key: resource, episode and attempt (or cause), never the tick.
+    /// The idempotency key: resource, episode (or a person's round of it) and attempt (or cause), never the tick.
     pub fn business_key(&self, resource: &ResourceRef, episode_since: DateTime<Utc>) -> String {
         let since = episode_since.timestamp();
         match self {
