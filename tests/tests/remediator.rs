@@ -500,3 +500,22 @@ async fn a_persons_new_round_escalates_again_when_it_does_not_help() {
     assert_eq!(escalations.len(), 2, "{escalations:?}");
     assert_eq!(escalations[1]["cause"], "unremedied");
 }
+
+#[tokio::test]
+async fn a_service_that_cannot_be_read_leaves_the_others_remediated() {
+    // GIVEN an UNHEALTHY WorkSpace, and image builders that cannot be listed (an AppStream outage, an SCP)
+    let workspaces = ws("ws-sick00001", "d-aaaaaaaaaa", &fault(5, "reboot")) + &healthy("ws-okay", "d-aaaaaaaaaa", 20);
+    let rest = "faults:\n  error_rate: { DescribeImageBuilders: 1.0 }\n";
+    let h = Harness::start(&estate(&workspaces, rest), POLICY, 23).await;
+    // WHEN the remediator ticks every 10 minutes for an hour
+    for _ in 0..6 {
+        h.local.simulator.advance(Duration::minutes(10));
+        let tick = autopilot_sim::tick_event("euc-autopilot-remediator", h.local.simulator.now());
+        // THEN each tick still fails, so that the unread service is seen …
+        let failed = h.deliver_to_remediator(tick).await.unwrap_err();
+        assert!(failed.message.contains("image builders"), "{failed}");
+    }
+    // … AND the WorkSpace was rebooted all the same
+    assert_eq!(calls(&h, "RebootWorkspaces").len(), 1);
+    assert_eq!(state(&h, "ws-sick00001"), "AVAILABLE");
+}

@@ -80,6 +80,8 @@ pub struct Seen {
     pub pools: Vec<SeenResource>,
     pub fleets: Vec<SeenResource>,
     pub builders: Vec<SeenResource>,
+    /// Kinds whose service could not be read: none of them was seen, and none is gone.
+    pub unread: BTreeSet<ResourceKind>,
 }
 
 /// One problem's memory (a ledger work item, open while the problem lasts).
@@ -403,11 +405,12 @@ pub fn plan(seen: &Seen, inputs: Inputs<'_>) -> Plan {
         }
     }
 
-    // A full sweep closes the episodes of resources that are gone.
+    // A full sweep closes the episodes of resources that are gone (not of those whose service was not read).
     if inputs.full_sweep {
         for (key, episode) in episodes {
             if !seen_keys.contains(key)
                 && let Ok(resource) = ResourceRef::from_key(key)
+                && !seen.unread.contains(&read_with(resource.kind()))
             {
                 let mut decision = Decision::about(&resource, resource.id(), "GONE");
                 decision.reason = format!("no longer seen (last {}): the episode is closed", episode.state);
@@ -417,6 +420,11 @@ pub fn plan(seen: &Seen, inputs: Inputs<'_>) -> Plan {
     }
     plan.budgets = budgets.into_iter().filter(|(name, budget)| inputs.budgets.get(name) != Some(budget)).collect();
     plan
+}
+
+/// The kind whose listing shows a resource of `kind` (a directory's health is its WorkSpaces').
+fn read_with(kind: ResourceKind) -> ResourceKind {
+    if kind == ResourceKind::Directory { ResourceKind::Workspace } else { kind }
 }
 
 /// A directory's WorkSpaces health, as the circuit breaker sees it.

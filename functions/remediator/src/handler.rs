@@ -211,14 +211,21 @@ async fn sweep(
         full_sweep: *scope == Scope::All,
     };
     let plan = cpu::measure(Step::Decide, || decide::plan(&observation.seen, inputs));
-    let unhealthy =
-        observation.seen.workspaces.iter().filter(|w| matches!(w.state.as_str(), "UNHEALTHY" | "IMPAIRED")).count();
-    metrics::gauge!("workspaces_unhealthy").set(unhealthy as f64);
+    // The gauge counts the whole estate: only a full sweep that read the WorkSpaces sets it.
+    if *scope == Scope::All && !observation.seen.unread.contains(&ResourceKind::Workspace) {
+        let unhealthy =
+            observation.seen.workspaces.iter().filter(|w| matches!(w.state.as_str(), "UNHEALTHY" | "IMPAIRED")).count();
+        metrics::gauge!("workspaces_unhealthy").set(unhealthy as f64);
+    }
     for decision in &plan.decisions {
         tracing::debug!(resource = %decision.resource, action = ?decision.action, reason = %decision.reason, "decided");
     }
     let (actions, act_calls) =
         cpu::metered(Step::Act, act::act(ctx, &plan, &stored)).await.map_err(|e| classified(e.0))?;
+    // What could be read was remediated; a service that could not be read still fails the sweep, to be seen.
+    if let Some(unread) = observation.failures.first() {
+        return Err(AutopilotError::from_classified(unread));
+    }
     Ok((observation.api_calls + act_calls, actions))
 }
 

@@ -9,7 +9,7 @@ use autopilot_shared::error::ObserveError;
 use autopilot_shared::lookups::{self, CONCURRENCY, appstream_tags, workspaces_tags};
 use autopilot_shared::resource::{Place, ResourceKind, ResourceRef};
 use futures::{StreamExt, TryStreamExt};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The largest page `DescribeWorkspaces` serves, and the most ids the batch calls take.
@@ -36,10 +36,12 @@ impl Scope {
 }
 
 /// Everything observed and how many AWS calls it took.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Observation {
     pub seen: Seen,
     pub api_calls: u32,
+    /// The services that could not be read (their kinds are in `seen.unread`).
+    pub failures: Vec<ObserveError>,
 }
 
 /// WorkSpace states whose tags and connection state are read.
@@ -299,14 +301,31 @@ pub async fn observe(
 
         Ok(builders_seen)
     };
+    // Each service on its own: one that cannot be read (an outage, a region or SCP without AppStream) leaves the
+    // others to be remediated, and its resources' episodes open.
     let (workspaces, pools, fleets, builders) =
-        futures::try_join!(observe_workspaces, observe_pools, observe_fleets, observe_builders)?;
-    seen.workspaces = workspaces;
-    seen.pools = pools;
-    seen.fleets = fleets;
-    seen.builders = builders;
+        futures::join!(observe_workspaces, observe_pools, observe_fleets, observe_builders);
+    let mut failures = Vec::new();
+    seen.workspaces = read_or_note(workspaces, ResourceKind::Workspace, &mut seen.unread, &mut failures);
+    seen.pools = read_or_note(pools, ResourceKind::WorkspacesPool, &mut seen.unread, &mut failures);
+    seen.fleets = read_or_note(fleets, ResourceKind::Fleet, &mut seen.unread, &mut failures);
+    seen.builders = read_or_note(builders, ResourceKind::ImageBuilder, &mut seen.unread, &mut failures);
 
-    Ok(Observation { seen, api_calls: calls.into_inner() })
+    Ok(Observation { seen, api_calls: calls.into_inner(), failures })
+}
+
+/// What one service's read gave, or nothing, with `kind` noted unread and the error kept.
+fn read_or_note<T>(
+    read: Result<Vec<T>, ObserveError>,
+    kind: ResourceKind,
+    unread: &mut BTreeSet<ResourceKind>,
+    failures: &mut Vec<ObserveError>,
+) -> Vec<T> {
+    read.unwrap_or_else(|error| {
+        unread.insert(kind);
+        failures.push(error);
+        Vec::new()
+    })
 }
 
 /// Reads the tags of the AppStream resources at `indices` (by ARN, bounded concurrency).

@@ -493,3 +493,18 @@ fn decide_once(
     };
     decision(&super::plan(seen, inputs), "ws-flap00001").clone()
 }
+
+#[test]
+fn episodes_of_a_service_that_was_not_read_stay_open() {
+    // GIVEN an open episode of a WorkSpace, and a full sweep that could not read the WorkSpaces
+    let sick = workspace("ws-sick00001", "d-1", "UNHEALTHY");
+    let episode = Episode { since: at(0), state: "UNHEALTHY".into(), ..Episode::default() };
+    let episodes = BTreeMap::from([(sick.resource.key(), episode)]);
+    let unread = Seen { unread: BTreeSet::from([ResourceKind::Workspace]), ..Seen::default() };
+    // THEN its episode is not closed as gone
+    let plan = run(&unread, &episodes, &BTreeMap::new(), at(30));
+    assert!(plan.decisions.is_empty(), "{:#?}", plan.decisions);
+    // WHILE a sweep that read them and did not find it closes it
+    let plan = run(&Seen::default(), &episodes, &BTreeMap::new(), at(30));
+    assert!(decision(&plan, "ws-sick00001").reason.contains("no longer seen"));
+}
