@@ -44,9 +44,9 @@ pub enum CliError {
     NoPolicy { table: String, hint: &'static str },
     #[error(transparent)]
     Ledger(#[from] LedgerError),
-    /// The deployed ledger could not be read (the SDK's message chain).
-    #[error("cannot read the ledger {table}: {message}")]
-    ReadLedger { table: String, message: String },
+    /// The deployed ledger could not be read.
+    #[error("cannot read the ledger {table}: {source}")]
+    ReadLedger { table: String, source: LedgerError },
     /// The plan's scratch ledger failed (the SDK's or the database's message).
     #[error("scratch ledger: {0}")]
     Scratch(String),
@@ -57,7 +57,8 @@ pub enum CliError {
     /// Standard output or a signal could not be used.
     #[error(transparent)]
     Io(#[from] std::io::Error),
-    #[error("{} function(s) could not plan: {}", .0.len(), .0.join("; "))]
+    /// Functions or shards that could not plan (the plan printed says why).
+    #[error("{} could not plan (the plan above says why): {}", plural(.0.len(), "function or shard", "functions or shards"), first_few(.0))]
     PlanFailed(Vec<String>),
     #[cfg(feature = "local")]
     #[error("{name}: {source}")]
@@ -103,4 +104,18 @@ fn invalid(name: &str, error: &PolicyError) -> String {
     let mut lines: Vec<String> = error.0.iter().map(|problem| format!("{name}: {problem}")).collect();
     lines.push(format!("{name}: invalid ({} problem(s))", error.0.len()));
     lines.join("\n")
+}
+
+/// `n` and the noun it takes.
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The first five names, and how many more.
+fn first_few(names: &[String]) -> String {
+    let mut text = names.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+    if names.len() > 5 {
+        text.push_str(&format!(" and {} more", names.len() - 5));
+    }
+    text
 }

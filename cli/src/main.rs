@@ -246,11 +246,16 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Targets { table, account, region, function, json } => {
             let filter = operate::targets::Filter { account, region, function };
-            let shards = operate::targets::read(&operate::ledger(&table).await, &filter).await?;
+            let operate::targets::Listed { shards, in_ledger } =
+                operate::targets::read(&operate::ledger(&table).await, &filter).await?;
             if json {
                 for shard in &shards {
                     outln!("{}", serde_json::to_string(shard)?);
                 }
+            } else if shards.is_empty() && in_ledger > 0 {
+                outln!(
+                    "no shard matches the filter ({in_ledger} shard(s) in {table}; `autopilot targets` lists them all)"
+                );
             } else if shards.is_empty() {
                 outln!(
                     "no shard has ticked yet in {table} (a policy without targets works in the hub's own account and region)"

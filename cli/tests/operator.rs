@@ -225,6 +225,30 @@ fn plan_tells_what_each_function_would_do_and_changes_nothing() {
     assert_eq!(plan["warnings"].as_array().unwrap().len(), 2);
     assert_eq!(scan_count(&served), ledger_before, "the file was not stored");
 
+    // a would-act is `dry-run` in the JSON as in the text (nothing applies in a plan)
+    let json = served.run(&["plan", "--json"]);
+    let plan: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let outcomes: Vec<&str> = plan["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|f| f["decisions"].as_array().unwrap())
+        .map(|d| d["outcome"].as_str().unwrap())
+        .collect();
+    assert!(outcomes.contains(&"dry-run") && !outcomes.contains(&"applied"), "{outcomes:?}");
+
+    // --account and --region that cannot apply without targets are named, not silently ignored
+    let odd = served.run(&["plan", "--account", "111122223333", "--region", "eu-west-1"]);
+    let out = text(&odd.stdout);
+    assert!(out.contains("(account 123456789012,"), "the header names the resources' account: {out}");
+    assert!(out.contains("note: --account 111122223333") && out.contains("note: --region eu-west-1"), "{out}");
+
+    // a table that does not exist, or that the operator may not read, is said in words (no SDK debug dump)
+    let missing = served.run(&["plan", "--table", "nosuch-table"]);
+    assert_eq!(missing.status.code(), Some(1));
+    let err = text(&missing.stderr);
+    assert!(err.contains("cannot read the ledger nosuch-table") && !err.contains("Error {"), "{err}");
+
     let env = served.env.iter().filter(|(n, _)| n != "AUTOPILOT_TABLE").map(|(n, v)| (n, v));
     let nothing = Command::new(BIN).arg("plan").envs(env).env_remove("AUTOPILOT_TABLE").output().unwrap();
     assert_eq!(nothing.status.code(), Some(1));

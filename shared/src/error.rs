@@ -65,12 +65,17 @@ impl AutopilotError {
     }
 }
 
-/// An error's message followed by those of its sources, `: `-separated (SDK errors say little on their own).
+/// An error's message followed by those of its sources, `: `-separated (SDK errors say little on their own). A
+/// service's error metadata, which displays as a debug dump, is put as `Code: message`, and ends the chain.
 pub fn message_chain(error: &dyn std::error::Error) -> String {
     let mut message = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
         message.push_str(": ");
+        if let Some(meta) = cause.downcast_ref::<aws_smithy_types::error::ErrorMetadata>() {
+            message.push_str(&format!("{}: {}", meta.code().unwrap_or("Unknown"), meta.message().unwrap_or_default()));
+            break;
+        }
         message.push_str(&cause.to_string());
         source = cause.source();
     }
@@ -183,6 +188,17 @@ mod tests {
         fn class(&self) -> ErrorClass {
             ErrorClass::Retryable
         }
+    }
+
+    #[test]
+    fn a_services_error_metadata_is_put_in_words_not_dumped() {
+        let meta =
+            aws_smithy_types::error::ErrorMetadata::builder().code("AccessDenied").message("not allowed").build();
+        #[derive(Debug, thiserror::Error)]
+        #[error("unhandled error (AccessDenied)")]
+        struct Unhandled(#[source] aws_smithy_types::error::ErrorMetadata);
+        let chain = message_chain(&Unhandled(meta));
+        assert_eq!(chain, "unhandled error (AccessDenied): AccessDenied: not allowed");
     }
 
     #[test]

@@ -119,13 +119,14 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Functions (and shards) that could not plan.
+    /// Functions (and shards: `<function> in <account> <region>`) that could not plan; the plan itself says why.
     pub fn failures(&self) -> Vec<String> {
-        let functions = self.functions.iter().filter_map(|f| f.error.as_ref().map(|e| format!("{}: {e}", f.function)));
+        let functions = self.functions.iter().filter(|f| f.error.is_some()).map(|f| f.function.clone());
         let shards = self.functions.iter().flat_map(|f| {
             f.shards
                 .iter()
-                .filter_map(|s| s.error.as_ref().map(|e| format!("{} in {} {}: {e}", f.function, s.account, s.region)))
+                .filter(|s| s.error.is_some())
+                .map(|s| format!("{} in {} {}", f.function, s.account, s.region))
         });
         functions.chain(shards).collect()
     }
@@ -171,9 +172,26 @@ pub async fn plan(options: &Options) -> Result<Plan, CliError> {
         notes.extend(undeliverable_alarms(&stored.policy, &options.alarm_prefix));
     }
     let (warnings, found_account) = support_warnings(&guarded, now, &mut notes).await;
-    let account = options.account.clone().or(found_account.clone()).unwrap_or_else(|| "000000000000".to_owned());
+    let account = found_account.clone().or(options.account.clone()).unwrap_or_else(|| "000000000000".to_owned());
     // With targets, `--account` picks shards; the hub's own account is the one its resources name.
     let has_targets = scratch_ledger.current_policy().await?.is_some_and(|p| p.policy.targets.is_some());
+    if !has_targets {
+        // Without targets the functions work the account of the credentials and their region only.
+        if let (Some(given), Some(found)) = (&options.account, &found_account)
+            && given != found
+        {
+            notes.push(format!(
+                "--account {given}: the resources read are in {found} (the credentials' account); without targets \
+                 the plan covers that account only"
+            ));
+        }
+        if let Some(given) = options.region.as_ref().filter(|given| **given != region) {
+            notes.push(format!(
+                "--region {given} picks shards of a policy with targets and has no effect here; the plan covers \
+                 {region} (set AWS_REGION to plan another region)"
+            ));
+        }
+    }
     let hub_account = match (has_targets, &found_account) {
         (true, Some(found)) => found.clone(),
         (true, None) => caller_account(&sdk).await.unwrap_or_else(|| account.clone()),
@@ -255,6 +273,13 @@ pub async fn plan(options: &Options) -> Result<Plan, CliError> {
             day = day.succ_opt().ok_or(CliError::Missing("a day after the last one (date out of range)"))?;
         }
         decisions.retain(|r| r.function == function.name());
+        // Nothing applies in a plan: what reached the scratch ledger (an announcement is `applied` even in
+        // dry-run) is what would happen.
+        for decision in &mut decisions {
+            if decision.outcome == Outcome::Applied {
+                decision.outcome = Outcome::DryRun;
+            }
+        }
         let (status, error, api_calls, in_flight) = match result {
             Ok(report) => (
                 report["status"].as_str().unwrap_or_default().to_owned(),
@@ -339,8 +364,10 @@ async fn copy_memory(
         .send();
     let mut items = Vec::new();
     while let Some(item) = pages.next().await {
-        let mut item =
-            item.map_err(|e| CliError::ReadLedger { table: table.to_owned(), message: message_chain(&e) })?;
+        let mut item = item.map_err(|e| CliError::ReadLedger {
+            table: table.to_owned(),
+            source: autopilot_shared::ledger::LedgerError::from_sdk("Scan", &e),
+        })?;
         // What the deployed functions last recorded (a hold, a would-act) is forgotten, so that the plan records
         // and shows every hold and would-act as it stands now.
         if let Some(AttributeValue::M(state)) = item.get_mut("state") {
@@ -454,18 +481,15 @@ pub fn render(plan: &Plan, width: Option<usize>) -> String {
             };
             out.push_str(&super::show::line(&head, &what, width));
         }
-        if f.decisions.is_empty() && f.events.is_empty() && f.in_flight.is_empty() && f.error.is_none() {
+        let failed = f.error.is_some() || f.shards.iter().any(|s| s.error.is_some());
+        if f.decisions.is_empty() && f.events.is_empty() && f.in_flight.is_empty() && !failed {
             out.push_str("  nothing to do\n");
         }
         for work in &f.in_flight {
             out.push_str(&format!("  in flight {work}\n"));
         }
         for d in &f.decisions {
-            // nothing applies in a plan: what reached the scratch ledger or bus is what would happen
-            let word = match d.outcome {
-                Outcome::Applied => "would",
-                other => super::audit::outcome_word(other),
-            };
+            let word = super::audit::outcome_word(d.outcome);
             let resource = super::show::resource(&d.resource, super::show::record_name(d), usual.as_ref());
             let head = format!("  {word:<8} {:<20} {resource}", d.action);
             out.push_str(&super::show::line(&head, &d.reason, width));

@@ -72,7 +72,16 @@ fn plan() -> Plan {
         in_flight,
         shards: Vec::new(),
     };
-    let records = records();
+    // As the plan keeps them: what would act is `dry-run`.
+    let records: Vec<AuditRecord> = records()
+        .into_iter()
+        .map(|mut r| {
+            if r.outcome == autopilot_shared::ledger::audit::Outcome::Applied {
+                r.outcome = autopilot_shared::ledger::audit::Outcome::DryRun;
+            }
+            r
+        })
+        .collect();
     Plan {
         at: at(8, 0),
         account: "123456789012".into(),

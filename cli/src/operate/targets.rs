@@ -14,9 +14,17 @@ pub struct Filter {
     pub function: Option<String>,
 }
 
+/// The shards listed, and how many the ledger holds in all.
+#[derive(Debug, Clone, Default)]
+pub struct Listed {
+    pub shards: Vec<ShardStatus>,
+    pub in_ledger: usize,
+}
+
 /// The shards' last ticks that pass `filter`: failures first, then by function, account and region.
-pub async fn read(ledger: &Ledger, filter: &Filter) -> Result<Vec<ShardStatus>, CliError> {
+pub async fn read(ledger: &Ledger, filter: &Filter) -> Result<Listed, CliError> {
     let mut found = ledger.shard_statuses().await?;
+    let in_ledger = found.len();
     found.retain(|s| {
         filter.account.as_deref().is_none_or(|a| s.account == a)
             && filter.region.as_deref().is_none_or(|r| s.region == r)
@@ -30,7 +38,7 @@ pub async fn read(ledger: &Ledger, filter: &Filter) -> Result<Vec<ShardStatus>, 
             &b.region,
         ))
     });
-    Ok(found)
+    Ok(Listed { shards: found, in_ledger })
 }
 
 /// The shards as a table.

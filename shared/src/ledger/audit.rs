@@ -85,7 +85,7 @@ impl Ledger {
         match result {
             Ok(_) => Ok(Appended::New),
             Err(error) if is_condition_failed(&error) => Ok(Appended::AlreadyRecorded),
-            Err(error) => Err(LedgerError::unavailable("PutItem audit", &error)),
+            Err(error) => Err(LedgerError::from_sdk("PutItem audit", &error)),
         }
     }
 
@@ -129,7 +129,7 @@ impl Ledger {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .map_err(|e| LedgerError::unavailable("Query audit", &e))?;
+            .map_err(|e| LedgerError::from_sdk("Query audit", &e))?;
         let mut read = AuditRead::default();
         for item in pages {
             let key = |name: &str| match item.get(name) {

@@ -72,7 +72,7 @@ impl Ledger {
                 expected: None,
                 found: Some(u64::from(next)),
             }),
-            Err(error) => Err(LedgerError::unavailable("PutItem config", &error)),
+            Err(error) => Err(LedgerError::from_sdk("PutItem config", &error)),
         }
     }
 
@@ -93,7 +93,7 @@ impl Ledger {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| LedgerError::unavailable("Query config", &e))?;
+            .map_err(|e| LedgerError::from_sdk("Query config", &e))?;
         let Some(item) = output.items.unwrap_or_default().into_iter().next() else { return Ok(None) };
         let record: ConfigRecord = serde_dynamo::from_item(item)
             .map_err(|e| LedgerError::Corrupt { key: keys::CONFIG_PK.into(), message: e.to_string() })?;

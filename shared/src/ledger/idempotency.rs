@@ -146,7 +146,7 @@ impl Ledger {
                 Err(error) => error,
             };
             if !is_condition_failed(&error) {
-                return Err(LedgerError::unavailable("PutItem idempotency", &error));
+                return Err(LedgerError::from_sdk("PutItem idempotency", &error));
             }
             match error.into_service_error() {
                 aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(e) => e.item,
@@ -330,7 +330,7 @@ impl Ledger {
             Err(error) if is_condition_failed(&error) => {
                 Err(LedgerError::IdempotencyLost { business_key: claim.key.business_key.clone() })
             }
-            Err(error) => Err(LedgerError::unavailable("UpdateItem idempotency", &error)),
+            Err(error) => Err(LedgerError::from_sdk("UpdateItem idempotency", &error)),
         }
     }
 
@@ -391,7 +391,7 @@ impl Ledger {
             Err(error) if is_condition_failed(&error) => {
                 Err(LedgerError::IdempotencyLost { business_key: claim.key.business_key.clone() })
             }
-            Err(error) => Err(LedgerError::unavailable("DeleteItem idempotency", &error)),
+            Err(error) => Err(LedgerError::from_sdk("DeleteItem idempotency", &error)),
         }
     }
 
@@ -416,7 +416,7 @@ impl Ledger {
             .send()
             .collect::<Result<_, _>>()
             .await
-            .map_err(|e| LedgerError::unavailable("Query stale claims", &e))?;
+            .map_err(|e| LedgerError::from_sdk("Query stale claims", &e))?;
         let mut released = Vec::new();
         for item in items {
             let Ok(record) = serde_dynamo::from_item::<_, Record>(item) else { continue };
@@ -445,7 +445,7 @@ impl Ledger {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| LedgerError::unavailable("GetItem", &e))?;
+            .map_err(|e| LedgerError::from_sdk("GetItem", &e))?;
         Ok(output.item)
     }
 }

@@ -156,7 +156,7 @@ impl Ledger {
                     until_ms: current.lease_expires_at_ms,
                 })
             }
-            Err(error) => Err(LedgerError::unavailable("UpdateItem lease", &error)),
+            Err(error) => Err(LedgerError::from_sdk("UpdateItem lease", &error)),
         }
     }
 
@@ -187,7 +187,7 @@ impl Ledger {
             Err(error) if is_condition_failed(&error) => {
                 Err(LedgerError::LeaseLost { scope: lease.scope.clone(), token: lease.token })
             }
-            Err(error) => Err(LedgerError::unavailable("UpdateItem lease renew", &error)),
+            Err(error) => Err(LedgerError::from_sdk("UpdateItem lease renew", &error)),
         }
     }
 
@@ -211,7 +211,7 @@ impl Ledger {
             Err(error) if is_condition_failed(&error) => {
                 Err(LedgerError::LeaseLost { scope: lease.scope.clone(), token: lease.token })
             }
-            Err(error) => Err(LedgerError::unavailable("UpdateItem lease release", &error)),
+            Err(error) => Err(LedgerError::from_sdk("UpdateItem lease release", &error)),
         }
     }
 }
@@ -278,7 +278,7 @@ impl Ledger {
             Err(error) => error,
         };
         let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = error.as_service_error() else {
-            return Err(FencedPutFailure::Unavailable(LedgerError::unavailable(operation, &error)));
+            return Err(FencedPutFailure::Unavailable(LedgerError::from_sdk(operation, &error)));
         };
         let reasons = cancelled.cancellation_reasons();
         let failed =

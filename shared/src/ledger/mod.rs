@@ -116,7 +116,8 @@ impl Classify for LedgerError {
 }
 
 impl LedgerError {
-    fn unavailable<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    /// An SDK error of a DynamoDB request, in the ledger's words (with the fix where one helps).
+    pub fn from_sdk<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
         operation: &'static str,
         error: &SdkError<E, R>,
     ) -> Self {

@@ -52,7 +52,7 @@ impl Ledger {
             .set_item(Some(item))
             .send()
             .await
-            .map_err(|error| LedgerError::unavailable("PutItem shard status", &error))?;
+            .map_err(|error| LedgerError::from_sdk("PutItem shard status", &error))?;
         Ok(())
     }
 
@@ -69,7 +69,7 @@ impl Ledger {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|error| LedgerError::unavailable("Query shard statuses", &error))?;
+            let page = page.map_err(|error| LedgerError::from_sdk("Query shard statuses", &error))?;
             for item in page.items() {
                 let record: ShardRecord =
                     serde_dynamo::from_item(item.clone()).map_err(|e| LedgerError::corrupt(&key, e))?;

@@ -83,7 +83,7 @@ impl Ledger {
                     .request_items(&self.table, request)
                     .send()
                     .await
-                    .map_err(|e| LedgerError::unavailable("BatchGetItem", &e))?;
+                    .map_err(|e| LedgerError::from_sdk("BatchGetItem", &e))?;
                 for item in output.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
                     let pk = item.get(keys::PK).and_then(|v| v.as_s().ok());
                     if let Some((name, key)) = pk.and_then(|pk| by_pk.get(pk.as_str())) {
@@ -162,7 +162,7 @@ impl Ledger {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .map_err(|e| LedgerError::unavailable("Query open work items", &e))?;
+            .map_err(|e| LedgerError::from_sdk("Query open work items", &e))?;
         items
             .into_iter()
             .map(|mut item| {
@@ -220,7 +220,7 @@ impl Ledger {
                     };
                     Err(conflict(old.as_ref()))
                 }
-                Err(error) => Err(LedgerError::unavailable("PutItem state", &error)),
+                Err(error) => Err(LedgerError::from_sdk("PutItem state", &error)),
             };
         };
 

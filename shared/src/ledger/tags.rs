@@ -111,7 +111,7 @@ impl Ledger {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .map_err(|e| LedgerError::unavailable("Query tag cache", &e))?;
+            .map_err(|e| LedgerError::from_sdk("Query tag cache", &e))?;
         let mut entries: BTreeMap<String, TagCacheEntry> = BTreeMap::new();
         for item in items {
             let Some(sk) = item.get(keys::SK).and_then(|v| v.as_s().ok()) else { continue };
@@ -176,7 +176,7 @@ impl Ledger {
                     .request_items(&self.table, requests)
                     .send()
                     .await
-                    .map_err(|e| LedgerError::unavailable("BatchWriteItem tag cache", &e))?;
+                    .map_err(|e| LedgerError::from_sdk("BatchWriteItem tag cache", &e))?;
                 requests = output.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
             }
         }
@@ -201,7 +201,7 @@ impl Ledger {
         match result {
             Ok(_) => Ok(()),
             Err(error) if is_condition_failed(&error) => Ok(()),
-            Err(error) => Err(LedgerError::unavailable("PutItem tags changed", &error)),
+            Err(error) => Err(LedgerError::from_sdk("PutItem tags changed", &error)),
         }
     }
 }
