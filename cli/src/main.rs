@@ -19,9 +19,21 @@ fn emit(text: std::fmt::Arguments<'_>) {
         if error.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(0);
         }
-        eprintln!("autopilot: cannot write to standard output: {error}");
+        warn(format_args!("autopilot: cannot write to standard output: {error}"));
         std::process::exit(1);
     }
+}
+
+/// Writes a line to standard error; a reader that went away (`autopilot validate bad.yaml 2>&1 | head -c 10`) is
+/// not a reason to panic: the exit code still says how the command ended.
+fn warn(text: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{text}");
+}
+
+/// `eprintln!` through [`warn`].
+macro_rules! warnln {
+    ($($arg:tt)*) => { $crate::warn(format_args!($($arg)*)) };
 }
 
 /// `print!` through [`emit`].
@@ -184,14 +196,14 @@ fn main() -> ExitCode {
     let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("autopilot: could not start the async runtime: {error}");
+            warnln!("autopilot: could not start the async runtime: {error}");
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("autopilot: {message}");
+            warnln!("autopilot: {message}");
             ExitCode::FAILURE
         }
     }

@@ -452,6 +452,21 @@ fn a_reader_that_goes_away_ends_the_output_quietly() {
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success(), "{:?} {}", output.status, text(&output.stderr));
     assert!(!text(&output.stderr).contains("panicked"), "{}", text(&output.stderr));
+
+    // `autopilot validate bad.yaml 2>&1 >/dev/null | head -c 10`: the error's reader goes away; the exit code
+    // still says the document is invalid (1), not a panic (101)
+    let bad = temp_file(
+        "bad-times.yaml",
+        "version: 1\nschedules:\n  office:\n    timezone: Europe/Berlin\n    periods: [{ days: [mon], start: \"25:00\", end: \"18:00\" }]\n",
+    );
+    let mut child = Command::new(BIN)
+        .args(["validate", bad.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    assert_eq!(child.wait().unwrap().code(), Some(1));
 }
 
 #[test]

@@ -69,7 +69,7 @@ pub async fn read(ledger: &Ledger, query: &Query) -> Result<Vec<AuditRecord>, Cl
         }
     };
     for item in &read.unreadable {
-        eprintln!("autopilot: audit item {} is not a record this version reads (left out): {}", item.key, item.reason);
+        warnln!("autopilot: audit item {} is not a record this version reads (left out): {}", item.key, item.reason);
     }
     let mut records = read.records;
     records.retain(|r| {
