@@ -575,7 +575,11 @@ fn validate_remediation(v: &mut Validator, raw: raw::Remediation) -> Remediation
             } else if !names.insert(selection.name.clone()) {
                 v.error(
                     format!("{path}.name"),
-                    format!("{:?} is already used (\"default\" is reserved)", selection.name),
+                    if selection.name == "default" {
+                        "\"default\" is reserved (the selection of WorkSpaces no other selects)".to_owned()
+                    } else {
+                        format!("{:?} is used twice", selection.name)
+                    },
                 );
             }
             RemediationSelection {
@@ -678,7 +682,9 @@ fn validate_schedule(
         }
     }
     let prewarm = v.duration(&format!("{path}.prewarm"), raw.prewarm.as_deref(), Duration::zero());
-    let schedule = v.check(&format!("{path}.prewarm"), Schedule::new(timezone?, periods, holidays, prewarm))?;
+    // Built also when the time zone is wrong (in UTC), so that a wrong prewarm is reported beside it.
+    let zone = timezone.unwrap_or(chrono_tz::Tz::UTC);
+    let schedule = v.check(&format!("{path}.prewarm"), Schedule::new(zone, periods, holidays, prewarm))?;
     (v.errors.len() == errors_before).then_some(schedule)
 }
 

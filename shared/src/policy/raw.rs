@@ -272,6 +272,7 @@ pub struct CircuitBreaker {
 /// A serde message without the Rust type it names: `expected struct Bounds` → `expected a mapping`.
 pub(super) fn without_type_names(reason: &str) -> String {
     const STRUCT: &str = "expected struct ";
+    let reason = &numbers_in_words(reason);
     let Some(at) = reason.find(STRUCT) else { return reason.to_owned() };
     let rest = &reason[at + STRUCT.len()..];
     let end = rest.find(|c: char| !c.is_alphanumeric() && c != '_').unwrap_or(rest.len());
@@ -281,4 +282,31 @@ pub(super) fn without_type_names(reason: &str) -> String {
         "a mapping of its fields"
     };
     format!("{}expected {what}{}", &reason[..at], without_type_names(&rest[end..]))
+}
+
+/// serde's names of number types (`expected u32`) in words.
+fn numbers_in_words(reason: &str) -> String {
+    let mut out = reason.to_owned();
+    for (rust, words) in [
+        ("expected u8", "expected a whole number (0 or more)"),
+        ("expected u16", "expected a whole number (0 or more)"),
+        ("expected u32", "expected a whole number (0 or more)"),
+        ("expected u64", "expected a whole number (0 or more)"),
+        ("expected i32", "expected a whole number"),
+        ("expected i64", "expected a whole number"),
+        ("expected f32", "expected a number"),
+        ("expected f64", "expected a number"),
+    ] {
+        let mut from = 0;
+        while let Some(at) = out[from..].find(rust).map(|i| i + from) {
+            let end = at + rust.len();
+            if out[end..].starts_with(|c: char| c.is_ascii_alphanumeric()) {
+                from = end;
+                continue;
+            }
+            out.replace_range(at..end, words);
+            from = at + words.len();
+        }
+    }
+    out
 }

@@ -90,6 +90,15 @@ fn validation_errors_name_path_and_reason() {
         "version: 1\nschedules:\n  s:\n    prewarm: 2d\n    periods: [{ days: [mon], start: '07:00', end: '19:00' }]\n",
         "schedules.s.prewarm: prewarm must be between 0s and 1d",
     );
+    // serde's type names are put in words
+    check_rejected(
+        "version: 1\nremediation: { max_reboots: ten }\n",
+        "remediation.max_reboots: invalid type: string \"ten\", expected a whole number (0 or more)",
+    );
+    // a wrong time zone does not hide a wrong prewarm
+    let both = "version: 1\nschedules:\n  s:\n    timezone: CEST\n    prewarm: 2d\n    periods: [{ days: [mon], start: '07:00', end: '19:00' }]\n";
+    check_rejected(both, "schedules.s.timezone");
+    check_rejected(both, "schedules.s.prewarm: prewarm must be between 0s and 1d");
     check_rejected("version: 1\nschedules:\n  s:\n    periods: []\n", "schedules.s.periods: needs at least one period");
     check_rejected("version: 2\n", "version: version 2 is not supported");
     check_rejected("version: 1\nbogus: true\n", "bogus: unknown field `bogus`");
@@ -159,7 +168,11 @@ fn validation_errors_name_path_and_reason() {
     );
     check_rejected(
         "version: 1\nremediation: { selections: [{ name: default, select: { ids: [ws-1] } }] }\n",
-        "remediation.selections[0].name: \"default\" is already used",
+        "remediation.selections[0].name: \"default\" is reserved",
+    );
+    check_rejected(
+        "version: 1\nremediation: { selections: [{ name: a, select: { ids: [ws-1] } }, { name: a, select: { ids: [ws-2] } }] }\n",
+        "remediation.selections[1].name: \"a\" is used twice",
     );
     check_rejected(
         "version: 1\nremediation: { selections: [{ name: k, select: { ids: [ws-1] }, budget: { max_actions_per_hour: 0 } }] }\n",
@@ -643,6 +656,9 @@ fn a_wrongly_typed_value_does_not_hide_its_siblings_problems() {
         "version: 1\ncapacity:\n  - select: { ids: [p] }\n    in_hours: { min: 1, max: ten }\n    off_hours: { min: 0, max: 2, extra: 1 }\n",
     );
     assert_eq!(found.len(), 2, "{found:?}");
-    assert!(found[0].starts_with("capacity[0].in_hours.max: invalid type: string \"ten\", expected u32"), "{found:?}");
+    assert!(
+        found[0].starts_with("capacity[0].in_hours.max: invalid type: string \"ten\", expected a whole number"),
+        "{found:?}"
+    );
     assert!(found[1].starts_with("capacity[0].off_hours: unknown field `extra`"), "{found:?}");
 }
