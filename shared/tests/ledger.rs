@@ -722,3 +722,44 @@ async fn many_states_are_read_in_batches_with_their_versions_and_missing_ones_le
     assert_eq!(found[&fleet(50).key()].version, 2);
     assert!(ledger.get_states::<PoolState>(&[]).await.expect("nothing to read").is_empty());
 }
+
+#[tokio::test]
+async fn a_dry_run_does_not_make_the_real_action_a_duplicate_once_dry_run_is_off() {
+    let (ledger, _db) = ledger().await;
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let effect = |dry_run: bool| Effect {
+        ledger: &ledger,
+        key: IdempotencyKey::new("remediator", "reboot#ws-1#episode-1#1"),
+        payload: &"RebootWorkspaces",
+        audit: AuditRecord {
+            at: t0(),
+            function: "remediator".into(),
+            resource: "workspaces#123456789012#eu-central-1#workspace#ws-1".into(),
+            action: "RebootWorkspaces".into(),
+            outcome: Outcome::Applied,
+            reason: "UNHEALTHY".into(),
+            correlation_id: "evt-1".into(),
+            details: serde_json::json!({}),
+        },
+        dry_run,
+        now: t0(),
+        remaining: MINUTES_5,
+        fence: None,
+        recorded_failure: None,
+    };
+    let perform = async |dry_run: bool| {
+        let call = async || {
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok::<(), CallError>(())
+        };
+        autopilot_shared::effect::perform_once(effect(dry_run), call, async || Ok(())).await.expect("performed")
+    };
+    // GIVEN the would-act recorded in dry-run (once, however often it is decided again)
+    assert_eq!(perform(true).await, Performed::DryRun);
+    assert_eq!(perform(true).await, Performed::Duplicate);
+    // WHEN dry-run is switched off and the same action is decided
+    // THEN it is made, once
+    assert_eq!(perform(false).await, Performed::Applied);
+    assert_eq!(perform(false).await, Performed::Duplicate);
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

@@ -273,11 +273,19 @@ async fn still_held<P: Serialize>(effect: &Effect<'_, P>, claims: &[&Claim]) -> 
     Err(lost)
 }
 
-/// Claims the effect's idempotency record: `None` when another delivery already acted or is acting.
+/// Claims the effect's idempotency record: `None` when another delivery already acted or is acting. A dry run
+/// claims its own key, so that what it recorded does not stand in for the real action once dry-run is off.
 async fn claim<P: Serialize>(effect: &Effect<'_, P>) -> Result<Option<Claim>, LedgerError> {
+    let dry_key;
+    let key = if effect.dry_run {
+        dry_key = effect.key.dry_run();
+        &dry_key
+    } else {
+        &effect.key
+    };
     match effect
         .ledger
-        .acquire_idempotency(&effect.key, &payload_hash(effect.payload), effect.now, effect.remaining, effect.fence)
+        .acquire_idempotency(key, &payload_hash(effect.payload), effect.now, effect.remaining, effect.fence)
         .await
     {
         Ok(Acquired::Proceed(claim)) => Ok(Some(claim)),

@@ -60,6 +60,12 @@ impl IdempotencyKey {
         Self { function: function.into(), business_key: business_key.into() }
     }
 
+    /// The key a dry run of the same effect is recorded under: a would-act must not make the real action,
+    /// once dry-run is switched off, a duplicate of it.
+    pub fn dry_run(&self) -> Self {
+        Self { function: self.function.clone(), business_key: format!("{}#dry-run", self.business_key) }
+    }
+
     fn key(&self) -> Key {
         keys::idempotency(&self.function, &self.business_key)
     }
