@@ -244,6 +244,8 @@ pub struct Request {
     pub workspace: Option<(String, String)>,
     /// The event's time (a requested episode starts then, so a redelivery finds the same episode).
     pub at: Option<DateTime<Utc>>,
+    /// The person's words (`reason`): kept in the details of what is decided about the WorkSpace.
+    pub why: Option<String>,
 }
 
 /// Everything the planner needs besides what was seen.
@@ -508,6 +510,9 @@ fn decide_workspace(
     let selection = policy.selection_for(workspace);
     let mut decision = Decision::about(&workspace.resource, &workspace.id, state);
     decision.selection = Some(selection.name.clone());
+    if let Some((_, event_id)) = requested {
+        decision.details = serde_json::json!({ "requestedBy": event_id, "requestReason": inputs.request.why });
+    }
 
     // Nothing wrong and nothing asked: an open episode closes (unless a person holds it).
     let troubled = is_unhealthy(state) || state == "ERROR";

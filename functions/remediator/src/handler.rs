@@ -130,7 +130,7 @@ fn scope_of(input: &Input, policy: Option<&RemediationPolicy>) -> Result<Option<
                     requested.resource_id, requested.resource_type
                 )));
             }
-            let mut request = Request { workspace: None, at: command.envelope.time };
+            let mut request = Request { workspace: None, at: command.envelope.time, why: requested.reason.clone() };
             let scope = match requested.resource_type.as_str() {
                 "workspace" => {
                     request.workspace = Some((id.clone(), input.id().to_owned()));

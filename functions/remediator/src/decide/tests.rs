@@ -104,7 +104,8 @@ fn unhealthy_waits_reboot_after_then_reboots_then_escalates_without_rebuild() {
     let next_day = run(&seen, &episodes_of(&again), &BTreeMap::new(), at(125 + 25 * 60));
     assert_eq!(decision(&next_day, "ws-sick00001").action, None);
     // until a person asks again: a new round of reboots
-    let request = Request { workspace: Some(("ws-sick00001".into(), "req-9".into())), at: Some(at(126 + 25 * 60)) };
+    let request =
+        Request { workspace: Some(("ws-sick00001".into(), "req-9".into())), at: Some(at(126 + 25 * 60)), why: None };
     let policy = policy();
     let episodes = episodes_of(&next_day);
     let budgets = BTreeMap::new();
@@ -127,7 +128,11 @@ fn unhealthy_waits_reboot_after_then_reboots_then_escalates_without_rebuild() {
 /// The plan for `state` when a person asks for `ws-busy00001` and nothing is remembered.
 fn requested(state: &str) -> Plan {
     let policy = policy();
-    let request = Request { workspace: Some(("ws-busy00001".into(), "req-1".into())), at: Some(at(0)) };
+    let request = Request {
+        workspace: Some(("ws-busy00001".into(), "req-1".into())),
+        at: Some(at(0)),
+        why: Some("black screen".into()),
+    };
     let seen = estate(vec![workspace("ws-busy00001", "d-1", state)], 20);
     let (none, no_budgets) = (BTreeMap::new(), BTreeMap::new());
     let inputs = Inputs {
@@ -159,7 +164,11 @@ fn a_request_never_reboots_a_workspace_in_transition() {
     // a redelivery of the same request is not recorded again
     let first = requested("STOPPED");
     let policy = policy();
-    let request = Request { workspace: Some(("ws-busy00001".into(), "req-1".into())), at: Some(at(0)) };
+    let request = Request {
+        workspace: Some(("ws-busy00001".into(), "req-1".into())),
+        at: Some(at(0)),
+        why: Some("black screen".into()),
+    };
     let seen = estate(vec![workspace("ws-busy00001", "d-1", "STOPPED")], 20);
     let (episodes, budgets) = (episodes_of(&first), BTreeMap::new());
     let inputs = Inputs {
@@ -175,6 +184,13 @@ fn a_request_never_reboots_a_workspace_in_transition() {
     assert_eq!(decision(&plan(&seen, inputs), "ws-busy00001").note, None);
     // AND an AVAILABLE one ("black screen") is still rebooted at once
     assert_eq!(decision(&requested("AVAILABLE"), "ws-busy00001").action, Some(Action::Reboot { attempt: 1 }));
+    // AND what is decided carries the request and the person's words (into its audit record)
+    let plan = requested("AVAILABLE");
+    let details = &decision(&plan, "ws-busy00001").details;
+    assert_eq!(
+        (details["requestedBy"].as_str(), details["requestReason"].as_str()),
+        (Some("req-1"), Some("black screen"))
+    );
 }
 
 #[test]
