@@ -537,3 +537,33 @@ async fn a_request_does_not_set_an_environment_already_on_the_target_again() {
     assert!(update_environment_calls(&h).is_empty(), "{:?}", update_environment_calls(&h));
     assert_eq!(h.outcome_events("Rollout Started").len(), 1);
 }
+
+#[tokio::test]
+async fn a_rollback_restores_what_the_ring_ran_when_it_was_applied_not_when_the_rollout_was_requested() {
+    // GIVEN a rollout whose second ring's devices never update, with auto_rollback
+    let estate = RINGS_ESTATE
+        .replace(
+            "{ environment: envearly001, count: 4, current_software_set_id: \"100\" }",
+            "{ environment: envearly001, count: 4, current_software_set_id: \"100\", never_update: 4 }",
+        )
+        .replace(
+            "software_sets:\n",
+            "software_sets:\n  - { id: \"099\", version: \"2026.09.1\", released_at: 2026-09-01T00:00:00Z, supported_until: 2027-03-31T00:00:00Z }\n",
+        );
+    let policy = RINGS_POLICY.replace("require_approval: true", "require_approval: true\n  auto_rollback: true");
+    let h = Harness::start(&estate, &policy, 12).await;
+    h.deliver_to_roller(command("Rollout Requested", "req-moved", serde_json::json!({ "softwareSetId": "101" })))
+        .await
+        .unwrap();
+    // WHEN a person moves the second ring's environment to another set before its ring is applied
+    h.local.simulator.with_world_mut(|w| {
+        if let Some(early) = w.environments.get_mut("envearly001") {
+            early.desired_software_set_id = Some("099".into());
+        }
+    });
+    roll_for(&h, 5 * 24).await;
+    // THEN the ring that failed is rolled back to what it ran when the ring was applied (099), not to 100
+    assert_eq!(h.outcome_events("Rollout Rolled Back").len(), 1, "{:?}", h.outcome_events("Rollout Halted"));
+    let early = h.local.simulator.with_world(|w| w.environments["envearly001"].desired_software_set_id.clone());
+    assert_eq!(early.as_deref(), Some("099"));
+}

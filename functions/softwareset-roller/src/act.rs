@@ -6,6 +6,7 @@
 use crate::machine::{
     Action, Announcement, MAX_FAILED_STEPS, Next, RingObservation, Rollout, Status, Transition, next,
 };
+use crate::observe::EnvironmentView;
 use autopilot_shared::effect::{CallError, Effect, Performed, announce, perform_once};
 use autopilot_shared::error::{AutopilotError, ObserveError};
 use autopilot_shared::ledger::LedgerError;
@@ -18,6 +19,7 @@ use autopilot_shared::runtime::classified;
 use aws_sdk_workspacesthinclient::types::{SoftwareSetUpdateMode, SoftwareSetValidationStatus};
 use chrono::Duration;
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// The work item kind of rollouts.
 pub const KIND: &str = "ROLLOUT";
@@ -261,6 +263,16 @@ fn hold_tagged(rollout: &mut Rollout, hands_off: &dyn Fn(&str) -> Option<String>
     held
 }
 
+/// What a step knows of the estate besides its ring's observation.
+pub struct Estate<'a> {
+    /// Whether a software set is still supported (a rollback restores none that is not).
+    pub supported: &'a dyn Fn(&str) -> bool,
+    /// Why an environment's tags keep the roller off it, if they do.
+    pub hands_off: &'a dyn Fn(&str) -> Option<String>,
+    /// The environments as this invocation saw them, by id.
+    pub environments: &'a BTreeMap<String, EnvironmentView>,
+}
+
 /// Takes `rollout`'s next step: actions once each, then the transition. `hands_off` says why an environment's
 /// tags keep the roller from touching it, if they do: it leaves the rings not applied yet, and is neither set
 /// nor restored (each such environment recorded as held once per rollout).
@@ -270,9 +282,9 @@ pub async fn step(
     version: u64,
     policy: &RolloutPolicy,
     look: Look<'_>,
-    previous_supported: &dyn Fn(&str) -> bool,
-    hands_off: &dyn Fn(&str) -> Option<String>,
+    estate: &Estate<'_>,
 ) -> Result<StepReport, AutopilotError> {
+    let (previous_supported, hands_off) = (estate.supported, estate.hands_off);
     let before = rollout.rings.clone();
     let held = hold_tagged(&mut rollout, hands_off);
     let pruned = rollout.rings != before;
@@ -384,6 +396,16 @@ pub async fn step(
         rollout.current += 1;
         if let Some(next_ring) = rollout.rings.get_mut(rollout.current) {
             next_ring.applied(ctx.now);
+            // What a rollback would put back is what the environments ran when their ring was applied (a person
+            // may have changed them since the request), as seen before this step's calls.
+            for environment in &mut next_ring.environments {
+                if let Some(seen) = estate.environments.get(&environment.id)
+                    && seen.desired_software_set_id.as_deref() != Some(rollout.target_set.as_str())
+                {
+                    environment.previous_desired = seen.desired_software_set_id.clone();
+                    environment.previous_mode = seen.update_mode.clone();
+                }
+            }
         }
     }
     let mut announcement = None;

@@ -201,9 +201,9 @@ pub async fn start(
                 })
                 .collect();
             let observation = RingObservation { desired, figures: Default::default() };
-            let done =
-                act::step(ctx, *rollout, version, policy, Look::Seen(Some(&observation)), &supported, &hands_off)
-                    .await?;
+            let environments = seen.envs.iter().map(|e| (e.id.clone(), e.clone())).collect();
+            let estate = act::Estate { supported: &supported, hands_off: &hands_off, environments: &environments };
+            let done = act::step(ctx, *rollout, version, policy, Look::Seen(Some(&observation)), &estate).await?;
             worked.api_calls += done.api_calls;
             worked.items.push(done);
             worked.status = Answer::Requested;

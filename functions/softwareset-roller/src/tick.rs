@@ -40,7 +40,8 @@ pub async fn tick(
             }
             Err(error) => Look::Unread(error),
         };
-        let step = act::step(ctx, rollout, version, policy, look, &supported, &hands_off);
+        let estate = act::Estate { supported: &supported, hands_off: &hands_off, environments: &by_id };
+        let step = act::step(ctx, rollout, version, policy, look, &estate);
         let done = cpu::metered(Step::Act, step).await?;
         worked.api_calls += done.api_calls;
         worked.items.push(done);
