@@ -68,8 +68,10 @@ async fn a_requested_export_is_created_once_chased_and_completed() {
 #[tokio::test]
 async fn the_same_request_five_times_sequentially_and_concurrently_makes_one_task() {
     let h = Harness::start(ESTATE, POLICY, 2).await;
-    for _ in 0..5 {
-        h.deliver_to_exports(request("req-dup")).await.unwrap();
+    for delivery in 0..5 {
+        let answer = h.deliver_to_exports(request("req-dup")).await.unwrap();
+        // the first delivery starts the export; each redelivery is answered as one (events.md)
+        assert_eq!(answer.status, if delivery == 0 { Status::Requested } else { Status::Duplicate });
     }
     // another request (another AMI name: one in use by an export under way is refused)
     let other = || {

@@ -95,7 +95,8 @@ pub fn decide_import(job: &ImportJob, image: Option<&ImageView>, now: DateTime<U
     match image.state.as_str() {
         "AVAILABLE" => ImportStep::Completed,
         "FAILED" => ImportStep::Failed { errors: image.errors.clone() },
-        "IMPORTING" | "VALIDATING" | "PENDING" | "CREATING" | "COPYING" => chase(None),
+        // DELETING: someone is deleting it; the next look finds it gone (`Image Import Failed`: it no longer exists).
+        "IMPORTING" | "VALIDATING" | "PENDING" | "CREATING" | "COPYING" | "DELETING" => chase(None),
         other => chase(Some(other.to_owned())),
     }
 }
@@ -104,10 +105,18 @@ pub fn decide_import(job: &ImportJob, image: Option<&ImageView>, now: DateTime<U
 const BATCH: usize = 25;
 
 fn image_view(image: &aws_sdk_appstream::types::Image) -> ImageView {
+    let mut errors = autopilot_shared::error::appstream_resource_errors(image.image_errors());
+    // Why the state changed (IMAGE_IMPORT_FAILURE, …): the reason AWS gives when it lists no image errors.
+    if errors.is_empty()
+        && let Some(reason) = image.state_change_reason()
+    {
+        let code = reason.code().map_or("Unknown", |c| c.as_str());
+        errors.push(format!("{code}: {}", reason.message().unwrap_or_default()));
+    }
     ImageView {
         name: image.name().unwrap_or_default().to_owned(),
         state: image.state().map(|s| s.as_str().to_owned()).unwrap_or_default(),
-        errors: autopilot_shared::error::appstream_resource_errors(image.image_errors()),
+        errors,
     }
 }
 
@@ -304,6 +313,9 @@ mod tests {
         assert_eq!(decide_import(&j, None, t(15)), ImportStep::Vanished, "never seen within 15 minutes");
         let seen = ImportJob { state: Some("IMPORTING".into()), ..j.clone() };
         assert_eq!(decide_import(&seen, None, t(5)), ImportStep::Vanished, "seen, then gone: deleted");
+        // being deleted: a known state, looked at again (gone at the next look: Vanished)
+        let ImportStep::Chase { report, .. } = decide_import(&j, Some(&image("DELETING")), t(60)) else { panic!() };
+        assert_eq!(report, None);
         let ImportStep::Chase { report, .. } = decide_import(&j, Some(&image("QUARANTINED")), t(60)) else { panic!() };
         assert_eq!(report.as_deref(), Some("QUARANTINED"));
         let mut later = j.clone();

@@ -139,7 +139,7 @@ pub async fn act(
     };
     match decision {
         Decision::Redelivered(step) => {
-            worked.status = Status::Requested;
+            worked.status = Status::Duplicate;
             if let (Some(step), Some(existing)) = (step, seen.existing) {
                 worked.items.push(act::step(ctx, existing.state, existing.version, None, step).await?);
             }
