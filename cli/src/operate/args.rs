@@ -23,14 +23,12 @@ pub fn account(text: &str) -> Result<String, String> {
 /// `--region`: an AWS region's shape (`eu-central-1`, `us-gov-west-1`, `cn-north-1`): lower-case words joined by
 /// `-`, ending in a number.
 pub fn region(text: &str) -> Result<String, String> {
-    let parts: Vec<&str> = text.split('-').collect();
-    let words = parts.split_last().is_some_and(|(number, words)| {
-        words.len() >= 2
-            && words.iter().all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
-            && !number.is_empty()
-            && number.bytes().all(|b| b.is_ascii_digit())
-    });
-    if words { Ok(text.to_owned()) } else { Err(format!("{text:?} is not an AWS region (e.g. eu-central-1)")) }
+    // The same test as the policy's `targets` regions: a filter a policy would refuse matches nothing.
+    if autopilot_shared::policy::targets::is_region(text) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!("{text:?} is not an AWS region (e.g. eu-central-1)"))
+    }
 }
 
 #[cfg(test)]
@@ -48,7 +46,7 @@ mod tests {
         for good in ["eu-central-1", "us-gov-west-1", "cn-north-1", "ap-southeast-4"] {
             assert_eq!(region(good), Ok(good.to_owned()));
         }
-        for bad in ["moon", "eu-central", "EU-central-1", "eu--1", "-1", ""] {
+        for bad in ["moon", "eu-central", "EU-central-1", "eu--1", "-1", "", "mars-north-1"] {
             assert!(region(bad).is_err(), "{bad}");
         }
     }

@@ -34,14 +34,31 @@ pub fn in_place(resource: &str, account: Option<&str>, region: Option<&str>) -> 
 
 /// `--since`: an RFC 3339 instant or a duration back from `now` (`90m`, `24h`, `7d`).
 pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, CliError> {
+    let refused = |problem: String| CliError::Flag { flag: "since", value: format!("{text:?}"), problem };
     if let Ok(at) = DateTime::parse_from_rfc3339(text) {
-        return Ok(at.with_timezone(&Utc));
+        let at = at.with_timezone(&Utc);
+        if at > now {
+            return Err(refused(format!(
+                "is in the future (now is {})",
+                now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )));
+        }
+        return Ok(at);
     }
-    autopilot_shared::policy::values::parse_duration(text).map(|back| now - back).map_err(|_| CliError::Flag {
-        flag: "since",
-        value: format!("{text:?}"),
-        problem: "neither an RFC 3339 instant nor a duration like 24h or 7d".into(),
-    })
+    // A bare date: the day's start in UTC (the instant's form, said).
+    if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Err(refused(format!("is a date; give an instant, e.g. {day}T00:00:00Z")));
+    }
+    match autopilot_shared::policy::values::parse_duration(text) {
+        Ok(back) => Ok(now - back),
+        // A duration too long for the parser is still a duration: say how far back the trail goes.
+        Err(_)
+            if text.ends_with(['d', 'h', 'm', 's']) && text[..text.len() - 1].bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            Err(refused(format!("reaches back more than {MAX_DAYS} days (records are kept {MAX_DAYS} days)")))
+        }
+        Err(_) => Err(refused("neither an RFC 3339 instant nor a duration like 24h or 7d".into())),
+    }
 }
 
 /// The records matching `query`, oldest first. Items that are not records this version can read are told on
@@ -130,5 +147,9 @@ mod tests {
         assert_eq!(parse_since("7d", now).ok(), Some(now - Duration::days(7)));
         assert_eq!(parse_since("2026-11-20T08:00:00Z", now).ok(), Some(now - Duration::hours(28)));
         assert!(parse_since("yesterday", now).is_err_and(|e| e.to_string().contains("yesterday")));
+        // the odd ones say what is wrong with them
+        assert!(parse_since("100000d", now).is_err_and(|e| e.to_string().contains("more than 400 days")));
+        assert!(parse_since("2026-11-20", now).is_err_and(|e| e.to_string().contains("2026-11-20T00:00:00Z")));
+        assert!(parse_since("2099-01-01T00:00:00Z", now).is_err_and(|e| e.to_string().contains("in the future")));
     }
 }
