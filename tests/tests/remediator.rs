@@ -281,6 +281,11 @@ async fn an_impaired_workspace_is_escalated_once_and_never_rebooted() {
     assert_eq!(escalations.len(), 1, "{escalations:?}");
     assert!(escalations[0]["reason"].as_str().unwrap().contains("no IMPAIRED WorkSpace"), "{escalations:?}");
     assert_eq!(state(&h, "ws-conn00001"), "IMPAIRED");
+    // AND while a person has it, its tags and connection state are not read again at every sweep
+    let reads = |h: &Harness| calls(h, "DescribeTags").len() + calls(h, "DescribeWorkspacesConnectionStatus").len();
+    let before = reads(&h);
+    run(&h, 60, 5).await;
+    assert_eq!(reads(&h), before);
 }
 
 fn alarm(name: &str, value: &str, at: DateTime<Utc>) -> serde_json::Value {

@@ -129,6 +129,11 @@ impl Episode {
         Episode { since, state: state.to_owned(), ..Episode::default() }
     }
 
+    /// Escalated and held: a person has it, nothing is done to it until it recovers or a person asks again.
+    pub fn left_to_a_person(&self) -> bool {
+        ["unremedied", "action-failing", "error-state"].iter().any(|cause| self.escalated.contains(*cause))
+    }
+
     /// A new episode after `previous` (closed): while the previous one's reboots or rebuild are within `window`,
     /// they count toward `max_reboots`, its last action toward the cooldown and its escalations stand — a
     /// WorkSpace that flaps between AVAILABLE and UNHEALTHY is not rebooted for ever, nor escalated at every flap.

@@ -194,8 +194,14 @@ async fn sweep(
     sweep: &Sweep,
 ) -> Result<(u32, Vec<ActionReport>), AutopilotError> {
     let Sweep { scope, request, account } = sweep;
-    let observation = observe(ctx.aws, scope, account, ctx.region).await.map_err(classified)?;
     let stored = read_books(ctx, policy).await?;
+    let left_to_a_person = stored
+        .episodes
+        .iter()
+        .filter(|(_, episode)| episode.state.left_to_a_person())
+        .map(|(key, _)| key.clone())
+        .collect();
+    let observation = observe(ctx.aws, scope, (account, ctx.region), &left_to_a_person).await.map_err(classified)?;
     let episodes: BTreeMap<String, Episode> =
         stored.episodes.iter().map(|(k, v)| (k.clone(), v.state.clone())).collect();
     let budgets: BTreeMap<String, Budget> = stored.budgets.iter().map(|(k, v)| (k.clone(), v.state)).collect();

@@ -54,9 +54,10 @@ fn in_trouble(state: &str) -> bool {
 pub async fn observe(
     aws: &AwsClients,
     scope: &Scope,
-    account: &str,
-    region: &str,
+    place: (&str, &str),
+    left_to_a_person: &BTreeSet<String>,
 ) -> Result<Observation, ObserveError> {
+    let (account, region) = place;
     let calls = AtomicU32::new(0);
     let count = || calls.fetch_add(1, Ordering::Relaxed);
     let mut seen = Seen::default();
@@ -130,8 +131,13 @@ pub async fn observe(
                 connected: None,
             });
         }
+        // Tags and connection state of what is in trouble, but not of what is left to a person (escalated: nothing
+        // is done to it whatever its tags say) unless a person asks about it again.
         let look_up: Vec<usize> = (0..workspaces_seen.len())
-            .filter(|&i| in_trouble(&workspaces_seen[i].state) || requested == Some(workspaces_seen[i].id.as_str()))
+            .filter(|&i| {
+                let (workspace, asked) = (&workspaces_seen[i], requested == Some(workspaces_seen[i].id.as_str()));
+                asked || in_trouble(&workspace.state) && !left_to_a_person.contains(&workspace.resource.key())
+            })
             .collect();
         let tags: Vec<(usize, BTreeMap<String, String>)> = futures::stream::iter(look_up.iter().copied())
             .map(|index| {
