@@ -497,3 +497,30 @@ fn plan_lists_the_accounts_of_an_organizational_unit_the_targets_name() {
     // AND every resource outside the hub names its place
     assert!(out.contains("fleet broken-fleet in 222222222222/eu-west-1"), "{out}");
 }
+
+#[test]
+fn targets_tells_a_filter_that_matches_nothing_from_a_ledger_without_shards() {
+    let served = Served::start();
+    // GIVEN a ledger where no shard has ticked
+    let none = served.run(&["targets"]);
+    assert!(text(&none.stdout).contains("no shard has ticked yet"), "{}", text(&none.stdout));
+    // AND then one shard's last tick
+    let status = autopilot_shared::ledger::shards::ShardStatus {
+        function: "pool-scaler".into(),
+        account: "222222222222".into(),
+        region: "eu-west-1".into(),
+        at: served.now(),
+        outcome: autopilot_shared::ledger::shards::ShardOutcome::Ok,
+        error: None,
+        duration_ms: 120,
+        api_calls: 7,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async { served.ledger().put_shard_status(&status).await.unwrap() });
+    // WHEN the filter names another account
+    let filtered = served.run(&["targets", "--account", "111111111111"]);
+    // THEN it says that nothing matches, not that nothing has ticked
+    let out = text(&filtered.stdout);
+    assert!(out.contains("no shard matches the filter (1 shard(s)"), "{out}");
+    assert!(text(&served.run(&["targets"]).stdout).contains("222222222222"));
+}

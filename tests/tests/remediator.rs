@@ -499,8 +499,16 @@ async fn a_persons_new_round_escalates_again_when_it_does_not_help() {
     });
     h.deliver_to_remediator(request).await.unwrap();
     run(&h, 180, 5).await;
-    // THEN the round's reboots are made and, as they do not help either, the person is told again
+    // THEN the round's reboots are made, counted within the round, and, as they do not help either, the person is
+    // told again
     assert_eq!(calls(&h, "RebootWorkspaces").len(), 4);
+    let audit = audit(&h, "ws-desk00001").await;
+    let reboots: Vec<&str> =
+        audit.iter().filter(|r| r.action == "RebootWorkspaces").map(|r| r.reason.as_str()).collect();
+    assert!(
+        reboots[2].contains("reboot 1 of at most 2") && reboots[3].contains("reboot 2 of at most 2"),
+        "{reboots:?}"
+    );
     let escalations = h.outcome_events("Escalation");
     assert_eq!(escalations.len(), 2, "{escalations:?}");
     assert_eq!(escalations[1]["cause"], "unremedied");

@@ -697,9 +697,12 @@ fn decide_workspace(
         return Some(decision);
     }
     decision.reason = match &action {
-        Action::Reboot { attempt } => format!(
-            "{state} since {waiting_since} (more than {}); reboot {attempt} of at most {} per {}",
+        // Counted as `max_reboots` counts them: within the window and the person's round, if any (the action's
+        // `attempt` counts the episode's, for its key).
+        Action::Reboot { .. } => format!(
+            "{state} since {waiting_since} (more than {}); reboot {} of at most {} per {}",
             autopilot_shared::policy::values::format_duration(policy.reboot_after),
+            recent_reboots + 1,
             policy.max_reboots,
             autopilot_shared::policy::values::format_duration(policy.reboot_window)
         ),
