@@ -125,6 +125,14 @@ impl Harness {
         reports
     }
 
+    /// Makes the simulated `operation` fail at `rate` (0.0 to 1.0) from now on: an outage that starts and ends
+    /// mid-test.
+    pub fn fail(&self, operation: &str, rate: f64) {
+        self.local.simulator.with_world_mut(|w| {
+            w.faults.error_rate.insert(operation.into(), rate);
+        });
+    }
+
     /// Mutating calls in the simulator's call log (successful or not).
     pub fn mutations(&self) -> Vec<CallRecord> {
         self.local.simulator.calls().into_iter().filter(CallRecord::is_estate_mutation).collect()

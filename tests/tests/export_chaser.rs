@@ -373,19 +373,14 @@ async fn an_outcome_that_could_not_be_announced_is_announced_at_the_next_tick_be
     h.deliver_to_exports(request("req-quiet")).await.unwrap();
     imported_by_a_person(&h, "imported-quiet").await;
     // AND EventBridge failing while they finish
-    let put_events = |rate: f64| {
-        h.local.simulator.with_world_mut(|w| {
-            w.faults.error_rate.insert("PutEvents".into(), rate);
-        });
-    };
-    put_events(1.0);
+    h.fail("PutEvents", 1.0);
     chase_for(&h, 120).await;
     // THEN nothing was announced, and neither job was closed without its announcement
     assert!(h.outcome_events("Export Completed").is_empty() && h.outcome_events("Image Import Completed").is_empty());
     let open = h.deps.ledger.open_work_items::<serde_json::Value>("EXPORT").await.unwrap();
     assert_eq!(open.len(), 1, "the export job stays open: {open:?}");
     // WHEN EventBridge recovers
-    put_events(0.0);
+    h.fail("PutEvents", 0.0);
     chase_for(&h, 10).await;
     // THEN each outcome is announced once and the jobs close
     assert_eq!(h.outcome_events("Export Completed").len(), 1);

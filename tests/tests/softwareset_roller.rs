@@ -477,12 +477,7 @@ async fn devices_that_cannot_be_read_halt_their_rollout_and_fail_no_tick() {
 async fn a_transition_eventbridge_did_not_take_is_announced_at_the_next_step() {
     // GIVEN EventBridge failing when a rollout starts
     let h = Harness::start(RINGS_ESTATE, RINGS_POLICY, 8).await;
-    let put_events = |rate: f64| {
-        h.local.simulator.with_world_mut(|w| {
-            w.faults.error_rate.insert("PutEvents".into(), rate);
-        });
-    };
-    put_events(1.0);
+    h.fail("PutEvents", 1.0);
     h.deliver_to_roller(command("Rollout Requested", "req-mute", serde_json::json!({ "softwareSetId": "101" })))
         .await
         .unwrap();
@@ -492,7 +487,7 @@ async fn a_transition_eventbridge_did_not_take_is_announced_at_the_next_step() {
     assert!(h.outcome_events("Rollout Started").is_empty());
     assert!(!update_environment_calls(&h).is_empty());
     // WHEN EventBridge recovers
-    put_events(0.0);
+    h.fail("PutEvents", 0.0);
     h.local.simulator.advance(chrono::Duration::minutes(5));
     h.roller_tick().await;
     h.local.simulator.advance(chrono::Duration::minutes(5));

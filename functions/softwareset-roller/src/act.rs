@@ -4,7 +4,8 @@
 //! per history entry. A crash anywhere repeats the step without repeating a call that was made.
 
 use crate::machine::{
-    Action, Announcement, MAX_FAILED_STEPS, Next, RingObservation, Rollout, Status, Transition, next,
+    Action, Announcement, KEEP_FINISHED, KIND, MAX_FAILED_STEPS, Next, RingObservation, Rollout, Status, Transition,
+    next,
 };
 use crate::observe::EnvironmentView;
 use autopilot_shared::effect::{CallError, Effect, Performed, announce, perform_once};
@@ -17,17 +18,9 @@ use autopilot_shared::policy::RolloutPolicy;
 use autopilot_shared::resource::{ResourceKind, ResourceRef};
 use autopilot_shared::runtime::classified;
 use aws_sdk_workspacesthinclient::types::{SoftwareSetUpdateMode, SoftwareSetValidationStatus};
-use chrono::Duration;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// The work item kind of rollouts.
-pub const KIND: &str = "ROLLOUT";
-/// Work-item kind of a request answered by another rollout (`ROLLOUTREF#<request id>` → the rollout's id), so
-/// that pause, resume and abort addressed to the request reach the rollout that covers it.
-pub const ALIAS_KIND: &str = "ROLLOUTREF";
-/// How long a finished rollout stays in the ledger.
-pub const KEEP_FINISHED: Duration = Duration::days(400);
 
 pub use autopilot_shared::effect::ActContext;
 

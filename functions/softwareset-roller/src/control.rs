@@ -3,7 +3,7 @@
 //! controlled; otherwise the changed rollout and its confirmation event. Act: announce once, save.
 
 use crate::act::{self, ActContext, StepReport, notify};
-use crate::machine::{Rollout, Status, Transition};
+use crate::machine::{self, Rollout, Status, Transition};
 use autopilot_shared::error::AutopilotError;
 use autopilot_shared::events::RolloutControl;
 use autopilot_shared::invocation::Worked;
@@ -104,11 +104,11 @@ pub fn decide(
 
 /// The rollout a command names: by id, or through the request a covering rollout answered.
 pub async fn observe(ledger: &Ledger, rollout_id: &str) -> Result<Option<Versioned<Rollout>>, AutopilotError> {
-    let get = async |id: &str| ledger.get_work_item::<Rollout>(act::KIND, id).await.map_err(classified);
+    let get = async |id: &str| ledger.get_work_item::<Rollout>(machine::KIND, id).await.map_err(classified);
     if let Some(found) = get(rollout_id).await? {
         return Ok(Some(found));
     }
-    match ledger.get_work_item::<String>(act::ALIAS_KIND, rollout_id).await.map_err(classified)? {
+    match ledger.get_work_item::<String>(machine::ALIAS_KIND, rollout_id).await.map_err(classified)? {
         Some(alias) => get(&alias.state).await,
         None => Ok(None),
     }

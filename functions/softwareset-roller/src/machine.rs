@@ -140,6 +140,14 @@ pub struct Announcement {
     pub reason: String,
 }
 
+/// The work item kind of rollouts.
+pub const KIND: &str = "ROLLOUT";
+/// Work-item kind of a request answered by another rollout (`ROLLOUTREF#<request id>` → the rollout's id), so
+/// that pause, resume and abort addressed to the request reach the rollout that covers it.
+pub const ALIAS_KIND: &str = "ROLLOUTREF";
+/// How long a finished rollout stays in the ledger.
+pub const KEEP_FINISHED: Duration = Duration::days(400);
+
 /// Steps in a row whose `UpdateEnvironment` (or `UpdateSoftwareSet`) failed before a rollout halts.
 pub const MAX_FAILED_STEPS: u32 = 3;
 

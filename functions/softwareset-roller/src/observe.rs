@@ -254,10 +254,10 @@ pub async fn estate(
 /// Every open rollout of the account and region worked (the ledger's scope: a shard steps only its own),
 /// freshly read.
 pub async fn open_rollouts(ledger: &Ledger) -> Result<Vec<(Rollout, u64)>, AutopilotError> {
-    let listed = ledger.open_work_items::<Rollout>(crate::act::KIND).await.map_err(classified)?;
+    let listed = ledger.open_work_items::<Rollout>(crate::machine::KIND).await.map_err(classified)?;
     let mut rollouts = Vec::new();
     for (id, _) in listed {
-        if let Some(fresh) = ledger.get_work_item::<Rollout>(crate::act::KIND, &id).await.map_err(classified)? {
+        if let Some(fresh) = ledger.get_work_item::<Rollout>(crate::machine::KIND, &id).await.map_err(classified)? {
             rollouts.push((fresh.state, fresh.version));
         }
     }

@@ -4,7 +4,7 @@
 //! audit it; a started rollout is saved and takes its first step.
 
 use crate::act::{self, ActContext, Look, StepReport};
-use crate::machine::{RingObservation, Rollout, Status, Transition};
+use crate::machine::{self, RingObservation, Rollout, Status, Transition};
 use crate::observe::{Seen, open_rollouts};
 use crate::plan::{self, Held, Tags};
 use autopilot_shared::effect::{Effect, perform_once};
@@ -115,7 +115,7 @@ pub async fn start(
     seen: &Seen,
     worked: &mut Worked<StepReport>,
 ) -> Result<(), AutopilotError> {
-    let exists = ctx.ledger.get_work_item::<Rollout>(act::KIND, start.id).await.map_err(classified)?.is_some();
+    let exists = ctx.ledger.get_work_item::<Rollout>(machine::KIND, start.id).await.map_err(classified)?.is_some();
     let active: Vec<Rollout> =
         if exists { Vec::new() } else { open_rollouts(ctx.ledger).await?.into_iter().map(|(r, _)| r).collect() };
     let resource = seen.origin.resource(ResourceKind::Rollout, start.id).map_err(AutopilotError::invalid_input)?.key();
@@ -128,7 +128,7 @@ pub async fn start(
         Decision::Duplicate => worked.status = Answer::Duplicate,
         Decision::AlreadyRolling { covering, reason } => {
             let alias = WorkItemWrite {
-                kind: act::ALIAS_KIND,
+                kind: machine::ALIAS_KIND,
                 id: start.id,
                 state: &covering,
                 expected: None,
