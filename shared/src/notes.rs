@@ -19,11 +19,15 @@ pub enum Note {
 }
 
 /// A failed action recorded in the audit, kept in the resource's memory until the action succeeds: the same
-/// error again is not recorded or announced again ([`crate::effect::Effect::recorded_failure`]).
+/// error again is not recorded or announced again ([`crate::effect::Effect::recorded_failure`]). Its announcement
+/// is sent again at each tick until EventBridge takes it ([`RecordedFailure::to_announce`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordedFailure {
     pub action: String,
     pub error: String,
+    /// Recorded, but its announcement was not taken yet.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unannounced: bool,
 }
 
 impl RecordedFailure {
@@ -32,9 +36,13 @@ impl RecordedFailure {
         recorded.filter(|f| f.action == action).map(|f| f.error.as_str())
     }
 
-    /// Whether a failure of `action` with `error` is new (not the one recorded): record and announce it.
-    pub fn is_new(recorded: Option<&RecordedFailure>, action: &str, error: &str) -> bool {
-        Self::of(recorded, action) != Some(error)
+    /// Whether a failure of `action` with `error` is to be announced: it is new (not the one recorded), or it is
+    /// the one recorded and its announcement was not taken.
+    pub fn to_announce(recorded: Option<&RecordedFailure>, action: &str, error: &str) -> bool {
+        match recorded {
+            Some(known) if known.action == action && known.error == error => known.unannounced,
+            _ => true,
+        }
     }
 }
 
@@ -110,5 +118,19 @@ mod tests {
         assert_eq!(Change::between(Some(&set), Some(&would("UpdateFleet 6"))), Change::WouldAct);
         assert_eq!(Change::between(Some(&set), None), Change::Unchanged, "a would-act that ends is not a record");
         assert_eq!(Change::between(Some(&hold), Some(&set)), Change::WouldAct);
+    }
+
+    #[test]
+    fn a_failure_is_announced_when_new_and_again_until_its_announcement_is_taken() {
+        let recorded =
+            |unannounced| RecordedFailure { action: "UpdateFleet".into(), error: "Throttled".into(), unannounced };
+        assert!(RecordedFailure::to_announce(None, "UpdateFleet", "Throttled"));
+        assert!(!RecordedFailure::to_announce(Some(&recorded(false)), "UpdateFleet", "Throttled"));
+        assert!(RecordedFailure::to_announce(Some(&recorded(true)), "UpdateFleet", "Throttled"));
+        assert!(RecordedFailure::to_announce(Some(&recorded(false)), "UpdateFleet", "LimitExceeded"));
+        assert!(RecordedFailure::to_announce(Some(&recorded(false)), "StartFleet", "Throttled"));
+        let stored: RecordedFailure = serde_json::from_str(r#"{"action":"UpdateFleet","error":"Throttled"}"#).unwrap();
+        assert_eq!(stored, recorded(false), "a failure recorded before the field was announced");
+        assert_eq!(serde_json::to_string(&recorded(false)).unwrap(), r#"{"action":"UpdateFleet","error":"Throttled"}"#);
     }
 }

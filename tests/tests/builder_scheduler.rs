@@ -349,3 +349,24 @@ async fn a_stop_that_keeps_failing_is_recorded_and_announced_once_until_it_succe
     h.run_builders_until(new_york(0, 20, 30), 10).await;
     assert!(calls_for(&h, "StopImageBuilder", "office-b").iter().any(CallRecord::ok));
 }
+
+#[tokio::test]
+async fn a_failed_stop_eventbridge_did_not_take_is_announced_at_a_later_tick_once() {
+    // GIVEN an office builder whose every StopImageBuilder fails, and EventBridge failing at first
+    let builders = "  - { name: office-b, state: RUNNING, tags: { autopilot/builder: office } }\n";
+    let failing =
+        format!("{}faults:\n  error_rate: {{ StopImageBuilder: 1.0 }}\n", estate(new_york(0, 17, 0), builders));
+    let h = Harness::start(&failing, POLICY, 9).await;
+    h.fail("PutEvents", 1.0);
+    h.run_builders_until(new_york(0, 19, 0), 10).await;
+    assert!(h.outcome_events("Image Builder Action Failed").is_empty());
+    // WHEN EventBridge recovers and the builder-scheduler ticks for another hour
+    h.fail("PutEvents", 0.0);
+    h.run_builders_until(new_york(0, 20, 0), 10).await;
+    // THEN the failure is announced once, and audited once
+    assert_eq!(h.outcome_events("Image Builder Action Failed").len(), 1);
+    let resource = "appstream#123456789012#eu-central-1#image-builder#office-b";
+    let audit = h.deps.ledger.audit_by_resource(resource).await.unwrap();
+    let failed = audit.iter().filter(|r| r.outcome == AuditOutcome::Failed && r.action == "StopImageBuilder").count();
+    assert_eq!(failed, 1, "{audit:#?}");
+}

@@ -537,3 +537,27 @@ async fn an_update_that_keeps_failing_is_recorded_and_announced_once_per_fleet()
     assert_eq!(failed.len(), 2, "{failed:?}");
     assert_eq!(h.outcome_events("Capacity Action Failed").len(), 2);
 }
+
+#[tokio::test]
+async fn a_failure_eventbridge_did_not_take_is_announced_at_a_later_tick_once() {
+    // GIVEN every UpdateFleet failing, and EventBridge failing at first
+    let estate = format!("{ESTATE}faults:\n  error_rate: {{ UpdateFleet: 1.0 }}\n");
+    let h = Harness::start(&estate, POLICY, 1).await;
+    h.local.simulator.advance(Duration::hours(5));
+    h.fail("PutEvents", 1.0);
+    for _ in 0..2 {
+        h.tick().await;
+        h.local.simulator.advance(Duration::minutes(5));
+    }
+    assert!(h.outcome_events("Capacity Action Failed").is_empty());
+    // WHEN EventBridge recovers and the scaler ticks three more times
+    h.fail("PutEvents", 0.0);
+    for _ in 0..3 {
+        h.tick().await;
+        h.local.simulator.advance(Duration::minutes(5));
+    }
+    // THEN each fleet's failure is announced once, and audited once
+    assert_eq!(h.outcome_events("Capacity Action Failed").len(), 2);
+    let audit = h.deps.ledger.audit_by_day(berlin(10, 0).date_naive()).await.unwrap();
+    assert_eq!(audit.iter().filter(|a| a.outcome == Outcome::Failed).count(), 2);
+}

@@ -260,25 +260,28 @@ async fn act_on(
             book.save_state(write).await?;
         }
         // A failure that persists is recorded and announced once (the audit's record by `settle`, this event and
-        // the memory here), not at every tick.
-        Performed::Failed(error) if RecordedFailure::is_new(recorded, action.name(), error) => {
-            let failure = RecordedFailure { action: action.name().to_owned(), error: error.clone() };
+        // the memory here), not at every tick; an announcement EventBridge did not take is sent again.
+        Performed::Failed(error) if RecordedFailure::to_announce(recorded, action.name(), error) => {
+            let unannounced = match action {
+                Action::Start { .. } | Action::Stop { .. } => {
+                    let detail = serde_json::json!({
+                        "resource": key,
+                        "imageBuilder": decision.name,
+                        "action": action.name(),
+                        "reason": decision.reason,
+                        "error": error,
+                        "correlationId": ctx.correlation_id,
+                    });
+                    announce(&ctx.aws.eventbridge, ctx.event_bus, "Image Builder Action Failed", &detail).await.is_err()
+                }
+                // The announcement is the action: it is tried again at the next tick.
+                Action::Warn { .. } | Action::Report { .. } => false,
+            };
+            let failure = RecordedFailure { action: action.name().to_owned(), error: error.clone(), unannounced };
             let remembered = Memory { failure: Some(failure), ..previous.map(|p| p.state.clone()).unwrap_or_default() };
             let write =
                 StateWrite { resource: &decision.resource, state: &remembered, expected: previous.map(|p| p.version) };
             book.save_state(write).await?;
-            if !matches!(action, Action::Start { .. } | Action::Stop { .. }) {
-                return Ok((report(performed.result(), performed.detail()), None));
-            }
-            let detail = serde_json::json!({
-                "resource": key,
-                "imageBuilder": decision.name,
-                "action": action.name(),
-                "reason": decision.reason,
-                "error": error,
-                "correlationId": ctx.correlation_id,
-            });
-            let _ = announce(&ctx.aws.eventbridge, ctx.event_bus, "Image Builder Action Failed", &detail).await;
         }
         _ => {}
     }

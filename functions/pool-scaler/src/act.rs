@@ -243,10 +243,10 @@ async fn act_on(
     let performed = book.perform_with_state(effect, async || call(ctx.aws, decision, action).await, write).await?;
     match &performed {
         // A failure that persists is recorded and announced once (the audit's record by `settle`, this event and
-        // the memory here), not at every tick.
-        Performed::Failed(error) if RecordedFailure::is_new(recorded, name, error) => {
-            announce_failure(ctx, decision, name, error).await;
-            let failure = RecordedFailure { action: name.to_owned(), error: error.clone() };
+        // the memory here), not at every tick; an announcement EventBridge did not take is sent again.
+        Performed::Failed(error) if RecordedFailure::to_announce(recorded, name, error) => {
+            let unannounced = !announce_failure(ctx, decision, name, error).await;
+            let failure = RecordedFailure { action: name.to_owned(), error: error.clone(), unannounced };
             let remembered = Memory { failure: Some(failure), ..previous.map(|p| p.state.clone()).unwrap_or_default() };
             book.save_state(state_write(&decision.resource, &remembered, previous)).await?;
         }
@@ -278,8 +278,9 @@ fn state_write<'a>(
     StateWrite { resource, state: memory, expected: previous.map(|p| p.version) }
 }
 
-/// Publishes `Capacity Action Failed`; a failure to publish is logged, not fatal (the audit holds the record).
-async fn announce_failure(ctx: &ActContext<'_>, decision: &Decision, action: &str, error: &str) {
+/// Publishes `Capacity Action Failed`; whether EventBridge took it (if not, it is logged and sent again at the
+/// next tick; the audit holds the record).
+async fn announce_failure(ctx: &ActContext<'_>, decision: &Decision, action: &str, error: &str) -> bool {
     let detail = serde_json::json!({
         "resource": decision.resource.key(),
         "name": decision.name,
@@ -288,7 +289,7 @@ async fn announce_failure(ctx: &ActContext<'_>, decision: &Decision, action: &st
         "error": error,
         "correlationId": ctx.correlation_id,
     });
-    let _ = announce(&ctx.aws.eventbridge, ctx.event_bus, "Capacity Action Failed", &detail).await;
+    announce(&ctx.aws.eventbridge, ctx.event_bus, "Capacity Action Failed", &detail).await.is_ok()
 }
 
 impl autopilot_shared::report::ReportItem for ActionReport {

@@ -21,7 +21,6 @@ use aws_sdk_workspacesthinclient::types::{SoftwareSetUpdateMode, SoftwareSetVali
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-
 pub use autopilot_shared::effect::ActContext;
 
 /// A stepped rollout is counted under the status it reached.
