@@ -532,3 +532,30 @@ async fn a_service_that_cannot_be_read_leaves_the_others_remediated() {
     assert_eq!(calls(&h, "RebootWorkspaces").len(), 1);
     assert_eq!(state(&h, "ws-sick00001"), "AVAILABLE");
 }
+
+#[tokio::test]
+async fn a_reboot_refused_for_its_state_every_time_is_escalated_after_three_tries_not_retried_for_ever() {
+    // GIVEN an UNHEALTHY WorkSpace whose every reboot AWS refuses for its state (as it refuses a WorkSpace it is
+    // changing under us)
+    let faults = "faults: { batch_failure_rate: { RebootWorkspaces: 1.0 }, batch_failure_code: { RebootWorkspaces: InvalidResourceState.Workspace } }\n";
+    let h = Harness::start(
+        &estate(
+            &(ws("ws-desk00001", "d-aaaaaaaaaa", &fault(1, "reboot")) + &healthy("ws-okay", "d-aaaaaaaaaa", 20)),
+            faults,
+        ),
+        POLICY,
+        6,
+    )
+    .await;
+    // WHEN the remediator ticks every 5 minutes for two hours
+    run(&h, 120, 5).await;
+    // THEN it tried three times, each refusal recorded as deferred, and then told a person once, with why
+    let tried = calls(&h, "RebootWorkspaces").len();
+    assert_eq!(tried, 3, "{:?}", calls(&h, "RebootWorkspaces"));
+    let deferred = audit(&h, "ws-desk00001").await.iter().filter(|r| r.outcome == AuditOutcome::Deferred).count();
+    assert_eq!(deferred, 3);
+    let escalations = h.outcome_events("Escalation");
+    assert_eq!(escalations.len(), 1, "{escalations:?}");
+    assert_eq!(escalations[0]["cause"], "action-failing");
+    assert!(escalations[0]["reason"].as_str().unwrap().contains("failed or were refused"), "{escalations:?}");
+}

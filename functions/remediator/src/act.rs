@@ -8,7 +8,9 @@
 
 use crate::decide::{Action, Budget, Decision, Episode, Note, Plan};
 use crate::observe::BATCH;
-use autopilot_shared::effect::{CallError, Effect, Performed, announce, announce_all, perform_batch, perform_once};
+use autopilot_shared::effect::{
+    CallError, Effect, Performed, THROTTLED, announce, announce_all, perform_batch, perform_once,
+};
 use autopilot_shared::ledger::LedgerError;
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use autopilot_shared::ledger::idempotency::IdempotencyKey;
@@ -196,6 +198,11 @@ fn after(decision: &Decision, performed: &Performed, now: chrono::DateTime<chron
             episode.noted = None;
         }
         (Performed::Failed(_), Some(Action::Reboot { .. } | Action::Rebuild)) => episode.failures += 1,
+        // Refused for its state (not throttled): the next sweep looks again, and a WorkSpace that still looks
+        // remediable but is refused every time is escalated after `MAX_FAILED_ATTEMPTS`, not retried for ever.
+        (Performed::Deferred(why), Some(Action::Reboot { .. } | Action::Rebuild)) if !why.starts_with(THROTTLED) => {
+            episode.failures += 1
+        }
         // Not sent: the next sweep tries again.
         (Performed::Failed(_) | Performed::Deferred(_), Some(Action::Escalate { cause })) => {
             episode.escalated.remove(cause);

@@ -554,7 +554,7 @@ fn decide_workspace(
     }
     if episode.failures >= MAX_FAILED_ATTEMPTS {
         decision.action = escalate_once(&mut episode, "action-failing");
-        decision.reason = format!("the last {} remediation attempts failed", episode.failures);
+        decision.reason = format!("the last {} remediation attempts failed or were refused", episode.failures);
         decision.episode = Some(episode);
         return Some(decision);
     }
