@@ -559,3 +559,38 @@ async fn a_reboot_refused_for_its_state_every_time_is_escalated_after_three_trie
     assert_eq!(escalations[0]["cause"], "action-failing");
     assert!(escalations[0]["reason"].as_str().unwrap().contains("failed or were refused"), "{escalations:?}");
 }
+
+#[tokio::test]
+async fn a_request_for_a_directory_or_pool_that_is_not_there_says_so_instead_of_swept() {
+    // GIVEN an estate with one directory and no pools
+    let h = Harness::start(&estate(&healthy("ws-okay", "d-aaaaaaaaaa", 5), ""), POLICY, 8).await;
+    let request = |resource_type: &str, id: &str| {
+        json!({
+            "version": "0", "id": format!("req-{id}"), "detail-type": "Remediation Requested", "source": "euc.autopilot",
+            "account": "123456789012", "time": h.local.simulator.now().to_rfc3339(), "region": "eu-central-1",
+            "resources": [], "detail": { "resourceType": resource_type, "resourceId": id }
+        })
+    };
+    // WHEN a person asks for a directory, a pool and a WorkSpace that are not there
+    for (resource_type, id, words) in [
+        (
+            "directory",
+            "d-0123456789",
+            [
+                "InvalidInput",
+                "directory d-0123456789",
+                "has no WorkSpaces in account 123456789012, region eu-central-1",
+            ],
+        ),
+        ("workspaces-pool", "wspool-abcdefghi", ["wspool-abcdefghi", "not found", ""]),
+        ("workspace", "ws-nothere01", ["InvalidInput", "WorkSpace ws-nothere01", "not found in account 123456789012"]),
+    ] {
+        // THEN each answer names what was not found and where, not `swept`
+        let answer = h.deliver_to_remediator(request(resource_type, id)).await;
+        let error = answer.expect_err(&format!("{resource_type} {id} answered as swept")).to_string();
+        assert!(words.iter().all(|w| error.contains(w)), "{error}");
+    }
+    // AND the directory that is there is swept
+    let report = h.deliver_to_remediator(request("directory", "d-aaaaaaaaaa")).await.unwrap();
+    assert_eq!(report.status, autopilot_shared::report::Status::Swept);
+}

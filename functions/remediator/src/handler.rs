@@ -8,7 +8,7 @@ use crate::act::{self, ActContext, ActionReport, Stored};
 use crate::decide::{self, Budget, Episode, Inputs, Request};
 use crate::observe::{Scope, observe};
 use autopilot_shared::cpu::{self, Step};
-use autopilot_shared::error::AutopilotError;
+use autopilot_shared::error::{AutopilotError, ErrorClass};
 use autopilot_shared::events::{ApiCall, CloudTrailCall, Command, Input};
 use autopilot_shared::invocation::{self, Call, PolicyCell, Route, Steps, Worked};
 use autopilot_shared::ledger::state::{WorkItemListing, WorkItemWrite};
@@ -41,6 +41,9 @@ pub struct Sweep {
     scope: Scope,
     request: Request,
     account: String,
+    /// A person's `Remediation Requested` (not a tick or an alarm): naming something that is not there is the
+    /// request's fault.
+    requested: bool,
 }
 
 struct Remediator;
@@ -74,7 +77,8 @@ impl Steps for Remediator {
         let account = input.origin(&call.deps.config.region).account;
         // An alarm or a request that meets a running sweep fails retryably: EventBridge delivers it again.
         let must_not_be_lost = scope != Scope::All;
-        Ok(Route::Work { work: Sweep { scope, request, account }, must_not_be_lost })
+        let requested = matches!(input, Input::Command(_));
+        Ok(Route::Work { work: Sweep { scope, request, account, requested }, must_not_be_lost })
     }
 
     async fn work(
@@ -193,7 +197,7 @@ async fn sweep(
     policy: &RemediationPolicy,
     sweep: &Sweep,
 ) -> Result<(u32, Vec<ActionReport>), AutopilotError> {
-    let Sweep { scope, request, account } = sweep;
+    let Sweep { scope, request, account, requested } = sweep;
     let stored = read_books(ctx, policy).await?;
     let left_to_a_person = stored
         .episodes
@@ -201,7 +205,9 @@ async fn sweep(
         .filter(|(_, episode)| episode.state.left_to_a_person())
         .map(|(key, _)| key.clone())
         .collect();
-    let observation = observe(ctx.aws, scope, (account, ctx.region), &left_to_a_person).await.map_err(classified)?;
+    let missing = if *requested { ErrorClass::InvalidInput } else { ErrorClass::NonRetryable };
+    let observation =
+        observe(ctx.aws, scope, (account, ctx.region), &left_to_a_person, missing).await.map_err(classified)?;
     let episodes: BTreeMap<String, Episode> =
         stored.episodes.iter().map(|(k, v)| (k.clone(), v.state.clone())).collect();
     let budgets: BTreeMap<String, Budget> = stored.budgets.iter().map(|(k, v)| (k.clone(), v.state)).collect();

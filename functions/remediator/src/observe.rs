@@ -5,7 +5,7 @@
 
 use crate::decide::{Seen, SeenResource, SeenWorkspace};
 use autopilot_shared::clients::AwsClients;
-use autopilot_shared::error::ObserveError;
+use autopilot_shared::error::{ErrorClass, ObserveError};
 use autopilot_shared::lookups::{self, CONCURRENCY, appstream_tags, workspaces_tags};
 use autopilot_shared::resource::{Place, ResourceKind, ResourceRef};
 use futures::{StreamExt, TryStreamExt};
@@ -50,12 +50,14 @@ fn in_trouble(state: &str) -> bool {
 }
 
 /// Observes `scope`. `DescribeWorkspaces` returns no ARN: WorkSpaces are placed in `account` (the account the
-/// event came from) and `region`.
+/// event came from) and `region`. A scope that names something not there fails with the class `missing` (a
+/// person's request names it wrongly: `InvalidInput`; an alarm the policy maps to it: `NonRetryable`).
 pub async fn observe(
     aws: &AwsClients,
     scope: &Scope,
     place: (&str, &str),
     left_to_a_person: &BTreeSet<String>,
+    missing: ErrorClass,
 ) -> Result<Observation, ObserveError> {
     let (account, region) = place;
     let calls = AtomicU32::new(0);
@@ -83,8 +85,8 @@ pub async fn observe(
                 if directory.is_none() {
                     return Err(ObserveError {
                         what: format!("WorkSpace {id}"),
-                        message: "not found".into(),
-                        class: autopilot_shared::error::ErrorClass::NonRetryable,
+                        message: format!("not found in account {account}, region {region}"),
+                        class: missing,
                         throttled: false,
                     });
                 }
@@ -316,8 +318,42 @@ pub async fn observe(
     seen.pools = read_or_note(pools, ResourceKind::WorkspacesPool, &mut seen.unread, &mut failures);
     seen.fleets = read_or_note(fleets, ResourceKind::Fleet, &mut seen.unread, &mut failures);
     seen.builders = read_or_note(builders, ResourceKind::ImageBuilder, &mut seen.unread, &mut failures);
+    if failures.is_empty() {
+        failures.extend(nothing_found(scope, &seen, place, missing));
+    }
 
     Ok(Observation { seen, api_calls: calls.into_inner(), failures })
+}
+
+/// A scope that names a directory, pool, fleet or builder (an alarm's, a person's request) in which nothing was
+/// found: a wrong id, account or region, said as such rather than answered `swept`. (A missing WorkSpace is
+/// found out by its own lookup.)
+fn nothing_found(
+    scope: &Scope,
+    seen: &Seen,
+    (account, region): (&str, &str),
+    class: ErrorClass,
+) -> Option<ObserveError> {
+    let (what, empty) = match scope {
+        Scope::All | Scope::Workspace(_) => return None,
+        Scope::Directory(id) => (format!("directory {id}"), seen.workspaces.is_empty()),
+        Scope::Pool(id) => (format!("WorkSpaces pool {id}"), seen.pools.is_empty()),
+        Scope::Fleet(name) => (format!("fleet {name}"), seen.fleets.is_empty()),
+        Scope::Builder(name) => (format!("image builder {name}"), seen.builders.is_empty()),
+    };
+    let message = match scope {
+        Scope::Directory(_) => "has no WorkSpaces",
+        _ => "not found",
+    };
+    empty.then(|| ObserveError {
+        what,
+        message: format!(
+            "{message} in account {account}, region {region} (check the id, and the account and region the event \
+             was sent to)"
+        ),
+        class,
+        throttled: false,
+    })
 }
 
 /// What one service's read gave, or nothing, with `kind` noted unread and the error kept.
