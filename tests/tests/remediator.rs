@@ -594,3 +594,28 @@ async fn a_request_for_a_directory_or_pool_that_is_not_there_says_so_instead_of_
     let report = h.deliver_to_remediator(request("directory", "d-aaaaaaaaaa")).await.unwrap();
     assert_eq!(report.status, autopilot_shared::report::Status::Swept);
 }
+
+#[tokio::test]
+async fn reboots_that_were_throttled_give_their_budget_back() {
+    // GIVEN 3 WorkSpaces UNHEALTHY at 08:01 among 45 healthy ones, a budget of 3 actions per hour, and every
+    // reboot item throttled at first
+    let sick: String = (0..3).map(|i| ws(&format!("ws-sick{i:05}"), "d-aaaaaaaaaa", &fault(1, "reboot"))).collect();
+    let throttled = "faults: { batch_failure_rate: { RebootWorkspaces: 1.0 }, batch_failure_code: { RebootWorkspaces: ThrottlingException } }\n";
+    let h = Harness::start(
+        &estate(&(sick + &healthy("ws-okay", "d-aaaaaaaaaa", 45)), throttled),
+        &policy_with("max_actions_per_hour: 100", "max_actions_per_hour: 3"),
+        5,
+    )
+    .await;
+    // WHEN the remediator sweeps while the reboots are throttled (08:20), and again once they are not
+    run(&h, 25, 5).await;
+    h.local.simulator.with_world_mut(|w| w.faults.batch_failure_rate.clear());
+    run(&h, 10, 5).await;
+    // THEN the three are rebooted in the same hour: the throttled attempts did not spend the hour's budget
+    let reboots = calls(&h, "RebootWorkspaces");
+    let at: Vec<(DateTime<Utc>, usize)> = reboots.iter().map(|c| (c.at, ids(c).len())).collect();
+    assert_eq!(at, [(start() + Duration::minutes(20), 3), (start() + Duration::minutes(25), 3)]);
+    for i in 0..3 {
+        assert_eq!(state(&h, &format!("ws-sick{i:05}")), "AVAILABLE");
+    }
+}

@@ -4,7 +4,8 @@
 //! retried on the next sweep (escalated after [`crate::decide::MAX_FAILED_ATTEMPTS`]). Rebuilds go one at a
 //! time (the API takes one). Escalations are outcome events, sent once per episode and cause — in dry-run
 //! too, because they describe what is wrong and change nothing. Episode and budget writes are fenced by the
-//! function lease; budgets are reserved before the calls (a crash over-counts, never under-counts).
+//! function lease; budgets are reserved before the calls (a crash over-counts, never under-counts), and what a
+//! deferred or duplicate action did not spend is given back after them.
 
 use crate::decide::{Action, Budget, Decision, Episode, Note, Plan};
 use crate::observe::BATCH;
@@ -289,25 +290,23 @@ pub async fn act(ctx: &ActContext<'_>, plan: &Plan, stored: &Stored) -> Result<(
         stored,
     };
     // Budgets first: reserved before any call is made.
+    let mut reserved: BTreeMap<&str, (Budget, u64)> = BTreeMap::new();
     if !ctx.dry_run {
         for (selection, budget) in &plan.budgets {
-            let version = stored.budgets.get(selection).map(|b| b.version);
-            let expires = Some(budget.window + Duration::hours(2));
-            ctx.ledger
-                .put_work_item(
-                    WorkItemWrite {
-                        kind: BUDGET_KIND,
-                        id: selection,
-                        state: budget,
-                        expected: version,
-                        listing: WorkItemListing::Closed { expires_at: expires },
-                    },
-                    ctx.fence,
-                    ctx.now,
-                )
-                .await?;
+            let version = save_budget(ctx, selection, budget, stored.budgets.get(selection).map(|b| b.version)).await?;
+            reserved.insert(selection, (*budget, version));
         }
     }
+    // Reserved actions that changed nothing (deferred: throttled or refused for the state; a duplicate: another
+    // delivery acted, on its own budget) are given back at the end.
+    let mut unspent: BTreeMap<String, u32> = BTreeMap::new();
+    let mut give_back = |decision: &Decision, performed: &Performed| {
+        if matches!(performed, Performed::Deferred(_) | Performed::Duplicate)
+            && let Some(selection) = &decision.selection
+        {
+            *unspent.entry(selection.clone()).or_default() += 1;
+        }
+    };
 
     let mut reports = Vec::with_capacity(plan.decisions.len());
     let mut applied = Vec::new();
@@ -333,6 +332,7 @@ pub async fn act(ctx: &ActContext<'_>, plan: &Plan, stored: &Stored) -> Result<(
         .await?;
         for ((decision, _), performed) in chunk.iter().zip(performed) {
             settle(&books, decision, &performed).await?;
+            give_back(decision, &performed);
             if performed == Performed::Applied {
                 applied.push(*decision);
             }
@@ -364,6 +364,9 @@ pub async fn act(ctx: &ActContext<'_>, plan: &Plan, stored: &Stored) -> Result<(
                 )
                 .await?;
                 settle(&books, decision, &performed).await?;
+                if matches!(action, Action::Rebuild) {
+                    give_back(decision, &performed);
+                }
                 if performed == Performed::Applied && matches!(action, Action::Rebuild) {
                     applied.push(decision);
                 }
@@ -388,6 +391,13 @@ pub async fn act(ctx: &ActContext<'_>, plan: &Plan, stored: &Stored) -> Result<(
         }
     }
 
+    for (selection, count) in unspent {
+        if let Some((budget, version)) = reserved.get(selection.as_str()) {
+            let left = Budget { used: budget.used.saturating_sub(count), ..*budget };
+            save_budget(ctx, &selection, &left, Some(*version)).await?;
+        }
+    }
+
     if !applied.is_empty() {
         let details: Vec<serde_json::Value> = applied
             .iter()
@@ -409,6 +419,25 @@ pub async fn act(ctx: &ActContext<'_>, plan: &Plan, stored: &Stored) -> Result<(
         }
     }
     Ok((reports, calls.into_inner()))
+}
+
+/// Writes a selection's budget at `expected` (fenced by the function lease); returns its new version. It expires
+/// after its hour has passed.
+async fn save_budget(
+    ctx: &ActContext<'_>,
+    selection: &str,
+    budget: &Budget,
+    expected: Option<u64>,
+) -> Result<u64, LedgerError> {
+    let expires = Some(budget.window + Duration::hours(2));
+    let write = WorkItemWrite {
+        kind: BUDGET_KIND,
+        id: selection,
+        state: budget,
+        expected,
+        listing: WorkItemListing::Closed { expires_at: expires },
+    };
+    ctx.ledger.put_work_item(write, ctx.fence, ctx.now).await
 }
 
 /// After a performed action: the episode as the next sweep must see it (unless another delivery owns it).
