@@ -1,6 +1,7 @@
 //! export-chaser end to end: the real handler, through the real SDK clients, against the simulator and the
 //! embedded DynamoDB; assertions read the simulator's call log, its captured outcome events and the ledger.
 
+use autopilot_shared::ledger::audit::Outcome as AuditOutcome;
 use autopilot_shared::ledger::state::{WorkItemListing, WorkItemWrite};
 use autopilot_shared::report::{ActionResult, Status};
 use autopilot_tests::Harness;
@@ -180,11 +181,15 @@ async fn a_bad_command_is_refused_with_a_clear_non_retryable_error_and_nothing_i
     );
     let mut missing = request("req-missing");
     missing["detail"]["imageName"] = json!("no-such-image");
-    let error = h.deliver_to_exports(missing).await.unwrap_err();
-    assert!(error.message.contains("no-such-image does not exist"), "{}", error.message);
+    // (delivered three times, as Lambda retries a failed asynchronous invocation twice)
+    for _ in 0..3 {
+        h.local.simulator.advance(chrono::Duration::minutes(1));
+        let error = h.deliver_to_exports(missing.clone()).await.unwrap_err();
+        assert!(error.message.contains("no-such-image does not exist"), "{}", error.message);
+    }
     assert_eq!(creates(&h), 0);
     let audit = h.deps.ledger.audit_by_day(h.local.simulator.now().date_naive()).await.unwrap();
-    assert_eq!(audit.iter().filter(|r| r.action == "Export Requested").count(), 2);
+    assert_eq!(audit.iter().filter(|r| r.action == "Export Requested").count(), 2, "each refusal recorded once");
 }
 
 fn estate_with(faults: &str) -> String {
@@ -443,4 +448,34 @@ async fn an_export_of_an_image_still_being_made_waits_for_it() {
     chase_for(&h, 180).await;
     assert_eq!(creates(&h), 1);
     assert_eq!(h.outcome_events("Export Completed").len(), 1, "{:?}", h.outcome_events("Export Failed"));
+}
+
+#[tokio::test]
+async fn a_throttled_creation_is_deferred_not_failed_and_made_once_the_throttling_ends() {
+    // GIVEN CreateExportImageTask throttled after its first call (a burst of exports in one account)
+    let h = Harness::start(ESTATE, POLICY, 18).await;
+    h.local.simulator.with_world_mut(|w| {
+        w.faults.throttle_per_second.insert("CreateExportImageTask".into(), 0.0);
+    });
+    h.deliver_to_exports(request("req-first")).await.unwrap();
+    // WHEN a second export is requested while the throttling lasts
+    let mut second = request("req-second");
+    second["detail"]["amiName"] = json!("golden-2026-11-second-ami");
+    h.deliver_to_exports(second).await.unwrap();
+    // THEN its attempt is recorded as deferred (throttled), not as a failure, and nothing failed
+    let audit = h.deps.ledger.audit_by_day(h.local.simulator.now().date_naive()).await.unwrap();
+    let creations: Vec<_> = audit.iter().filter(|r| r.action == "CreateExportImageTask").collect();
+    assert!(creations.iter().all(|r| r.outcome != AuditOutcome::Failed), "{creations:#?}");
+    let throttled = |r: &&autopilot_shared::ledger::audit::AuditRecord| {
+        r.outcome == AuditOutcome::Deferred && r.details["error"].as_str().is_some_and(|e| e.starts_with("throttled"))
+    };
+    assert!(creations.iter().any(throttled), "{creations:#?}");
+    // AND once the throttling ends, the second task is created and both exports complete
+    h.local.simulator.with_world_mut(|w| {
+        w.faults.throttle_per_second.clear();
+    });
+    chase_for(&h, 300).await;
+    assert_eq!(creates(&h), 2);
+    assert_eq!(h.outcome_events("Export Completed").len(), 2);
+    assert!(h.outcome_events("Export Failed").is_empty());
 }

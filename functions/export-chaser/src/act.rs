@@ -11,7 +11,7 @@ use crate::decide::{Attempt, Ending, Job, Step, TaskError, TaskView};
 use crate::observe::find_created;
 use autopilot_shared::effect::{CallError, Effect, Performed, announce, perform_once};
 use autopilot_shared::error::ObserveError;
-use autopilot_shared::error::{AutopilotError, ErrorClass, sdk_error_class, sdk_error_message};
+use autopilot_shared::error::{AutopilotError, ErrorClass, sdk_error_class};
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
 use autopilot_shared::ledger::idempotency::IdempotencyKey;
 use autopilot_shared::ledger::state::Versioned;
@@ -357,7 +357,8 @@ async fn create(
                     // A conflict with another change is worth another try (its words: "wait a few minutes").
                     let conflict = e.as_service_error().is_some_and(|s| s.is_concurrent_modification_exception());
                     let _ = failure_class.set(if conflict { ErrorClass::Retryable } else { sdk_error_class(&e) });
-                    CallError::Failed(sdk_error_message(&e))
+                    // Throttling is audited as deferred, anything else as failed.
+                    CallError::from_sdk(&e, &[])
                 })?;
             let task = output.export_image_task().and_then(crate::observe::task_view);
             let _ = created.set(task);
@@ -382,7 +383,7 @@ async fn create(
         report.detail = Some(task.task_id.clone());
     }
     report.result = performed.result();
-    if let Performed::Failed(refused) = &performed {
+    if let Performed::Failed(refused) | Performed::Deferred(refused) = &performed {
         // The image must be AVAILABLE: one still being built (CreateImage on a builder, then the export asked for
         // at once) is waited for like a failed call, not a refusal.
         let building = match failure_class.get() {

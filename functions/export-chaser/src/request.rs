@@ -146,8 +146,13 @@ pub async fn act(
             Ok(())
         }
         Decision::Refuse(reason) => {
-            let refusal = record(request.resource, "Export Requested", AuditOutcome::Failed, &reason);
-            ctx.ledger.append_audit(&refusal).await.map_err(classified)?;
+            // Recorded once however often Lambda delivers the command again (its two retries of a failed
+            // invocation): the command's records are filed under its own id.
+            let known = ctx.ledger.audit_by_resource(request.resource).await.map_err(classified)?;
+            if !known.iter().any(|r| r.action == "Export Requested" && r.outcome == AuditOutcome::Failed) {
+                let refusal = record(request.resource, "Export Requested", AuditOutcome::Failed, &reason);
+                ctx.ledger.append_audit(&refusal).await.map_err(classified)?;
+            }
             Err(AutopilotError::invalid_input(format!("Export Requested {} refused: {reason}", request.id)))
         }
         Decision::DryRun(job) => {
