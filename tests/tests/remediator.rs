@@ -619,3 +619,29 @@ async fn reboots_that_were_throttled_give_their_budget_back() {
         assert_eq!(state(&h, &format!("ws-sick{i:05}")), "AVAILABLE");
     }
 }
+
+#[tokio::test]
+async fn a_remediation_applied_eventbridge_did_not_take_is_announced_by_a_later_sweep_once() {
+    // GIVEN a WorkSpace that turns UNHEALTHY at 08:10 (a reboot cures it), and EventBridge failing until 08:40
+    let h = Harness::start(
+        &estate(
+            &(ws("ws-sick00001", "d-aaaaaaaaaa", &fault(10, "reboot")) + &healthy("ws-okay", "d-aaaaaaaaaa", 20)),
+            "",
+        ),
+        POLICY,
+        1,
+    )
+    .await;
+    h.fail("PutEvents", 1.0);
+    // WHEN it is rebooted (08:25) while EventBridge fails, and the remediator goes on sweeping once it recovers
+    run(&h, 40, 5).await;
+    assert_eq!(calls(&h, "RebootWorkspaces").len(), 1);
+    assert!(h.outcome_events("Remediation Applied").is_empty());
+    h.fail("PutEvents", 0.0);
+    run(&h, 30, 5).await;
+    // THEN the reboot is announced once, as it was decided
+    let applied = h.outcome_events("Remediation Applied");
+    assert_eq!(applied.len(), 1, "{applied:?}");
+    assert_eq!(applied[0]["workspaceId"], "ws-sick00001");
+    assert_eq!(applied[0]["action"], json!({ "kind": "reboot", "attempt": 1 }));
+}

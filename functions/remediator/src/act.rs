@@ -10,7 +10,7 @@
 use crate::decide::{Action, Budget, Decision, Episode, Note, Plan};
 use crate::observe::BATCH;
 use autopilot_shared::effect::{
-    CallError, Effect, Performed, THROTTLED, announce, announce_all, perform_batch, perform_once,
+    CallError, Effect, Performed, THROTTLED, announce, outbox, perform_batch, perform_once,
 };
 use autopilot_shared::ledger::LedgerError;
 use autopilot_shared::ledger::audit::{AuditRecord, Outcome as AuditOutcome};
@@ -398,26 +398,23 @@ pub async fn act(ctx: &ActContext<'_>, plan: &Plan, stored: &Stored) -> Result<(
         }
     }
 
-    if !applied.is_empty() {
-        let details: Vec<serde_json::Value> = applied
-            .iter()
-            .map(|d| {
-                serde_json::json!({
-                    "resource": d.resource.key(),
-                    "workspaceId": d.name,
-                    "action": d.action,
-                    "reason": d.reason,
-                    "selection": d.selection,
-                    "correlationId": ctx.correlation_id,
-                })
+    // Announced after the actions (ten to a call); what EventBridge does not take is kept and sent again by
+    // the next sweep, with that sweep's.
+    let details: Vec<serde_json::Value> = applied
+        .iter()
+        .map(|d| {
+            serde_json::json!({
+                "resource": d.resource.key(),
+                "workspaceId": d.name,
+                "action": d.action,
+                "reason": d.reason,
+                "selection": d.selection,
+                "correlationId": ctx.correlation_id,
             })
-            .collect();
-        calls.fetch_add(details.len().div_ceil(10) as u32, std::sync::atomic::Ordering::Relaxed);
-        let rejected = announce_all(&ctx.aws.eventbridge, ctx.event_bus, "Remediation Applied", &details).await;
-        if rejected > 0 {
-            tracing::warn!(rejected, "some Remediation Applied events were not accepted");
-        }
-    }
+        })
+        .collect();
+    let announced = outbox::announce_kept(ctx, "Remediation Applied", details).await?;
+    calls.fetch_add(announced as u32, std::sync::atomic::Ordering::Relaxed);
     Ok((reports, calls.into_inner()))
 }
 

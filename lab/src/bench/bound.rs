@@ -109,7 +109,7 @@ pub fn of(function: Function, world: &World, calls: &[CallRecord], tick: Tick) -
     };
     bound.mutations = super::tick::mutations(calls);
     // Each announcement is its own exactly-once effect (its own claim), so it cannot share a `PutEvents` with
-    // another; the entries of one effect (`announce_all`) go 10 to a call.
+    // another; the entries of one effect (`announce_each`) go 10 to a call.
     bound.event_batches = calls
         .iter()
         .filter(|c| c.operation == "PutEvents" && c.ok())

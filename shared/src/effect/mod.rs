@@ -15,6 +15,7 @@
 //! Ledger failures abort (the caller returns a retryable error); everything about the AWS call is a result.
 
 pub mod batched;
+pub mod outbox;
 
 pub use batched::Bookkeeping;
 
@@ -415,15 +416,17 @@ pub async fn announce(
 }
 
 /// Publishes one outcome event per detail (source `euc.autopilot`), ten per `PutEvents` call (the API's
-/// limit); returns how many were not accepted.
-pub async fn announce_all(
+/// limit); returns the indices of those not accepted. Events that must not be lost go through
+/// [`outbox::announce_kept`].
+pub async fn announce_each(
     eventbridge: &aws_sdk_eventbridge::Client,
     bus: Option<&str>,
     detail_type: &str,
     details: &[serde_json::Value],
-) -> usize {
-    let mut rejected = 0;
-    for chunk in details.chunks(10) {
+) -> Vec<usize> {
+    let mut refused = Vec::new();
+    for (chunk_index, chunk) in details.chunks(10).enumerate() {
+        let first = chunk_index * 10;
         let entries: Vec<_> = chunk
             .iter()
             .map(|detail| {
@@ -436,14 +439,19 @@ pub async fn announce_all(
             })
             .collect();
         match eventbridge.put_events().set_entries(Some(entries)).send().await {
-            Ok(output) => rejected += usize::try_from(output.failed_entry_count()).unwrap_or(chunk.len()),
+            Ok(output) if output.failed_entry_count() == 0 => {}
+            // Entries answer in the order they were sent; one with an error code was not taken.
+            Ok(output) if output.entries().len() == chunk.len() => refused.extend(
+                output.entries().iter().enumerate().filter(|(_, e)| e.error_code().is_some()).map(|(i, _)| first + i),
+            ),
+            Ok(_) => refused.extend(first..first + chunk.len()),
             Err(error) => {
                 tracing::warn!(detail_type, error = %crate::error::sdk_error_message(&error), "could not publish outcome events");
-                rejected += chunk.len();
+                refused.extend(first..first + chunk.len());
             }
         }
     }
-    rejected
+    refused
 }
 
 #[cfg(test)]
