@@ -562,3 +562,28 @@ async fn a_rollback_restores_what_the_ring_ran_when_it_was_applied_not_when_the_
     let early = h.local.simulator.with_world(|w| w.environments["envearly001"].desired_software_set_id.clone());
     assert_eq!(early.as_deref(), Some("099"));
 }
+
+#[tokio::test]
+async fn dry_run_switched_on_mid_rollout_holds_it_where_it_is_until_switched_off() {
+    // GIVEN a rollout whose canary ring is applied
+    let h = Harness::start(RINGS_ESTATE, RINGS_POLICY, 2).await;
+    let request = command("Rollout Requested", "req-101", serde_json::json!({ "softwareSetId": "101" }));
+    h.deliver_to_roller(request).await.unwrap();
+    while update_environment_calls(&h).is_empty() {
+        roll_for(&h, 1).await;
+    }
+    // WHEN an operator switches dry-run on for two days
+    let dry = RINGS_POLICY.replace("version: 1\n", "version: 1\ndefaults: { dry_run: true }\n");
+    h.deps.ledger.put_policy(&dry, h.local.simulator.now()).await.unwrap();
+    roll_for(&h, 2 * 24).await;
+    // THEN no further ring was applied or announced as such, and the rollout is neither completed nor halted
+    assert_eq!(update_environment_calls(&h).len(), 1, "{:?}", update_environment_calls(&h));
+    assert!(h.outcome_events("Rollout Ring Advanced").is_empty(), "{:?}", h.outcome_events("Rollout Ring Advanced"));
+    assert!(h.outcome_events("Rollout Completed").is_empty() && h.outcome_events("Rollout Halted").is_empty());
+    // AND once dry-run is off again, the rollout goes on from where it was and completes, each ring applied once
+    h.deps.ledger.put_policy(RINGS_POLICY, h.local.simulator.now()).await.unwrap();
+    roll_for(&h, 3 * 24).await;
+    assert_eq!(h.outcome_events("Rollout Completed").len(), 1, "{:?}", h.outcome_events("Rollout Halted"));
+    let envs: Vec<String> = update_environment_calls(&h).into_iter().map(|(_, e)| e).collect();
+    assert_eq!(envs, ["envcanary01", "envearly001", "envbroad001"]);
+}

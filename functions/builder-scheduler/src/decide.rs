@@ -6,7 +6,8 @@
 //!   (PENDING, SNAPSHOTTING, UPDATING, … any `PENDING_*`) is deferred, and the reason recorded;
 //! - DELETING is never touched; FAILED and unknown states are reported once and left alone;
 //! - every stop is announced `warn_before` ahead (`Image Builder Stop Scheduled`), once; a stop that falls due
-//!   without a warning (first sight of a forgotten builder) is announced now and made `warn_before` later;
+//!   without a warning (first sight of a forgotten builder) is announced now and made `warn_before` later; the
+//!   end of an in-hours override in off-hours is announced ahead like a schedule's stop;
 //! - a start or stop made by someone else is honoured until the schedule's next transition; max-runtime is
 //!   measured from when the run began (the CloudTrail event time when known) and still applies;
 //! - tags: `skip` and `override: hold` leave it alone; `override: in-hours` keeps it up (no schedule stop, no
@@ -490,6 +491,17 @@ pub fn decide_one(
                 {
                     let cause = format!("schedule@{}", instant_key(schedule.next_transition(at)));
                     upcoming.push(Stop { cause, at, why: "off-hours".into() });
+                }
+                // An in-hours override that ends in off-hours: the stop at its end is announced `warn_before`
+                // ahead like any other (under the cause the schedule's stop will have then).
+                if forced == Some(Phase::InHours)
+                    && rule.stop_on_schedule
+                    && let (Some(until), Some(schedule)) = (override_until, schedule)
+                    && now >= until - rule.warn_before
+                    && schedule.phase_at(until) == Phase::OffHours
+                {
+                    let cause = format!("schedule@{}", instant_key(schedule.next_transition(until)));
+                    upcoming.push(Stop { cause, at: until, why: "off-hours once the in-hours override ends".into() });
                 }
                 upcoming.extend(runtime_stop);
                 let next = upcoming.into_iter().min_by_key(|stop| stop.at);

@@ -338,10 +338,16 @@ pub async fn step(
             perform_once(effect, async || call(ctx, action).await, async || Ok(())).await.map_err(classified)?;
         report.api_calls += u32::from(performed.called());
         report.actions.push(format!("{operation} {}", performed.as_str()));
-        all_done &= matches!(performed, Performed::Applied | Performed::DryRun | Performed::Duplicate);
+        all_done &= matches!(performed, Performed::Applied | Performed::Duplicate);
         if let Performed::Failed(error) = performed {
             failed = Some(format!("{operation} failed: {error}"));
         }
+    }
+    if ctx.dry_run {
+        // Dry-run switched on mid-rollout: the step's would-acts are recorded (once) and the rollout waits where it
+        // is — no ring marked applied that was not, no gate judged on it, nothing announced — until it is off.
+        report.transition = Some("dry-run: the rollout waits here until dry-run is off (nothing changed)".into());
+        return Ok(report);
     }
     let failures_before = rollout.failed_steps;
     if !all_done {

@@ -274,6 +274,25 @@ fn tags_skip_hold_and_override() {
 }
 
 #[test]
+fn an_in_hours_override_that_ends_in_off_hours_is_warned_ahead_and_stopped_at_its_end() {
+    // GIVEN a builder kept up by an in-hours override until 20:00 Berlin (off-hours), warn_before 15m
+    let mut b = builder("golden", "RUNNING");
+    b.tags.insert("autopilot/override".into(), "in-hours".into());
+    b.tags.insert("autopilot/override-until".into(), berlin(20, 0).to_rfc3339());
+    let memory = seen("RUNNING", berlin(17, 0));
+    // before the warning window: held, no stop planned
+    assert_eq!(decide(&b, memory.clone(), berlin(19, 40)).outcome, Outcome::Hold);
+    // 15 minutes ahead: the stop at the override's end is announced, for that time
+    let warned = decide(&b, memory, berlin(19, 45));
+    let Outcome::Act(Action::Warn { cause, stop_at }) = &warned.outcome else { panic!("{warned:?}") };
+    assert_eq!(*stop_at, berlin(20, 0));
+    // WHEN the override has ended
+    let d = decide(&b, warned.memory.clone(), berlin(20, 0));
+    // THEN the stop is made at once (the warning was given), under the cause announced
+    assert_eq!(d.outcome, Outcome::Act(Action::Stop { cause: cause.clone() }), "{}", d.reason);
+}
+
+#[test]
 fn ambiguous_and_unselected() {
     let mut b = builder("dup", "RUNNING");
     b.name = "dup".into();
