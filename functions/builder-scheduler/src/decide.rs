@@ -497,11 +497,18 @@ pub fn decide_one(
                 if forced == Some(Phase::InHours)
                     && rule.stop_on_schedule
                     && let (Some(until), Some(schedule)) = (override_until, schedule)
-                    && now >= until - rule.warn_before
                     && schedule.phase_at(until) == Phase::OffHours
                 {
                     let cause = format!("schedule@{}", instant_key(schedule.next_transition(until)));
-                    upcoming.push(Stop { cause, at: until, why: "off-hours once the in-hours override ends".into() });
+                    // A stop announced for earlier (the override was extended, or came after the schedule's
+                    // warning) no longer holds: the end of the override is announced afresh.
+                    if memory.warned.as_ref().is_some_and(|w| w.cause == cause && w.stop_at < until) {
+                        memory.warned = None;
+                    }
+                    if now >= until - rule.warn_before {
+                        let why = "off-hours once the in-hours override ends".into();
+                        upcoming.push(Stop { cause, at: until, why });
+                    }
                 }
                 upcoming.extend(runtime_stop);
                 let next = upcoming.into_iter().min_by_key(|stop| stop.at);

@@ -394,7 +394,8 @@ async fn create(
             Some(state) => format!("image {} is {state}, not AVAILABLE yet: {refused}", job.image_name),
             None => refused.clone(),
         };
-        if failure_class.get() != Some(&ErrorClass::NonRetryable) || building.is_some() {
+        let throttled = matches!(performed, Performed::Deferred(_));
+        if throttled || failure_class.get() != Some(&ErrorClass::NonRetryable) || building.is_some() {
             // Throttled or unavailable after the SDK's own retries: the intent stays (the next step looks for a
             // task the call may have made after all, then creates again) after a backoff that doubles, and the
             // job fails once it has failed as often as it may attempt. The tick goes on with the other jobs.

@@ -318,16 +318,17 @@ pub async fn observe(
     seen.pools = read_or_note(pools, ResourceKind::WorkspacesPool, &mut seen.unread, &mut failures);
     seen.fleets = read_or_note(fleets, ResourceKind::Fleet, &mut seen.unread, &mut failures);
     seen.builders = read_or_note(builders, ResourceKind::ImageBuilder, &mut seen.unread, &mut failures);
-    if failures.is_empty() {
+    // Asked for by a person: nothing there is the request's mistake. (An alarm's directory may be empty for good
+    // reasons — its WorkSpaces terminated, a pools directory that DescribeWorkspaces does not list — and is swept.)
+    if failures.is_empty() && missing == ErrorClass::InvalidInput {
         failures.extend(nothing_found(scope, &seen, place, missing));
     }
 
     Ok(Observation { seen, api_calls: calls.into_inner(), failures })
 }
 
-/// A scope that names a directory, pool, fleet or builder (an alarm's, a person's request) in which nothing was
-/// found: a wrong id, account or region, said as such rather than answered `swept`. (A missing WorkSpace is
-/// found out by its own lookup.)
+/// A scope that names a directory, pool, fleet or builder in which nothing was found: a wrong id, account or
+/// region, said as such rather than answered `swept`. (A missing WorkSpace is found out by its own lookup.)
 fn nothing_found(
     scope: &Scope,
     seen: &Seen,

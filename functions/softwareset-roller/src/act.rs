@@ -343,14 +343,23 @@ pub async fn step(
             failed = Some(format!("{operation} failed: {error}"));
         }
     }
+    let failures_before = rollout.failed_steps;
     if ctx.dry_run {
         // Dry-run switched on mid-rollout: the step's would-acts are recorded (once) and the rollout waits where it
-        // is — no ring marked applied that was not, no gate judged on it, nothing announced — until it is off.
-        report.transition = Some("dry-run: the rollout waits here until dry-run is off (nothing changed)".into());
-        return Ok(report);
-    }
-    let failures_before = rollout.failed_steps;
-    if !all_done {
+        // is — no ring marked applied that was not, no ring advanced — until it is off. What needs no action still
+        // happens: a halt or completion is announced, environments left out are recorded once, and transitions
+        // EventBridge did not take are sent again.
+        let ends =
+            actions.is_empty() && !advance && matches!(transition, Some((Status::Halted | Status::Completed, _)));
+        if !ends {
+            let moves = transition.is_some() || advance || ring.as_ref() != rollout.rings.get(rollout.current);
+            if moves {
+                report.transition = Some("dry-run: the rollout waits here until dry-run is off".into());
+            }
+            (transition, advance) = (None, false);
+            ring = rollout.rings.get(rollout.current).cloned();
+        }
+    } else if !all_done {
         // The transition waits for every action; the next tick repeats what is left (made calls are not repeated),
         // and the other rollouts and notices of the tick go on. A deferral (throttled, the environment busy) is
         // only waited out; failures halt the rollout once they have failed MAX_FAILED_STEPS looks in a row.

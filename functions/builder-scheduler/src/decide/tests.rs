@@ -290,6 +290,14 @@ fn an_in_hours_override_that_ends_in_off_hours_is_warned_ahead_and_stopped_at_it
     let d = decide(&b, warned.memory.clone(), berlin(20, 0));
     // THEN the stop is made at once (the warning was given), under the cause announced
     assert_eq!(d.outcome, Outcome::Act(Action::Stop { cause: cause.clone() }), "{}", d.reason);
+    // AND an override extended after the warning (to 22:00) is announced again ahead of its new end, not
+    // stopped at once when it ends
+    b.tags.insert("autopilot/override-until".into(), berlin(22, 0).to_rfc3339());
+    let held = decide(&b, warned.memory.clone(), berlin(20, 0));
+    assert_eq!(held.outcome, Outcome::Hold, "{}", held.reason);
+    let again = decide(&b, held.memory, berlin(21, 45));
+    let Outcome::Act(Action::Warn { stop_at, .. }) = &again.outcome else { panic!("{again:?}") };
+    assert_eq!(*stop_at, berlin(22, 0));
 }
 
 #[test]
