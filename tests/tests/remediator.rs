@@ -83,6 +83,15 @@ fn workspace_mutations(h: &Harness) -> Vec<CallRecord> {
     h.mutations().into_iter().filter(|c| c.service == "workspaces").collect()
 }
 
+/// A person's `Remediation Requested` event (id `id`) for `detail`, at the simulator's time.
+fn remediation_requested(h: &Harness, id: &str, detail: serde_json::Value) -> serde_json::Value {
+    json!({
+        "version": "0", "id": id, "detail-type": "Remediation Requested", "source": "euc.autopilot",
+        "account": "123456789012", "time": h.local.simulator.now().to_rfc3339(), "region": "eu-central-1",
+        "resources": [], "detail": detail
+    })
+}
+
 #[tokio::test]
 async fn an_unhealthy_workspace_is_rebooted_once_after_reboot_after_and_recovers() {
     // GIVEN a WorkSpace that turns UNHEALTHY at 08:10 and again at 10:00 (a reboot cures it each time) among 20
@@ -356,11 +365,11 @@ async fn duplicate_events_make_one_action() {
     a.unwrap();
     b.unwrap();
     // AND a person's request for the same WorkSpace is delivered twice
-    let request = json!({
-        "version": "0", "id": "req-1", "detail-type": "Remediation Requested", "source": "euc.autopilot",
-        "account": "123456789012", "time": h.local.simulator.now().to_rfc3339(), "region": "eu-central-1",
-        "resources": [], "detail": { "resourceType": "workspace", "resourceId": "ws-sick00001", "reason": "black screen" }
-    });
+    let request = remediation_requested(
+        &h,
+        "req-1",
+        json!({ "resourceType": "workspace", "resourceId": "ws-sick00001", "reason": "black screen" }),
+    );
     h.deliver_to_remediator(request.clone()).await.unwrap();
     h.deliver_to_remediator(request).await.unwrap();
     // THEN exactly one reboot was made, announced and audited
@@ -445,11 +454,11 @@ async fn admin_maintenance_by_a_person_is_hands_off_and_a_request_skips_the_wait
         PERSON,
     );
     assert_eq!(h.deliver_to_remediator(call).await.unwrap().status, Status::Recorded);
-    let request = json!({
-        "version": "0", "id": "req-2", "detail-type": "Remediation Requested", "source": "euc.autopilot",
-        "account": "123456789012", "time": h.local.simulator.now().to_rfc3339(), "region": "eu-central-1",
-        "resources": [], "detail": { "resourceType": "workspace", "resourceId": "ws-req000001", "reason": "black screen" }
-    });
+    let request = remediation_requested(
+        &h,
+        "req-2",
+        json!({ "resourceType": "workspace", "resourceId": "ws-req000001", "reason": "black screen" }),
+    );
     let report = h.deliver_to_remediator(request).await.unwrap();
     // THEN the requested one is rebooted at once, without the 15-minute wait
     assert_eq!(calls(&h, "RebootWorkspaces").iter().map(ids).collect::<Vec<_>>(), [["ws-req000001"]]);
@@ -458,11 +467,7 @@ async fn admin_maintenance_by_a_person_is_hands_off_and_a_request_skips_the_wait
     run(&h, 120, 5).await;
     assert!(calls(&h, "RebootWorkspaces").iter().all(|c| !ids(c).contains(&"ws-mnt000001".to_owned())));
     // AND a malformed request is rejected as invalid input
-    let bad = json!({
-        "version": "0", "id": "req-3", "detail-type": "Remediation Requested", "source": "euc.autopilot",
-        "account": "123456789012", "time": h.local.simulator.now().to_rfc3339(), "region": "eu-central-1",
-        "resources": [], "detail": { "resourceType": "printer", "resourceId": "p-1" }
-    });
+    let bad = remediation_requested(&h, "req-3", json!({ "resourceType": "printer", "resourceId": "p-1" }));
     let error = h.deliver_to_remediator(bad).await.unwrap_err();
     assert_eq!(error.class.as_str(), "InvalidInput");
     assert!(error.message.contains("detail.resourceType"), "{}", error.message);
@@ -492,11 +497,11 @@ async fn a_persons_new_round_escalates_again_when_it_does_not_help() {
     run(&h, 180, 5).await;
     assert_eq!(h.outcome_events("Escalation").len(), 1);
     // WHEN a person asks for a new round
-    let request = json!({
-        "version": "0", "id": "req-again", "detail-type": "Remediation Requested", "source": "euc.autopilot",
-        "account": "123456789012", "time": h.local.simulator.now().to_rfc3339(), "region": "eu-central-1",
-        "resources": [], "detail": { "resourceType": "workspace", "resourceId": "ws-desk00001", "reason": "still broken" }
-    });
+    let request = remediation_requested(
+        &h,
+        "req-again",
+        json!({ "resourceType": "workspace", "resourceId": "ws-desk00001", "reason": "still broken" }),
+    );
     h.deliver_to_remediator(request).await.unwrap();
     run(&h, 180, 5).await;
     // THEN the round's reboots are made, counted within the round, and, as they do not help either, the person is
@@ -565,11 +570,7 @@ async fn a_request_for_a_directory_or_pool_that_is_not_there_says_so_instead_of_
     // GIVEN an estate with one directory and no pools
     let h = Harness::start(&estate(&healthy("ws-okay", "d-aaaaaaaaaa", 5), ""), POLICY, 8).await;
     let request = |resource_type: &str, id: &str| {
-        json!({
-            "version": "0", "id": format!("req-{id}"), "detail-type": "Remediation Requested", "source": "euc.autopilot",
-            "account": "123456789012", "time": h.local.simulator.now().to_rfc3339(), "region": "eu-central-1",
-            "resources": [], "detail": { "resourceType": resource_type, "resourceId": id }
-        })
+        remediation_requested(&h, &format!("req-{id}"), json!({ "resourceType": resource_type, "resourceId": id }))
     };
     // WHEN a person asks for a directory, a pool and a WorkSpace that are not there
     for (resource_type, id, words) in [

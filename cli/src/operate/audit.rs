@@ -53,7 +53,9 @@ pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, CliE
         Ok(back) => Ok(now - back),
         // A duration too long for the parser is still a duration: say how far back the trail goes.
         Err(_)
-            if text.ends_with(['d', 'h', 'm', 's']) && text[..text.len() - 1].bytes().all(|b| b.is_ascii_digit()) =>
+            if text.len() > 1
+                && text.ends_with(['d', 'h', 'm', 's'])
+                && text[..text.len() - 1].bytes().all(|b| b.is_ascii_digit()) =>
         {
             Err(refused(format!("reaches back more than {MAX_DAYS} days (records are kept {MAX_DAYS} days)")))
         }
@@ -149,6 +151,7 @@ mod tests {
         assert!(parse_since("yesterday", now).is_err_and(|e| e.to_string().contains("yesterday")));
         // the odd ones say what is wrong with them
         assert!(parse_since("100000d", now).is_err_and(|e| e.to_string().contains("more than 400 days")));
+        assert!(parse_since("d", now).is_err_and(|e| e.to_string().contains("neither an RFC 3339 instant")));
         assert!(parse_since("2026-11-20", now).is_err_and(|e| e.to_string().contains("2026-11-20T00:00:00Z")));
         assert!(parse_since("2099-01-01T00:00:00Z", now).is_err_and(|e| e.to_string().contains("in the future")));
     }

@@ -366,9 +366,9 @@ pub async fn act(ctx: &ActContext<'_>, plan: &Plan, stored: &Stored) -> Result<(
                 settle(&books, decision, &performed).await?;
                 if matches!(action, Action::Rebuild) {
                     give_back(decision, &performed);
-                }
-                if performed == Performed::Applied && matches!(action, Action::Rebuild) {
-                    applied.push(decision);
+                    if performed == Performed::Applied {
+                        applied.push(decision);
+                    }
                 }
                 if matches!(action, Action::Escalate { .. }) && performed.called() {
                     metrics::counter!("escalations").increment(1);

@@ -21,7 +21,7 @@ pub struct Episode {
     pub rebuilt_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub last_action_at: Option<DateTime<Utc>>,
-    /// Consecutive failed attempts of the current action.
+    /// Consecutive attempts of the current action that failed, or that AWS refused for the WorkSpace's state.
     #[serde(default)]
     pub failures: u32,
     /// Escalation causes already sent in this episode.
